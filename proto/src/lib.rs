@@ -1,0 +1,218 @@
+//! What the host and the guest agent say to each other.
+//!
+//! The host writes a [`Request`] as JSON into the initramfs at
+//! [`REQUEST_PATH`]. The agent answers on its own serial port (ttyS1, never the
+//! console) with a [`READY_LINE`] as soon as it runs, then exactly one framed
+//! [`Outcome`]: a header carrying the payload length and its sha256, the JSON
+//! payload, and a trailer. Length and digest let the host tell a complete
+//! result from one cut short by a crash or a timeout.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Where the request sits inside the guest.
+pub const REQUEST_PATH: &str = "/bpfcompat/request.json";
+/// Root of everything bpfcompat puts into the guest; exported to commands as
+/// `BPFCOMPAT_REMOTE_ROOT`.
+pub const REMOTE_ROOT: &str = "/bpfcompat";
+/// The serial device the agent writes its frames to.
+pub const RESULT_DEVICE: &str = "/dev/ttyS1";
+/// Sent first, so the host can tell boot time from check time.
+pub const READY_LINE: &str = "BPFCOMPAT READY\n";
+const HEADER_PREFIX: &str = "BPFCOMPAT RESULT ";
+const TRAILER: &str = "\nBPFCOMPAT END\n";
+
+/// Bytes of a command's stdout/stderr the agent keeps (the tail).
+pub const OUTPUT_TAIL_BYTES: usize = 4096;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Request {
+    pub checks: Vec<CheckRequest>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CheckRequest {
+    /// Run `bash -lc <command>` and report its exit status.
+    Command {
+        command: String,
+        /// Guest path of the user's binary, exported as `BPFCOMPAT_BIN`.
+        bin: Option<String>,
+        /// Guest path of the artifact, exported as `BPFCOMPAT_ARTIFACT`.
+        artifact: Option<String>,
+    },
+}
+
+/// Everything the agent reports from one boot.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Outcome {
+    pub kernel: KernelFacts,
+    /// One per request check, in request order.
+    pub checks: Vec<CheckOutcome>,
+    /// Things the agent could not set up (a mount an old kernel lacks, ...).
+    /// Not failures: they explain odd results.
+    pub setup_warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KernelFacts {
+    pub release: String,
+    pub arch: String,
+    /// `/sys/kernel/btf/vmlinux` exists.
+    pub btf: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CheckOutcome {
+    Command(CommandOutcome),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CommandOutcome {
+    /// `None` when the command did not exit normally (see `signal`, `error`).
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    /// The command could not be started at all.
+    pub error: Option<String>,
+    pub stdout_tail: String,
+    pub stderr_tail: String,
+    pub stdout_bytes: u64,
+    pub stderr_bytes: u64,
+    pub duration_ms: u64,
+}
+
+/// Serialises an outcome into one frame.
+pub fn encode_frame(outcome: &Outcome) -> Vec<u8> {
+    let payload = serde_json::to_vec(outcome).expect("outcome serialises");
+    let digest = hex::encode(Sha256::digest(&payload));
+    let mut frame = format!("{HEADER_PREFIX}{} {digest}\n", payload.len()).into_bytes();
+    frame.extend_from_slice(&payload);
+    frame.extend_from_slice(TRAILER.as_bytes());
+    frame
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameError {
+    /// No frame header in the stream at all.
+    Missing,
+    /// A header, but fewer payload bytes or no trailer: the guest died mid-write.
+    Truncated { expected: usize, got: usize },
+    /// A header that does not parse.
+    BadHeader(String),
+    /// All bytes arrived but they are not what the agent sent.
+    Corrupt(String),
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::Missing => write!(f, "the guest sent no result"),
+            FrameError::Truncated { expected, got } => write!(
+                f,
+                "the guest's result was cut short ({got} of {expected} bytes)"
+            ),
+            FrameError::BadHeader(h) => write!(f, "malformed result header {h:?}"),
+            FrameError::Corrupt(why) => write!(f, "corrupt result: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+/// Finds and checks the frame in everything read from the result port.
+pub fn decode_frame(stream: &[u8]) -> Result<Outcome, FrameError> {
+    let start = find(stream, HEADER_PREFIX.as_bytes()).ok_or(FrameError::Missing)?;
+    let rest = &stream[start + HEADER_PREFIX.len()..];
+    let eol = rest
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or(FrameError::Truncated {
+            expected: 0,
+            got: 0,
+        })?;
+    let header = String::from_utf8_lossy(&rest[..eol]).into_owned();
+    let (len, digest) = header
+        .split_once(' ')
+        .and_then(|(l, d)| Some((l.parse::<usize>().ok()?, d.to_owned())))
+        .ok_or_else(|| FrameError::BadHeader(header.clone()))?;
+    let body = &rest[eol + 1..];
+    if body.len() < len + TRAILER.len() {
+        return Err(FrameError::Truncated {
+            expected: len,
+            got: body.len().min(len),
+        });
+    }
+    let payload = &body[..len];
+    if &body[len..len + TRAILER.len()] != TRAILER.as_bytes() {
+        return Err(FrameError::Corrupt("missing trailer".into()));
+    }
+    let actual = hex::encode(Sha256::digest(payload));
+    if actual != digest {
+        return Err(FrameError::Corrupt(format!(
+            "sha256 {actual} does not match the header's {digest}"
+        )));
+    }
+    serde_json::from_slice(payload).map_err(|e| FrameError::Corrupt(e.to_string()))
+}
+
+/// Offset of the ready line in the stream, if the agent got that far.
+pub fn ready_offset(stream: &[u8]) -> Option<usize> {
+    find(stream, READY_LINE.as_bytes())
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome() -> Outcome {
+        Outcome {
+            kernel: KernelFacts {
+                release: "6.1.0".into(),
+                arch: "x86_64".into(),
+                btf: true,
+            },
+            checks: vec![CheckOutcome::Command(CommandOutcome {
+                exit_code: Some(0),
+                signal: None,
+                error: None,
+                stdout_tail: "BPFCOMPAT RESULT 1 2\nhi".into(),
+                stderr_tail: String::new(),
+                stdout_bytes: 2,
+                stderr_bytes: 0,
+                duration_ms: 3,
+            })],
+            setup_warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn round_trips_after_console_noise() {
+        let mut stream = b"garbage\r\n".to_vec();
+        stream.extend_from_slice(READY_LINE.as_bytes());
+        stream.extend(encode_frame(&outcome()));
+        assert_eq!(decode_frame(&stream).unwrap(), outcome());
+        assert_eq!(ready_offset(&stream), Some(9));
+    }
+
+    #[test]
+    fn detects_truncation_and_corruption() {
+        let frame = encode_frame(&outcome());
+        assert_eq!(decode_frame(b"nothing"), Err(FrameError::Missing));
+        assert!(matches!(
+            decode_frame(&frame[..frame.len() - 20]),
+            Err(FrameError::Truncated { .. })
+        ));
+        let mut flipped = frame.clone();
+        let mid = flipped.len() / 2;
+        flipped[mid] ^= 1;
+        assert!(matches!(
+            decode_frame(&flipped),
+            Err(FrameError::Corrupt(_))
+        ));
+    }
+}
