@@ -1,0 +1,129 @@
+//! Command-line interface: flags, help text, and their translation into
+//! engine settings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::matrix::parse_duration;
+use crate::qemu::AccelChoice;
+
+#[derive(Parser)]
+#[command(
+    name = "bpfcompat",
+    version,
+    about = "On which real Linux kernels does my eBPF load, attach and run?",
+    long_about = "Boots every kernel of a matrix in QEMU (KVM when available, TCG otherwise) with a \
+                  generated initramfs, runs your check inside, and writes a per-kernel \
+                  compatibility report.\n\n\
+                  Exit codes: 0 every required kernel passed; 2 a required kernel failed; \
+                  1 a tool or infrastructure error (bad input, or a required kernel that could \
+                  not be checked).",
+    after_help = "Example:\n  bpfcompat test-command --cmd '$BPFCOMPAT_BIN --self-test' --bin ./build/myloader \\\n      --matrix matrices/test-kernels.yaml --out report.json --markdown report.md"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run your own loader command on every kernel; the verdict is its exit code.
+    #[command(
+        long_about = "Run your own loader command on every kernel; the verdict is its exit code.\n\n\
+                      The command runs as root inside each guest as `bash -lc CMD` (never through \
+                      a shell on the host), with these variables set:\n  \
+                      BPFCOMPAT_BIN          the --bin file, executable, inside the guest\n  \
+                      BPFCOMPAT_ARTIFACT     the --artifact file inside the guest (empty if none)\n  \
+                      BPFCOMPAT_REMOTE_ROOT  the directory holding both (/bpfcompat)\n\
+                      Quote the command with single quotes so your shell leaves $BPFCOMPAT_BIN \
+                      for the guest."
+    )]
+    TestCommand(TestCommandArgs),
+    /// Check eBPF on every kernel: your loader with --command (same as test-command).
+    #[command(
+        long_about = "Check eBPF on every kernel of a matrix.\n\n\
+                      With --command, runs your loader exactly like `test-command`. Checking \
+                      .bpf.o objects directly with the bundled libbpf validator (`--artifact` \
+                      without `--command`) is not available in this version yet."
+    )]
+    Test(TestArgs),
+}
+
+#[derive(Args)]
+pub struct TestCommandArgs {
+    /// The command to run in each guest (one string, run by `bash -lc`).
+    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
+    pub cmd: String,
+    /// A binary to ship into the guest as $BPFCOMPAT_BIN (its shared libraries come along).
+    #[arg(long, value_name = "FILE")]
+    pub bin: Option<PathBuf>,
+    /// The exit code that means "works on this kernel".
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u8))]
+    pub expect_exit: u8,
+    /// A file to ship into the guest as $BPFCOMPAT_ARTIFACT (e.g. your .bpf.o).
+    #[arg(long, value_name = "FILE")]
+    pub artifact: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Args)]
+pub struct TestArgs {
+    /// The command to run in each guest (one string, run by `bash -lc`).
+    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
+    pub command: Option<String>,
+    /// A binary to ship into the guest as $BPFCOMPAT_BIN.
+    #[arg(long, value_name = "FILE", requires = "command")]
+    pub command_binary: Option<PathBuf>,
+    /// The exit code that means "works on this kernel".
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u8), requires = "command")]
+    pub command_expect_exit: u8,
+    /// A file to ship into the guest as $BPFCOMPAT_ARTIFACT.
+    #[arg(long, value_name = "FILE")]
+    pub artifact: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Args)]
+pub struct CommonArgs {
+    /// The kernel matrix (YAML). Relative paths inside it resolve against its own directory.
+    #[arg(long, value_name = "FILE")]
+    pub matrix: PathBuf,
+    /// Where to write the JSON report (written atomically).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Where to write a Markdown rendering of the report.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Kernels booted at once [default: what the machine's cores and memory allow].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: Option<u16>,
+    /// Per-kernel time limit, e.g. 90s or 5m; a kernel's `timeout:` in the matrix wins.
+    #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Hardware acceleration: KVM if /dev/kvm is usable, else TCG emulation.
+    #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
+    pub accel: AccelChoice,
+    /// Kernel cache [default: $XDG_CACHE_HOME/bpfcompat].
+    #[arg(long, value_name = "DIR", env = "BPFCOMPAT_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Where run directories (console logs, initramfs) go.
+    #[arg(long, value_name = "DIR", default_value = ".bpfcompat")]
+    pub workdir: PathBuf,
+}
+
+impl CommonArgs {
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache_dir.clone().unwrap_or_else(|| {
+            let base = std::env::var_os("XDG_CACHE_HOME")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .unwrap_or_else(std::env::temp_dir);
+            base.join("bpfcompat")
+        })
+    }
+}

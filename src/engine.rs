@@ -1,0 +1,362 @@
+//! Running a check across a matrix: fetch each kernel, boot it with the
+//! generated initramfs, judge the result, and assemble the report.
+//!
+//! One kernel's failure, of any kind, becomes that kernel's verdict; only
+//! problems that make every boot pointless (no QEMU, no agent, unreadable
+//! inputs) abort the run.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+use tokio::sync::Semaphore;
+
+use crate::guest::{self, CommandPayload};
+use crate::kernel::{self, KernelCache};
+use crate::matrix::{KernelSpec, Matrix};
+use crate::progress::Progress;
+use crate::qemu::{self, AccelChoice, BootSpec, Qemu};
+use crate::report::{
+    self, ArtifactIdentity, CheckArtifact, ClassCode, Classification, KernelInfo, MatrixRef, Mode,
+    Report, Summary, Target, TargetStatus, Timing,
+};
+use crate::verdict::{self, CommandExpectation};
+
+pub const DEFAULT_MEMORY_MB: u32 = 512;
+pub const DEFAULT_CPUS: u32 = 1;
+
+/// The user's loader command and what ships with it.
+pub struct CommandCheck {
+    pub command: String,
+    pub bin: Option<PathBuf>,
+    pub artifact: Option<PathBuf>,
+    pub expected_exit: i32,
+}
+
+pub struct Settings {
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub accel: AccelChoice,
+    pub cache_dir: PathBuf,
+    pub workdir: PathBuf,
+}
+
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Qemu(#[from] qemu::QemuError),
+    #[error(transparent)]
+    Guest(#[from] guest::GuestError),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn io_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> EngineError {
+    let path = path.to_owned();
+    move |source| EngineError::Io { what, path, source }
+}
+
+/// A file the user handed us, with its digest.
+struct Input {
+    path: PathBuf,
+    name: String,
+    sha256: String,
+}
+
+impl Input {
+    fn read(what: &'static str, path: &Path) -> Result<Input, EngineError> {
+        let bytes = std::fs::read(path).map_err(io_err(what, path))?;
+        Ok(Input {
+            path: path.to_owned(),
+            name: file_name(path),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+        })
+    }
+
+    fn as_check_artifact(&self) -> CheckArtifact {
+        CheckArtifact {
+            name: self.name.clone(),
+            path: Some(self.path.display().to_string()),
+            sha256: Some(self.sha256.clone()),
+        }
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// `sha256:<hex>` for an artifact; otherwise `command://<name>@<digest>`
+/// where the digest covers the command string and the binary, so changing
+/// either is a different identity.
+fn identity(check: &CommandCheck, bin: Option<&Input>, artifact: Option<&Input>) -> ArtifactIdentity {
+    if let Some(a) = artifact {
+        return ArtifactIdentity {
+            id: format!("sha256:{}", a.sha256),
+            name: a.name.clone(),
+        };
+    }
+    let name = match bin {
+        Some(b) => b.name.clone(),
+        None => {
+            let first = check.command.split_whitespace().next().unwrap_or("command");
+            let base = first.rsplit('/').next().unwrap_or(first);
+            let clean: String = base
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
+                .take(64)
+                .collect();
+            if clean.is_empty() { "command".into() } else { clean }
+        }
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(check.command.as_bytes());
+    hasher.update([0]);
+    hasher.update(bin.map(|b| b.sha256.as_str()).unwrap_or("").as_bytes());
+    let digest = hex::encode(hasher.finalize());
+    ArtifactIdentity {
+        id: format!("command://{name}@{}", &digest[..16]),
+        name,
+    }
+}
+
+pub async fn run_command(
+    matrix: &Matrix,
+    check: &CommandCheck,
+    settings: &Settings,
+) -> Result<Report, EngineError> {
+    let started = Instant::now();
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let qemu = Qemu::detect(settings.accel)?;
+    if let Some(why) = &qemu.kvm_unavailable {
+        eprintln!("bpfcompat: KVM not used ({why}); running under TCG emulation, expect ~10x slower boots");
+    }
+    let bin = check
+        .bin
+        .as_deref()
+        .map(|p| Input::read("cannot read --bin", p))
+        .transpose()?;
+    let artifact = check
+        .artifact
+        .as_deref()
+        .map(|p| Input::read("cannot read --artifact", p))
+        .transpose()?;
+    let identity = identity(check, bin.as_ref(), artifact.as_ref());
+    let check_artifact = artifact
+        .as_ref()
+        .or(bin.as_ref())
+        .map(Input::as_check_artifact)
+        .unwrap_or_else(|| CheckArtifact {
+            name: identity.name.clone(),
+            path: None,
+            sha256: None,
+        });
+
+    let run_dir = settings.workdir.join("runs").join(format!(
+        "{}-{}",
+        started_at.replace([':', '-'], ""),
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&run_dir).map_err(io_err("cannot create run directory", &run_dir))?;
+    let agent = guest::locate_agent()?;
+    let initramfs = guest::build_initramfs(
+        &agent,
+        &CommandPayload {
+            command: check.command.clone(),
+            bin: check.bin.clone(),
+            artifact: check.artifact.clone(),
+        },
+    )?;
+    let initrd = run_dir.join("initramfs.cpio");
+    std::fs::write(&initrd, initramfs).map_err(io_err("cannot write initramfs", &initrd))?;
+    // sockaddr_un paths are limited to 108 bytes, so the result sockets live
+    // in a short temporary directory rather than the run directory.
+    let sockets = tempfile::Builder::new()
+        .prefix("bpfcompat-")
+        .tempdir()
+        .map_err(io_err("cannot create socket directory", &std::env::temp_dir()))?;
+
+    let ctx = Arc::new(Context {
+        qemu,
+        cache: KernelCache::new(settings.cache_dir.clone()),
+        initrd,
+        run_dir: run_dir.clone(),
+        sockets: sockets.path().to_owned(),
+        default_timeout: settings.timeout,
+        expected_exit: check.expected_exit,
+        check_artifact,
+        progress: Progress::new(matrix.kernels.iter().map(|k| k.id.clone()).collect()),
+        slots: Semaphore::new(settings.concurrency.max(1)),
+    });
+    // A JoinSet aborts its tasks when dropped, so an interrupted run takes
+    // every QEMU down with it (each child is kill_on_drop).
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, spec) in matrix.kernels.iter().cloned().enumerate() {
+        let ctx = ctx.clone();
+        tasks.spawn(async move { (index, ctx.check_kernel(index, &spec).await) });
+    }
+    let mut slots: Vec<Option<Target>> = (0..matrix.kernels.len()).map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        let (index, target) = joined.expect("kernel task does not panic");
+        slots[index] = Some(target);
+    }
+    let targets: Vec<Target> = slots.into_iter().flatten().collect();
+    let summary = Summary::of(&targets);
+    Ok(Report {
+        schema: report::SCHEMA.to_owned(),
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        mode: Mode::Command,
+        artifact: identity,
+        matrix: MatrixRef {
+            name: matrix.name.clone(),
+            digest: matrix.digest.clone(),
+            path: matrix.path.display().to_string(),
+        },
+        accel: ctx.qemu.accel,
+        qemu_version: ctx.qemu.version.clone(),
+        started_at,
+        duration_ms: started.elapsed().as_millis() as u64,
+        summary,
+        targets,
+    })
+}
+
+struct Context {
+    qemu: Qemu,
+    cache: KernelCache,
+    initrd: PathBuf,
+    run_dir: PathBuf,
+    sockets: PathBuf,
+    default_timeout: Duration,
+    expected_exit: i32,
+    check_artifact: CheckArtifact,
+    progress: Progress,
+    slots: Semaphore,
+}
+
+impl Context {
+    async fn check_kernel(&self, index: usize, spec: &KernelSpec) -> Target {
+        let started = Instant::now();
+        let kernel_dir = self.run_dir.join(&spec.id);
+        let console_log = kernel_dir.join("console.log");
+        let mut target = Target {
+            id: spec.id.clone(),
+            required: spec.required,
+            status: TargetStatus::InfraError,
+            kernel: KernelInfo {
+                release: None,
+                arch: None,
+                btf: None,
+                source: spec.source.describe(),
+                sha256: None,
+            },
+            classification: None,
+            timing_ms: Timing::default(),
+            console_log: console_log.display().to_string(),
+            console_tail: None,
+            checks: Vec::new(),
+        };
+        let infra = |mut target: Target, reason: String, hint: &str| {
+            target.classification = Some(Classification {
+                code: ClassCode::InfraError,
+                reason,
+                hint: hint.to_owned(),
+            });
+            target.timing_ms.total = started.elapsed().as_millis() as u64;
+            self.progress.done(index, &target);
+            target
+        };
+
+        self.progress.phase(index, "fetching kernel");
+        let cache = self.cache.clone();
+        let source = spec.source.clone();
+        let resolved = tokio::task::spawn_blocking(move || kernel::resolve(&cache, &source))
+            .await
+            .expect("kernel resolution does not panic");
+        let kernel = match resolved {
+            Ok(k) => k,
+            Err(e) => {
+                return infra(
+                    target,
+                    e.to_string(),
+                    "Fix the kernel's `source:` in the matrix, or make it `required: false`.",
+                )
+            }
+        };
+        target.kernel.sha256 = Some(kernel.sha256.clone());
+        if let Err(e) = std::fs::create_dir_all(&kernel_dir) {
+            return infra(target, format!("cannot create {}: {e}", kernel_dir.display()), "");
+        }
+
+        let _slot = self.slots.acquire().await.expect("semaphore is never closed");
+        self.progress.phase(index, "booting");
+        let timeout = spec.timeout.unwrap_or(self.default_timeout);
+        let socket = self.sockets.join(format!("{index}.sock"));
+        let boot = qemu::boot(
+            &self.qemu,
+            &BootSpec {
+                label: &spec.id,
+                kernel: &kernel.image,
+                initrd: &self.initrd,
+                memory_mb: spec.memory_mb.unwrap_or(DEFAULT_MEMORY_MB),
+                cpus: spec.cpus.unwrap_or(DEFAULT_CPUS),
+                cmdline_extra: spec.cmdline.as_deref(),
+                timeout,
+                console_log: &console_log,
+                result_socket: &socket,
+            },
+        )
+        .await;
+        let record = match boot {
+            Ok(r) => r,
+            Err(e) => return infra(target, e.to_string(), "This is a problem on the host."),
+        };
+        let v = verdict::judge(
+            &record,
+            timeout,
+            &CommandExpectation {
+                expected_exit: self.expected_exit,
+                artifact: &self.check_artifact,
+            },
+        );
+        if let Some(outcome) = &v.outcome {
+            target.kernel.release = Some(outcome.kernel.release.clone());
+            target.kernel.arch = Some(outcome.kernel.arch.clone());
+            target.kernel.btf = Some(outcome.kernel.btf);
+        }
+        if v.status == TargetStatus::InfraError {
+            target.console_tail = Some(record.console_tail);
+        }
+        target.status = v.status;
+        target.classification = v.classification;
+        target.checks = v.checks;
+        target.timing_ms = v.timing;
+        self.progress.done(index, &target);
+        target
+    }
+}
+
+/// What the machine can run at once: one guest per core, bounded by memory.
+pub fn default_concurrency() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let available_mb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemAvailable:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map(|kb| kb / 1024);
+    // Each guest costs its RAM plus QEMU's own overhead (~150 MB).
+    let per_guest = u64::from(DEFAULT_MEMORY_MB) + 150;
+    let by_memory = available_mb.map_or(cores, |mb| (mb / per_guest).max(1) as usize);
+    cores.min(by_memory).max(1)
+}

@@ -1,0 +1,389 @@
+//! The kernel matrix: which kernels to boot and how.
+//!
+//! Parsing is strict (unknown fields and wrong types are errors) and every
+//! error names the matrix file and, where it can be found, the line. Paths are
+//! resolved against the matrix file's directory, never the current directory,
+//! so a matrix means the same thing from wherever CI invokes it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::kernel::Source;
+
+#[derive(Debug, Clone)]
+pub struct Matrix {
+    pub name: String,
+    pub path: PathBuf,
+    /// sha256 of the matrix file as written, to tell reports of different
+    /// matrices apart.
+    pub digest: String,
+    pub kernels: Vec<KernelSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct KernelSpec {
+    pub id: String,
+    pub required: bool,
+    pub timeout: Option<Duration>,
+    pub memory_mb: Option<u32>,
+    pub cpus: Option<u32>,
+    pub cmdline: Option<String>,
+    pub source: Source,
+}
+
+#[derive(Debug, Error)]
+pub enum MatrixError {
+    #[error("cannot read matrix {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Invalid {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatrix {
+    name: String,
+    kernels: Vec<RawKernel>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKernel {
+    id: String,
+    #[serde(default = "default_required")]
+    required: bool,
+    timeout: Option<String>,
+    memory_mb: Option<u32>,
+    cpus: Option<u32>,
+    cmdline: Option<String>,
+    source: RawSource,
+}
+
+fn default_required() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    file: Option<String>,
+    url: Option<String>,
+    sha256: Option<String>,
+}
+
+impl Matrix {
+    pub fn load(path: &Path) -> Result<Matrix, MatrixError> {
+        let text = std::fs::read_to_string(path).map_err(|source| MatrixError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let matrix = Self::parse(&text, &path, |name| std::env::var(name).ok())?;
+        // A missing local kernel is a mistake in the matrix, not a flaky
+        // download: say so before booting anything.
+        for (i, k) in matrix.kernels.iter().enumerate() {
+            if let Source::File { path: file, .. } = &k.source {
+                if !file.is_file() {
+                    return Err(MatrixError::Invalid {
+                        path: path.clone(),
+                        line: find_line(&text, "file:", Some((&k.id, 0))),
+                        message: format!(
+                            "kernels[{i}] ({}).source.file: {} does not exist",
+                            k.id,
+                            file.display()
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(matrix)
+    }
+
+    /// Parses matrix text as if it had been read from `path`; `env` looks up
+    /// the variables that `${VAR}` in paths refer to.
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Matrix, MatrixError> {
+        let invalid = |line: Option<usize>, message: String| MatrixError::Invalid {
+            path: path.to_owned(),
+            line,
+            message,
+        };
+        let raw: RawMatrix = serde_norway::from_str(text).map_err(|e| {
+            let line = e.location().map(|l| l.line());
+            // serde_norway appends "at line L column C"; the line is already
+            // in our prefix, so keep the message short.
+            let msg = e.to_string();
+            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
+            invalid(line, msg)
+        })?;
+        if raw.kernels.is_empty() {
+            return Err(invalid(
+                find_line(text, "kernels:", None),
+                "kernels: the matrix lists no kernels".into(),
+            ));
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut kernels = Vec::with_capacity(raw.kernels.len());
+        for (i, k) in raw.kernels.into_iter().enumerate() {
+            // The same id may appear twice (that is one of the errors), so
+            // point at the occurrence that belongs to this entry.
+            let nth = usize::from(seen.contains_key(&k.id));
+            let at = |field: &str| find_line(text, &format!("{field}:"), Some((&k.id, nth)));
+            let field_err = |field: &str, msg: String| {
+                invalid(at(field), format!("kernels[{i}] ({}).{field}: {msg}", k.id))
+            };
+            if !valid_id(&k.id) {
+                return Err(field_err(
+                    "id",
+                    "must be 1 to 64 characters from A-Z a-z 0-9 . _ -".into(),
+                ));
+            }
+            if let Some(first) = seen.insert(k.id.clone(), i) {
+                return Err(field_err(
+                    "id",
+                    format!("duplicate id, already used by kernels[{first}]"),
+                ));
+            }
+            let timeout = k
+                .timeout
+                .as_deref()
+                .map(|t| parse_duration(t).map_err(|m| field_err("timeout", m)))
+                .transpose()?;
+            if let Some(m) = k.memory_mb.filter(|m| !(128..=65536).contains(m)) {
+                return Err(field_err(
+                    "memory_mb",
+                    format!("{m} is outside 128..=65536"),
+                ));
+            }
+            if let Some(c) = k.cpus.filter(|c| !(1..=64).contains(c)) {
+                return Err(field_err("cpus", format!("{c} is outside 1..=64")));
+            }
+            let sha256 = k
+                .source
+                .sha256
+                .as_deref()
+                .map(|s| normalise_sha256(s).map_err(|m| field_err("sha256", m)))
+                .transpose()?;
+            let expand = |field: &str, value: &str| {
+                expand_vars(value, &env).map_err(|m| field_err(field, m))
+            };
+            let source = match (k.source.file.as_deref(), k.source.url.as_deref()) {
+                (Some(file), None) => Source::File {
+                    path: base.join(expand("file", file)?),
+                    sha256,
+                },
+                (None, Some(url)) => {
+                    let url = expand("url", url)?;
+                    if !["http://", "https://", "file://"]
+                        .iter()
+                        .any(|s| url.starts_with(s))
+                    {
+                        return Err(field_err(
+                            "url",
+                            format!("{url:?} is not an http://, https:// or file:// URL"),
+                        ));
+                    }
+                    let sha256 = sha256.ok_or_else(|| {
+                        field_err(
+                            "source",
+                            "a url source needs `sha256:` so every run gets the same kernel"
+                                .into(),
+                        )
+                    })?;
+                    Source::Url { url, sha256 }
+                }
+                _ => {
+                    return Err(field_err(
+                        "source",
+                        "give exactly one of `file:` or `url:`".into(),
+                    ))
+                }
+            };
+            kernels.push(KernelSpec {
+                id: k.id.clone(),
+                required: k.required,
+                timeout,
+                memory_mb: k.memory_mb,
+                cpus: k.cpus,
+                cmdline: k.cmdline.clone(),
+                source,
+            });
+        }
+        Ok(Matrix {
+            name: raw.name,
+            path: path.to_owned(),
+            digest: hex::encode(Sha256::digest(text.as_bytes())),
+            kernels,
+        })
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// Accepts humantime durations ("90s", "5m", "1m30s").
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text.trim()) {
+        Ok(d) if d.is_zero() => Err("a timeout must be longer than zero".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{text:?} is not a duration like 90s or 5m ({e})")),
+    }
+}
+
+fn normalise_sha256(s: &str) -> Result<String, String> {
+    let s = s.trim().trim_start_matches("sha256:").to_ascii_lowercase();
+    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(s)
+    } else {
+        Err(format!("{s:?} is not a sha256 digest (64 hex digits)"))
+    }
+}
+
+/// Expands `${VAR}` and `${VAR:-default}`; an unset variable without a
+/// default is an error naming it.
+fn expand_vars(value: &str, env: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unterminated `${{` in {value:?}"))?;
+        let expr = &after[..end];
+        let (name, default) = match expr.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (expr, None),
+        };
+        match (env(name).filter(|v| !v.is_empty()), default) {
+            (Some(v), _) => out.push_str(&v),
+            (None, Some(d)) => out.push_str(d),
+            (None, None) => {
+                return Err(format!(
+                    "environment variable {name} is not set (used in {value:?})"
+                ))
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Best-effort 1-based line of `key` within the list entry carrying the
+/// `nth` occurrence of id `id` (or anywhere when `id` is None). YAML parsers give no spans for values, so
+/// this scans the text: enough to point a user at the right place.
+fn find_line(text: &str, key: &str, id: Option<(&str, usize)>) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let content = |l: &str| l.trim_start().trim_start_matches("- ").trim_end().to_owned();
+    let Some((id, nth)) = id else {
+        return lines.iter().position(|l| content(l).starts_with(key)).map(|i| i + 1);
+    };
+    let id_line = (0..lines.len())
+        .filter(|&i| {
+            content(lines[i])
+                .strip_prefix("id:")
+                .is_some_and(|v| v.trim().trim_matches(['"', '\'']) == id)
+        })
+        .nth(nth)?;
+    let is_item = |l: &str| l.trim_start().starts_with("- ");
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let begin = (0..=id_line).rev().find(|&i| is_item(lines[i]))?;
+    let end = (begin + 1..lines.len())
+        .find(|&i| is_item(lines[i]) && indent(lines[i]) <= indent(lines[begin]))
+        .unwrap_or(lines.len());
+    (begin..end)
+        .find(|&i| content(lines[i]).starts_with(key))
+        .map(|i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Matrix, MatrixError> {
+        Matrix::parse(text, Path::new("/m/ci.yaml"), |v| {
+            (v == "K").then(|| "/kernels".to_owned())
+        })
+    }
+
+    #[test]
+    fn parses_full_matrix_and_resolves_paths() {
+        let m = parse(
+            "name: ci\nkernels:\n  - id: a\n    required: false\n    timeout: 2m\n    memory_mb: 256\n    cpus: 2\n    cmdline: \"lsm=bpf\"\n    source:\n      file: vmlinuz\n  - id: b\n    source:\n      file: ${K}/bz\n  - id: c\n    source:\n      url: https://x/k.deb\n      sha256: 03E41F1C34C16583462F029E81944A85EBCDB78098C258DEDFA1CFDD680A27F8\n",
+        )
+        .unwrap();
+        assert_eq!(m.name, "ci");
+        let a = &m.kernels[0];
+        assert!(!a.required);
+        assert_eq!(a.timeout, Some(Duration::from_secs(120)));
+        assert!(matches!(&a.source, Source::File { path, .. } if path == Path::new("/m/vmlinuz")));
+        assert!(
+            matches!(&m.kernels[1].source, Source::File { path, .. } if path == Path::new("/kernels/bz"))
+        );
+        assert!(m.kernels[1].required);
+        assert!(
+            matches!(&m.kernels[2].source, Source::Url { sha256, .. } if sha256.starts_with("03e41f"))
+        );
+    }
+
+    fn err(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let e = err("name: ci\nkernels:\n  - id: a\n    bogus: 1\n    source: {file: x}\n");
+        assert!(e.starts_with("/m/ci.yaml:4: "), "{e}");
+        assert!(e.contains("unknown field `bogus`"), "{e}");
+
+        let e = err("name: ci\nkernels:\n  - id: a\n    cpus: two\n    source: {file: x}\n");
+        assert!(e.starts_with("/m/ci.yaml:4: "), "{e}");
+        assert!(e.contains("cpus"), "{e}");
+
+        let e = err("name: ci\nkernels:\n  - id: a\n    source: {file: x}\n  - id: a\n    source: {file: y}\n");
+        assert!(e.contains("/m/ci.yaml:5: kernels[1] (a).id: duplicate id"), "{e}");
+
+        let e = err("name: ci\nkernels:\n  - id: a\n    source:\n      file: ${NOPE}/x\n");
+        assert!(e.contains(":5: ") && e.contains("NOPE is not set"), "{e}");
+
+        let e = err("name: ci\nkernels:\n  - id: a\n    timeout: soon\n    source: {file: x}\n");
+        assert!(e.contains(":4: ") && e.contains("timeout"), "{e}");
+
+        let e = err("name: ci\nkernels:\n  - id: a\n    source: {url: 'https://x'}\n");
+        assert!(e.contains("needs `sha256:`"), "{e}");
+
+        let e = err("name: ci\nkernels:\n  - id: a b\n    source: {file: x}\n");
+        assert!(e.contains(":3: ") && e.contains(".id: must be"), "{e}");
+
+        let e = err("name: ci\nkernels: [\n");
+        assert!(e.starts_with("/m/ci.yaml:"), "{e}");
+    }
+
+    #[test]
+    fn expands_defaults() {
+        assert_eq!(expand_vars("${X:-d}/k", |_| None).unwrap(), "d/k");
+        assert_eq!(expand_vars("a${K}b", |_| Some("1".into())).unwrap(), "a1b");
+        assert!(expand_vars("${K", |_| None).is_err());
+    }
+}

@@ -1,0 +1,126 @@
+//! Finding QEMU, choosing the accelerator, and booting one kernel.
+
+mod console;
+mod vm;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use thiserror::Error;
+
+use crate::report::Accel;
+
+pub use vm::{boot, BootRecord, BootSpec, Ending};
+
+const QEMU: &str = "qemu-system-x86_64";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AccelChoice {
+    /// KVM when /dev/kvm is usable, otherwise TCG.
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+#[derive(Debug, Error)]
+pub enum QemuError {
+    #[error(
+        "{QEMU} was not found on PATH; install it (Debian/Ubuntu: `apt-get install qemu-system-x86`, \
+         or run scripts/install-deps.sh)"
+    )]
+    NotFound,
+    #[error(
+        "--accel kvm was requested but KVM is not usable: {0}. Check that /dev/kvm exists and is \
+         read-write for this user (GitHub runners: add a udev rule \
+         KERNEL==\"kvm\", GROUP=\"kvm\", MODE=\"0666\"), or use --accel auto"
+    )]
+    KvmUnavailable(String),
+    #[error("cannot start {QEMU}: {0}")]
+    Spawn(std::io::Error),
+    #[error("result channel for {kernel}: {source}")]
+    Channel {
+        kernel: String,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Qemu {
+    pub binary: PathBuf,
+    pub version: String,
+    pub accel: Accel,
+    /// Why KVM was not used, when it was not; shown to the user once.
+    pub kvm_unavailable: Option<String>,
+}
+
+impl Qemu {
+    pub fn detect(choice: AccelChoice) -> Result<Qemu, QemuError> {
+        let binary = find_on_path(QEMU).ok_or(QemuError::NotFound)?;
+        let output = Command::new(&binary)
+            .arg("--version")
+            .output()
+            .map_err(QemuError::Spawn)?;
+        let version = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let kvm = match choice {
+            AccelChoice::Tcg => Err("TCG was requested".to_owned()),
+            _ => kvm_usable(),
+        };
+        let (accel, kvm_unavailable) = match (choice, kvm) {
+            (AccelChoice::Kvm, Err(why)) => return Err(QemuError::KvmUnavailable(why)),
+            (_, Ok(())) => (Accel::Kvm, None),
+            (_, Err(why)) => (Accel::Tcg, Some(why)),
+        };
+        Ok(Qemu {
+            binary,
+            version,
+            accel,
+            kvm_unavailable,
+        })
+    }
+
+    /// The accelerator-specific part of the command line.
+    fn accel_args(&self) -> [&'static str; 4] {
+        match self.accel {
+            Accel::Kvm => ["-accel", "kvm", "-cpu", "host"],
+            // microvm is reported to hang without KVM; `pc` is the default.
+            // Keep cx16 (in `max`): turning it off changes verdicts.
+            Accel::Tcg => ["-accel", "tcg", "-cpu", "max"],
+        }
+    }
+}
+
+/// KVM is usable when /dev/kvm opens read-write *and* a VM can be created:
+/// a readable device node alone is the classic silent-slowness trap.
+fn kvm_usable() -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    const KVM_CREATE_VM: libc::c_ulong = 0xAE01;
+    let dev = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .map_err(|e| format!("cannot open /dev/kvm read-write ({e})"))?;
+    // SAFETY: KVM_CREATE_VM takes an integer machine type and returns a new
+    // fd we own and close at once.
+    let vm = unsafe { libc::ioctl(dev.as_raw_fd(), KVM_CREATE_VM, 0) };
+    if vm < 0 {
+        return Err(format!(
+            "KVM_CREATE_VM failed ({})",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: vm is a valid fd returned by the ioctl above.
+    unsafe { libc::close(vm) };
+    Ok(())
+}
+
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}

@@ -1,0 +1,189 @@
+//! One boot: start QEMU on a kernel and initramfs, collect the console and
+//! the agent's result, enforce the timeout.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::net::UnixListener;
+use tokio::sync::watch;
+
+use super::console::ConsoleLog;
+use super::{Qemu, QemuError};
+
+/// Result bytes accepted from one guest; a real frame is far smaller, so a
+/// guest writing endlessly to ttyS1 cannot exhaust the host.
+const MAX_RESULT_BYTES: usize = 64 << 20;
+const CONSOLE_TAIL_LINES: usize = 40;
+
+pub struct BootSpec<'a> {
+    /// The kernel's id, for error messages.
+    pub label: &'a str,
+    pub kernel: &'a Path,
+    pub initrd: &'a Path,
+    pub memory_mb: u32,
+    pub cpus: u32,
+    pub cmdline_extra: Option<&'a str>,
+    pub timeout: Duration,
+    pub console_log: &'a Path,
+    /// Where QEMU connects to deliver ttyS1; must be a short path (sockaddr_un).
+    pub result_socket: &'a Path,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// QEMU exited by itself (guest reset, panic, or a QEMU error).
+    Exited(Option<i32>),
+    /// We killed it at the timeout.
+    TimedOut,
+}
+
+#[derive(Debug)]
+pub struct BootRecord {
+    pub ending: Ending,
+    /// Everything the guest wrote to ttyS1.
+    pub result: Vec<u8>,
+    /// When the agent's ready line arrived, from QEMU's start.
+    pub ready_after: Option<Duration>,
+    pub elapsed: Duration,
+    /// First console line that says the kernel died.
+    pub panic_line: Option<String>,
+    pub console_tail: String,
+    pub qemu_stderr: String,
+}
+
+pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuError> {
+    let channel_err = |source| QemuError::Channel {
+        kernel: spec.label.to_owned(),
+        source,
+    };
+    let _ = std::fs::remove_file(spec.result_socket);
+    let listener = UnixListener::bind(spec.result_socket).map_err(channel_err)?;
+    let console_file = std::fs::File::create(spec.console_log).map_err(channel_err)?;
+
+    let mut append = String::from("console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init");
+    if let Some(extra) = spec.cmdline_extra {
+        append.push(' ');
+        append.push_str(extra);
+    }
+    let mut cmd = tokio::process::Command::new(&qemu.binary);
+    cmd.args(["-nodefaults", "-no-user-config", "-no-reboot", "-display", "none"])
+        // No network device: the user's loader runs as root and must not
+        // reach the internet or the host.
+        .args(["-nic", "none"])
+        .args(qemu.accel_args())
+        .args(["-m", &spec.memory_mb.to_string()])
+        .args(["-smp", &spec.cpus.to_string()])
+        .arg("-kernel")
+        .arg(spec.kernel)
+        .arg("-initrd")
+        .arg(spec.initrd)
+        .args(["-append", &append])
+        .args(["-chardev", "stdio,id=console,signal=off"])
+        .args(["-serial", "chardev:console"])
+        .arg("-chardev")
+        .arg(format!(
+            "socket,id=result,path={}",
+            // QEMU option values escape commas by doubling them.
+            spec.result_socket.display().to_string().replace(',', ",,")
+        ))
+        .args(["-serial", "chardev:result"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+
+    let start = Instant::now();
+    let mut child = cmd.spawn().map_err(QemuError::Spawn)?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (exited_tx, exited_rx) = watch::channel(false);
+
+    let waiter = async {
+        let ending = tokio::select! {
+            status = child.wait() => Ending::Exited(status.ok().and_then(|s| s.code())),
+            _ = tokio::time::sleep(spec.timeout) => {
+                let _ = child.kill().await;
+                Ending::TimedOut
+            }
+        };
+        let elapsed = start.elapsed();
+        let _ = exited_tx.send(true);
+        (ending, elapsed)
+    };
+    let console = async {
+        let mut log = ConsoleLog::new(console_file);
+        let mut stdout = stdout;
+        let mut buf = vec![0u8; 16 << 10];
+        loop {
+            match stdout.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => log.push(&buf[..n])?,
+            }
+        }
+        log.finish(CONSOLE_TAIL_LINES)
+    };
+    let ((ending, elapsed), console, qemu_stderr, (result, ready_after)) = tokio::join!(
+        waiter,
+        console,
+        read_bounded(stderr, 16 << 10),
+        read_result(listener, exited_rx, start),
+    );
+    let _ = std::fs::remove_file(spec.result_socket);
+    let (panic_line, console_tail) = console.map_err(channel_err)?;
+    Ok(BootRecord {
+        ending,
+        result,
+        ready_after,
+        elapsed,
+        panic_line,
+        console_tail,
+        qemu_stderr: String::from_utf8_lossy(&qemu_stderr).trim().to_owned(),
+    })
+}
+
+async fn read_result(
+    listener: UnixListener,
+    mut exited: watch::Receiver<bool>,
+    start: Instant,
+) -> (Vec<u8>, Option<Duration>) {
+    let mut stream = tokio::select! {
+        // A connection already queued wins over the exit notice, so a guest
+        // that answered and reset at once is not lost.
+        biased;
+        accepted = listener.accept() => match accepted {
+            Ok((stream, _)) => stream,
+            Err(_) => return (Vec::new(), None),
+        },
+        _ = exited.wait_for(|e| *e) => return (Vec::new(), None),
+    };
+    let mut result = Vec::new();
+    let mut ready_after = None;
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let keep = n.min(MAX_RESULT_BYTES - result.len());
+                result.extend_from_slice(&buf[..keep]);
+                if ready_after.is_none() && bpfcompat_proto::ready_offset(&result).is_some() {
+                    ready_after = Some(start.elapsed());
+                }
+            }
+        }
+    }
+    (result, ready_after)
+}
+
+async fn read_bounded(mut reader: impl AsyncRead + Unpin, limit: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = reader.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n.min(limit.saturating_sub(out.len()))]);
+    }
+    out
+}

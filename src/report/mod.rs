@@ -1,0 +1,279 @@
+//! The compatibility report: what a run found, per kernel.
+//!
+//! These types are the JSON contract documented in `docs/report.md` and
+//! `docs/report.schema.json`; everything that publishes or compares results
+//! reads them, so field names change only with the schema version.
+
+mod markdown;
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use markdown::render_markdown;
+
+pub const SCHEMA: &str = "bpfcompat.report/v1";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    pub schema: String,
+    pub tool_version: String,
+    pub mode: Mode,
+    pub artifact: ArtifactIdentity,
+    pub matrix: MatrixRef,
+    pub accel: Accel,
+    pub qemu_version: String,
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub summary: Summary,
+    pub targets: Vec<Target>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Command,
+}
+
+/// What was checked, stable across runs: `sha256:<hex>` of an artifact, or
+/// `command://<name>@<digest>` for a loader command without one.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ArtifactIdentity {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MatrixRef {
+    pub name: String,
+    pub digest: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+impl std::fmt::Display for Accel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub status: RunStatus,
+    pub passed: usize,
+    pub failed: usize,
+    pub infra_errors: usize,
+    pub required_failed: usize,
+    pub exit_code: i32,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Pass,
+    Fail,
+    Error,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Target {
+    pub id: String,
+    pub required: bool,
+    pub status: TargetStatus,
+    pub kernel: KernelInfo,
+    pub classification: Option<Classification>,
+    pub timing_ms: Timing,
+    pub console_log: String,
+    /// The console's last lines, for infrastructure errors: what the kernel
+    /// said before it died or hung.
+    pub console_tail: Option<String>,
+    pub checks: Vec<Check>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetStatus {
+    Pass,
+    Fail,
+    InfraError,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KernelInfo {
+    /// `uname -r` inside the guest; null when the guest never reported.
+    pub release: Option<String>,
+    pub arch: Option<String>,
+    pub btf: Option<bool>,
+    pub source: String,
+    /// Digest of the booted kernel image; null when it could not be fetched.
+    pub sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Classification {
+    pub code: ClassCode,
+    /// The evidence: what was seen, quoted.
+    pub reason: String,
+    /// What the user can do about it.
+    pub hint: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ClassCode {
+    CommandValidationFailure,
+    InfraTimeout,
+    KernelPanic,
+    InfraError,
+}
+
+impl ClassCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClassCode::CommandValidationFailure => "COMMAND_VALIDATION_FAILURE",
+            ClassCode::InfraTimeout => "INFRA_TIMEOUT",
+            ClassCode::KernelPanic => "KERNEL_PANIC",
+            ClassCode::InfraError => "INFRA_ERROR",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Timing {
+    /// From starting QEMU to the agent's first word.
+    pub boot: u64,
+    /// From the agent's first word to its result.
+    pub check: u64,
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Check {
+    pub kind: CheckKind,
+    pub status: CheckStatus,
+    pub classification: Option<Classification>,
+    pub artifact: CheckArtifact,
+    pub validation: Validation,
+    pub functional: Functional,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    Command,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Pass,
+    Fail,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CheckArtifact {
+    pub name: String,
+    pub path: Option<String>,
+    pub sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Validation {
+    pub load_status: LoadStatus,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadStatus {
+    /// Command mode: the user's loader does its own loading.
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Functional {
+    pub tests: Vec<FunctionalTest>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FunctionalTest {
+    pub name: String,
+    pub status: CheckStatus,
+    /// Null when the command was killed by a signal or never started.
+    pub exit_code: Option<i32>,
+    pub expected_exit_code: i32,
+    pub signal: Option<i32>,
+    pub error: Option<String>,
+    pub stdout_tail: String,
+    pub stderr_tail: String,
+    pub stdout_bytes: u64,
+    pub stderr_bytes: u64,
+    pub duration_ms: u64,
+}
+
+impl Summary {
+    /// Counts the targets and decides the run's status and exit code: an
+    /// infrastructure error on a required kernel means the answer is unknown
+    /// (1), a required kernel that failed means incompatible (2).
+    pub fn of(targets: &[Target]) -> Summary {
+        let count = |s: TargetStatus| targets.iter().filter(|t| t.status == s).count();
+        let required = |s: TargetStatus| {
+            targets
+                .iter()
+                .filter(|t| t.required && t.status == s)
+                .count()
+        };
+        let (status, exit_code) = if required(TargetStatus::InfraError) > 0 {
+            (RunStatus::Error, 1)
+        } else if required(TargetStatus::Fail) > 0 {
+            (RunStatus::Fail, 2)
+        } else {
+            (RunStatus::Pass, 0)
+        };
+        Summary {
+            status,
+            passed: count(TargetStatus::Pass),
+            failed: count(TargetStatus::Fail),
+            infra_errors: count(TargetStatus::InfraError),
+            required_failed: required(TargetStatus::Fail),
+            exit_code,
+        }
+    }
+}
+
+/// Writes `contents` so that `path` is either its old self or complete: a
+/// crash or Ctrl-C never leaves a half-written report for CI to publish.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+impl Report {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("report serialises") + "\n"
+    }
+}

@@ -1,0 +1,274 @@
+//! Deciding what one boot means: pass, fail, or an infrastructure error, and
+//! why. Pure functions over what the boot produced, so every branch is
+//! testable without booting anything.
+
+use std::time::Duration;
+
+use bpfcompat_proto::{decode_frame, CheckOutcome, CommandOutcome, FrameError, Outcome};
+
+use crate::qemu::{BootRecord, Ending};
+use crate::report::{
+    Check, CheckArtifact, CheckKind, CheckStatus, ClassCode, Classification, Functional,
+    FunctionalTest, LoadStatus, TargetStatus, Timing, Validation,
+};
+
+/// What a boot says about one kernel.
+#[derive(Debug)]
+pub struct Verdict {
+    pub status: TargetStatus,
+    pub classification: Option<Classification>,
+    pub outcome: Option<Outcome>,
+    pub checks: Vec<Check>,
+    pub timing: Timing,
+}
+
+/// How the command check is judged.
+pub struct CommandExpectation<'a> {
+    pub expected_exit: i32,
+    pub artifact: &'a CheckArtifact,
+}
+
+pub fn judge(record: &BootRecord, timeout: Duration, expect: &CommandExpectation) -> Verdict {
+    let ms = |d: Duration| d.as_millis() as u64;
+    let total = ms(record.elapsed);
+    let boot = record.ready_after.map(ms).unwrap_or(total);
+    let timing = Timing {
+        boot,
+        check: total - boot.min(total),
+        total,
+    };
+    let infra = |code: ClassCode, reason: String, hint: &str| Verdict {
+        status: TargetStatus::InfraError,
+        classification: Some(Classification {
+            code,
+            reason,
+            hint: hint.to_owned(),
+        }),
+        outcome: None,
+        checks: Vec::new(),
+        timing: timing.clone(),
+    };
+    // A panic outranks everything: whatever else happened, the kernel died.
+    if let Some(line) = &record.panic_line {
+        return infra(
+            ClassCode::KernelPanic,
+            line.clone(),
+            "The kernel crashed during the check. If the command triggers it, this kernel has a \
+             bug your loader hits; the console tail in the report shows the trace.",
+        );
+    }
+    if record.ending == Ending::TimedOut {
+        let reason = match record.ready_after {
+            Some(at) => format!(
+                "no result within {}; the agent started after {:.1} s, so the check itself hung",
+                humantime::format_duration(timeout),
+                at.as_secs_f64()
+            ),
+            None => format!(
+                "no result within {}; the kernel never reached the agent",
+                humantime::format_duration(timeout)
+            ),
+        };
+        return infra(
+            ClassCode::InfraTimeout,
+            reason,
+            "Raise --timeout or the kernel's `timeout:` in the matrix if the check is just slow \
+             (TCG without KVM is 5-20x slower); otherwise see the console log.",
+        );
+    }
+    let outcome = match decode_frame(&record.result) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let mut reason = match e {
+                FrameError::Missing if record.ready_after.is_some() => {
+                    "the agent started but the guest ended without sending a result".to_owned()
+                }
+                FrameError::Missing => "the guest ended before the agent started".to_owned(),
+                other => other.to_string(),
+            };
+            if !record.qemu_stderr.is_empty() {
+                reason.push_str(&format!("; QEMU said: {}", record.qemu_stderr));
+            }
+            return infra(
+                ClassCode::InfraError,
+                reason,
+                "See the console tail: a kernel that cannot boot this way (missing initramfs or \
+                 serial support) or a QEMU problem.",
+            );
+        }
+    };
+    let checks: Vec<Check> = outcome
+        .checks
+        .iter()
+        .map(|c| match c {
+            CheckOutcome::Command(cmd) => command_check(cmd, expect),
+        })
+        .collect();
+    let failed = checks.iter().find(|c| c.status == CheckStatus::Fail);
+    Verdict {
+        status: if failed.is_some() {
+            TargetStatus::Fail
+        } else {
+            TargetStatus::Pass
+        },
+        classification: failed.and_then(|c| c.classification.clone()),
+        outcome: Some(outcome.clone()),
+        checks,
+        timing,
+    }
+}
+
+fn command_check(cmd: &CommandOutcome, expect: &CommandExpectation) -> Check {
+    let passed = cmd.error.is_none() && cmd.exit_code == Some(expect.expected_exit);
+    let status = if passed {
+        CheckStatus::Pass
+    } else {
+        CheckStatus::Fail
+    };
+    let classification = (!passed).then(|| {
+        let reason = match (&cmd.error, cmd.exit_code, cmd.signal) {
+            (Some(err), _, _) => format!("the command could not be started: {err}"),
+            (None, Some(code), _) => format!(
+                "the command exited with {code}, expected {}{}",
+                expect.expected_exit,
+                last_line(&cmd.stderr_tail)
+                    .map(|l| format!("; last stderr line: {l}"))
+                    .unwrap_or_default()
+            ),
+            (None, None, Some(sig)) => format!("the command was killed by signal {sig}"),
+            (None, None, None) => "the command ended without an exit status".to_owned(),
+        };
+        Classification {
+            code: ClassCode::CommandValidationFailure,
+            reason,
+            hint: "Your loader does not come up on this kernel: read its stderr tail, then guard \
+                   the feature it needs with a probe or ship a variant for this kernel."
+                .to_owned(),
+        }
+    });
+    Check {
+        kind: CheckKind::Command,
+        status,
+        classification,
+        artifact: expect.artifact.clone(),
+        validation: Validation {
+            load_status: LoadStatus::Skipped,
+        },
+        functional: Functional {
+            tests: vec![FunctionalTest {
+                name: "command".to_owned(),
+                status,
+                exit_code: cmd.exit_code,
+                expected_exit_code: expect.expected_exit,
+                signal: cmd.signal,
+                error: cmd.error.clone(),
+                stdout_tail: cmd.stdout_tail.clone(),
+                stderr_tail: cmd.stderr_tail.clone(),
+                stdout_bytes: cmd.stdout_bytes,
+                stderr_bytes: cmd.stderr_bytes,
+                duration_ms: cmd.duration_ms,
+            }],
+        },
+    }
+}
+
+fn last_line(text: &str) -> Option<&str> {
+    text.lines().map(str::trim).rfind(|l| !l.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bpfcompat_proto::{encode_frame, KernelFacts, READY_LINE};
+
+    fn record(result: Vec<u8>, ending: Ending, panic: Option<&str>) -> BootRecord {
+        BootRecord {
+            ending,
+            result,
+            ready_after: Some(Duration::from_millis(1500)),
+            elapsed: Duration::from_millis(2000),
+            panic_line: panic.map(str::to_owned),
+            console_tail: String::new(),
+            qemu_stderr: String::new(),
+        }
+    }
+
+    fn frame(exit_code: Option<i32>) -> Vec<u8> {
+        let mut bytes = READY_LINE.as_bytes().to_vec();
+        bytes.extend(encode_frame(&Outcome {
+            kernel: KernelFacts {
+                release: "6.1.0".into(),
+                arch: "x86_64".into(),
+                btf: true,
+            },
+            checks: vec![CheckOutcome::Command(CommandOutcome {
+                exit_code,
+                signal: exit_code.is_none().then_some(9),
+                error: None,
+                stdout_tail: String::new(),
+                stderr_tail: "loading...\nfailed: no such map type\n".into(),
+                stdout_bytes: 0,
+                stderr_bytes: 36,
+                duration_ms: 10,
+            })],
+            setup_warnings: vec![],
+        }));
+        bytes
+    }
+
+    fn judge_it(r: &BootRecord, expected_exit: i32) -> Verdict {
+        let artifact = CheckArtifact {
+            name: "x".into(),
+            path: None,
+            sha256: None,
+        };
+        judge(
+            r,
+            Duration::from_secs(60),
+            &CommandExpectation {
+                expected_exit,
+                artifact: &artifact,
+            },
+        )
+    }
+
+    #[test]
+    fn exit_code_decides_pass_and_fail() {
+        let v = judge_it(&record(frame(Some(0)), Ending::Exited(Some(0)), None), 0);
+        assert_eq!(v.status, TargetStatus::Pass);
+        assert_eq!(v.timing.boot, 1500);
+        assert_eq!(v.timing.check, 500);
+
+        let v = judge_it(&record(frame(Some(0)), Ending::Exited(Some(0)), None), 3);
+        assert_eq!(v.status, TargetStatus::Fail);
+        let c = v.classification.unwrap();
+        assert_eq!(c.code, ClassCode::CommandValidationFailure);
+        assert!(c.reason.contains("exited with 0, expected 3"), "{}", c.reason);
+        assert!(c.reason.contains("no such map type"), "{}", c.reason);
+
+        let v = judge_it(&record(frame(None), Ending::Exited(Some(0)), None), 0);
+        assert!(v.classification.unwrap().reason.contains("signal 9"));
+    }
+
+    #[test]
+    fn infrastructure_failures_are_told_apart() {
+        let v = judge_it(
+            &record(frame(Some(0)), Ending::Exited(Some(0)), Some("Kernel panic - not syncing")),
+            0,
+        );
+        assert_eq!(v.classification.unwrap().code, ClassCode::KernelPanic);
+
+        let v = judge_it(&record(Vec::new(), Ending::TimedOut, None), 0);
+        assert_eq!(v.status, TargetStatus::InfraError);
+        let c = v.classification.unwrap();
+        assert_eq!(c.code, ClassCode::InfraTimeout);
+        assert!(c.reason.contains("check itself hung"), "{}", c.reason);
+
+        let mut truncated = frame(Some(0));
+        truncated.truncate(truncated.len() - 30);
+        let v = judge_it(&record(truncated, Ending::Exited(Some(0)), None), 0);
+        let c = v.classification.unwrap();
+        assert_eq!(c.code, ClassCode::InfraError);
+        assert!(c.reason.contains("cut short"), "{}", c.reason);
+    }
+}
