@@ -34,8 +34,8 @@ packages=(
   # BPF test corpus and libbpf's vendored build
   clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config make gcc
   autoconf automake autopoint flex bison gawk
-  # fake servers and tooling used by tests and benchmarks
-  python3 cpio xz-utils zstd
+  # tests and benchmarks: a C compiler with static libc, cpio, bc
+  python3 cpio xz-utils zstd bc libc6-dev
 )
 $SUDO apt-get install -y -qq --no-install-recommends "${packages[@]}"
 if [ -n "$qemu_suite" ]; then

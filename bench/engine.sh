@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Engine overhead: per test kernel, the median wall time of
+# `bpfcompat test-command --cmd true` against the median bare boot of the same
+# kernel with a trivial /init that resets at once (same QEMU flags), and
+# their ratio (goal <= 1.15). Then all kernels in one run against the
+# ideal parallel time, total single-kernel time / cores (goal <= 1.3).
+#
+# Usage: bench/engine.sh [RUNS]   (default 3; needs a built workspace:
+#        cargo build --release)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs="${1:-3}"
+kernels="${BPFCOMPAT_TEST_KERNELS:-$PWD/../shared/kernels}"
+bin="$PWD/target/release/bpfcompat"
+[ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+accel="${BPFCOMPAT_BENCH_ACCEL:-tcg}"
+cores=$(nproc)
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# The trivial init: reset the machine at once (-no-reboot makes QEMU exit).
+cat > "$work/init.c" <<'C'
+#include <sys/reboot.h>
+#include <unistd.h>
+int main(void) { reboot(RB_AUTOBOOT); return 0; }
+C
+cc -static -O2 -o "$work/init" "$work/init.c"
+(cd "$work" && mkdir -p root/dev && cp init root/init && cd root && echo init | cpio -o -H newc --quiet > ../bare.cpio)
+
+# The 7.2 kernel ships only as a package: extract its image for the bare boot.
+dpkg-deb -x "$kernels"/packages/linux-binary-7.2.13+deb14-cloud-amd64_7.2.13-1_amd64.deb "$work/deb"
+declare -A image=(
+  [debian-11-5.10]="$kernels/vmlinuz-5.10.0-46-cloud-amd64"
+  [debian-12-6.1]="$kernels/vmlinuz-6.1.0-47-cloud-amd64"
+  [debian-13-6.12]="$kernels/vmlinuz-6.12.107+deb13-cloud-amd64"
+  [debian-sid-7.2]="$(ls "$work"/deb/usr/lib/modules/*/vmlinuz)"
+  [tiny-6.1-nobtf]="$kernels/vmlinuz-6.1.192-tiny-nobtf"
+)
+order=(debian-11-5.10 debian-12-6.1 debian-13-6.12 debian-sid-7.2 tiny-6.1-nobtf)
+
+now_ms() { date +%s%3N; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+accel_args() { if [ "$accel" = kvm ]; then echo "-accel kvm -cpu host"; else echo "-accel tcg -cpu max"; fi; }
+
+bare_boot() {
+  local t0; t0=$(now_ms)
+  # shellcheck disable=SC2046
+  qemu-system-x86_64 -nodefaults -no-user-config -no-reboot -display none -nic none $(accel_args) \
+    -m 512 -smp 1 -kernel "$1" -initrd "$work/bare.cpio" \
+    -append "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init" \
+    -serial null -serial null </dev/null >/dev/null 2>&1
+  echo $(( $(now_ms) - t0 ))
+}
+
+matrix_for() { # ids...
+  echo "name: bench"; echo "kernels:"
+  for id in "$@"; do
+    printf '  - id: %s\n    source:\n      file: %s\n' "$id" "${image[$id]}"
+  done
+}
+
+run_bpfcompat() { # matrix-file
+  local t0; t0=$(now_ms)
+  "$bin" test-command --cmd true --matrix "$1" --out "$work/r.json" --accel "$accel" \
+    --workdir "$work/wd" --cache-dir "$work/cache" >/dev/null 2>&1 || true
+  echo $(( $(now_ms) - t0 ))
+}
+
+printf '%-16s %10s %10s %7s\n' kernel "bare(ms)" "check(ms)" ratio
+total_single=0; slowest=0
+for id in "${order[@]}"; do
+  matrix_for "$id" > "$work/$id.yaml"
+  run_bpfcompat "$work/$id.yaml" >/dev/null   # warm the kernel cache
+  bare=$(for _ in $(seq "$runs"); do bare_boot "${image[$id]}"; done | median)
+  check=$(for _ in $(seq "$runs"); do run_bpfcompat "$work/$id.yaml"; done | median)
+  printf '%-16s %10d %10d %7.2f\n' "$id" "$bare" "$check" "$(echo "$check / $bare" | bc -l)"
+  total_single=$((total_single + check))
+  [ "$check" -gt "$slowest" ] && slowest=$check
+done
+
+matrix_for "${order[@]}" > "$work/all.yaml"
+all=$(for _ in $(seq "$runs"); do run_bpfcompat "$work/all.yaml"; done | median)
+ideal=$((total_single / cores))
+echo
+printf 'all %d kernels in one run: %d ms (slowest single kernel %d ms, %.2fx)\n' \
+  "${#order[@]}" "$all" "$slowest" "$(echo "$all / $slowest" | bc -l)"
+printf 'ideal parallel time (sum of singles %d ms / %d cores): %d ms; ratio %.2f (goal <= 1.30)\n' \
+  "$total_single" "$cores" "$ideal" "$(echo "$all / $ideal" | bc -l)"
+printf 'accel: %s, %s\n' "$accel" "$(qemu-system-x86_64 --version | head -n1)"

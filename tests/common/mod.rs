@@ -1,0 +1,236 @@
+//! Shared helpers for tests that run the real `bpfcompat` binary on the real
+//! test kernels.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::Value;
+
+/// The test kernels: `BPFCOMPAT_TEST_KERNELS`, else `../shared/kernels` from
+/// the project root. Missing kernels fail the test: CI must never pass by
+/// silently skipping the real thing.
+pub fn kernels_dir() -> PathBuf {
+    let dir = std::env::var_os("BPFCOMPAT_TEST_KERNELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/kernels"));
+    assert!(
+        dir.join("vmlinuz-6.1.0-47-cloud-amd64").is_file(),
+        "test kernels not found in {} (set BPFCOMPAT_TEST_KERNELS)",
+        dir.display()
+    );
+    dir
+}
+
+pub struct Kernel {
+    pub id: &'static str,
+    pub file: &'static str,
+    pub sha256: &'static str,
+    pub release: &'static str,
+    pub btf: bool,
+}
+
+pub const K510: Kernel = Kernel {
+    id: "debian-11-5.10",
+    file: "vmlinuz-5.10.0-46-cloud-amd64",
+    sha256: "2e141d21dc8fa57e2ab27a7d3757c058d9405b5c27e86707497ce915cc615c1b",
+    release: "5.10.0-46-cloud-amd64",
+    btf: true,
+};
+pub const K61: Kernel = Kernel {
+    id: "debian-12-6.1",
+    file: "vmlinuz-6.1.0-47-cloud-amd64",
+    sha256: "039bbfec6cae08dea0e6763b31b3880e620bf351ff13d2f2966b1ebf99f0d375",
+    release: "6.1.0-47-cloud-amd64",
+    btf: true,
+};
+pub const K612: Kernel = Kernel {
+    id: "debian-13-6.12",
+    file: "vmlinuz-6.12.107+deb13-cloud-amd64",
+    sha256: "d1bc2c60a78ae6979736d081bc3c90e45ace6baf414f767dff588e319d3492bd",
+    release: "6.12.107+deb13-cloud-amd64",
+    btf: true,
+};
+pub const K72: Kernel = Kernel {
+    id: "debian-sid-7.2",
+    file: "packages/linux-binary-7.2.13+deb14-cloud-amd64_7.2.13-1_amd64.deb",
+    sha256: "03e41f1c34c16583462f029e81944a85ebcdb78098c258dedfa1cfdd680a27f8",
+    release: "7.2.13+deb14-cloud-amd64",
+    btf: true,
+};
+pub const TINY: Kernel = Kernel {
+    id: "tiny-6.1-nobtf",
+    file: "vmlinuz-6.1.192-tiny-nobtf",
+    sha256: "b8796455dc25bc3ab6a6610305d26b529b922890089dcde59005ea1b69ffec6f",
+    release: "6.1.192",
+    btf: false,
+};
+pub const ALL: [&Kernel; 5] = [&K510, &K61, &K612, &K72, &TINY];
+
+/// Booting is CPU-bound under TCG; tests that boot take turns so they do not
+/// starve each other into timeouts on a 2-core runner.
+pub fn boot_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A scratch directory holding a matrix, outputs, workdir and cache.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        Scratch {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes a matrix of `file:` sources for `kernels`; `extra` is appended
+    /// to each entry (indented YAML lines, e.g. "    required: false").
+    pub fn matrix(&self, kernels: &[(&Kernel, &str)]) -> PathBuf {
+        let dir = kernels_dir();
+        let mut yaml = String::from("name: test\nkernels:\n");
+        for (k, extra) in kernels {
+            yaml.push_str(&format!(
+                "  - id: {}\n{extra}    source:\n      file: {}\n      sha256: {}\n",
+                k.id,
+                dir.join(k.file).display(),
+                k.sha256
+            ));
+        }
+        self.write("matrix.yaml", &yaml)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Runs bpfcompat with the scratch workdir, cache and report paths.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self.path("report.json");
+        let _ = std::fs::remove_file(&out);
+        let output = Command::new(env!("CARGO_BIN_EXE_bpfcompat"))
+            .args(args)
+            .arg("--out")
+            .arg(&out)
+            .arg("--markdown")
+            .arg(self.path("report.md"))
+            .arg("--workdir")
+            .arg(self.path("work"))
+            .arg("--cache-dir")
+            .arg(self.path("cache"))
+            .arg("--accel")
+            .arg("tcg")
+            .output()
+            .unwrap();
+        let report = std::fs::read_to_string(&out)
+            .ok()
+            .map(|t| serde_json::from_str(&t).unwrap());
+        if let Some(r) = &report {
+            assert_valid_report(r);
+        }
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            report,
+        }
+    }
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub report: Option<Value>,
+}
+
+impl Run {
+    pub fn report(&self) -> &Value {
+        self.report.as_ref().unwrap_or_else(|| {
+            panic!(
+                "no report written (exit {}):\n{}\n{}",
+                self.code, self.stdout, self.stderr
+            )
+        })
+    }
+
+    pub fn target(&self, id: &str) -> &Value {
+        self.report()["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .unwrap_or_else(|| panic!("no target {id} in {}", self.report()))
+    }
+
+    /// The command test of a target's only check.
+    pub fn command_test(&self, id: &str) -> &Value {
+        &self.target(id)["checks"][0]["functional"]["tests"][0]
+    }
+
+    pub fn context(&self) -> String {
+        format!(
+            "exit {}\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Every report a test produces must match the published schema.
+pub fn assert_valid_report(report: &Value) {
+    let schema: Value = serde_json::from_str(include_str!("../../docs/report.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "report violates the schema: {errors:#?}");
+}
+
+/// A one-file HTTP server on 127.0.0.1 that counts the requests it serves.
+pub struct FileServer {
+    pub url: String,
+    pub requests: Arc<AtomicUsize>,
+}
+
+pub fn serve_file(path: PathBuf) -> FileServer {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = requests.clone();
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            counter.fetch_add(1, Ordering::SeqCst);
+            let body = std::fs::read(&path).unwrap();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+    FileServer {
+        url: format!("http://{addr}/{name}"),
+        requests,
+    }
+}
