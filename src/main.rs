@@ -1,1 +1,3 @@
+mod kernel;
+
 fn main() {}
