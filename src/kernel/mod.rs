@@ -10,6 +10,7 @@
 //! Downloads and extractions are cached under a [`KernelCache`] root, shared
 //! safely between threads and processes (see `cache.rs`).
 
+mod deb;
 mod image;
 
 use std::io;
@@ -136,7 +137,7 @@ pub enum KernelError {
     #[error("kernel source {origin}: the package contains the unsafe path {entry:?} (absolute or with a \"..\" component); refusing to use it: use a package from a trusted build")]
     DebUnsafeEntry { origin: String, entry: String },
 
-    #[error("kernel source {origin}: no kernel image in the package: looked for a regular file {} in {data_member}{ignored}; use the linux-image (or linux-binary) package, not a headers/meta/modules package", "boot/vmlinuz-* or usr/lib/modules/*/vmlinuz")]
+    #[error("kernel source {origin}: no kernel image in the package: looked for a regular file {} in {data_member}{ignored}; use the linux-image (or linux-binary) package, not a headers/meta/modules package", deb::LOOKED_FOR)]
     DebNoKernel {
         origin: String,
         data_member: String,
