@@ -10,6 +10,7 @@
 //! Downloads and extractions are cached under a [`KernelCache`] root, shared
 //! safely between threads and processes (see `cache.rs`).
 
+mod cache;
 mod deb;
 mod image;
 
