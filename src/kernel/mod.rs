@@ -12,6 +12,7 @@
 
 mod cache;
 mod deb;
+mod fetch;
 mod image;
 
 use std::io;
