@@ -15,10 +15,13 @@ mod deb;
 mod fetch;
 mod image;
 
+use std::fs::File;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+
+pub use cache::KernelCache;
 
 /// Where a kernel comes from, as written in the matrix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,6 +179,133 @@ pub enum KernelError {
     },
 }
 
+/// Resolve a source to a verified bzImage, downloading and extracting into the
+/// cache as needed. Blocking.
+pub fn resolve(cache: &KernelCache, source: &Source) -> Result<ResolvedKernel, KernelError> {
+    let origin = source.describe();
+    match source {
+        Source::File { path, sha256 } => {
+            let expected = sha256
+                .as_deref()
+                .map(|s| normalize_sha256(&origin, s))
+                .transpose()?;
+            resolve_file(cache, &origin, path, expected.as_deref())
+        }
+        Source::Url { url, sha256 } => {
+            let expected = normalize_sha256(&origin, sha256)?;
+            resolve_url(cache, &origin, url, &expected)
+        }
+    }
+}
+
+fn resolve_file(
+    cache: &KernelCache,
+    origin: &str,
+    path: &Path,
+    expected: Option<&str>,
+) -> Result<ResolvedKernel, KernelError> {
+    let read_err = |err| KernelError::ReadSource {
+        origin: origin.to_owned(),
+        path: path.to_owned(),
+        err,
+    };
+    // One pass: the digest of the whole file and its first bytes.
+    let (actual, head) =
+        image::hash_and_head(File::open(path).map_err(read_err)?).map_err(read_err)?;
+    if let Some(expected) = expected {
+        if expected != actual {
+            return Err(KernelError::Sha256Mismatch {
+                origin: origin.to_owned(),
+                expected: expected.to_owned(),
+                actual,
+            });
+        }
+    }
+    match image::recognise(&head) {
+        Some(SourceFormat::BzImage) => Ok(ResolvedKernel {
+            image: path.to_owned(),
+            sha256: actual.clone(),
+            source_sha256: actual,
+            format: SourceFormat::BzImage,
+        }),
+        Some(SourceFormat::Deb) => {
+            cache.prepare()?;
+            let _lock = cache.lock(&actual)?;
+            if let Some(kernel) = cache::cached_extraction(cache, &actual)? {
+                return Ok(kernel);
+            }
+            cache::extract_locked(cache, origin, &actual, || {
+                File::open(path).map_err(read_err)
+            })
+        }
+        None => Err(KernelError::NotAKernel {
+            origin: origin.to_owned(),
+            found: image::describe_head(&head),
+        }),
+    }
+}
+
+fn resolve_url(
+    cache: &KernelCache,
+    origin: &str,
+    url: &str,
+    expected: &str,
+) -> Result<ResolvedKernel, KernelError> {
+    fetch::check_url(origin, url)?;
+    cache.prepare()?;
+    // Held until the kernel is resolved: another thread or process resolving
+    // the same digest waits here, then finds everything in the cache.
+    let _lock = cache.lock(expected)?;
+
+    // A package extracted before: only its image is needed, not the package.
+    if let Some(kernel) = cache::cached_extraction(cache, expected)? {
+        return Ok(kernel);
+    }
+
+    let blob = match cache.verified_blob(expected)? {
+        Some(blob) => blob,
+        None => {
+            let mut tmp = cache.temp_file()?;
+            let actual = fetch::download(origin, url, &mut tmp, &fetch::Limits::default())?;
+            if actual != expected {
+                // `tmp` is removed when dropped.
+                return Err(KernelError::Sha256Mismatch {
+                    origin: origin.to_owned(),
+                    expected: expected.to_owned(),
+                    actual,
+                });
+            }
+            cache.store_blob(tmp, expected)?
+        }
+    };
+
+    let blob_err = |err| KernelError::Cache {
+        action: "read",
+        path: blob.clone(),
+        err,
+    };
+    let head = image::read_head(&mut File::open(&blob).map_err(blob_err)?).map_err(blob_err)?;
+    match image::recognise(&head) {
+        Some(SourceFormat::BzImage) => Ok(ResolvedKernel {
+            image: blob,
+            sha256: expected.to_owned(),
+            source_sha256: expected.to_owned(),
+            format: SourceFormat::BzImage,
+        }),
+        Some(SourceFormat::Deb) => cache::extract_locked(cache, origin, expected, || {
+            File::open(&blob).map_err(blob_err)
+        }),
+        None => {
+            // Intact, but useless: don't keep it.
+            cache.remove_blob(expected)?;
+            Err(KernelError::NotAKernel {
+                origin: origin.to_owned(),
+                found: image::describe_head(&head),
+            })
+        }
+    }
+}
+
 /// Lowercase a sha256 and check that it is 64 hex digits.
 fn normalize_sha256(origin: &str, value: &str) -> Result<String, KernelError> {
     let v = value.trim().to_ascii_lowercase();
@@ -203,5 +333,7 @@ fn redact_url(url: &str) -> String {
     }
 }
 
+#[cfg(test)]
+mod tests;
 #[cfg(test)]
 mod testutil;
