@@ -292,9 +292,20 @@ fn resolve_url(
             source_sha256: expected.to_owned(),
             format: SourceFormat::BzImage,
         }),
-        Some(SourceFormat::Deb) => cache::extract_locked(cache, origin, expected, || {
-            File::open(&blob).map_err(blob_err)
-        }),
+        Some(SourceFormat::Deb) => {
+            let result = cache::extract_locked(cache, origin, expected, || {
+                File::open(&blob).map_err(blob_err)
+            });
+            // A package we refuse (or that changed underneath) is not kept;
+            // after a failure of the cache itself it is, to save a download.
+            if result
+                .as_ref()
+                .is_err_and(|e| !matches!(e, KernelError::Cache { .. }))
+            {
+                let _ = cache.remove_blob(expected);
+            }
+            result
+        }
         None => {
             // Intact, but useless: don't keep it.
             cache.remove_blob(expected)?;

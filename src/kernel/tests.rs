@@ -453,6 +453,15 @@ fn unsafe_or_ambiguous_packages_are_rejected_and_leave_nothing() {
         "{msg}"
     );
 
+    // The same over http: refused, and the download is not kept.
+    let body = fs::read(&evil).unwrap();
+    let sha = sha256_hex(&body);
+    let server = TestServer::start(body, Plan::default());
+    let url = server.url("evil.deb");
+    let err = resolve(&cache, &url_source(url.clone(), &sha)).unwrap_err();
+    assert!(matches!(err, KernelError::DebUnsafeEntry { .. }), "{err}");
+    assert!(err.to_string().contains(&url), "{err}");
+
     assert!(listing(&cache, "blobs/sha256").is_empty());
     assert!(listing(&cache, "extracted").is_empty());
     assert!(listing(&cache, "tmp").is_empty());
