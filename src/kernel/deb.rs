@@ -17,6 +17,13 @@ use super::KernelError;
 /// No kernel image is anywhere near this; a bigger entry is not one.
 const MAX_IMAGE_BYTES: u64 = 1 << 30;
 
+/// A whole linux-image package with its modules unpacks to well under 1 GiB;
+/// past this a tarball is a decompression bomb, not a kernel package.
+const MAX_TAR_BYTES: u64 = 16 << 30;
+
+/// xz -9 needs a 64 MiB dictionary; refuse streams that ask for far more.
+const XZ_MEM_LIMIT_KIB: u32 = 512 * 1024;
+
 /// What the kernel image may be called inside the package, for messages.
 pub(crate) const LOOKED_FOR: &str = "boot/vmlinuz-* or usr/lib/modules/*/vmlinuz";
 
@@ -154,12 +161,38 @@ fn tar_compression(member: &str, stem: &str) -> Option<Compression> {
 fn decompressor<'a>(compression: Compression, r: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
     // Decoders read in small pieces: buffer what they read from the archive.
     let r = BufReader::with_capacity(64 * 1024, r);
-    Ok(match compression {
+    let decoded: Box<dyn Read + 'a> = match compression {
         Compression::None => Box::new(r),
-        Compression::Xz => Box::new(lzma_rust2::XzReader::new(r, true)),
+        Compression::Xz => Box::new(lzma_rust2::XzReader::new_mem_limit(
+            r,
+            true,
+            XZ_MEM_LIMIT_KIB,
+        )),
         Compression::Zstd => Box::new(ZstdFrames::new(r)?),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
-    })
+    };
+    Ok(Box::new(Capped {
+        inner: decoded,
+        left: MAX_TAR_BYTES,
+    }))
+}
+
+/// Fails once more than `left` bytes have been read.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            io::Error::other(format!(
+                "it decompresses to more than {MAX_TAR_BYTES} bytes, far more than any kernel package"
+            ))
+        })?;
+        Ok(n)
+    }
 }
 
 #[derive(Default)]
@@ -437,6 +470,19 @@ mod tests {
             assert_eq!(extracted.sha256, sha256_hex(&kernel));
             assert_eq!(std::fs::read(extracted.file.path()).unwrap(), kernel);
         }
+    }
+
+    #[test]
+    fn decompression_is_capped() {
+        let mut capped = Capped {
+            inner: io::repeat(0),
+            left: 1000,
+        };
+        let err = io::copy(&mut capped, &mut io::sink()).unwrap_err();
+        assert!(
+            err.to_string().contains("decompresses to more than"),
+            "{err}"
+        );
     }
 
     #[test]
