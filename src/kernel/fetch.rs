@@ -21,6 +21,9 @@ pub(crate) struct Limits {
     pub(crate) connect_timeout: Duration,
     /// For the response headers, and for each read of the body.
     pub(crate) read_timeout: Duration,
+    /// For the whole body: a server trickling bytes must not hold the
+    /// digest's lock (and a blocking thread) for ever.
+    pub(crate) body_timeout: Duration,
     pub(crate) max_bytes: u64,
     pub(crate) attempts: u32,
     /// Before the second attempt; doubled before each further one.
@@ -32,6 +35,7 @@ impl Default for Limits {
         Self {
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(30 * 60),
             max_bytes: 4 << 30,
             attempts: 3,
             backoff: Duration::from_millis(500),
@@ -142,6 +146,7 @@ fn download_http(
         .timeout_connect(Some(limits.connect_timeout))
         .timeout_recv_response(Some(limits.read_timeout))
         .timeout_per_read(Some(limits.read_timeout))
+        .timeout_recv_body(Some(limits.body_timeout))
         .http_status_as_error(false)
         .user_agent(concat!("bpfcompat/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -220,6 +225,8 @@ fn attempt_http(
 fn is_transient(e: &ureq::Error) -> bool {
     match e {
         ureq::Error::Io(e) => is_transient_io(e),
+        // Running out of the whole body's time again would only double it.
+        ureq::Error::Timeout(ureq::Timeout::RecvBody | ureq::Timeout::Global) => false,
         ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::Protocol(_) => true,
         _ => false,
     }
@@ -326,6 +333,29 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_stalled_body_times_out_and_is_retried() {
+        use crate::kernel::testutil::{sha256_hex, Plan, TestServer};
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let plan = Plan {
+            stall_first: 1,
+            ..Plan::default()
+        };
+        let server = TestServer::start(body.clone(), plan);
+        let limits = Limits {
+            read_timeout: Duration::from_millis(300),
+            backoff: Duration::from_millis(10),
+            ..Limits::default()
+        };
+        let mut out = NamedTempFile::new().unwrap();
+        let started = std::time::Instant::now();
+        let digest = download("t", &server.url("k"), &mut out, &limits).unwrap();
+        assert_eq!(digest, sha256_hex(&body));
+        assert_eq!(std::fs::read(out.path()).unwrap(), body);
+        assert_eq!(server.requests(), 2);
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 
     #[test]

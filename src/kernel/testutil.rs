@@ -168,13 +168,15 @@ pub(crate) struct Plan {
     pub(crate) truncate_first: usize,
     /// The first N requests get this status instead of the body.
     pub(crate) status_first: Option<(u16, usize)>,
+    /// The first N requests get half the body, then nothing for 2 s.
+    pub(crate) stall_first: usize,
     /// Send the body in pieces with pauses (about a second in all), so that
     /// concurrent clients overlap.
     pub(crate) slow: bool,
 }
 
-/// An HTTP/1.1 server on 127.0.0.1 serving one body at any path, one
-/// connection at a time. It stops when dropped, or after a minute at most.
+/// An HTTP/1.1 server on 127.0.0.1 serving one body at any path, a thread per
+/// connection. It stops when dropped, or after a minute at most.
 pub(crate) struct TestServer {
     addr: String,
     requests: Arc<AtomicUsize>,
@@ -192,15 +194,23 @@ impl TestServer {
         let thread = {
             let (requests, stop) = (requests.clone(), stop.clone());
             std::thread::spawn(move || {
+                let (body, plan) = (Arc::new(body), Arc::new(plan));
                 let deadline = Instant::now() + Duration::from_secs(60);
+                let mut connections = Vec::new();
                 while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
                     match listener.accept() {
                         Ok((stream, _)) => {
                             let n = requests.fetch_add(1, Ordering::SeqCst);
-                            let _ = serve(stream, &body, &plan, n);
+                            let (body, plan) = (body.clone(), plan.clone());
+                            connections.push(std::thread::spawn(move || {
+                                let _ = serve(stream, &body, &plan, n);
+                            }));
                         }
                         Err(_) => std::thread::sleep(Duration::from_millis(5)),
                     }
+                }
+                for c in connections {
+                    let _ = c.join();
                 }
             })
         };
@@ -259,6 +269,12 @@ fn serve(mut stream: TcpStream, body: &[u8], plan: &Plan, n: usize) -> std::io::
         stream.write_all(&body[..body.len() / 2])?;
         stream.flush()?;
         return stream.shutdown(Shutdown::Both);
+    }
+    if n < plan.stall_first {
+        stream.write_all(&body[..body.len() / 2])?;
+        stream.flush()?;
+        std::thread::sleep(Duration::from_secs(2));
+        return Ok(());
     }
     if plan.slow {
         let piece = body.len().div_ceil(10).max(1);
