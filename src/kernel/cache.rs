@@ -1,0 +1,306 @@
+//! The content-addressed kernel cache.
+//!
+//! Layout under the root (e.g. `~/.cache/bpfcompat`):
+//!
+//! ```text
+//! blobs/sha256/<hex>      downloaded sources and extracted images, named by their digest
+//! extracted/<source-hex>  "<image-hex>\n": a package already extracted, and what it gave
+//! locks/<hex>.lock        one lock file per digest (flock via File::lock)
+//! tmp/                    work in progress; renamed atomically into blobs/ or extracted/
+//! ```
+//!
+//! Rules that keep it safe across threads and processes:
+//! - Whoever downloads or extracts something holds the lock of the source's
+//!   digest for the whole operation, so the same thing is never fetched or
+//!   extracted twice at once; a waiter then finds the finished result.
+//! - Nothing is written in place: files are built in `tmp/` and renamed into
+//!   place, so no reader ever sees a partial file. Temp files are deleted on
+//!   every error path (they are `NamedTempFile`s).
+//! - Every blob is re-hashed before use; a blob whose content does not match
+//!   its name is deleted and rebuilt from its source.
+//! - Locks nest in one order only: a source digest, then an image digest
+//!   (images are never sources of another extraction), so they cannot deadlock.
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use tempfile::NamedTempFile;
+
+use super::{deb, image, KernelError, ResolvedKernel, SourceFormat};
+
+/// Temp files older than this are leftovers of a killed process.
+const STALE_TMP_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The on-disk kernel cache. Cheap to create; directories are made on first use.
+#[derive(Debug, Clone)]
+pub struct KernelCache {
+    root: PathBuf,
+}
+
+/// Held while a digest is being worked on; dropping it releases the lock.
+#[must_use = "the lock is released when this is dropped"]
+pub(crate) struct DigestLock {
+    _file: File,
+}
+
+impl KernelCache {
+    pub fn new(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn blobs_dir(&self) -> PathBuf {
+        self.root.join("blobs").join("sha256")
+    }
+
+    fn index_dir(&self) -> PathBuf {
+        self.root.join("extracted")
+    }
+
+    fn locks_dir(&self) -> PathBuf {
+        self.root.join("locks")
+    }
+
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    pub(crate) fn blob_path(&self, sha256: &str) -> PathBuf {
+        self.blobs_dir().join(sha256)
+    }
+
+    fn index_path(&self, source_sha256: &str) -> PathBuf {
+        self.index_dir().join(source_sha256)
+    }
+
+    /// Create the layout and sweep temp files left by killed processes.
+    pub(crate) fn prepare(&self) -> Result<(), KernelError> {
+        for dir in [
+            self.blobs_dir(),
+            self.index_dir(),
+            self.locks_dir(),
+            self.tmp_dir(),
+        ] {
+            fs::create_dir_all(&dir).map_err(|err| KernelError::Cache {
+                action: "create directory",
+                path: dir.clone(),
+                err,
+            })?;
+        }
+        self.sweep_tmp();
+        Ok(())
+    }
+
+    /// Best effort: a temp file still in use is young, so only old ones go.
+    fn sweep_tmp(&self) {
+        let Ok(entries) = fs::read_dir(self.tmp_dir()) else {
+            return;
+        };
+        let now = SystemTime::now();
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age > STALE_TMP_AGE);
+            if old {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// Block until this process holds the lock for `sha256`.
+    pub(crate) fn lock(&self, sha256: &str) -> Result<DigestLock, KernelError> {
+        let path = self.locks_dir().join(format!("{sha256}.lock"));
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|err| KernelError::Cache {
+                action: "open lock file",
+                path: path.clone(),
+                err,
+            })?;
+        file.lock().map_err(|err| KernelError::Cache {
+            action: "lock",
+            path,
+            err,
+        })?;
+        Ok(DigestLock { _file: file })
+    }
+
+    /// A new temp file under `tmp/`, deleted when dropped unless persisted.
+    pub(crate) fn temp_file(&self) -> Result<NamedTempFile, KernelError> {
+        tempfile::Builder::new()
+            .prefix("part-")
+            .tempfile_in(self.tmp_dir())
+            .map_err(|err| KernelError::Cache {
+                action: "create a temp file in",
+                path: self.tmp_dir(),
+                err,
+            })
+    }
+
+    /// The blob for `sha256` if it is present and its content still hashes to
+    /// its name. A corrupt blob is deleted and `None` returned, so the caller
+    /// rebuilds it. Call with the digest's lock held.
+    pub(crate) fn verified_blob(&self, sha256: &str) -> Result<Option<PathBuf>, KernelError> {
+        let path = self.blob_path(sha256);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => {
+                return Err(KernelError::Cache {
+                    action: "open",
+                    path,
+                    err,
+                })
+            }
+        };
+        match image::hash_reader(file) {
+            Ok(actual) if actual == sha256 => Ok(Some(path)),
+            // Unreadable or wrong content: either way it cannot be trusted.
+            Ok(_) | Err(_) => {
+                self.remove_blob(sha256)?;
+                Ok(None)
+            }
+        }
+    }
+
+    pub(crate) fn remove_blob(&self, sha256: &str) -> Result<(), KernelError> {
+        let path = self.blob_path(sha256);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(KernelError::Cache {
+                action: "remove corrupt blob",
+                path,
+                err,
+            }),
+        }
+    }
+
+    /// Atomically move a finished temp file (whose content hashes to `sha256`)
+    /// into `blobs/`. Call with the digest's lock held.
+    pub(crate) fn store_blob(
+        &self,
+        tmp: NamedTempFile,
+        sha256: &str,
+    ) -> Result<PathBuf, KernelError> {
+        let path = self.blob_path(sha256);
+        tmp.persist(&path).map_err(|e| KernelError::Cache {
+            action: "move a finished download into",
+            path: path.clone(),
+            err: e.error,
+        })?;
+        Ok(path)
+    }
+
+    /// The image digest recorded for an extracted package, if any. A garbled
+    /// record (e.g. after a crash) is treated as absent.
+    pub(crate) fn read_index(&self, source_sha256: &str) -> Option<String> {
+        let mut text = String::new();
+        File::open(self.index_path(source_sha256))
+            .ok()?
+            .take(256)
+            .read_to_string(&mut text)
+            .ok()?;
+        let digest = text.trim();
+        (digest.len() == 64
+            && digest
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .then(|| digest.to_owned())
+    }
+
+    /// Record that the package `source_sha256` holds the image `image_sha256`.
+    pub(crate) fn write_index(
+        &self,
+        source_sha256: &str,
+        image_sha256: &str,
+    ) -> Result<(), KernelError> {
+        let path = self.index_path(source_sha256);
+        let mut tmp = self.temp_file()?;
+        let err = |err| KernelError::Cache {
+            action: "write the extraction record",
+            path: path.clone(),
+            err,
+        };
+        io::Write::write_all(tmp.as_file_mut(), format!("{image_sha256}\n").as_bytes())
+            .map_err(err)?;
+        tmp.persist(&path).map_err(|e| err(e.error))?;
+        Ok(())
+    }
+}
+
+fn deb_kernel(image: PathBuf, sha256: String, source_sha256: &str) -> ResolvedKernel {
+    ResolvedKernel {
+        image,
+        sha256,
+        source_sha256: source_sha256.to_owned(),
+        format: SourceFormat::Deb,
+    }
+}
+
+/// The image of the package `source_sha256` if it was extracted before and
+/// its blob is intact (a corrupt one is deleted). The caller holds the lock of
+/// `source_sha256`.
+pub(crate) fn cached_extraction(
+    cache: &KernelCache,
+    source_sha256: &str,
+) -> Result<Option<ResolvedKernel>, KernelError> {
+    let Some(image_sha) = cache.read_index(source_sha256) else {
+        return Ok(None);
+    };
+    let _image_lock = cache.lock(&image_sha)?;
+    Ok(cache
+        .verified_blob(&image_sha)?
+        .map(|image| deb_kernel(image, image_sha, source_sha256)))
+}
+
+/// Extract the image of the package `source_sha256` from what `open` yields
+/// into the cache and record it. The caller holds the lock of `source_sha256`
+/// and has checked [`cached_extraction`] first. `open` must yield exactly the
+/// package: it is re-hashed while it is read, and a package that changed
+/// underneath is an error.
+pub(crate) fn extract_locked<R: Read>(
+    cache: &KernelCache,
+    origin: &str,
+    source_sha256: &str,
+    open: impl FnOnce() -> Result<R, KernelError>,
+) -> Result<ResolvedKernel, KernelError> {
+    let mut reader = image::HashingReader::new(open()?);
+    let tmp = cache.temp_file()?;
+    let extracted = deb::extract_kernel(&mut reader, origin, tmp)?;
+    let actual = reader.finish().map_err(|err| KernelError::DebRead {
+        origin: origin.to_owned(),
+        entry: "the end of the package".to_owned(),
+        err,
+    })?;
+    if actual != source_sha256 {
+        return Err(KernelError::SourceChanged {
+            origin: origin.to_owned(),
+            expected: source_sha256.to_owned(),
+            actual,
+        });
+    }
+
+    let image_sha = extracted.sha256;
+    let image = {
+        let _image_lock = cache.lock(&image_sha)?;
+        // Another package may have given the same image already.
+        match cache.verified_blob(&image_sha)? {
+            Some(path) => path, // `extracted.file` is dropped, hence removed.
+            None => cache.store_blob(extracted.file, &image_sha)?,
+        }
+    };
+    cache.write_index(source_sha256, &image_sha)?;
+    Ok(deb_kernel(image, image_sha, source_sha256))
+}

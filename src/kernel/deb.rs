@@ -1,0 +1,611 @@
+//! Taking the kernel image out of a Debian binary package, streaming.
+//!
+//! A `.deb` is an ar archive: `debian-binary`, `control.tar[.xz|.zst|.gz]`,
+//! `data.tar[.xz|.zst|.gz]` (deb(5)). The data tarball is read once, front to
+//! back, through a streaming decompressor: the image is written to a temp file
+//! as it goes by, nothing else is kept. Every member and every tar entry is
+//! checked for path traversal, whether or not it is the one we want.
+
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+
+use ruzstd::decoding::{FrameDecoder, StreamingDecoder};
+use tempfile::NamedTempFile;
+
+use super::image::{self, HashingWriter};
+use super::KernelError;
+
+/// No kernel image is anywhere near this; a bigger entry is not one.
+const MAX_IMAGE_BYTES: u64 = 1 << 30;
+
+/// A whole linux-image package with its modules unpacks to well under 1 GiB;
+/// past this a tarball is a decompression bomb, not a kernel package.
+const MAX_TAR_BYTES: u64 = 16 << 30;
+
+/// xz -9 needs a 64 MiB dictionary; refuse streams that ask for far more.
+const XZ_MEM_LIMIT_KIB: u32 = 512 * 1024;
+
+/// What the kernel image may be called inside the package, for messages.
+pub(crate) const LOOKED_FOR: &str = "boot/vmlinuz-* or usr/lib/modules/*/vmlinuz";
+
+/// The kernel image taken out of a package: still a temp file, not yet in the
+/// cache.
+pub(crate) struct Extracted {
+    pub(crate) file: NamedTempFile,
+    /// sha256 of the image.
+    pub(crate) sha256: String,
+    /// Its name in the package, as written there.
+    pub(crate) entry: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Compression {
+    None,
+    Xz,
+    Zstd,
+    Gzip,
+}
+
+/// Read a whole package from `reader` and extract its one kernel image into
+/// `out`. `origin` names the source in errors.
+pub(crate) fn extract_kernel(
+    reader: impl Read,
+    origin: &str,
+    out: NamedTempFile,
+) -> Result<Extracted, KernelError> {
+    let format_err = |detail: String| KernelError::DebFormat {
+        origin: origin.to_owned(),
+        detail,
+    };
+    let mut archive = ar::Archive::new(reader);
+    let mut members: Vec<String> = Vec::new();
+    let mut data_member: Option<String> = None;
+    let mut out = Some(out);
+    let mut scan = TarScan::default();
+
+    while let Some(member) = archive.next_entry() {
+        let member = member.map_err(|err| KernelError::DebRead {
+            origin: origin.to_owned(),
+            entry: match members.last() {
+                Some(last) => format!("the ar member after {last}"),
+                None => "the first ar member".to_owned(),
+            },
+            err,
+        })?;
+        let name = String::from_utf8_lossy(member.header().identifier())
+            .trim_end_matches('/')
+            .to_owned();
+        if name.is_empty() || name.contains('/') || name == ".." {
+            return Err(KernelError::DebUnsafeEntry {
+                origin: origin.to_owned(),
+                entry: name,
+            });
+        }
+        if members.is_empty() && name != "debian-binary" {
+            return Err(KernelError::NotAKernel {
+                origin: origin.to_owned(),
+                found: format!(
+                    "an ar archive whose first member is {name:?}, not \"debian-binary\" (a static library, not a Debian package)"
+                ),
+            });
+        }
+        members.push(name.clone());
+
+        if name == "debian-binary" {
+            let mut version = String::new();
+            member
+                .take(64)
+                .read_to_string(&mut version)
+                .map_err(|err| KernelError::DebRead {
+                    origin: origin.to_owned(),
+                    entry: name.clone(),
+                    err,
+                })?;
+            if !version.starts_with("2.") {
+                return Err(format_err(format!(
+                    "debian-binary says {:?}; only the 2.x package format is supported",
+                    version.trim()
+                )));
+            }
+        } else if let Some(compression) = tar_compression(&name, "control.tar") {
+            scan_tar(member, compression, origin, &name, None)?;
+        } else if let Some(compression) = tar_compression(&name, "data.tar") {
+            if let Some(first) = &data_member {
+                return Err(format_err(format!("two data members, {first} and {name}")));
+            }
+            data_member = Some(name.clone());
+            scan = scan_tar(member, compression, origin, &name, out.take())?;
+        } else if name.starts_with("data.tar") || name.starts_with("control.tar") {
+            return Err(format_err(format!(
+                "member {name} is compressed in a way not supported here (supported: none, .xz, .zst, .gz)"
+            )));
+        }
+        // Other members (e.g. signatures such as _gpgbuilder) are not needed.
+    }
+
+    let Some(data_member) = data_member else {
+        return Err(format_err(format!(
+            "no data.tar, data.tar.xz, data.tar.zst or data.tar.gz member (members: {})",
+            members.join(", ")
+        )));
+    };
+    if scan.candidates.len() > 1 {
+        return Err(KernelError::DebManyKernels {
+            origin: origin.to_owned(),
+            candidates: scan.candidates,
+        });
+    }
+    match scan.extracted {
+        Some(extracted) => Ok(extracted),
+        None => Err(KernelError::DebNoKernel {
+            origin: origin.to_owned(),
+            data_member,
+            ignored: if scan.ignored.is_empty() {
+                String::new()
+            } else {
+                format!(", ignored (not regular files): {}", scan.ignored.join(", "))
+            },
+        }),
+    }
+}
+
+fn tar_compression(member: &str, stem: &str) -> Option<Compression> {
+    match member.strip_prefix(stem)? {
+        "" => Some(Compression::None),
+        ".xz" => Some(Compression::Xz),
+        ".zst" => Some(Compression::Zstd),
+        ".gz" => Some(Compression::Gzip),
+        _ => None,
+    }
+}
+
+fn decompressor<'a>(compression: Compression, r: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
+    // Decoders read in small pieces: buffer what they read from the archive.
+    let r = BufReader::with_capacity(64 * 1024, r);
+    let decoded: Box<dyn Read + 'a> = match compression {
+        Compression::None => Box::new(r),
+        Compression::Xz => Box::new(lzma_rust2::XzReader::new_mem_limit(
+            r,
+            true,
+            XZ_MEM_LIMIT_KIB,
+        )),
+        Compression::Zstd => Box::new(ZstdFrames::new(r)?),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
+    };
+    Ok(Box::new(Capped {
+        inner: decoded,
+        left: MAX_TAR_BYTES,
+    }))
+}
+
+/// Fails once more than `left` bytes have been read.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            io::Error::other(format!(
+                "it decompresses to more than {MAX_TAR_BYTES} bytes, far more than any kernel package"
+            ))
+        })?;
+        Ok(n)
+    }
+}
+
+#[derive(Default)]
+struct TarScan {
+    extracted: Option<Extracted>,
+    /// Every regular file that looks like a kernel image, as named in the tar.
+    candidates: Vec<String>,
+    /// Entries with a kernel image's name that are not regular files.
+    ignored: Vec<String>,
+}
+
+/// Read one tarball to its end, checking every entry. With `out`, extract the
+/// first kernel image candidate into it and list all candidates.
+fn scan_tar(
+    member: impl Read,
+    compression: Compression,
+    origin: &str,
+    member_name: &str,
+    mut out: Option<NamedTempFile>,
+) -> Result<TarScan, KernelError> {
+    let read_err = |entry: String| {
+        move |err| KernelError::DebRead {
+            origin: origin.to_owned(),
+            entry,
+            err,
+        }
+    };
+    let looking = out.is_some();
+    let mut scan = TarScan::default();
+    let decoder = decompressor(compression, member).map_err(read_err(member_name.to_owned()))?;
+    let mut tar = tar::Archive::new(decoder);
+    let entries = tar.entries().map_err(read_err(member_name.to_owned()))?;
+    for entry in entries {
+        let mut entry = entry.map_err(read_err(member_name.to_owned()))?;
+        let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let named = || format!("{member_name}: {path}");
+        if is_unsafe_path(&entry.path_bytes()) {
+            return Err(KernelError::DebUnsafeEntry {
+                origin: origin.to_owned(),
+                entry: named(),
+            });
+        }
+        let kind = entry.header().entry_type();
+        if kind.is_hard_link() {
+            // A hard link names another entry of the archive: same rules.
+            if let Some(target) = entry.link_name_bytes() {
+                if is_unsafe_path(&target) {
+                    return Err(KernelError::DebUnsafeEntry {
+                        origin: origin.to_owned(),
+                        entry: format!(
+                            "{} (hard link to {})",
+                            named(),
+                            String::from_utf8_lossy(&target)
+                        ),
+                    });
+                }
+            }
+        }
+        if !looking || !is_kernel_name(&path) {
+            continue;
+        }
+        if !matches!(kind, tar::EntryType::Regular | tar::EntryType::Continuous) {
+            scan.ignored.push(path);
+            continue;
+        }
+        scan.candidates.push(path.clone());
+        if let Some(file) = out.take() {
+            let size = entry.size();
+            if size > MAX_IMAGE_BYTES {
+                return Err(KernelError::DebImageTooLarge {
+                    origin: origin.to_owned(),
+                    entry: named(),
+                    limit: MAX_IMAGE_BYTES,
+                });
+            }
+            scan.extracted = Some(extract_entry(&mut entry, file, origin, named(), path)?);
+        }
+    }
+    // Read the compressed stream to its end, so its own checksums are checked.
+    let mut decoder = tar.into_inner();
+    io::copy(&mut decoder, &mut io::sink()).map_err(read_err(member_name.to_owned()))?;
+    Ok(scan)
+}
+
+fn extract_entry(
+    entry: &mut impl Read,
+    file: NamedTempFile,
+    origin: &str,
+    name: String,
+    path: String,
+) -> Result<Extracted, KernelError> {
+    let read_err = |err| KernelError::DebRead {
+        origin: origin.to_owned(),
+        entry: name.clone(),
+        err,
+    };
+    let write_err = |err| KernelError::Cache {
+        action: "write",
+        path: file.path().to_owned(),
+        err,
+    };
+    let head = image::read_head(entry).map_err(read_err)?;
+    if !image::is_bzimage(&head) {
+        return Err(KernelError::DebImageNotBzImage {
+            origin: origin.to_owned(),
+            entry: name,
+            found: image::describe_head(&head),
+        });
+    }
+    let mut w = HashingWriter::new(BufWriter::with_capacity(256 * 1024, file.as_file()));
+    w.write_all(&head).map_err(write_err)?;
+    // Copy by hand to tell read errors (the package) from write errors (the cache).
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match entry.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_err(e)),
+        };
+        w.write_all(&buf[..n]).map_err(write_err)?;
+        if w.written() > MAX_IMAGE_BYTES {
+            return Err(KernelError::DebImageTooLarge {
+                origin: origin.to_owned(),
+                entry: name,
+                limit: MAX_IMAGE_BYTES,
+            });
+        }
+    }
+    let (mut buffered, sha256) = w.finish();
+    buffered.flush().map_err(write_err)?;
+    drop(buffered);
+    Ok(Extracted {
+        file,
+        sha256,
+        entry: path,
+    })
+}
+
+/// Absolute, or with a `..` component.
+fn is_unsafe_path(path: &[u8]) -> bool {
+    path.starts_with(b"/") || path.split(|&b| b == b'/').any(|c| c == b"..")
+}
+
+/// `boot/vmlinuz-*` or `usr/lib/modules/*/vmlinuz`, with or without `./`.
+fn is_kernel_name(path: &str) -> bool {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    match parts.as_slice() {
+        ["boot", file] => file.len() > "vmlinuz-".len() && file.starts_with("vmlinuz-"),
+        ["usr", "lib", "modules", _, "vmlinuz"] => true,
+        _ => false,
+    }
+}
+
+/// A zstd stream of one or more frames (ruzstd's decoder reads one).
+struct ZstdFrames<R: BufRead> {
+    decoder: Option<StreamingDecoder<R, FrameDecoder>>,
+}
+
+impl<R: BufRead> ZstdFrames<R> {
+    fn new(source: R) -> io::Result<Self> {
+        let decoder = StreamingDecoder::new(source).map_err(io::Error::other)?;
+        Ok(Self {
+            decoder: Some(decoder),
+        })
+    }
+}
+
+impl<R: BufRead> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(decoder) = self.decoder.as_mut() else {
+                return Err(io::Error::other("zstd stream already failed"));
+            };
+            let n = decoder.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // End of a frame: another one follows, or this is the end.
+            if decoder.get_mut().fill_buf()?.is_empty() {
+                return Ok(0);
+            }
+            // Reuse the frame decoder's buffers; this reads the next frame's header.
+            let (source, frame) = self.decoder.take().expect("checked above").into_parts();
+            self.decoder =
+                Some(StreamingDecoder::new_with_decoder(source, frame).map_err(io::Error::other)?);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::testutil::{
+        build_deb, fake_bzimage, kernels_dir, sha256_hex, TarEntry, DEB_72,
+    };
+    use std::fs::File;
+    use std::time::Instant;
+
+    fn extract(deb: &[u8]) -> Result<Extracted, KernelError> {
+        extract_kernel(deb, "test.deb", NamedTempFile::new().unwrap())
+    }
+
+    #[test]
+    fn names_that_count_as_a_kernel_image() {
+        for yes in [
+            "boot/vmlinuz-6.1.0-47-cloud-amd64",
+            "./boot/vmlinuz-6.1.0-47-cloud-amd64",
+            "usr/lib/modules/7.2.13+deb14-cloud-amd64/vmlinuz",
+            "./usr/lib/modules/7.2.13+deb14-cloud-amd64/vmlinuz",
+        ] {
+            assert!(is_kernel_name(yes), "{yes}");
+        }
+        for no in [
+            "boot/vmlinuz-",
+            "boot/vmlinuz",
+            "boot/System.map-6.1.0",
+            "boot/config-6.1.0",
+            "vmlinuz",
+            "usr/lib/modules/6.1/kernel/vmlinuz",
+            "usr/lib/modules/vmlinuz",
+            "lib/modules/6.1/vmlinuz",
+            "usr/share/doc/vmlinuz-1",
+        ] {
+            assert!(!is_kernel_name(no), "{no}");
+        }
+        assert!(is_unsafe_path(b"../etc/passwd"));
+        assert!(is_unsafe_path(b"./usr/../../etc"));
+        assert!(is_unsafe_path(b"/etc/passwd"));
+        assert!(!is_unsafe_path(b"./usr/lib/..foo"));
+    }
+
+    #[test]
+    fn the_real_72_deb_gives_its_vmlinuz() {
+        let path = kernels_dir().join(DEB_72);
+        let started = Instant::now();
+        let extracted = extract_kernel(
+            BufReader::new(File::open(&path).unwrap()),
+            "real.deb",
+            NamedTempFile::new().unwrap(),
+        )
+        .unwrap();
+        eprintln!(
+            "extracted {} from the 7.2 deb in {:?}",
+            extracted.entry,
+            started.elapsed()
+        );
+        assert_eq!(
+            extracted.entry,
+            "./usr/lib/modules/7.2.13+deb14-cloud-amd64/vmlinuz"
+        );
+        let on_disk = std::fs::read(extracted.file.path()).unwrap();
+        assert_eq!(on_disk.len(), 14_026_688);
+        assert_eq!(sha256_hex(&on_disk), extracted.sha256);
+        assert!(image::is_bzimage(&on_disk));
+    }
+
+    #[test]
+    fn every_supported_compression_works() {
+        let kernel = fake_bzimage(b"every compression");
+        for compression in ["", ".gz", ".zst"] {
+            let deb = build_deb(
+                compression,
+                &[
+                    TarEntry::dir("./"),
+                    TarEntry::file("./boot/vmlinuz-1.0", &kernel),
+                    TarEntry::file("./boot/config-1.0", b"CONFIG_BPF=y\n"),
+                ],
+            );
+            let extracted = extract(&deb).unwrap_or_else(|e| panic!("data.tar{compression}: {e}"));
+            assert_eq!(extracted.entry, "./boot/vmlinuz-1.0");
+            assert_eq!(extracted.sha256, sha256_hex(&kernel));
+            assert_eq!(std::fs::read(extracted.file.path()).unwrap(), kernel);
+        }
+    }
+
+    #[test]
+    fn decompression_is_capped() {
+        let mut capped = Capped {
+            inner: io::repeat(0),
+            left: 1000,
+        };
+        let err = io::copy(&mut capped, &mut io::sink()).unwrap_err();
+        assert!(
+            err.to_string().contains("decompresses to more than"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn zstd_with_several_frames_is_read_whole() {
+        let first = ruzstd::encoding::compress_to_vec(
+            &b"hello "[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        let second = ruzstd::encoding::compress_to_vec(
+            &b"world"[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        let joined = [first, second].concat();
+        let mut out = String::new();
+        decompressor(Compression::Zstd, &joined[..])
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, "hello world");
+    }
+
+    #[test]
+    fn path_traversal_is_rejected_naming_the_entry() {
+        let kernel = fake_bzimage(b"k");
+        for evil in ["../evil", "./usr/../../etc/cron.d/x", "/etc/passwd"] {
+            let deb = build_deb(
+                ".gz",
+                &[
+                    TarEntry::file("./boot/vmlinuz-1.0", &kernel),
+                    TarEntry::file(evil, b"boom"),
+                ],
+            );
+            let err = extract(&deb).err().expect("must be rejected");
+            assert!(matches!(err, KernelError::DebUnsafeEntry { .. }), "{err}");
+            let msg = err.to_string();
+            assert!(msg.contains(evil) && msg.contains("test.deb"), "{msg}");
+        }
+        let deb = build_deb(
+            "",
+            &[
+                TarEntry::file("./boot/vmlinuz-1.0", &kernel),
+                TarEntry::hard_link("./boot/vmlinuz", "../../boot/vmlinuz-1.0"),
+            ],
+        );
+        let msg = extract(&deb).err().expect("must be rejected").to_string();
+        assert!(msg.contains("hard link to ../../boot/vmlinuz-1.0"), "{msg}");
+    }
+
+    #[test]
+    fn two_candidates_are_listed() {
+        let deb = build_deb(
+            ".gz",
+            &[
+                TarEntry::file("./boot/vmlinuz-1.0", &fake_bzimage(b"one")),
+                TarEntry::file("usr/lib/modules/2.0/vmlinuz", &fake_bzimage(b"two")),
+            ],
+        );
+        let err = extract(&deb).err().expect("must be rejected");
+        let msg = err.to_string();
+        assert!(matches!(err, KernelError::DebManyKernels { .. }), "{msg}");
+        assert!(
+            msg.contains("./boot/vmlinuz-1.0, usr/lib/modules/2.0/vmlinuz"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn no_candidate_says_what_was_looked_for() {
+        let deb = build_deb(
+            ".gz",
+            &[
+                TarEntry::file("./usr/share/doc/linux/changelog", b"text"),
+                TarEntry::symlink("./boot/vmlinuz-1.0", "vmlinuz-real"),
+            ],
+        );
+        let msg = extract(&deb).err().expect("must be rejected").to_string();
+        assert!(msg.contains(LOOKED_FOR), "{msg}");
+        assert!(msg.contains("data.tar.gz"), "{msg}");
+        assert!(
+            msg.contains("ignored (not regular files): ./boot/vmlinuz-1.0"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn an_image_that_is_not_a_bzimage_is_rejected() {
+        let deb = build_deb(
+            ".gz",
+            &[TarEntry::file(
+                "./boot/vmlinuz-1.0",
+                b"\x7fELF not a bzImage",
+            )],
+        );
+        let msg = extract(&deb).err().expect("must be rejected").to_string();
+        assert!(
+            msg.contains("./boot/vmlinuz-1.0") && msg.contains("not an x86 bzImage"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn truncated_and_foreign_archives_are_rejected() {
+        let deb = build_deb(
+            ".gz",
+            &[TarEntry::file("./boot/vmlinuz-1.0", &fake_bzimage(b"t"))],
+        );
+        let cut = &deb[..deb.len() - 100];
+        let err = extract(cut).err().expect("must be rejected");
+        assert!(
+            matches!(
+                err,
+                KernelError::DebRead { .. } | KernelError::DebFormat { .. }
+            ),
+            "{err}"
+        );
+
+        let mut lib = ar::Builder::new(Vec::new());
+        lib.append(&ar::Header::new(b"foo.o".to_vec(), 3), &b"abc"[..])
+            .unwrap();
+        let msg = extract(&lib.into_inner().unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(msg.contains("not a Debian package"), "{msg}");
+    }
+}

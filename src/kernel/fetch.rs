@@ -1,0 +1,378 @@
+//! Downloading a URL into a temp file, hashing as it streams.
+//!
+//! `http://` and `https://` go through ureq (rustls; proxies only from the
+//! usual environment variables), bounded by timeouts, a size limit and a few
+//! attempts on transient failures. `file://` reads a local file, so pinned
+//! URLs work without a network.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Seek, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tempfile::NamedTempFile;
+
+use super::image::HashingWriter;
+use super::{redact_url, KernelError};
+
+/// Bounds on one download.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    pub(crate) connect_timeout: Duration,
+    /// For the response headers, and for each read of the body.
+    pub(crate) read_timeout: Duration,
+    /// For the whole body: a server trickling bytes must not hold the
+    /// digest's lock (and a blocking thread) for ever.
+    pub(crate) body_timeout: Duration,
+    pub(crate) max_bytes: u64,
+    pub(crate) attempts: u32,
+    /// Before the second attempt; doubled before each further one.
+    pub(crate) backoff: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(30 * 60),
+            max_bytes: 4 << 30,
+            attempts: 3,
+            backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+enum Scheme {
+    Http,
+    File(PathBuf),
+}
+
+fn scheme(origin: &str, url: &str) -> Result<Scheme, KernelError> {
+    let unsupported = || KernelError::UnsupportedUrl {
+        origin: origin.to_owned(),
+        url: redact_url(url),
+    };
+    let (scheme, rest) = url.split_once("://").ok_or_else(unsupported)?;
+    match scheme.to_ascii_lowercase().as_str() {
+        "http" | "https" if !rest.is_empty() => Ok(Scheme::Http),
+        "file" => {
+            // file:///abs/path or file://localhost/abs/path
+            let path = rest.strip_prefix("localhost").unwrap_or(rest);
+            if !path.starts_with('/') {
+                return Err(unsupported());
+            }
+            let path = percent_decode(path).ok_or_else(unsupported)?;
+            Ok(Scheme::File(PathBuf::from(path)))
+        }
+        _ => Err(unsupported()),
+    }
+}
+
+/// Fail early, before taking locks, on a URL we cannot fetch.
+pub(crate) fn check_url(origin: &str, url: &str) -> Result<(), KernelError> {
+    scheme(origin, url).map(|_| ())
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Download `url` into `out` (truncating it first) and return the sha256 of
+/// what was received. `origin` names the source in errors.
+pub(crate) fn download(
+    origin: &str,
+    url: &str,
+    out: &mut NamedTempFile,
+    limits: &Limits,
+) -> Result<String, KernelError> {
+    match scheme(origin, url)? {
+        Scheme::File(path) => copy_local(origin, url, path, out, limits),
+        Scheme::Http => download_http(origin, url, out, limits),
+    }
+}
+
+fn copy_local(
+    origin: &str,
+    url: &str,
+    path: PathBuf,
+    out: &mut NamedTempFile,
+    limits: &Limits,
+) -> Result<String, KernelError> {
+    let read_err = |err| KernelError::ReadSource {
+        origin: origin.to_owned(),
+        path: path.clone(),
+        err,
+    };
+    let file = File::open(&path).map_err(read_err)?;
+    if file.metadata().map_err(read_err)?.len() > limits.max_bytes {
+        return Err(too_large(origin, url, limits));
+    }
+    match copy_hashing(file, out, limits) {
+        Ok(digest) => Ok(digest),
+        Err(CopyError::Read(err)) => Err(read_err(err)),
+        Err(CopyError::Write(err)) => Err(write_err(out, err)),
+        Err(CopyError::TooLarge) => Err(too_large(origin, url, limits)),
+    }
+}
+
+/// Why one attempt failed.
+enum Failure {
+    /// Worth another attempt: a broken connection, a timeout, a 5xx.
+    Transient(String),
+    Fatal(KernelError),
+}
+
+fn download_http(
+    origin: &str,
+    url: &str,
+    out: &mut NamedTempFile,
+    limits: &Limits,
+) -> Result<String, KernelError> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(limits.connect_timeout))
+        .timeout_recv_response(Some(limits.read_timeout))
+        .timeout_per_read(Some(limits.read_timeout))
+        .timeout_recv_body(Some(limits.body_timeout))
+        .http_status_as_error(false)
+        .user_agent(concat!("bpfcompat/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let mut last = String::new();
+    for attempt in 1..=limits.attempts {
+        if attempt > 1 {
+            std::thread::sleep(limits.backoff * 2u32.pow(attempt - 2));
+        }
+        match attempt_http(&agent, origin, url, out, limits, attempt) {
+            Ok(digest) => return Ok(digest),
+            Err(Failure::Fatal(e)) => return Err(e),
+            Err(Failure::Transient(detail)) => last = detail,
+        }
+    }
+    Err(KernelError::Download {
+        origin: origin.to_owned(),
+        url: redact_url(url),
+        attempts: limits.attempts,
+        detail: last,
+    })
+}
+
+fn attempt_http(
+    agent: &ureq::Agent,
+    origin: &str,
+    url: &str,
+    out: &mut NamedTempFile,
+    limits: &Limits,
+    attempt: u32,
+) -> Result<String, Failure> {
+    let fatal_detail = |detail: String| {
+        Failure::Fatal(KernelError::Download {
+            origin: origin.to_owned(),
+            url: redact_url(url),
+            attempts: attempt,
+            detail,
+        })
+    };
+    let response = match agent.get(url).call() {
+        Ok(r) => r,
+        Err(e) if is_transient(&e) => return Err(Failure::Transient(e.to_string())),
+        Err(e) => return Err(fatal_detail(e.to_string())),
+    };
+    let status = response.status().as_u16();
+    if !(200..300).contains(&status) {
+        return Err(if status >= 500 || status == 408 || status == 429 {
+            Failure::Transient(format!("HTTP {status}"))
+        } else {
+            Failure::Fatal(KernelError::HttpStatus {
+                origin: origin.to_owned(),
+                url: redact_url(url),
+                status,
+            })
+        });
+    }
+    if response
+        .body()
+        .content_length()
+        .is_some_and(|n| n > limits.max_bytes)
+    {
+        return Err(Failure::Fatal(too_large(origin, url, limits)));
+    }
+    let body = response.into_body().into_reader();
+    match copy_hashing(body, out, limits) {
+        Ok(digest) => Ok(digest),
+        Err(CopyError::Read(e)) if is_transient_io(&e) => Err(Failure::Transient(format!(
+            "the connection broke during the body: {e}"
+        ))),
+        Err(CopyError::Read(e)) => Err(fatal_detail(format!("reading the body: {e}"))),
+        Err(CopyError::Write(e)) => Err(Failure::Fatal(write_err(out, e))),
+        Err(CopyError::TooLarge) => Err(Failure::Fatal(too_large(origin, url, limits))),
+    }
+}
+
+fn is_transient(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Io(e) => is_transient_io(e),
+        // Running out of the whole body's time again would only double it.
+        ureq::Error::Timeout(ureq::Timeout::RecvBody | ureq::Timeout::Global) => false,
+        ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::Protocol(_) => true,
+        _ => false,
+    }
+}
+
+fn is_transient_io(e: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>()) {
+        return is_transient(inner);
+    }
+    matches!(
+        e.kind(),
+        ConnectionReset
+            | ConnectionAborted
+            | ConnectionRefused
+            | NotConnected
+            | BrokenPipe
+            | UnexpectedEof
+            | TimedOut
+    )
+}
+
+enum CopyError {
+    Read(io::Error),
+    Write(io::Error),
+    TooLarge,
+}
+
+/// Copy everything from `r` into `out` (from its start, truncated), hashing.
+fn copy_hashing(
+    mut r: impl Read,
+    out: &mut NamedTempFile,
+    limits: &Limits,
+) -> Result<String, CopyError> {
+    let file = out.as_file_mut();
+    file.set_len(0).map_err(CopyError::Write)?;
+    file.rewind().map_err(CopyError::Write)?;
+    let mut w = HashingWriter::new(BufWriter::with_capacity(256 * 1024, &*file));
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::Read(e)),
+        };
+        w.write_all(&buf[..n]).map_err(CopyError::Write)?;
+        if w.written() > limits.max_bytes {
+            return Err(CopyError::TooLarge);
+        }
+    }
+    let (mut buffered, digest) = w.finish();
+    buffered.flush().map_err(CopyError::Write)?;
+    Ok(digest)
+}
+
+fn too_large(origin: &str, url: &str, limits: &Limits) -> KernelError {
+    KernelError::TooLarge {
+        origin: origin.to_owned(),
+        url: redact_url(url),
+        limit: limits.max_bytes,
+    }
+}
+
+fn write_err(out: &NamedTempFile, err: io::Error) -> KernelError {
+    KernelError::Cache {
+        action: "write",
+        path: out.path().to_owned(),
+        err,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_sorted_by_scheme() {
+        assert!(matches!(
+            scheme("t", "https://example.org/k"),
+            Ok(Scheme::Http)
+        ));
+        assert!(matches!(
+            scheme("t", "HTTP://example.org/k"),
+            Ok(Scheme::Http)
+        ));
+        match scheme("t", "file:///srv/a%20b/vmlinuz") {
+            Ok(Scheme::File(p)) => assert_eq!(p, PathBuf::from("/srv/a b/vmlinuz")),
+            _ => panic!("file URL not parsed"),
+        }
+        match scheme("t", "file://localhost/k") {
+            Ok(Scheme::File(p)) => assert_eq!(p, PathBuf::from("/k")),
+            _ => panic!("file://localhost URL not parsed"),
+        }
+        for bad in [
+            "ftp://h/k",
+            "file://host/k",
+            "https://",
+            "/abs/k",
+            "file:///bad%zz",
+        ] {
+            assert!(
+                matches!(scheme("t", bad), Err(KernelError::UnsupportedUrl { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_stalled_body_times_out_and_is_retried() {
+        use crate::kernel::testutil::{sha256_hex, Plan, TestServer};
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let plan = Plan {
+            stall_first: 1,
+            ..Plan::default()
+        };
+        let server = TestServer::start(body.clone(), plan);
+        let limits = Limits {
+            read_timeout: Duration::from_millis(300),
+            backoff: Duration::from_millis(10),
+            ..Limits::default()
+        };
+        let mut out = NamedTempFile::new().unwrap();
+        let started = std::time::Instant::now();
+        let digest = download("t", &server.url("k"), &mut out, &limits).unwrap();
+        assert_eq!(digest, sha256_hex(&body));
+        assert_eq!(std::fs::read(out.path()).unwrap(), body);
+        assert_eq!(server.requests(), 2);
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_local_file_over_the_limit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("big");
+        std::fs::write(&src, vec![0u8; 2048]).unwrap();
+        let limits = Limits {
+            max_bytes: 1024,
+            ..Limits::default()
+        };
+        let mut out = NamedTempFile::new_in(dir.path()).unwrap();
+        let url = format!("file://{}", src.display());
+        let err = download("t", &url, &mut out, &limits).unwrap_err();
+        assert!(
+            matches!(err, KernelError::TooLarge { limit: 1024, .. }),
+            "{err}"
+        );
+    }
+}

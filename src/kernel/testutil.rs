@@ -1,0 +1,290 @@
+//! Test helpers: the real test kernels, packages built on the spot, and a tiny
+//! HTTP server on 127.0.0.1.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+pub(crate) const DEB_72: &str = "packages/linux-binary-7.2.13+deb14-cloud-amd64_7.2.13-1_amd64.deb";
+pub(crate) const DEB_72_SHA: &str =
+    "03e41f1c34c16583462f029e81944a85ebcdb78098c258dedfa1cfdd680a27f8";
+/// The smallest real kernel (2.3 MB): cheap to serve and hash.
+pub(crate) const TINY: &str = "vmlinuz-6.1.192-tiny-nobtf";
+pub(crate) const TINY_SHA: &str =
+    "b8796455dc25bc3ab6a6610305d26b529b922890089dcde59005ea1b69ffec6f";
+
+/// The shared test kernels: `$BPFCOMPAT_TEST_KERNELS`, by default
+/// `<crate>/../shared/kernels`. Missing kernels fail the test: never skip.
+pub(crate) fn kernels_dir() -> PathBuf {
+    let dir = std::env::var_os("BPFCOMPAT_TEST_KERNELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/kernels"));
+    for needed in [TINY, DEB_72] {
+        assert!(
+            dir.join(needed).is_file(),
+            "test kernel {} is missing: these tests need the real kernels in shared/kernels; \
+             set BPFCOMPAT_TEST_KERNELS to the folder that holds them",
+            dir.join(needed).display()
+        );
+    }
+    dir
+}
+
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// A minimal file that passes for a bzImage: boot signature and "HdrS".
+pub(crate) fn fake_bzimage(payload: &[u8]) -> Vec<u8> {
+    let mut image = vec![0u8; 0x400];
+    image[0x1fe] = 0x55;
+    image[0x1ff] = 0xaa;
+    image[0x202..0x206].copy_from_slice(b"HdrS");
+    image.extend_from_slice(payload);
+    image
+}
+
+pub(crate) struct TarEntry {
+    path: String,
+    kind: tar::EntryType,
+    data: Vec<u8>,
+    link: Option<String>,
+}
+
+impl TarEntry {
+    pub(crate) fn file(path: &str, data: &[u8]) -> Self {
+        Self {
+            path: path.to_owned(),
+            kind: tar::EntryType::Regular,
+            data: data.to_vec(),
+            link: None,
+        }
+    }
+
+    pub(crate) fn dir(path: &str) -> Self {
+        Self {
+            path: path.to_owned(),
+            kind: tar::EntryType::Directory,
+            data: Vec::new(),
+            link: None,
+        }
+    }
+
+    pub(crate) fn symlink(path: &str, target: &str) -> Self {
+        Self {
+            path: path.to_owned(),
+            kind: tar::EntryType::Symlink,
+            data: Vec::new(),
+            link: Some(target.to_owned()),
+        }
+    }
+
+    pub(crate) fn hard_link(path: &str, target: &str) -> Self {
+        Self {
+            path: path.to_owned(),
+            kind: tar::EntryType::Link,
+            data: Vec::new(),
+            link: Some(target.to_owned()),
+        }
+    }
+}
+
+/// A tarball written header by header, so that it can hold the unsafe paths
+/// the tar crate's own setters refuse.
+fn build_tar(entries: &[TarEntry]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for e in entries {
+        let mut header = tar::Header::new_gnu();
+        assert!(e.path.len() < 100, "test paths must fit the header");
+        header.as_old_mut().name[..e.path.len()].copy_from_slice(e.path.as_bytes());
+        if let Some(link) = &e.link {
+            header.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+        }
+        header.set_entry_type(e.kind);
+        header.set_size(e.data.len() as u64);
+        header.set_mode(if e.kind == tar::EntryType::Directory {
+            0o755
+        } else {
+            0o644
+        });
+        header.set_mtime(1_700_000_000);
+        header.set_cksum();
+        builder.append(&header, &e.data[..]).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
+fn compress(compression: &str, data: Vec<u8>) -> Vec<u8> {
+    match compression {
+        "" => data,
+        ".gz" => {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(&data).unwrap();
+            enc.finish().unwrap()
+        }
+        ".zst" => ruzstd::encoding::compress_to_vec(
+            &data[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        ),
+        other => panic!("no test compressor for {other}"),
+    }
+}
+
+/// A Debian package: debian-binary, control.tar.gz, data.tar<compression>.
+pub(crate) fn build_deb(compression: &str, entries: &[TarEntry]) -> Vec<u8> {
+    let control = compress(
+        ".gz",
+        build_tar(&[TarEntry::file(
+            "./control",
+            b"Package: linux-test\nVersion: 1.0\n",
+        )]),
+    );
+    let data = compress(compression, build_tar(entries));
+    let mut ar = ar::Builder::new(Vec::new());
+    let mut member = |name: &str, bytes: &[u8]| {
+        ar.append(
+            &ar::Header::new(name.as_bytes().to_vec(), bytes.len() as u64),
+            bytes,
+        )
+        .unwrap();
+    };
+    member("debian-binary", b"2.0\n");
+    member("control.tar.gz", &control);
+    member(&format!("data.tar{compression}"), &data);
+    ar.into_inner().unwrap()
+}
+
+/// How the test server misbehaves.
+#[derive(Clone, Default)]
+pub(crate) struct Plan {
+    /// The first N requests get the headers and half the body, then a closed
+    /// connection.
+    pub(crate) truncate_first: usize,
+    /// The first N requests get this status instead of the body.
+    pub(crate) status_first: Option<(u16, usize)>,
+    /// The first N requests get half the body, then nothing for 2 s.
+    pub(crate) stall_first: usize,
+    /// Send the body in pieces with pauses (about a second in all), so that
+    /// concurrent clients overlap.
+    pub(crate) slow: bool,
+}
+
+/// An HTTP/1.1 server on 127.0.0.1 serving one body at any path, a thread per
+/// connection. It stops when dropped, or after a minute at most.
+pub(crate) struct TestServer {
+    addr: String,
+    requests: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub(crate) fn start(body: Vec<u8>, plan: Plan) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (requests, stop) = (requests.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let (body, plan) = (Arc::new(body), Arc::new(plan));
+                let deadline = Instant::now() + Duration::from_secs(60);
+                let mut connections = Vec::new();
+                while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            let n = requests.fetch_add(1, Ordering::SeqCst);
+                            let (body, plan) = (body.clone(), plan.clone());
+                            connections.push(std::thread::spawn(move || {
+                                let _ = serve(stream, &body, &plan, n);
+                            }));
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+                for c in connections {
+                    let _ = c.join();
+                }
+            })
+        };
+        Self {
+            addr,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub(crate) fn url(&self, name: &str) -> String {
+        format!("http://{}/{name}", self.addr)
+    }
+
+    pub(crate) fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Answer one request on `stream`; `n` counts requests from 0.
+fn serve(mut stream: TcpStream, body: &[u8], plan: &Plan, n: usize) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    // Read the request head (GET, no body).
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte)? == 0 {
+            return Ok(());
+        }
+        head.push(byte[0]);
+    }
+    if let Some((status, times)) = plan.status_first {
+        if n < times {
+            let msg =
+                format!("HTTP/1.1 {status} Test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            return stream.write_all(msg.as_bytes());
+        }
+    }
+    let header = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(header.as_bytes())?;
+    if n < plan.truncate_first {
+        stream.write_all(&body[..body.len() / 2])?;
+        stream.flush()?;
+        return stream.shutdown(Shutdown::Both);
+    }
+    if n < plan.stall_first {
+        stream.write_all(&body[..body.len() / 2])?;
+        stream.flush()?;
+        std::thread::sleep(Duration::from_secs(2));
+        return Ok(());
+    }
+    if plan.slow {
+        let piece = body.len().div_ceil(10).max(1);
+        for chunk in body.chunks(piece) {
+            stream.write_all(chunk)?;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    } else {
+        stream.write_all(body)?;
+    }
+    stream.flush()?;
+    stream.shutdown(Shutdown::Write)
+}
