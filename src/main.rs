@@ -1,1 +1,3 @@
+mod guest;
+
 fn main() {}

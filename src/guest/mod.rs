@@ -1,0 +1,3 @@
+//! What goes into the guest: the initramfs the kernel unpacks.
+
+pub mod cpio;
