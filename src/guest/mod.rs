@@ -17,6 +17,9 @@
 pub mod cpio;
 pub mod elf;
 
+#[cfg(test)]
+mod boot_tests;
+
 use std::path::{Path, PathBuf};
 
 use bpfcompat_proto::{self as proto, CheckRequest, Request};
