@@ -42,12 +42,10 @@ pub enum Command {
     )]
     TestCommand(TestCommandArgs),
     /// Check eBPF on every kernel: your loader with --command (same as test-command).
-    #[command(
-        long_about = "Check eBPF on every kernel of a matrix.\n\n\
+    #[command(long_about = "Check eBPF on every kernel of a matrix.\n\n\
                       With --command, runs your loader exactly like `test-command`. Checking \
                       .bpf.o objects directly with the bundled libbpf validator (`--artifact` \
-                      without `--command`) is not available in this version yet."
-    )]
+                      without `--command`) is not available in this version yet.")]
     Test(TestArgs),
 }
 

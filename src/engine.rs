@@ -97,7 +97,11 @@ fn file_name(path: &Path) -> String {
 /// `sha256:<hex>` for an artifact; otherwise `command://<name>@<digest>`
 /// where the digest covers the command string and the binary, so changing
 /// either is a different identity.
-fn identity(check: &CommandCheck, bin: Option<&Input>, artifact: Option<&Input>) -> ArtifactIdentity {
+fn identity(
+    check: &CommandCheck,
+    bin: Option<&Input>,
+    artifact: Option<&Input>,
+) -> ArtifactIdentity {
     if let Some(a) = artifact {
         return ArtifactIdentity {
             id: format!("sha256:{}", a.sha256),
@@ -114,7 +118,11 @@ fn identity(check: &CommandCheck, bin: Option<&Input>, artifact: Option<&Input>)
                 .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
                 .take(64)
                 .collect();
-            if clean.is_empty() { "command".into() } else { clean }
+            if clean.is_empty() {
+                "command".into()
+            } else {
+                clean
+            }
         }
     };
     let mut hasher = Sha256::new();
@@ -182,7 +190,10 @@ pub async fn run_command(
     let sockets = tempfile::Builder::new()
         .prefix("bpfcompat-")
         .tempdir()
-        .map_err(io_err("cannot create socket directory", &std::env::temp_dir()))?;
+        .map_err(io_err(
+            "cannot create socket directory",
+            &std::env::temp_dir(),
+        ))?;
 
     let ctx = Arc::new(Context {
         qemu,
@@ -293,10 +304,18 @@ impl Context {
         };
         target.kernel.sha256 = Some(kernel.sha256.clone());
         if let Err(e) = std::fs::create_dir_all(&kernel_dir) {
-            return infra(target, format!("cannot create {}: {e}", kernel_dir.display()), "");
+            return infra(
+                target,
+                format!("cannot create {}: {e}", kernel_dir.display()),
+                "",
+            );
         }
 
-        let _slot = self.slots.acquire().await.expect("semaphore is never closed");
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .expect("semaphore is never closed");
         self.progress.phase(index, "booting");
         let timeout = spec.timeout.unwrap_or(self.default_timeout);
         let socket = self.sockets.join(format!("{index}.sock"));

@@ -202,8 +202,7 @@ impl Matrix {
                     let sha256 = sha256.ok_or_else(|| {
                         field_err(
                             "source",
-                            "a url source needs `sha256:` so every run gets the same kernel"
-                                .into(),
+                            "a url source needs `sha256:` so every run gets the same kernel".into(),
                         )
                     })?;
                     Source::Url { url, sha256 }
@@ -295,9 +294,17 @@ fn expand_vars(value: &str, env: impl Fn(&str) -> Option<String>) -> Result<Stri
 /// this scans the text: enough to point a user at the right place.
 fn find_line(text: &str, key: &str, id: Option<(&str, usize)>) -> Option<usize> {
     let lines: Vec<&str> = text.lines().collect();
-    let content = |l: &str| l.trim_start().trim_start_matches("- ").trim_end().to_owned();
+    let content = |l: &str| {
+        l.trim_start()
+            .trim_start_matches("- ")
+            .trim_end()
+            .to_owned()
+    };
     let Some((id, nth)) = id else {
-        return lines.iter().position(|l| content(l).starts_with(key)).map(|i| i + 1);
+        return lines
+            .iter()
+            .position(|l| content(l).starts_with(key))
+            .map(|i| i + 1);
     };
     let id_line = (0..lines.len())
         .filter(|&i| {
@@ -362,7 +369,10 @@ mod tests {
         assert!(e.contains("cpus"), "{e}");
 
         let e = err("name: ci\nkernels:\n  - id: a\n    source: {file: x}\n  - id: a\n    source: {file: y}\n");
-        assert!(e.contains("/m/ci.yaml:5: kernels[1] (a).id: duplicate id"), "{e}");
+        assert!(
+            e.contains("/m/ci.yaml:5: kernels[1] (a).id: duplicate id"),
+            "{e}"
+        );
 
         let e = err("name: ci\nkernels:\n  - id: a\n    source:\n      file: ${NOPE}/x\n");
         assert!(e.contains(":5: ") && e.contains("NOPE is not set"), "{e}");

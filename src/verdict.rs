@@ -97,6 +97,13 @@ pub fn judge(record: &BootRecord, timeout: Duration, expect: &CommandExpectation
             );
         }
     };
+    if let Some(why) = &outcome.fatal {
+        return infra(
+            ClassCode::InfraError,
+            format!("the guest agent failed: {why}"),
+            "This is a bpfcompat problem, not your code's: please report it with the console log.",
+        );
+    }
     let checks: Vec<Check> = outcome
         .checks
         .iter()
@@ -212,6 +219,7 @@ mod tests {
                 duration_ms: 10,
             })],
             setup_warnings: vec![],
+            fatal: None,
         }));
         bytes
     }
@@ -243,7 +251,11 @@ mod tests {
         assert_eq!(v.status, TargetStatus::Fail);
         let c = v.classification.unwrap();
         assert_eq!(c.code, ClassCode::CommandValidationFailure);
-        assert!(c.reason.contains("exited with 0, expected 3"), "{}", c.reason);
+        assert!(
+            c.reason.contains("exited with 0, expected 3"),
+            "{}",
+            c.reason
+        );
         assert!(c.reason.contains("no such map type"), "{}", c.reason);
 
         let v = judge_it(&record(frame(None), Ending::Exited(Some(0)), None), 0);
@@ -253,7 +265,11 @@ mod tests {
     #[test]
     fn infrastructure_failures_are_told_apart() {
         let v = judge_it(
-            &record(frame(Some(0)), Ending::Exited(Some(0)), Some("Kernel panic - not syncing")),
+            &record(
+                frame(Some(0)),
+                Ending::Exited(Some(0)),
+                Some("Kernel panic - not syncing"),
+            ),
             0,
         );
         assert_eq!(v.classification.unwrap().code, ClassCode::KernelPanic);
@@ -263,6 +279,22 @@ mod tests {
         let c = v.classification.unwrap();
         assert_eq!(c.code, ClassCode::InfraTimeout);
         assert!(c.reason.contains("check itself hung"), "{}", c.reason);
+
+        let mut fatal = READY_LINE.as_bytes().to_vec();
+        fatal.extend(encode_frame(&Outcome {
+            kernel: KernelFacts {
+                release: "6.1.0".into(),
+                arch: "x86_64".into(),
+                btf: true,
+            },
+            checks: vec![],
+            setup_warnings: vec![],
+            fatal: Some("cannot read the request".into()),
+        }));
+        let v = judge_it(&record(fatal, Ending::Exited(Some(0)), None), 0);
+        let c = v.classification.unwrap();
+        assert_eq!(c.code, ClassCode::InfraError);
+        assert!(c.reason.contains("cannot read the request"), "{}", c.reason);
 
         let mut truncated = frame(Some(0));
         truncated.truncate(truncated.len() - 30);

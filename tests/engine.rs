@@ -46,14 +46,21 @@ cat "$BPFCOMPAT_ARTIFACT"; echo; echo to-stderr >&2
     assert_eq!(report["summary"]["passed"], 4);
     assert_eq!(report["summary"]["failed"], 1);
     assert_eq!(report["summary"]["status"], "fail");
-    assert!(report["artifact"]["id"].as_str().unwrap().starts_with("sha256:"));
+    assert!(report["artifact"]["id"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
     let ids: Vec<&str> = report["targets"]
         .as_array()
         .unwrap()
         .iter()
         .map(|t| t["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, [K510.id, K61.id, K612.id, TINY.id, K72.id], "matrix order");
+    assert_eq!(
+        ids,
+        [K510.id, K61.id, K612.id, TINY.id, K72.id],
+        "matrix order"
+    );
     for k in ALL {
         let t = run.target(k.id);
         assert_eq!(t["kernel"]["release"], k.release, "{}", k.id);
@@ -81,10 +88,18 @@ cat "$BPFCOMPAT_ARTIFACT"; echo; echo to-stderr >&2
             assert_eq!(test["exit_code"], 0);
         }
     }
-    assert!(t_sha(&run, K72.id) != K72.sha256, "the image digest, not the package's");
+    assert!(
+        t_sha(&run, K72.id) != K72.sha256,
+        "the image digest, not the package's"
+    );
     assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), 1);
     let md = std::fs::read_to_string(s.path("report.md")).unwrap();
-    assert!(md.contains("| debian-12-6.1 | 6.1.0-47-cloud-amd64 | ❌ fail | COMMAND_VALIDATION_FAILURE |"), "{md}");
+    assert!(
+        md.contains(
+            "| debian-12-6.1 | 6.1.0-47-cloud-amd64 | ❌ fail | COMMAND_VALIDATION_FAILURE |"
+        ),
+        "{md}"
+    );
     assert!(run.stdout.contains("debian-12-6.1"), "table on stdout");
 }
 
@@ -134,7 +149,10 @@ fn expect_exit_and_a_shipped_binary() {
         .as_str()
         .unwrap()
         .starts_with("command://myloader@"));
-    assert_eq!(run.target(K510.id)["checks"][0]["artifact"]["name"], "myloader");
+    assert_eq!(
+        run.target(K510.id)["checks"][0]["artifact"]["name"],
+        "myloader"
+    );
 }
 
 /// Quotes, substitutions, separators, newlines and a leading dash are the
@@ -145,8 +163,9 @@ fn hostile_command_strings_run_literally_in_the_guest() {
     let s = Scratch::new();
     let marker = s.path("host-was-touched");
     let cmd = format!(
-        "-x 2>/dev/null; touch {m}; echo 'single \"double\"' \"$(echo sub)\" `echo tick`; echo a;echo b\necho line2 $HOSTNAME_UNSET; [ ! -e {m} ] || echo guest-only",
-        m = marker.display()
+        "-x 2>/dev/null; mkdir -p {d}; touch {m}; echo 'single \"double\"' \"$(echo sub)\" `echo tick`; echo a;echo b\necho line2 $HOSTNAME_UNSET; [ ! -e {m} ] || echo guest-only",
+        m = marker.display(),
+        d = s.dir.path().display()
     );
     let matrix = s.matrix(&[(&K612, "")]);
     let run = s.run(&[
@@ -157,7 +176,10 @@ fn hostile_command_strings_run_literally_in_the_guest() {
         matrix.to_str().unwrap(),
     ]);
     assert_eq!(run.code, 0, "{}", run.context());
-    let stdout = run.command_test(K612.id)["stdout_tail"].as_str().unwrap().to_owned();
+    let stdout = run.command_test(K612.id)["stdout_tail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(
         stdout,
         "single \"double\" sub tick\na\nb\nline2\nguest-only\n",
@@ -208,7 +230,10 @@ fn a_hung_kernel_times_out_and_the_others_finish() {
     let hung = run.target(K61.id);
     assert_eq!(hung["status"], "infra_error");
     assert_eq!(hung["classification"]["code"], "INFRA_TIMEOUT");
-    assert!(hung["timing_ms"]["total"].as_u64().unwrap() < 60_000, "the matrix timeout wins");
+    assert!(
+        hung["timing_ms"]["total"].as_u64().unwrap() < 60_000,
+        "the matrix timeout wins"
+    );
     assert_eq!(run.target(TINY.id)["status"], "pass");
 }
 
@@ -260,9 +285,19 @@ fn bad_matrices_are_rejected_with_the_problem_named() {
     ];
     for (what, yaml, expected) in cases {
         let matrix = s.write("matrix.yaml", &yaml);
-        let run = s.run(&["test-command", "--cmd", "true", "--matrix", matrix.to_str().unwrap()]);
+        let run = s.run(&[
+            "test-command",
+            "--cmd",
+            "true",
+            "--matrix",
+            matrix.to_str().unwrap(),
+        ]);
         assert_eq!(run.code, 1, "{what}: {}", run.context());
-        assert!(run.stderr.contains(expected), "{what}: expected {expected:?} in {}", run.stderr);
+        assert!(
+            run.stderr.contains(expected),
+            "{what}: expected {expected:?} in {}",
+            run.stderr
+        );
         assert!(run.report.is_none(), "{what}: no report for a bad matrix");
     }
 }
@@ -278,10 +313,22 @@ fn a_wrong_digest_names_both_digests() {
             kernels_dir().join(K61.file).display()
         ),
     );
-    let run = s.run(&["test-command", "--cmd", "true", "--matrix", matrix.to_str().unwrap()]);
+    let run = s.run(&[
+        "test-command",
+        "--cmd",
+        "true",
+        "--matrix",
+        matrix.to_str().unwrap(),
+    ]);
     assert_eq!(run.code, 1, "{}", run.context());
-    let reason = run.target("a")["classification"]["reason"].as_str().unwrap().to_owned();
-    assert!(reason.contains(&wrong) && reason.contains(K61.sha256), "{reason}");
+    let reason = run.target("a")["classification"]["reason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        reason.contains(&wrong) && reason.contains(K61.sha256),
+        "{reason}"
+    );
     assert!(run.stderr.contains(K61.sha256), "{}", run.stderr);
 }
 
@@ -290,10 +337,22 @@ fn usage_errors_exit_1() {
     let s = Scratch::new();
     let matrix = s.matrix(&[(&K61, "")]);
     let m = matrix.to_str().unwrap();
-    let run = s.run(&["test-command", "--cmd", "true", "--expect-exit", "256", "--matrix", m]);
+    let run = s.run(&[
+        "test-command",
+        "--cmd",
+        "true",
+        "--expect-exit",
+        "256",
+        "--matrix",
+        m,
+    ]);
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("--expect-exit"), "{}", run.stderr);
     let run = s.run(&["test", "--artifact", m, "--matrix", m]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("not available in this version"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not available in this version"),
+        "{}",
+        run.stderr
+    );
 }

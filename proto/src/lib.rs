@@ -52,6 +52,12 @@ pub struct Outcome {
     /// Things the agent could not set up (a mount an old kernel lacks, ...).
     /// Not failures: they explain odd results.
     pub setup_warnings: Vec<String>,
+    /// Set when the agent could not run the requested checks at all (no
+    /// request, a request it cannot parse, a panic in the agent): `checks`
+    /// then holds fewer entries than requested, often none. Absent in frames
+    /// from agents that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fatal: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -187,6 +193,7 @@ mod tests {
                 duration_ms: 3,
             })],
             setup_warnings: vec![],
+            fatal: None,
         }
     }
 
@@ -197,6 +204,21 @@ mod tests {
         stream.extend(encode_frame(&outcome()));
         assert_eq!(decode_frame(&stream).unwrap(), outcome());
         assert_eq!(ready_offset(&stream), Some(9));
+    }
+
+    #[test]
+    fn fatal_is_optional_on_the_wire() {
+        let json = serde_json::to_string(&outcome()).unwrap();
+        assert!(!json.contains("fatal"), "{json}");
+        let mut failed = outcome();
+        failed.checks.clear();
+        failed.fatal = Some("no request at /bpfcompat/request.json".into());
+        assert_eq!(decode_frame(&encode_frame(&failed)).unwrap(), failed);
+        let without: Outcome = serde_json::from_str(
+            r#"{"kernel":{"release":"5.10","arch":"x86_64","btf":true},"checks":[],"setup_warnings":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(without.fatal, None);
     }
 
     #[test]

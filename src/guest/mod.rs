@@ -1,20 +1,605 @@
-//! Placeholder until the guest branch lands.
+//! What goes into the guest: the initramfs the kernel unpacks, with our agent
+//! (`bpfcompat-guest`) as `/init`.
+//!
+//! Command mode layout:
+//!
+//! | path | what |
+//! |---|---|
+//! | `/init` | the agent, plus its shared libraries at their host paths |
+//! | `/bin/bash`, `/bin/sh -> bash` | the host's bash and its libraries |
+//! | `/bin/busybox`, `/bin/<applet> -> busybox` | coreutils and friends |
+//! | `/dev/{console,null,ttyS0,ttyS1}` | nodes, for kernels without devtmpfs |
+//! | `/etc/passwd`, `/etc/group`, `/etc/ld.so.cache` | root only; the host's loader cache |
+//! | `/bpfcompat/request.json` | the [`Request`] ([`proto::REQUEST_PATH`]) |
+//! | `/bpfcompat/bin/<name>` | `--bin`, mode 0755, and its libraries |
+//! | `/bpfcompat/artifact/<name>` | `--artifact` |
+
+pub mod cpio;
+pub mod elf;
+
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, thiserror::Error)]
-#[error("guest")]
-pub struct GuestError;
+use bpfcompat_proto::{self as proto, CheckRequest, Request};
 
+use cpio::Archive;
+
+/// Name of the agent binary the workspace builds.
+pub const AGENT_NAME: &str = "bpfcompat-guest";
+/// Environment variable that overrides where the agent is.
+pub const AGENT_ENV: &str = "BPFCOMPAT_GUEST";
+/// Guest directory of `--bin`.
+pub const GUEST_BIN_DIR: &str = "/bpfcompat/bin";
+/// Guest directory of `--artifact`.
+pub const GUEST_ARTIFACT_DIR: &str = "/bpfcompat/artifact";
+
+/// What the user asked to run in command mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandPayload {
+    /// Run as `bash -lc <command>` inside the guest.
     pub command: String,
+    /// A host file copied to `/bpfcompat/bin/<file name>` (with its shared
+    /// libraries) and exported as `BPFCOMPAT_BIN`.
     pub bin: Option<PathBuf>,
+    /// A host file copied to `/bpfcompat/artifact/<file name>` and exported
+    /// as `BPFCOMPAT_ARTIFACT`.
     pub artifact: Option<PathBuf>,
 }
 
-pub fn locate_agent() -> Result<PathBuf, GuestError> {
-    todo!()
+#[derive(Debug, thiserror::Error)]
+pub enum GuestError {
+    #[error(
+        "the guest agent `{AGENT_NAME}` was not found (looked for {looked}); build the \
+         workspace with `cargo build --release` so it sits next to the bpfcompat \
+         binary, or set {AGENT_ENV} to its path"
+    )]
+    AgentNotFound { looked: String },
+    #[error("{what} {path} cannot be read: {source}")]
+    Unreadable {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{what} {path} has no file name to use inside the guest")]
+    NoFileName { what: &'static str, path: PathBuf },
+    #[error("{tool} was not found on this host (looked in {looked}); {hint}")]
+    MissingTool {
+        tool: &'static str,
+        looked: String,
+        hint: &'static str,
+    },
+    #[error("`{busybox} --list` failed: {why}; reinstall busybox-static")]
+    BusyboxList { busybox: PathBuf, why: String },
+    #[error("{what}: {source}")]
+    Elf { what: String, source: elf::ElfError },
 }
 
-pub fn build_initramfs(_agent: &Path, _payload: &CommandPayload) -> Result<Vec<u8>, GuestError> {
-    todo!()
+/// The agent to put at `/init`: `$BPFCOMPAT_GUEST`, else `bpfcompat-guest`
+/// next to the running executable.
+pub fn locate_agent() -> Result<PathBuf, GuestError> {
+    let exe = std::env::current_exe().map_err(|e| GuestError::AgentNotFound {
+        looked: format!("the directory of the running program, which is unknown: {e}"),
+    })?;
+    locate_agent_from(std::env::var_os(AGENT_ENV).map(PathBuf::from), &exe)
+}
+
+fn locate_agent_from(env: Option<PathBuf>, exe: &Path) -> Result<PathBuf, GuestError> {
+    if let Some(path) = env.filter(|p| !p.as_os_str().is_empty()) {
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(GuestError::AgentNotFound {
+                looked: format!("{} (from {AGENT_ENV})", path.display()),
+            })
+        };
+    }
+    let mut looked = Vec::new();
+    // `target/<profile>/bpfcompat`, or `target/<profile>/deps/<test binary>`.
+    let dir = exe.parent();
+    let parent = dir
+        .filter(|d| d.file_name() == Some("deps".as_ref()))
+        .and_then(Path::parent);
+    for dir in dir.into_iter().chain(parent) {
+        let candidate = dir.join(AGENT_NAME);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+        looked.push(candidate.display().to_string());
+    }
+    Err(GuestError::AgentNotFound {
+        looked: looked.join(", "),
+    })
+}
+
+/// The uncompressed newc initramfs for one command-mode boot.
+pub fn build_initramfs(agent: &Path, payload: &CommandPayload) -> Result<Vec<u8>, GuestError> {
+    let mut a = Archive::new();
+    for (dir, mode) in [
+        ("/proc", 0o555),
+        ("/sys", 0o555),
+        ("/dev", 0o755),
+        ("/tmp", 0o1777),
+        ("/run", 0o755),
+        ("/root", 0o700),
+        ("/bin", 0o755),
+        ("/sbin", 0o755),
+        ("/usr/bin", 0o755),
+        ("/usr/sbin", 0o755),
+        ("/etc", 0o755),
+        (proto::REMOTE_ROOT, 0o755),
+    ] {
+        a.add_dir(dir, mode);
+    }
+    // Nodes the agent needs before it mounts devtmpfs (and if that fails).
+    a.add_char_device("/dev/console", 5, 1, 0o600);
+    a.add_char_device("/dev/null", 1, 3, 0o666);
+    a.add_char_device("/dev/ttyS0", 4, 64, 0o660);
+    a.add_char_device("/dev/ttyS1", 4, 65, 0o660);
+    a.add_symlink("/dev/fd", "/proc/self/fd");
+    a.add_symlink("/dev/stdin", "/proc/self/fd/0");
+    a.add_symlink("/dev/stdout", "/proc/self/fd/1");
+    a.add_symlink("/dev/stderr", "/proc/self/fd/2");
+
+    add_executable(&mut a, "the guest agent", agent, "/init")?;
+
+    let bash = find_tool("bash", &["/bin/bash", "/usr/bin/bash"], "install bash")?;
+    add_executable(&mut a, "bash", &bash, "/bin/bash")?;
+    a.add_symlink("/bin/sh", "bash");
+    add_busybox(&mut a)?;
+
+    a.add_file(
+        "/etc/passwd",
+        b"root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+            .to_vec(),
+        0o644,
+    );
+    a.add_file(
+        "/etc/group",
+        b"root:x:0:\nnogroup:x:65534:\n".to_vec(),
+        0o644,
+    );
+    // Libraries from ld.so.conf directories sit at their host paths; the
+    // host's cache tells the guest's loader where they are.
+    let cache = Path::new("/etc/ld.so.cache");
+    if cache.is_file() {
+        a.add_host_file("/etc/ld.so.cache", cache, Some(0o644))
+            .map_err(|source| GuestError::Unreadable {
+                what: "the loader cache",
+                path: cache.to_owned(),
+                source,
+            })?;
+    }
+
+    let bin = match &payload.bin {
+        Some(host) => {
+            let guest = format!("{GUEST_BIN_DIR}/{}", file_name("--bin", host)?);
+            add_executable(&mut a, "--bin", host, &guest)?;
+            Some(guest)
+        }
+        None => None,
+    };
+    let artifact = match &payload.artifact {
+        Some(host) => {
+            let guest = format!("{GUEST_ARTIFACT_DIR}/{}", file_name("--artifact", host)?);
+            a.add_host_file(&guest, host, Some(0o644))
+                .map_err(|source| GuestError::Unreadable {
+                    what: "--artifact",
+                    path: host.clone(),
+                    source,
+                })?;
+            Some(guest)
+        }
+        None => None,
+    };
+    let request = Request {
+        checks: vec![CheckRequest::Command {
+            command: payload.command.clone(),
+            bin,
+            artifact,
+        }],
+    };
+    a.add_file(
+        proto::REQUEST_PATH,
+        serde_json::to_vec_pretty(&request).expect("a request serialises"),
+        0o644,
+    );
+    Ok(a.to_bytes())
+}
+
+/// Copies an executable and every shared object it needs.
+fn add_executable(
+    a: &mut Archive,
+    what: &'static str,
+    host: &Path,
+    guest: &str,
+) -> Result<(), GuestError> {
+    a.add_host_file(guest, host, Some(0o755))
+        .map_err(|source| GuestError::Unreadable {
+            what,
+            path: host.to_owned(),
+            source,
+        })?;
+    let libs = elf::closure(host, Path::new(guest)).map_err(|source| GuestError::Elf {
+        what: format!("the shared libraries of {what} {}", host.display()),
+        source,
+    })?;
+    for lib in libs {
+        let guest = lib.guest.to_string_lossy();
+        if a.contains(&guest) {
+            continue;
+        }
+        a.add_host_file(&guest, &lib.host, Some(0o755))
+            .map_err(|source| GuestError::Unreadable {
+                what: "shared library",
+                path: lib.host.clone(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+fn file_name<'a>(
+    what: &'static str,
+    path: &'a Path,
+) -> Result<std::borrow::Cow<'a, str>, GuestError> {
+    path.file_name()
+        .map(|n| n.to_string_lossy())
+        .ok_or_else(|| GuestError::NoFileName {
+            what,
+            path: path.to_owned(),
+        })
+}
+
+/// First of `candidates` that exists, else `name` on `PATH`.
+fn find_tool(
+    name: &'static str,
+    candidates: &[&str],
+    hint: &'static str,
+) -> Result<PathBuf, GuestError> {
+    let mut looked: Vec<PathBuf> = candidates.iter().map(PathBuf::from).collect();
+    looked.extend(path_dirs().into_iter().map(|d| d.join(name)));
+    looked
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| GuestError::MissingTool {
+            tool: name,
+            looked: looked
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            hint,
+        })
+}
+
+fn path_dirs() -> Vec<PathBuf> {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default()
+}
+
+/// A static busybox from `PATH` (or the usual places) is preferred; a
+/// dynamic one comes with its libraries.
+fn find_busybox() -> Result<PathBuf, GuestError> {
+    let mut candidates: Vec<PathBuf> = path_dirs().into_iter().map(|d| d.join("busybox")).collect();
+    candidates.extend(["/bin/busybox", "/usr/bin/busybox", "/sbin/busybox"].map(PathBuf::from));
+    let existing: Vec<&PathBuf> = candidates.iter().filter(|p| p.is_file()).collect();
+    let is_static = |p: &Path| matches!(elf::closure(p, p), Ok(libs) if libs.is_empty());
+    existing
+        .iter()
+        .find(|p| is_static(p))
+        .or(existing.first())
+        .map(|p| (*p).clone())
+        .ok_or_else(|| GuestError::MissingTool {
+            tool: "busybox",
+            looked: candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            hint: "install busybox-static",
+        })
+}
+
+fn add_busybox(a: &mut Archive) -> Result<(), GuestError> {
+    let busybox = find_busybox()?;
+    add_executable(a, "busybox", &busybox, "/bin/busybox")?;
+    let out = std::process::Command::new(&busybox)
+        .arg("--list")
+        .output()
+        .map_err(|e| GuestError::BusyboxList {
+            busybox: busybox.clone(),
+            why: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(GuestError::BusyboxList {
+            busybox,
+            why: format!(
+                "{}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
+    }
+    for applet in String::from_utf8_lossy(&out.stdout).lines() {
+        let applet = applet.trim();
+        if applet.is_empty() || applet.contains('/') || applet == "busybox" {
+            continue;
+        }
+        let path = format!("/bin/{applet}");
+        if !a.contains(&path) {
+            a.add_symlink(&path, "busybox");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    /// Unpacks an initramfs with the host's cpio into a temporary directory.
+    pub(crate) fn unpack(bytes: &[u8]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new("cpio")
+            .args(["-id", "--quiet", "--no-absolute-filenames"])
+            .current_dir(dir.path())
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("install cpio");
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    }
+
+    fn payload(bin: Option<PathBuf>, artifact: Option<PathBuf>) -> CommandPayload {
+        CommandPayload {
+            command: "echo hi".into(),
+            bin,
+            artifact,
+        }
+    }
+
+    /// Any dynamically linked host program serves as a stand-in agent here.
+    fn fake_agent() -> PathBuf {
+        PathBuf::from("/bin/bash")
+    }
+
+    #[test]
+    fn initramfs_has_the_command_mode_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let artifact = dir.path().join("prog.bpf.o");
+        std::fs::write(&artifact, b"not really elf").unwrap();
+        let bytes = build_initramfs(
+            &fake_agent(),
+            &payload(Some("/usr/bin/env".into()), Some(artifact.clone())),
+        )
+        .unwrap();
+        let root = unpack(&bytes);
+        let r = root.path();
+        for p in [
+            "init",
+            "bin/bash",
+            "bin/busybox",
+            "etc/passwd",
+            "etc/group",
+            "proc",
+            "sys",
+            "tmp",
+            "run",
+            "root",
+            "bpfcompat/bin/env",
+            "bpfcompat/artifact/prog.bpf.o",
+        ] {
+            assert!(r.join(p).exists(), "{p} missing");
+        }
+        assert_eq!(
+            std::fs::read_link(r.join("bin/sh")).unwrap(),
+            Path::new("bash")
+        );
+        assert_eq!(
+            std::fs::read_link(r.join("bin/ls")).unwrap(),
+            Path::new("busybox")
+        );
+        assert!(r.join("bin/mount").is_symlink());
+        assert!(
+            !r.join("bin/bash").is_symlink(),
+            "bash is not replaced by an applet"
+        );
+        let libc = Path::new("lib/x86_64-linux-gnu/libc.so.6");
+        assert!(r.join(libc).is_file(), "bash's libc at its host path");
+        let interp = Path::new("lib64/ld-linux-x86-64.so.2");
+        assert!(r.join(interp).is_file());
+
+        let request: Request =
+            serde_json::from_slice(&std::fs::read(r.join("bpfcompat/request.json")).unwrap())
+                .unwrap();
+        assert_eq!(
+            request.checks,
+            [CheckRequest::Command {
+                command: "echo hi".into(),
+                bin: Some("/bpfcompat/bin/env".into()),
+                artifact: Some("/bpfcompat/artifact/prog.bpf.o".into()),
+            }]
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(r.join("bpfcompat/bin/env"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755);
+    }
+
+    #[test]
+    fn request_without_bin_or_artifact_has_none() {
+        let root = unpack(&build_initramfs(&fake_agent(), &payload(None, None)).unwrap());
+        let request: Request = serde_json::from_slice(
+            &std::fs::read(root.path().join("bpfcompat/request.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            request.checks,
+            [CheckRequest::Command {
+                command: "echo hi".into(),
+                bin: None,
+                artifact: None
+            }]
+        );
+        assert!(!root.path().join("bpfcompat/bin").exists());
+    }
+
+    #[test]
+    fn runs_in_a_chroot_of_the_initramfs() {
+        // The closure is complete if bash and an applet run chrooted into the
+        // unpacked tree, where nothing from the host is visible.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("not root: chroot check left to the boot tests");
+            return;
+        }
+        let root = unpack(&build_initramfs(&fake_agent(), &payload(None, None)).unwrap());
+        let out = chroot_run(
+            root.path(),
+            &["/bin/bash", "-c", "ls /bpfcompat && echo ok-$BASH_VERSION"],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("request.json") && stdout.contains("ok-"),
+            "{stdout}"
+        );
+    }
+
+    /// Runs `argv` chrooted into `root`, with only `PATH=/bin`.
+    fn chroot_run(root: &Path, argv: &[&str]) -> std::process::Output {
+        let chroot = ["/usr/sbin/chroot", "/sbin/chroot", "/usr/bin/chroot"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("coreutils' chroot");
+        Command::new(chroot)
+            .arg(root)
+            .args(argv)
+            .env_clear()
+            .env("PATH", "/bin")
+            .output()
+            .unwrap()
+    }
+
+    /// A library found only through an `ld.so.conf` directory (not a default
+    /// one) is found in the guest thanks to the shipped `/etc/ld.so.cache`.
+    /// Uses libfakeroot, which Debian puts in such a directory.
+    #[test]
+    fn ld_so_conf_libraries_are_found_through_the_shipped_cache() {
+        let lib_dir = Path::new("/usr/lib/x86_64-linux-gnu/libfakeroot");
+        let conf_dirs = elf::read_ld_so_conf(Path::new("/etc/ld.so.conf"));
+        if unsafe { libc::geteuid() } != 0
+            || !lib_dir.join("libfakeroot-0.so").is_file()
+            || !conf_dirs.iter().any(|d| d == lib_dir)
+        {
+            eprintln!("no root or no libfakeroot in ld.so.conf: nothing to prove here");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("fr.c");
+        std::fs::write(
+            &src,
+            "#include <unistd.h>\nint main(void){write(1,\"ok\\n\",3);return 0;}\n",
+        )
+        .unwrap();
+        let prog = dir.path().join("fr");
+        let out = Command::new("cc")
+            .arg("-o")
+            .arg(&prog)
+            .arg(&src)
+            .arg("-Wl,--no-as-needed")
+            .arg(format!("-L{}", lib_dir.display()))
+            .arg("-l:libfakeroot-0.so")
+            .output()
+            .expect("cc");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let root = unpack(&build_initramfs(&fake_agent(), &payload(Some(prog), None)).unwrap());
+        let r = root.path();
+        assert!(r
+            .join("usr/lib/x86_64-linux-gnu/libfakeroot/libfakeroot-0.so")
+            .is_file());
+        let out = chroot_run(r, &["/bpfcompat/bin/fr"]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n", "{out:?}");
+        // Without the cache the loader cannot find it: the cache is what works.
+        std::fs::remove_file(r.join("etc/ld.so.cache")).unwrap();
+        let out = chroot_run(r, &["/bpfcompat/bin/fr"]);
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("libfakeroot-0.so"),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_missing_file() {
+        let missing = PathBuf::from("/nonexistent/loader");
+        let err =
+            build_initramfs(&fake_agent(), &payload(Some(missing.clone()), None)).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("--bin") && msg.contains("/nonexistent/loader"),
+            "{msg}"
+        );
+
+        let err =
+            build_initramfs(Path::new("/nonexistent/agent"), &payload(None, None)).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/agent"), "{err}");
+
+        let err = build_initramfs(
+            &fake_agent(),
+            &payload(None, Some("/nonexistent/prog.o".into())),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("--artifact /nonexistent/prog.o"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn agent_is_found_from_env_or_beside_the_executable() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("release/deps")).unwrap();
+        let exe = d.join("release/bpfcompat");
+        let agent = d.join("release").join(AGENT_NAME);
+        let err = locate_agent_from(None, &exe).unwrap_err().to_string();
+        assert!(err.contains("cargo build --release"), "{err}");
+        assert!(err.contains(&agent.display().to_string()), "{err}");
+
+        std::fs::write(&agent, b"").unwrap();
+        assert_eq!(locate_agent_from(None, &exe).unwrap(), agent);
+        // From a test binary in deps/.
+        let test_exe = d.join("release/deps/bpfcompat-0123");
+        assert_eq!(locate_agent_from(None, &test_exe).unwrap(), agent);
+        // The environment wins, and must point at a file.
+        let other = d.join("other-agent");
+        std::fs::write(&other, b"").unwrap();
+        assert_eq!(locate_agent_from(Some(other.clone()), &exe).unwrap(), other);
+        let err = locate_agent_from(Some(d.join("nope")), &exe)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nope") && err.contains(AGENT_ENV), "{err}");
+        // An empty variable counts as unset.
+        assert_eq!(locate_agent_from(Some("".into()), &exe).unwrap(), agent);
+    }
 }

@@ -66,14 +66,15 @@ impl Qemu {
             .unwrap_or_default()
             .trim()
             .to_owned();
-        let kvm = match choice {
-            AccelChoice::Tcg => Err("TCG was requested".to_owned()),
-            _ => kvm_usable(),
-        };
-        let (accel, kvm_unavailable) = match (choice, kvm) {
-            (AccelChoice::Kvm, Err(why)) => return Err(QemuError::KvmUnavailable(why)),
-            (_, Ok(())) => (Accel::Kvm, None),
-            (_, Err(why)) => (Accel::Tcg, Some(why)),
+        let (accel, kvm_unavailable) = match choice {
+            AccelChoice::Tcg => (Accel::Tcg, None),
+            _ => match kvm_usable() {
+                Ok(()) => (Accel::Kvm, None),
+                Err(why) if choice == AccelChoice::Kvm => {
+                    return Err(QemuError::KvmUnavailable(why))
+                }
+                Err(why) => (Accel::Tcg, Some(why)),
+            },
         };
         Ok(Qemu {
             binary,

@@ -68,31 +68,37 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
         append.push_str(extra);
     }
     let mut cmd = tokio::process::Command::new(&qemu.binary);
-    cmd.args(["-nodefaults", "-no-user-config", "-no-reboot", "-display", "none"])
-        // No network device: the user's loader runs as root and must not
-        // reach the internet or the host.
-        .args(["-nic", "none"])
-        .args(qemu.accel_args())
-        .args(["-m", &spec.memory_mb.to_string()])
-        .args(["-smp", &spec.cpus.to_string()])
-        .arg("-kernel")
-        .arg(spec.kernel)
-        .arg("-initrd")
-        .arg(spec.initrd)
-        .args(["-append", &append])
-        .args(["-chardev", "stdio,id=console,signal=off"])
-        .args(["-serial", "chardev:console"])
-        .arg("-chardev")
-        .arg(format!(
-            "socket,id=result,path={}",
-            // QEMU option values escape commas by doubling them.
-            spec.result_socket.display().to_string().replace(',', ",,")
-        ))
-        .args(["-serial", "chardev:result"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    cmd.args([
+        "-nodefaults",
+        "-no-user-config",
+        "-no-reboot",
+        "-display",
+        "none",
+    ])
+    // No network device: the user's loader runs as root and must not
+    // reach the internet or the host.
+    .args(["-nic", "none"])
+    .args(qemu.accel_args())
+    .args(["-m", &spec.memory_mb.to_string()])
+    .args(["-smp", &spec.cpus.to_string()])
+    .arg("-kernel")
+    .arg(spec.kernel)
+    .arg("-initrd")
+    .arg(spec.initrd)
+    .args(["-append", &append])
+    .args(["-chardev", "stdio,id=console,signal=off"])
+    .args(["-serial", "chardev:console"])
+    .arg("-chardev")
+    .arg(format!(
+        "socket,id=result,path={}",
+        // QEMU option values escape commas by doubling them.
+        spec.result_socket.display().to_string().replace(',', ",,")
+    ))
+    .args(["-serial", "chardev:result"])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
 
     let start = Instant::now();
     let mut child = cmd.spawn().map_err(QemuError::Spawn)?;

@@ -67,11 +67,7 @@ pub fn cell(text: String) -> String {
 /// Wraps text in a fenced code block whose fence is longer than any run of
 /// backticks inside, so the text cannot close it.
 pub fn codeblock(text: String) -> String {
-    let longest = text
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest.max(2) + 1);
     let body = text.trim_end_matches('\n');
     format!("{fence}text\n{body}\n{fence}")

@@ -190,7 +190,8 @@ impl Run {
 
 /// Every report a test produces must match the published schema.
 pub fn assert_valid_report(report: &Value) {
-    let schema: Value = serde_json::from_str(include_str!("../../docs/report.schema.json")).unwrap();
+    let schema: Value =
+        serde_json::from_str(include_str!("../../docs/report.schema.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let errors: Vec<String> = validator
         .iter_errors(report)

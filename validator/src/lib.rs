@@ -1,0 +1,95 @@
+//! The guest agent, shipped as the `bpfcompat-guest` binary: PID 1 inside
+//! every booted kernel.
+//!
+//! 1. open the result port (ttyS1) and say READY;
+//! 2. mount what BPF tooling expects and bring `lo` up (failures are recorded
+//!    as setup warnings: old or tiny kernels lack some file systems);
+//! 3. run each requested check;
+//! 4. write one framed [`Outcome`] to the result port and reset the machine
+//!    (QEMU runs with `-no-reboot`, so that ends it).
+//!
+//! PID 1 must never exit or panic (the kernel would panic): every failure,
+//! panics included, ends up as a frame with `fatal` set.
+
+mod command;
+mod init;
+mod serial;
+
+use std::panic::{self, AssertUnwindSafe};
+
+use bpfcompat_proto::{self as proto, CheckOutcome, CheckRequest, Outcome, Request};
+
+/// Runs the agent; never returns (it resets the machine).
+pub fn main() {
+    if std::process::id() != 1 {
+        eprintln!(
+            "bpfcompat-guest is the /init of bpfcompat's guest kernels: it mounts over /dev \
+             and /tmp and reboots the machine, so it refuses to run as PID {}",
+            std::process::id()
+        );
+        std::process::exit(2);
+    }
+    let mut port = serial::ResultPort::open(proto::RESULT_DEVICE);
+    port.write(proto::READY_LINE.as_bytes());
+
+    let mut warnings = Vec::new();
+    let outcome = match panic::catch_unwind(AssertUnwindSafe(|| run(&mut warnings))) {
+        Ok(outcome) => outcome,
+        Err(payload) => {
+            let why = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            failed(format!("the guest agent panicked: {why}"), warnings)
+        }
+    };
+    port.write(&proto::encode_frame(&outcome));
+    port.finish();
+    init::reset_machine();
+}
+
+fn run(warnings: &mut Vec<String>) -> Outcome {
+    warnings.extend(init::setup());
+    let request = match read_request() {
+        Ok(request) => request,
+        Err(why) => return failed(why, std::mem::take(warnings)),
+    };
+    let checks = request
+        .checks
+        .iter()
+        .map(|check| match check {
+            CheckRequest::Command {
+                command,
+                bin,
+                artifact,
+            } => CheckOutcome::Command(command::run(&command::Spec::guest(
+                command,
+                bin.as_deref(),
+                artifact.as_deref(),
+            ))),
+        })
+        .collect();
+    Outcome {
+        kernel: init::kernel_facts(),
+        checks,
+        setup_warnings: std::mem::take(warnings),
+        fatal: None,
+    }
+}
+
+fn read_request() -> Result<Request, String> {
+    let text = std::fs::read(proto::REQUEST_PATH)
+        .map_err(|e| format!("cannot read the request {}: {e}", proto::REQUEST_PATH))?;
+    serde_json::from_slice(&text)
+        .map_err(|e| format!("cannot parse the request {}: {e}", proto::REQUEST_PATH))
+}
+
+fn failed(why: String, setup_warnings: Vec<String>) -> Outcome {
+    Outcome {
+        kernel: init::kernel_facts(),
+        checks: Vec::new(),
+        setup_warnings,
+        fatal: Some(why),
+    }
+}

@@ -1,0 +1,77 @@
+//! The result port: a serial line of its own (ttyS1), separate from the
+//! console, put in raw mode so the host reads exactly the bytes we write.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd};
+
+pub struct ResultPort {
+    file: Option<File>,
+}
+
+impl ResultPort {
+    /// Opens the device; failures are reported on the console (stderr), the
+    /// only place left to report them, and later writes go nowhere.
+    pub fn open(device: &str) -> Self {
+        match open_raw(device) {
+            Ok(file) => Self { file: Some(file) },
+            Err(e) => {
+                eprintln!("bpfcompat-guest: cannot open the result port {device}: {e}");
+                Self { file: None }
+            }
+        }
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) {
+        if let Some(file) = &mut self.file {
+            if let Err(e) = file.write_all(bytes) {
+                eprintln!("bpfcompat-guest: writing to the result port failed: {e}");
+            }
+        }
+    }
+
+    /// Waits until the UART has sent everything.
+    pub fn finish(&mut self) {
+        if let Some(file) = &mut self.file {
+            let _ = file.flush();
+            // SAFETY: a valid open descriptor.
+            unsafe { libc::tcdrain(file.as_raw_fd()) };
+        }
+    }
+}
+
+fn open_raw(device: &str) -> std::io::Result<File> {
+    let path = CString::new(device).expect("device path has no NUL");
+    // O_NONBLOCK: a serial open can otherwise wait for carrier detect.
+    // SAFETY: plain syscalls on a descriptor we own.
+    unsafe {
+        let fd = libc::open(
+            path.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let file = File::from_raw_fd(fd);
+        let mut tio: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(fd, &mut tio) == 0 {
+            // Raw: no `\n` -> `\r\n`, no echo, 8 bits; CLOCAL ignores modem lines.
+            libc::cfmakeraw(&mut tio);
+            tio.c_cflag |= libc::CLOCAL;
+            libc::cfsetispeed(&mut tio, libc::B115200);
+            libc::cfsetospeed(&mut tio, libc::B115200);
+            if libc::tcsetattr(fd, libc::TCSANOW, &tio) != 0 {
+                eprintln!(
+                    "bpfcompat-guest: cannot make {device} raw: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        }
+        Ok(file)
+    }
+}
