@@ -109,4 +109,3 @@ mod tests {
         assert!(b.ends_with("\n`````"));
     }
 }
-
