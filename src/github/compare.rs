@@ -31,11 +31,18 @@ impl Results {
         }
     }
 
-    /// The hidden comment to embed. Kernel ids come from the matrix: `>` is
-    /// written as a JSON escape so no id can close the comment early.
+    /// The hidden comment to embed. Kernel ids come from the matrix: `>`
+    /// is written as a JSON escape so no id can close the comment early, and
+    /// `<`, `&` and `@` too, so nothing in it even looks like HTML or a
+    /// mention (they occur only inside JSON strings).
     pub fn embed(&self) -> String {
         let json = serde_json::to_string(self).expect("results serialise");
-        format!("{OPEN}{}{CLOSE}", json.replace('>', "\\u003e"))
+        let json = json
+            .replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026")
+            .replace('@', "\\u0040");
+        format!("{OPEN}{json}{CLOSE}")
     }
 
     /// The results embedded in a check run's text, if it has any we read.
@@ -159,11 +166,12 @@ mod tests {
     #[test]
     fn embedded_results_survive_hostile_ids() {
         let r = results(&[
-            ("a --> <b>", TargetStatus::Fail),
+            ("a --> <b> @x &y", TargetStatus::Fail),
             ("ok", TargetStatus::Pass),
         ]);
         let text = format!("before\n{}\nafter", r.embed());
         assert_eq!(text.matches("-->").count(), 1, "{text}");
+        assert!(!text.contains("<b>") && !text.contains("@x") && !text.contains("&y"));
         assert_eq!(Results::extract(&text), Some(r));
         assert_eq!(Results::extract("no marker here"), None);
         assert_eq!(
