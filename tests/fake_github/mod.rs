@@ -256,7 +256,7 @@ fn route(req: &Request, state: &mut State, base: &str) -> Response {
             let Some(run) = state
                 .check_runs
                 .iter_mut()
-                .find(|r| r["id"].to_string() == *id)
+                .find(|r| r["id"].as_u64() == id.parse().ok())
             else {
                 return reply(404, json!({ "message": "Not Found" }));
             };
@@ -306,7 +306,7 @@ fn route(req: &Request, state: &mut State, base: &str) -> Response {
             Ok(text) => match state
                 .comments
                 .iter_mut()
-                .find(|c| c["id"].to_string() == *id)
+                .find(|c| c["id"].as_u64() == id.parse().ok())
             {
                 Some(c) => {
                     c["body"] = Value::String(text);
