@@ -771,6 +771,18 @@ fn action_yml_is_a_composite_action_fed_through_env() {
         serde_norway::from_str::<Value>(&text)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
+    // Like actionlint, optional on a developer machine.
+    match Command::new("shellcheck")
+        .arg(root.join("action/run.sh"))
+        .output()
+    {
+        Ok(out) => assert!(
+            out.status.success(),
+            "shellcheck:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        ),
+        Err(_) => eprintln!("shellcheck not installed: skipped"),
+    }
     // actionlint also checks the workflow's inputs against action.yml and
     // runs shellcheck on run: blocks; it is optional on a developer machine.
     match Command::new("actionlint").current_dir(root).output() {
