@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::github::{CommentMode, FailOn};
 use crate::matrix::parse_duration;
 use crate::qemu::AccelChoice;
 
@@ -47,6 +48,22 @@ pub enum Command {
                       .bpf.o objects directly with the bundled libbpf validator (`--artifact` \
                       without `--command`) is not available in this version yet.")]
     Test(TestArgs),
+    /// Publish a report to GitHub: check run, sticky PR comment, job summary, step outputs.
+    #[command(
+        long_about = "Publish a report to GitHub from inside an Actions job: a check run on the \
+                      pull request's head commit (updated in place on reruns), a sticky \
+                      pull-request comment, the job summary and the step outputs (status, passed, \
+                      failed, infra-errors, regressions, report, markdown).\n\n\
+                      On pull requests, each kernel is compared with the check run of the same \
+                      name on the base commit, which carries that run's results.\n\n\
+                      Reads GITHUB_REPOSITORY, GITHUB_EVENT_PATH, GITHUB_SHA, GITHUB_API_URL, \
+                      GITHUB_STEP_SUMMARY, GITHUB_OUTPUT. A 403 from GitHub (pull requests from \
+                      forks get a read-only token) is a warning, not a failure.\n\n\
+                      Exit code by --fail-on: required: the report's own (0 pass, 2 a required \
+                      kernel failed, 1 one could not be checked); any: also optional kernels; \
+                      regression: 2 when a kernel regressed, else 0; never: 0."
+    )]
+    Publish(PublishArgs),
 }
 
 #[derive(Args)]
@@ -83,6 +100,36 @@ pub struct TestArgs {
     pub artifact: Option<PathBuf>,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+#[derive(Args)]
+pub struct PublishArgs {
+    /// The report.json written by `bpfcompat test`.
+    #[arg(long, value_name = "FILE")]
+    pub report: PathBuf,
+    /// GitHub token; without one only the job summary and outputs are written.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "GITHUB_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// The check run's name; also tells this matrix's PR comment from others'.
+    #[arg(long, value_name = "NAME", default_value = "bpfcompat")]
+    pub check_name: String,
+    /// Post a sticky PR comment: true, false, or on-failure (a kernel failed or regressed).
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "true")]
+    pub comment: CommentMode,
+    /// What fails this step: required kernels (the report's exit code), any kernel, regressions only, or never.
+    #[arg(long, value_enum, value_name = "POLICY", default_value = "required")]
+    pub fail_on: FailOn,
+    /// On pull requests, compare with this check run's results on the base commit.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub compare_base: bool,
+    /// Where the uploaded report.json is (upload-artifact's artifact-url) [default: the workflow run].
+    #[arg(long, value_name = "URL")]
+    pub artifact_url: Option<String>,
 }
 
 #[derive(Args)]

@@ -1,5 +1,6 @@
 mod cli;
 mod engine;
+mod github;
 mod guest;
 mod kernel;
 mod matrix;
@@ -71,6 +72,10 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 },
                 a.common,
             )
+        }
+        // Blocking HTTP, off the runtime's worker threads.
+        Command::Publish(a) => {
+            return tokio::task::spawn_blocking(move || github::publish(&a)).await?
         }
     };
     run_command(check, common).await

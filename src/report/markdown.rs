@@ -9,16 +9,27 @@ use minijinja::{context, AutoEscape, Environment};
 use super::{Report, TargetStatus};
 
 const REPORT_TEMPLATE: &str = include_str!("../../templates/report.md.j2");
+const PARTS_TEMPLATE: &str = include_str!("../../templates/report_parts.md.j2");
 
-pub fn render_markdown(report: &Report) -> String {
+/// The templates and filters a report renders with; other renderings of a
+/// report (the GitHub check run and comment) add their templates to it and
+/// import the macros of `report_parts`.
+pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.add_filter("cell", cell);
     env.add_filter("codeblock", codeblock);
     env.add_filter("secs", |ms: u64| format!("{:.1} s", ms as f64 / 1000.0));
     env.add_filter("verdict", |status: String| verdict(&status).to_owned());
+    env.add_template("report_parts", PARTS_TEMPLATE)
+        .expect("report parts template parses");
     env.add_template("report", REPORT_TEMPLATE)
         .expect("report template parses");
+    env
+}
+
+pub fn render_markdown(report: &Report) -> String {
+    let env = environment();
     let failures: Vec<_> = report
         .targets
         .iter()

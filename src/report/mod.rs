@@ -4,7 +4,7 @@
 //! `docs/report.schema.json`; everything that publishes or compares results
 //! reads them, so field names change only with the schema version.
 
-mod markdown;
+pub mod markdown;
 
 use std::io::Write;
 use std::path::Path;

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# The steps of the bpfcompat composite action (action.yml). Inputs arrive as
+# BPFCOMPAT_* environment variables, never pasted into this script, so they
+# are data to the shell, not code. Usage: run.sh STEP
+set -euo pipefail
+
+action_dir="${GITHUB_ACTION_PATH:-$(cd "$(dirname "$0")/.." && pwd)}"
+
+die() {
+  echo "::error::bpfcompat: $*" >&2
+  exit 1
+}
+
+output() {
+  # Our values are paths and hashes: one line each.
+  printf '%s=%s\n' "$1" "$2" >>"$GITHUB_OUTPUT"
+}
+
+sudo_() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# The matrix: a file in the workspace, else the name of one of the action's
+# own matrices/.
+resolve_matrix() {
+  local matrix=$1
+  if [ -f "$matrix" ]; then
+    realpath "$matrix"
+    return
+  fi
+  [[ "$matrix" =~ ^[A-Za-z0-9._-]+$ ]] || die "matrix '$matrix' is not a file"
+  local candidate
+  for candidate in "$action_dir/matrices/$matrix" "$action_dir/matrices/$matrix.yaml" "$action_dir/matrices/$matrix.yml"; do
+    if [ -f "$candidate" ]; then
+      echo "$candidate"
+      return
+    fi
+  done
+  local names=()
+  for candidate in "$action_dir"/matrices/*.y*ml; do
+    [ -e "$candidate" ] && names+=("$(basename "${candidate%.*}")")
+  done
+  die "matrix '$matrix' is neither a file nor one of the action's matrices: ${names[*]:-none}"
+}
+
+step_resolve() {
+  local matrix hash id
+  matrix=$(resolve_matrix "${BPFCOMPAT_MATRIX:?matrix is required}")
+  hash=$(sha256sum "$matrix" | cut -c1-16)
+  # One artifact per job: two jobs differing in check name, command,
+  # artifact or matrix get different names, and so do reruns.
+  id=$(printf '%s\0' "$matrix" "$BPFCOMPAT_CHECK_NAME" "${BPFCOMPAT_COMMAND:-}" "${BPFCOMPAT_ARTIFACT:-}" | sha256sum | cut -c1-8)
+  local name="bpfcompat-${GITHUB_JOB:-job}-${BPFCOMPAT_CHECK_NAME}-${id}-${GITHUB_RUN_ATTEMPT:-1}"
+  name=$(printf '%s' "$name" | tr -c 'A-Za-z0-9._-' '-')
+  local temp="${RUNNER_TEMP:-/tmp}/bpfcompat"
+  output matrix "$matrix"
+  output matrix-hash "$hash"
+  output artifact-name "$name"
+  output report-dir "$temp/reports/$name"
+  output bin-dir "$temp/bin"
+  output cache-dir "$HOME/.cache/bpfcompat"
+}
+
+step_install_qemu() {
+  if ! command -v qemu-system-x86_64 >/dev/null || ! command -v busybox >/dev/null; then
+    sudo_ apt-get update -qq
+    # busybox-static: the guest's userland for command mode.
+    sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      qemu-system-x86 busybox-static
+  fi
+  qemu-system-x86_64 --version | head -n1
+  # Hosted runners have /dev/kvm as root:kvm 0660; without access every
+  # kernel boots under TCG, several times slower.
+  if [ -e /dev/kvm ]; then
+    echo 'KERNEL=="kvm", GROUP="kvm", MODE="0666", OPTIONS+="static_node=kvm"' |
+      sudo_ tee /etc/udev/rules.d/99-bpfcompat-kvm.rules >/dev/null
+    sudo_ udevadm control --reload-rules
+    sudo_ udevadm trigger --name-match=kvm
+    sleep 1
+    if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then echo "KVM: enabled"; else echo "::warning::bpfcompat: /dev/kvm is not usable; kernels boot under TCG (slow)"; fi
+  else
+    echo "::notice::bpfcompat: no /dev/kvm on this runner; kernels boot under TCG (slow)"
+  fi
+}
+
+step_install() {
+  local bin_dir=${BPFCOMPAT_BIN_DIR:?}
+  local version=${BPFCOMPAT_VERSION:-latest}
+  mkdir -p "$bin_dir"
+  if [ "$version" = source ]; then
+    # The action's own checkout: the host binary and the guest agent, which
+    # the host looks for beside itself.
+    bash "$action_dir/scripts/install-deps.sh"
+    local target="${RUNNER_TEMP:-/tmp}/bpfcompat/target"
+    cargo build --release --locked --manifest-path "$action_dir/Cargo.toml" \
+      --target-dir "$target" -p bpfcompat -p bpfcompat-guest
+    install -m 0755 "$target/release/bpfcompat" "$target/release/bpfcompat-guest" "$bin_dir/"
+  else
+    [[ "$version" =~ ^(latest|v?[0-9]+\.[0-9]+\.[0-9]+([-.][0-9A-Za-z.]+)?)$ ]] ||
+      die "version '$version' is not latest, source or a release such as 0.1.0"
+    local repo=${BPFCOMPAT_RELEASE_REPOSITORY:-}
+    [ -n "$repo" ] || repo=bpfcompat/bpfcompat
+    local asset=bpfcompat-x86_64-linux.tar.gz base
+    if [ "$version" = latest ]; then
+      base="https://github.com/$repo/releases/latest/download"
+    else
+      base="https://github.com/$repo/releases/download/v${version#v}"
+    fi
+    local tmp
+    tmp=$(mktemp -d)
+    curl -fsSL --retry 3 -o "$tmp/$asset" "$base/$asset"
+    curl -fsSL --retry 3 -o "$tmp/$asset.sha256" "$base/$asset.sha256"
+    # The published digest names the file; check it, then unpack.
+    (cd "$tmp" && echo "$(cut -d' ' -f1 "$asset.sha256")  $asset" | sha256sum --check --strict) ||
+      die "$asset from $base does not match its published sha256"
+    tar -xzf "$tmp/$asset" -C "$bin_dir" bpfcompat bpfcompat-guest
+    rm -rf "$tmp"
+  fi
+  echo "$bin_dir" >>"$GITHUB_PATH"
+  "$bin_dir/bpfcompat" --version
+}
+
+# The artifact glob must name exactly one file: a run checks one artifact.
+resolve_artifact() {
+  local pattern=$1 files
+  shopt -s nullglob globstar
+  # shellcheck disable=SC2206 # the glob is the point
+  files=($pattern)
+  shopt -u nullglob globstar
+  case ${#files[@]} in
+    1) echo "${files[0]}" ;;
+    0) die "artifact '$pattern' matches no file" ;;
+    *) die "artifact '$pattern' matches ${#files[@]} files (${files[*]}); give one file per job" ;;
+  esac
+}
+
+step_test() {
+  local report_dir=${BPFCOMPAT_REPORT_DIR:?}
+  local report="$report_dir/report.json"
+  mkdir -p "$report_dir"
+  local args=(test --matrix "${BPFCOMPAT_MATRIX_FILE:?}" --out "$report"
+    --markdown "$report_dir/report.md" --timeout "${BPFCOMPAT_TIMEOUT:-3m}"
+    --cache-dir "${BPFCOMPAT_CACHE_DIR:?}" --workdir "${RUNNER_TEMP:-/tmp}/bpfcompat/work")
+  [ -z "${BPFCOMPAT_CONCURRENCY:-}" ] || args+=(--concurrency "$BPFCOMPAT_CONCURRENCY")
+  local mode=${BPFCOMPAT_VALIDATION_MODE:-auto}
+  if [ "$mode" = auto ]; then
+    if [ -n "${BPFCOMPAT_COMMAND:-}" ]; then mode="command"; else mode="object"; fi
+  fi
+  case "$mode" in
+    command)
+      [ -n "${BPFCOMPAT_COMMAND:-}" ] || die "validation-mode command needs the command input"
+      args+=(--command "$BPFCOMPAT_COMMAND" --command-expect-exit "${BPFCOMPAT_COMMAND_EXPECT_EXIT:-0}")
+      [ -z "${BPFCOMPAT_COMMAND_BINARY:-}" ] || args+=(--command-binary "$BPFCOMPAT_COMMAND_BINARY")
+      ;;
+    object)
+      [ -n "${BPFCOMPAT_ARTIFACT:-}" ] || die "validation-mode object needs the artifact input"
+      ;;
+    *) die "validation-mode '$mode' is not auto, command or object" ;;
+  esac
+  [ -z "${BPFCOMPAT_ARTIFACT:-}" ] || args+=(--artifact "$(resolve_artifact "$BPFCOMPAT_ARTIFACT")")
+  local code=0
+  bpfcompat "${args[@]}" || code=$?
+  # 2 (a required kernel failed) and 1 with a report (one could not be
+  # checked) are verdicts for the publish step to act on; no report is a
+  # tool error that ends the action here.
+  if [ ! -s "$report" ]; then
+    die "bpfcompat test exited $code without writing a report"
+  fi
+  output report "$report"
+  output exit-code "$code"
+}
+
+step_publish() {
+  local args=(publish --report "${BPFCOMPAT_REPORT:?}"
+    --check-name "${BPFCOMPAT_CHECK_NAME:-bpfcompat}"
+    --comment "${BPFCOMPAT_COMMENT:-true}"
+    --fail-on "${BPFCOMPAT_FAIL_ON:-required}"
+    --compare-base "${BPFCOMPAT_COMPARE_BASE:-true}")
+  [ -z "${BPFCOMPAT_ARTIFACT_URL:-}" ] || args+=(--artifact-url "$BPFCOMPAT_ARTIFACT_URL")
+  # The token stays in GITHUB_TOKEN: not on a command line.
+  bpfcompat "${args[@]}"
+}
+
+case "${1:-}" in
+  resolve) step_resolve ;;
+  install-qemu) step_install_qemu ;;
+  install) step_install ;;
+  test) step_test ;;
+  publish) step_publish ;;
+  *) die "usage: run.sh resolve|install-qemu|install|test|publish" ;;
+esac

@@ -1,0 +1,291 @@
+//! `bpfcompat publish`: puts a report where a pull request's author sees it
+//! (a check run on the head commit, a sticky comment, the job summary) and
+//! decides the step's exit code by the `--fail-on` policy.
+//!
+//! A read-only token (pull requests from forks) is expected, not an error:
+//! whatever GitHub refuses with 403 becomes a warning, and the job summary,
+//! step outputs and the report.json artifact still carry the results.
+
+mod api;
+mod check_run;
+mod comment;
+mod compare;
+mod env;
+mod render;
+mod runner;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::ValueEnum;
+
+use crate::cli::PublishArgs;
+use crate::report::{Report, RunStatus, TargetStatus, SCHEMA};
+use api::{ApiError, Client};
+use check_run::{CheckRun, Conclusion};
+use compare::{Baseline, Change, MissingBase, Results};
+use env::GithubEnv;
+use render::View;
+
+/// When to post the sticky pull-request comment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CommentMode {
+    #[value(name = "true")]
+    Always,
+    #[value(name = "false")]
+    Never,
+    /// Only when a kernel did not pass or regressed; never deletes one.
+    OnFailure,
+}
+
+/// What makes `publish` exit non-zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// The report's own verdict: a required kernel failed (2) or could not
+    /// be checked (1).
+    Required,
+    /// Any kernel, required or optional, that did not pass.
+    Any,
+    /// Only kernels that passed on the base branch and do not now.
+    Regression,
+    Never,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot read the report {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not a bpfcompat report: {source}", path.display())]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{} is a {found:?} report; this bpfcompat reads {SCHEMA:?}", path.display())]
+    Schema { path: PathBuf, found: String },
+}
+
+pub fn publish(args: &PublishArgs) -> anyhow::Result<u8> {
+    let report = load(&args.report)?;
+    let gh = GithubEnv::from_env(|name| std::env::var(name).ok())?;
+    let client = match args.token.as_deref().filter(|t| !t.is_empty()) {
+        Some(token) => Some(Client::new(&gh.api_url, token)),
+        None => {
+            runner::warning(
+                "bpfcompat publish: no GitHub token (--token or GITHUB_TOKEN), so no check run \
+                 and no pull-request comment; the results are in the job summary",
+            );
+            None
+        }
+    };
+    let baseline = baseline(args, &gh, client.as_ref(), &report);
+    let regressions = baseline.count(Change::Regressed);
+    let exit_code = args.fail_on.exit_code(&report, regressions);
+    let link = args.artifact_url.as_deref().or(gh.run_url.as_deref());
+    let view = View::new(&report, &baseline, &args.check_name, link);
+
+    // Errors other than 403 fail the step, but only after the job summary
+    // and outputs are written: the results must reach the user either way.
+    let mut errors = Vec::new();
+    if let Some(client) = &client {
+        let run = CheckRun {
+            name: args.check_name.clone(),
+            conclusion: conclusion(&report, regressions, exit_code),
+            title: view.title(),
+            summary: view.check_summary(),
+            text: view.check_text(),
+            annotations: check_run::annotations(
+                &report,
+                &baseline,
+                &repo_relative(&report.matrix.path, gh.workspace.as_deref()),
+            ),
+        };
+        let published = check_run::publish(client, &gh.repo, &gh.head_sha, &run);
+        if let Some(p) = settle("check run", published, &mut errors) {
+            println!(
+                "bpfcompat: check run {:?} on {}: {p:?}",
+                run.name, gh.head_sha
+            );
+        }
+        match &gh.pull_request {
+            Some(pr) if args.comment.wants(&report, regressions) => {
+                let marker = comment::marker(&args.check_name);
+                let posted =
+                    comment::upsert(client, &gh.repo, pr.number, &marker, &view.comment(&marker));
+                if let Some(p) = settle("pull-request comment", posted, &mut errors) {
+                    println!("bpfcompat: comment on pull request #{}: {p:?}", pr.number);
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(path) = &gh.step_summary {
+        runner::append_summary(path, &view.job_summary())?;
+    }
+    if let Some(path) = &gh.output {
+        runner::write_outputs(path, &outputs(args, &report, regressions, &view))?;
+    }
+    match errors.into_iter().next() {
+        Some(e) => Err(e).context("publishing to GitHub failed (the job summary has the results)"),
+        None => Ok(exit_code),
+    }
+}
+
+fn load(path: &Path) -> Result<Report, ReportError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ReportError::Read {
+        path: path.into(),
+        source,
+    })?;
+    let report: Report = serde_json::from_str(&text).map_err(|source| ReportError::Parse {
+        path: path.into(),
+        source,
+    })?;
+    if report.schema != SCHEMA {
+        return Err(ReportError::Schema {
+            path: path.into(),
+            found: report.schema,
+        });
+    }
+    Ok(report)
+}
+
+/// The base commit's results, from the check run of the same name there.
+/// Whatever is missing is said plainly in the comment, never an error.
+fn baseline(
+    args: &PublishArgs,
+    gh: &GithubEnv,
+    client: Option<&Client>,
+    report: &Report,
+) -> Baseline {
+    let Some(pr) = gh.pull_request.as_ref().filter(|_| args.compare_base) else {
+        return Baseline::Off;
+    };
+    let missing = |reason| Baseline::Missing {
+        base_sha: pr.base_sha.clone(),
+        reason,
+    };
+    let Some(client) = client else {
+        return missing(MissingBase::NoToken);
+    };
+    match check_run::find(client, &gh.repo, &pr.base_sha, &args.check_name) {
+        Ok(run) => match run.and_then(|r| Results::extract(check_run::text_of(&r))) {
+            Some(base) => Baseline::Compared {
+                base_sha: pr.base_sha.clone(),
+                changes: compare::compare(report, &base),
+            },
+            None => missing(MissingBase::NoCheckRun),
+        },
+        Err(e) => {
+            runner::warning(&format!(
+                "bpfcompat publish: cannot read the base commit's check runs, so no comparison: {e}"
+            ));
+            missing(MissingBase::Unreadable)
+        }
+    }
+}
+
+/// 403 is what a read-only token gets: a warning, and on with the rest.
+fn settle<T>(what: &str, result: Result<T, ApiError>, errors: &mut Vec<ApiError>) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(e) if e.is_forbidden() => {
+            runner::warning(&format!(
+                "bpfcompat publish: GitHub refused the {what} ({e}). Pull requests from forks get \
+                 a read-only token, and other workflows need `permissions: checks: write, \
+                 pull-requests: write`. The results are in the job summary and the report.json \
+                 artifact."
+            ));
+            None
+        }
+        Err(e) => {
+            eprintln!("bpfcompat publish: the {what} failed: {e}");
+            errors.push(e);
+            None
+        }
+    }
+}
+
+impl FailOn {
+    fn exit_code(self, report: &Report, regressions: usize) -> u8 {
+        let any = |status| report.targets.iter().any(|t| t.status == status);
+        let own = u8::try_from(report.summary.exit_code).unwrap_or(1);
+        match self {
+            FailOn::Required => own,
+            FailOn::Any if own != 0 => own,
+            FailOn::Any if any(TargetStatus::Fail) => 2,
+            FailOn::Any if any(TargetStatus::InfraError) => 1,
+            FailOn::Regression if regressions > 0 => 2,
+            FailOn::Any | FailOn::Regression | FailOn::Never => 0,
+        }
+    }
+}
+
+impl CommentMode {
+    fn wants(self, report: &Report, regressions: usize) -> bool {
+        match self {
+            CommentMode::Always => true,
+            CommentMode::Never => false,
+            CommentMode::OnFailure => {
+                regressions > 0
+                    || report
+                        .targets
+                        .iter()
+                        .any(|t| t.status != TargetStatus::Pass)
+            }
+        }
+    }
+}
+
+/// Failure when the policy fails the step; neutral when something did not
+/// pass but the policy lets it through (branch protection accepts neutral).
+fn conclusion(report: &Report, regressions: usize, exit_code: u8) -> Conclusion {
+    if exit_code != 0 {
+        Conclusion::Failure
+    } else if regressions > 0
+        || report
+            .targets
+            .iter()
+            .any(|t| t.status != TargetStatus::Pass)
+    {
+        Conclusion::Neutral
+    } else {
+        Conclusion::Success
+    }
+}
+
+fn outputs(
+    args: &PublishArgs,
+    report: &Report,
+    regressions: usize,
+    view: &View,
+) -> Vec<(&'static str, String)> {
+    let s = &report.summary;
+    let status = match s.status {
+        RunStatus::Pass => "pass",
+        RunStatus::Fail => "fail",
+        RunStatus::Error => "error",
+    };
+    vec![
+        ("status", status.to_owned()),
+        ("passed", s.passed.to_string()),
+        ("failed", s.failed.to_string()),
+        ("infra-errors", s.infra_errors.to_string()),
+        ("regressions", regressions.to_string()),
+        ("report", args.report.display().to_string()),
+        ("markdown", view.markdown()),
+    ]
+}
+
+/// Annotations name a file in the repository; the report may hold the
+/// matrix's absolute path inside the checkout.
+fn repo_relative(path: &str, workspace: Option<&Path>) -> String {
+    let path = Path::new(path);
+    workspace
+        .and_then(|w| path.strip_prefix(w).ok())
+        .unwrap_or(path)
+        .to_string_lossy()
+        .trim_start_matches("./")
+        .to_owned()
+}

@@ -1,0 +1,277 @@
+//! The Markdown of the check run, the PR comment and the job summary, each
+//! cut to fit GitHub's size caps without breaking a table row or a code
+//! block: whole pieces are dropped from the end, and a note points to the
+//! JSON artifact for the rest.
+
+use minijinja::{context, Environment, Value};
+
+use super::compare::{Baseline, Change, Results};
+use crate::report::markdown;
+use crate::report::{Report, TargetStatus};
+
+const GITHUB_TEMPLATE: &str = include_str!("../../templates/github.md.j2");
+
+/// Check run `output.summary` and `output.text` are capped at 65,535
+/// characters each; we count bytes, which are never fewer.
+pub const CHECK_RUN_CAP: usize = 65_535;
+/// Issue and pull-request comment bodies.
+pub const COMMENT_CAP: usize = 65_536;
+/// A step's job summary is capped at 1 MiB.
+pub const STEP_SUMMARY_CAP: usize = 1024 * 1024;
+/// The agent keeps 4 KiB of each output stream; a report from elsewhere
+/// may keep more, which must not crowd every other kernel out of a comment.
+const TAIL_CAP: usize = 4096;
+
+pub struct View<'a> {
+    env: Environment<'static>,
+    report: Report,
+    baseline: &'a Baseline,
+    check_name: &'a str,
+    link: Option<String>,
+}
+
+impl<'a> View<'a> {
+    /// `link` is where the full report is: the artifact or the workflow run.
+    pub fn new(
+        report: &Report,
+        baseline: &'a Baseline,
+        check_name: &'a str,
+        link: Option<&str>,
+    ) -> View<'a> {
+        let mut env = markdown::environment();
+        env.add_template("github", GITHUB_TEMPLATE)
+            .expect("github template parses");
+        View {
+            env,
+            report: clip_tails(report),
+            baseline,
+            check_name,
+            link: link.and_then(safe_link),
+        }
+    }
+
+    /// The check run's title: the counts, and regressions if any.
+    pub fn title(&self) -> String {
+        let s = &self.report.summary;
+        let mut title = format!(
+            "{} passed, {} failed, {} infrastructure errors",
+            s.passed, s.failed, s.infra_errors
+        );
+        match self.baseline.count(Change::Regressed) {
+            0 => {}
+            1 => title.push_str(", 1 regression"),
+            n => title.push_str(&format!(", {n} regressions")),
+        }
+        title
+    }
+
+    /// The sticky comment: `marker` first, so it can be found again.
+    pub fn comment(&self, marker: &str) -> String {
+        self.full(Some(marker), COMMENT_CAP)
+    }
+
+    pub fn job_summary(&self) -> String {
+        self.full(None, STEP_SUMMARY_CAP)
+    }
+
+    /// The comment without its marker: the `markdown` step output, for
+    /// workflows that post it somewhere else.
+    pub fn markdown(&self) -> String {
+        self.full(None, COMMENT_CAP)
+    }
+
+    /// The check run's summary: the comparison and the matrix table.
+    pub fn check_summary(&self) -> String {
+        let head = [self.heading(), self.baseline_text()];
+        self.fit(&head, &self.table_blocks(), &self.footer(), CHECK_RUN_CAP)
+    }
+
+    /// The check run's text: the results for later comparison (first, so no
+    /// cut can lose them), then what went wrong on each kernel.
+    pub fn check_text(&self) -> String {
+        let results = Results::of(&self.report).embed();
+        let failures = self.failure_blocks();
+        if failures.is_empty() {
+            return format!("{results}\n\nEvery kernel passed.\n");
+        }
+        self.fit(&[results], &failures, &self.footer(), CHECK_RUN_CAP)
+    }
+
+    fn full(&self, marker: Option<&str>, cap: usize) -> String {
+        let head: Vec<String> = marker
+            .map(str::to_owned)
+            .into_iter()
+            .chain([self.heading(), self.baseline_text()])
+            .collect();
+        let mut blocks = self.table_blocks();
+        blocks.extend(self.failure_blocks());
+        self.fit(&head, &blocks, &self.footer(), cap)
+    }
+
+    /// `head` (short, always kept), then as many `blocks` as fit in order,
+    /// then `tail`, in at most `cap` bytes.
+    fn fit(&self, head: &[String], blocks: &[String], tail: &str, cap: usize) -> String {
+        let mut out = String::new();
+        for h in head.iter().filter(|h| !h.is_empty()) {
+            out.push_str(h.trim_end());
+            out.push_str("\n\n");
+        }
+        let tail = format!("\n{}\n", tail.trim_end());
+        // The note with the largest count is the longest it can be.
+        let reserve = self.truncated(blocks.len()).len() + tail.len();
+        let kept = blocks
+            .iter()
+            .scan(out.len(), |len, b| {
+                *len += b.len();
+                (*len + reserve <= cap).then_some(b)
+            })
+            .count();
+        blocks[..kept].iter().for_each(|b| out.push_str(b));
+        if kept < blocks.len() {
+            out.push_str(&self.truncated(blocks.len() - kept));
+        }
+        out.push_str(&tail);
+        out
+    }
+
+    fn heading(&self) -> String {
+        self.call(
+            "report_parts",
+            "heading",
+            &[Value::from_serialize(&self.report)],
+        )
+    }
+
+    fn baseline_text(&self) -> String {
+        let b = self.baseline;
+        let ctx = match b {
+            Baseline::Off => context! { kind => "off" },
+            Baseline::Missing { base_sha, reason } => {
+                context! { kind => "missing", base_sha, reason }
+            }
+            Baseline::Compared { base_sha, .. } => context! {
+                kind => "compared",
+                base_sha,
+                regressed => b.regressed(),
+                fixed => b.count(Change::Fixed),
+                new => b.count(Change::New),
+                unchanged => b.count(Change::Unchanged),
+            },
+        };
+        self.call("github", "baseline", &[ctx, Value::from(self.check_name)])
+    }
+
+    /// The table's header as one block, then one block per kernel's row.
+    fn table_blocks(&self) -> Vec<String> {
+        let changes = match self.baseline {
+            Baseline::Compared { changes, .. } => Value::from_iter(
+                changes
+                    .iter()
+                    .map(|(id, c)| (id.clone(), Value::from(c.label()))),
+            ),
+            _ => Value::from(()),
+        };
+        let table = self.call(
+            "report_parts",
+            "table",
+            &[Value::from_serialize(&self.report), changes],
+        );
+        let mut lines = table.split_inclusive('\n').map(str::to_owned);
+        let header: String = lines.by_ref().take(2).collect();
+        std::iter::once(header).chain(lines).collect()
+    }
+
+    /// One block per kernel that did not pass, the first with the heading.
+    fn failure_blocks(&self) -> Vec<String> {
+        self.report
+            .targets
+            .iter()
+            .filter(|t| t.status != TargetStatus::Pass)
+            .enumerate()
+            .map(|(i, t)| {
+                let details = self.call("report_parts", "failure", &[Value::from_serialize(t)]);
+                let heading = if i == 0 { "\n### Details\n" } else { "" };
+                format!("{heading}\n{}\n", details.trim_end())
+            })
+            .collect()
+    }
+
+    fn footer(&self) -> String {
+        self.call("github", "footer", &[Value::from(self.link.clone())])
+    }
+
+    fn truncated(&self, omitted: usize) -> String {
+        let note = self.call(
+            "github",
+            "truncated",
+            &[Value::from(omitted), Value::from(self.link.clone())],
+        );
+        format!("\n{}\n", note.trim_end())
+    }
+
+    fn call(&self, template: &str, name: &str, args: &[Value]) -> String {
+        let template = self
+            .env
+            .get_template(template)
+            .expect("github templates are registered");
+        template
+            .render_captured(())
+            .and_then(|captured| captured.state().call_macro(name, args))
+            .expect("github templates render")
+    }
+}
+
+fn clip_tails(report: &Report) -> Report {
+    let mut report = report.clone();
+    for t in &mut report.targets {
+        if let Some(console) = &mut t.console_tail {
+            clip(console);
+        }
+        for test in t.checks.iter_mut().flat_map(|c| &mut c.functional.tests) {
+            clip(&mut test.stdout_tail);
+            clip(&mut test.stderr_tail);
+        }
+    }
+    report
+}
+
+/// Keeps the last `TAIL_CAP` bytes, cut at a character boundary.
+fn clip(text: &mut String) {
+    if text.len() > TAIL_CAP {
+        let mut start = text.len() - TAIL_CAP;
+        while !text.is_char_boundary(start) {
+            start += 1;
+        }
+        text.replace_range(..start, "…");
+    }
+}
+
+/// A link goes into Markdown as `[..](link)`: only http(s) URLs, and
+/// nothing that could end the link early.
+fn safe_link(link: &str) -> Option<String> {
+    let ok = (link.starts_with("https://") || link.starts_with("http://"))
+        && !link
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "()<>\"'`[]\\".contains(c));
+    ok.then(|| link.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clipping_keeps_the_end() {
+        let mut s = format!("{}end", "é".repeat(TAIL_CAP));
+        clip(&mut s);
+        assert!(s.len() <= TAIL_CAP + "…".len());
+        assert!(s.starts_with('…') && s.ends_with("end"));
+    }
+
+    #[test]
+    fn links_cannot_break_out_of_markdown() {
+        assert!(safe_link("https://github.com/o/r/actions/runs/1/artifacts/2").is_some());
+        assert!(safe_link("https://x/) [click](https://evil").is_none());
+        assert!(safe_link("javascript:alert(1)").is_none());
+    }
+}

@@ -1,0 +1,395 @@
+//! A stateful fake of the few GitHub REST endpoints `bpfcompat publish`
+//! uses: a real HTTP/1.1 server on 127.0.0.1 that stores check runs and
+//! comments, paginates comments 30 to a page with `Link` headers, checks
+//! the token, enforces GitHub's size caps, can answer 403 to writes as a
+//! read-only token gets, and records every request.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+pub const TOKEN: &str = "ghs_fake_token";
+const PAGE: usize = 30;
+const CHECK_RUN_CAP: usize = 65_535;
+const COMMENT_CAP: usize = 65_536;
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    /// Path and query, as sent.
+    pub target: String,
+    pub status: u16,
+}
+
+#[derive(Default)]
+pub struct State {
+    pub check_runs: Vec<Value>,
+    /// Comments of every pull request: `{"id", "issue", "body", "user"}`.
+    pub comments: Vec<Value>,
+    pub requests: Vec<Recorded>,
+    /// Answer 403 to check-run writes, as for a fork's read-only token.
+    pub forbid_checks: bool,
+    /// Answer 403 to comment writes.
+    pub forbid_comments: bool,
+    next_id: u64,
+}
+
+impl State {
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub fn add_comment(&mut self, issue: u64, body: &str, login: &str) -> u64 {
+        let id = self.id();
+        self.comments.push(json!({
+            "id": id, "issue": issue, "body": body, "user": { "login": login }
+        }));
+        id
+    }
+
+    pub fn check_runs_on(&self, sha: &str) -> Vec<&Value> {
+        self.check_runs
+            .iter()
+            .filter(|r| r["head_sha"] == sha)
+            .collect()
+    }
+
+    pub fn comments_on(&self, issue: u64) -> Vec<&Value> {
+        self.comments
+            .iter()
+            .filter(|c| c["issue"] == issue)
+            .collect()
+    }
+}
+
+pub struct FakeGithub {
+    pub url: String,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FakeGithub {
+    pub fn start() -> FakeGithub {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (state, stop, url) = (state.clone(), stop.clone(), url.clone());
+            std::thread::spawn(move || {
+                for conn in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if let Ok(conn) = conn {
+                        serve(conn, &state, &url);
+                    }
+                }
+            })
+        };
+        FakeGithub {
+            url,
+            state,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap()
+    }
+}
+
+impl Drop for FakeGithub {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Request {
+    method: String,
+    target: String,
+    authorization: Option<String>,
+    body: Vec<u8>,
+}
+
+struct Response {
+    status: u16,
+    body: Value,
+    link: Option<String>,
+}
+
+fn reply(status: u16, body: Value) -> Response {
+    Response {
+        status,
+        body,
+        link: None,
+    }
+}
+
+/// One request per connection: we answer with `Connection: close`.
+fn serve(conn: TcpStream, state: &Mutex<State>, base: &str) {
+    conn.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut reader = BufReader::new(conn);
+    let Some(request) = read_request(&mut reader) else {
+        return;
+    };
+    let response = {
+        let mut state = state.lock().unwrap();
+        let response = route(&request, &mut state, base);
+        state.requests.push(Recorded {
+            method: request.method.clone(),
+            target: request.target.clone(),
+            status: response.status,
+        });
+        response
+    };
+    let body = response.body.to_string();
+    let mut head = format!(
+        "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        response.status,
+        body.len()
+    );
+    if let Some(link) = response.link {
+        head.push_str(&format!("Link: {link}\r\n"));
+    }
+    let mut conn = reader.into_inner();
+    let _ = conn.write_all(format!("{head}\r\n{body}").as_bytes());
+}
+
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let (method, target) = (parts.next()?.to_owned(), parts.next()?.to_owned());
+    let (mut length, mut authorization) = (0, None);
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).ok()?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':')?;
+        match name.to_ascii_lowercase().as_str() {
+            "content-length" => length = value.trim().parse().ok()?,
+            "authorization" => authorization = Some(value.trim().to_owned()),
+            _ => {}
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(Request {
+        method,
+        target,
+        authorization,
+        body,
+    })
+}
+
+fn route(req: &Request, state: &mut State, base: &str) -> Response {
+    if req.authorization.as_deref() != Some(&format!("Bearer {TOKEN}")) {
+        return reply(401, json!({ "message": "Bad credentials" }));
+    }
+    let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
+    let param = |name: &str| {
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| percent_decode(v))
+    };
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let write = req.method != "GET";
+    match (req.method.as_str(), segments.as_slice()) {
+        (_, ["repos", _, _, "check-runs", ..]) if write && state.forbid_checks => forbidden(),
+        (_, ["repos", _, _, "issues", ..]) if write && state.forbid_comments => forbidden(),
+        ("GET", ["repos", _, _, "commits", sha, "check-runs"]) => {
+            let name = param("check_name");
+            let runs: Vec<Value> = state
+                .check_runs
+                .iter()
+                .filter(|r| r["head_sha"] == *sha)
+                .filter(|r| name.as_deref().is_none_or(|n| r["name"] == n))
+                .cloned()
+                .collect();
+            reply(
+                200,
+                json!({ "total_count": runs.len(), "check_runs": runs }),
+            )
+        }
+        ("POST", ["repos", _, _, "check-runs"]) => {
+            if let Some(invalid) = invalid_check_run(&body) {
+                return invalid;
+            }
+            let id = state.id();
+            let mut run = json!({
+                "id": id,
+                "name": body["name"],
+                "head_sha": body["head_sha"],
+                "status": body["status"],
+                "conclusion": body["conclusion"],
+                "output": {},
+                "annotations": [],
+            });
+            merge_output(&mut run, &body);
+            state.check_runs.push(run.clone());
+            reply(201, run)
+        }
+        ("PATCH", ["repos", _, _, "check-runs", id]) => {
+            if let Some(invalid) = invalid_check_run(&body) {
+                return invalid;
+            }
+            let Some(run) = state
+                .check_runs
+                .iter_mut()
+                .find(|r| r["id"].as_u64() == id.parse().ok())
+            else {
+                return reply(404, json!({ "message": "Not Found" }));
+            };
+            for field in ["name", "status", "conclusion"] {
+                if !body[field].is_null() {
+                    run[field] = body[field].clone();
+                }
+            }
+            merge_output(run, &body);
+            reply(200, run.clone())
+        }
+        ("GET", ["repos", _, _, "issues", issue, "comments"]) => {
+            let page: usize = param("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+            let all = state.comments_on(issue.parse().unwrap_or(0));
+            let last = all.len().div_ceil(PAGE).max(1);
+            let items: Vec<Value> = all
+                .iter()
+                .skip((page - 1) * PAGE)
+                .take(PAGE)
+                .map(|c| (*c).clone())
+                .collect();
+            let mut response = reply(200, Value::Array(items));
+            if page < last {
+                response.link = Some(format!(
+                    "<{base}{path}?page={}>; rel=\"next\", <{base}{path}?page={last}>; rel=\"last\"",
+                    page + 1
+                ));
+            }
+            response
+        }
+        ("POST", ["repos", _, _, "issues", issue, "comments"]) => match comment_body(&body) {
+            Ok(text) => {
+                let id =
+                    state.add_comment(issue.parse().unwrap_or(0), &text, "github-actions[bot]");
+                reply(
+                    201,
+                    state
+                        .comments
+                        .last()
+                        .cloned()
+                        .unwrap_or(json!({ "id": id })),
+                )
+            }
+            Err(invalid) => invalid,
+        },
+        ("PATCH", ["repos", _, _, "issues", "comments", id]) => match comment_body(&body) {
+            Ok(text) => match state
+                .comments
+                .iter_mut()
+                .find(|c| c["id"].as_u64() == id.parse().ok())
+            {
+                Some(c) => {
+                    c["body"] = Value::String(text);
+                    reply(200, c.clone())
+                }
+                None => reply(404, json!({ "message": "Not Found" })),
+            },
+            Err(invalid) => invalid,
+        },
+        _ => reply(404, json!({ "message": "Not Found" })),
+    }
+}
+
+fn forbidden() -> Response {
+    reply(
+        403,
+        json!({ "message": "Resource not accessible by integration" }),
+    )
+}
+
+fn unprocessable(message: String) -> Response {
+    reply(422, json!({ "message": message }))
+}
+
+/// GitHub's limits on a check run create or update.
+fn invalid_check_run(body: &Value) -> Option<Response> {
+    let output = &body["output"];
+    for field in ["summary", "text"] {
+        let len = output[field].as_str().map_or(0, |s| s.chars().count());
+        if len > CHECK_RUN_CAP {
+            return Some(unprocessable(format!("output.{field} is {len} characters")));
+        }
+    }
+    let annotations = output["annotations"].as_array().map_or(0, Vec::len);
+    (annotations > 50).then(|| unprocessable(format!("{annotations} annotations")))
+}
+
+fn merge_output(run: &mut Value, body: &Value) {
+    let output = &body["output"];
+    for field in ["title", "summary", "text"] {
+        if !output[field].is_null() {
+            run["output"][field] = output[field].clone();
+        }
+    }
+    if let Some(new) = output["annotations"].as_array() {
+        run["annotations"]
+            .as_array_mut()
+            .unwrap()
+            .extend(new.iter().cloned());
+    }
+}
+
+fn comment_body(body: &Value) -> Result<String, Response> {
+    let text = body["body"].as_str().unwrap_or_default();
+    if text.chars().count() > COMMENT_CAP {
+        return Err(unprocessable(format!(
+            "body is {} characters",
+            text.chars().count()
+        )));
+    }
+    Ok(text.to_owned())
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -1,0 +1,797 @@
+//! `bpfcompat publish`, the real binary, against a fake GitHub API.
+
+#[allow(dead_code, unused_imports)]
+#[path = "../src/report/mod.rs"]
+mod report;
+
+mod fake_github;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use fake_github::{FakeGithub, TOKEN};
+use report::*;
+use serde_json::{json, Value};
+
+const HEAD: &str = "1111111111111111111111111111111111111111";
+const BASE: &str = "2222222222222222222222222222222222222222";
+const MERGE: &str = "3333333333333333333333333333333333333333";
+const PR: u64 = 7;
+const MARKER: &str = "<!-- bpfcompat:matrix:bpfcompat -->";
+
+// ---------------------------------------------------------------- reports
+
+fn target(id: &str, status: TargetStatus, required: bool) -> Target {
+    let failed = status != TargetStatus::Pass;
+    Target {
+        id: id.into(),
+        required,
+        status,
+        kernel: KernelInfo {
+            release: Some("6.1.0-47-cloud-amd64".into()),
+            arch: Some("x86_64".into()),
+            btf: Some(true),
+            source: "file".into(),
+            sha256: None,
+        },
+        classification: failed.then(|| Classification {
+            code: if status == TargetStatus::InfraError {
+                ClassCode::KernelPanic
+            } else {
+                ClassCode::CommandValidationFailure
+            },
+            reason: "exit status 3, expected 0".into(),
+            hint: "read the loader's stderr".into(),
+        }),
+        timing_ms: Timing {
+            boot: 900,
+            check: 300,
+            total: 1200,
+        },
+        console_log: format!(".bpfcompat/run/{id}/console.log"),
+        console_tail: (status == TargetStatus::InfraError).then(|| "Kernel panic".into()),
+        checks: vec![Check {
+            kind: CheckKind::Command,
+            status: if failed {
+                CheckStatus::Fail
+            } else {
+                CheckStatus::Pass
+            },
+            classification: None,
+            artifact: CheckArtifact {
+                name: "loader".into(),
+                path: None,
+                sha256: None,
+            },
+            validation: Validation {
+                load_status: LoadStatus::Skipped,
+            },
+            functional: Functional {
+                tests: vec![FunctionalTest {
+                    name: "command".into(),
+                    status: if failed {
+                        CheckStatus::Fail
+                    } else {
+                        CheckStatus::Pass
+                    },
+                    exit_code: Some(if failed { 3 } else { 0 }),
+                    expected_exit_code: 0,
+                    signal: None,
+                    error: None,
+                    stdout_tail: "loading probe\n".into(),
+                    stderr_tail: if failed {
+                        "libbpf: failed to load\n".into()
+                    } else {
+                        String::new()
+                    },
+                    stdout_bytes: 14,
+                    stderr_bytes: 22,
+                    duration_ms: 300,
+                }],
+            },
+        }],
+    }
+}
+
+fn report(targets: Vec<Target>) -> Report {
+    Report {
+        schema: SCHEMA.into(),
+        tool_version: "0.1.0".into(),
+        mode: Mode::Command,
+        artifact: ArtifactIdentity {
+            id: "sha256:00".into(),
+            name: "probe.bpf.o".into(),
+        },
+        matrix: MatrixRef {
+            name: "ci".into(),
+            digest: "sha256:11".into(),
+            path: "/home/runner/work/widgets/widgets/matrices/ci.yaml".into(),
+        },
+        accel: Accel::Kvm,
+        qemu_version: "8.2.2".into(),
+        started_at: "2025-01-01T00:00:00Z".into(),
+        duration_ms: 4200,
+        summary: Summary::of(&targets),
+        targets,
+    }
+}
+
+fn passing(ids: &[&str]) -> Vec<Target> {
+    ids.iter()
+        .map(|id| target(id, TargetStatus::Pass, true))
+        .collect()
+}
+
+// ---------------------------------------------------------------- the job
+
+enum Event {
+    PullRequest,
+    Push(&'static str),
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    summary: String,
+    outputs: HashMap<String, String>,
+}
+
+impl Run {
+    fn context(&self) -> String {
+        format!("stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs `bpfcompat publish` as an Actions job would, in a clean
+/// environment, with `GITHUB_SHA` the merge commit as on pull_request.
+fn publish(gh: &FakeGithub, event: Event, report: &Report, args: &[&str]) -> Run {
+    publish_with_token(gh, event, report, args, TOKEN)
+}
+
+fn publish_with_token(
+    gh: &FakeGithub,
+    event: Event,
+    report: &Report,
+    args: &[&str],
+    token: &str,
+) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| -> PathBuf {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let report_path = write("report.json", &report.to_json());
+    let (payload, sha) = match event {
+        Event::PullRequest => (
+            json!({
+                "action": "synchronize",
+                "number": PR,
+                "pull_request": {
+                    "number": PR,
+                    "head": { "sha": HEAD, "ref": "feature" },
+                    "base": { "sha": BASE, "ref": "main" },
+                },
+            }),
+            MERGE,
+        ),
+        Event::Push(sha) => (json!({ "after": sha, "ref": "refs/heads/main" }), sha),
+    };
+    let event_path = write("event.json", &payload.to_string());
+    let summary = write("summary.md", "");
+    let output = write("output", "");
+    let out = Command::new(env!("CARGO_BIN_EXE_bpfcompat"))
+        .arg("publish")
+        .arg("--report")
+        .arg(&report_path)
+        .args(args)
+        .env_clear()
+        .env("GITHUB_REPOSITORY", "octo/widgets")
+        .env("GITHUB_EVENT_PATH", &event_path)
+        .env("GITHUB_SHA", sha)
+        .env("GITHUB_API_URL", &gh.url)
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_RUN_ID", "42")
+        .env("GITHUB_WORKSPACE", "/home/runner/work/widgets/widgets")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", &output)
+        .env("GITHUB_TOKEN", token)
+        .output()
+        .expect("bpfcompat runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        summary: std::fs::read_to_string(&summary).unwrap(),
+        outputs: parse_outputs(&std::fs::read_to_string(&output).unwrap()),
+    }
+}
+
+/// Reads `GITHUB_OUTPUT` the way the runner does: `name<<DELIMITER` heredocs.
+fn parse_outputs(text: &str) -> HashMap<String, String> {
+    let mut outputs = HashMap::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let (name, delimiter) = line.split_once("<<").expect("heredoc output");
+        let value: Vec<&str> = lines.by_ref().take_while(|l| *l != delimiter).collect();
+        outputs.insert(name.to_owned(), value.join("\n"));
+    }
+    outputs
+}
+
+// ---------------------------------------------------------------- Markdown
+
+/// What GitHub renders as Markdown: outside fenced code blocks (checking
+/// every fence closes) and outside HTML comments (the hidden marker and
+/// results, whose own escaping the unit tests check).
+fn outside_code(markdown: &str) -> String {
+    let mut markdown = markdown.to_owned();
+    while let Some(start) = markdown.find("<!--") {
+        let end = markdown[start..].find("-->").expect("comments close") + start + 3;
+        markdown.replace_range(start..end, "");
+    }
+    let mut out = String::new();
+    let mut fence: Option<String> = None;
+    for line in markdown.lines() {
+        let ticks: String = line.chars().take_while(|c| *c == '`').collect();
+        match &fence {
+            None if ticks.len() >= 3 => fence = Some(ticks),
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+            Some(open) if ticks == *open && line.trim_end() == open => fence = None,
+            Some(_) => {}
+        }
+    }
+    assert!(fence.is_none(), "a code fence is never closed:\n{markdown}");
+    out
+}
+
+/// The contents of inline code spans, as CommonMark finds them: a run of
+/// backticks outside a span opens one, the next run as long closes it, and
+/// a backslash escapes only outside.
+fn code_spans(markdown: &str) -> Vec<String> {
+    let chars: Vec<char> = markdown.chars().collect();
+    let run = |i: usize| chars[i..].iter().take_while(|c| **c == '`').count();
+    let (mut spans, mut i) = (Vec::new(), 0);
+    while i < chars.len() {
+        match chars[i] {
+            '\\' => i += 2,
+            '`' => {
+                let n = run(i);
+                let start = i + n;
+                let mut j = start;
+                while j < chars.len() && !(chars[j] == '`' && run(j) == n) {
+                    j += if chars[j] == '`' { run(j) } else { 1 };
+                }
+                if j < chars.len() {
+                    spans.push(chars[start..j].iter().collect());
+                }
+                i = if j < chars.len() { j + n } else { start };
+            }
+            _ => i += 1,
+        }
+    }
+    spans
+}
+
+/// Table cells of each table row, counting only unescaped pipes.
+fn columns(row: &str) -> usize {
+    let mut count = 0;
+    let mut escaped = false;
+    for c in row.chars() {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '|' if !escaped => count += 1,
+            _ => escaped = false,
+        }
+        if c != '\\' {
+            escaped = false;
+        }
+    }
+    count - 1
+}
+
+fn sticky(gh: &FakeGithub) -> Vec<Value> {
+    gh.state()
+        .comments_on(PR)
+        .into_iter()
+        .filter(|c| c["body"].as_str().unwrap().starts_with(MARKER))
+        .cloned()
+        .collect()
+}
+
+// ---------------------------------------------------------------- tests
+
+#[test]
+fn the_check_run_goes_on_the_pr_head_and_the_comment_is_sticky() {
+    let gh = FakeGithub::start();
+    {
+        let mut state = gh.state();
+        for i in 0..150 {
+            // Someone quoting our marker is not our comment.
+            let body = if i == 3 {
+                format!("> {MARKER}\n> quoted")
+            } else {
+                format!("comment {i}")
+            };
+            state.add_comment(PR, &body, "someone");
+        }
+        state.add_comment(
+            PR + 1,
+            &format!("{MARKER}\nanother PR"),
+            "github-actions[bot]",
+        );
+    }
+
+    let first = publish(&gh, Event::PullRequest, &report(passing(&["a", "b"])), &[]);
+    assert_eq!(first.code, 0, "{}", first.context());
+    {
+        let state = gh.state();
+        assert!(state.check_runs_on(MERGE).is_empty(), "not on GITHUB_SHA");
+        let runs = state.check_runs_on(HEAD);
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0]["name"], "bpfcompat");
+        assert_eq!(runs[0]["conclusion"], "success");
+        assert_eq!(
+            runs[0]["output"]["title"],
+            "2 passed, 0 failed, 0 infrastructure errors"
+        );
+        assert_eq!(state.comments_on(PR).len(), 151);
+    }
+    assert_eq!(sticky(&gh).len(), 1);
+
+    let mut targets = passing(&["a"]);
+    targets.push(target("b", TargetStatus::Fail, false));
+    let second = publish(&gh, Event::PullRequest, &report(targets), &[]);
+    assert_eq!(
+        second.code,
+        0,
+        "only an optional kernel failed: {}",
+        second.context()
+    );
+    let state = gh.state();
+    let runs = state.check_runs_on(HEAD);
+    assert_eq!(runs.len(), 1, "the rerun updates its check run");
+    assert_eq!(runs[0]["conclusion"], "neutral");
+    assert_eq!(
+        state.comments_on(PR).len(),
+        151,
+        "the rerun updates its comment"
+    );
+    drop(state);
+    let comments = sticky(&gh);
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0]["body"].as_str().unwrap().contains("❌ fail"));
+
+    // Page by page through all 151 comments, then PATCH (not POST) the one.
+    let state = gh.state();
+    let second_run = &state.requests[state.requests.len() - 9..];
+    let pages: Vec<&str> = second_run
+        .iter()
+        .filter(|r| r.method == "GET" && r.target.contains("/issues/7/comments"))
+        .map(|r| r.target.as_str())
+        .collect();
+    assert_eq!(pages.len(), 6, "{second_run:#?}");
+    assert!(pages[5].ends_with("page=6"), "{pages:?}");
+    let id = &comments[0]["id"];
+    assert!(
+        state.requests.iter().any(|r| r.method == "PATCH"
+            && r.target == format!("/repos/octo/widgets/issues/comments/{id}")),
+        "{:#?}",
+        state.requests
+    );
+    assert!(
+        state.requests.iter().all(|r| r.status < 300),
+        "{:#?}",
+        state.requests
+    );
+}
+
+#[test]
+fn a_regression_against_the_base_commit_is_found_and_can_fail_the_step() {
+    let gh = FakeGithub::start();
+    let on_main = publish(
+        &gh,
+        Event::Push(BASE),
+        &report(passing(&["stable", "flaky"])),
+        &[],
+    );
+    assert_eq!(on_main.code, 0, "{}", on_main.context());
+    assert_eq!(gh.state().check_runs_on(BASE).len(), 1);
+
+    let mut targets = passing(&["stable", "brand-new"]);
+    targets.insert(1, target("flaky", TargetStatus::Fail, false));
+    let pr_report = report(targets);
+    let run = publish(
+        &gh,
+        Event::PullRequest,
+        &pr_report,
+        &["--fail-on", "regression"],
+    );
+    assert_eq!(run.code, 2, "{}", run.context());
+    assert_eq!(run.outputs["regressions"], "1");
+    let state = gh.state();
+    let check = state.check_runs_on(HEAD)[0].clone();
+    drop(state);
+    assert_eq!(check["conclusion"], "failure");
+    assert!(check["output"]["title"]
+        .as_str()
+        .unwrap()
+        .ends_with(", 1 regression"));
+    let summary = check["output"]["summary"].as_str().unwrap();
+    assert!(summary.contains("| flaky (optional) |"), "{summary}");
+    assert!(summary.contains("🔻 regressed"), "{summary}");
+    assert!(summary.contains("🆕 new"), "{summary}");
+    let annotations = check["annotations"].as_array().unwrap();
+    assert_eq!(annotations.len(), 1);
+    assert_eq!(
+        annotations[0]["annotation_level"], "failure",
+        "a regression counts"
+    );
+    assert_eq!(annotations[0]["path"], "matrices/ci.yaml");
+
+    let body = sticky(&gh)[0]["body"].as_str().unwrap().to_owned();
+    let caution = body.find("[!CAUTION]").expect("regressions are called out");
+    assert!(
+        caution < body.find("| Kernel |").unwrap(),
+        "before the table:\n{body}"
+    );
+    assert!(body.contains("**1 regression** against the base commit 222222222222: flaky"));
+
+    // The same report under the default policy: the optional kernel's
+    // failure alone does not fail the step.
+    let run = publish(&gh, Event::PullRequest, &pr_report, &[]);
+    assert_eq!(run.code, 0, "{}", run.context());
+    assert_eq!(gh.state().check_runs_on(HEAD)[0]["conclusion"], "neutral");
+    let run = publish(&gh, Event::PullRequest, &pr_report, &["--fail-on", "any"]);
+    assert_eq!(run.code, 2, "{}", run.context());
+    let run = publish(&gh, Event::PullRequest, &pr_report, &["--fail-on", "never"]);
+    assert_eq!(run.code, 0, "{}", run.context());
+}
+
+#[test]
+fn without_a_base_result_the_comment_says_so() {
+    let gh = FakeGithub::start();
+    let run = publish(
+        &gh,
+        Event::PullRequest,
+        &report(passing(&["a"])),
+        &["--fail-on", "regression"],
+    );
+    assert_eq!(run.code, 0, "{}", run.context());
+    assert_eq!(run.outputs["regressions"], "0");
+    let body = sticky(&gh)[0]["body"].as_str().unwrap().to_owned();
+    assert!(
+        body.contains("No base result to compare with: the base commit 222222222222 has no"),
+        "{body}"
+    );
+    assert!(!body.contains("vs base"), "{body}");
+    assert!(run.summary.contains("No base result"));
+
+    let run = publish(
+        &gh,
+        Event::PullRequest,
+        &report(passing(&["a"])),
+        &["--compare-base", "false"],
+    );
+    assert_eq!(run.code, 0, "{}", run.context());
+    assert!(!sticky(&gh)[0]["body"].as_str().unwrap().contains("base"));
+}
+
+#[test]
+fn a_read_only_token_degrades_to_the_job_summary() {
+    let gh = FakeGithub::start();
+    {
+        let mut state = gh.state();
+        state.forbid_checks = true;
+        state.forbid_comments = true;
+    }
+    let run = publish(&gh, Event::PullRequest, &report(passing(&["a", "b"])), &[]);
+    assert_eq!(run.code, 0, "{}", run.context());
+    assert_eq!(
+        run.stdout.matches("::warning::").count(),
+        2,
+        "{}",
+        run.context()
+    );
+    assert!(run
+        .stdout
+        .contains("Resource not accessible by integration"));
+    assert!(
+        run.summary
+            .contains("| a | 6.1.0-47-cloud-amd64 | ✅ pass |"),
+        "{}",
+        run.summary
+    );
+    assert_eq!(run.outputs["status"], "pass");
+    assert_eq!(run.outputs["passed"], "2");
+    let state = gh.state();
+    assert!(state.check_runs.is_empty() && state.comments.is_empty());
+}
+
+#[test]
+fn other_api_errors_fail_the_step_after_writing_the_summary() {
+    let gh = FakeGithub::start();
+    let run = publish_with_token(
+        &gh,
+        Event::PullRequest,
+        &report(passing(&["a"])),
+        &[],
+        "wrong",
+    );
+    assert_eq!(run.code, 1, "{}", run.context());
+    assert!(
+        run.stderr.contains("401") && run.stderr.contains("Bad credentials"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.summary.contains("✅ compatible"), "{}", run.summary);
+    assert_eq!(run.outputs["status"], "pass");
+    assert!(gh.state().requests.iter().all(|r| r.status == 401));
+}
+
+#[test]
+fn outputs_and_summary_carry_the_results() {
+    let gh = FakeGithub::start();
+    let mut targets = passing(&["a", "b"]);
+    targets.push(target("c", TargetStatus::Fail, true));
+    targets.push(target("d", TargetStatus::InfraError, false));
+    let run = publish(
+        &gh,
+        Event::PullRequest,
+        &report(targets),
+        &["--comment", "false"],
+    );
+    assert_eq!(run.code, 2, "a required kernel failed: {}", run.context());
+    let o = &run.outputs;
+    assert_eq!(o["status"], "fail");
+    assert_eq!((o["passed"].as_str(), o["failed"].as_str()), ("2", "1"));
+    assert_eq!(o["infra-errors"], "1");
+    assert_eq!(o["regressions"], "0");
+    assert!(o["report"].ends_with("report.json"));
+    assert!(
+        o["markdown"].contains("| c | 6.1.0-47-cloud-amd64 | ❌ fail |"),
+        "{}",
+        o["markdown"]
+    );
+    assert!(o["markdown"].contains("#### d: KERNEL_PANIC"));
+    assert!(o["markdown"].contains("Kernel panic"), "the console tail");
+    assert!(!o["markdown"].contains(MARKER));
+    assert!(run.summary.contains("### Details"));
+    assert!(gh.state().comments.is_empty(), "--comment false");
+    let check = gh.state().check_runs_on(HEAD)[0].clone();
+    assert_eq!(check["conclusion"], "failure");
+    assert!(check["output"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("libbpf: failed to load"));
+
+    // on-failure: comments only when something did not pass.
+    let run = publish(
+        &gh,
+        Event::PullRequest,
+        &report(passing(&["a"])),
+        &["--comment", "on-failure"],
+    );
+    assert_eq!(run.code, 0, "{}", run.context());
+    assert!(gh.state().comments.is_empty());
+}
+
+#[test]
+fn output_beyond_githubs_caps_is_cut_whole_with_a_pointer_to_the_artifact() {
+    let gh = FakeGithub::start();
+    let noisy = "x".repeat(3000) + "\n";
+    // 700 rows overflow even the summary's table.
+    let targets: Vec<Target> = (0..700)
+        .map(|i| {
+            let id = format!("kernel-{i:03}-with-a-longer-name");
+            let mut t = target(&id, TargetStatus::Fail, true);
+            let test = &mut t.checks[0].functional.tests[0];
+            test.stdout_tail = if i == 0 {
+                noisy.repeat(40)
+            } else {
+                noisy.clone()
+            };
+            test.stderr_tail = noisy.clone();
+            t
+        })
+        .collect();
+    let artifact = "https://github.com/octo/widgets/actions/runs/42/artifacts/7";
+    let run = publish(
+        &gh,
+        Event::PullRequest,
+        &report(targets),
+        &["--artifact-url", artifact],
+    );
+    assert_eq!(run.code, 2, "{}", run.context());
+    let state = gh.state();
+    assert!(
+        state.requests.iter().all(|r| r.status < 300),
+        "nothing over a cap: {:#?}",
+        state.requests
+    );
+    let check = state.check_runs_on(HEAD)[0].clone();
+    let comment = state.comments[0]["body"].as_str().unwrap().to_owned();
+    drop(state);
+    for (what, text, cap) in [
+        (
+            "summary",
+            check["output"]["summary"].as_str().unwrap(),
+            65_535,
+        ),
+        ("text", check["output"]["text"].as_str().unwrap(), 65_535),
+        ("comment", &comment, 65_536),
+        ("job summary", &run.summary, 1 << 20),
+    ] {
+        assert!(text.chars().count() <= cap, "{what}: {}", text.len());
+        assert!(text.contains("Cut to fit GitHub's size limit"), "{what}");
+        assert!(text.contains(artifact), "{what}");
+        outside_code(text);
+    }
+    assert_eq!(
+        check["annotations"].as_array().unwrap().len(),
+        700,
+        "50 per request"
+    );
+    // The embedded results survive the cut, all 700 of them.
+    let text = check["output"]["text"].as_str().unwrap();
+    let json = text
+        .strip_prefix("<!-- bpfcompat:results ")
+        .and_then(|t| t.split_once(" -->"))
+        .map(|(j, _)| j)
+        .expect("results first");
+    let results: Value = serde_json::from_str(json).unwrap();
+    assert_eq!(results["kernels"].as_object().unwrap().len(), 700);
+}
+
+#[test]
+fn hostile_strings_cannot_break_the_markdown() {
+    let gh = FakeGithub::start();
+    let evil = "evil|id `x` </details><img src=x onerror=alert(1)> @octocat\n| forged | row |";
+    let mut t = target(evil, TargetStatus::Fail, true);
+    t.kernel.release = Some("6.1|<b>bold</b>".into());
+    t.classification.as_mut().unwrap().reason = "<script>alert(1)</script> @org/team".into();
+    let test = &mut t.checks[0].functional.tests[0];
+    test.name = "cmd </summary></details> @octocat".into();
+    test.stdout_tail = "```\n</details>\n<img src=y>\n@octocat ping\n````\n".into();
+    test.stderr_tail = "~~~\n</details>\n".into();
+    let mut r = report(vec![t, target("fine", TargetStatus::Pass, true)]);
+    r.artifact.name = "a`b</details>@octocat".into();
+    r.matrix.name = "m|<img src=z>".into();
+    let run = publish(&gh, Event::PullRequest, &r, &[]);
+    assert_eq!(run.code, 2, "{}", run.context());
+    let check = gh.state().check_runs_on(HEAD)[0].clone();
+    let comment = sticky(&gh)[0]["body"].as_str().unwrap().to_owned();
+    for (what, text) in [
+        ("comment", comment.as_str()),
+        ("summary", check["output"]["summary"].as_str().unwrap()),
+        ("text", check["output"]["text"].as_str().unwrap()),
+        ("job summary", run.summary.as_str()),
+    ] {
+        let outside = outside_code(text);
+        for bad in [
+            "<img",
+            "<script",
+            "<b>",
+            "@octocat",
+            "@org",
+            "</summary></details>",
+        ] {
+            assert!(!outside.contains(bad), "{what} has {bad}:\n{text}");
+        }
+        assert_eq!(
+            outside.matches("<details>").count(),
+            outside.matches("</details>").count(),
+            "{what}:\n{text}"
+        );
+        let rows: Vec<&str> = outside.lines().filter(|l| l.starts_with('|')).collect();
+        assert!(
+            rows.iter().all(|r| columns(r) == columns(rows[0])),
+            "{what}:\n{text}"
+        );
+        assert!(!outside.contains("| forged | row |"), "{what}");
+        for span in code_spans(&outside) {
+            // Backslashes do not escape inside a code span: escaped text
+            // there would end it at its first `\``.
+            assert!(
+                !span.contains('\\'),
+                "{what}: escaped text in a code span: {span}"
+            );
+        }
+    }
+    assert_eq!(
+        comment.lines().filter(|l| l.starts_with('|')).count(),
+        4,
+        "a header, a separator and two kernels:\n{comment}"
+    );
+}
+
+#[test]
+fn action_yml_is_a_composite_action_fed_through_env() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("action.yml")).unwrap();
+    let action: serde_json::Value = serde_norway::from_str(&text).expect("action.yml is YAML");
+    assert_eq!(action["runs"]["using"], "composite");
+    let names = |v: &Value| -> Vec<String> {
+        let mut names: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        names.sort();
+        names
+    };
+    let mut inputs = vec![
+        "command",
+        "command-binary",
+        "command-expect-exit",
+        "artifact",
+        "matrix",
+        "validation-mode",
+        "timeout",
+        "concurrency",
+        "check-name",
+        "comment",
+        "fail-on",
+        "compare-base",
+        "github-token",
+        "version",
+    ];
+    inputs.sort();
+    assert_eq!(names(&action["inputs"]), inputs);
+    let mut outputs = vec![
+        "status",
+        "passed",
+        "failed",
+        "infra-errors",
+        "regressions",
+        "report",
+        "markdown",
+    ];
+    outputs.sort();
+    assert_eq!(names(&action["outputs"]), outputs);
+    assert_eq!(action["inputs"]["check-name"]["default"], "bpfcompat");
+    assert_eq!(
+        action["inputs"]["github-token"]["default"],
+        "${{ github.token }}"
+    );
+    for step in action["runs"]["steps"].as_array().unwrap() {
+        if let Some(run) = step["run"].as_str() {
+            assert!(
+                !run.contains("${{"),
+                "expressions reach scripts via env only: {run}"
+            );
+            assert_eq!(step["shell"], "bash", "{step}");
+        }
+    }
+    let workflows = root.join(".github/workflows");
+    for entry in std::fs::read_dir(&workflows).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        serde_norway::from_str::<Value>(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+    // Like actionlint, optional on a developer machine.
+    match Command::new("shellcheck")
+        .arg(root.join("action/run.sh"))
+        .output()
+    {
+        Ok(out) => assert!(
+            out.status.success(),
+            "shellcheck:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        ),
+        Err(_) => eprintln!("shellcheck not installed: skipped"),
+    }
+    // actionlint also checks the workflow's inputs against action.yml and
+    // runs shellcheck on run: blocks; it is optional on a developer machine.
+    match Command::new("actionlint").current_dir(root).output() {
+        Ok(out) => assert!(
+            out.status.success(),
+            "actionlint:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(_) => eprintln!("actionlint not installed: skipped"),
+    }
+}
