@@ -25,11 +25,11 @@ use crate::qemu::AccelChoice;
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Commands,
 }
 
 #[derive(Subcommand)]
-pub enum Command {
+pub enum Commands {
     /// Run your own loader command on every kernel; the verdict is its exit code.
     #[command(
         long_about = "Run your own loader command on every kernel; the verdict is its exit code.\n\n\

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _};
 use clap::Parser;
 
-use cli::{Cli, Command, CommonArgs};
+use cli::{Cli, Commands, CommonArgs};
 use engine::{CommandCheck, Settings};
 use matrix::Matrix;
 
@@ -46,7 +46,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<u8> {
     let (check, common) = match cli.command {
-        Command::TestCommand(a) => (
+        Commands::TestCommand(a) => (
             CommandCheck {
                 command: a.cmd,
                 bin: a.bin,
@@ -55,7 +55,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             },
             a.common,
         ),
-        Command::Test(a) => {
+        Commands::Test(a) => {
             let Some(command) = a.command else {
                 bail!(
                     "checking .bpf.o objects with the bundled validator (`test --artifact` without \
@@ -74,7 +74,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             )
         }
         // Blocking HTTP, off the runtime's worker threads.
-        Command::Publish(a) => {
+        Commands::Publish(a) => {
             return tokio::task::spawn_blocking(move || github::publish(&a)).await?
         }
     };
