@@ -6,6 +6,7 @@ mod matrix;
 mod progress;
 mod qemu;
 mod report;
+mod table;
 mod verdict;
 
 use std::process::ExitCode;
