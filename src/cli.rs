@@ -8,6 +8,10 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::matrix::parse_duration;
 use crate::qemu::AccelChoice;
+use crate::shard::ShardSpec;
+
+/// Where runs keep their files, unless `--workdir` says.
+const DEFAULT_WORKDIR: &str = ".bpfcompat";
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +32,8 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
+// `TestCommand` is how clap spells the `test-command` subcommand.
+#[allow(clippy::enum_variant_names)]
 pub enum Command {
     /// Run your own loader command on every kernel; the verdict is its exit code.
     #[command(
@@ -47,6 +53,34 @@ pub enum Command {
                       .bpf.o objects directly with the bundled libbpf validator (`--artifact` \
                       without `--command`) is not available in this version yet.")]
     Test(TestArgs),
+    /// Merge the reports of --shard runs into the report of the whole matrix.
+    #[command(
+        long_about = "Merge the reports of `--shard I/N` runs into the report one unsharded run \
+                      would have written: kernels in matrix order, summary recomputed, started at \
+                      the earliest shard's start and lasting until the last shard's end.\n\n\
+                      Refuses shards of different artifacts, matrices or bpfcompat versions, and a \
+                      shard given twice; a missing shard too, unless --allow-partial.\n\n\
+                      Exit codes: like test: 0 every required kernel passed, 2 a required kernel \
+                      failed, 1 an error (including a required kernel that could not be checked).",
+        after_help = "Example:\n  bpfcompat merge shards/*.json --out report.json --markdown report.md"
+    )]
+    Merge(MergeArgs),
+}
+
+#[derive(Args)]
+pub struct MergeArgs {
+    /// The shard reports, in any order.
+    #[arg(value_name = "REPORT", required = true)]
+    pub reports: Vec<PathBuf>,
+    /// Where to write the merged JSON report (written atomically).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Where to write a Markdown rendering of the merged report.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Merge even if some shards are missing (their kernels are left out, with a warning).
+    #[arg(long)]
+    pub allow_partial: bool,
 }
 
 #[derive(Args)]
@@ -109,8 +143,12 @@ pub struct CommonArgs {
     #[arg(long, value_name = "DIR", env = "BPFCOMPAT_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
     /// Where run directories (console logs, initramfs) go.
-    #[arg(long, value_name = "DIR", default_value = ".bpfcompat")]
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_WORKDIR)]
     pub workdir: PathBuf,
+    /// Check only share I of N of the matrix's kernels (every Nth, starting at the Ith),
+    /// e.g. 2/3; combine the shards' reports with `bpfcompat merge`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<ShardSpec>,
 }
 
 impl CommonArgs {

@@ -3,20 +3,24 @@ mod engine;
 mod guest;
 mod kernel;
 mod matrix;
+mod merge;
 mod progress;
 mod qemu;
 mod report;
+mod shard;
 mod table;
 mod verdict;
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
 use clap::Parser;
 
-use cli::{Cli, Command, CommonArgs};
+use cli::{Cli, Command, CommonArgs, MergeArgs};
 use engine::{CommandCheck, Settings};
 use matrix::Matrix;
+use report::Report;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -45,16 +49,16 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<u8> {
-    let (check, common) = match cli.command {
-        Command::TestCommand(a) => (
-            CommandCheck {
+    match cli.command {
+        Command::TestCommand(a) => {
+            let check = CommandCheck {
                 command: a.cmd,
                 bin: a.bin,
                 artifact: a.artifact,
                 expected_exit: i32::from(a.expect_exit),
-            },
-            a.common,
-        ),
+            };
+            run_command(check, a.common).await
+        }
         Command::Test(a) => {
             let Some(command) = a.command else {
                 bail!(
@@ -63,22 +67,24 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                      with `bpfcompat test --command CMD` or `bpfcompat test-command --cmd CMD`"
                 );
             };
-            (
-                CommandCheck {
-                    command,
-                    bin: a.command_binary,
-                    artifact: a.artifact,
-                    expected_exit: i32::from(a.command_expect_exit),
-                },
-                a.common,
-            )
+            let check = CommandCheck {
+                command,
+                bin: a.command_binary,
+                artifact: a.artifact,
+                expected_exit: i32::from(a.command_expect_exit),
+            };
+            run_command(check, a.common).await
         }
-    };
-    run_command(check, common).await
+        Command::Merge(a) => merge_command(a),
+    }
 }
 
 async fn run_command(check: CommandCheck, common: CommonArgs) -> anyhow::Result<u8> {
-    let matrix = Matrix::load(&common.matrix)?;
+    let mut matrix = Matrix::load(&common.matrix)?;
+    let shard = common
+        .shard
+        .map(|spec| spec.restrict(&mut matrix))
+        .transpose()?;
     let settings = Settings {
         concurrency: common
             .concurrency
@@ -88,7 +94,7 @@ async fn run_command(check: CommandCheck, common: CommonArgs) -> anyhow::Result<
         cache_dir: common.cache_dir(),
         workdir: common.workdir.clone(),
     };
-    let report = tokio::select! {
+    let mut report = tokio::select! {
         report = engine::run_command(&matrix, &check, &settings) => report?,
         signal = interrupted() => {
             // Returning drops the run and with it every QEMU child
@@ -96,10 +102,33 @@ async fn run_command(check: CommandCheck, common: CommonArgs) -> anyhow::Result<
             bail!("interrupted by {signal}: stopped every QEMU, no report written");
         }
     };
-    report::write_atomically(&common.out, report.to_json().as_bytes())
-        .with_context(|| format!("cannot write report {}", common.out.display()))?;
-    if let Some(md) = &common.markdown {
-        report::write_atomically(md, report::render_markdown(&report).as_bytes())
+    report.shard = shard;
+    write_report(&report, &common.out, common.markdown.as_deref())?;
+    Ok(report.summary.exit_code as u8)
+}
+
+fn merge_command(args: MergeArgs) -> anyhow::Result<u8> {
+    let inputs = args
+        .reports
+        .into_iter()
+        .map(|path| Ok((path.clone(), Report::read(&path)?)))
+        .collect::<Result<Vec<(PathBuf, Report)>, report::ReadError>>()?;
+    let merged = merge::merge(inputs, args.allow_partial)?;
+    for w in &merged.warnings {
+        eprintln!("bpfcompat: warning: {w}");
+    }
+    write_report(&merged.report, &args.out, args.markdown.as_deref())?;
+    Ok(merged.report.summary.exit_code as u8)
+}
+
+/// Writes the JSON report and the Markdown one, then prints the table and
+/// the counts.
+fn write_report(report: &Report, out: &Path, markdown: Option<&Path>) -> anyhow::Result<()> {
+    let json = report.to_json();
+    report::write_atomically(out, json.as_bytes())
+        .with_context(|| format!("cannot write report {}", out.display()))?;
+    if let Some(md) = markdown {
+        report::write_atomically(md, report::render_markdown(report).as_bytes())
             .with_context(|| format!("cannot write Markdown report {}", md.display()))?;
     }
     print!("{}", progress::table(&report.targets));
@@ -109,9 +138,9 @@ async fn run_command(check: CommandCheck, common: CommonArgs) -> anyhow::Result<
         s.passed,
         s.failed,
         s.infra_errors,
-        common.out.display()
+        out.display()
     );
-    Ok(s.exit_code as u8)
+    Ok(())
 }
 
 async fn interrupted() -> &'static str {
