@@ -10,7 +10,7 @@ use crate::matrix::parse_duration;
 use crate::qemu::AccelChoice;
 use crate::shard::ShardSpec;
 
-/// Where runs keep their files, unless `--workdir` says.
+/// Where runs keep their files and the history, unless `--workdir` says.
 const DEFAULT_WORKDIR: &str = ".bpfcompat";
 
 #[derive(Parser)]
@@ -53,6 +53,8 @@ pub enum Command {
                       .bpf.o objects directly with the bundled libbpf validator (`--artifact` \
                       without `--command`) is not available in this version yet.")]
     Test(TestArgs),
+    /// Past runs, as recorded in <workdir>/history.jsonl by test and test-command.
+    History(HistoryArgs),
     /// Merge the reports of --shard runs into the report of the whole matrix.
     #[command(
         long_about = "Merge the reports of `--shard I/N` runs into the report one unsharded run \
@@ -65,6 +67,34 @@ pub enum Command {
         after_help = "Example:\n  bpfcompat merge shards/*.json --out report.json --markdown report.md"
     )]
     Merge(MergeArgs),
+}
+
+#[derive(Args)]
+pub struct HistoryArgs {
+    #[command(subcommand)]
+    pub command: HistoryCommand,
+}
+
+#[derive(Subcommand)]
+pub enum HistoryCommand {
+    /// The recorded runs, newest first.
+    List(HistoryListArgs),
+}
+
+#[derive(Args)]
+pub struct HistoryListArgs {
+    /// Only runs recorded under this artifact name.
+    #[arg(long, value_name = "NAME")]
+    pub artifact_name: Option<String>,
+    /// Only the newest K runs.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+    /// The records as a JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// The --workdir of the runs.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_WORKDIR)]
+    pub workdir: PathBuf,
 }
 
 #[derive(Args)]
@@ -142,13 +172,20 @@ pub struct CommonArgs {
     /// Kernel cache [default: $XDG_CACHE_HOME/bpfcompat].
     #[arg(long, value_name = "DIR", env = "BPFCOMPAT_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Where run directories (console logs, initramfs) go.
+    /// Where run directories (console logs, initramfs) and the run history go.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_WORKDIR)]
     pub workdir: PathBuf,
     /// Check only share I of N of the matrix's kernels (every Nth, starting at the Ith),
     /// e.g. 2/3; combine the shards' reports with `bpfcompat merge`.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<ShardSpec>,
+    /// The name this run is recorded under in the history [default: the report's artifact name].
+    #[arg(long, value_name = "NAME")]
+    pub artifact_name: Option<String>,
+    /// The version this run is recorded under in the history [default: `git describe --always
+    /// --dirty` of the current directory's repository, if any].
+    #[arg(long, value_name = "VERSION")]
+    pub artifact_version: Option<String>,
 }
 
 impl CommonArgs {

@@ -1,6 +1,7 @@
 mod cli;
 mod engine;
 mod guest;
+mod history;
 mod kernel;
 mod matrix;
 mod merge;
@@ -17,7 +18,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _};
 use clap::Parser;
 
-use cli::{Cli, Command, CommonArgs, MergeArgs};
+use cli::{Cli, Command, CommonArgs, HistoryCommand, MergeArgs};
 use engine::{CommandCheck, Settings};
 use matrix::Matrix;
 use report::Report;
@@ -75,6 +76,14 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             run_command(check, a.common).await
         }
+        Command::History(a) => match a.command {
+            HistoryCommand::List(l) => {
+                let limit = l.limit.map(|k| usize::try_from(k).unwrap_or(usize::MAX));
+                let name = l.artifact_name.as_deref();
+                print!("{}", history::list(&l.workdir, name, limit, l.json)?);
+                Ok(0)
+            }
+        },
         Command::Merge(a) => merge_command(a),
     }
 }
@@ -85,6 +94,12 @@ async fn run_command(check: CommandCheck, common: CommonArgs) -> anyhow::Result<
         .shard
         .map(|spec| spec.restrict(&mut matrix))
         .transpose()?;
+    // Taken before the run: the version is the code that was tested, even if
+    // the tree changes while the kernels boot.
+    let version = common
+        .artifact_version
+        .clone()
+        .or_else(|| history::git_describe(Path::new(".")));
     let settings = Settings {
         concurrency: common
             .concurrency
@@ -103,7 +118,20 @@ async fn run_command(check: CommandCheck, common: CommonArgs) -> anyhow::Result<
         }
     };
     report.shard = shard;
-    write_report(&report, &common.out, common.markdown.as_deref())?;
+    let json = write_report(&report, &common.out, common.markdown.as_deref())?;
+    // The verdict stands even if it cannot be recorded: the history is a
+    // convenience, the report is the result.
+    if let Err(e) = history::Record::of(
+        &report,
+        &common.out,
+        json.as_bytes(),
+        common.artifact_name,
+        version,
+    )
+    .and_then(|record| history::append(&common.workdir, &record))
+    {
+        eprintln!("bpfcompat: warning: this run is not in the history: {e}");
+    }
     Ok(report.summary.exit_code as u8)
 }
 
@@ -121,9 +149,9 @@ fn merge_command(args: MergeArgs) -> anyhow::Result<u8> {
     Ok(merged.report.summary.exit_code as u8)
 }
 
-/// Writes the JSON report and the Markdown one, then prints the table and
-/// the counts.
-fn write_report(report: &Report, out: &Path, markdown: Option<&Path>) -> anyhow::Result<()> {
+/// Writes the JSON report (returned, for its digest) and the Markdown one,
+/// then prints the table and the counts.
+fn write_report(report: &Report, out: &Path, markdown: Option<&Path>) -> anyhow::Result<String> {
     let json = report.to_json();
     report::write_atomically(out, json.as_bytes())
         .with_context(|| format!("cannot write report {}", out.display()))?;
@@ -140,7 +168,7 @@ fn write_report(report: &Report, out: &Path, markdown: Option<&Path>) -> anyhow:
         s.infra_errors,
         out.display()
     );
-    Ok(())
+    Ok(json)
 }
 
 async fn interrupted() -> &'static str {
