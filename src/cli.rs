@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::compare::{self, FailOn};
 use crate::matrix::parse_duration;
 use crate::qemu::AccelChoice;
 use crate::shard::ShardSpec;
@@ -55,6 +56,20 @@ pub enum Command {
     Test(TestArgs),
     /// Past runs, as recorded in <workdir>/history.jsonl by test and test-command.
     History(HistoryArgs),
+    /// What changed per kernel between two reports; exits 2 on a regression.
+    #[command(
+        long_about = "What changed per kernel between two reports: regressed (pass → fail or \
+                      infra error), fixed, status_changed (fail ↔ infra error), class_changed \
+                      (same status, other classification), added, removed, unchanged.\n\n\
+                      Give two report files (--base, --head), or an artifact name and two \
+                      versions to look up in the history (the latest whole-matrix run of each).\n\n\
+                      Exit codes: 2 as --fail-on says (default: a required kernel regressed); \
+                      0 otherwise; 1 bad input (a missing or unreadable report, different \
+                      schemas, or different matrices without --allow-matrix-change).",
+        after_help = "Examples:\n  bpfcompat compare --base main.json --head pr.json --markdown diff.md\n  \
+                      bpfcompat compare --artifact-name myloader --base-version v1.2 --head-version v1.3"
+    )]
+    Compare(CompareArgs),
     /// Merge the reports of --shard runs into the report of the whole matrix.
     #[command(
         long_about = "Merge the reports of `--shard I/N` runs into the report one unsharded run \
@@ -95,6 +110,76 @@ pub struct HistoryListArgs {
     /// The --workdir of the runs.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_WORKDIR)]
     pub workdir: PathBuf,
+}
+
+#[derive(Args)]
+pub struct CompareArgs {
+    /// The earlier report.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "artifact_name",
+        conflicts_with = "artifact_name",
+        requires = "head"
+    )]
+    pub base: Option<PathBuf>,
+    /// The later report.
+    #[arg(long, value_name = "FILE", requires = "base")]
+    pub head: Option<PathBuf>,
+    /// Look both reports up in the history under this artifact name.
+    #[arg(long, value_name = "NAME", requires_all = ["base_version", "head_version"])]
+    pub artifact_name: Option<String>,
+    /// The earlier version (with --artifact-name).
+    #[arg(long, value_name = "VERSION", requires = "artifact_name")]
+    pub base_version: Option<String>,
+    /// The later version (with --artifact-name).
+    #[arg(long, value_name = "VERSION", requires = "artifact_name")]
+    pub head_version: Option<String>,
+    /// The --workdir of the runs, whose history.jsonl to look versions up in.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_WORKDIR)]
+    pub workdir: PathBuf,
+    /// Where to write the comparison as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Where to write the comparison as Markdown.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// What makes the exit code 2.
+    #[arg(long, value_enum, default_value_t = FailOn::Regression)]
+    pub fail_on: FailOn,
+    /// Compare reports of different matrices (kernels only in one are added or removed).
+    #[arg(long)]
+    pub allow_matrix_change: bool,
+}
+
+impl CompareArgs {
+    /// The two sides and the options; clap has made sure exactly one of the
+    /// two forms (files, or name and versions) was given.
+    pub fn into_parts(self) -> (compare::Input, compare::Input, compare::Options) {
+        let options = compare::Options {
+            fail_on: self.fail_on,
+            allow_matrix_change: self.allow_matrix_change,
+            out: self.out,
+            markdown: self.markdown,
+        };
+        let version = |version: Option<String>| compare::Input::Version {
+            workdir: self.workdir.clone(),
+            name: self.artifact_name.clone().unwrap_or_default(),
+            version: version.unwrap_or_default(),
+        };
+        match (self.base, self.head) {
+            (Some(base), Some(head)) => (
+                compare::Input::File(base),
+                compare::Input::File(head),
+                options,
+            ),
+            _ => (
+                version(self.base_version),
+                version(self.head_version),
+                options,
+            ),
+        }
+    }
 }
 
 #[derive(Args)]

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::report::{ClassCode, MatrixRef, Report, RunStatus, TargetStatus};
+use crate::report::{ClassCode, MatrixRef, ReadError, Report, RunStatus, TargetStatus};
 use crate::shard::ShardSpec;
 
 pub const FILE_NAME: &str = "history.jsonl";
@@ -79,6 +79,26 @@ pub enum HistoryError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("no run of {name} version {version} in history {path} ({known})")]
+    NotFound {
+        name: String,
+        version: String,
+        path: PathBuf,
+        known: String,
+    },
+    #[error(
+        "the report of {name} {version}, {report}, is not the one that run wrote (sha256 {actual}, \
+         recorded {recorded}): a later run probably overwrote it; give each version its own --out"
+    )]
+    ReportChanged {
+        name: String,
+        version: String,
+        report: PathBuf,
+        actual: String,
+        recorded: String,
+    },
+    #[error(transparent)]
+    Report(#[from] ReadError),
 }
 
 /// A line of the history file that is not a record.
@@ -281,6 +301,60 @@ fn load(workdir: &Path) -> Result<Vec<Record>, HistoryError> {
         eprintln!("bpfcompat: warning: {w}");
     }
     Ok(history.records)
+}
+
+/// The report of the latest whole-matrix run of `name` at `version`,
+/// provided the file is still the one that run wrote. Shard runs are left
+/// out: comparing a share of the matrix would show kernels as removed.
+pub fn find_report(
+    workdir: &Path,
+    name: &str,
+    version: &str,
+) -> Result<(PathBuf, Report), HistoryError> {
+    let records = load(workdir)?;
+    let of_name: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.artifact.name == name && r.shard.is_none())
+        .collect();
+    let Some(record) = of_name
+        .iter()
+        .rev()
+        .find(|r| r.artifact.version.as_deref() == Some(version))
+    else {
+        let mut versions: Vec<&str> = Vec::new();
+        for v in of_name.iter().filter_map(|r| r.artifact.version.as_deref()) {
+            if !versions.contains(&v) {
+                versions.push(v);
+            }
+        }
+        let known = if versions.is_empty() {
+            format!("no whole-matrix run of {name} with a version is recorded")
+        } else {
+            format!("recorded versions of {name}: {}", versions.join(", "))
+        };
+        return Err(HistoryError::NotFound {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            path: workdir.join(FILE_NAME),
+            known,
+        });
+    };
+    let path = &record.report.path;
+    let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let actual = sha256_hex(&bytes);
+    if actual != record.report.sha256 {
+        return Err(HistoryError::ReportChanged {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            report: path.clone(),
+            actual,
+            recorded: record.report.sha256.clone(),
+        });
+    }
+    Ok((path.clone(), Report::parse(path, &bytes)?))
 }
 
 /// `history list`: the newest `limit` records (of `name`, if given), newest

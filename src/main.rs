@@ -1,4 +1,5 @@
 mod cli;
+mod compare;
 mod engine;
 mod guest;
 mod history;
@@ -84,6 +85,10 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 Ok(0)
             }
         },
+        Command::Compare(a) => {
+            let (base, head, options) = a.into_parts();
+            Ok(compare::run(base, head, &options)?)
+        }
         Command::Merge(a) => merge_command(a),
     }
 }

@@ -10,13 +10,21 @@ use super::{Report, TargetStatus};
 
 const REPORT_TEMPLATE: &str = include_str!("../../templates/report.md.j2");
 
-pub fn render_markdown(report: &Report) -> String {
+/// A template environment with the escaping filters (`cell`, `codeblock`)
+/// and the shared formatting ones (`secs`, `verdict`), for every Markdown
+/// template we render.
+pub(crate) fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.add_filter("cell", cell);
     env.add_filter("codeblock", codeblock);
     env.add_filter("secs", |ms: u64| format!("{:.1} s", ms as f64 / 1000.0));
     env.add_filter("verdict", |status: String| verdict(&status).to_owned());
+    env
+}
+
+pub fn render_markdown(report: &Report) -> String {
+    let mut env = environment();
     env.add_template("report", REPORT_TEMPLATE)
         .expect("report template parses");
     let failures: Vec<_> = report

@@ -6,7 +6,7 @@
 
 #[cfg(test)]
 pub(crate) mod fixture;
-mod markdown;
+pub(crate) mod markdown;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
