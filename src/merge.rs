@@ -31,8 +31,16 @@ pub enum MergeError {
         first: PathBuf,
         second: PathBuf,
     },
+    #[error("{path} says it is shard {shard}, which no --shard run can be")]
+    Invalid { path: PathBuf, shard: ShardSpec },
     #[error("{path}: kernel {id} is not in the matrix, or another shard also checked it")]
     Stray { path: PathBuf, id: String },
+    #[error("{path} (shard {shard}) lacks kernels {kernels} of its share of the matrix")]
+    Incomplete {
+        path: PathBuf,
+        shard: ShardSpec,
+        kernels: String,
+    },
     #[error("missing {missing}; pass --allow-partial to merge the shards that are there")]
     Missing { missing: String },
     #[error("{path}: started_at {value:?} is not an RFC 3339 time")]
@@ -60,10 +68,72 @@ const SAME_RUN: [(&str, Field); 5] = [
     }),
 ];
 
+/// One input: which shard it claims to be, where it came from, what it says.
+type Input = (ShardSpec, PathBuf, Report);
+
 /// Merges shard reports (in any order). Missing shards are an error unless
 /// `allow_partial`; duplicated ones always are, since two verdicts for the
 /// same kernels have no right merge.
 pub fn merge(inputs: Vec<(PathBuf, Report)>, allow_partial: bool) -> Result<Merged, MergeError> {
+    let shards = of_one_run(inputs)?;
+    let (_, _, first) = &shards[0];
+    let matrix_kernels = &first.shard.as_ref().expect("a shard").matrix_kernels;
+
+    let mut slots: Vec<Option<Target>> = vec![None; matrix_kernels.len()];
+    for (_, path, report) in &shards {
+        for t in &report.targets {
+            let slot = matrix_kernels
+                .iter()
+                .position(|id| *id == t.id)
+                .map(|p| &mut slots[p])
+                .filter(|s| s.is_none())
+                .ok_or_else(|| MergeError::Stray {
+                    path: path.clone(),
+                    id: t.id.clone(),
+                })?;
+            *slot = Some(t.clone());
+        }
+    }
+
+    let mut warnings = Vec::new();
+    let missing = missing_shards(&shards, matrix_kernels, &slots)?;
+    if !missing.is_empty() {
+        if !allow_partial {
+            return Err(MergeError::Missing { missing });
+        }
+        warnings.push(format!(
+            "merged without {missing}: the report covers only the kernels that were checked"
+        ));
+    }
+    for (what, value) in [
+        ("accelerators", (|r| r.accel.to_string()) as Field),
+        ("QEMU versions", |r| r.qemu_version.clone()),
+    ] {
+        if shards.iter().any(|(_, _, r)| value(r) != value(first)) {
+            warnings.push(format!(
+                "the shards ran with different {what}; the merged report keeps {} (shard {})",
+                value(first),
+                shards[0].0
+            ));
+        }
+    }
+
+    let (started_at, duration_ms) = span(&shards)?;
+    let targets: Vec<Target> = slots.into_iter().flatten().collect();
+    let report = Report {
+        shard: None,
+        started_at,
+        duration_ms,
+        summary: Summary::of(&targets),
+        targets,
+        ..first.clone()
+    };
+    Ok(Merged { report, warnings })
+}
+
+/// The inputs sorted by shard index, once they are known to be distinct,
+/// valid shards of one run.
+fn of_one_run(inputs: Vec<(PathBuf, Report)>) -> Result<Vec<Input>, MergeError> {
     let mut shards = Vec::with_capacity(inputs.len());
     for (path, report) in inputs {
         let Some(shard) = &report.shard else {
@@ -73,6 +143,9 @@ pub fn merge(inputs: Vec<(PathBuf, Report)>, allow_partial: bool) -> Result<Merg
             index: shard.index,
             count: shard.count,
         };
+        if !(1..=spec.count).contains(&spec.index) {
+            return Err(MergeError::Invalid { path, shard: spec });
+        }
         shards.push((spec, path, report));
     }
     shards.sort_by_key(|(spec, ..)| spec.index);
@@ -98,78 +171,47 @@ pub fn merge(inputs: Vec<(PathBuf, Report)>, allow_partial: bool) -> Result<Merg
             second: pair[1].1.clone(),
         });
     }
-    let matrix_kernels = &first.shard.as_ref().expect("checked above").matrix_kernels;
+    Ok(shards)
+}
+
+/// The shards nobody gave, with their kernels ("" when all are there). A
+/// given shard that lacks one of its kernels is an error: that report is
+/// not what a run writes.
+fn missing_shards(
+    shards: &[Input],
+    matrix_kernels: &[String],
+    slots: &[Option<Target>],
+) -> Result<String, MergeError> {
     let count = shards[0].0.count;
-
-    let mut slots: Vec<Option<Target>> = vec![None; matrix_kernels.len()];
-    for (_, path, report) in &shards {
-        for t in &report.targets {
-            let slot = matrix_kernels
-                .iter()
-                .position(|id| *id == t.id)
-                .map(|p| &mut slots[p])
-                .filter(|s| s.is_none())
-                .ok_or_else(|| MergeError::Stray {
+    let mut missing = Vec::new();
+    for index in 1..=count {
+        let spec = ShardSpec { index, count };
+        let unchecked: Vec<&str> = spec
+            .positions(matrix_kernels.len())
+            .filter(|&p| slots[p].is_none())
+            .map(|p| matrix_kernels[p].as_str())
+            .collect();
+        if unchecked.is_empty() {
+            continue;
+        }
+        let kernels = unchecked.join(", ");
+        match shards.iter().find(|(s, ..)| s.index == index) {
+            Some((_, path, _)) => {
+                return Err(MergeError::Incomplete {
                     path: path.clone(),
-                    id: t.id.clone(),
-                })?;
-            *slot = Some(t.clone());
+                    shard: spec,
+                    kernels,
+                })
+            }
+            None => missing.push(format!("shard {spec} (kernels {kernels})")),
         }
     }
-
-    let mut warnings = Vec::new();
-    let missing: Vec<String> = (1..=count)
-        .filter(|i| !shards.iter().any(|(s, ..)| s.index == *i))
-        .map(|index| {
-            let spec = ShardSpec { index, count };
-            let ids: Vec<&str> = spec
-                .positions(matrix_kernels.len())
-                .map(|p| matrix_kernels[p].as_str())
-                .collect();
-            format!("shard {spec} (kernels {})", ids.join(", "))
-        })
-        .collect();
-    if !missing.is_empty() {
-        let missing = missing.join(", ");
-        if !allow_partial {
-            return Err(MergeError::Missing { missing });
-        }
-        warnings.push(format!(
-            "merged without {missing}: the report covers only the kernels that were checked"
-        ));
-    }
-    for (what, value) in [
-        (
-            "accelerators",
-            (|r| r.accel.to_string()) as fn(&Report) -> String,
-        ),
-        ("QEMU versions", |r| r.qemu_version.clone()),
-    ] {
-        if shards.iter().any(|(_, _, r)| value(r) != value(first)) {
-            warnings.push(format!(
-                "the shards ran with different {what}; the merged report keeps {} (shard {})",
-                value(first),
-                shards[0].0
-            ));
-        }
-    }
-
-    let (started_at, duration_ms) = span(&shards)?;
-    let targets: Vec<Target> = slots.into_iter().flatten().collect();
-    let report = Report {
-        shard: None,
-        started_at,
-        duration_ms,
-        summary: Summary::of(&targets),
-        targets,
-        ..first.clone()
-    };
-    Ok(Merged { report, warnings })
+    Ok(missing.join(", "))
 }
 
 /// From the first shard's start to the last shard's end: the wall-clock
 /// time the whole matrix took, whether shards ran in parallel or not.
-fn span(shards: &[(ShardSpec, PathBuf, Report)]) -> Result<(String, u64), MergeError> {
+fn span(shards: &[Input]) -> Result<(String, u64), MergeError> {
     let mut start: Option<SystemTime> = None;
     let mut end: Option<SystemTime> = None;
     for (_, path, r) in shards {
@@ -329,6 +371,29 @@ mod tests {
                 .collect();
             assert!(errors.is_empty(), "{errors:?}");
         }
+    }
+
+    #[test]
+    fn impossible_or_incomplete_shards_are_refused() {
+        let mut inputs = shards(&whole(), 2);
+        inputs[0].1.shard.as_mut().unwrap().index = 3;
+        assert!(err(inputs).contains("shard-1.json says it is shard 3/2"));
+
+        let mut inputs = shards(&whole(), 2);
+        inputs[0].1.targets.remove(1);
+        let e = err(inputs);
+        assert!(
+            e.contains("shard-1.json (shard 1/2) lacks kernels c"),
+            "{e}"
+        );
+
+        let mut inputs = shards(&whole(), 2);
+        inputs[1].1.targets[0].id = "a".into();
+        let e = err(inputs);
+        assert!(
+            e.contains("shard-2.json: kernel a is not in the matrix, or another"),
+            "{e}"
+        );
     }
 
     #[test]
