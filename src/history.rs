@@ -131,6 +131,7 @@ impl std::fmt::Display for Warning {
     }
 }
 
+#[derive(Default)]
 pub struct History {
     pub records: Vec<Record>,
     pub warnings: Vec<Warning>,
@@ -177,10 +178,7 @@ impl Record {
                 version,
             },
             matrix: report.matrix.clone(),
-            shard: report.shard.as_ref().map(|s| ShardSpec {
-                index: s.index,
-                count: s.count,
-            }),
+            shard: report.shard.as_ref().map(ShardSpec::from),
             status: report.summary.status,
             kernels: report
                 .targets
@@ -248,12 +246,7 @@ pub fn read(workdir: &Path) -> Result<History, HistoryError> {
     let path = workdir.join(FILE_NAME);
     let mut file = match File::open(&path) {
         Ok(f) => f,
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            return Ok(History {
-                records: Vec::new(),
-                warnings: Vec::new(),
-            })
-        }
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(History::default()),
         Err(e) => return Err(io_err("open", &path)(e)),
     };
     // Appends are not visible half-done to a reader holding this.
@@ -268,10 +261,7 @@ fn parse(path: &Path, bytes: &[u8]) -> History {
     let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
     // After the final newline comes "" — or the fragment of a torn append.
     let tail = lines.pop().unwrap_or_default();
-    let mut history = History {
-        records: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let mut history = History::default();
     for (i, line) in lines.iter().enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;

@@ -139,10 +139,7 @@ fn of_one_run(inputs: Vec<(PathBuf, Report)>) -> Result<Vec<Input>, MergeError> 
         let Some(shard) = &report.shard else {
             return Err(MergeError::NotShard { path });
         };
-        let spec = ShardSpec {
-            index: shard.index,
-            count: shard.count,
-        };
+        let spec = ShardSpec::from(shard);
         if !(1..=spec.count).contains(&spec.index) {
             return Err(MergeError::Invalid { path, shard: spec });
         }

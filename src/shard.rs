@@ -58,6 +58,16 @@ impl fmt::Display for ShardSpec {
     }
 }
 
+/// Which share a sharded report says it is.
+impl From<&Shard> for ShardSpec {
+    fn from(shard: &Shard) -> ShardSpec {
+        ShardSpec {
+            index: shard.index,
+            count: shard.count,
+        }
+    }
+}
+
 impl ShardSpec {
     /// Matrix positions (0-based) of the kernels this shard checks, in
     /// matrix order, out of a matrix of `len` kernels.
