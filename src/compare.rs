@@ -26,6 +26,7 @@ pub enum FailOn {
     Regression,
     /// Any kernel is not `unchanged`.
     AnyChange,
+    /// Exit 0 whatever changed: report only.
     Never,
 }
 
