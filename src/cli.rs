@@ -6,9 +6,14 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::github::{CommentMode, FailOn};
+use crate::compare;
+use crate::github::{self, CommentMode};
 use crate::matrix::parse_duration;
 use crate::qemu::AccelChoice;
+use crate::shard::ShardSpec;
+
+/// Where runs keep their files and the history, unless `--workdir` says.
+const DEFAULT_WORKDIR: &str = ".bpfcompat";
 
 #[derive(Parser)]
 #[command(
@@ -64,6 +69,148 @@ pub enum Commands {
                       regression: 2 when a kernel regressed, else 0; never: 0."
     )]
     Publish(PublishArgs),
+    /// Past runs, as recorded in <workdir>/history.jsonl by test and test-command.
+    History(HistoryArgs),
+    /// What changed per kernel between two reports; exits 2 on a regression.
+    #[command(
+        long_about = "What changed per kernel between two reports: regressed (pass → fail or \
+                      infra error), fixed, status_changed (fail ↔ infra error), class_changed \
+                      (same status, other classification), added, removed, unchanged.\n\n\
+                      Give two report files (--base, --head), or an artifact name and two \
+                      versions to look up in the history (the latest whole-matrix run of each).\n\n\
+                      Exit codes: 2 as --fail-on says (default: a required kernel regressed); \
+                      0 otherwise; 1 bad input (a missing or unreadable report, different \
+                      schemas, or different matrices without --allow-matrix-change).",
+        after_help = "Examples:\n  bpfcompat compare --base main.json --head pr.json --markdown diff.md\n  \
+                      bpfcompat compare --artifact-name myloader --base-version v1.2 --head-version v1.3"
+    )]
+    Compare(CompareArgs),
+    /// Merge the reports of --shard runs into the report of the whole matrix.
+    #[command(
+        long_about = "Merge the reports of `--shard I/N` runs into the report one unsharded run \
+                      would have written: kernels in matrix order, summary recomputed, started at \
+                      the earliest shard's start and lasting until the last shard's end.\n\n\
+                      Refuses shards of different artifacts, matrices or bpfcompat versions, and a \
+                      shard given twice; a missing shard too, unless --allow-partial.\n\n\
+                      Exit codes: like test: 0 every required kernel passed, 2 a required kernel \
+                      failed, 1 an error (including a required kernel that could not be checked).",
+        after_help = "Example:\n  bpfcompat merge shards/*.json --out report.json --markdown report.md"
+    )]
+    Merge(MergeArgs),
+}
+
+#[derive(Args)]
+pub struct HistoryArgs {
+    #[command(subcommand)]
+    pub command: HistoryCommand,
+}
+
+#[derive(Subcommand)]
+pub enum HistoryCommand {
+    /// The recorded runs, newest first.
+    List(HistoryListArgs),
+}
+
+#[derive(Args)]
+pub struct HistoryListArgs {
+    /// Only runs recorded under this artifact name.
+    #[arg(long, value_name = "NAME")]
+    pub artifact_name: Option<String>,
+    /// Only the newest K runs.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+    /// The records as a JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// The --workdir of the runs.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_WORKDIR)]
+    pub workdir: PathBuf,
+}
+
+#[derive(Args)]
+pub struct CompareArgs {
+    /// The earlier report.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "artifact_name",
+        conflicts_with = "artifact_name",
+        requires = "head"
+    )]
+    pub base: Option<PathBuf>,
+    /// The later report.
+    #[arg(long, value_name = "FILE", requires = "base")]
+    pub head: Option<PathBuf>,
+    /// Look both reports up in the history under this artifact name.
+    #[arg(long, value_name = "NAME", requires_all = ["base_version", "head_version"])]
+    pub artifact_name: Option<String>,
+    /// The earlier version (with --artifact-name).
+    #[arg(long, value_name = "VERSION", requires = "artifact_name")]
+    pub base_version: Option<String>,
+    /// The later version (with --artifact-name).
+    #[arg(long, value_name = "VERSION", requires = "artifact_name")]
+    pub head_version: Option<String>,
+    /// The --workdir of the runs, whose history.jsonl to look versions up in.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_WORKDIR)]
+    pub workdir: PathBuf,
+    /// Where to write the comparison as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Where to write the comparison as Markdown.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// What makes the exit code 2.
+    #[arg(long, value_enum, default_value_t = compare::FailOn::Regression)]
+    pub fail_on: compare::FailOn,
+    /// Compare reports of different matrices (kernels only in one are added or removed).
+    #[arg(long)]
+    pub allow_matrix_change: bool,
+}
+
+impl CompareArgs {
+    /// The two sides and the options; clap has made sure exactly one of the
+    /// two forms (files, or name and versions) was given.
+    pub fn into_parts(self) -> (compare::Input, compare::Input, compare::Options) {
+        let options = compare::Options {
+            fail_on: self.fail_on,
+            allow_matrix_change: self.allow_matrix_change,
+            out: self.out,
+            markdown: self.markdown,
+        };
+        let version = |version: Option<String>| compare::Input::Version {
+            workdir: self.workdir.clone(),
+            name: self.artifact_name.clone().unwrap_or_default(),
+            version: version.unwrap_or_default(),
+        };
+        match (self.base, self.head) {
+            (Some(base), Some(head)) => (
+                compare::Input::File(base),
+                compare::Input::File(head),
+                options,
+            ),
+            _ => (
+                version(self.base_version),
+                version(self.head_version),
+                options,
+            ),
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct MergeArgs {
+    /// The shard reports, in any order.
+    #[arg(value_name = "REPORT", required = true)]
+    pub reports: Vec<PathBuf>,
+    /// Where to write the merged JSON report (written atomically).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Where to write a Markdown rendering of the merged report.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Merge even if some shards are missing (their kernels are left out, with a warning).
+    #[arg(long)]
+    pub allow_partial: bool,
 }
 
 #[derive(Args)]
@@ -123,7 +270,7 @@ pub struct PublishArgs {
     pub comment: CommentMode,
     /// What fails this step: required kernels (the report's exit code), any kernel, regressions only, or never.
     #[arg(long, value_enum, value_name = "POLICY", default_value = "required")]
-    pub fail_on: FailOn,
+    pub fail_on: github::FailOn,
     /// On pull requests, compare with this check run's results on the base commit.
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     pub compare_base: bool,
@@ -155,9 +302,20 @@ pub struct CommonArgs {
     /// Kernel cache [default: $XDG_CACHE_HOME/bpfcompat].
     #[arg(long, value_name = "DIR", env = "BPFCOMPAT_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Where run directories (console logs, initramfs) go.
-    #[arg(long, value_name = "DIR", default_value = ".bpfcompat")]
+    /// Where run directories (console logs, initramfs) and the run history go.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_WORKDIR)]
     pub workdir: PathBuf,
+    /// Check only share I of N of the matrix's kernels (every Nth, starting at the Ith),
+    /// e.g. 2/3; combine the shards' reports with `bpfcompat merge`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<ShardSpec>,
+    /// The name this run is recorded under in the history [default: the report's artifact name].
+    #[arg(long, value_name = "NAME")]
+    pub artifact_name: Option<String>,
+    /// The version this run is recorded under in the history [default: `git describe --always
+    /// --dirty` of the current directory's repository, if any].
+    #[arg(long, value_name = "VERSION")]
+    pub artifact_version: Option<String>,
 }
 
 impl CommonArgs {

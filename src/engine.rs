@@ -231,6 +231,8 @@ pub async fn run_command(
             digest: matrix.digest.clone(),
             path: matrix.path.display().to_string(),
         },
+        // The caller knows whether it restricted the matrix to a shard.
+        shard: None,
         accel: ctx.qemu.accel,
         qemu_version: ctx.qemu.version.clone(),
         started_at,

@@ -1,22 +1,29 @@
 mod cli;
+mod compare;
 mod engine;
 mod github;
 mod guest;
+mod history;
 mod kernel;
 mod matrix;
+mod merge;
 mod progress;
 mod qemu;
 mod report;
+mod shard;
+mod table;
 mod verdict;
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
 use clap::Parser;
 
-use cli::{Cli, Commands, CommonArgs};
+use cli::{Cli, Commands, CommonArgs, HistoryCommand, MergeArgs};
 use engine::{CommandCheck, Settings};
 use matrix::Matrix;
+use report::Report;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -45,16 +52,16 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<u8> {
-    let (check, common) = match cli.command {
-        Commands::TestCommand(a) => (
-            CommandCheck {
+    match cli.command {
+        Commands::TestCommand(a) => {
+            let check = CommandCheck {
                 command: a.cmd,
                 bin: a.bin,
                 artifact: a.artifact,
                 expected_exit: i32::from(a.expect_exit),
-            },
-            a.common,
-        ),
+            };
+            run_command(check, a.common).await
+        }
         Commands::Test(a) => {
             let Some(command) = a.command else {
                 bail!(
@@ -63,26 +70,44 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                      with `bpfcompat test --command CMD` or `bpfcompat test-command --cmd CMD`"
                 );
             };
-            (
-                CommandCheck {
-                    command,
-                    bin: a.command_binary,
-                    artifact: a.artifact,
-                    expected_exit: i32::from(a.command_expect_exit),
-                },
-                a.common,
-            )
+            let check = CommandCheck {
+                command,
+                bin: a.command_binary,
+                artifact: a.artifact,
+                expected_exit: i32::from(a.command_expect_exit),
+            };
+            run_command(check, a.common).await
         }
         // Blocking HTTP, off the runtime's worker threads.
-        Commands::Publish(a) => {
-            return tokio::task::spawn_blocking(move || github::publish(&a)).await?
+        Commands::Publish(a) => tokio::task::spawn_blocking(move || github::publish(&a)).await?,
+        Commands::History(a) => match a.command {
+            HistoryCommand::List(l) => {
+                let limit = l.limit.map(|k| usize::try_from(k).unwrap_or(usize::MAX));
+                let name = l.artifact_name.as_deref();
+                print!("{}", history::list(&l.workdir, name, limit, l.json)?);
+                Ok(0)
+            }
+        },
+        Commands::Compare(a) => {
+            let (base, head, options) = a.into_parts();
+            Ok(compare::run(base, head, &options)?)
         }
-    };
-    run_command(check, common).await
+        Commands::Merge(a) => merge_command(a),
+    }
 }
 
 async fn run_command(check: CommandCheck, common: CommonArgs) -> anyhow::Result<u8> {
-    let matrix = Matrix::load(&common.matrix)?;
+    let mut matrix = Matrix::load(&common.matrix)?;
+    let shard = common
+        .shard
+        .map(|spec| spec.restrict(&mut matrix))
+        .transpose()?;
+    // Taken before the run: the version is the code that was tested, even if
+    // the tree changes while the kernels boot.
+    let version = common
+        .artifact_version
+        .clone()
+        .or_else(|| history::git_describe(Path::new(".")));
     let settings = Settings {
         concurrency: common
             .concurrency
@@ -92,7 +117,7 @@ async fn run_command(check: CommandCheck, common: CommonArgs) -> anyhow::Result<
         cache_dir: common.cache_dir(),
         workdir: common.workdir.clone(),
     };
-    let report = tokio::select! {
+    let mut report = tokio::select! {
         report = engine::run_command(&matrix, &check, &settings) => report?,
         signal = interrupted() => {
             // Returning drops the run and with it every QEMU child
@@ -100,10 +125,46 @@ async fn run_command(check: CommandCheck, common: CommonArgs) -> anyhow::Result<
             bail!("interrupted by {signal}: stopped every QEMU, no report written");
         }
     };
-    report::write_atomically(&common.out, report.to_json().as_bytes())
-        .with_context(|| format!("cannot write report {}", common.out.display()))?;
-    if let Some(md) = &common.markdown {
-        report::write_atomically(md, report::render_markdown(&report).as_bytes())
+    report.shard = shard;
+    let json = write_report(&report, &common.out, common.markdown.as_deref())?;
+    // The verdict stands even if it cannot be recorded: the history is a
+    // convenience, the report is the result.
+    if let Err(e) = history::Record::of(
+        &report,
+        &common.out,
+        json.as_bytes(),
+        common.artifact_name,
+        version,
+    )
+    .and_then(|record| history::append(&common.workdir, &record))
+    {
+        eprintln!("bpfcompat: warning: this run is not in the history: {e}");
+    }
+    Ok(report.summary.exit_code as u8)
+}
+
+fn merge_command(args: MergeArgs) -> anyhow::Result<u8> {
+    let inputs = args
+        .reports
+        .into_iter()
+        .map(|path| Ok((path.clone(), Report::read(&path)?)))
+        .collect::<Result<Vec<(PathBuf, Report)>, report::ReadError>>()?;
+    let merged = merge::merge(inputs, args.allow_partial)?;
+    for w in &merged.warnings {
+        eprintln!("bpfcompat: warning: {w}");
+    }
+    write_report(&merged.report, &args.out, args.markdown.as_deref())?;
+    Ok(merged.report.summary.exit_code as u8)
+}
+
+/// Writes the JSON report (returned, for its digest) and the Markdown one,
+/// then prints the table and the counts.
+fn write_report(report: &Report, out: &Path, markdown: Option<&Path>) -> anyhow::Result<String> {
+    let json = report.to_json();
+    report::write_atomically(out, json.as_bytes())
+        .with_context(|| format!("cannot write report {}", out.display()))?;
+    if let Some(md) = markdown {
+        report::write_atomically(md, report::render_markdown(report).as_bytes())
             .with_context(|| format!("cannot write Markdown report {}", md.display()))?;
     }
     print!("{}", progress::table(&report.targets));
@@ -113,9 +174,9 @@ async fn run_command(check: CommandCheck, common: CommonArgs) -> anyhow::Result<
         s.passed,
         s.failed,
         s.infra_errors,
-        common.out.display()
+        out.display()
     );
-    Ok(s.exit_code as u8)
+    Ok(json)
 }
 
 async fn interrupted() -> &'static str {

@@ -54,12 +54,17 @@ impl Progress {
     }
 }
 
-fn summary_line(t: &Target) -> String {
-    let verdict = match t.status {
+/// A status as printed on a terminal: failures in capitals so they stand out.
+pub fn verdict(status: TargetStatus) -> &'static str {
+    match status {
         TargetStatus::Pass => "pass",
         TargetStatus::Fail => "FAIL",
         TargetStatus::InfraError => "INFRA ERROR",
-    };
+    }
+}
+
+fn summary_line(t: &Target) -> String {
+    let verdict = verdict(t.status);
     let class = t
         .classification
         .as_ref()
@@ -79,11 +84,7 @@ pub fn table(targets: &[Target]) -> String {
             [
                 format!("{}{}", t.id, if t.required { "" } else { " (optional)" }),
                 t.kernel.release.clone().unwrap_or_else(|| "-".into()),
-                match t.status {
-                    TargetStatus::Pass => "pass".into(),
-                    TargetStatus::Fail => "FAIL".into(),
-                    TargetStatus::InfraError => "INFRA ERROR".into(),
-                },
+                verdict(t.status).to_owned(),
                 t.classification
                     .as_ref()
                     .map(|c| c.code.as_str().to_owned())
@@ -92,25 +93,5 @@ pub fn table(targets: &[Target]) -> String {
             ]
         })
         .collect();
-    let header = ["KERNEL", "RELEASE", "VERDICT", "CLASS", "TIME"].map(String::from);
-    let widths: Vec<usize> = (0..5)
-        .map(|i| {
-            std::iter::once(&header)
-                .chain(&rows)
-                .map(|r| r[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    std::iter::once(&header)
-        .chain(&rows)
-        .map(|r| {
-            let cells: Vec<String> = r
-                .iter()
-                .zip(&widths)
-                .map(|(c, w)| format!("{c:w$}"))
-                .collect();
-            cells.join("  ").trim_end().to_owned() + "\n"
-        })
-        .collect()
+    crate::table::render(["KERNEL", "RELEASE", "VERDICT", "CLASS", "TIME"], &rows)
 }

@@ -114,6 +114,7 @@ fn report(targets: Vec<Target>) -> Report {
         duration_ms: 4200,
         summary: Summary::of(&targets),
         targets,
+        shard: None,
     }
 }
 

@@ -4,12 +4,15 @@
 //! `docs/report.schema.json`; everything that publishes or compares results
 //! reads them, so field names change only with the schema version.
 
+#[cfg(test)]
+pub(crate) mod fixture;
 pub mod markdown;
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
 
 pub use markdown::render_markdown;
 
@@ -22,6 +25,10 @@ pub struct Report {
     pub mode: Mode,
     pub artifact: ArtifactIdentity,
     pub matrix: MatrixRef,
+    /// Set by `--shard I/N`; absent for a run (or merge) of the whole matrix,
+    /// so unsharded reports keep their exact shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
     pub accel: Accel,
     pub qemu_version: String,
     pub started_at: String,
@@ -49,6 +56,18 @@ pub struct MatrixRef {
     pub name: String,
     pub digest: String,
     pub path: String,
+}
+
+/// Which share of the matrix a sharded run checked.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Shard {
+    /// 1-based, `I` of `--shard I/N`.
+    pub index: usize,
+    pub count: usize,
+    /// Every kernel id of the matrix in matrix order, not only this shard's:
+    /// `merge` needs it to restore the order and to name the kernels of a
+    /// missing shard.
+    pub matrix_kernels: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -272,8 +291,40 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     result
 }
 
+#[derive(Debug, Error)]
+pub enum ReadError {
+    #[error("cannot read report {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a bpfcompat report: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
 impl Report {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("report serialises") + "\n"
+    }
+
+    /// Reads a report written by `to_json`; errors name the file.
+    pub fn read(path: &Path) -> Result<Report, ReadError> {
+        let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Report::parse(path, &bytes)
+    }
+
+    /// Parses report bytes already read from `path`, for callers that also
+    /// need the bytes themselves (e.g. to check their digest).
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Report, ReadError> {
+        serde_json::from_slice(bytes).map_err(|source| ReadError::Parse {
+            path: path.to_owned(),
+            source,
+        })
     }
 }

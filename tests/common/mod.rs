@@ -2,6 +2,8 @@
 //! test kernels.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod offline;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -118,14 +120,19 @@ impl Scratch {
 
     /// Runs bpfcompat with the scratch workdir, cache and report paths.
     pub fn run(&self, args: &[&str]) -> Run {
-        let out = self.path("report.json");
-        let _ = std::fs::remove_file(&out);
+        self.run_to(&self.path("report.json"), args)
+    }
+
+    /// Like `run`, with the report at `out` and its Markdown beside it, so
+    /// several runs can share the scratch workdir and keep their reports.
+    pub fn run_to(&self, out: &Path, args: &[&str]) -> Run {
+        let _ = std::fs::remove_file(out);
         let output = Command::new(env!("CARGO_BIN_EXE_bpfcompat"))
             .args(args)
             .arg("--out")
-            .arg(&out)
+            .arg(out)
             .arg("--markdown")
-            .arg(self.path("report.md"))
+            .arg(out.with_extension("md"))
             .arg("--workdir")
             .arg(self.path("work"))
             .arg("--cache-dir")
@@ -134,7 +141,7 @@ impl Scratch {
             .arg("tcg")
             .output()
             .unwrap();
-        let report = std::fs::read_to_string(&out)
+        let report = std::fs::read_to_string(out)
             .ok()
             .map(|t| serde_json::from_str(&t).unwrap());
         if let Some(r) = &report {

@@ -1,0 +1,424 @@
+//! `compare`: what changed, kernel by kernel, between two reports — two
+//! files, or two versions of an artifact looked up in the history — and
+//! whether that should fail CI.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use minijinja::context;
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::history::{self, HistoryError};
+use crate::progress;
+use crate::report::{
+    self, ArtifactIdentity, ClassCode, MatrixRef, ReadError, Report, Summary, Target, TargetStatus,
+};
+
+pub const SCHEMA: &str = "bpfcompat.diff/v1";
+const TEMPLATE: &str = include_str!("../templates/compare.md.j2");
+
+/// When `compare` exits 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailOn {
+    /// A required kernel that passed in the base fails (or errs) in the head.
+    Regression,
+    /// Any kernel is not `unchanged`.
+    AnyChange,
+    /// Exit 0 whatever changed: report only.
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// pass → fail or infra_error.
+    Regressed,
+    /// fail or infra_error → pass.
+    Fixed,
+    /// fail ↔ infra_error: still not passing, for another kind of reason.
+    StatusChanged,
+    /// Same status, different classification code.
+    ClassChanged,
+    Added,
+    Removed,
+    Unchanged,
+}
+
+impl Change {
+    /// The name in the diff JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Regressed => "regressed",
+            Change::Fixed => "fixed",
+            Change::StatusChanged => "status_changed",
+            Change::ClassChanged => "class_changed",
+            Change::Added => "added",
+            Change::Removed => "removed",
+            Change::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// One side of the comparison.
+pub enum Input {
+    File(PathBuf),
+    /// The latest whole-matrix run of `name` at `version` in the history.
+    Version {
+        workdir: PathBuf,
+        name: String,
+        version: String,
+    },
+}
+
+#[derive(Debug, Error)]
+pub enum CompareError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    #[error(
+        "{base} has schema {base_schema} but {head} has {head_schema}: only reports of the same \
+         schema can be compared"
+    )]
+    Schema {
+        base: PathBuf,
+        base_schema: String,
+        head: PathBuf,
+        head_schema: String,
+    },
+    #[error(
+        "{base} and {head} are reports of different matrices ({base_matrix}; {head_matrix}): pass \
+         --allow-matrix-change to compare them anyway"
+    )]
+    Matrix {
+        base: PathBuf,
+        /// Name and digest.
+        base_matrix: String,
+        head: PathBuf,
+        head_matrix: String,
+    },
+    #[error("cannot write {what} {path}: {source}")]
+    Write {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A report and where it came from.
+pub struct Loaded {
+    label: String,
+    path: PathBuf,
+    version: Option<String>,
+    report: Report,
+}
+
+impl Input {
+    fn load(self) -> Result<Loaded, CompareError> {
+        Ok(match self {
+            Input::File(path) => Loaded {
+                label: path.display().to_string(),
+                report: Report::read(&path)?,
+                path,
+                version: None,
+            },
+            Input::Version {
+                workdir,
+                name,
+                version,
+            } => {
+                let (path, report) = history::find_report(&workdir, &name, &version)?;
+                Loaded {
+                    label: version.clone(),
+                    path,
+                    version: Some(version),
+                    report,
+                }
+            }
+        })
+    }
+}
+
+/// The machine-readable result, written by `--out`.
+#[derive(Debug, Serialize)]
+pub struct Diff {
+    pub schema: &'static str,
+    pub base: Side,
+    pub head: Side,
+    pub matrix_changed: bool,
+    pub fail_on: FailOn,
+    pub exit_code: u8,
+    pub counts: Counts,
+    /// The head's kernels in its order, then those only the base had.
+    pub kernels: Vec<KernelDiff>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Side {
+    pub label: String,
+    pub report: PathBuf,
+    pub version: Option<String>,
+    pub artifact: ArtifactIdentity,
+    pub matrix: MatrixRef,
+    pub started_at: String,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KernelDiff {
+    pub id: String,
+    pub change: Change,
+    /// As the head's matrix says (the base's, for a removed kernel).
+    pub required: bool,
+    pub base: Option<State>,
+    pub head: Option<State>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct State {
+    pub status: TargetStatus,
+    pub class: Option<ClassCode>,
+    pub release: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Counts {
+    pub regressed: usize,
+    pub fixed: usize,
+    pub status_changed: usize,
+    pub class_changed: usize,
+    pub added: usize,
+    pub removed: usize,
+    pub unchanged: usize,
+}
+
+fn class(t: &Target) -> Option<ClassCode> {
+    t.classification.as_ref().map(|c| c.code)
+}
+
+fn state(t: &Target) -> State {
+    State {
+        status: t.status,
+        class: class(t),
+        release: t.kernel.release.clone(),
+    }
+}
+
+fn change(base: Option<&Target>, head: &Target) -> Change {
+    use TargetStatus::*;
+    let Some(base) = base else {
+        return Change::Added;
+    };
+    match (base.status, head.status) {
+        (Pass, Fail | InfraError) => Change::Regressed,
+        (Fail | InfraError, Pass) => Change::Fixed,
+        (b, h) if b != h => Change::StatusChanged,
+        _ if class(base) != class(head) => Change::ClassChanged,
+        _ => Change::Unchanged,
+    }
+}
+
+/// Pairs the kernels of two reports by id.
+pub fn kernel_diffs(base: &Report, head: &Report) -> Vec<KernelDiff> {
+    let base_by_id: HashMap<&str, &Target> =
+        base.targets.iter().map(|t| (t.id.as_str(), t)).collect();
+    let head_ids: Vec<&str> = head.targets.iter().map(|t| t.id.as_str()).collect();
+    let present = head.targets.iter().map(|h| {
+        let b = base_by_id.get(h.id.as_str()).copied();
+        KernelDiff {
+            id: h.id.clone(),
+            change: change(b, h),
+            required: h.required,
+            base: b.map(state),
+            head: Some(state(h)),
+        }
+    });
+    let removed = base
+        .targets
+        .iter()
+        .filter(|b| !head_ids.contains(&b.id.as_str()))
+        .map(|b| KernelDiff {
+            id: b.id.clone(),
+            change: Change::Removed,
+            required: b.required,
+            base: Some(state(b)),
+            head: None,
+        });
+    present.chain(removed).collect()
+}
+
+impl FailOn {
+    fn exit_code(self, kernels: &[KernelDiff]) -> u8 {
+        let fail = match self {
+            FailOn::Regression => kernels
+                .iter()
+                .any(|k| k.change == Change::Regressed && k.required),
+            FailOn::AnyChange => kernels.iter().any(|k| k.change != Change::Unchanged),
+            FailOn::Never => false,
+        };
+        if fail {
+            2
+        } else {
+            0
+        }
+    }
+}
+
+impl Counts {
+    fn of(kernels: &[KernelDiff]) -> Counts {
+        let mut c = Counts::default();
+        for k in kernels {
+            *match k.change {
+                Change::Regressed => &mut c.regressed,
+                Change::Fixed => &mut c.fixed,
+                Change::StatusChanged => &mut c.status_changed,
+                Change::ClassChanged => &mut c.class_changed,
+                Change::Added => &mut c.added,
+                Change::Removed => &mut c.removed,
+                Change::Unchanged => &mut c.unchanged,
+            } += 1;
+        }
+        c
+    }
+}
+
+impl Side {
+    fn of(l: &Loaded) -> Side {
+        Side {
+            label: l.label.clone(),
+            report: l.path.clone(),
+            version: l.version.clone(),
+            artifact: l.report.artifact.clone(),
+            matrix: l.report.matrix.clone(),
+            started_at: l.report.started_at.clone(),
+            summary: l.report.summary.clone(),
+        }
+    }
+}
+
+/// Compares two loaded reports; refuses what cannot be compared meaningfully.
+pub fn diff(
+    base: &Loaded,
+    head: &Loaded,
+    fail_on: FailOn,
+    allow_matrix_change: bool,
+) -> Result<Diff, CompareError> {
+    let (b, h) = (&base.report, &head.report);
+    if b.schema != h.schema {
+        return Err(CompareError::Schema {
+            base: base.path.clone(),
+            base_schema: b.schema.clone(),
+            head: head.path.clone(),
+            head_schema: h.schema.clone(),
+        });
+    }
+    let matrix_changed = b.matrix.digest != h.matrix.digest;
+    if matrix_changed && !allow_matrix_change {
+        let describe = |m: &MatrixRef| format!("{}, sha256 {}", m.name, m.digest);
+        return Err(CompareError::Matrix {
+            base: base.path.clone(),
+            base_matrix: describe(&b.matrix),
+            head: head.path.clone(),
+            head_matrix: describe(&h.matrix),
+        });
+    }
+    let kernels = kernel_diffs(b, h);
+    Ok(Diff {
+        schema: SCHEMA,
+        base: Side::of(base),
+        head: Side::of(head),
+        matrix_changed,
+        fail_on,
+        exit_code: fail_on.exit_code(&kernels),
+        counts: Counts::of(&kernels),
+        kernels,
+    })
+}
+
+/// Markdown for a pull request or job summary; `head` supplies the details
+/// of each regression.
+pub fn render_markdown(diff: &Diff, head: &Report) -> String {
+    let mut env = report::markdown::environment();
+    env.add_template("compare", TEMPLATE)
+        .expect("compare template parses");
+    let regressions: Vec<&Target> = diff
+        .kernels
+        .iter()
+        .filter(|k| k.change == Change::Regressed)
+        .filter_map(|k| head.targets.iter().find(|t| t.id == k.id))
+        .collect();
+    env.get_template("compare")
+        .and_then(|t| t.render(context! { diff, regressions }))
+        .expect("compare template renders")
+}
+
+/// The terminal view: every kernel, then the counts.
+pub fn table(diff: &Diff) -> String {
+    let show = |s: &Option<State>| match s {
+        None => "-".to_owned(),
+        Some(s) => match s.class {
+            Some(c) => format!("{} ({})", progress::verdict(s.status), c.as_str()),
+            None => progress::verdict(s.status).to_owned(),
+        },
+    };
+    let rows: Vec<[String; 4]> = diff
+        .kernels
+        .iter()
+        .map(|k| {
+            [
+                format!("{}{}", k.id, if k.required { "" } else { " (optional)" }),
+                k.change.as_str().replace('_', " "),
+                show(&k.base),
+                show(&k.head),
+            ]
+        })
+        .collect();
+    let c = &diff.counts;
+    crate::table::render(["KERNEL", "CHANGE", "BASE", "HEAD"], &rows)
+        + &format!(
+            "{} regressed, {} fixed, {} status changed, {} class changed, {} added, {} removed, \
+             {} unchanged (base {}, head {})\n",
+            c.regressed,
+            c.fixed,
+            c.status_changed,
+            c.class_changed,
+            c.added,
+            c.removed,
+            c.unchanged,
+            diff.base.label,
+            diff.head.label
+        )
+}
+
+fn write(what: &'static str, path: &Path, contents: &str) -> Result<(), CompareError> {
+    report::write_atomically(path, contents.as_bytes()).map_err(|source| CompareError::Write {
+        what,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+pub struct Options {
+    pub fail_on: FailOn,
+    pub allow_matrix_change: bool,
+    pub out: Option<PathBuf>,
+    pub markdown: Option<PathBuf>,
+}
+
+/// `bpfcompat compare`: prints the table, writes what was asked for, and
+/// returns the exit code (0, or 2 as `--fail-on` says).
+pub fn run(base: Input, head: Input, options: &Options) -> Result<u8, CompareError> {
+    let (base, head) = (base.load()?, head.load()?);
+    let diff = diff(&base, &head, options.fail_on, options.allow_matrix_change)?;
+    if let Some(out) = &options.out {
+        let json = serde_json::to_string_pretty(&diff).expect("diff serialises") + "\n";
+        write("diff", out, &json)?;
+    }
+    if let Some(md) = &options.markdown {
+        write("Markdown diff", md, &render_markdown(&diff, &head.report))?;
+    }
+    print!("{}", table(&diff));
+    Ok(diff.exit_code)
+}
