@@ -187,7 +187,7 @@ fn pad(out: &mut impl Write, len: usize) -> io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
     use std::process::{Command, Stdio};
@@ -207,7 +207,9 @@ mod tests {
         a
     }
 
-    fn cpio(args: &[&str], archive: &[u8], cwd: &Path) -> String {
+    /// Runs the host's `cpio` on an archive: the independent reader our
+    /// writer is checked against.
+    pub(crate) fn cpio(args: &[&str], archive: &[u8], cwd: &Path) -> String {
         let mut child = Command::new("cpio")
             .args(args)
             .current_dir(cwd)

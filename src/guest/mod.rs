@@ -337,25 +337,16 @@ fn add_busybox(a: &mut Archive) -> Result<(), GuestError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-    use std::process::{Command, Stdio};
+
+    use std::process::Command;
 
     /// Unpacks an initramfs with the host's cpio into a temporary directory.
     pub(crate) fn unpack(bytes: &[u8]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new("cpio")
-            .args(["-id", "--quiet", "--no-absolute-filenames"])
-            .current_dir(dir.path())
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("install cpio");
-        child.stdin.take().unwrap().write_all(bytes).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        super::cpio::tests::cpio(
+            &["-id", "--quiet", "--no-absolute-filenames"],
+            bytes,
+            dir.path(),
         );
         dir
     }
