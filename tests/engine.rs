@@ -356,3 +356,60 @@ fn usage_errors_exit_1() {
         run.stderr
     );
 }
+
+/// Ctrl-C (SIGINT) mid-run stops every QEMU the run started and writes no
+/// report.
+#[test]
+fn ctrl_c_kills_every_qemu() {
+    let _lock = boot_lock();
+    let s = Scratch::new();
+    let matrix = s.matrix(&[(&K61, ""), (&TINY, "")]);
+    let out = s.path("report.json");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bpfcompat"))
+        .args([
+            "test-command",
+            "--cmd",
+            "sleep 600",
+            "--accel",
+            "tcg",
+            "--matrix",
+        ])
+        .arg(&matrix)
+        .arg("--out")
+        .arg(&out)
+        .arg("--workdir")
+        .arg(s.path("work"))
+        .arg("--cache-dir")
+        .arg(s.path("cache"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Our QEMUs are the ones booting an initramfs from this scratch dir.
+    let ours = || {
+        let pattern = format!("qemu-system-x86_64 .*{}", s.path("work").display());
+        std::process::Command::new("pgrep")
+            .args(["-f", &pattern])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
+            .unwrap_or(0)
+    };
+    let started = std::time::Instant::now();
+    while ours() < 2 {
+        assert!(started.elapsed().as_secs() < 60, "the QEMUs never started");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted by Ctrl-C"), "{stderr}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while ours() > 0 {
+        assert!(std::time::Instant::now() < deadline, "QEMU survived Ctrl-C");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(!out.exists(), "no report for an interrupted run");
+}
