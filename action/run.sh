@@ -93,7 +93,7 @@ step_install() {
     bash "$action_dir/scripts/install-deps.sh"
     local target="${RUNNER_TEMP:-/tmp}/bpfcompat/target"
     cargo build --release --locked --manifest-path "$action_dir/Cargo.toml" \
-      --target-dir "$target" -p bpfcompat -p bpfcompat-guest
+      --target-dir "$target" -p bpfcompat
     install -m 0755 "$target/release/bpfcompat" "$target/release/bpfcompat-guest" "$bin_dir/"
   else
     [[ "$version" =~ ^(latest|v?[0-9]+\.[0-9]+\.[0-9]+([-.][0-9A-Za-z.]+)?)$ ]] ||
