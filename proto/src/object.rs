@@ -4,6 +4,16 @@
 
 use serde::{Deserialize, Serialize};
 
+mod helpers;
+
+/// The name of BPF helper `id` (`bpf_loop` for 181), if libbpf 1.7 knows it.
+pub fn helper_name(id: u32) -> Option<&'static str> {
+    helpers::HELPER_NAMES
+        .get(id as usize)
+        .copied()
+        .filter(|n| id != 0 && *n != "unknown")
+}
+
 /// Bytes of a verifier log kept in [`ProgramLoad::verifier_log_tail`].
 pub const VERIFIER_LOG_TAIL_BYTES: usize = 8 * 1024;
 /// Bytes of a verifier log sent at all ([`ProgramLoad::verifier_log`] keeps
@@ -342,6 +352,15 @@ mod tests {
             let back: FailureClass = serde_json::from_str(&json).unwrap();
             assert_eq!(back, class);
         }
+    }
+
+    #[test]
+    fn helper_names() {
+        assert_eq!(helper_name(1), Some("bpf_map_lookup_elem"));
+        assert_eq!(helper_name(181), Some("bpf_loop"));
+        assert_eq!(helper_name(209), Some("bpf_user_ringbuf_drain"));
+        assert_eq!(helper_name(0), None);
+        assert_eq!(helper_name(100_000), None);
     }
 
     #[test]

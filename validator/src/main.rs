@@ -1,1 +1,3 @@
+mod object;
+
 fn main() {}
