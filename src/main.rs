@@ -1,1 +1,3 @@
+mod artifact;
+
 fn main() {}

@@ -1,10 +1,11 @@
-/* A helper the program type may not call (XDP has no current task). */
+/* A helper the program type may never call: an XDP helper in a tracepoint
+ * program. */
 #include "common.h"
 
-SEC("xdp")
-int xdp_wants_pid(struct xdp_md *ctx)
+SEC("tracepoint/sched/sched_switch")
+int tp_adjusts_xdp(void *ctx)
 {
-	return bpf_get_current_pid_tgid() & 1 ? XDP_PASS : XDP_DROP;
+	return bpf_xdp_adjust_head(ctx, 0);
 }
 
 char LICENSE[] SEC("license") = "GPL";

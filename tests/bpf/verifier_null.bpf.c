@@ -1,9 +1,9 @@
-/* Dereferences a map lookup without a NULL check: the verifier refuses it
- * (EACCES), on every kernel. */
+/* Dereferences a hash map lookup without a NULL check: the verifier
+ * refuses it (EACCES) on every kernel. */
 #include "common.h"
 
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u64);

@@ -23,7 +23,10 @@ fn mount(src: &str, target: &str, fstype: &str) {
     );
     let rc = unsafe { libc::mount(s.as_ptr(), t.as_ptr(), f.as_ptr(), 0, std::ptr::null()) };
     if rc != 0 {
-        println!("HARNESS mount {fstype} on {target}: {}", std::io::Error::last_os_error());
+        println!(
+            "HARNESS mount {fstype} on {target}: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
 
@@ -47,12 +50,19 @@ fn main() {
         .unwrap_or_default();
     objs.sort();
     for path in objs {
-        if only.as_deref().is_some_and(|o| !path.to_string_lossy().contains(o)) {
+        if only
+            .as_deref()
+            .is_some_and(|o| !path.to_string_lossy().contains(o))
+        {
             continue;
         }
         let mut out = object::check_object_with(&path, ObjectMode::LoadAttach, &facts);
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let class = out.diagnosis.as_ref().map(|d| d.class.as_str()).unwrap_or("-");
+        let class = out
+            .diagnosis
+            .as_ref()
+            .map(|d| d.class.as_str())
+            .unwrap_or("-");
         println!(
             "ROW {name} status={:?} load={:?}/{:?} class={class} ms={}",
             out.status, out.load.status, out.load.errno, out.duration_ms
@@ -68,10 +78,18 @@ fn main() {
                 p.load.status,
                 p.load.errno,
                 p.load.insns_processed,
-                p.load.diagnosis.as_ref().map(|d| d.class.as_str()).unwrap_or(""),
+                p.load
+                    .diagnosis
+                    .as_ref()
+                    .map(|d| d.class.as_str())
+                    .unwrap_or(""),
                 p.attach.status,
                 p.attach.errno,
-                p.attach.diagnosis.as_ref().map(|d| d.class.as_str()).unwrap_or(""),
+                p.attach
+                    .diagnosis
+                    .as_ref()
+                    .map(|d| d.class.as_str())
+                    .unwrap_or(""),
                 if p.attach.status == Status::Pass {
                     p.attach.target.clone().unwrap_or_default()
                 } else {

@@ -565,7 +565,10 @@ pub fn attach_all(
                             ev.target = Some(target.clone());
                             ev.target_exists = *exists;
                         } else {
+                            // lo, the cgroup root, the netns, sockets: made or
+                            // checked by us, they exist.
                             ev.target = Some(format!("{plan:?}"));
+                            ev.target_exists = Some(true);
                         }
                         if ev.libbpf_lines.is_empty() {
                             ev.libbpf_lines.push(e.1.clone());

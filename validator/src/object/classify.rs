@@ -487,6 +487,38 @@ fn classify_load(ev: &Evidence) -> Diagnosis {
             helper_hint(&helper, ev.prog_type.as_deref()),
         );
     }
+    if let Some(line) = find_line(ev, &["callbacks are not allowed in non-JITed programs"]) {
+        let helper = ev
+            .unsupported_helpers
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "callback-taking helpers (bpf_loop, bpf_for_each_map_elem, bpf_user_ringbuf_drain, ...)".into());
+        return diag(
+            FailureClass::UnsupportedHelper,
+            p,
+            line,
+            format!(
+                "this kernel has no BPF JIT (interpreter only), and {helper} needs one for its \
+                 callback: guard the call with a feature probe and provide a loop-free \
+                 fallback, or require a JIT-enabled kernel"
+            ),
+        );
+    }
+    if let Some(line) = find_line(
+        ev,
+        &["is not modifiable", "to __noreturn functions is rejected"],
+    ) {
+        return diag(
+            FailureClass::UnsupportedAttachType,
+            p,
+            line,
+            "the function exists but this kernel does not let this program type \
+             attach to it (fmod_ret needs a function marked for error injection, \
+             which needs CONFIG_FUNCTION_ERROR_INJECTION, or a security_* hook; \
+             fexit cannot attach to noreturn functions): pick another target or \
+             use fentry/fexit/kprobe",
+        );
+    }
     if ev.prog_type_supported == Some(false) && vlog.is_empty() {
         let t = ev.prog_type.as_deref().unwrap_or("this");
         return diag(
@@ -586,6 +618,16 @@ fn classify_attach(ev: &Evidence) -> Diagnosis {
     );
     if ev.target_exists == Some(false) {
         return diag(FailureClass::AttachTargetMissing, p, line, missing_hint);
+    }
+    if let Some(l) = find_line(ev, &["qdisc kind is unknown"]) {
+        return diag(
+            FailureClass::UnsupportedAttachType,
+            p,
+            l,
+            "the kernel has no clsact qdisc (sch_ingress is not built in, or is a \
+             module that is not loaded): load sch_ingress/cls_bpf, or use tcx \
+             links on 6.6+",
+        );
     }
     match ev.errno {
         Some(ENOENT) | Some(ESRCH) | Some(ENXIO) if ev.target_exists != Some(true) => {
@@ -768,6 +810,37 @@ mod tests {
         assert_eq!(classify(&e).class, FailureClass::UnsupportedAttachType);
         let e = ev(Phase::Attach, EPERM);
         assert_eq!(classify(&e).class, FailureClass::PermissionDenied);
+    }
+
+    #[test]
+    fn callbacks_without_jit() {
+        let mut e = ev(Phase::ProgramLoad, EINVAL);
+        e.verifier_log =
+            "5: (85) call bpf_loop#181\ncallbacks are not allowed in non-JITed programs\n".into();
+        let d = classify(&e);
+        assert_eq!(d.class, FailureClass::UnsupportedHelper);
+        assert!(d.hint.contains("JIT"));
+    }
+
+    #[test]
+    fn fmod_ret_on_a_function_without_error_injection() {
+        let mut e = ev(Phase::ProgramLoad, EINVAL);
+        e.verifier_log = "__x64_sys_getpgid() is not modifiable\nprocessed 0 insns\n".into();
+        e.prog_type_supported = Some(true);
+        let d = classify(&e);
+        assert_eq!(d.class, FailureClass::UnsupportedAttachType);
+        assert_eq!(d.reason, "__x64_sys_getpgid() is not modifiable");
+    }
+
+    #[test]
+    fn tc_without_clsact() {
+        // The qdisc is missing (a module the guest does not have), not lo.
+        let mut e = ev(Phase::Attach, ENOENT);
+        e.libbpf_lines = vec!["Kernel error message: Specified qdisc kind is unknown".into()];
+        e.target_exists = Some(true);
+        let d = classify(&e);
+        assert_eq!(d.class, FailureClass::UnsupportedAttachType);
+        assert!(d.hint.contains("clsact"), "{}", d.hint);
     }
 
     #[test]

@@ -450,6 +450,11 @@ fn isolate(
             results.push(program_load_skipped("autoload off", true));
             continue;
         }
+        // The program the whole load stopped at: its result is already known.
+        if !p.is_struct_ops() && whole_point.culprit == Culprit::Program(p.name.clone()) {
+            results.push(program_load_failed(ctx, p, whole, whole_point, false));
+            continue;
+        }
         let only: BTreeSet<String> = if p.is_struct_ops() {
             struct_ops_progs.clone()
         } else {
