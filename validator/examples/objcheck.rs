@@ -115,6 +115,27 @@ fn main() {
         }
         println!("JSON {}", serde_json::to_string(&out).unwrap());
     }
+    // What an unprivileged loader sees (unprivileged_bpf_disabled is set on
+    // these kernels): run one object again as nobody.
+    if only.is_none() && std::process::id() == 1 {
+        let rc = unsafe { libc::setresuid(65534, 65534, 65534) };
+        if rc == 0 {
+            let out = object::check_object_with(
+                std::path::Path::new("/corpus/maps.bpf.o"),
+                ObjectMode::LoadAttach,
+                &facts,
+            );
+            let d = out.diagnosis.as_ref();
+            println!(
+                "ROWUNPRIV maps.bpf.o status={:?} load={:?}/{:?} class={} why={}",
+                out.status,
+                out.load.status,
+                out.load.errno,
+                d.map(|d| d.class.as_str()).unwrap_or("-"),
+                d.map(|d| d.reason.as_str()).unwrap_or("")
+            );
+        }
+    }
     println!("HARNESS done");
     if std::process::id() == 1 {
         unsafe {

@@ -57,14 +57,29 @@ pub enum Plan {
     Skip(String),
 }
 
+/// Function names in /proc/kallsyms, read once per boot (it is megabytes,
+/// slow to read under TCG).
+fn kallsyms() -> Option<&'static std::collections::HashSet<String>> {
+    static SYMS: std::sync::OnceLock<Option<std::collections::HashSet<String>>> =
+        std::sync::OnceLock::new();
+    SYMS.get_or_init(|| {
+        let text = std::fs::read_to_string("/proc/kallsyms").ok()?;
+        Some(
+            text.lines()
+                .filter_map(|l| l.split_whitespace().nth(2))
+                .map(str::to_owned)
+                .collect(),
+        )
+    })
+    .as_ref()
+}
+
 fn kallsyms_has(pred: impl Fn(&str) -> bool) -> Option<bool> {
-    let text = std::fs::read_to_string("/proc/kallsyms").ok()?;
-    // Without root (or with kptr_restrict) addresses are zero but names are
-    // still listed.
-    Some(
-        text.lines()
-            .any(|l| l.split_whitespace().nth(2).is_some_and(&pred)),
-    )
+    Some(kallsyms()?.iter().any(|n| pred(n)))
+}
+
+fn kallsyms_contains(name: &str) -> Option<bool> {
+    Some(kallsyms()?.contains(name))
 }
 
 fn glob(pattern: &str, s: &str) -> bool {
@@ -180,7 +195,7 @@ fn plan_kprobe(kind: &str, arg: &str) -> Plan {
                 return Plan::Skip("the section names no kernel function".into());
             }
             let sym = arg.split('+').next().unwrap_or(arg).to_owned();
-            let exists = kallsyms_has(|n| n == sym);
+            let exists = kallsyms_contains(&sym);
             Plan::Auto {
                 target: sym,
                 exists,

@@ -125,6 +125,18 @@ pub fn errno_name(e: i32) -> &'static str {
         ENOSYS => "ENOSYS",
         EOPNOTSUPP => "EOPNOTSUPP",
         ENOTSUPP => "ENOTSUPP",
+        // libbpf's own error codes (LIBBPF_ERRNO__*).
+        4000 => "LIBBPF_ERRNO__LIBELF",
+        4001 => "LIBBPF_ERRNO__FORMAT",
+        4002 => "LIBBPF_ERRNO__KVERSION",
+        4003 => "LIBBPF_ERRNO__ENDIAN",
+        4004 => "LIBBPF_ERRNO__INTERNAL",
+        4005 => "LIBBPF_ERRNO__RELOC",
+        4006 => "LIBBPF_ERRNO__LOAD",
+        4007 => "LIBBPF_ERRNO__VERIFY",
+        4008 => "LIBBPF_ERRNO__PROG2BIG",
+        4009 => "LIBBPF_ERRNO__KVER",
+        4010 => "LIBBPF_ERRNO__PROGTYPE",
         _ => "E?",
     }
 }
