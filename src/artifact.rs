@@ -722,7 +722,7 @@ fn btf_maps(btf: &[u8], little: bool) -> Result<Vec<MapSummary>, String> {
         if arr.kind != 3 {
             return None;
         }
-        Some(u32_at(arr.extra, 8, little).ok()?)
+        u32_at(arr.extra, 8, little).ok()
     };
 
     let mut maps = Vec::new();

@@ -13,6 +13,7 @@ KERNEL=$1
 HARNESS=${2:-$ROOT/target/x86_64-unknown-linux-gnu/release/examples/objcheck}
 CORPUS=${3:-$ROOT/target/bpf-corpus}
 STAGE=$(mktemp -d)
+chmod 755 "$STAGE" # the initramfs root: readable by non-root checks too
 trap 'rm -rf "$STAGE"' EXIT
 mkdir -p "$STAGE/corpus" "$STAGE/dev" "$STAGE/proc" "$STAGE/sys"
 cp "$HARNESS" "$STAGE/init"

@@ -186,6 +186,15 @@ fn map_hint(map_type: Option<&str>) -> String {
 /// Classifies one failure.
 pub fn classify(ev: &Evidence) -> Diagnosis {
     match ev.phase {
+        Phase::Open if matches!(ev.errno, Some(EACCES) | Some(EPERM)) => diag(
+            FailureClass::PermissionDenied,
+            Phase::Open,
+            find_line(ev, &["failed to open", "open"])
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("cannot open {}: {}", ev.subject, errno_text(ev.errno))),
+            "the loader may not read the object file: check its permissions and the \
+             loader's user",
+        ),
         Phase::Open => {
             let reason = find_line(
                 ev,
@@ -547,9 +556,17 @@ fn classify_load(ev: &Evidence) -> Diagnosis {
         );
     }
     if ev.errno == Some(EPERM) {
-        let line = find_line(ev, &["load failed", "EPERM", "Operation not permitted"])
-            .map(str::to_owned)
-            .unwrap_or_else(|| "program load failed with -EPERM".into());
+        let line = find_line(
+            ev,
+            &[
+                "Couldn't load trivial BPF program",
+                "load failed",
+                "EPERM",
+                "Operation not permitted",
+            ],
+        )
+        .map(str::to_owned)
+        .unwrap_or_else(|| "program load failed with -EPERM".into());
         return permission(ev, p, line);
     }
     if !vlog.is_empty() {
@@ -853,6 +870,13 @@ mod tests {
         let d = classify(&e);
         assert_eq!(d.class, FailureClass::UnsupportedAttachType);
         assert!(d.hint.contains("clsact"), "{}", d.hint);
+    }
+
+    #[test]
+    fn unreadable_object_is_a_permission_problem_not_an_invalid_one() {
+        let mut e = ev(Phase::Open, EACCES);
+        e.libbpf_lines = vec!["elf: failed to open /corpus/maps.bpf.o: -EACCES".into()];
+        assert_eq!(classify(&e).class, FailureClass::PermissionDenied);
     }
 
     #[test]

@@ -171,6 +171,11 @@ pub fn failure_point(warn_lines: &[String]) -> Option<FailurePoint> {
                 return point(Phase::Extern, Culprit::Extern(name.to_owned()));
             }
         }
+        // libbpf's first bpf() call (a trivial program) was refused: no BPF
+        // at all for this loader (EPERM: privileges, lockdown).
+        if l.contains("Couldn't load trivial BPF program") {
+            return point(Phase::ProgramLoad, Culprit::Unnamed);
+        }
         if l.starts_with("struct_ops init_kern") {
             return point(Phase::StructOps, Culprit::Unnamed);
         }
