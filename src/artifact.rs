@@ -999,7 +999,7 @@ mod tests {
             .any(|h| h.name.as_deref() == Some("bpf_trace_printk")));
 
         let s = obj("sk").unwrap();
-        assert_eq!(s.programs.len(), 5);
+        assert_eq!(s.programs.len(), 6);
         assert_eq!(s.maps[0].map_type_name.as_deref(), Some("sockmap"));
 
         let s = obj("maps").unwrap();

@@ -31,6 +31,18 @@ int cg_sysctl(struct bpf_sysctl *ctx)
 	return 1;
 }
 
+SEC("cgroup/getsockopt")
+int cg_getsockopt(struct bpf_sockopt *ctx)
+{
+	return 1;
+}
+
+SEC("cgroup/dev")
+int cg_dev(struct bpf_cgroup_dev_ctx *ctx)
+{
+	return 1;
+}
+
 SEC("sockops")
 int cg_sockops(struct bpf_sock_ops *ctx)
 {

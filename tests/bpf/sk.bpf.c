@@ -27,6 +27,12 @@ int socket_filter(struct __sk_buff *skb)
 	return skb->len;
 }
 
+SEC("sk_reuseport")
+int reuseport_pass(struct sk_reuseport_md *md)
+{
+	return SK_PASS;
+}
+
 SEC("sk_lookup")
 int sk_lookup_pass(struct bpf_sk_lookup *ctx)
 {

@@ -497,7 +497,16 @@ fn isolate(
                     }
                     // A map this program uses could not be created.
                     if l.verifier_log.contains("<invalid BPF map reference>") {
-                        if let Some(d) = map_creates.iter().find_map(|(_, d)| d.clone()) {
+                        // libbpf names it: "BPF map 'x' is referenced but wasn't created".
+                        let named = l
+                            .verifier_log
+                            .lines()
+                            .find_map(|line| line.strip_prefix("BPF map '")?.split('\'').next())
+                            .and_then(|m| maps.iter().position(|x| x.name == m));
+                        let failed = named
+                            .and_then(|i| map_creates[i].1.clone())
+                            .or_else(|| map_creates.iter().find_map(|(_, d)| d.clone()));
+                        if let Some(d) = failed {
                             l.diagnosis = Some(Diagnosis {
                                 reason: format!(
                                     "uses a map that cannot be created here: {}",
