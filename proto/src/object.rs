@@ -153,7 +153,7 @@ pub struct ObjectOutcome {
     /// Guest path, as requested.
     pub path: String,
     pub mode: ObjectMode,
-    /// libbpf the agent was built with, e.g. `1.7.0`.
+    /// libbpf the agent was built with, as libbpf reports it (`1.7`).
     pub libbpf_version: String,
     /// Pass only if every step the mode asks for passed (skipped attaches
     /// do not fail an object).

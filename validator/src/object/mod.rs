@@ -27,7 +27,7 @@ pub use facts::kernel_facts;
 use classify::{classify, Evidence};
 use load::{Culprit, FailurePoint, LoadAttempt, MapDecl, ProgDecl};
 
-/// The version of the libbpf linked into the agent (`1.7.0`).
+/// The version of the libbpf linked into the agent, as libbpf reports it (`1.7`).
 pub fn libbpf_version() -> String {
     names::libbpf_version()
 }
