@@ -7,6 +7,8 @@
 //! payload, and a trailer. Length and digest let the host tell a complete
 //! result from one cut short by a crash or a timeout.
 
+pub mod object;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 

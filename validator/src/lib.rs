@@ -12,6 +12,7 @@
 //! panics included, ends up as a frame with `fatal` set.
 
 mod command;
+mod object;
 mod init;
 mod serial;
 
