@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use bpfcompat_proto::object::ObjectMode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::compare;
@@ -47,11 +48,19 @@ pub enum Commands {
                       for the guest."
     )]
     TestCommand(TestCommandArgs),
-    /// Check eBPF on every kernel: your loader with --command (same as test-command).
-    #[command(long_about = "Check eBPF on every kernel of a matrix.\n\n\
-                      With --command, runs your loader exactly like `test-command`. Checking \
-                      .bpf.o objects directly with the bundled libbpf validator (`--artifact` \
-                      without `--command`) is not available in this version yet.")]
+    /// Check .bpf.o objects with the bundled libbpf validator (or your loader with --command).
+    #[command(
+        long_about = "Check eBPF on every kernel of a matrix.\n\n\
+                      With --artifact FILE.bpf.o (repeatable), the bundled libbpf validator does \
+                      what a libbpf loader does inside each guest: open the object, create its \
+                      maps, load it as a whole, then attach every program (xdp and tc on lo, \
+                      cgroup programs on the cgroup2 root, ...). Every failure gets a class \
+                      (UNSUPPORTED_MAP_TYPE, MISSING_BTF, VERIFIER_REJECTION, ...), the evidence \
+                      line and a hint; all objects are checked in the same boot of each kernel. \
+                      Files that are not BPF objects are refused before anything boots.\n\n\
+                      With --command, runs your loader exactly like `test-command`.",
+        after_help = "Example:\n  bpfcompat test --artifact build/probe.bpf.o --artifact build/net.bpf.o \\\n      --matrix matrices/test-kernels.yaml --out report.json --markdown report.md"
+    )]
     Test(TestArgs),
     /// Publish a report to GitHub: check run, sticky PR comment, job summary, step outputs.
     #[command(
@@ -242,11 +251,32 @@ pub struct TestArgs {
     /// The exit code that means "works on this kernel".
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u8), requires = "command")]
     pub command_expect_exit: u8,
-    /// A file to ship into the guest as $BPFCOMPAT_ARTIFACT.
+    /// A .bpf.o to check with the bundled validator; repeat it to check several in the
+    /// same boot. With --command: the one file shipped as $BPFCOMPAT_ARTIFACT.
     #[arg(long, value_name = "FILE")]
-    pub artifact: Option<PathBuf>,
+    pub artifact: Vec<PathBuf>,
+    /// Validator: load the objects only, or also attach every program.
+    #[arg(long, value_enum, default_value_t = ValidationMode::LoadAttach, conflicts_with = "command")]
+    pub validation_mode: ValidationMode,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ValidationMode {
+    /// Open the object, create its maps and load its programs.
+    LoadOnly,
+    /// Also attach every program to a real target in the guest.
+    LoadAttach,
+}
+
+impl From<ValidationMode> for ObjectMode {
+    fn from(mode: ValidationMode) -> ObjectMode {
+        match mode {
+            ValidationMode::LoadOnly => ObjectMode::LoadOnly,
+            ValidationMode::LoadAttach => ObjectMode::LoadAttach,
+        }
+    }
 }
 
 #[derive(Args)]

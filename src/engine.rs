@@ -9,31 +9,23 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 use tokio::sync::Semaphore;
 
-use crate::guest::{self, CommandPayload};
+use crate::check::Prepared;
+use crate::guest;
 use crate::kernel::{self, KernelCache};
 use crate::matrix::{KernelSpec, Matrix};
 use crate::progress::Progress;
 use crate::qemu::{self, AccelChoice, BootSpec, Qemu};
 use crate::report::{
-    self, ArtifactIdentity, CheckArtifact, ClassCode, Classification, KernelInfo, MatrixRef, Mode,
-    Report, Summary, Target, TargetStatus, Timing,
+    self, Check, CheckArtifact, ClassCode, Classification, KernelInfo, MatrixRef, Report, Summary,
+    Target, TargetStatus, Timing,
 };
-use crate::verdict::{self, CommandExpectation};
+use crate::verdict::{self, Expectation};
 
 pub const DEFAULT_MEMORY_MB: u32 = 512;
 pub const DEFAULT_CPUS: u32 = 1;
-
-/// The user's loader command and what ships with it.
-pub struct CommandCheck {
-    pub command: String,
-    pub bin: Option<PathBuf>,
-    pub artifact: Option<PathBuf>,
-    pub expected_exit: i32,
-}
 
 pub struct Settings {
     pub concurrency: usize,
@@ -62,83 +54,9 @@ fn io_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Eng
     move |source| EngineError::Io { what, path, source }
 }
 
-/// A file the user handed us, with its digest.
-struct Input {
-    path: PathBuf,
-    name: String,
-    sha256: String,
-}
-
-impl Input {
-    fn read(what: &'static str, path: &Path) -> Result<Input, EngineError> {
-        let bytes = std::fs::read(path).map_err(io_err(what, path))?;
-        Ok(Input {
-            path: path.to_owned(),
-            name: file_name(path),
-            sha256: hex::encode(Sha256::digest(&bytes)),
-        })
-    }
-
-    fn as_check_artifact(&self) -> CheckArtifact {
-        CheckArtifact {
-            name: self.name.clone(),
-            path: Some(self.path.display().to_string()),
-            sha256: Some(self.sha256.clone()),
-        }
-    }
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
-}
-
-/// `sha256:<hex>` for an artifact; otherwise `command://<name>@<digest>`
-/// where the digest covers the command string and the binary, so changing
-/// either is a different identity.
-fn identity(
-    check: &CommandCheck,
-    bin: Option<&Input>,
-    artifact: Option<&Input>,
-) -> ArtifactIdentity {
-    if let Some(a) = artifact {
-        return ArtifactIdentity {
-            id: format!("sha256:{}", a.sha256),
-            name: a.name.clone(),
-        };
-    }
-    let name = match bin {
-        Some(b) => b.name.clone(),
-        None => {
-            let first = check.command.split_whitespace().next().unwrap_or("command");
-            let base = first.rsplit('/').next().unwrap_or(first);
-            let clean: String = base
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
-                .take(64)
-                .collect();
-            if clean.is_empty() {
-                "command".into()
-            } else {
-                clean
-            }
-        }
-    };
-    let mut hasher = Sha256::new();
-    hasher.update(check.command.as_bytes());
-    hasher.update([0]);
-    hasher.update(bin.map(|b| b.sha256.as_str()).unwrap_or("").as_bytes());
-    let digest = hex::encode(hasher.finalize());
-    ArtifactIdentity {
-        id: format!("command://{name}@{}", &digest[..16]),
-        name,
-    }
-}
-
-pub async fn run_command(
+pub async fn run(
     matrix: &Matrix,
-    check: &CommandCheck,
+    check: &Prepared,
     settings: &Settings,
 ) -> Result<Report, EngineError> {
     let started = Instant::now();
@@ -147,27 +65,6 @@ pub async fn run_command(
     if let Some(why) = &qemu.kvm_unavailable {
         eprintln!("bpfcompat: KVM not used ({why}); running under TCG emulation, expect ~10x slower boots");
     }
-    let bin = check
-        .bin
-        .as_deref()
-        .map(|p| Input::read("cannot read --bin", p))
-        .transpose()?;
-    let artifact = check
-        .artifact
-        .as_deref()
-        .map(|p| Input::read("cannot read --artifact", p))
-        .transpose()?;
-    let identity = identity(check, bin.as_ref(), artifact.as_ref());
-    let check_artifact = artifact
-        .as_ref()
-        .or(bin.as_ref())
-        .map(Input::as_check_artifact)
-        .unwrap_or_else(|| CheckArtifact {
-            name: identity.name.clone(),
-            path: None,
-            sha256: None,
-        });
-
     let run_dir = settings.workdir.join("runs").join(format!(
         "{}-{}",
         started_at.replace([':', '-'], ""),
@@ -175,14 +72,7 @@ pub async fn run_command(
     ));
     std::fs::create_dir_all(&run_dir).map_err(io_err("cannot create run directory", &run_dir))?;
     let agent = guest::locate_agent()?;
-    let initramfs = guest::build_initramfs(
-        &agent,
-        &CommandPayload {
-            command: check.command.clone(),
-            bin: check.bin.clone(),
-            artifact: check.artifact.clone(),
-        },
-    )?;
+    let initramfs = guest::build_initramfs(&agent, &check.payload)?;
     let initrd = run_dir.join("initramfs.cpio");
     std::fs::write(&initrd, initramfs).map_err(io_err("cannot write initramfs", &initrd))?;
     // sockaddr_un paths are limited to 108 bytes, so the result sockets live
@@ -203,7 +93,7 @@ pub async fn run_command(
         sockets: sockets.path().to_owned(),
         default_timeout: settings.timeout,
         expected_exit: check.expected_exit,
-        check_artifact,
+        artifacts: check.artifacts.clone(),
         progress: Progress::new(matrix.kernels.iter().map(|k| k.id.clone()).collect()),
         slots: Semaphore::new(settings.concurrency.max(1)),
     });
@@ -221,11 +111,16 @@ pub async fn run_command(
     }
     let targets: Vec<Target> = slots.into_iter().flatten().collect();
     let summary = Summary::of(&targets);
+    let libbpf_version = targets
+        .iter()
+        .flat_map(|t| &t.checks)
+        .find_map(|c| c.validation.object.as_ref())
+        .map(|o| o.libbpf_version.clone());
     Ok(Report {
         schema: report::SCHEMA.to_owned(),
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-        mode: Mode::Command,
-        artifact: identity,
+        mode: check.mode,
+        artifact: check.identity.clone(),
         matrix: MatrixRef {
             name: matrix.name.clone(),
             digest: matrix.digest.clone(),
@@ -235,6 +130,7 @@ pub async fn run_command(
         shard: None,
         accel: ctx.qemu.accel,
         qemu_version: ctx.qemu.version.clone(),
+        libbpf_version,
         started_at,
         duration_ms: started.elapsed().as_millis() as u64,
         summary,
@@ -250,7 +146,7 @@ struct Context {
     sockets: PathBuf,
     default_timeout: Duration,
     expected_exit: i32,
-    check_artifact: CheckArtifact,
+    artifacts: Vec<CheckArtifact>,
     progress: Progress,
     slots: Semaphore,
 }
@@ -270,6 +166,7 @@ impl Context {
                 btf: None,
                 source: spec.source.describe(),
                 sha256: None,
+                bpf: None,
             },
             classification: None,
             timing_ms: Timing::default(),
@@ -282,6 +179,7 @@ impl Context {
                 code: ClassCode::InfraError,
                 reason,
                 hint: hint.to_owned(),
+                phase: None,
             });
             target.timing_ms.total = started.elapsed().as_millis() as u64;
             self.progress.done(index, &target);
@@ -340,19 +238,21 @@ impl Context {
             Ok(r) => r,
             Err(e) => return infra(target, e.to_string(), "This is a problem on the host."),
         };
-        let v = verdict::judge(
+        let mut v = verdict::judge(
             &record,
             timeout,
-            &CommandExpectation {
+            &Expectation {
                 expected_exit: self.expected_exit,
-                artifact: &self.check_artifact,
+                artifacts: &self.artifacts,
             },
         );
-        if let Some(outcome) = &v.outcome {
-            target.kernel.release = Some(outcome.kernel.release.clone());
-            target.kernel.arch = Some(outcome.kernel.arch.clone());
+        if let Some(outcome) = v.outcome.take() {
+            target.kernel.release = Some(outcome.kernel.release);
+            target.kernel.arch = Some(outcome.kernel.arch);
             target.kernel.btf = Some(outcome.kernel.btf);
+            target.kernel.bpf = outcome.kernel.bpf;
         }
+        save_verifier_logs(&kernel_dir, &mut v.checks);
         if v.status == TargetStatus::InfraError {
             target.console_tail = Some(record.console_tail);
         }
@@ -362,6 +262,30 @@ impl Context {
         target.timing_ms = v.timing;
         self.progress.done(index, &target);
         target
+    }
+}
+
+/// Moves each program's full verifier log out of the report into a file in
+/// the kernel's run directory (`<n>-<object>.<program>.verifier.log`): logs run
+/// to megabytes, the report keeps the 8 KiB tail.
+fn save_verifier_logs(kernel_dir: &Path, checks: &mut [Check]) {
+    for (i, check) in checks.iter_mut().enumerate() {
+        let Some(object) = check.validation.object.as_mut() else {
+            continue;
+        };
+        for prog in &mut object.programs {
+            let log = std::mem::take(&mut prog.load.verifier_log);
+            if log.is_empty() {
+                continue;
+            }
+            // Numbered: two objects may share a file name.
+            let name = format!("{i}-{}.{}.verifier.log", check.artifact.name, prog.name);
+            let path = kernel_dir.join(name);
+            prog.load.verifier_log_file = match std::fs::write(&path, log) {
+                Ok(()) => Some(path.display().to_string()),
+                Err(e) => Some(format!("(not written: {}: {e})", path.display())),
+            };
+        }
     }
 }
 

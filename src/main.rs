@@ -1,4 +1,5 @@
 mod artifact;
+mod check;
 mod cli;
 mod compare;
 mod engine;
@@ -22,7 +23,8 @@ use anyhow::{bail, Context as _};
 use clap::Parser;
 
 use cli::{Cli, Commands, CommonArgs, HistoryCommand, MergeArgs};
-use engine::{CommandCheck, Settings};
+use check::{CheckSpec, CommandCheck};
+use engine::Settings;
 use matrix::Matrix;
 use report::Report;
 
@@ -61,23 +63,35 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 artifact: a.artifact,
                 expected_exit: i32::from(a.expect_exit),
             };
-            run_command(check, a.common).await
+            run_check(CheckSpec::Command(check), a.common).await
         }
         Commands::Test(a) => {
-            let Some(command) = a.command else {
-                bail!(
-                    "checking .bpf.o objects with the bundled validator (`test --artifact` without \
-                     `--command`) is not available in this version yet; run your loader instead \
-                     with `bpfcompat test --command CMD` or `bpfcompat test-command --cmd CMD`"
-                );
+            let spec = match a.command {
+                Some(command) => {
+                    if a.artifact.len() > 1 {
+                        bail!(
+                            "--command ships one --artifact into the guest (as \
+                             $BPFCOMPAT_ARTIFACT); give one, or drop --command to check several \
+                             objects with the validator"
+                        );
+                    }
+                    CheckSpec::Command(CommandCheck {
+                        command,
+                        bin: a.command_binary,
+                        artifact: a.artifact.into_iter().next(),
+                        expected_exit: i32::from(a.command_expect_exit),
+                    })
+                }
+                None if a.artifact.is_empty() => bail!(
+                    "nothing to check: give --artifact FILE.bpf.o (repeatable) for the bundled \
+                     validator, or --command CMD to run your own loader"
+                ),
+                None => CheckSpec::Objects {
+                    paths: a.artifact,
+                    mode: a.validation_mode.into(),
+                },
             };
-            let check = CommandCheck {
-                command,
-                bin: a.command_binary,
-                artifact: a.artifact,
-                expected_exit: i32::from(a.command_expect_exit),
-            };
-            run_command(check, a.common).await
+            run_check(spec, a.common).await
         }
         // Blocking HTTP, off the runtime's worker threads.
         Commands::Publish(a) => tokio::task::spawn_blocking(move || github::publish(&a)).await?,
@@ -97,8 +111,9 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-async fn run_command(check: CommandCheck, common: CommonArgs) -> anyhow::Result<u8> {
+async fn run_check(spec: CheckSpec, common: CommonArgs) -> anyhow::Result<u8> {
     let mut matrix = Matrix::load(&common.matrix)?;
+    let check = check::prepare(&spec)?;
     let shard = common
         .shard
         .map(|spec| spec.restrict(&mut matrix))
@@ -119,7 +134,7 @@ async fn run_command(check: CommandCheck, common: CommonArgs) -> anyhow::Result<
         workdir: common.workdir.clone(),
     };
     let mut report = tokio::select! {
-        report = engine::run_command(&matrix, &check, &settings) => report?,
+        report = engine::run(&matrix, &check, &settings) => report?,
         signal = interrupted() => {
             // Returning drops the run and with it every QEMU child
             // (kill_on_drop); no report is written for a partial run.

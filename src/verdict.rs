@@ -4,12 +4,13 @@
 
 use std::time::Duration;
 
+use bpfcompat_proto::object::{FailureClass, ObjectOutcome, Status};
 use bpfcompat_proto::{decode_frame, CheckOutcome, CommandOutcome, FrameError, Outcome};
 
 use crate::qemu::{BootRecord, Ending};
 use crate::report::{
     Check, CheckArtifact, CheckKind, CheckStatus, ClassCode, Classification, Functional,
-    FunctionalTest, LoadStatus, TargetStatus, Timing, Validation,
+    FunctionalTest, LoadStatus, ObjectValidation, TargetStatus, Timing, Validation,
 };
 
 /// What a boot says about one kernel.
@@ -22,13 +23,15 @@ pub struct Verdict {
     pub timing: Timing,
 }
 
-/// How the command check is judged.
-pub struct CommandExpectation<'a> {
+/// How the checks are judged.
+pub struct Expectation<'a> {
+    /// The exit code a command check must give.
     pub expected_exit: i32,
-    pub artifact: &'a CheckArtifact,
+    /// What each check was about, in request order.
+    pub artifacts: &'a [CheckArtifact],
 }
 
-pub fn judge(record: &BootRecord, timeout: Duration, expect: &CommandExpectation) -> Verdict {
+pub fn judge(record: &BootRecord, timeout: Duration, expect: &Expectation) -> Verdict {
     let ms = |d: Duration| d.as_millis() as u64;
     let total = ms(record.elapsed);
     let boot = record.ready_after.map(ms).unwrap_or(total);
@@ -43,6 +46,7 @@ pub fn judge(record: &BootRecord, timeout: Duration, expect: &CommandExpectation
             code,
             reason,
             hint: hint.to_owned(),
+            phase: None,
         }),
         outcome: None,
         checks: Vec::new(),
@@ -107,8 +111,10 @@ pub fn judge(record: &BootRecord, timeout: Duration, expect: &CommandExpectation
     let checks: Vec<Check> = outcome
         .checks
         .iter()
-        .map(|c| match c {
-            CheckOutcome::Command(cmd) => command_check(cmd, expect),
+        .zip(expect.artifacts)
+        .map(|(c, artifact)| match c {
+            CheckOutcome::Command(cmd) => command_check(cmd, expect.expected_exit, artifact),
+            CheckOutcome::Object(obj) => object_check(obj, artifact),
         })
         .collect();
     let failed = checks.iter().find(|c| c.status == CheckStatus::Fail);
@@ -125,8 +131,8 @@ pub fn judge(record: &BootRecord, timeout: Duration, expect: &CommandExpectation
     }
 }
 
-fn command_check(cmd: &CommandOutcome, expect: &CommandExpectation) -> Check {
-    let passed = cmd.error.is_none() && cmd.exit_code == Some(expect.expected_exit);
+fn command_check(cmd: &CommandOutcome, expected_exit: i32, artifact: &CheckArtifact) -> Check {
+    let passed = cmd.error.is_none() && cmd.exit_code == Some(expected_exit);
     let status = if passed {
         CheckStatus::Pass
     } else {
@@ -136,8 +142,7 @@ fn command_check(cmd: &CommandOutcome, expect: &CommandExpectation) -> Check {
         let reason = match (&cmd.error, cmd.exit_code, cmd.signal) {
             (Some(err), _, _) => format!("the command could not be started: {err}"),
             (None, Some(code), _) => format!(
-                "the command exited with {code}, expected {}{}",
-                expect.expected_exit,
+                "the command exited with {code}, expected {expected_exit}{}",
                 last_line(&cmd.stderr_tail)
                     .map(|l| format!("; last stderr line: {l}"))
                     .unwrap_or_default()
@@ -151,22 +156,24 @@ fn command_check(cmd: &CommandOutcome, expect: &CommandExpectation) -> Check {
             hint: "Your loader does not come up on this kernel: read its stderr tail, then guard \
                    the feature it needs with a probe or ship a variant for this kernel."
                 .to_owned(),
+            phase: None,
         }
     });
     Check {
         kind: CheckKind::Command,
         status,
         classification,
-        artifact: expect.artifact.clone(),
+        artifact: artifact.clone(),
         validation: Validation {
             load_status: LoadStatus::Skipped,
+            object: None,
         },
         functional: Functional {
             tests: vec![FunctionalTest {
                 name: "command".to_owned(),
                 status,
                 exit_code: cmd.exit_code,
-                expected_exit_code: expect.expected_exit,
+                expected_exit_code: expected_exit,
                 signal: cmd.signal,
                 error: cmd.error.clone(),
                 stdout_tail: cmd.stdout_tail.clone(),
@@ -176,6 +183,59 @@ fn command_check(cmd: &CommandOutcome, expect: &CommandExpectation) -> Check {
                 duration_ms: cmd.duration_ms,
             }],
         },
+    }
+}
+
+fn object_check(obj: &ObjectOutcome, artifact: &CheckArtifact) -> Check {
+    let passed = obj.status == Status::Pass;
+    let classification = (!passed).then(|| match &obj.diagnosis {
+        Some(d) => Classification {
+            code: ClassCode::Object(d.class),
+            reason: d.reason.clone(),
+            hint: d.hint.clone(),
+            phase: Some(d.phase),
+        },
+        None => Classification {
+            code: ClassCode::Object(FailureClass::Unknown),
+            reason: obj
+                .load
+                .error
+                .clone()
+                .or_else(|| obj.open.error.clone())
+                .unwrap_or_else(|| "the validator reported a failure without a diagnosis".into()),
+            hint: "See the libbpf log in the report.".into(),
+            phase: None,
+        },
+    });
+    let load_status = match obj.load.status {
+        Status::Pass => LoadStatus::Pass,
+        Status::Fail => LoadStatus::Fail,
+        Status::Skipped => LoadStatus::Skipped,
+    };
+    Check {
+        kind: CheckKind::Object,
+        status: if passed {
+            CheckStatus::Pass
+        } else {
+            CheckStatus::Fail
+        },
+        classification,
+        artifact: artifact.clone(),
+        validation: Validation {
+            load_status,
+            object: Some(ObjectValidation {
+                mode: obj.mode,
+                libbpf_version: obj.libbpf_version.clone(),
+                open: obj.open.clone(),
+                load: obj.load.clone(),
+                programs: obj.programs.clone(),
+                maps: obj.maps.clone(),
+                probes: obj.probes.clone(),
+                libbpf_log: obj.libbpf_log.clone(),
+                duration_ms: obj.duration_ms,
+            }),
+        },
+        functional: Functional { tests: Vec::new() },
     }
 }
 
@@ -207,6 +267,7 @@ mod tests {
                 release: "6.1.0".into(),
                 arch: "x86_64".into(),
                 btf: true,
+                bpf: None,
             },
             checks: vec![CheckOutcome::Command(CommandOutcome {
                 exit_code,
@@ -229,13 +290,14 @@ mod tests {
             name: "x".into(),
             path: None,
             sha256: None,
+            inspection: None,
         };
         judge(
             r,
             Duration::from_secs(60),
-            &CommandExpectation {
+            &Expectation {
                 expected_exit,
-                artifact: &artifact,
+                artifacts: std::slice::from_ref(&artifact),
             },
         )
     }
@@ -286,6 +348,7 @@ mod tests {
                 release: "6.1.0".into(),
                 arch: "x86_64".into(),
                 btf: true,
+                bpf: None,
             },
             checks: vec![],
             setup_warnings: vec![],

@@ -4,6 +4,11 @@
 #[path = "../src/report/mod.rs"]
 mod report;
 
+// The report model refers to the object summary.
+#[allow(dead_code)]
+#[path = "../src/artifact.rs"]
+mod artifact;
+
 mod fake_github;
 
 use std::collections::HashMap;
@@ -34,6 +39,7 @@ fn target(id: &str, status: TargetStatus, required: bool) -> Target {
             btf: Some(true),
             source: "file".into(),
             sha256: None,
+            bpf: None,
         },
         classification: failed.then(|| Classification {
             code: if status == TargetStatus::InfraError {
@@ -43,6 +49,7 @@ fn target(id: &str, status: TargetStatus, required: bool) -> Target {
             },
             reason: "exit status 3, expected 0".into(),
             hint: "read the loader's stderr".into(),
+            phase: None,
         }),
         timing_ms: Timing {
             boot: 900,
@@ -63,9 +70,11 @@ fn target(id: &str, status: TargetStatus, required: bool) -> Target {
                 name: "loader".into(),
                 path: None,
                 sha256: None,
+                inspection: None,
             },
             validation: Validation {
                 load_status: LoadStatus::Skipped,
+                object: None,
             },
             functional: Functional {
                 tests: vec![FunctionalTest {
@@ -110,6 +119,7 @@ fn report(targets: Vec<Target>) -> Report {
         },
         accel: Accel::Kvm,
         qemu_version: "8.2.2".into(),
+        libbpf_version: None,
         started_at: "2025-01-01T00:00:00Z".into(),
         duration_ms: 4200,
         summary: Summary::of(&targets),

@@ -43,6 +43,8 @@ pub enum CheckRequest {
         /// Guest path of the artifact, exported as `BPFCOMPAT_ARTIFACT`.
         artifact: Option<String>,
     },
+    /// Check a `.bpf.o` with the bundled libbpf validator.
+    Object(object::ObjectCheckRequest),
 }
 
 /// Everything the agent reports from one boot.
@@ -68,12 +70,17 @@ pub struct KernelFacts {
     pub arch: String,
     /// `/sys/kernel/btf/vmlinux` exists.
     pub btf: bool,
+    /// What matters to BPF (JIT, LSMs, lockdown); gathered when an object
+    /// is checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpf: Option<object::BpfKernelFacts>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CheckOutcome {
     Command(CommandOutcome),
+    Object(object::ObjectOutcome),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -183,6 +190,7 @@ mod tests {
                 release: "6.1.0".into(),
                 arch: "x86_64".into(),
                 btf: true,
+                bpf: None,
             },
             checks: vec![CheckOutcome::Command(CommandOutcome {
                 exit_code: Some(0),

@@ -209,6 +209,7 @@ pub struct ProgramOutcome {
     /// ELF section, e.g. `kprobe/vfs_read`.
     pub section: String,
     /// libbpf's program type name, e.g. `kprobe`, `tracing`, `sched_cls`.
+    #[serde(rename = "type")]
     pub prog_type: String,
     /// libbpf's expected attach type name, e.g. `trace_fentry`.
     pub attach_type: String,
@@ -225,10 +226,14 @@ pub struct ProgramLoad {
     pub error: Option<String>,
     /// Last [`VERIFIER_LOG_TAIL_BYTES`] of the verifier log.
     pub verifier_log_tail: String,
-    /// The verifier log (last [`VERIFIER_LOG_MAX_BYTES`]); the host writes it
-    /// to a file. Empty when the kernel gave none (loads that pass do not
-    /// ask for one).
+    /// The verifier log (last [`VERIFIER_LOG_MAX_BYTES`]); the host moves it
+    /// to a file (`verifier_log_file`) and leaves this empty in the report.
+    /// Empty when the kernel gave none (loads that pass do not ask for one).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub verifier_log: String,
+    /// Where the host wrote the full verifier log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifier_log_file: Option<String>,
     /// Size of the whole log before truncation.
     pub verifier_log_bytes: u64,
     /// Instructions the verifier processed (`processed N insns` in the log,
@@ -270,6 +275,7 @@ impl AttachResult {
 pub struct MapOutcome {
     pub name: String,
     /// libbpf's map type name, e.g. `ringbuf`, `user_ringbuf`, `arena`.
+    #[serde(rename = "type")]
     pub map_type: String,
     pub max_entries: u32,
     pub create: StepResult,

@@ -19,6 +19,7 @@ pub mod elf;
 
 use std::path::{Path, PathBuf};
 
+use bpfcompat_proto::object::{ObjectCheckRequest, ObjectMode};
 use bpfcompat_proto::{self as proto, CheckRequest, Request};
 
 use cpio::Archive;
@@ -31,6 +32,8 @@ pub const AGENT_ENV: &str = "BPFCOMPAT_GUEST";
 pub const GUEST_BIN_DIR: &str = "/bpfcompat/bin";
 /// Guest directory of `--artifact`.
 pub const GUEST_ARTIFACT_DIR: &str = "/bpfcompat/artifact";
+/// Guest directory of the objects the validator checks.
+pub const GUEST_OBJECT_DIR: &str = "/bpfcompat/objects";
 
 /// What the user asked to run in command mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +114,19 @@ fn locate_agent_from(env: Option<PathBuf>, exe: &Path) -> Result<PathBuf, GuestE
 }
 
 /// The uncompressed newc initramfs for one command-mode boot.
-pub fn build_initramfs(agent: &Path, payload: &CommandPayload) -> Result<Vec<u8>, GuestError> {
+/// What a boot checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    Command(CommandPayload),
+    /// `.bpf.o` files for the validator, at `/bpfcompat/objects/<n>/<name>`
+    /// (numbered: two objects may share a file name).
+    Objects {
+        objects: Vec<PathBuf>,
+        mode: ObjectMode,
+    },
+}
+
+pub fn build_initramfs(agent: &Path, payload: &Payload) -> Result<Vec<u8>, GuestError> {
     let mut a = Archive::new();
     for (dir, mode) in [
         ("/proc", 0o555),
@@ -161,18 +176,36 @@ pub fn build_initramfs(agent: &Path, payload: &CommandPayload) -> Result<Vec<u8>
     // host's cache tells the guest's loader where they are.
     let cache = Path::new("/etc/ld.so.cache");
     if cache.is_file() {
-        a.add_host_file("/etc/ld.so.cache", cache, Some(0o644))
-            .map_err(|source| GuestError::Unreadable {
-                what: "the loader cache",
-                path: cache.to_owned(),
-                source,
-            })?;
+        add_data_file(&mut a, "the loader cache", cache, "/etc/ld.so.cache")?;
     }
 
+    let checks = match payload {
+        Payload::Command(command) => vec![command_request(&mut a, command)?],
+        Payload::Objects { objects, mode } => objects
+            .iter()
+            .enumerate()
+            .map(|(i, host)| {
+                let guest = format!("{GUEST_OBJECT_DIR}/{i}/{}", file_name("--artifact", host)?);
+                add_data_file(&mut a, "--artifact", host, &guest)?;
+                Ok(CheckRequest::Object(ObjectCheckRequest { path: guest, mode: *mode }))
+            })
+            .collect::<Result<_, GuestError>>()?,
+    };
+    let request = Request { checks };
+    a.add_file(
+        proto::REQUEST_PATH,
+        serde_json::to_vec_pretty(&request).expect("a request serialises"),
+        0o644,
+    );
+    Ok(a.to_bytes())
+}
+
+/// Ships `--bin` (with its libraries) and `--artifact` for a command check.
+fn command_request(a: &mut Archive, payload: &CommandPayload) -> Result<CheckRequest, GuestError> {
     let bin = match &payload.bin {
         Some(host) => {
             let guest = format!("{GUEST_BIN_DIR}/{}", file_name("--bin", host)?);
-            add_executable(&mut a, "--bin", host, &guest)?;
+            add_executable(a, "--bin", host, &guest)?;
             Some(guest)
         }
         None => None,
@@ -180,29 +213,30 @@ pub fn build_initramfs(agent: &Path, payload: &CommandPayload) -> Result<Vec<u8>
     let artifact = match &payload.artifact {
         Some(host) => {
             let guest = format!("{GUEST_ARTIFACT_DIR}/{}", file_name("--artifact", host)?);
-            a.add_host_file(&guest, host, Some(0o644))
-                .map_err(|source| GuestError::Unreadable {
-                    what: "--artifact",
-                    path: host.clone(),
-                    source,
-                })?;
+            add_data_file(a, "--artifact", host, &guest)?;
             Some(guest)
         }
         None => None,
     };
-    let request = Request {
-        checks: vec![CheckRequest::Command {
-            command: payload.command.clone(),
-            bin,
-            artifact,
-        }],
-    };
-    a.add_file(
-        proto::REQUEST_PATH,
-        serde_json::to_vec_pretty(&request).expect("a request serialises"),
-        0o644,
-    );
-    Ok(a.to_bytes())
+    Ok(CheckRequest::Command {
+        command: payload.command.clone(),
+        bin,
+        artifact,
+    })
+}
+
+fn add_data_file(
+    a: &mut Archive,
+    what: &'static str,
+    host: &Path,
+    guest: &str,
+) -> Result<(), GuestError> {
+    a.add_host_file(guest, host, Some(0o644))
+        .map_err(|source| GuestError::Unreadable {
+            what,
+            path: host.to_owned(),
+            source,
+        })
 }
 
 /// Copies an executable and every shared object it needs.
@@ -351,12 +385,12 @@ mod tests {
         dir
     }
 
-    fn payload(bin: Option<PathBuf>, artifact: Option<PathBuf>) -> CommandPayload {
-        CommandPayload {
+    fn payload(bin: Option<PathBuf>, artifact: Option<PathBuf>) -> Payload {
+        Payload::Command(CommandPayload {
             command: "echo hi".into(),
             bin,
             artifact,
-        }
+        })
     }
 
     /// Any dynamically linked host program serves as a stand-in agent here.

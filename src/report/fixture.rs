@@ -13,11 +13,13 @@ pub fn target(id: &str, status: TargetStatus, class: Option<ClassCode>) -> Targe
             btf: Some(true),
             source: format!("file:/kernels/{id}"),
             sha256: Some("0".repeat(64)),
+            bpf: None,
         },
         classification: class.map(|code| Classification {
             code,
             reason: format!("{} on {id}", code.as_str()),
             hint: "hint".into(),
+            phase: None,
         }),
         timing_ms: Timing {
             boot: 1000,
@@ -47,6 +49,7 @@ pub fn report(targets: Vec<Target>) -> Report {
         shard: None,
         accel: Accel::Tcg,
         qemu_version: "10.0.2".into(),
+        libbpf_version: None,
         started_at: "2025-01-01T00:00:00Z".into(),
         duration_ms: 5000,
         summary: Summary::of(&targets),

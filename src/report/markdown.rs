@@ -4,9 +4,10 @@
 //! through `cell` or `codeblock`, so it cannot break the table, close a code
 //! fence, inject HTML, make a link or mention anyone.
 
+use minijinja::value::{Value, ViaDeserialize};
 use minijinja::{context, AutoEscape, Environment};
 
-use super::{Report, TargetStatus};
+use super::{CheckStatus, Report, TargetStatus};
 
 const REPORT_TEMPLATE: &str = include_str!("../../templates/report.md.j2");
 const PARTS_TEMPLATE: &str = include_str!("../../templates/report_parts.md.j2");
@@ -18,9 +19,13 @@ pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.add_filter("cell", cell);
+    env.add_filter("inline", inline);
     env.add_filter("codeblock", codeblock);
     env.add_filter("secs", |ms: u64| format!("{:.1} s", ms as f64 / 1000.0));
     env.add_filter("verdict", |status: String| verdict(&status).to_owned());
+    env.add_function("object_matrix", |r: ViaDeserialize<Report>| {
+        Value::from_serialize(object_matrix(&r))
+    });
     env.add_template("report_parts", PARTS_TEMPLATE)
         .expect("report parts template parses");
     env.add_template("report", REPORT_TEMPLATE)
@@ -40,6 +45,45 @@ pub fn render_markdown(report: &Report) -> String {
         .expect("report template renders")
 }
 
+/// One row per object, one cell per kernel: what the validator said.
+#[derive(serde::Serialize)]
+struct ObjectRow {
+    name: String,
+    cells: Vec<String>,
+}
+
+fn object_matrix(report: &Report) -> Vec<ObjectRow> {
+    // Kernels that could not be checked have no checks; take the names from
+    // one that has them all.
+    let Some(names) = report
+        .targets
+        .iter()
+        .map(|t| &t.checks)
+        .max_by_key(|c| c.len())
+    else {
+        return Vec::new();
+    };
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ObjectRow {
+            name: c.artifact.name.clone(),
+            cells: report
+                .targets
+                .iter()
+                .map(|t| match t.checks.get(i) {
+                    Some(c) if c.status == CheckStatus::Pass => "✅".to_owned(),
+                    Some(c) => format!(
+                        "❌ {}",
+                        c.classification.as_ref().map_or("", |cl| cl.code.as_str())
+                    ),
+                    None => "⚠️".to_owned(),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
 fn verdict(status: &str) -> &'static str {
     match status {
         "pass" => "✅ pass",
@@ -50,10 +94,19 @@ fn verdict(status: &str) -> &'static str {
 
 /// Escapes text for one Markdown table cell on one line.
 pub fn cell(text: String) -> String {
-    const MAX: usize = 160;
+    escape(&text, 160)
+}
+
+/// Escapes text for one line of prose (a reason, a hint): like a cell, but
+/// not shortened.
+pub fn inline(text: String) -> String {
+    escape(&text, usize::MAX)
+}
+
+fn escape(text: &str, max_chars: usize) -> String {
     let mut out = String::with_capacity(text.len());
     for (i, c) in text.chars().enumerate() {
-        if i == MAX {
+        if i == max_chars {
             out.push('…');
             break;
         }

@@ -11,8 +11,14 @@ pub mod markdown;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use bpfcompat_proto::object::{
+    BpfKernelFacts, FailureClass, FeatureProbe, MapOutcome, ObjectMode, Phase, ProgramOutcome,
+    StepResult,
+};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+use crate::artifact::ObjectSummary;
 
 pub use markdown::render_markdown;
 
@@ -31,6 +37,9 @@ pub struct Report {
     pub shard: Option<Shard>,
     pub accel: Accel,
     pub qemu_version: String,
+    /// The libbpf inside the guest validator (artifact mode; null otherwise).
+    #[serde(default)]
+    pub libbpf_version: Option<String>,
     pub started_at: String,
     pub duration_ms: u64,
     pub summary: Summary,
@@ -40,7 +49,10 @@ pub struct Report {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
+    /// The user's loader command decides.
     Command,
+    /// The bundled libbpf validator checks `.bpf.o` objects.
+    Artifact,
 }
 
 /// What was checked, stable across runs: `sha256:<hex>` of an artifact, or
@@ -136,6 +148,9 @@ pub struct KernelInfo {
     pub source: String,
     /// Digest of the booted kernel image; null when it could not be fetched.
     pub sha256: Option<String>,
+    /// JIT, active LSMs, lockdown: gathered when objects are checked.
+    #[serde(default)]
+    pub bpf: Option<BpfKernelFacts>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -145,6 +160,10 @@ pub struct Classification {
     pub reason: String,
     /// What the user can do about it.
     pub hint: String,
+    /// Where a `.bpf.o` failed (open, map_create, program_load, attach, ...);
+    /// null for command checks and infrastructure errors.
+    #[serde(default)]
+    pub phase: Option<Phase>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -154,11 +173,15 @@ pub enum ClassCode {
     InfraTimeout,
     KernelPanic,
     InfraError,
+    /// A `.bpf.o` failure, classified by the validator.
+    #[serde(untagged)]
+    Object(FailureClass),
 }
 
 impl ClassCode {
     pub fn as_str(self) -> &'static str {
         match self {
+            ClassCode::Object(class) => class.as_str(),
             ClassCode::CommandValidationFailure => "COMMAND_VALIDATION_FAILURE",
             ClassCode::InfraTimeout => "INFRA_TIMEOUT",
             ClassCode::KernelPanic => "KERNEL_PANIC",
@@ -190,6 +213,7 @@ pub struct Check {
 #[serde(rename_all = "snake_case")]
 pub enum CheckKind {
     Command,
+    Object,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -204,18 +228,45 @@ pub struct CheckArtifact {
     pub name: String,
     pub path: Option<String>,
     pub sha256: Option<String>,
+    /// What the host read from the object before booting anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inspection: Option<ObjectSummary>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Validation {
     pub load_status: LoadStatus,
+    /// What the validator found, for object checks.
+    #[serde(flatten)]
+    pub object: Option<ObjectValidation>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum LoadStatus {
+    Pass,
+    Fail,
     /// Command mode: the user's loader does its own loading.
     Skipped,
+}
+
+/// The validator's findings for one object in one kernel.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ObjectValidation {
+    pub mode: ObjectMode,
+    pub libbpf_version: String,
+    /// `bpf_object__open`.
+    pub open: StepResult,
+    /// The whole-object load, as a skeleton does it.
+    pub load: StepResult,
+    pub programs: Vec<ProgramOutcome>,
+    pub maps: Vec<MapOutcome>,
+    /// libbpf feature probes for the program types, map types and helpers
+    /// the object uses.
+    pub probes: Vec<FeatureProbe>,
+    /// libbpf's own messages (verifier logs left out).
+    pub libbpf_log: String,
+    pub duration_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

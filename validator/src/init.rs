@@ -112,6 +112,7 @@ pub fn kernel_facts() -> KernelFacts {
         release,
         arch,
         btf: Path::new("/sys/kernel/btf/vmlinux").exists(),
+        bpf: None,
     }
 }
 

@@ -56,10 +56,12 @@ fn run(warnings: &mut Vec<String>) -> Outcome {
         Ok(request) => request,
         Err(why) => return failed(why, std::mem::take(warnings)),
     };
-    let checks = request
-        .checks
-        .iter()
-        .map(|check| match check {
+    // Gathered once, and only when an object is checked: the facts mount
+    // securityfs and read several files a command check does not need.
+    let mut bpf_facts = None;
+    let mut checks = Vec::with_capacity(request.checks.len());
+    for check in &request.checks {
+        checks.push(match check {
             CheckRequest::Command {
                 command,
                 bin,
@@ -69,10 +71,20 @@ fn run(warnings: &mut Vec<String>) -> Outcome {
                 bin.as_deref(),
                 artifact.as_deref(),
             ))),
-        })
-        .collect();
+            CheckRequest::Object(req) => {
+                let facts = bpf_facts.get_or_insert_with(object::kernel_facts);
+                CheckOutcome::Object(object::check_object_with(
+                    std::path::Path::new(&req.path),
+                    req.mode,
+                    facts,
+                ))
+            }
+        });
+    }
+    let mut kernel = init::kernel_facts();
+    kernel.bpf = bpf_facts;
     Outcome {
-        kernel: init::kernel_facts(),
+        kernel,
         checks,
         setup_warnings: std::mem::take(warnings),
         fatal: None,

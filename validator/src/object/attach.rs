@@ -282,6 +282,19 @@ struct Done {
 
 type Failure = (Option<i32>, String);
 
+/// Prefix of the error when the clsact qdisc cannot be created on `lo`.
+const CLSACT_CREATE: &str = "creating the clsact qdisc on lo";
+
+/// The clsact qdisc is missing from the kernel: Debian builds `sch_ingress`
+/// as a module and the guest carries no modules, so a classic tc program
+/// cannot be attached here although a real system would load the module.
+/// That makes it a skip (the program did load), not a failure.
+fn clsact_unavailable(plan: &Plan, e: &Failure) -> bool {
+    matches!(plan, Plan::Tc)
+        && e.1.starts_with(CLSACT_CREATE)
+        && matches!(e.0, Some(libc::ENOENT | libc::EOPNOTSUPP | libc::EINVAL))
+}
+
 fn err(e: libbpf_rs::Error) -> Failure {
     (errno_of(&e), format!("{e:#}"))
 }
@@ -429,7 +442,8 @@ fn attach_one(
                 .handle(1)
                 .priority(1)
                 .hook(libbpf_rs::TC_INGRESS);
-            hook.create().map_err(err)?;
+            hook.create()
+                .map_err(|e| (errno_of(&e), format!("{CLSACT_CREATE}: {e:#}")))?;
             hook.attach().map_err(err)?;
             Ok(done(Held::Tc(hook), "lo (ifindex 1) clsact ingress"))
         }
@@ -569,6 +583,11 @@ pub fn attach_all(
                         drop(done.held);
                         r
                     }
+                    Err(e) if clsact_unavailable(&plan, &e) => AttachResult::skipped(format!(
+                        "the kernel has no clsact qdisc here ({}): it is a module on this \
+                         kernel and the guest has no modules; tcx needs none",
+                        e.1
+                    )),
                     Err(e) => {
                         let mut ev = Evidence::new(Phase::Attach, decl.name.clone());
                         ev.errno = e.0;

@@ -47,16 +47,6 @@ const BEGIN: &str = "-- BEGIN PROG LOAD LOG --\n";
 const END: &str = "-- END PROG LOAD LOG --";
 
 impl Output {
-    pub fn from_text(level: PrintLevel, text: &str) -> Output {
-        Output {
-            entries: vec![(level, text.to_owned())],
-        }
-    }
-
-    pub fn extend(&mut self, other: Output) {
-        self.entries.extend(other.entries);
-    }
-
     /// The last verifier log libbpf printed for program `prog`.
     pub fn verifier_log(&self, prog: &str) -> Option<String> {
         let marker = format!("prog '{prog}': {BEGIN}");
@@ -71,11 +61,6 @@ impl Output {
     /// Warning-level lines, verifier logs left out, `libbpf: ` prefix removed.
     pub fn warn_lines(&self) -> Vec<String> {
         self.lines(|l| l == PrintLevel::Warn)
-    }
-
-    /// All lines (debug included), verifier logs left out.
-    pub fn all_lines(&self) -> Vec<String> {
-        self.lines(|_| true)
     }
 
     fn lines(&self, keep: impl Fn(PrintLevel) -> bool) -> Vec<String> {
@@ -156,7 +141,6 @@ mod tests {
                 "prog 'p': [verifier log: 40 bytes]".to_string()
             ]
         );
-        assert_eq!(out.all_lines().len(), 3);
         assert!(!out.text().contains("R0 !read_ok"));
     }
 }

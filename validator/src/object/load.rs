@@ -8,7 +8,6 @@ use bpfcompat_proto::object::Phase;
 use libbpf_rs::{AsRawLibbpf, Object, ObjectBuilder, OpenObject};
 
 use super::capture::{Capture, Output};
-use super::names;
 
 /// A program as the object declares it.
 #[derive(Debug, Clone)]
@@ -271,10 +270,6 @@ pub fn load(
             }
         }
     }
-}
-
-pub fn prog_type_name(t: u32) -> String {
-    names::prog_type(t)
 }
 
 #[cfg(test)]

@@ -107,6 +107,7 @@ fn program_load_pass(insns: Option<u64>, isolated: bool) -> ProgramLoad {
         verifier_log_tail: String::new(),
         verifier_log: String::new(),
         verifier_log_bytes: 0,
+        verifier_log_file: None,
         insns_processed: insns,
         isolated,
         diagnosis: None,
@@ -121,6 +122,7 @@ fn program_load_skipped(why: impl Into<String>, isolated: bool) -> ProgramLoad {
         verifier_log_tail: String::new(),
         verifier_log: String::new(),
         verifier_log_bytes: 0,
+        verifier_log_file: None,
         insns_processed: None,
         isolated,
         diagnosis: None,
@@ -154,6 +156,7 @@ fn program_load_failed(
         verifier_log_tail: tail(&log, VERIFIER_LOG_TAIL_BYTES).to_owned(),
         verifier_log: tail(&log, VERIFIER_LOG_MAX_BYTES).to_owned(),
         verifier_log_bytes: log.len() as u64,
+        verifier_log_file: None,
         insns_processed: classify::insns_processed(&log),
         isolated,
         diagnosis: Some(diagnosis),
@@ -189,14 +192,9 @@ fn step_fail(attempt: &LoadAttempt) -> StepResult {
     }
 }
 
-/// Checks one object. Never panics on a bad object: every failure is in the
+/// Checks one object against the kernel described by `facts` (gathered
+/// once per boot). Never panics on a bad object: every failure is in the
 /// outcome.
-pub fn check_object(path: &Path, mode: ObjectMode) -> ObjectOutcome {
-    let facts = kernel_facts();
-    check_object_with(path, mode, &facts)
-}
-
-/// [`check_object`] with kernel facts gathered once by the caller.
 pub fn check_object_with(path: &Path, mode: ObjectMode, facts: &BpfKernelFacts) -> ObjectOutcome {
     let started = Instant::now();
     let mut out = ObjectOutcome {
