@@ -3,10 +3,13 @@ mod engine;
 mod github;
 mod guest;
 mod kernel;
+mod kernels;
+mod lock;
 mod matrix;
 mod progress;
 mod qemu;
 mod report;
+mod shipped;
 mod verdict;
 
 use std::process::ExitCode;
@@ -16,7 +19,7 @@ use clap::Parser;
 
 use cli::{Cli, Commands, CommonArgs};
 use engine::{CommandCheck, Settings};
-use matrix::Matrix;
+use kernel::{KernelCache, Mirror};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -77,20 +80,34 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Commands::Publish(a) => {
             return tokio::task::spawn_blocking(move || github::publish(&a)).await?
         }
+        Commands::Kernels(a) => {
+            return tokio::task::spawn_blocking(move || kernels::run(a)).await?
+        }
     };
     run_command(check, common).await
 }
 
 async fn run_command(check: CommandCheck, common: CommonArgs) -> anyhow::Result<u8> {
-    let matrix = Matrix::load(&common.matrix)?;
+    let cache_dir = common.cache.cache_dir();
+    // Pinning may download (a source first seen): off the async workers.
+    let (arg, locked, cache) = (
+        common.matrix.clone(),
+        common.locked,
+        KernelCache::new(cache_dir.clone()),
+    );
+    let matrix = tokio::task::spawn_blocking(move || {
+        kernels::prepare_matrix(arg.as_deref(), locked, &cache)
+    })
+    .await??;
     let settings = Settings {
         concurrency: common
             .concurrency
             .map_or_else(engine::default_concurrency, usize::from),
         timeout: common.timeout,
         accel: common.accel,
-        cache_dir: common.cache_dir(),
+        cache_dir,
         workdir: common.workdir.clone(),
+        mirror: Mirror::from_env(),
     };
     let report = tokio::select! {
         report = engine::run_command(&matrix, &check, &settings) => report?,

@@ -2,10 +2,12 @@
 //! terminal, plain timestamped lines in CI logs.
 
 use std::io::IsTerminal;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::kernel::{ProgressFn, Transfer};
 use crate::report::{Target, TargetStatus};
 
 pub struct Progress {
@@ -45,6 +47,20 @@ impl Progress {
         }
     }
 
+    /// Shows a kernel download's bytes and rate on its line; on a terminal
+    /// only (CI logs get the phases, not a line every 200 ms).
+    pub fn download(&self, index: usize) -> Option<ProgressFn> {
+        let (_, bars) = self.bars.as_ref()?;
+        let bar = bars[index].clone();
+        let started = Instant::now();
+        Some(Arc::new(move |t: Transfer| {
+            bar.set_message(format!(
+                "fetching kernel: {}",
+                transfer_line(t, started.elapsed())
+            ))
+        }))
+    }
+
     pub fn done(&self, index: usize, target: &Target) {
         let line = summary_line(target);
         match &self.bars {
@@ -71,12 +87,41 @@ fn summary_line(t: &Target) -> String {
     )
 }
 
+/// "12.3 MiB of 50.0 MiB, 3.1 MiB/s".
+pub fn transfer_line(t: Transfer, elapsed: Duration) -> String {
+    let rate = t.done as f64 / elapsed.as_secs_f64().max(0.001);
+    let total = t
+        .total
+        .map(|n| format!(" of {}", human_bytes(n)))
+        .unwrap_or_default();
+    format!(
+        "{}{total}, {}/s",
+        human_bytes(t.done),
+        human_bytes(rate as u64)
+    )
+}
+
+/// Bytes for people: "512 B", "3.4 KiB", "12.3 MiB", "1.2 GiB".
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 /// The final table, for stdout.
 pub fn table(targets: &[Target]) -> String {
-    let rows: Vec<[String; 5]> = targets
+    let rows: Vec<Vec<String>> = targets
         .iter()
         .map(|t| {
-            [
+            vec![
                 format!("{}{}", t.id, if t.required { "" } else { " (optional)" }),
                 t.kernel.release.clone().unwrap_or_else(|| "-".into()),
                 match t.status {
@@ -92,18 +137,23 @@ pub fn table(targets: &[Target]) -> String {
             ]
         })
         .collect();
-    let header = ["KERNEL", "RELEASE", "VERDICT", "CLASS", "TIME"].map(String::from);
-    let widths: Vec<usize> = (0..5)
+    render_table(&["KERNEL", "RELEASE", "VERDICT", "CLASS", "TIME"], &rows)
+}
+
+/// Columns padded to their widest cell, two spaces apart, one row a line.
+pub fn render_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    let widths: Vec<usize> = (0..header.len())
         .map(|i| {
             std::iter::once(&header)
-                .chain(&rows)
-                .map(|r| r[i].chars().count())
+                .chain(rows)
+                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
                 .max()
                 .unwrap_or(0)
         })
         .collect();
     std::iter::once(&header)
-        .chain(&rows)
+        .chain(rows)
         .map(|r| {
             let cells: Vec<String> = r
                 .iter()

@@ -27,10 +27,16 @@ fn listing(cache: &KernelCache, sub: &str) -> Vec<String> {
     names
 }
 
+/// Resolve with the default options: no mirror, no progress.
+fn resolve(cache: &KernelCache, source: &Source) -> Result<ResolvedKernel, KernelError> {
+    super::resolve(cache, source, &Options::default())
+}
+
 fn url_source(url: String, sha256: &str) -> Source {
     Source::Url {
         url,
-        sha256: sha256.to_owned(),
+        sha256: Some(sha256.to_owned()),
+        kernel_path: None,
     }
 }
 
@@ -38,6 +44,7 @@ fn file_source(path: &Path, sha256: Option<&str>) -> Source {
     Source::File {
         path: path.to_owned(),
         sha256: sha256.map(str::to_owned),
+        kernel_path: None,
     }
 }
 
@@ -171,7 +178,7 @@ fn the_real_deb_file_is_extracted_once() {
     assert_eq!(first.image, cache.blob_path(&first.sha256));
     assert_eq!(
         fs::read_to_string(cache.root().join("extracted").join(DEB_72_SHA)).unwrap(),
-        format!("{}\n", first.sha256)
+        format!("{} deb\n", first.sha256)
     );
     let stored = fs::metadata(&first.image).unwrap().modified().unwrap();
 
@@ -427,7 +434,7 @@ fn unsafe_or_ambiguous_packages_are_rejected_and_leave_nothing() {
     .unwrap();
     let err = resolve(&cache, &file_source(&evil, None)).unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, KernelError::DebUnsafeEntry { .. }), "{msg}");
+    assert!(matches!(err, KernelError::UnsafeEntry { .. }), "{msg}");
     assert!(
         msg.contains("./../../etc/cron.d/evil") && msg.contains("evil.deb"),
         "{msg}"
@@ -447,7 +454,7 @@ fn unsafe_or_ambiguous_packages_are_rejected_and_leave_nothing() {
     .unwrap();
     let err = resolve(&cache, &file_source(&two, None)).unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, KernelError::DebManyKernels { .. }), "{msg}");
+    assert!(matches!(err, KernelError::ManyKernels { .. }), "{msg}");
     assert!(
         msg.contains("boot/vmlinuz-1.0, ./boot/vmlinuz-2.0") && msg.contains("two.deb"),
         "{msg}"
@@ -459,7 +466,7 @@ fn unsafe_or_ambiguous_packages_are_rejected_and_leave_nothing() {
     let server = TestServer::start(body, Plan::default());
     let url = server.url("evil.deb");
     let err = resolve(&cache, &url_source(url.clone(), &sha)).unwrap_err();
-    assert!(matches!(err, KernelError::DebUnsafeEntry { .. }), "{err}");
+    assert!(matches!(err, KernelError::UnsafeEntry { .. }), "{err}");
     assert!(err.to_string().contains(&url), "{err}");
 
     assert!(listing(&cache, "blobs/sha256").is_empty());
