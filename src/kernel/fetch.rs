@@ -442,7 +442,14 @@ mod tests {
         };
         let mut out = NamedTempFile::new().unwrap();
         let started = std::time::Instant::now();
-        let digest = download("t", &server.url("k"), &mut out, &limits, &Options::default()).unwrap();
+        let digest = download(
+            "t",
+            &server.url("k"),
+            &mut out,
+            &limits,
+            &Options::default(),
+        )
+        .unwrap();
         assert_eq!(digest, sha256_hex(&body));
         assert_eq!(std::fs::read(out.path()).unwrap(), body);
         assert_eq!(server.requests(), 2);
