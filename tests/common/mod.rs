@@ -118,10 +118,16 @@ impl Scratch {
 
     /// Runs bpfcompat with the scratch workdir, cache and report paths.
     pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_env(args, &[])
+    }
+
+    /// [`Scratch::run`] with extra environment variables.
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let out = self.path("report.json");
         let _ = std::fs::remove_file(&out);
         let output = Command::new(env!("CARGO_BIN_EXE_bpfcompat"))
             .args(args)
+            .envs(env.iter().copied())
             .arg("--out")
             .arg(&out)
             .arg("--markdown")
