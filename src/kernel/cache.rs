@@ -129,7 +129,11 @@ impl KernelCache {
                 .and_then(|t| now.duration_since(t).ok())
                 .is_some_and(|age| age > STALE_TMP_AGE);
             if old {
-                let _ = fs::remove_file(entry.path());
+                // apt downloads work in a directory of their own.
+                let _ = match entry.file_type() {
+                    Ok(t) if t.is_dir() => fs::remove_dir_all(entry.path()),
+                    _ => fs::remove_file(entry.path()),
+                };
             }
         }
     }

@@ -480,14 +480,15 @@ impl Single<'_> {
                     Some(digest) => digest,
                     None => obtain(&mut tmp)?,
                 };
-                let kernel = {
+                {
                     let _lock = self.cache.lock(&digest)?;
-                    let blob = match self.cache.verified_blob(&digest)? {
-                        Some(blob) => blob, // `tmp` is dropped, hence removed.
-                        None => self.cache.store_blob(tmp, &digest)?,
-                    };
-                    self.kernel_from_blob(blob, &digest)?
-                };
+                    if self.cache.verified_blob(&digest)?.is_none() {
+                        self.cache.store_blob(tmp, &digest)?;
+                    } // else `tmp` is dropped, hence removed.
+                }
+                // Now pinned, and in the cache: perhaps already extracted
+                // for another source with the same content.
+                let kernel = self.resolve_pinned(&digest, &mut |_| Err(self.not_cached()))?;
                 self.cache.write_name(&key, &digest)?;
                 Ok(kernel)
             }

@@ -188,7 +188,6 @@ pub(crate) fn resolve(
             };
             let mut cached = Image {
                 opts: &offline,
-                client: None,
                 ..image.clone_parts()
             };
             match cached.resolve_pinned(&digest) {
@@ -615,13 +614,10 @@ impl Client {
             opts,
         );
         match first {
-            // Blobs may need a token when the manifest came from the cache:
-            // asking for a manifest gets the challenge.
+            // Blobs may need a token when the manifest came from the cache
+            // and no request has been challenged yet.
             Err(KernelError::HttpStatus { status: 401, .. }) if self.authorization.is_none() => {
-                self.manifest(&format!("sha256:{digest}")).ok();
-                if self.authorization.is_none() {
-                    self.probe_token()?;
-                }
+                self.probe_token()?;
                 fetch::download_authorized(
                     origin,
                     &url,
@@ -727,6 +723,37 @@ mod tests {
         ] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_linux_amd64_is_taken_from_an_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = KernelCache::new(dir.path().to_owned());
+        let opts = Options::default();
+        let image = Image {
+            cache: &cache,
+            opts: &opts,
+            origin: "oci:x/y:1",
+            reference: Reference::parse("x.io/y:1").unwrap(),
+            kernel_path: None,
+            client: None,
+        };
+        let index: Manifest = serde_json::from_str(&format!(
+            r#"{{"manifests":[{{"digest":"sha256:{a}","platform":{{"os":"linux","architecture":"arm64"}}}},{{"digest":"sha256:{b}","platform":{{"os":"linux","architecture":"amd64"}}}}]}}"#,
+            a = "a".repeat(64),
+            b = "b".repeat(64)
+        ))
+        .unwrap();
+        let entries = index.manifests.unwrap();
+        assert_eq!(image.select_platform(&entries).unwrap(), "b".repeat(64));
+        let msg = image
+            .select_platform(&entries[..1])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("no linux/amd64") && msg.contains("linux/arm64"),
+            "{msg}"
+        );
     }
 
     #[test]

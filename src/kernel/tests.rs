@@ -519,6 +519,18 @@ fn an_oci_image_is_pulled_with_a_token_and_cached() {
         assert_eq!(parts.len(), 4, "{parts:?}");
         assert!(listing(&cache, "tmp").is_empty());
 
+        // The image and its last layer lost: the manifests come from the
+        // cache, the layer from the registry, which first wants a token.
+        fs::remove_file(&k.image).unwrap();
+        fs::remove_file(cache.blob_path(&parts[3])).unwrap();
+        assert_eq!(resolve(&cache, &pinned).unwrap(), k);
+        assert_eq!(
+            registry.server.requests(),
+            requests + 4,
+            "401, token, retry"
+        );
+        let requests = registry.server.requests();
+
         // A fresh resolve (kernels lock) asks the registry again.
         let fresh = Options {
             fresh: true,
@@ -530,7 +542,7 @@ fn an_oci_image_is_pulled_with_a_token_and_cached() {
 }
 
 #[test]
-fn an_oci_image_without_amd64_or_with_a_wrong_digest_is_refused() {
+fn an_oci_image_with_an_unknown_digest_or_tag_is_refused() {
     let (_dir, cache) = new_cache();
     let registry = oci_registry("k", "1", &fake_bzimage(b"k"), ".gz");
     let wrong = "c".repeat(64);
