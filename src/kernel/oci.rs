@@ -464,11 +464,11 @@ impl Client {
         let url = format!("{}/manifests/{reference}", self.base);
         let accept = [INDEX_TYPES, MANIFEST_TYPES].concat().join(", ");
         for _ in 0..2 {
-            let mut request = self.agent.get(&url).header("Accept", &accept);
+            let mut headers = vec![("Accept", accept.as_str())];
             if let Some(auth) = &self.authorization {
-                request = request.header("Authorization", auth);
+                headers.push(("Authorization", auth));
             }
-            let response = self.call(&url, request)?;
+            let response = self.call(&url, &headers)?;
             let status = response.status().as_u16();
             if status == 401 && self.authorization.is_none() {
                 let challenge = response
@@ -499,16 +499,43 @@ impl Client {
         )))
     }
 
+    /// GET `url` with `headers`, retried like a download on transient
+    /// failures (a broken connection, a timeout, a 5xx or 429).
     fn call(
         &self,
         url: &str,
-        request: ureq::RequestBuilder<ureq::typestate::WithoutBody>,
+        headers: &[(&str, &str)],
     ) -> Result<ureq::http::Response<ureq::Body>, KernelError> {
-        request.call().map_err(|e| KernelError::Download {
+        let mut last = String::new();
+        for attempt in 1..=self.limits.attempts {
+            if attempt > 1 {
+                std::thread::sleep(self.limits.backoff * 2u32.pow(attempt - 2));
+            }
+            let mut request = self.agent.get(url);
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            match request.call() {
+                Ok(r) if r.status().as_u16() >= 500 || r.status().as_u16() == 429 => {
+                    last = format!("HTTP {}", r.status().as_u16());
+                }
+                Ok(r) => return Ok(r),
+                Err(e) if fetch::is_transient(&e) => last = e.to_string(),
+                Err(e) => {
+                    return Err(KernelError::Download {
+                        origin: self.origin.clone(),
+                        url: url.to_owned(),
+                        attempts: attempt,
+                        detail: e.to_string(),
+                    })
+                }
+            }
+        }
+        Err(KernelError::Download {
             origin: self.origin.clone(),
             url: url.to_owned(),
-            attempts: 1,
-            detail: e.to_string(),
+            attempts: self.limits.attempts,
+            detail: last,
         })
     }
 
@@ -571,7 +598,7 @@ impl Client {
             .collect();
         let sep = if realm.contains('?') { '&' } else { '?' };
         let url = format!("{realm}{sep}{}", query.join("&"));
-        let response = self.call(&url, self.agent.get(&url))?;
+        let response = self.call(&url, &[])?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
             return Err(KernelError::HttpStatus {
@@ -634,7 +661,7 @@ impl Client {
     /// Get a token from the challenge on the repository's tags list.
     fn probe_token(&mut self) -> Result<(), KernelError> {
         let url = format!("{}/tags/list", self.base);
-        let response = self.call(&url, self.agent.get(&url))?;
+        let response = self.call(&url, &[])?;
         if response.status().as_u16() == 401 {
             let challenge = response
                 .headers()
