@@ -48,8 +48,9 @@ pub enum CheckError {
         path: PathBuf,
         source: std::io::Error,
     },
+    // Not a `source`: the message already is the inner one, prefixed.
     #[error("INVALID_OBJECT: {0}")]
-    InvalidObject(#[from] InvalidObject),
+    InvalidObject(InvalidObject),
 }
 
 pub fn prepare(spec: &CheckSpec) -> Result<Prepared, CheckError> {
@@ -101,7 +102,7 @@ fn prepare_objects(paths: &[PathBuf], mode: ObjectMode) -> Result<Prepared, Chec
     for path in paths {
         // Inspection rejects what is not a BPF object (and oversized files)
         // without reading them whole, before anything else is read.
-        let summary = artifact::inspect(path)?;
+        let summary = artifact::inspect(path).map_err(CheckError::InvalidObject)?;
         let mut a = CheckArtifact::read("--artifact", path)?;
         a.inspection = Some(summary);
         artifacts.push(a);
@@ -181,7 +182,11 @@ fn command_identity(command: &str, bin: Option<&CheckArtifact>) -> ArtifactIdent
     let mut hasher = Sha256::new();
     hasher.update(command.as_bytes());
     hasher.update([0]);
-    hasher.update(bin.and_then(|b| b.sha256.as_deref()).unwrap_or("").as_bytes());
+    hasher.update(
+        bin.and_then(|b| b.sha256.as_deref())
+            .unwrap_or("")
+            .as_bytes(),
+    );
     let digest = hex::encode(hasher.finalize());
     ArtifactIdentity {
         id: format!("command://{name}@{}", &digest[..16]),

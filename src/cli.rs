@@ -106,6 +106,16 @@ pub enum Commands {
         after_help = "Example:\n  bpfcompat merge shards/*.json --out report.json --markdown report.md"
     )]
     Merge(MergeArgs),
+    /// Fetch, list, verify, prune and lock kernels; import kernel files into the cache.
+    #[command(
+        long_about = "Look after the kernels of a matrix and the kernel cache.\n\n\
+                      Sources without a pinned digest (an oci: tag, an apt: version, a url: \
+                      without sha256:) are pinned by `<matrix>.lock` beside the matrix, written \
+                      on first use; `lock` re-resolves them from their origins.\n\n\
+                      $BPFCOMPAT_KERNEL_MIRROR (a directory or base URL) is tried before any \
+                      origin, by digest (<mirror>/sha256/<hex>) and by file name."
+    )]
+    Kernels(KernelsArgs),
 }
 
 #[derive(Args)]
@@ -310,10 +320,98 @@ pub struct PublishArgs {
 }
 
 #[derive(Args)]
+pub struct KernelsArgs {
+    #[command(subcommand)]
+    pub command: KernelsCommand,
+}
+
+#[derive(Subcommand)]
+pub enum KernelsCommand {
+    /// Download and extract every kernel of a matrix into the cache (writes its lock file).
+    Fetch(KernelsMatrixArgs),
+    /// Which kernels of a matrix are cached; every cached file with size, digest and release.
+    List(KernelsListArgs),
+    /// Re-hash every cached file and remove corrupt ones; with --matrix, check its kernels are cached.
+    Verify(KernelsListArgs),
+    /// Remove cache entries that no kernel of the matrix needs (everything with --all).
+    Prune(KernelsPruneArgs),
+    /// Resolve the matrix's unpinned sources from their origins again and rewrite its lock file.
+    Lock(KernelsMatrixArgs),
+    /// Add kernel images or packages (files, or every file under a directory) to the cache, by digest.
+    Import(KernelsImportArgs),
+}
+
+#[derive(Args)]
+pub struct KernelsMatrixArgs {
+    /// The kernel matrix: a file, or the name of a built-in one [default: default].
+    #[arg(long, value_name = "FILE|NAME")]
+    pub matrix: Option<PathBuf>,
+    /// Fail (exit 1) instead of resolving a source its lock file does not pin.
+    #[arg(long)]
+    pub locked: bool,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+#[derive(Args)]
+pub struct KernelsListArgs {
+    /// Also show, per kernel of this matrix (a file or a built-in name), whether it is cached.
+    #[arg(long, value_name = "FILE|NAME")]
+    pub matrix: Option<PathBuf>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+#[derive(Args)]
+pub struct KernelsPruneArgs {
+    /// Keep what this matrix's kernels need (a file or a built-in name).
+    #[arg(long, value_name = "FILE|NAME", required_unless_present = "all")]
+    pub matrix: Option<PathBuf>,
+    /// Remove every cached kernel.
+    #[arg(long, conflicts_with = "matrix")]
+    pub all: bool,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+#[derive(Args)]
+pub struct KernelsImportArgs {
+    /// Kernel images, packages or image layers, or directories holding them.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+#[derive(Args)]
+pub struct CacheArgs {
+    /// Kernel cache [default: $XDG_CACHE_HOME/bpfcompat].
+    #[arg(long, value_name = "DIR", env = "BPFCOMPAT_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl CacheArgs {
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache_dir.clone().unwrap_or_else(|| {
+            let base = std::env::var_os("XDG_CACHE_HOME")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .unwrap_or_else(std::env::temp_dir);
+            base.join("bpfcompat")
+        })
+    }
+}
+
+#[derive(Args)]
 pub struct CommonArgs {
-    /// The kernel matrix (YAML). Relative paths inside it resolve against its own directory.
-    #[arg(long, value_name = "FILE")]
-    pub matrix: PathBuf,
+    /// The kernel matrix: a YAML file (relative paths inside it resolve against its own
+    /// directory), or the name of a built-in one: default, mvp, quirk-library [default: default].
+    #[arg(long, value_name = "FILE|NAME")]
+    pub matrix: Option<PathBuf>,
+    /// Fail (exit 1) if the matrix's lock file does not pin every unpinned source (for CI).
+    #[arg(long)]
+    pub locked: bool,
     /// Where to write the JSON report (written atomically).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
@@ -329,9 +427,8 @@ pub struct CommonArgs {
     /// Hardware acceleration: KVM if /dev/kvm is usable, else TCG emulation.
     #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
     pub accel: AccelChoice,
-    /// Kernel cache [default: $XDG_CACHE_HOME/bpfcompat].
-    #[arg(long, value_name = "DIR", env = "BPFCOMPAT_CACHE_DIR")]
-    pub cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// Where run directories (console logs, initramfs) and the run history go.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_WORKDIR)]
     pub workdir: PathBuf,
@@ -346,17 +443,4 @@ pub struct CommonArgs {
     /// --dirty` of the current directory's repository, if any].
     #[arg(long, value_name = "VERSION")]
     pub artifact_version: Option<String>,
-}
-
-impl CommonArgs {
-    pub fn cache_dir(&self) -> PathBuf {
-        self.cache_dir.clone().unwrap_or_else(|| {
-            let base = std::env::var_os("XDG_CACHE_HOME")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                .unwrap_or_else(std::env::temp_dir);
-            base.join("bpfcompat")
-        })
-    }
 }

@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 
 use crate::check::Prepared;
 use crate::guest;
-use crate::kernel::{self, KernelCache};
+use crate::kernel::{self, KernelCache, Mirror};
 use crate::matrix::{KernelSpec, Matrix};
 use crate::progress::Progress;
 use crate::qemu::{self, AccelChoice, BootSpec, Qemu};
@@ -33,6 +33,8 @@ pub struct Settings {
     pub accel: AccelChoice,
     pub cache_dir: PathBuf,
     pub workdir: PathBuf,
+    /// Tried before each kernel's origin.
+    pub mirror: Option<Mirror>,
 }
 
 #[derive(Debug, Error)]
@@ -88,6 +90,7 @@ pub async fn run(
     let ctx = Arc::new(Context {
         qemu,
         cache: KernelCache::new(settings.cache_dir.clone()),
+        mirror: settings.mirror.clone(),
         initrd,
         run_dir: run_dir.clone(),
         sockets: sockets.path().to_owned(),
@@ -141,6 +144,7 @@ pub async fn run(
 struct Context {
     qemu: Qemu,
     cache: KernelCache,
+    mirror: Option<Mirror>,
     initrd: PathBuf,
     run_dir: PathBuf,
     sockets: PathBuf,
@@ -152,6 +156,14 @@ struct Context {
 }
 
 impl Context {
+    fn fetch_options(&self, index: usize) -> kernel::Options {
+        kernel::Options {
+            mirror: self.mirror.clone(),
+            progress: self.progress.download(index),
+            ..kernel::Options::default()
+        }
+    }
+
     async fn check_kernel(&self, index: usize, spec: &KernelSpec) -> Target {
         let started = Instant::now();
         let kernel_dir = self.run_dir.join(&spec.id);
@@ -189,7 +201,8 @@ impl Context {
         self.progress.phase(index, "fetching kernel");
         let cache = self.cache.clone();
         let source = spec.source.clone();
-        let resolved = tokio::task::spawn_blocking(move || kernel::resolve(&cache, &source))
+        let opts = self.fetch_options(index);
+        let resolved = tokio::task::spawn_blocking(move || kernel::resolve(&cache, &source, &opts))
             .await
             .expect("kernel resolution does not panic");
         let kernel = match resolved {

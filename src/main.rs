@@ -7,12 +7,15 @@ mod github;
 mod guest;
 mod history;
 mod kernel;
+mod kernels;
+mod lock;
 mod matrix;
 mod merge;
 mod progress;
 mod qemu;
 mod report;
 mod shard;
+mod shipped;
 mod table;
 mod verdict;
 
@@ -22,10 +25,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _};
 use clap::Parser;
 
-use cli::{Cli, Commands, CommonArgs, HistoryCommand, MergeArgs};
 use check::{CheckSpec, CommandCheck};
+use cli::{Cli, Commands, CommonArgs, HistoryCommand, MergeArgs};
 use engine::Settings;
-use matrix::Matrix;
+use kernel::{KernelCache, Mirror};
 use report::Report;
 
 fn main() -> ExitCode {
@@ -108,11 +111,23 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(compare::run(base, head, &options)?)
         }
         Commands::Merge(a) => merge_command(a),
+        // Blocking I/O (downloads, hashing), off the runtime's worker threads.
+        Commands::Kernels(a) => tokio::task::spawn_blocking(move || kernels::run(a)).await?,
     }
 }
 
 async fn run_check(spec: CheckSpec, common: CommonArgs) -> anyhow::Result<u8> {
-    let mut matrix = Matrix::load(&common.matrix)?;
+    let cache_dir = common.cache.cache_dir();
+    // Pinning may download (a source first seen): off the async workers.
+    let (arg, locked, cache) = (
+        common.matrix.clone(),
+        common.locked,
+        KernelCache::new(cache_dir.clone()),
+    );
+    let mut matrix = tokio::task::spawn_blocking(move || {
+        kernels::prepare_matrix(arg.as_deref(), locked, &cache)
+    })
+    .await??;
     let check = check::prepare(&spec)?;
     let shard = common
         .shard
@@ -130,8 +145,9 @@ async fn run_check(spec: CheckSpec, common: CommonArgs) -> anyhow::Result<u8> {
             .map_or_else(engine::default_concurrency, usize::from),
         timeout: common.timeout,
         accel: common.accel,
-        cache_dir: common.cache_dir(),
+        cache_dir,
         workdir: common.workdir.clone(),
+        mirror: Mirror::from_env(),
     };
     let mut report = tokio::select! {
         report = engine::run(&matrix, &check, &settings) => report?,

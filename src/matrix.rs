@@ -43,6 +43,8 @@ pub enum MatrixError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("--matrix {name}: no such file, and not one of the matrices built into bpfcompat ({shipped}); give a path to a matrix file")]
+    Unknown { name: String, shipped: String },
     #[error("{path}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
     Invalid {
         path: PathBuf,
@@ -80,7 +82,17 @@ fn default_required() -> bool {
 struct RawSource {
     file: Option<String>,
     url: Option<String>,
+    oci: Option<String>,
+    apt: Option<RawApt>,
     sha256: Option<String>,
+    kernel_path: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApt {
+    package: String,
+    version: String,
 }
 
 impl Matrix {
@@ -90,6 +102,21 @@ impl Matrix {
             source,
         })?;
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        Self::from_text(&text, &path)
+    }
+
+    /// The lock file that pins this matrix's unpinned sources: `<matrix>.lock`.
+    pub fn lock_path(&self) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".lock");
+        PathBuf::from(name)
+    }
+
+    /// Parse `text` as the matrix at `path` (which need not exist: the
+    /// shipped matrices are embedded) and check that its local files exist.
+    pub fn from_text(text: &str, path: &Path) -> Result<Matrix, MatrixError> {
+        let text = text.to_owned();
+        let path = path.to_owned();
         let matrix = Self::parse(&text, &path, |name| std::env::var(name).ok())?;
         // A missing local kernel is a mistake in the matrix, not a flaky
         // download: say so before booting anything.
@@ -183,35 +210,83 @@ impl Matrix {
             let expand = |field: &str, value: &str| {
                 expand_vars(value, &env).map_err(|m| field_err(field, m))
             };
-            let source = match (k.source.file.as_deref(), k.source.url.as_deref()) {
-                (Some(file), None) => Source::File {
+            let kernel_path = k
+                .source
+                .kernel_path
+                .as_deref()
+                .map(|p| check_kernel_path(p).map_err(|m| field_err("kernel_path", m)))
+                .transpose()?;
+            let src = &k.source;
+            let given = [
+                src.file.is_some(),
+                src.url.is_some(),
+                src.oci.is_some(),
+                src.apt.is_some(),
+            ];
+            if given.iter().filter(|g| **g).count() != 1 {
+                return Err(field_err(
+                    "source",
+                    "give exactly one of `file:`, `url:`, `oci:` or `apt:`".into(),
+                ));
+            }
+            let source = if let Some(file) = &src.file {
+                Source::File {
                     path: base.join(expand("file", file)?),
                     sha256,
-                },
-                (None, Some(url)) => {
-                    let url = expand("url", url)?;
-                    if !["http://", "https://", "file://"]
-                        .iter()
-                        .any(|s| url.starts_with(s))
-                    {
-                        return Err(field_err(
-                            "url",
-                            format!("{url:?} is not an http://, https:// or file:// URL"),
-                        ));
-                    }
-                    let sha256 = sha256.ok_or_else(|| {
-                        field_err(
-                            "source",
-                            "a url source needs `sha256:` so every run gets the same kernel".into(),
-                        )
-                    })?;
-                    Source::Url { url, sha256 }
+                    kernel_path,
                 }
-                _ => {
+            } else if let Some(url) = &src.url {
+                let url = expand("url", url)?;
+                if !["http://", "https://", "file://"]
+                    .iter()
+                    .any(|s| url.starts_with(s))
+                {
                     return Err(field_err(
-                        "source",
-                        "give exactly one of `file:` or `url:`".into(),
-                    ))
+                        "url",
+                        format!("{url:?} is not an http://, https:// or file:// URL"),
+                    ));
+                }
+                // Without sha256 the lock file pins what the URL served first.
+                Source::Url {
+                    url,
+                    sha256,
+                    kernel_path,
+                }
+            } else if let Some(reference) = &src.oci {
+                let reference = expand("oci", reference)?;
+                if sha256.is_some() {
+                    return Err(field_err(
+                        "sha256",
+                        "an oci source is pinned in its reference: write `oci: NAME@sha256:HEX`"
+                            .into(),
+                    ));
+                }
+                let parsed = crate::kernel::OciReference::parse(&reference)
+                    .map_err(|m| field_err("oci", m))?;
+                Source::Oci {
+                    reference,
+                    digest: parsed.digest,
+                    kernel_path,
+                }
+            } else {
+                let apt = src.apt.as_ref().expect("exactly one source kind is given");
+                if !crate::kernel::valid_apt_package(&apt.package) {
+                    return Err(field_err(
+                        "package",
+                        format!("{:?} is not a Debian package name", apt.package),
+                    ));
+                }
+                if !crate::kernel::valid_apt_version(&apt.version) {
+                    return Err(field_err(
+                        "version",
+                        format!("{:?} is not a Debian version", apt.version),
+                    ));
+                }
+                Source::Apt {
+                    package: apt.package.clone(),
+                    version: apt.version.clone(),
+                    sha256,
+                    kernel_path,
                 }
             };
             kernels.push(KernelSpec {
@@ -231,6 +306,20 @@ impl Matrix {
             kernels,
         })
     }
+}
+
+/// A relative path without `..`, as written inside a package or image.
+fn check_kernel_path(path: &str) -> Result<String, String> {
+    let normal: Vec<&str> = path
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    if normal.is_empty() || normal.contains(&"..") {
+        return Err(format!(
+            "{path:?} is not a path inside the package, like boot/vmlinuz-6.1.0-47-cloud-amd64"
+        ));
+    }
+    Ok(normal.join("/"))
 }
 
 fn valid_id(id: &str) -> bool {
@@ -350,7 +439,7 @@ mod tests {
         );
         assert!(m.kernels[1].required);
         assert!(
-            matches!(&m.kernels[2].source, Source::Url { sha256, .. } if sha256.starts_with("03e41f"))
+            matches!(&m.kernels[2].source, Source::Url { sha256: Some(sha256), .. } if sha256.starts_with("03e41f"))
         );
     }
 
@@ -380,14 +469,48 @@ mod tests {
         let e = err("name: ci\nkernels:\n  - id: a\n    timeout: soon\n    source: {file: x}\n");
         assert!(e.contains(":4: ") && e.contains("timeout"), "{e}");
 
-        let e = err("name: ci\nkernels:\n  - id: a\n    source: {url: 'https://x'}\n");
-        assert!(e.contains("needs `sha256:`"), "{e}");
+        let e = err("name: ci\nkernels:\n  - id: a\n    source: {url: 'https://x', file: y}\n");
+        assert!(e.contains("exactly one of"), "{e}");
+
+        let e = err("name: ci\nkernels:\n  - id: a\n    source:\n      oci: ghcr.io/x\n");
+        assert!(
+            e.contains(":5: kernels[0] (a).oci: ") && e.contains("give a tag"),
+            "{e}"
+        );
+
+        let e = err(
+            "name: ci\nkernels:\n  - id: a\n    source:\n      apt: {package: -x, version: '1'}\n",
+        );
+        assert!(e.contains("not a Debian package name"), "{e}");
+
+        let e = err("name: ci\nkernels:\n  - id: a\n    source:\n      file: x.rpm\n      kernel_path: ../x\n");
+        assert!(e.contains(":6: ") && e.contains("kernel_path"), "{e}");
 
         let e = err("name: ci\nkernels:\n  - id: a b\n    source: {file: x}\n");
         assert!(e.contains(":3: ") && e.contains(".id: must be"), "{e}");
 
         let e = err("name: ci\nkernels: [\n");
         assert!(e.starts_with("/m/ci.yaml:"), "{e}");
+    }
+
+    #[test]
+    fn new_source_kinds_parse() {
+        let d = "b".repeat(64);
+        let m = parse(&format!(
+            "name: ci\nkernels:\n  - id: a\n    source: {{url: 'https://x/k.rpm', kernel_path: ./boot/vmlinuz-1}}\n  - id: b\n    source: {{oci: 'ghcr.io/cilium/ci-kernels:6.1'}}\n  - id: c\n    source: {{oci: 'ghcr.io/cilium/ci-kernels@sha256:{d}'}}\n  - id: d\n    source:\n      apt: {{package: linux-image-6.1.0-47-cloud-amd64, version: 6.1.170-3}}\n"
+        ))
+        .unwrap();
+        let k = &m.kernels;
+        assert_eq!(k[0].source.kernel_path(), Some("boot/vmlinuz-1"));
+        assert!(k[0].source.needs_lock());
+        assert!(k[1].source.needs_lock());
+        assert_eq!(k[2].source.pin(), Some(d.as_str()));
+        assert!(!k[2].source.needs_lock());
+        assert_eq!(
+            k[3].source.describe(),
+            "apt:linux-image-6.1.0-47-cloud-amd64=6.1.170-3"
+        );
+        assert_eq!(m.lock_path(), Path::new("/m/ci.yaml.lock"));
     }
 
     #[test]

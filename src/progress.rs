@@ -2,10 +2,12 @@
 //! terminal, plain timestamped lines in CI logs.
 
 use std::io::IsTerminal;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::kernel::{ProgressFn, Transfer};
 use crate::report::{Target, TargetStatus};
 
 pub struct Progress {
@@ -45,6 +47,20 @@ impl Progress {
         }
     }
 
+    /// Shows a kernel download's bytes and rate on its line; on a terminal
+    /// only (CI logs get the phases, not a line every 200 ms).
+    pub fn download(&self, index: usize) -> Option<ProgressFn> {
+        let (_, bars) = self.bars.as_ref()?;
+        let bar = bars[index].clone();
+        let started = Instant::now();
+        Some(Arc::new(move |t: Transfer| {
+            bar.set_message(format!(
+                "fetching kernel: {}",
+                transfer_line(t, started.elapsed())
+            ))
+        }))
+    }
+
     pub fn done(&self, index: usize, target: &Target) {
         let line = summary_line(target);
         match &self.bars {
@@ -74,6 +90,35 @@ fn summary_line(t: &Target) -> String {
         "{verdict} in {:.1} s{class}",
         t.timing_ms.total as f64 / 1000.0
     )
+}
+
+/// "12.3 MiB of 50.0 MiB, 3.1 MiB/s".
+pub fn transfer_line(t: Transfer, elapsed: Duration) -> String {
+    let rate = t.done as f64 / elapsed.as_secs_f64().max(0.001);
+    let total = t
+        .total
+        .map(|n| format!(" of {}", human_bytes(n)))
+        .unwrap_or_default();
+    format!(
+        "{}{total}, {}/s",
+        human_bytes(t.done),
+        human_bytes(rate as u64)
+    )
+}
+
+/// Bytes for people: "512 B", "3.4 KiB", "12.3 MiB", "1.2 GiB".
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// The final table, for stdout.

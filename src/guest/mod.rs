@@ -187,7 +187,10 @@ pub fn build_initramfs(agent: &Path, payload: &Payload) -> Result<Vec<u8>, Guest
             .map(|(i, host)| {
                 let guest = format!("{GUEST_OBJECT_DIR}/{i}/{}", file_name("--artifact", host)?);
                 add_data_file(&mut a, "--artifact", host, &guest)?;
-                Ok(CheckRequest::Object(ObjectCheckRequest { path: guest, mode: *mode }))
+                Ok(CheckRequest::Object(ObjectCheckRequest {
+                    path: guest,
+                    mode: *mode,
+                }))
             })
             .collect::<Result<_, GuestError>>()?,
     };

@@ -3,10 +3,16 @@
 //! Layout under the root (e.g. `~/.cache/bpfcompat`):
 //!
 //! ```text
-//! blobs/sha256/<hex>      downloaded sources and extracted images, named by their digest
-//! extracted/<source-hex>  "<image-hex>\n": a package already extracted, and what it gave
-//! locks/<hex>.lock        one lock file per digest (flock via File::lock)
-//! tmp/                    work in progress; renamed atomically into blobs/ or extracted/
+//! blobs/sha256/<hex>      downloaded sources, image manifests and layers, and
+//!                         extracted images, named by their digest
+//! extracted/<key>         "<image-hex> <format>\n": a package or image already
+//!                         extracted, and what it gave; the key is the source's
+//!                         digest, plus ".<hash of kernel_path>" when one is given
+//! parts/<source-hex>      the blobs an OCI image consists of, one digest a line
+//! names/<name-key>        "<source-hex>\n": what an unpinned source (a URL, an
+//!                         image tag, an apt version) resolved to last time
+//! locks/<key>.lock        one lock file per digest or name (flock via File::lock)
+//! tmp/                    work in progress; renamed atomically into place
 //! ```
 //!
 //! Rules that keep it safe across threads and processes:
@@ -18,8 +24,9 @@
 //!   every error path (they are `NamedTempFile`s).
 //! - Every blob is re-hashed before use; a blob whose content does not match
 //!   its name is deleted and rebuilt from its source.
-//! - Locks nest in one order only: a source digest, then an image digest
-//!   (images are never sources of another extraction), so they cannot deadlock.
+//! - Locks nest in one order only: a source name, then a source digest, then
+//!   an image or layer digest (images are never sources of another
+//!   extraction), so they cannot deadlock.
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -30,7 +37,10 @@ use std::time::{Duration, SystemTime};
 
 use tempfile::NamedTempFile;
 
-use super::{deb, image, KernelError, ResolvedKernel, SourceFormat};
+use sha2::{Digest, Sha256};
+
+use super::pick::Extracted;
+use super::{deb, image, rpm, KernelError, ResolvedKernel, SourceFormat};
 
 /// Temp files older than this are leftovers of a killed process.
 const STALE_TMP_AGE: Duration = Duration::from_secs(24 * 60 * 60);
@@ -57,12 +67,20 @@ impl KernelCache {
         &self.root
     }
 
-    fn blobs_dir(&self) -> PathBuf {
+    pub(crate) fn blobs_dir(&self) -> PathBuf {
         self.root.join("blobs").join("sha256")
     }
 
-    fn index_dir(&self) -> PathBuf {
+    pub(crate) fn index_dir(&self) -> PathBuf {
         self.root.join("extracted")
+    }
+
+    pub(crate) fn parts_dir(&self) -> PathBuf {
+        self.root.join("parts")
+    }
+
+    pub(crate) fn names_dir(&self) -> PathBuf {
+        self.root.join("names")
     }
 
     fn locks_dir(&self) -> PathBuf {
@@ -77,15 +95,13 @@ impl KernelCache {
         self.blobs_dir().join(sha256)
     }
 
-    fn index_path(&self, source_sha256: &str) -> PathBuf {
-        self.index_dir().join(source_sha256)
-    }
-
     /// Create the layout and sweep temp files left by killed processes.
     pub(crate) fn prepare(&self) -> Result<(), KernelError> {
         for dir in [
             self.blobs_dir(),
             self.index_dir(),
+            self.parts_dir(),
+            self.names_dir(),
             self.locks_dir(),
             self.tmp_dir(),
         ] {
@@ -113,7 +129,11 @@ impl KernelCache {
                 .and_then(|t| now.duration_since(t).ok())
                 .is_some_and(|age| age > STALE_TMP_AGE);
             if old {
-                let _ = fs::remove_file(entry.path());
+                // apt downloads work in a directory of their own.
+                let _ = match entry.file_type() {
+                    Ok(t) if t.is_dir() => fs::remove_dir_all(entry.path()),
+                    _ => fs::remove_file(entry.path()),
+                };
             }
         }
     }
@@ -206,49 +226,130 @@ impl KernelCache {
         Ok(path)
     }
 
-    /// The image digest recorded for an extracted package, if any. A garbled
-    /// record (e.g. after a crash) is treated as absent.
-    pub(crate) fn read_index(&self, source_sha256: &str) -> Option<String> {
-        let mut text = String::new();
-        File::open(self.index_path(source_sha256))
-            .ok()?
-            .take(256)
-            .read_to_string(&mut text)
-            .ok()?;
-        let digest = text.trim();
-        (digest.len() == 64
-            && digest
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-        .then(|| digest.to_owned())
+    /// The image digest and format recorded for an extracted package, if any.
+    /// A garbled record (e.g. after a crash) is treated as absent.
+    pub(crate) fn read_index(&self, key: &str) -> Option<(String, SourceFormat)> {
+        let text = read_record(&self.index_dir().join(key))?;
+        let mut words = text.split_whitespace();
+        let digest = words.next().filter(|d| is_digest(d))?;
+        // Records written before RPM and OCI support name no format.
+        let format = match words.next() {
+            None | Some("deb") => SourceFormat::Deb,
+            Some("rpm") => SourceFormat::Rpm,
+            Some("oci") => SourceFormat::Oci,
+            Some(_) => return None,
+        };
+        Some((digest.to_owned(), format))
     }
 
-    /// Record that the package `source_sha256` holds the image `image_sha256`.
-    pub(crate) fn write_index(
+    /// Record that the package `key` holds the image `image_sha256`.
+    fn write_index(
+        &self,
+        key: &str,
+        image_sha256: &str,
+        format: SourceFormat,
+    ) -> Result<(), KernelError> {
+        let format = match format {
+            SourceFormat::BzImage | SourceFormat::Deb => "deb",
+            SourceFormat::Rpm => "rpm",
+            SourceFormat::Oci => "oci",
+        };
+        self.write_record(
+            &self.index_dir().join(key),
+            &format!("{image_sha256} {format}\n"),
+        )
+    }
+
+    /// The blobs recorded as the parts of an OCI image `source_sha256`.
+    pub(crate) fn read_parts(&self, source_sha256: &str) -> Vec<String> {
+        read_record(&self.parts_dir().join(source_sha256))
+            .map(|t| {
+                t.split_whitespace()
+                    .filter(|d| is_digest(d))
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn write_parts(
         &self,
         source_sha256: &str,
-        image_sha256: &str,
+        parts: &[String],
     ) -> Result<(), KernelError> {
-        let path = self.index_path(source_sha256);
+        let text: String = parts.iter().map(|p| format!("{p}\n")).collect();
+        self.write_record(&self.parts_dir().join(source_sha256), &text)
+    }
+
+    /// The digest an unpinned source resolved to last time.
+    pub(crate) fn read_name(&self, key: &str) -> Option<String> {
+        let text = read_record(&self.names_dir().join(key))?;
+        let digest = text.trim();
+        is_digest(digest).then(|| digest.to_owned())
+    }
+
+    pub(crate) fn write_name(&self, key: &str, digest: &str) -> Result<(), KernelError> {
+        self.write_record(&self.names_dir().join(key), &format!("{digest}\n"))
+    }
+
+    /// Write a small record atomically (temp file, then rename).
+    fn write_record(&self, path: &std::path::Path, text: &str) -> Result<(), KernelError> {
         let mut tmp = self.temp_file()?;
         let err = |err| KernelError::Cache {
-            action: "write the extraction record",
-            path: path.clone(),
+            action: "write the record",
+            path: path.to_owned(),
             err,
         };
-        io::Write::write_all(tmp.as_file_mut(), format!("{image_sha256}\n").as_bytes())
-            .map_err(err)?;
-        tmp.persist(&path).map_err(|e| err(e.error))?;
+        io::Write::write_all(tmp.as_file_mut(), text.as_bytes()).map_err(err)?;
+        tmp.persist(path).map_err(|e| err(e.error))?;
         Ok(())
     }
 }
 
-fn deb_kernel(image: PathBuf, sha256: String, source_sha256: &str) -> ResolvedKernel {
+/// A record's text; a missing or unreadable one is absent.
+fn read_record(path: &std::path::Path) -> Option<String> {
+    let mut text = String::new();
+    File::open(path)
+        .ok()?
+        .take(64 * 1024)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
+}
+
+pub(crate) fn is_digest(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The lock and record key of an unpinned source, from its description.
+pub(crate) fn name_key(origin: &str) -> String {
+    format!("name-{}", hex::encode(Sha256::digest(origin.as_bytes())))
+}
+
+/// The extraction record of a source: its digest, and which image was asked
+/// for when the matrix names one, since one package may hold several.
+pub(crate) fn index_key(source_sha256: &str, kernel_path: Option<&str>) -> String {
+    match kernel_path {
+        None => source_sha256.to_owned(),
+        Some(path) => {
+            let path = super::pick::normalise(path);
+            let hash = hex::encode(Sha256::digest(path.as_bytes()));
+            format!("{source_sha256}.{}", &hash[..16])
+        }
+    }
+}
+
+fn package_kernel(
+    image: PathBuf,
+    sha256: String,
+    source_sha256: &str,
+    format: SourceFormat,
+) -> ResolvedKernel {
     ResolvedKernel {
         image,
         sha256,
         source_sha256: source_sha256.to_owned(),
-        format: SourceFormat::Deb,
+        format,
     }
 }
 
@@ -258,14 +359,15 @@ fn deb_kernel(image: PathBuf, sha256: String, source_sha256: &str) -> ResolvedKe
 pub(crate) fn cached_extraction(
     cache: &KernelCache,
     source_sha256: &str,
+    kernel_path: Option<&str>,
 ) -> Result<Option<ResolvedKernel>, KernelError> {
-    let Some(image_sha) = cache.read_index(source_sha256) else {
+    let Some((image_sha, format)) = cache.read_index(&index_key(source_sha256, kernel_path)) else {
         return Ok(None);
     };
     let _image_lock = cache.lock(&image_sha)?;
     Ok(cache
         .verified_blob(&image_sha)?
-        .map(|image| deb_kernel(image, image_sha, source_sha256)))
+        .map(|image| package_kernel(image, image_sha, source_sha256, format)))
 }
 
 /// Extract the image of the package `source_sha256` from what `open` yields
@@ -277,12 +379,17 @@ pub(crate) fn extract_locked<R: Read>(
     cache: &KernelCache,
     origin: &str,
     source_sha256: &str,
+    kernel_path: Option<&str>,
+    format: SourceFormat,
     open: impl FnOnce() -> Result<R, KernelError>,
 ) -> Result<ResolvedKernel, KernelError> {
     let mut reader = image::HashingReader::new(open()?);
     let tmp = cache.temp_file()?;
-    let extracted = deb::extract_kernel(&mut reader, origin, tmp)?;
-    let actual = reader.finish().map_err(|err| KernelError::DebRead {
+    let extracted = match format {
+        SourceFormat::Rpm => rpm::extract_kernel(&mut reader, origin, kernel_path, tmp)?,
+        _ => deb::extract_kernel(&mut reader, origin, kernel_path, tmp)?,
+    };
+    let actual = reader.finish().map_err(|err| KernelError::PackageRead {
         origin: origin.to_owned(),
         entry: "the end of the package".to_owned(),
         err,
@@ -294,7 +401,18 @@ pub(crate) fn extract_locked<R: Read>(
             actual,
         });
     }
+    store_extracted(cache, source_sha256, kernel_path, format, extracted)
+}
 
+/// Move an extracted image into the cache and record where it came from. The
+/// caller holds the lock of `source_sha256`.
+pub(crate) fn store_extracted(
+    cache: &KernelCache,
+    source_sha256: &str,
+    kernel_path: Option<&str>,
+    format: SourceFormat,
+    extracted: Extracted,
+) -> Result<ResolvedKernel, KernelError> {
     let image_sha = extracted.sha256;
     let image = {
         let _image_lock = cache.lock(&image_sha)?;
@@ -304,6 +422,6 @@ pub(crate) fn extract_locked<R: Read>(
             None => cache.store_blob(extracted.file, &image_sha)?,
         }
     };
-    cache.write_index(source_sha256, &image_sha)?;
-    Ok(deb_kernel(image, image_sha, source_sha256))
+    cache.write_index(&index_key(source_sha256, kernel_path), &image_sha, format)?;
+    Ok(package_kernel(image, image_sha, source_sha256, format))
 }

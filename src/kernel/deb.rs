@@ -6,16 +6,13 @@
 //! as it goes by, nothing else is kept. Every member and every tar entry is
 //! checked for path traversal, whether or not it is the one we want.
 
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, Read};
 
 use ruzstd::decoding::{FrameDecoder, StreamingDecoder};
 use tempfile::NamedTempFile;
 
-use super::image::{self, HashingWriter};
+use super::pick::{is_unsafe_path, Extracted, Layout, Picker};
 use super::KernelError;
-
-/// No kernel image is anywhere near this; a bigger entry is not one.
-const MAX_IMAGE_BYTES: u64 = 1 << 30;
 
 /// A whole linux-image package with its modules unpacks to well under 1 GiB;
 /// past this a tarball is a decompression bomb, not a kernel package.
@@ -24,34 +21,36 @@ const MAX_TAR_BYTES: u64 = 16 << 30;
 /// xz -9 needs a 64 MiB dictionary; refuse streams that ask for far more.
 const XZ_MEM_LIMIT_KIB: u32 = 512 * 1024;
 
-/// What the kernel image may be called inside the package, for messages.
-pub(crate) const LOOKED_FOR: &str = "boot/vmlinuz-* or usr/lib/modules/*/vmlinuz";
-
-/// The kernel image taken out of a package: still a temp file, not yet in the
-/// cache.
-pub(crate) struct Extracted {
-    pub(crate) file: NamedTempFile,
-    /// sha256 of the image.
-    pub(crate) sha256: String,
-    /// Its name in the package, as written there; the tests check which
-    /// candidate was taken.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) entry: String,
-}
-
 #[derive(Debug, Clone, Copy)]
-enum Compression {
+pub(crate) enum Compression {
     None,
     Xz,
     Zstd,
     Gzip,
 }
 
-/// Read a whole package from `reader` and extract its one kernel image into
-/// `out`. `origin` names the source in errors.
+impl Compression {
+    /// From a stream's first bytes; anything else is taken as uncompressed.
+    pub(crate) fn sniff(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+            Compression::Xz
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+}
+
+/// Read a whole package from `reader` and extract its one kernel image (the
+/// one at `kernel_path` when given) into `out`. `origin` names the source in
+/// errors.
 pub(crate) fn extract_kernel(
     reader: impl Read,
     origin: &str,
+    kernel_path: Option<&str>,
     out: NamedTempFile,
 ) -> Result<Extracted, KernelError> {
     let format_err = |detail: String| KernelError::DebFormat {
@@ -61,11 +60,10 @@ pub(crate) fn extract_kernel(
     let mut archive = ar::Archive::new(reader);
     let mut members: Vec<String> = Vec::new();
     let mut data_member: Option<String> = None;
-    let mut out = Some(out);
-    let mut scan = TarScan::default();
+    let mut picker = Picker::new(origin, Layout::Deb, kernel_path, out);
 
     while let Some(member) = archive.next_entry() {
-        let member = member.map_err(|err| KernelError::DebRead {
+        let member = member.map_err(|err| KernelError::PackageRead {
             origin: origin.to_owned(),
             entry: match members.last() {
                 Some(last) => format!("the ar member after {last}"),
@@ -77,7 +75,7 @@ pub(crate) fn extract_kernel(
             .trim_end_matches('/')
             .to_owned();
         if name.is_empty() || name.contains('/') || name == ".." {
-            return Err(KernelError::DebUnsafeEntry {
+            return Err(KernelError::UnsafeEntry {
                 origin: origin.to_owned(),
                 entry: name,
             });
@@ -97,7 +95,7 @@ pub(crate) fn extract_kernel(
             member
                 .take(64)
                 .read_to_string(&mut version)
-                .map_err(|err| KernelError::DebRead {
+                .map_err(|err| KernelError::PackageRead {
                     origin: origin.to_owned(),
                     entry: name.clone(),
                     err,
@@ -115,7 +113,7 @@ pub(crate) fn extract_kernel(
                 return Err(format_err(format!("two data members, {first} and {name}")));
             }
             data_member = Some(name.clone());
-            scan = scan_tar(member, compression, origin, &name, out.take())?;
+            scan_tar(member, compression, origin, &name, Some(&mut picker))?;
         } else if name.starts_with("data.tar") || name.starts_with("control.tar") {
             return Err(format_err(format!(
                 "member {name} is compressed in a way not supported here (supported: none, .xz, .zst, .gz)"
@@ -130,24 +128,7 @@ pub(crate) fn extract_kernel(
             members.join(", ")
         )));
     };
-    if scan.candidates.len() > 1 {
-        return Err(KernelError::DebManyKernels {
-            origin: origin.to_owned(),
-            candidates: scan.candidates,
-        });
-    }
-    match scan.extracted {
-        Some(extracted) => Ok(extracted),
-        None => Err(KernelError::DebNoKernel {
-            origin: origin.to_owned(),
-            data_member,
-            ignored: if scan.ignored.is_empty() {
-                String::new()
-            } else {
-                format!(", ignored (not regular files): {}", scan.ignored.join(", "))
-            },
-        }),
-    }
+    picker.finish(&data_member)
 }
 
 fn tar_compression(member: &str, stem: &str) -> Option<Compression> {
@@ -160,7 +141,11 @@ fn tar_compression(member: &str, stem: &str) -> Option<Compression> {
     }
 }
 
-fn decompressor<'a>(compression: Compression, r: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
+/// A streaming decoder for `compression`, capped at [`MAX_TAR_BYTES`].
+pub(crate) fn decompressor<'a>(
+    compression: Compression,
+    r: impl Read + 'a,
+) -> io::Result<Box<dyn Read + 'a>> {
     // Decoders read in small pieces: buffer what they read from the archive.
     let r = BufReader::with_capacity(64 * 1024, r);
     let decoded: Box<dyn Read + 'a> = match compression {
@@ -197,33 +182,22 @@ impl<R: Read> Read for Capped<R> {
     }
 }
 
-#[derive(Default)]
-struct TarScan {
-    extracted: Option<Extracted>,
-    /// Every regular file that looks like a kernel image, as named in the tar.
-    candidates: Vec<String>,
-    /// Entries with a kernel image's name that are not regular files.
-    ignored: Vec<String>,
-}
-
-/// Read one tarball to its end, checking every entry. With `out`, extract the
-/// first kernel image candidate into it and list all candidates.
-fn scan_tar(
+/// Read one tarball to its end, checking every entry for path traversal, and
+/// offer the entries `picker` wants to it.
+pub(crate) fn scan_tar(
     member: impl Read,
     compression: Compression,
     origin: &str,
     member_name: &str,
-    mut out: Option<NamedTempFile>,
-) -> Result<TarScan, KernelError> {
+    mut picker: Option<&mut Picker<'_>>,
+) -> Result<(), KernelError> {
     let read_err = |entry: String| {
-        move |err| KernelError::DebRead {
+        move |err| KernelError::PackageRead {
             origin: origin.to_owned(),
             entry,
             err,
         }
     };
-    let looking = out.is_some();
-    let mut scan = TarScan::default();
     let decoder = decompressor(compression, member).map_err(read_err(member_name.to_owned()))?;
     let mut tar = tar::Archive::new(decoder);
     let entries = tar.entries().map_err(read_err(member_name.to_owned()))?;
@@ -232,7 +206,7 @@ fn scan_tar(
         let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let named = || format!("{member_name}: {path}");
         if is_unsafe_path(&entry.path_bytes()) {
-            return Err(KernelError::DebUnsafeEntry {
+            return Err(KernelError::UnsafeEntry {
                 origin: origin.to_owned(),
                 entry: named(),
             });
@@ -242,7 +216,7 @@ fn scan_tar(
             // A hard link names another entry of the archive: same rules.
             if let Some(target) = entry.link_name_bytes() {
                 if is_unsafe_path(&target) {
-                    return Err(KernelError::DebUnsafeEntry {
+                    return Err(KernelError::UnsafeEntry {
                         origin: origin.to_owned(),
                         entry: format!(
                             "{} (hard link to {})",
@@ -253,103 +227,17 @@ fn scan_tar(
                 }
             }
         }
-        if !looking || !is_kernel_name(&path) {
+        let Some(picker) = picker.as_deref_mut().filter(|p| p.wants(&path)) else {
             continue;
-        }
-        if !matches!(kind, tar::EntryType::Regular | tar::EntryType::Continuous) {
-            scan.ignored.push(path);
-            continue;
-        }
-        scan.candidates.push(path.clone());
-        if let Some(file) = out.take() {
-            let size = entry.size();
-            if size > MAX_IMAGE_BYTES {
-                return Err(KernelError::DebImageTooLarge {
-                    origin: origin.to_owned(),
-                    entry: named(),
-                    limit: MAX_IMAGE_BYTES,
-                });
-            }
-            scan.extracted = Some(extract_entry(&mut entry, file, origin, named(), path)?);
-        }
+        };
+        let regular = matches!(kind, tar::EntryType::Regular | tar::EntryType::Continuous);
+        let size = entry.size();
+        picker.offer(&path, named(), regular, size, &mut entry)?;
     }
     // Read the compressed stream to its end, so its own checksums are checked.
     let mut decoder = tar.into_inner();
     io::copy(&mut decoder, &mut io::sink()).map_err(read_err(member_name.to_owned()))?;
-    Ok(scan)
-}
-
-fn extract_entry(
-    entry: &mut impl Read,
-    file: NamedTempFile,
-    origin: &str,
-    name: String,
-    path: String,
-) -> Result<Extracted, KernelError> {
-    let read_err = |err| KernelError::DebRead {
-        origin: origin.to_owned(),
-        entry: name.clone(),
-        err,
-    };
-    let write_err = |err| KernelError::Cache {
-        action: "write",
-        path: file.path().to_owned(),
-        err,
-    };
-    let head = image::read_head(entry).map_err(read_err)?;
-    if !image::is_bzimage(&head) {
-        return Err(KernelError::DebImageNotBzImage {
-            origin: origin.to_owned(),
-            entry: name,
-            found: image::describe_head(&head),
-        });
-    }
-    let mut w = HashingWriter::new(BufWriter::with_capacity(256 * 1024, file.as_file()));
-    w.write_all(&head).map_err(write_err)?;
-    // Copy by hand to tell read errors (the package) from write errors (the cache).
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match entry.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read_err(e)),
-        };
-        w.write_all(&buf[..n]).map_err(write_err)?;
-        if w.written() > MAX_IMAGE_BYTES {
-            return Err(KernelError::DebImageTooLarge {
-                origin: origin.to_owned(),
-                entry: name,
-                limit: MAX_IMAGE_BYTES,
-            });
-        }
-    }
-    let (mut buffered, sha256) = w.finish();
-    buffered.flush().map_err(write_err)?;
-    drop(buffered);
-    Ok(Extracted {
-        file,
-        sha256,
-        entry: path,
-    })
-}
-
-/// Absolute, or with a `..` component.
-fn is_unsafe_path(path: &[u8]) -> bool {
-    path.starts_with(b"/") || path.split(|&b| b == b'/').any(|c| c == b"..")
-}
-
-/// `boot/vmlinuz-*` or `usr/lib/modules/*/vmlinuz`, with or without `./`.
-fn is_kernel_name(path: &str) -> bool {
-    let parts: Vec<&str> = path
-        .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect();
-    match parts.as_slice() {
-        ["boot", file] => file.len() > "vmlinuz-".len() && file.starts_with("vmlinuz-"),
-        ["usr", "lib", "modules", _, "vmlinuz"] => true,
-        _ => false,
-    }
+    Ok(())
 }
 
 /// A zstd stream of one or more frames (ruzstd's decoder reads one).
@@ -398,36 +286,7 @@ mod tests {
     use std::time::Instant;
 
     fn extract(deb: &[u8]) -> Result<Extracted, KernelError> {
-        extract_kernel(deb, "test.deb", NamedTempFile::new().unwrap())
-    }
-
-    #[test]
-    fn names_that_count_as_a_kernel_image() {
-        for yes in [
-            "boot/vmlinuz-6.1.0-47-cloud-amd64",
-            "./boot/vmlinuz-6.1.0-47-cloud-amd64",
-            "usr/lib/modules/7.2.13+deb14-cloud-amd64/vmlinuz",
-            "./usr/lib/modules/7.2.13+deb14-cloud-amd64/vmlinuz",
-        ] {
-            assert!(is_kernel_name(yes), "{yes}");
-        }
-        for no in [
-            "boot/vmlinuz-",
-            "boot/vmlinuz",
-            "boot/System.map-6.1.0",
-            "boot/config-6.1.0",
-            "vmlinuz",
-            "usr/lib/modules/6.1/kernel/vmlinuz",
-            "usr/lib/modules/vmlinuz",
-            "lib/modules/6.1/vmlinuz",
-            "usr/share/doc/vmlinuz-1",
-        ] {
-            assert!(!is_kernel_name(no), "{no}");
-        }
-        assert!(is_unsafe_path(b"../etc/passwd"));
-        assert!(is_unsafe_path(b"./usr/../../etc"));
-        assert!(is_unsafe_path(b"/etc/passwd"));
-        assert!(!is_unsafe_path(b"./usr/lib/..foo"));
+        extract_kernel(deb, "test.deb", None, NamedTempFile::new().unwrap())
     }
 
     #[test]
@@ -437,6 +296,7 @@ mod tests {
         let extracted = extract_kernel(
             BufReader::new(File::open(&path).unwrap()),
             "real.deb",
+            None,
             NamedTempFile::new().unwrap(),
         )
         .unwrap();
@@ -452,7 +312,7 @@ mod tests {
         let on_disk = std::fs::read(extracted.file.path()).unwrap();
         assert_eq!(on_disk.len(), 14_026_688);
         assert_eq!(sha256_hex(&on_disk), extracted.sha256);
-        assert!(image::is_bzimage(&on_disk));
+        assert!(crate::kernel::image::is_bzimage(&on_disk));
     }
 
     #[test]
@@ -518,7 +378,7 @@ mod tests {
                 ],
             );
             let err = extract(&deb).err().expect("must be rejected");
-            assert!(matches!(err, KernelError::DebUnsafeEntry { .. }), "{err}");
+            assert!(matches!(err, KernelError::UnsafeEntry { .. }), "{err}");
             let msg = err.to_string();
             assert!(msg.contains(evil) && msg.contains("test.deb"), "{msg}");
         }
@@ -544,7 +404,7 @@ mod tests {
         );
         let err = extract(&deb).err().expect("must be rejected");
         let msg = err.to_string();
-        assert!(matches!(err, KernelError::DebManyKernels { .. }), "{msg}");
+        assert!(matches!(err, KernelError::ManyKernels { .. }), "{msg}");
         assert!(
             msg.contains("./boot/vmlinuz-1.0, usr/lib/modules/2.0/vmlinuz"),
             "{msg}"
@@ -561,7 +421,7 @@ mod tests {
             ],
         );
         let msg = extract(&deb).err().expect("must be rejected").to_string();
-        assert!(msg.contains(LOOKED_FOR), "{msg}");
+        assert!(msg.contains(Layout::Deb.looked_for()), "{msg}");
         assert!(msg.contains("data.tar.gz"), "{msg}");
         assert!(
             msg.contains("ignored (not regular files): ./boot/vmlinuz-1.0"),
@@ -596,7 +456,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                KernelError::DebRead { .. } | KernelError::DebFormat { .. }
+                KernelError::PackageRead { .. } | KernelError::DebFormat { .. }
             ),
             "{err}"
         );

@@ -2,18 +2,19 @@
 //!
 //! `http://` and `https://` go through ureq (rustls; proxies only from the
 //! usual environment variables), bounded by timeouts, a size limit and a few
-//! attempts on transient failures. `file://` reads a local file, so pinned
-//! URLs work without a network.
+//! attempts on transient failures; an attempt after a broken connection asks
+//! for the rest only (an HTTP range) when the server supports it. `file://`
+//! reads a local file, so pinned URLs work without a network.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use tempfile::NamedTempFile;
 
 use super::image::HashingWriter;
-use super::{redact_url, KernelError};
+use super::{redact_url, KernelError, Options};
 
 /// Bounds on one download.
 #[derive(Debug, Clone)]
@@ -98,10 +99,24 @@ pub(crate) fn download(
     url: &str,
     out: &mut NamedTempFile,
     limits: &Limits,
+    opts: &Options,
+) -> Result<String, KernelError> {
+    download_authorized(origin, url, None, out, limits, opts)
+}
+
+/// [`download`] with an `Authorization` header for `http(s)://` (a registry's
+/// bearer token).
+pub(crate) fn download_authorized(
+    origin: &str,
+    url: &str,
+    authorization: Option<&str>,
+    out: &mut NamedTempFile,
+    limits: &Limits,
+    opts: &Options,
 ) -> Result<String, KernelError> {
     match scheme(origin, url)? {
-        Scheme::File(path) => copy_local(origin, url, path, out, limits),
-        Scheme::Http => download_http(origin, url, out, limits),
+        Scheme::File(path) => copy_local(origin, url, path, out, limits, opts),
+        Scheme::Http => download_http(origin, url, authorization, out, limits, opts),
     }
 }
 
@@ -111,6 +126,7 @@ fn copy_local(
     path: PathBuf,
     out: &mut NamedTempFile,
     limits: &Limits,
+    opts: &Options,
 ) -> Result<String, KernelError> {
     let read_err = |err| KernelError::ReadSource {
         origin: origin.to_owned(),
@@ -118,10 +134,11 @@ fn copy_local(
         err,
     };
     let file = File::open(&path).map_err(read_err)?;
-    if file.metadata().map_err(read_err)?.len() > limits.max_bytes {
+    let len = file.metadata().map_err(read_err)?.len();
+    if len > limits.max_bytes {
         return Err(too_large(origin, url, limits));
     }
-    match copy_hashing(file, out, limits) {
+    match copy_hashing(file, out, 0, Some(len), limits, opts) {
         Ok(digest) => Ok(digest),
         Err(CopyError::Read(err)) => Err(read_err(err)),
         Err(CopyError::Write(err)) => Err(write_err(out, err)),
@@ -136,13 +153,9 @@ enum Failure {
     Fatal(KernelError),
 }
 
-fn download_http(
-    origin: &str,
-    url: &str,
-    out: &mut NamedTempFile,
-    limits: &Limits,
-) -> Result<String, KernelError> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+/// The HTTP client every request of ours goes through.
+pub(crate) fn agent(limits: &Limits) -> ureq::Agent {
+    ureq::Agent::config_builder()
         .timeout_connect(Some(limits.connect_timeout))
         .timeout_recv_response(Some(limits.read_timeout))
         .timeout_per_read(Some(limits.read_timeout))
@@ -150,13 +163,35 @@ fn download_http(
         .http_status_as_error(false)
         .user_agent(concat!("bpfcompat/", env!("CARGO_PKG_VERSION")))
         .build()
-        .into();
+        .into()
+}
+
+fn download_http(
+    origin: &str,
+    url: &str,
+    authorization: Option<&str>,
+    out: &mut NamedTempFile,
+    limits: &Limits,
+    opts: &Options,
+) -> Result<String, KernelError> {
+    let agent = agent(limits);
     let mut last = String::new();
+    // Start afresh: `out` may hold another download's bytes.
+    out.as_file().set_len(0).map_err(|e| write_err(out, e))?;
     for attempt in 1..=limits.attempts {
         if attempt > 1 {
             std::thread::sleep(limits.backoff * 2u32.pow(attempt - 2));
         }
-        match attempt_http(&agent, origin, url, out, limits, attempt) {
+        let request = Attempt {
+            agent: &agent,
+            origin,
+            url,
+            authorization,
+            limits,
+            opts,
+            number: attempt,
+        };
+        match request.run(out) {
             Ok(digest) => return Ok(digest),
             Err(Failure::Fatal(e)) => return Err(e),
             Err(Failure::Transient(detail)) => last = detail,
@@ -170,59 +205,88 @@ fn download_http(
     })
 }
 
-fn attempt_http(
-    agent: &ureq::Agent,
-    origin: &str,
-    url: &str,
-    out: &mut NamedTempFile,
-    limits: &Limits,
-    attempt: u32,
-) -> Result<String, Failure> {
-    let fatal_detail = |detail: String| {
-        Failure::Fatal(KernelError::Download {
-            origin: origin.to_owned(),
-            url: redact_url(url),
-            attempts: attempt,
-            detail,
-        })
-    };
-    let response = match agent.get(url).call() {
-        Ok(r) => r,
-        Err(e) if is_transient(&e) => return Err(Failure::Transient(e.to_string())),
-        Err(e) => return Err(fatal_detail(e.to_string())),
-    };
-    let status = response.status().as_u16();
-    if !(200..300).contains(&status) {
-        return Err(if status >= 500 || status == 408 || status == 429 {
-            Failure::Transient(format!("HTTP {status}"))
-        } else {
-            Failure::Fatal(KernelError::HttpStatus {
+/// One attempt at an HTTP download.
+struct Attempt<'a> {
+    agent: &'a ureq::Agent,
+    origin: &'a str,
+    url: &'a str,
+    authorization: Option<&'a str>,
+    limits: &'a Limits,
+    opts: &'a Options,
+    number: u32,
+}
+
+impl Attempt<'_> {
+    fn run(&self, out: &mut NamedTempFile) -> Result<String, Failure> {
+        let (origin, url, limits) = (self.origin, self.url, self.limits);
+        let fatal_detail = |detail: String| {
+            Failure::Fatal(KernelError::Download {
                 origin: origin.to_owned(),
                 url: redact_url(url),
-                status,
+                attempts: self.number,
+                detail,
             })
-        });
-    }
-    if response
-        .body()
-        .content_length()
-        .is_some_and(|n| n > limits.max_bytes)
-    {
-        return Err(Failure::Fatal(too_large(origin, url, limits)));
-    }
-    let body = response.into_body().into_reader();
-    match copy_hashing(body, out, limits) {
-        Ok(digest) => Ok(digest),
-        Err(CopyError::Read(e)) if is_transient_io(&e) => Err(Failure::Transient(format!(
-            "the connection broke during the body: {e}"
-        ))),
-        Err(CopyError::Read(e)) => Err(fatal_detail(format!("reading the body: {e}"))),
-        Err(CopyError::Write(e)) => Err(Failure::Fatal(write_err(out, e))),
-        Err(CopyError::TooLarge) => Err(Failure::Fatal(too_large(origin, url, limits))),
+        };
+        // What an earlier attempt received before its connection broke.
+        let have = out.as_file().metadata().map(|m| m.len()).unwrap_or(0);
+        let mut request = self.agent.get(url);
+        if let Some(auth) = self.authorization {
+            request = request.header("Authorization", auth);
+        }
+        if have > 0 {
+            request = request.header("Range", format!("bytes={have}-"));
+        }
+        let response = match request.call() {
+            Ok(r) => r,
+            Err(e) if is_transient(&e) => return Err(Failure::Transient(e.to_string())),
+            Err(e) => return Err(fatal_detail(e.to_string())),
+        };
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(if status >= 500 || status == 408 || status == 429 {
+                Failure::Transient(format!("HTTP {status}"))
+            } else {
+                Failure::Fatal(KernelError::HttpStatus {
+                    origin: origin.to_owned(),
+                    url: redact_url(url),
+                    status,
+                })
+            });
+        }
+        // 206 with the range asked for: go on from there; anything else is
+        // the whole body again.
+        let resumed = status == 206
+            && response
+                .headers()
+                .get("content-range")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with(&format!("bytes {have}-")));
+        let start = if resumed { have } else { 0 };
+        let length = response.body().content_length();
+        if length.is_some_and(|n| start + n > limits.max_bytes) {
+            return Err(Failure::Fatal(too_large(origin, url, limits)));
+        }
+        let body = response.into_body().into_reader();
+        match copy_hashing(
+            body,
+            out,
+            start,
+            length.map(|n| start + n),
+            limits,
+            self.opts,
+        ) {
+            Ok(digest) => Ok(digest),
+            Err(CopyError::Read(e)) if is_transient_io(&e) => Err(Failure::Transient(format!(
+                "the connection broke during the body: {e}"
+            ))),
+            Err(CopyError::Read(e)) => Err(fatal_detail(format!("reading the body: {e}"))),
+            Err(CopyError::Write(e)) => Err(Failure::Fatal(write_err(out, e))),
+            Err(CopyError::TooLarge) => Err(Failure::Fatal(too_large(origin, url, limits))),
+        }
     }
 }
 
-fn is_transient(e: &ureq::Error) -> bool {
+pub(crate) fn is_transient(e: &ureq::Error) -> bool {
     match e {
         ureq::Error::Io(e) => is_transient_io(e),
         // Running out of the whole body's time again would only double it.
@@ -255,17 +319,39 @@ enum CopyError {
     TooLarge,
 }
 
-/// Copy everything from `r` into `out` (from its start, truncated), hashing.
+/// Copy everything from `r` into `out` after its first `start` bytes (which
+/// are kept, and hashed first), hashing; `total` is the expected final size,
+/// for progress.
 fn copy_hashing(
     mut r: impl Read,
     out: &mut NamedTempFile,
+    start: u64,
+    total: Option<u64>,
     limits: &Limits,
+    opts: &Options,
 ) -> Result<String, CopyError> {
+    let prefix = match start {
+        0 => None,
+        _ => Some(File::open(out.path()).map_err(CopyError::Write)?),
+    };
     let file = out.as_file_mut();
-    file.set_len(0).map_err(CopyError::Write)?;
-    file.rewind().map_err(CopyError::Write)?;
+    file.set_len(start).map_err(CopyError::Write)?;
+    file.seek(SeekFrom::Start(start))
+        .map_err(CopyError::Write)?;
     let mut w = HashingWriter::new(BufWriter::with_capacity(256 * 1024, &*file));
+    if let Some(prefix) = prefix {
+        // Hash the kept prefix; the writer appends after it.
+        let mut prefix = prefix.take(start);
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match prefix.read(&mut buf).map_err(CopyError::Write)? {
+                0 => break,
+                n => w.skip(&buf[..n]),
+            }
+        }
+    }
     let mut buf = vec![0u8; 64 * 1024];
+    let mut reported = std::time::Instant::now();
     loop {
         let n = match r.read(&mut buf) {
             Ok(0) => break,
@@ -277,7 +363,12 @@ fn copy_hashing(
         if w.written() > limits.max_bytes {
             return Err(CopyError::TooLarge);
         }
+        if reported.elapsed() > std::time::Duration::from_millis(200) {
+            reported = std::time::Instant::now();
+            opts.report(w.written(), total);
+        }
     }
+    opts.report(w.written(), total);
     let (mut buffered, digest) = w.finish();
     buffered.flush().map_err(CopyError::Write)?;
     Ok(digest)
@@ -351,7 +442,14 @@ mod tests {
         };
         let mut out = NamedTempFile::new().unwrap();
         let started = std::time::Instant::now();
-        let digest = download("t", &server.url("k"), &mut out, &limits).unwrap();
+        let digest = download(
+            "t",
+            &server.url("k"),
+            &mut out,
+            &limits,
+            &Options::default(),
+        )
+        .unwrap();
         assert_eq!(digest, sha256_hex(&body));
         assert_eq!(std::fs::read(out.path()).unwrap(), body);
         assert_eq!(server.requests(), 2);
@@ -369,7 +467,7 @@ mod tests {
         };
         let mut out = NamedTempFile::new_in(dir.path()).unwrap();
         let url = format!("file://{}", src.display());
-        let err = download("t", &url, &mut out, &limits).unwrap_err();
+        let err = download("t", &url, &mut out, &limits, &Options::default()).unwrap_err();
         assert!(
             matches!(err, KernelError::TooLarge { limit: 1024, .. }),
             "{err}"

@@ -25,9 +25,52 @@ pub(crate) fn recognise(head: &[u8]) -> Option<SourceFormat> {
         Some(SourceFormat::BzImage)
     } else if head.starts_with(AR_MAGIC) {
         Some(SourceFormat::Deb)
+    } else if head.starts_with(&super::rpm::LEAD_MAGIC) {
+        Some(SourceFormat::Rpm)
     } else {
         None
     }
+}
+
+/// Where the setup header keeps the offset (minus 0x200) of the kernel
+/// version string (Documentation/arch/x86/boot.rst, field `kernel_version`).
+const KERNEL_VERSION_FIELD: usize = 0x20e;
+/// The boot protocol version; `kernel_version` is valid from 2.00 on.
+const PROTOCOL_VERSION_FIELD: usize = 0x206;
+
+/// The release (`uname -r`) of a bzImage, read from its setup header without
+/// booting it: the first word of the version string, e.g. "6.1.0-47-cloud-amd64"
+/// from "6.1.0-47-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP ...".
+/// `None` when the file is not a bzImage or carries no version string.
+pub fn release_of(path: &std::path::Path) -> io::Result<Option<String>> {
+    let mut file = std::fs::File::open(path)?;
+    let mut setup = Vec::new();
+    // The setup code is at most 64 KiB (setup_sects is one byte of 512-byte sectors).
+    (&mut file).take(0x10000 + 0x200).read_to_end(&mut setup)?;
+    Ok(release_from_setup(&setup))
+}
+
+fn release_from_setup(setup: &[u8]) -> Option<String> {
+    if !is_bzimage(setup) {
+        return None;
+    }
+    let u16_at = |at: usize| Some(u16::from_le_bytes(setup.get(at..at + 2)?.try_into().ok()?));
+    if u16_at(PROTOCOL_VERSION_FIELD)? < 0x0200 {
+        return None;
+    }
+    let offset = usize::from(u16_at(KERNEL_VERSION_FIELD)?);
+    if offset == 0 {
+        return None;
+    }
+    let text = setup.get(offset + 0x200..)?;
+    let text = &text[..text
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(text.len())
+        .min(256)];
+    let release = std::str::from_utf8(text).ok()?.split_whitespace().next()?;
+    (!release.is_empty() && release.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| release.to_owned())
 }
 
 /// A human description of unrecognised content, for error messages.
@@ -91,6 +134,12 @@ impl<W: Write> HashingWriter<W> {
             hasher: Sha256::new(),
             written: 0,
         }
+    }
+
+    /// Count and hash bytes that are already in place, without writing them.
+    pub(crate) fn skip(&mut self, data: &[u8]) {
+        self.hasher.update(data);
+        self.written += data.len() as u64;
     }
 
     pub(crate) fn written(&self) -> u64 {
@@ -163,6 +212,32 @@ mod tests {
             let head = read_head(&mut File::open(dir.join(name)).unwrap()).unwrap();
             assert_eq!(recognise(&head), Some(SourceFormat::BzImage), "{name}");
         }
+    }
+
+    #[test]
+    fn the_release_is_read_from_the_setup_header() {
+        let dir = kernels_dir();
+        for (name, release) in [
+            ("vmlinuz-5.10.0-46-cloud-amd64", "5.10.0-46-cloud-amd64"),
+            ("vmlinuz-6.1.0-47-cloud-amd64", "6.1.0-47-cloud-amd64"),
+            (
+                "vmlinuz-6.12.107+deb13-cloud-amd64",
+                "6.12.107+deb13-cloud-amd64",
+            ),
+            ("vmlinuz-6.1.192-tiny-nobtf", "6.1.192"),
+        ] {
+            assert_eq!(
+                release_of(&dir.join(name)).unwrap().as_deref(),
+                Some(release),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            release_of(&dir.join(crate::kernel::testutil::DEB_72)).unwrap(),
+            None
+        );
+        // A fake image whose header points nowhere has no release.
+        assert_eq!(release_from_setup(&fake_bzimage(b"x")), None);
     }
 
     #[test]

@@ -1,51 +1,138 @@
 //! Kernels for the matrix: fetch, recognise, extract and cache them.
 //!
-//! A matrix entry names a kernel as a [`Source`]: a local file or a URL pinned
-//! by its sha256. Whatever the source points at (a bzImage, or a Debian
-//! package that contains one) is recognised by its content, never by its name.
-//! [`resolve`] turns the source into a verified bzImage on disk that QEMU can
-//! boot with `-kernel`.
+//! A matrix entry names a kernel as a [`Source`]: a local file, a URL, an OCI
+//! image or a Debian package that the runner's own apt knows. Whatever the
+//! source points at (a bzImage, a `.deb`, an `.rpm`, an image's layers) is
+//! recognised by its content, never by its name. [`resolve`] turns the source
+//! into a verified bzImage on disk that QEMU can boot with `-kernel`.
+//!
+//! A source is *pinned* when its digest is known (given in the matrix, or
+//! recorded in the lock file, see `crate::lock`); an unpinned one is resolved
+//! from its origin and its digest remembered in the cache, so concurrent runs
+//! fetch it once.
 //!
 //! Everything here is blocking; the async caller runs it in `spawn_blocking`.
 //! Downloads and extractions are cached under a [`KernelCache`] root, shared
 //! safely between threads and processes (see `cache.rs`).
 
+mod apt;
 mod cache;
 mod deb;
 mod fetch;
 mod image;
+mod inventory;
+mod mirror;
+mod oci;
+mod pick;
+mod rpm;
 
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
+use tempfile::NamedTempFile;
 
+pub use apt::{valid_package as valid_apt_package, valid_version as valid_apt_version};
 pub use cache::KernelCache;
+pub use image::release_of;
+pub use inventory::{import, list_blobs, prune, source_digest, verify};
+pub use mirror::Mirror;
+pub use oci::Reference as OciReference;
 
-/// Where a kernel comes from, as written in the matrix.
+/// Where a kernel comes from, as written in the matrix. `kernel_path` names
+/// the image inside a package or image that holds several.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    /// A local file: a bzImage (used in place) or a `.deb` (extracted into the
-    /// cache). The path is already absolute and env-expanded by the matrix
+    /// A local file: a bzImage (used in place) or a package (extracted into
+    /// the cache). The path is already absolute and env-expanded by the matrix
     /// parser. `sha256`, when given, must match the file.
     File {
         path: PathBuf,
         sha256: Option<String>,
+        kernel_path: Option<String>,
     },
-    /// `http://`, `https://` or `file://`, pinned by the sha256 (lowercase hex)
-    /// of what the URL serves.
-    Url { url: String, sha256: String },
+    /// `http://`, `https://` or `file://`; `sha256` (lowercase hex) of what
+    /// the URL serves, from the matrix or the lock file.
+    Url {
+        url: String,
+        sha256: Option<String>,
+        kernel_path: Option<String>,
+    },
+    /// An OCI image: `registry/repository[:tag][@sha256:digest]`. `digest` is
+    /// the manifest (or index) digest, from the reference or the lock file.
+    Oci {
+        reference: String,
+        digest: Option<String>,
+        kernel_path: Option<String>,
+    },
+    /// A Debian package fetched by the runner's own `apt-get download
+    /// PACKAGE=VERSION`; `sha256` of the `.deb`.
+    Apt {
+        package: String,
+        version: String,
+        sha256: Option<String>,
+        kernel_path: Option<String>,
+    },
 }
 
 impl Source {
-    /// A short, stable description for reports: `file:/abs/vmlinuz`,
-    /// `url:https://host/linux.deb` (credentials in a URL are redacted).
+    /// A short, stable description for reports and the lock file:
+    /// `file:/abs/vmlinuz`, `url:https://host/linux.deb` (credentials in a
+    /// URL are redacted), `oci:ghcr.io/cilium/ci-kernels:6.1`,
+    /// `apt:linux-image-6.1.0-47-cloud-amd64=6.1.170-3`, each followed by
+    /// `#<kernel_path>` when one is given. Never includes a pin from the lock.
     pub fn describe(&self) -> String {
-        match self {
+        let base = match self {
             Source::File { path, .. } => format!("file:{}", path.display()),
             Source::Url { url, .. } => format!("url:{}", redact_url(url)),
+            Source::Oci { reference, .. } => format!("oci:{reference}"),
+            Source::Apt {
+                package, version, ..
+            } => format!("apt:{package}={version}"),
+        };
+        match self.kernel_path() {
+            Some(path) => format!("{base}#{path}"),
+            None => base,
         }
+    }
+
+    pub fn kernel_path(&self) -> Option<&str> {
+        match self {
+            Source::File { kernel_path, .. }
+            | Source::Url { kernel_path, .. }
+            | Source::Oci { kernel_path, .. }
+            | Source::Apt { kernel_path, .. } => kernel_path.as_deref(),
+        }
+    }
+
+    /// The digest that pins this source, if any: a local file pins itself.
+    pub fn pin(&self) -> Option<&str> {
+        match self {
+            Source::File { .. } => None,
+            Source::Url { sha256, .. } | Source::Apt { sha256, .. } => sha256.as_deref(),
+            Source::Oci { digest, .. } => digest.as_deref(),
+        }
+    }
+
+    /// Whether the lock file has to pin this source: a URL, image tag or apt
+    /// package whose matrix entry gives no digest.
+    pub fn needs_lock(&self) -> bool {
+        !matches!(self, Source::File { .. }) && self.pin().is_none()
+    }
+
+    /// The same source pinned to `digest` (lowercase sha256 hex).
+    pub fn pinned(&self, digest: &str) -> Source {
+        let mut pinned = self.clone();
+        match &mut pinned {
+            Source::File { .. } => {}
+            Source::Url { sha256, .. } | Source::Apt { sha256, .. } => {
+                *sha256 = Some(digest.to_owned())
+            }
+            Source::Oci { digest: d, .. } => *d = Some(digest.to_owned()),
+        }
+        pinned
     }
 }
 
@@ -57,6 +144,10 @@ pub enum SourceFormat {
     BzImage,
     /// A Debian binary package containing a bzImage.
     Deb,
+    /// An RPM package containing a bzImage.
+    Rpm,
+    /// An OCI image whose layers contain a bzImage.
+    Oci,
 }
 
 /// A kernel ready to boot.
@@ -66,9 +157,42 @@ pub struct ResolvedKernel {
     pub image: PathBuf,
     /// sha256 (lowercase hex) of that bzImage.
     pub sha256: String,
-    /// sha256 of what the source pointed at: the `.deb`, or the bzImage itself.
+    /// sha256 of what the source pointed at: the package, the image manifest,
+    /// or the bzImage itself. This is what the lock file records.
     pub source_sha256: String,
     pub format: SourceFormat,
+}
+
+/// A download's progress, for a progress bar.
+#[derive(Debug, Clone, Copy)]
+pub struct Transfer {
+    pub done: u64,
+    pub total: Option<u64>,
+}
+
+pub type ProgressFn = Arc<dyn Fn(Transfer) + Send + Sync>;
+
+/// How to resolve: where else to look, what to tell, what not to do.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// Tried before the origin (`BPFCOMPAT_KERNEL_MIRROR`).
+    pub mirror: Option<Mirror>,
+    /// Told about every download's progress.
+    pub progress: Option<ProgressFn>,
+    /// Make no network request and run no apt-get: a kernel that is not in
+    /// the cache (or a local mirror) is [`KernelError::NotCached`].
+    pub offline: bool,
+    /// Resolve an unpinned source from its origin again, ignoring the digest
+    /// the cache remembers for it (`bpfcompat kernels lock`).
+    pub fresh: bool,
+}
+
+impl Options {
+    fn report(&self, done: u64, total: Option<u64>) {
+        if let Some(progress) = &self.progress {
+            progress(Transfer { done, total });
+        }
+    }
 }
 
 /// Everything that can go wrong getting a kernel. Each message names the input
@@ -103,7 +227,7 @@ pub enum KernelError {
         actual: String,
     },
 
-    #[error("kernel source {origin} is not a kernel: found {found}; expected an x86 bzImage (boot header \"HdrS\" at offset 0x202) or a Debian package (.deb) containing one")]
+    #[error("kernel source {origin} is not a kernel: found {found}; expected an x86 bzImage (boot header \"HdrS\" at offset 0x202) or a Debian (.deb) or RPM (.rpm) package containing one")]
     NotAKernel { origin: String, found: String },
 
     #[error("kernel source {origin}: downloading {url} failed after {attempts} attempt(s): {detail}; check the URL and the network (proxy settings come from HTTPS_PROXY/HTTP_PROXY/NO_PROXY)")]
@@ -131,8 +255,11 @@ pub enum KernelError {
     #[error("kernel source {origin}: {detail}; the file is not a valid Debian package or is truncated: re-download it")]
     DebFormat { origin: String, detail: String },
 
+    #[error("kernel source {origin}: {detail}; the file is not a valid RPM package or is truncated: re-download it")]
+    RpmFormat { origin: String, detail: String },
+
     #[error("kernel source {origin}: reading {entry} in the package failed: {err}; the package is corrupt or truncated: re-download it")]
-    DebRead {
+    PackageRead {
         origin: String,
         entry: String,
         #[source]
@@ -140,35 +267,48 @@ pub enum KernelError {
     },
 
     #[error("kernel source {origin}: the package contains the unsafe path {entry:?} (absolute or with a \"..\" component); refusing to use it: use a package from a trusted build")]
-    DebUnsafeEntry { origin: String, entry: String },
+    UnsafeEntry { origin: String, entry: String },
 
-    #[error("kernel source {origin}: no kernel image in the package: looked for a regular file {} in {data_member}{ignored}; use the linux-image (or linux-binary) package, not a headers/meta/modules package", deb::LOOKED_FOR)]
-    DebNoKernel {
+    #[error("kernel source {origin}: no kernel image in the package: looked for a regular file {looked_for} in {container}{ignored}; use the kernel image package (linux-image, kernel-core, kernel-default), not a headers/meta/modules package, or name the file with `kernel_path:`")]
+    NoKernel {
         origin: String,
-        data_member: String,
+        container: String,
+        looked_for: String,
         /// Already formatted: ", ignored (not regular files): ..." or empty.
         ignored: String,
     },
 
-    #[error("kernel source {origin}: several kernel images in the package: {}; point the matrix at a package with exactly one, or extract the one you want and use it as a file", candidates.join(", "))]
-    DebManyKernels {
+    #[error("kernel source {origin}: several kernel images in the package: {}; name the one to boot with `kernel_path:` in the matrix", candidates.join(", "))]
+    ManyKernels {
         origin: String,
         candidates: Vec<String>,
     },
 
     #[error("kernel source {origin}: package entry {entry} is not an x86 bzImage (found {found}); this package's kernel cannot be booted with qemu -kernel")]
-    DebImageNotBzImage {
+    ImageNotBzImage {
         origin: String,
         entry: String,
         found: String,
     },
 
     #[error("kernel source {origin}: package entry {entry} is larger than the {limit}-byte limit for a kernel image; the package is not a usable kernel package")]
-    DebImageTooLarge {
+    ImageTooLarge {
         origin: String,
         entry: String,
         limit: u64,
     },
+
+    #[error("kernel source {origin}: kernel_path {kernel_path:?} is given but the source is a bare bzImage, not a package or image; remove `kernel_path:`")]
+    KernelPathOnImage { origin: String, kernel_path: String },
+
+    #[error("kernel source {origin}: {detail}")]
+    Oci { origin: String, detail: String },
+
+    #[error("kernel source {origin}: {detail}; check the package name and version (`apt-cache policy PACKAGE` lists the versions this runner's apt knows; run `apt-get update` first)")]
+    Apt { origin: String, detail: String },
+
+    #[error("kernel source {origin} is not in the kernel cache and this run may not fetch it; run `bpfcompat kernels fetch` with network access, or `bpfcompat kernels import` its file")]
+    NotCached { origin: String },
 
     #[error("kernel cache: cannot {action} {}: {err}; check permissions and free space under the cache directory, or delete it to start afresh", path.display())]
     Cache {
@@ -181,19 +321,56 @@ pub enum KernelError {
 
 /// Resolve a source to a verified bzImage, downloading and extracting into the
 /// cache as needed. Blocking.
-pub fn resolve(cache: &KernelCache, source: &Source) -> Result<ResolvedKernel, KernelError> {
+pub fn resolve(
+    cache: &KernelCache,
+    source: &Source,
+    opts: &Options,
+) -> Result<ResolvedKernel, KernelError> {
     let origin = source.describe();
+    let pin = source
+        .pin()
+        .map(|s| normalize_sha256(&origin, s))
+        .transpose()?;
+    let kernel_path = source.kernel_path();
     match source {
-        Source::File { path, sha256 } => {
+        Source::File { path, sha256, .. } => {
             let expected = sha256
                 .as_deref()
                 .map(|s| normalize_sha256(&origin, s))
                 .transpose()?;
-            resolve_file(cache, &origin, path, expected.as_deref())
+            resolve_file(cache, &origin, path, expected.as_deref(), kernel_path)
         }
-        Source::Url { url, sha256 } => {
-            let expected = normalize_sha256(&origin, sha256)?;
-            resolve_url(cache, &origin, url, &expected)
+        Source::Url { url, .. } => {
+            fetch::check_url(&origin, url)?;
+            let name = url.rsplit('/').next().unwrap_or_default();
+            let single = Single {
+                cache,
+                opts,
+                origin: &origin,
+                kernel_path,
+                mirror_name: Some(name),
+            };
+            single.resolve(pin.as_deref(), &mut |out| {
+                fetch::download(&origin, url, out, &fetch::Limits::default(), opts)
+            })
+        }
+        Source::Apt {
+            package, version, ..
+        } => {
+            let name = apt::file_name(package, version);
+            let single = Single {
+                cache,
+                opts,
+                origin: &origin,
+                kernel_path,
+                mirror_name: Some(&name),
+            };
+            single.resolve(pin.as_deref(), &mut |out| {
+                apt::download(cache, &origin, package, version, out)
+            })
+        }
+        Source::Oci { reference, .. } => {
+            oci::resolve(cache, opts, &origin, reference, pin.as_deref(), kernel_path)
         }
     }
 }
@@ -203,6 +380,7 @@ fn resolve_file(
     origin: &str,
     path: &Path,
     expected: Option<&str>,
+    kernel_path: Option<&str>,
 ) -> Result<ResolvedKernel, KernelError> {
     let read_err = |err| KernelError::ReadSource {
         origin: origin.to_owned(),
@@ -222,19 +400,22 @@ fn resolve_file(
         }
     }
     match image::recognise(&head) {
-        Some(SourceFormat::BzImage) => Ok(ResolvedKernel {
-            image: path.to_owned(),
-            sha256: actual.clone(),
-            source_sha256: actual,
-            format: SourceFormat::BzImage,
-        }),
-        Some(SourceFormat::Deb) => {
+        Some(SourceFormat::BzImage) => {
+            refuse_kernel_path(origin, kernel_path)?;
+            Ok(ResolvedKernel {
+                image: path.to_owned(),
+                sha256: actual.clone(),
+                source_sha256: actual,
+                format: SourceFormat::BzImage,
+            })
+        }
+        Some(format) => {
             cache.prepare()?;
             let _lock = cache.lock(&actual)?;
-            if let Some(kernel) = cache::cached_extraction(cache, &actual)? {
+            if let Some(kernel) = cache::cached_extraction(cache, &actual, kernel_path)? {
                 return Ok(kernel);
             }
-            cache::extract_locked(cache, origin, &actual, || {
+            cache::extract_locked(cache, origin, &actual, kernel_path, format, || {
                 File::open(path).map_err(read_err)
             })
         }
@@ -245,74 +426,177 @@ fn resolve_file(
     }
 }
 
-fn resolve_url(
-    cache: &KernelCache,
-    origin: &str,
-    url: &str,
-    expected: &str,
-) -> Result<ResolvedKernel, KernelError> {
-    fetch::check_url(origin, url)?;
-    cache.prepare()?;
-    // Held until the kernel is resolved: another thread or process resolving
-    // the same digest waits here, then finds everything in the cache.
-    let _lock = cache.lock(expected)?;
+fn refuse_kernel_path(origin: &str, kernel_path: Option<&str>) -> Result<(), KernelError> {
+    match kernel_path {
+        Some(path) => Err(KernelError::KernelPathOnImage {
+            origin: origin.to_owned(),
+            kernel_path: path.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
 
-    // A package extracted before: only its image is needed, not the package.
-    if let Some(kernel) = cache::cached_extraction(cache, expected)? {
-        return Ok(kernel);
+/// A source that is one file fetched from somewhere (a URL, apt): a bzImage
+/// or a package, kept in the cache under its digest.
+struct Single<'a> {
+    cache: &'a KernelCache,
+    opts: &'a Options,
+    origin: &'a str,
+    kernel_path: Option<&'a str>,
+    /// The file's name, to look for in the mirror.
+    mirror_name: Option<&'a str>,
+}
+
+/// Fetches the source from its origin into a temp file; returns the digest.
+type Obtain<'a> = dyn FnMut(&mut NamedTempFile) -> Result<String, KernelError> + 'a;
+
+impl Single<'_> {
+    fn resolve(
+        &self,
+        pin: Option<&str>,
+        obtain: &mut Obtain<'_>,
+    ) -> Result<ResolvedKernel, KernelError> {
+        self.cache.prepare()?;
+        match pin {
+            Some(digest) => self.resolve_pinned(digest, obtain),
+            None => {
+                // Held while the digest is unknown: a concurrent run resolving
+                // the same source waits, then finds what this one remembered.
+                let key = cache::name_key(self.origin);
+                let _lock = self.cache.lock(&key)?;
+                if !self.opts.fresh {
+                    if let Some(digest) = self.cache.read_name(&key) {
+                        match self.resolve_pinned(&digest, &mut |_| Err(self.not_cached())) {
+                            Err(KernelError::NotCached { .. }) => {}
+                            done => return done,
+                        }
+                    }
+                }
+                if self.opts.offline {
+                    return Err(self.not_cached());
+                }
+                let mut tmp = self.cache.temp_file()?;
+                let digest = match self.try_mirror(None, &mut tmp)? {
+                    Some(digest) => digest,
+                    None => obtain(&mut tmp)?,
+                };
+                {
+                    let _lock = self.cache.lock(&digest)?;
+                    if self.cache.verified_blob(&digest)?.is_none() {
+                        self.cache.store_blob(tmp, &digest)?;
+                    } // else `tmp` is dropped, hence removed.
+                }
+                // Now pinned, and in the cache: perhaps already extracted
+                // for another source with the same content.
+                let kernel = self.resolve_pinned(&digest, &mut |_| Err(self.not_cached()))?;
+                self.cache.write_name(&key, &digest)?;
+                Ok(kernel)
+            }
+        }
     }
 
-    let blob = match cache.verified_blob(expected)? {
-        Some(blob) => blob,
-        None => {
-            let mut tmp = cache.temp_file()?;
-            let actual = fetch::download(origin, url, &mut tmp, &fetch::Limits::default())?;
-            if actual != expected {
-                // `tmp` is removed when dropped.
-                return Err(KernelError::Sha256Mismatch {
-                    origin: origin.to_owned(),
-                    expected: expected.to_owned(),
-                    actual,
-                });
-            }
-            cache.store_blob(tmp, expected)?
+    fn not_cached(&self) -> KernelError {
+        KernelError::NotCached {
+            origin: self.origin.to_owned(),
         }
-    };
+    }
 
-    let blob_err = |err| KernelError::Cache {
-        action: "read",
-        path: blob.clone(),
-        err,
-    };
-    let head = image::read_head(&mut File::open(&blob).map_err(blob_err)?).map_err(blob_err)?;
-    match image::recognise(&head) {
-        Some(SourceFormat::BzImage) => Ok(ResolvedKernel {
-            image: blob,
-            sha256: expected.to_owned(),
-            source_sha256: expected.to_owned(),
-            format: SourceFormat::BzImage,
-        }),
-        Some(SourceFormat::Deb) => {
-            let result = cache::extract_locked(cache, origin, expected, || {
-                File::open(&blob).map_err(blob_err)
-            });
-            // A package we refuse (or that changed underneath) is not kept;
-            // after a failure of the cache itself it is, to save a download.
-            if result
-                .as_ref()
-                .is_err_and(|e| !matches!(e, KernelError::Cache { .. }))
-            {
-                let _ = cache.remove_blob(expected);
-            }
-            result
+    fn resolve_pinned(
+        &self,
+        expected: &str,
+        obtain: &mut Obtain<'_>,
+    ) -> Result<ResolvedKernel, KernelError> {
+        // Held until the kernel is resolved: another thread or process
+        // resolving the same digest waits here, then finds it in the cache.
+        let _lock = self.cache.lock(expected)?;
+
+        // A package extracted before: only its image is needed, not the package.
+        if let Some(kernel) = cache::cached_extraction(self.cache, expected, self.kernel_path)? {
+            return Ok(kernel);
         }
-        None => {
-            // Intact, but useless: don't keep it.
-            cache.remove_blob(expected)?;
-            Err(KernelError::NotAKernel {
-                origin: origin.to_owned(),
-                found: image::describe_head(&head),
-            })
+        let blob = match self.cache.verified_blob(expected)? {
+            Some(blob) => blob,
+            None => {
+                let mut tmp = self.cache.temp_file()?;
+                let actual = match self.try_mirror(Some(expected), &mut tmp)? {
+                    Some(actual) => actual,
+                    None if self.opts.offline => return Err(self.not_cached()),
+                    None => obtain(&mut tmp)?,
+                };
+                if actual != expected {
+                    // `tmp` is removed when dropped.
+                    return Err(KernelError::Sha256Mismatch {
+                        origin: self.origin.to_owned(),
+                        expected: expected.to_owned(),
+                        actual,
+                    });
+                }
+                self.cache.store_blob(tmp, expected)?
+            }
+        };
+        self.kernel_from_blob(blob, expected)
+    }
+
+    /// The mirror's copy, if it has one (that matches `expected`).
+    fn try_mirror(
+        &self,
+        expected: Option<&str>,
+        tmp: &mut NamedTempFile,
+    ) -> Result<Option<String>, KernelError> {
+        match &self.opts.mirror {
+            Some(mirror) if !self.opts.offline || mirror.is_local() => {
+                mirror.fetch(self.origin, expected, self.mirror_name, tmp, self.opts)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Recognise a verified blob and turn it into a kernel. The caller holds
+    /// the lock of `digest`.
+    fn kernel_from_blob(&self, blob: PathBuf, digest: &str) -> Result<ResolvedKernel, KernelError> {
+        let blob_err = |err| KernelError::Cache {
+            action: "read",
+            path: blob.clone(),
+            err,
+        };
+        let head = image::read_head(&mut File::open(&blob).map_err(blob_err)?).map_err(blob_err)?;
+        match image::recognise(&head) {
+            Some(SourceFormat::BzImage) => {
+                refuse_kernel_path(self.origin, self.kernel_path)?;
+                Ok(ResolvedKernel {
+                    image: blob,
+                    sha256: digest.to_owned(),
+                    source_sha256: digest.to_owned(),
+                    format: SourceFormat::BzImage,
+                })
+            }
+            Some(format) => {
+                let result = cache::extract_locked(
+                    self.cache,
+                    self.origin,
+                    digest,
+                    self.kernel_path,
+                    format,
+                    || File::open(&blob).map_err(blob_err),
+                );
+                // A package we refuse (or that changed underneath) is not kept;
+                // after a failure of the cache itself it is, to save a download.
+                if result
+                    .as_ref()
+                    .is_err_and(|e| !matches!(e, KernelError::Cache { .. }))
+                {
+                    let _ = self.cache.remove_blob(digest);
+                }
+                result
+            }
+            None => {
+                // Intact, but useless: don't keep it.
+                self.cache.remove_blob(digest)?;
+                Err(KernelError::NotAKernel {
+                    origin: self.origin.to_owned(),
+                    found: image::describe_head(&head),
+                })
+            }
         }
     }
 }

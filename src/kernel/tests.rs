@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::testutil::*;
@@ -27,10 +28,16 @@ fn listing(cache: &KernelCache, sub: &str) -> Vec<String> {
     names
 }
 
+/// Resolve with the default options: no mirror, no progress.
+fn resolve(cache: &KernelCache, source: &Source) -> Result<ResolvedKernel, KernelError> {
+    super::resolve(cache, source, &Options::default())
+}
+
 fn url_source(url: String, sha256: &str) -> Source {
     Source::Url {
         url,
-        sha256: sha256.to_owned(),
+        sha256: Some(sha256.to_owned()),
+        kernel_path: None,
     }
 }
 
@@ -38,6 +45,7 @@ fn file_source(path: &Path, sha256: Option<&str>) -> Source {
     Source::File {
         path: path.to_owned(),
         sha256: sha256.map(str::to_owned),
+        kernel_path: None,
     }
 }
 
@@ -171,7 +179,7 @@ fn the_real_deb_file_is_extracted_once() {
     assert_eq!(first.image, cache.blob_path(&first.sha256));
     assert_eq!(
         fs::read_to_string(cache.root().join("extracted").join(DEB_72_SHA)).unwrap(),
-        format!("{}\n", first.sha256)
+        format!("{} deb\n", first.sha256)
     );
     let stored = fs::metadata(&first.image).unwrap().modified().unwrap();
 
@@ -427,7 +435,7 @@ fn unsafe_or_ambiguous_packages_are_rejected_and_leave_nothing() {
     .unwrap();
     let err = resolve(&cache, &file_source(&evil, None)).unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, KernelError::DebUnsafeEntry { .. }), "{msg}");
+    assert!(matches!(err, KernelError::UnsafeEntry { .. }), "{msg}");
     assert!(
         msg.contains("./../../etc/cron.d/evil") && msg.contains("evil.deb"),
         "{msg}"
@@ -447,7 +455,7 @@ fn unsafe_or_ambiguous_packages_are_rejected_and_leave_nothing() {
     .unwrap();
     let err = resolve(&cache, &file_source(&two, None)).unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, KernelError::DebManyKernels { .. }), "{msg}");
+    assert!(matches!(err, KernelError::ManyKernels { .. }), "{msg}");
     assert!(
         msg.contains("boot/vmlinuz-1.0, ./boot/vmlinuz-2.0") && msg.contains("two.deb"),
         "{msg}"
@@ -459,7 +467,7 @@ fn unsafe_or_ambiguous_packages_are_rejected_and_leave_nothing() {
     let server = TestServer::start(body, Plan::default());
     let url = server.url("evil.deb");
     let err = resolve(&cache, &url_source(url.clone(), &sha)).unwrap_err();
-    assert!(matches!(err, KernelError::DebUnsafeEntry { .. }), "{err}");
+    assert!(matches!(err, KernelError::UnsafeEntry { .. }), "{err}");
     assert!(err.to_string().contains(&url), "{err}");
 
     assert!(listing(&cache, "blobs/sha256").is_empty());
@@ -474,4 +482,299 @@ fn unsafe_or_ambiguous_packages_are_rejected_and_leave_nothing() {
     assert_eq!(k.sha256, sha256_hex(&kernel));
     assert_eq!(k.source_sha256, sha);
     assert_eq!(k.format, SourceFormat::Deb);
+}
+
+fn oci_source(reference: &str) -> Source {
+    Source::Oci {
+        reference: reference.to_owned(),
+        digest: None,
+        kernel_path: None,
+    }
+}
+
+#[test]
+fn an_oci_image_is_pulled_with_a_token_and_cached() {
+    let tiny = fs::read(kernels_dir().join(TINY)).unwrap();
+    for compression in [".gz", ".zst"] {
+        let (_dir, cache) = new_cache();
+        let registry = oci_registry("cilium/ci-kernels", "6.1", &tiny, compression);
+        let source = oci_source(&registry.reference);
+        let k = resolve(&cache, &source).unwrap_or_else(|e| panic!("{compression}: {e}"));
+        assert_eq!(k.sha256, TINY_SHA, "the amd64 kernel, not the arm64 decoy");
+        assert_eq!(k.source_sha256, registry.index_digest);
+        assert_eq!(k.format, SourceFormat::Oci);
+        assert_eq!(fs::read(&k.image).unwrap(), tiny);
+        let requests = registry.server.requests();
+        // By tag again: the cache remembers the tag; by digest: pinned.
+        assert_eq!(resolve(&cache, &source).unwrap(), k);
+        let pinned = source.pinned(&registry.index_digest);
+        assert_eq!(resolve(&cache, &pinned).unwrap(), k);
+        assert_eq!(
+            registry.server.requests(),
+            requests,
+            "no request once cached"
+        );
+        // The arm64 decoy's layers were never fetched: index, manifest, 2 layers.
+        let parts = cache.read_parts(&registry.index_digest);
+        assert_eq!(parts.len(), 4, "{parts:?}");
+        assert!(listing(&cache, "tmp").is_empty());
+
+        // The image and its last layer lost: the manifests come from the
+        // cache, the layer from the registry, which first wants a token.
+        fs::remove_file(&k.image).unwrap();
+        fs::remove_file(cache.blob_path(&parts[3])).unwrap();
+        assert_eq!(resolve(&cache, &pinned).unwrap(), k);
+        assert_eq!(
+            registry.server.requests(),
+            requests + 4,
+            "401, token, retry"
+        );
+        let requests = registry.server.requests();
+
+        // A fresh resolve (kernels lock) asks the registry again.
+        let fresh = Options {
+            fresh: true,
+            ..Options::default()
+        };
+        assert_eq!(super::resolve(&cache, &source, &fresh).unwrap(), k);
+        assert!(registry.server.requests() > requests);
+    }
+}
+
+#[test]
+fn an_oci_image_with_an_unknown_digest_or_tag_is_refused() {
+    let (_dir, cache) = new_cache();
+    let registry = oci_registry("k", "1", &fake_bzimage(b"k"), ".gz");
+    let wrong = "c".repeat(64);
+    let msg = resolve(&cache, &oci_source(&registry.reference).pinned(&wrong))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("404") && msg.contains(&registry.reference),
+        "{msg}"
+    );
+    let msg = resolve(
+        &cache,
+        &oci_source(&format!("{}/k:2", registry.server.addr())),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(msg.contains("no such image or tag"), "{msg}");
+}
+
+#[test]
+fn an_rpm_over_http_gives_its_image_and_kernel_path_picks() {
+    let (_dir, cache) = new_cache();
+    let tiny = fs::read(kernels_dir().join(TINY)).unwrap();
+    let other = fake_bzimage(b"another");
+    let rpm = build_rpm(
+        ".xz",
+        &[
+            ("./lib/modules/6.1.192/vmlinuz", &tiny[..]),
+            ("./boot/vmlinuz-6.1.192-debug", &other[..]),
+        ],
+    );
+    let sha = sha256_hex(&rpm);
+    let server = TestServer::start(rpm, Plan::default());
+    let source = url_source(server.url("kernel-core.rpm"), &sha);
+    let err = resolve(&cache, &source).unwrap_err();
+    assert!(matches!(err, KernelError::ManyKernels { .. }), "{err}");
+    assert!(err.to_string().contains("kernel_path"), "{err}");
+    let Source::Url { url, sha256, .. } = source else {
+        unreachable!()
+    };
+    let picked = Source::Url {
+        url,
+        sha256,
+        kernel_path: Some("lib/modules/6.1.192/vmlinuz".into()),
+    };
+    let k = resolve(&cache, &picked).unwrap();
+    assert_eq!((k.sha256.as_str(), k.format), (TINY_SHA, SourceFormat::Rpm));
+    assert_eq!(resolve(&cache, &picked).unwrap(), k);
+}
+
+#[test]
+fn an_unpinned_url_is_remembered_and_resolved_once() {
+    let (_dir, cache) = new_cache();
+    let plan = Plan {
+        slow: true,
+        ..Plan::default()
+    };
+    let server = TestServer::start(fs::read(kernels_dir().join(TINY)).unwrap(), plan);
+    let source = Source::Url {
+        url: server.url("vmlinuz"),
+        sha256: None,
+        kernel_path: None,
+    };
+    let results: Vec<ResolvedKernel> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| resolve(&cache, &source).unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(results[0], results[1]);
+    assert_eq!(results[0].source_sha256, TINY_SHA);
+    assert_eq!(
+        server.requests(),
+        1,
+        "concurrent unpinned resolves download once"
+    );
+
+    // Offline: cached, so fine; an unknown source is NotCached.
+    let offline = Options {
+        offline: true,
+        ..Options::default()
+    };
+    assert_eq!(
+        super::resolve(&cache, &source, &offline).unwrap(),
+        results[0]
+    );
+    let other = Source::Url {
+        url: server.url("other"),
+        sha256: None,
+        kernel_path: None,
+    };
+    let err = super::resolve(&cache, &other, &offline).unwrap_err();
+    assert!(matches!(err, KernelError::NotCached { .. }), "{err}");
+    assert_eq!(server.requests(), 1);
+}
+
+#[test]
+fn a_broken_download_resumes_where_it_stopped() {
+    let (_dir, cache) = new_cache();
+    let plan = Plan {
+        truncate_first: 1,
+        ranges: true,
+        ..Plan::default()
+    };
+    let server = TestServer::start(fs::read(kernels_dir().join(TINY)).unwrap(), plan);
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let opts = Options {
+        progress: Some(Arc::new(move |t: Transfer| {
+            log.lock().unwrap().push(t.done)
+        })),
+        ..Options::default()
+    };
+    let k = super::resolve(&cache, &url_source(server.url("vmlinuz"), TINY_SHA), &opts).unwrap();
+    assert_eq!(k.sha256, TINY_SHA);
+    assert_eq!(server.requests(), 2);
+    let seen = seen.lock().unwrap();
+    let size = fs::metadata(kernels_dir().join(TINY)).unwrap().len();
+    assert_eq!(seen.last(), Some(&size), "progress ends at the full size");
+}
+
+#[test]
+fn the_mirror_is_tried_first_by_digest_and_by_name() {
+    let tiny = fs::read(kernels_dir().join(TINY)).unwrap();
+    let mirror_dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(mirror_dir.path().join("sha256")).unwrap();
+    fs::write(mirror_dir.path().join("sha256").join(TINY_SHA), &tiny).unwrap();
+    let deb = fs::read(kernels_dir().join(DEB_72)).unwrap();
+    fs::write(mirror_dir.path().join("linux.deb"), &deb).unwrap();
+    let opts = Options {
+        mirror: Some(Mirror::parse(&mirror_dir.path().display().to_string())),
+        ..Options::default()
+    };
+    let origin = TestServer::start(b"the origin is never asked".to_vec(), Plan::default());
+
+    let (_dir, cache) = new_cache();
+    let k = super::resolve(&cache, &url_source(origin.url("vmlinuz"), TINY_SHA), &opts).unwrap();
+    assert_eq!(k.sha256, TINY_SHA);
+    let unpinned = Source::Url {
+        url: origin.url("linux.deb"),
+        sha256: None,
+        kernel_path: None,
+    };
+    let k = super::resolve(&cache, &unpinned, &opts).unwrap();
+    assert_is_the_72_image(&k);
+    assert_eq!(origin.requests(), 0);
+
+    // A mirror copy with the wrong content is ignored: the origin serves.
+    fs::write(mirror_dir.path().join("sha256").join(TINY_SHA), b"bad copy").unwrap();
+    let server = TestServer::start(tiny, Plan::default());
+    let (_dir, cache) = new_cache();
+    let k = super::resolve(&cache, &url_source(server.url("vmlinuz"), TINY_SHA), &opts).unwrap();
+    assert_eq!(k.sha256, TINY_SHA);
+    assert_eq!(server.requests(), 1);
+}
+
+#[test]
+fn apt_sources_run_the_configured_apt_get() {
+    let (dir, cache) = new_cache();
+    let deb = kernels_dir().join(DEB_72);
+    // A stand-in apt-get: checks its arguments, drops the package here.
+    let script = dir.path().join("apt-get");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n[ \"$1 $2\" = 'download linux-binary-7.2=7.2.13-1' ] || {{ echo \"E: bad args $*\" >&2; exit 100; }}\necho \"$*\" >> {log}\ncp {deb} ./linux-binary-7.2_7.2.13-1_amd64.deb\n",
+            log = dir.path().join("calls").display(),
+            deb = deb.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // SAFETY: no other test reads this variable.
+    unsafe { std::env::set_var(apt::APT_GET_ENV, &script) };
+    let source = |version: &str| Source::Apt {
+        package: "linux-binary-7.2".into(),
+        version: version.into(),
+        sha256: None,
+        kernel_path: None,
+    };
+    let k = resolve(&cache, &source("7.2.13-1")).unwrap();
+    assert_is_the_72_image(&k);
+    assert_eq!(resolve(&cache, &source("7.2.13-1")).unwrap(), k);
+    assert_eq!(
+        fs::read_to_string(dir.path().join("calls"))
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+    let msg = resolve(&cache, &source("9.9")).unwrap_err().to_string();
+    assert!(
+        msg.contains("E: bad args") && msg.contains("apt-cache policy"),
+        "{msg}"
+    );
+    assert!(listing(&cache, "tmp").is_empty());
+}
+
+#[test]
+fn import_verify_and_prune_look_after_the_cache() {
+    let (_dir, cache) = new_cache();
+    let tiny = kernels_dir().join(TINY);
+    let info = import(&cache, &tiny).unwrap();
+    assert_eq!((info.sha256.as_str(), info.kind), (TINY_SHA, "bzImage"));
+    assert_eq!(info.release.as_deref(), Some("6.1.192"));
+    // An imported kernel resolves pinned, offline.
+    let offline = Options {
+        offline: true,
+        ..Options::default()
+    };
+    let k = super::resolve(
+        &cache,
+        &url_source("https://example.invalid/k".into(), TINY_SHA),
+        &offline,
+    )
+    .unwrap();
+    assert_eq!(k.image, cache.blob_path(TINY_SHA));
+
+    let deb = resolve(&cache, &file_source(&kernels_dir().join(DEB_72), None)).unwrap();
+    assert_eq!(list_blobs(&cache).unwrap().len(), 2);
+    assert_eq!(verify(&cache).unwrap().removed.len(), 0);
+
+    // Keeping the .deb keeps its image; the tiny kernel goes.
+    let keep = [DEB_72_SHA.to_owned()].into_iter().collect();
+    let report = prune(&cache, Some(&keep)).unwrap();
+    assert_eq!(report.removed.len(), 1);
+    assert_eq!(report.removed[0].0, TINY_SHA);
+    assert_eq!(listing(&cache, "blobs/sha256"), vec![deb.sha256.clone()]);
+
+    fs::write(&deb.image, b"garbage").unwrap();
+    assert_eq!(verify(&cache).unwrap().removed, vec![deb.sha256.clone()]);
+    prune(&cache, None).unwrap();
+    assert!(listing(&cache, "blobs/sha256").is_empty());
+    assert!(listing(&cache, "extracted").is_empty());
 }

@@ -126,9 +126,19 @@ impl Scratch {
     /// Like `run`, with the report at `out` and its Markdown beside it, so
     /// several runs can share the scratch workdir and keep their reports.
     pub fn run_to(&self, out: &Path, args: &[&str]) -> Run {
+        self.run_full(out, args, &[])
+    }
+
+    /// [`Scratch::run`] with extra environment variables.
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        self.run_full(&self.path("report.json"), args, env)
+    }
+
+    fn run_full(&self, out: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         let _ = std::fs::remove_file(out);
         let output = Command::new(env!("CARGO_BIN_EXE_bpfcompat"))
             .args(args)
+            .envs(env.iter().copied())
             .arg("--out")
             .arg(out)
             .arg("--markdown")

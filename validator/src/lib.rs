@@ -12,8 +12,8 @@
 //! panics included, ends up as a frame with `fatal` set.
 
 mod command;
-mod object;
 mod init;
+mod object;
 mod serial;
 
 use std::panic::{self, AssertUnwindSafe};

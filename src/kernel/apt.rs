@@ -1,0 +1,142 @@
+//! Kernels from the runner's own apt: `apt-get download PACKAGE=VERSION`.
+//!
+//! The matrix names no host: whatever archive this machine's apt sources
+//! list is used (an Ubuntu runner gets Ubuntu's kernels). The package lands in
+//! a fresh directory under the cache's `tmp/` and is then handled like a
+//! downloaded `.deb`. `BPFCOMPAT_APT_GET` names another program to run
+//! instead of `apt-get` (a wrapper, or a stand-in in tests).
+
+use std::path::Path;
+use std::process::Command;
+
+use tempfile::NamedTempFile;
+
+use super::{image, KernelCache, KernelError};
+
+/// The environment variable naming the apt-get to run.
+pub const APT_GET_ENV: &str = "BPFCOMPAT_APT_GET";
+
+/// Whether `name` is a Debian package name (Debian policy 5.6.1), so it can
+/// never be taken for an option by apt-get.
+pub fn valid_package(name: &str) -> bool {
+    name.len() >= 2
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
+}
+
+/// Whether `version` is a Debian version string (epoch, upstream, revision).
+pub fn valid_version(version: &str) -> bool {
+    !version.is_empty()
+        && version.starts_with(|c: char| c.is_ascii_digit())
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".+-~:".contains(&b))
+}
+
+/// The name apt gives the downloaded file (`NAME_VERSION_amd64.deb`, the
+/// epoch's colon written `%3a`), to look for in a mirror.
+pub(crate) fn file_name(package: &str, version: &str) -> String {
+    format!("{package}_{}_amd64.deb", version.replace(':', "%3a"))
+}
+
+/// Run `apt-get download PACKAGE=VERSION` and move the package into `out`'s
+/// place; returns its sha256.
+pub(crate) fn download(
+    cache: &KernelCache,
+    origin: &str,
+    package: &str,
+    version: &str,
+    out: &mut NamedTempFile,
+) -> Result<String, KernelError> {
+    let apt_err = |detail: String| KernelError::Apt {
+        origin: origin.to_owned(),
+        detail,
+    };
+    if !valid_package(package) || !valid_version(version) {
+        return Err(apt_err(format!(
+            "{package:?}={version:?} is not a Debian package name and version"
+        )));
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("apt-")
+        .tempdir_in(cache.tmp_dir())
+        .map_err(|err| KernelError::Cache {
+            action: "create a temp directory in",
+            path: cache.tmp_dir(),
+            err,
+        })?;
+    let program = std::env::var_os(APT_GET_ENV).unwrap_or_else(|| "apt-get".into());
+    let output = Command::new(&program)
+        .arg("download")
+        .arg(format!("{package}={version}"))
+        .current_dir(dir.path())
+        .output()
+        .map_err(|e| {
+            apt_err(format!(
+                "cannot run {}: {e} (this source needs a Debian or Ubuntu runner with apt)",
+                Path::new(&program).display()
+            ))
+        })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(apt_err(format!(
+            "`apt-get download {package}={version}` failed ({}): {}",
+            output.status,
+            tail.join(" / ")
+        )));
+    }
+    let debs: Vec<_> = std::fs::read_dir(dir.path())
+        .map_err(|err| KernelError::Cache {
+            action: "read",
+            path: dir.path().to_owned(),
+            err,
+        })?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "deb"))
+        .collect();
+    let [deb] = debs.as_slice() else {
+        return Err(apt_err(format!(
+            "`apt-get download {package}={version}` left {} .deb files, expected one",
+            debs.len()
+        )));
+    };
+    // Same file system: a rename, not a copy. `out` keeps its path (and
+    // deletes the package if it is never stored).
+    std::fs::rename(deb, out.path()).map_err(|err| KernelError::Cache {
+        action: "move the downloaded package to",
+        path: out.path().to_owned(),
+        err,
+    })?;
+    let file = std::fs::File::open(out.path()).map_err(|err| KernelError::Cache {
+        action: "read",
+        path: out.path().to_owned(),
+        err,
+    })?;
+    image::hash_reader(file).map_err(|err| KernelError::Cache {
+        action: "read",
+        path: out.path().to_owned(),
+        err,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_versions_are_checked() {
+        assert!(valid_package("linux-image-6.1.0-47-cloud-amd64"));
+        assert!(!valid_package("-oDir=/tmp"));
+        assert!(!valid_package("Linux"));
+        assert!(valid_version("6.1.170-3"));
+        assert!(valid_version("1:2.0~rc1+b2"));
+        assert!(!valid_version("-1"));
+        assert!(!valid_version("1 2"));
+        assert_eq!(file_name("a", "1:2-3"), "a_1%3a2-3_amd64.deb");
+    }
+}

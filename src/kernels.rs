@@ -1,0 +1,341 @@
+//! `bpfcompat kernels ...`: fetch, list, verify, prune and lock the kernels
+//! of a matrix, and import kernel files into the cache. Also the lock-file
+//! step every test run starts with ([`prepare_matrix`]).
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context as _};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::{
+    KernelsArgs, KernelsCommand, KernelsImportArgs, KernelsListArgs, KernelsMatrixArgs,
+    KernelsPruneArgs,
+};
+use crate::kernel::{self, KernelCache, KernelError, Mirror, Options, Transfer};
+use crate::lock::{self, LockMode};
+use crate::matrix::Matrix;
+use crate::progress::{human_bytes, transfer_line};
+use crate::shipped;
+use crate::table::render;
+
+/// Options for resolving one kernel here: the mirror, and a progress bar on
+/// a terminal (bytes and rate).
+fn options_for(id: &str) -> Options {
+    Options {
+        mirror: Mirror::from_env(),
+        progress: download_bar(id),
+        ..Options::default()
+    }
+}
+
+fn download_bar(id: &str) -> Option<kernel::ProgressFn> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {prefix} {msg}").expect("template parses"),
+    );
+    bar.set_prefix(id.to_owned());
+    let started = Instant::now();
+    Some(Arc::new(move |t: Transfer| {
+        bar.set_message(transfer_line(t, started.elapsed()));
+        if t.total == Some(t.done) {
+            bar.finish_and_clear();
+        }
+    }))
+}
+
+/// Load the matrix a test command names and pin its unpinned sources from the
+/// lock file, resolving (and so fetching) those it lacks unless `locked`.
+pub fn prepare_matrix(
+    arg: Option<&Path>,
+    locked: bool,
+    cache: &KernelCache,
+) -> anyhow::Result<Matrix> {
+    let mut matrix = shipped::load(arg)?;
+    let mode = if locked {
+        LockMode::Locked
+    } else {
+        LockMode::Update
+    };
+    pin(&mut matrix, mode, cache)?;
+    Ok(matrix)
+}
+
+fn pin(matrix: &mut Matrix, mode: LockMode, cache: &KernelCache) -> anyhow::Result<lock::Pinned> {
+    let pinned = lock::pin_matrix(matrix, mode, cache, &|id| {
+        eprintln!("[{id}] resolving its source (not pinned by the lock file yet)");
+        options_for(id)
+    })?;
+    for (id, err) in &pinned.failed {
+        eprintln!("bpfcompat: warning: kernel {id}: {err}");
+    }
+    if pinned.written {
+        eprintln!(
+            "bpfcompat: wrote {} ({} new pin(s)); commit it so every run boots the same kernels",
+            matrix.lock_path().display(),
+            pinned.resolved.len()
+        );
+    }
+    Ok(pinned)
+}
+
+/// Blocking; the exit code.
+pub fn run(args: KernelsArgs) -> anyhow::Result<u8> {
+    match args.command {
+        KernelsCommand::Fetch(a) => fetch(a),
+        KernelsCommand::Lock(a) => relock(a),
+        KernelsCommand::List(a) => list(a),
+        KernelsCommand::Verify(a) => verify(a),
+        KernelsCommand::Prune(a) => prune(a),
+        KernelsCommand::Import(a) => import(a),
+    }
+}
+
+fn short(digest: &str) -> String {
+    digest.chars().take(16).collect()
+}
+
+fn release(path: &Path) -> String {
+    kernel::release_of(path)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "-".into())
+}
+
+fn size(path: &Path) -> String {
+    std::fs::metadata(path)
+        .map(|m| human_bytes(m.len()))
+        .unwrap_or_else(|_| "-".into())
+}
+
+/// Resolve every kernel with `opts_for`; one row per kernel, and whether all
+/// resolved.
+fn kernel_rows(
+    matrix: &Matrix,
+    cache: &KernelCache,
+    opts_for: &dyn Fn(&str) -> Options,
+) -> (Vec<[String; 6]>, bool) {
+    let mut ok = true;
+    let rows = matrix
+        .kernels
+        .iter()
+        .map(
+            |k| match kernel::resolve(cache, &k.source, &opts_for(&k.id)) {
+                Ok(r) => [
+                    k.id.clone(),
+                    "cached".into(),
+                    release(&r.image),
+                    short(&r.sha256),
+                    size(&r.image),
+                    k.source.describe(),
+                ],
+                Err(KernelError::NotCached { .. }) => {
+                    ok = false;
+                    [
+                        k.id.clone(),
+                        "not cached".into(),
+                        "-".into(),
+                        "-".into(),
+                        "-".into(),
+                        k.source.describe(),
+                    ]
+                }
+                Err(e) => {
+                    ok = false;
+                    eprintln!("bpfcompat: kernel {}: {e}", k.id);
+                    [
+                        k.id.clone(),
+                        "ERROR".into(),
+                        "-".into(),
+                        "-".into(),
+                        "-".into(),
+                        k.source.describe(),
+                    ]
+                }
+            },
+        )
+        .collect();
+    (rows, ok)
+}
+
+const KERNEL_HEADER: [&str; 6] = [
+    "KERNEL",
+    "STATE",
+    "RELEASE",
+    "IMAGE SHA256",
+    "SIZE",
+    "SOURCE",
+];
+
+fn fetch(a: KernelsMatrixArgs) -> anyhow::Result<u8> {
+    let cache = KernelCache::new(a.cache.cache_dir());
+    let matrix = prepare_matrix(a.matrix.as_deref(), a.locked, &cache)?;
+    let (rows, ok) = kernel_rows(&matrix, &cache, &options_for);
+    print!("{}", render(KERNEL_HEADER, &rows));
+    Ok(if ok { 0 } else { 1 })
+}
+
+fn relock(a: KernelsMatrixArgs) -> anyhow::Result<u8> {
+    if a.locked {
+        bail!("`kernels lock` rewrites the lock file; --locked makes no sense with it");
+    }
+    let cache = KernelCache::new(a.cache.cache_dir());
+    let mut matrix = shipped::load(a.matrix.as_deref())?;
+    let pinned = pin(&mut matrix, LockMode::Refresh, &cache)?;
+    let rows: Vec<[String; 2]> = pinned
+        .resolved
+        .iter()
+        .map(|(id, digest)| [id.clone(), digest.clone()])
+        .collect();
+    print!("{}", render(["KERNEL", "PINNED SHA256"], &rows));
+    if !pinned.written {
+        println!("{} is up to date", matrix.lock_path().display());
+    }
+    Ok(if pinned.failed.is_empty() { 0 } else { 1 })
+}
+
+/// The matrix with the lock file's pins applied; nothing is resolved.
+fn matrix_as_locked(arg: &Path, cache: &KernelCache) -> anyhow::Result<Matrix> {
+    let mut matrix = shipped::load(Some(arg))?;
+    lock::pin_matrix(&mut matrix, LockMode::ReadOnly, cache, &|_| {
+        Options::default()
+    })?;
+    Ok(matrix)
+}
+
+fn offline(_: &str) -> Options {
+    Options {
+        offline: true,
+        mirror: Mirror::from_env().filter(|m| m.is_local()),
+        ..Options::default()
+    }
+}
+
+fn list(a: KernelsListArgs) -> anyhow::Result<u8> {
+    let cache = KernelCache::new(a.cache.cache_dir());
+    if let Some(arg) = &a.matrix {
+        let matrix = matrix_as_locked(arg, &cache)?;
+        let (rows, _) = kernel_rows(&matrix, &cache, &offline);
+        println!("Kernels of {}:", matrix.path.display());
+        print!("{}", render(KERNEL_HEADER, &rows));
+        println!();
+    }
+    let blobs = kernel::list_blobs(&cache)?;
+    let total: u64 = blobs.iter().map(|b| b.size).sum();
+    let rows: Vec<[String; 4]> = blobs
+        .iter()
+        .map(|b| {
+            [
+                b.sha256.clone(),
+                b.kind.to_owned(),
+                human_bytes(b.size),
+                b.release.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    println!(
+        "Cache {} ({} files, {}):",
+        a.cache.cache_dir().display(),
+        blobs.len(),
+        human_bytes(total)
+    );
+    print!("{}", render(["SHA256", "KIND", "SIZE", "RELEASE"], &rows));
+    Ok(0)
+}
+
+fn verify(a: KernelsListArgs) -> anyhow::Result<u8> {
+    let cache = KernelCache::new(a.cache.cache_dir());
+    let report = kernel::verify(&cache)?;
+    for digest in &report.removed {
+        println!("corrupt, removed: {digest}");
+    }
+    println!(
+        "{} files checked, {} corrupt (removed; the next run fetches them again)",
+        report.checked,
+        report.removed.len()
+    );
+    let mut ok = report.removed.is_empty();
+    if let Some(arg) = &a.matrix {
+        let matrix = matrix_as_locked(arg, &cache)?;
+        let (rows, all) = kernel_rows(&matrix, &cache, &offline);
+        print!("{}", render(KERNEL_HEADER, &rows));
+        ok &= all;
+    }
+    Ok(if ok { 0 } else { 1 })
+}
+
+fn prune(a: KernelsPruneArgs) -> anyhow::Result<u8> {
+    let cache = KernelCache::new(a.cache.cache_dir());
+    let keep = match &a.matrix {
+        Some(arg) => {
+            let matrix = matrix_as_locked(arg, &cache)?;
+            let mut keep = BTreeSet::new();
+            for k in &matrix.kernels {
+                if let Some(digest) = kernel::source_digest(&cache, &k.source)? {
+                    keep.insert(digest);
+                }
+            }
+            Some(keep)
+        }
+        None => None,
+    };
+    let report = kernel::prune(&cache, keep.as_ref())?;
+    let freed: u64 = report.removed.iter().map(|(_, n)| n).sum();
+    for (digest, n) in &report.removed {
+        println!("removed {digest} ({})", human_bytes(*n));
+    }
+    println!(
+        "removed {} files ({}), kept {}",
+        report.removed.len(),
+        human_bytes(freed),
+        report.kept
+    );
+    Ok(0)
+}
+
+fn import(a: KernelsImportArgs) -> anyhow::Result<u8> {
+    let cache = KernelCache::new(a.cache.cache_dir());
+    let mut files = Vec::new();
+    for path in &a.paths {
+        collect_files(path, &mut files)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+    }
+    let mut rows = Vec::new();
+    for file in files {
+        let info = kernel::import(&cache, &file)?;
+        rows.push([
+            info.sha256,
+            info.kind.to_owned(),
+            human_bytes(info.size),
+            info.release.unwrap_or_else(|| "-".into()),
+            file.display().to_string(),
+        ]);
+    }
+    print!(
+        "{}",
+        render(["SHA256", "KIND", "SIZE", "RELEASE", "FILE"], &rows)
+    );
+    Ok(0)
+}
+
+/// `path` if a file, else every file under it (sorted, recursively).
+fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if !std::fs::metadata(path)?.is_dir() {
+        out.push(path.to_owned());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    entries.sort();
+    for entry in entries {
+        collect_files(&entry, out)?;
+    }
+    Ok(())
+}

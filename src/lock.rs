@@ -1,0 +1,205 @@
+//! The lock file: `<matrix>.lock`, beside the matrix, pins every source the
+//! matrix leaves unpinned (an OCI tag, an apt version, a URL without sha256)
+//! to the digest it resolved to the first time, so later runs boot the same
+//! kernels, and a changed upstream is an error rather than a silent change.
+//!
+//! It is small, sorted JSON (kernel id → source description and digest),
+//! stable enough to commit and review, and written atomically.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::kernel::{self, KernelCache, Options};
+use crate::matrix::Matrix;
+
+const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockFile {
+    pub version: u32,
+    /// By kernel id; sorted, so the file diffs well.
+    pub kernels: BTreeMap<String, Entry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// `Source::describe()` of the matrix entry this pin was made for; an
+    /// edited source no longer matches, and is resolved again.
+    pub source: String,
+    /// The source's digest: the package or file a URL or apt served, or the
+    /// manifest (index) an image tag pointed at.
+    pub sha256: String,
+}
+
+#[derive(Debug, Error)]
+pub enum LockError {
+    #[error("cannot read lock file {}: {err}", path.display())]
+    Read { path: PathBuf, err: std::io::Error },
+    #[error("lock file {}: {err}; fix it, or delete it and run `bpfcompat kernels lock --matrix MATRIX` to write it afresh", path.display())]
+    Parse {
+        path: PathBuf,
+        err: serde_json::Error,
+    },
+    #[error("lock file {}: version {found} is not supported (this bpfcompat writes version {VERSION}); run `bpfcompat kernels lock --matrix MATRIX` to write it afresh", path.display())]
+    Version { path: PathBuf, found: u32 },
+    #[error("--locked: lock file {} has no pin for kernel {id} ({source_desc}){why}; run `bpfcompat kernels lock --matrix {matrix}` and commit the lock file", path.display())]
+    Missing {
+        path: PathBuf,
+        id: String,
+        source_desc: String,
+        /// Already formatted: " (it pins ... instead)" or empty.
+        why: String,
+        matrix: String,
+    },
+    #[error("cannot write lock file {}: {err}", path.display())]
+    Write { path: PathBuf, err: std::io::Error },
+}
+
+impl LockFile {
+    /// The lock file at `path`; an absent one is empty.
+    pub fn load(path: &Path) -> Result<LockFile, LockError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockFile::default()),
+            Err(err) => {
+                return Err(LockError::Read {
+                    path: path.to_owned(),
+                    err,
+                })
+            }
+        };
+        let lock: LockFile = serde_json::from_str(&text).map_err(|err| LockError::Parse {
+            path: path.to_owned(),
+            err,
+        })?;
+        if lock.version != VERSION {
+            return Err(LockError::Version {
+                path: path.to_owned(),
+                found: lock.version,
+            });
+        }
+        Ok(lock)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), LockError> {
+        let mut text = serde_json::to_string_pretty(self).expect("a lock file serialises");
+        text.push('\n');
+        crate::report::write_atomically(path, text.as_bytes()).map_err(|err| LockError::Write {
+            path: path.to_owned(),
+            err,
+        })
+    }
+}
+
+/// How a run treats the lock file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Use its pins; resolve and add what it lacks; drop what the matrix no
+    /// longer has. The default.
+    Update,
+    /// Use its pins; anything missing or stale is an error (`--locked`, CI).
+    Locked,
+    /// Resolve every unpinned source from its origin again
+    /// (`bpfcompat kernels lock`).
+    Refresh,
+    /// Use its pins; leave the rest unpinned; never write (`kernels list`).
+    ReadOnly,
+}
+
+/// What [`pin_matrix`] did, for the user.
+#[derive(Debug, Default)]
+pub struct Pinned {
+    /// Kernels resolved now, with their new digests.
+    pub resolved: Vec<(String, String)>,
+    /// Kernels whose source could not be resolved: left unpinned, so the run
+    /// reports them like any unfetchable kernel.
+    pub failed: Vec<(String, kernel::KernelError)>,
+    /// Whether the lock file was written.
+    pub written: bool,
+}
+
+/// Pin every unpinned source of `matrix` from its lock file, resolving (and
+/// so fetching into the cache) those the lock lacks, and write the lock file
+/// when that changed it. `options_for(id)` gives the options (mirror,
+/// progress) for resolving one kernel.
+pub fn pin_matrix(
+    matrix: &mut Matrix,
+    mode: LockMode,
+    cache: &KernelCache,
+    options_for: &dyn Fn(&str) -> Options,
+) -> Result<Pinned, LockError> {
+    let path = matrix.lock_path();
+    let old = LockFile::load(&path)?;
+    let mut new = LockFile {
+        version: VERSION,
+        kernels: BTreeMap::new(),
+    };
+    let mut pinned = Pinned::default();
+    for spec in &mut matrix.kernels {
+        if !spec.source.needs_lock() {
+            continue;
+        }
+        let desc = spec.source.describe();
+        let entry = old
+            .kernels
+            .get(&spec.id)
+            .filter(|e| e.source == desc && mode != LockMode::Refresh);
+        if let Some(entry) = entry {
+            spec.source = spec.source.pinned(&entry.sha256);
+            new.kernels.insert(spec.id.clone(), entry.clone());
+            continue;
+        }
+        if mode == LockMode::ReadOnly {
+            continue;
+        }
+        if mode == LockMode::Locked {
+            return Err(LockError::Missing {
+                path: path.clone(),
+                id: spec.id.clone(),
+                source_desc: desc,
+                why: match old.kernels.get(&spec.id) {
+                    Some(e) => format!(" (it pins {} instead: the matrix changed)", e.source),
+                    None => String::new(),
+                },
+                matrix: matrix.path.display().to_string(),
+            });
+        }
+        let opts = Options {
+            fresh: mode == LockMode::Refresh,
+            ..options_for(&spec.id)
+        };
+        match kernel::resolve(cache, &spec.source, &opts) {
+            Ok(k) => {
+                spec.source = spec.source.pinned(&k.source_sha256);
+                pinned
+                    .resolved
+                    .push((spec.id.clone(), k.source_sha256.clone()));
+                new.kernels.insert(
+                    spec.id.clone(),
+                    Entry {
+                        source: desc,
+                        sha256: k.source_sha256,
+                    },
+                );
+            }
+            Err(e) => {
+                // Keep what the old lock had, if anything: a flaky origin
+                // must not erase a pin.
+                if let Some(entry) = old.kernels.get(&spec.id) {
+                    new.kernels.insert(spec.id.clone(), entry.clone());
+                }
+                pinned.failed.push((spec.id.clone(), e));
+            }
+        }
+    }
+    if mode != LockMode::ReadOnly && new != old && !new.kernels.is_empty() {
+        new.save(&path)?;
+        pinned.written = true;
+    }
+    Ok(pinned)
+}

@@ -1,0 +1,462 @@
+//! End-to-end: every kind of kernel source, fetched from servers on
+//! 127.0.0.1 (an OCI registry with the token flow, an HTTP server for
+//! packages, a stand-in apt-get), pinned by the lock file and booted for real
+//! by `bpfcompat test-command`; and the `kernels` commands on a real cache.
+
+mod common;
+#[allow(dead_code)] // the unit tests use the rest
+#[path = "../src/kernel/testutil.rs"]
+mod testutil;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use common::{kernels_dir, Run, Scratch, TINY};
+use testutil::{build_deb, build_rpm, oci_registry, sha256_hex, Plan, TarEntry, TestServer};
+
+/// The servers and files behind a matrix with one kernel of each source kind,
+/// all of them the tiny 6.1 kernel (the fastest to boot).
+struct Sources {
+    registry: testutil::Registry,
+    rpm_server: TestServer,
+    apt_get: PathBuf,
+    apt_calls: PathBuf,
+    matrix: PathBuf,
+}
+
+fn tiny() -> Vec<u8> {
+    std::fs::read(kernels_dir().join(TINY.file)).unwrap()
+}
+
+/// Write a stand-in `apt-get` that drops `deb` into the current directory
+/// for `download PACKAGE=VERSION`, counting its calls.
+fn fake_apt_get(s: &Scratch, deb: &[u8], wanted: &str) -> (PathBuf, PathBuf) {
+    let deb_path = s.path("prebuilt.deb");
+    std::fs::write(&deb_path, deb).unwrap();
+    let calls = s.path("apt-calls");
+    let script = s.write(
+        "apt-get",
+        &format!(
+            "#!/bin/sh\n[ \"$1 $2\" = 'download {wanted}' ] || {{ echo \"E: Version '$2' not found\" >&2; exit 100; }}\necho \"$*\" >> {calls}\nname=$(echo \"$2\" | tr = _)\ncp {deb} \"./${{name}}_amd64.deb\"\n",
+            calls = calls.display(),
+            deb = deb_path.display()
+        ),
+    );
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    (script, calls)
+}
+
+fn all_sources(s: &Scratch) -> Sources {
+    let kernel = tiny();
+    let registry = oci_registry("cilium/ci-kernels", "6.1", &kernel, ".zst");
+    // An RHEL-style package: the image under lib/modules, zstd payload.
+    let rpm = build_rpm(
+        ".zst",
+        &[
+            ("./lib/modules/6.1.192/vmlinuz", &kernel[..]),
+            ("./lib/modules/6.1.192/config", b"CONFIG_BPF=y\n"),
+        ],
+    );
+    let rpm_server = TestServer::start(rpm, Plan::default());
+    // A SUSE-style local package with two images: kernel_path picks one.
+    let two = build_rpm(
+        ".gz",
+        &[
+            ("./boot/vmlinuz-6.1.192-default", &kernel[..]),
+            ("./usr/lib/modules/6.1.192-default/vmlinuz", b"not this one"),
+        ],
+    );
+    std::fs::write(s.path("kernel-default.rpm"), two).unwrap();
+    let deb = build_deb(".xz", &[TarEntry::file("./boot/vmlinuz-6.1.192", &kernel)]);
+    let (apt_get, apt_calls) = fake_apt_get(s, &deb, "linux-image-6.1.192=6.1.192-1");
+    let matrix = s.write(
+        "all.yaml",
+        &format!(
+            "name: all-sources
+kernels:
+  - id: oci
+    source:
+      oci: {oci}
+  - id: rpm-url
+    source:
+      url: {rpm}
+  - id: rpm-file
+    source:
+      file: kernel-default.rpm
+      kernel_path: boot/vmlinuz-6.1.192-default
+  - id: apt
+    source:
+      apt: {{package: linux-image-6.1.192, version: 6.1.192-1}}
+",
+            oci = registry.reference,
+            rpm = rpm_server.url("kernel-core-6.1.192.x86_64.rpm"),
+        ),
+    );
+    Sources {
+        registry,
+        rpm_server,
+        apt_get,
+        apt_calls,
+        matrix,
+    }
+}
+
+impl Sources {
+    fn env(&self) -> Vec<(&'static str, &str)> {
+        vec![("BPFCOMPAT_APT_GET", self.apt_get.to_str().unwrap())]
+    }
+
+    fn requests(&self) -> (usize, usize, usize) {
+        let apt = std::fs::read_to_string(&self.apt_calls)
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        (
+            self.registry.server.requests(),
+            self.rpm_server.requests(),
+            apt,
+        )
+    }
+}
+
+fn test_command(s: &Scratch, src: &Sources, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "test-command",
+        "--cmd",
+        "uname -r",
+        "--matrix",
+        src.matrix.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    s.run_with_env(&args, &src.env())
+}
+
+/// One run boots a kernel from every source kind; the lock file pins the
+/// unpinned ones; a second run with everything cached asks no server and
+/// runs no apt-get, and `--locked` is satisfied.
+#[test]
+fn every_source_kind_boots_and_is_pinned_by_the_lock_file() {
+    let _lock = common::boot_lock();
+    let s = Scratch::new();
+    let src = all_sources(&s);
+    let run = test_command(&s, &src, &["--concurrency", "2"]);
+    assert_eq!(run.code, 0, "{}", run.context());
+    for id in ["oci", "rpm-url", "rpm-file", "apt"] {
+        let t = run.target(id);
+        assert_eq!(t["status"], "pass", "{id}: {t}");
+        assert_eq!(t["kernel"]["release"], TINY.release, "{id}");
+        assert_eq!(t["kernel"]["sha256"], TINY.sha256, "{id}");
+        assert_eq!(run.command_test(id)["stdout_tail"], "6.1.192\n");
+    }
+    assert!(run.stderr.contains("wrote"), "{}", run.stderr);
+
+    let lock_path = s.path("all.yaml.lock");
+    let lock_text = std::fs::read_to_string(&lock_path).unwrap();
+    let lock: serde_json::Value = serde_json::from_str(&lock_text).unwrap();
+    let pins = lock["kernels"].as_object().unwrap();
+    let ids: Vec<&String> = pins.keys().collect();
+    assert_eq!(
+        ids,
+        ["apt", "oci", "rpm-url"],
+        "sorted; the file source pins itself"
+    );
+    assert_eq!(pins["oci"]["sha256"], src.registry.index_digest);
+    assert_eq!(
+        pins["oci"]["source"],
+        format!("oci:{}", src.registry.reference)
+    );
+    assert_eq!(pins["apt"]["source"], "apt:linux-image-6.1.192=6.1.192-1");
+
+    let before = src.requests();
+    assert_eq!(before.2, 1, "apt-get ran once");
+    let run = test_command(&s, &src, &["--locked", "--concurrency", "2"]);
+    assert_eq!(run.code, 0, "{}", run.context());
+    assert_eq!(
+        src.requests(),
+        before,
+        "everything cached: no request, no apt-get"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&lock_path).unwrap(),
+        lock_text,
+        "the lock file is unchanged"
+    );
+}
+
+fn bpfcompat(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bpfcompat"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A matrix of one unpinned URL to the tiny kernel on `server`.
+fn url_matrix(s: &Scratch, server: &TestServer) -> PathBuf {
+    s.write(
+        "url.yaml",
+        &format!(
+            "name: url\nkernels:\n  - id: tiny-url\n    source:\n      url: {}\n",
+            server.url("vmlinuz-6.1.192")
+        ),
+    )
+}
+
+#[test]
+fn locked_runs_fail_on_a_missing_or_changed_pin_naming_the_kernel() {
+    let s = Scratch::new();
+    let server = TestServer::start(tiny(), Plan::default());
+    let matrix = url_matrix(&s, &server);
+    let m = matrix.to_str().unwrap();
+
+    let run = s.run(&["test-command", "--cmd", "true", "--locked", "--matrix", m]);
+    assert_eq!(run.code, 1, "{}", run.context());
+    assert!(
+        run.stderr.contains("no pin for kernel tiny-url") && run.stderr.contains("kernels lock"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.report.is_none());
+    assert_eq!(server.requests(), 0, "--locked resolves nothing");
+
+    let cache = s.path("cache");
+    let c = cache.to_str().unwrap();
+    let out = bpfcompat(&["kernels", "lock", "--matrix", m, "--cache-dir", c], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let lock_path = s.path("url.yaml.lock");
+    let lock = std::fs::read_to_string(&lock_path).unwrap();
+    assert!(lock.contains(TINY.sha256), "{lock}");
+
+    // Upstream "changed": the lock pins other bytes. The kernel fails,
+    // named, with both digests; nothing is booted.
+    let wrong = "e".repeat(64);
+    std::fs::write(&lock_path, lock.replace(TINY.sha256, &wrong)).unwrap();
+    std::fs::remove_dir_all(&cache).unwrap();
+    let run = s.run(&["test-command", "--cmd", "true", "--locked", "--matrix", m]);
+    assert_eq!(run.code, 1, "{}", run.context());
+    let reason = run.target("tiny-url")["classification"]["reason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        reason.contains(&wrong) && reason.contains(TINY.sha256),
+        "{reason}"
+    );
+    assert!(run.stderr.contains("tiny-url"), "{}", run.stderr);
+
+    // An edited source no longer matches its pin: --locked says so.
+    std::fs::write(
+        &matrix,
+        std::fs::read_to_string(&matrix)
+            .unwrap()
+            .replace("vmlinuz-6.1.192", "vmlinuz-new"),
+    )
+    .unwrap();
+    let run = s.run(&["test-command", "--cmd", "true", "--locked", "--matrix", m]);
+    assert_eq!(run.code, 1, "{}", run.context());
+    assert!(run.stderr.contains("the matrix changed"), "{}", run.stderr);
+}
+
+/// Offline: a mirror directory and `kernels import` stand in for the origin;
+/// the origin server is never asked.
+#[test]
+fn mirror_and_import_make_no_network_request() {
+    let s = Scratch::new();
+    let origin = TestServer::start(b"never served".to_vec(), Plan::default());
+    let pinned = s.write(
+        "pinned.yaml",
+        &format!(
+            "name: pinned\nkernels:\n  - id: tiny\n    source:\n      url: {}\n      sha256: {}\n",
+            origin.url("vmlinuz-6.1.192"),
+            TINY.sha256
+        ),
+    );
+    let p = pinned.to_str().unwrap();
+
+    // A mirror directory of downloaded files, by name.
+    let mirror = s.path("mirror");
+    std::fs::create_dir_all(&mirror).unwrap();
+    std::fs::copy(
+        kernels_dir().join(TINY.file),
+        mirror.join("vmlinuz-6.1.192"),
+    )
+    .unwrap();
+    let cache = s.path("cache-mirror");
+    let env = [("BPFCOMPAT_KERNEL_MIRROR", mirror.to_str().unwrap())];
+    let out = bpfcompat(
+        &[
+            "kernels",
+            "fetch",
+            "--matrix",
+            p,
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("tiny") && stdout.contains("6.1.192"),
+        "{stdout}"
+    );
+
+    // Import into a fresh cache; then fetch and list need nothing else.
+    let cache = s.path("cache-import");
+    let c = cache.to_str().unwrap();
+    let out = bpfcompat(
+        &[
+            "kernels",
+            "import",
+            mirror.to_str().unwrap(),
+            "--cache-dir",
+            c,
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(TINY.sha256),
+        "{}",
+        text(&out)
+    );
+    let out = bpfcompat(&["kernels", "fetch", "--matrix", p, "--cache-dir", c], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = bpfcompat(&["kernels", "list", "--matrix", p, "--cache-dir", c], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("cached") && stdout.contains("bzImage"),
+        "{stdout}"
+    );
+    assert_eq!(origin.requests(), 0);
+
+    // verify, then prune --all empties the cache.
+    let out = bpfcompat(&["kernels", "verify", "--matrix", p, "--cache-dir", c], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = bpfcompat(&["kernels", "prune", "--all", "--cache-dir", c], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = bpfcompat(&["kernels", "list", "--matrix", p, "--cache-dir", c], &[]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("not cached"),
+        "{}",
+        text(&out)
+    );
+    let out = bpfcompat(&["kernels", "verify", "--matrix", p, "--cache-dir", c], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a matrix kernel is missing: {}",
+        text(&out)
+    );
+}
+
+/// Two processes fetching the same unpinned sources into one cache download
+/// each thing once, and both succeed.
+#[test]
+fn concurrent_runs_on_one_cache_download_once() {
+    let s = Scratch::new();
+    let plan = Plan {
+        slow: true,
+        ..Plan::default()
+    };
+    let server = TestServer::start(tiny(), plan);
+    let registry = oci_registry("k", "6.1", &tiny(), ".gz");
+    let matrix = s.write(
+        "both.yaml",
+        &format!(
+            "name: both\nkernels:\n  - id: url\n    source:\n      url: {}\n  - id: oci\n    source:\n      oci: {}\n",
+            server.url("vmlinuz"),
+            registry.reference
+        ),
+    );
+    let cache = s.path("cache");
+    let args = [
+        "kernels",
+        "fetch",
+        "--matrix",
+        matrix.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ];
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_bpfcompat"))
+                .args(args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    assert_eq!(server.requests(), 1, "the URL was downloaded once");
+    let after_two = registry.server.requests();
+    // token flow: manifest 401, token, index, manifest, 2 layers.
+    assert!(
+        after_two <= 7,
+        "the image was pulled once ({after_two} requests)"
+    );
+    assert!(
+        std::fs::read_dir(cache.join("tmp"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "no partial files left"
+    );
+    let lock = std::fs::read_to_string(s.path("both.yaml.lock")).unwrap();
+    assert!(
+        lock.contains(TINY.sha256) && lock.contains(&registry.index_digest),
+        "{lock}"
+    );
+    assert_eq!(sha256_hex(&tiny()), TINY.sha256);
+}
+
+#[test]
+fn shipped_matrices_are_found_by_name() {
+    let s = Scratch::new();
+    let cache = s.path("cache");
+    let c = cache.to_str().unwrap();
+    let out = bpfcompat(
+        &[
+            "kernels",
+            "list",
+            "--matrix",
+            "quirk-library",
+            "--cache-dir",
+            c,
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("rhel8-4.18-backports") && stdout.contains("not cached"),
+        "{stdout}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("built-in matrix"),
+        "{}",
+        text(&out)
+    );
+    let out = bpfcompat(
+        &["kernels", "list", "--matrix", "no-such", "--cache-dir", c],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("default, mvp, quirk-library"),
+        "{}",
+        text(&out)
+    );
+}
