@@ -350,11 +350,7 @@ fn usage_errors_exit_1() {
     assert!(run.stderr.contains("--expect-exit"), "{}", run.stderr);
     let run = s.run(&["test", "--matrix", m]);
     assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("nothing to check"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("nothing to check"), "{}", run.stderr);
 }
 
 /// Ctrl-C (SIGINT) mid-run stops every QEMU the run started and writes no

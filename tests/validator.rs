@@ -1,0 +1,326 @@
+//! End-to-end: the bundled libbpf validator on the BPF corpus in
+//! `tests/bpf/`, compiled with clang here, on the five real test kernels.
+//! The expected verdicts are the table in `tests/bpf/GROUND_TRUTH.md`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+/// Compiles the corpus with `tests/bpf/build.sh` into `dir`.
+fn build_corpus(dir: &Path) -> PathBuf {
+    let out = dir.join("corpus");
+    let status = Command::new("sh")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf/build.sh"))
+        .arg(&out)
+        .status()
+        .expect("sh runs tests/bpf/build.sh");
+    assert!(
+        status.success(),
+        "compiling the BPF corpus failed: clang and libbpf-dev are installed by scripts/install-deps.sh"
+    );
+    out
+}
+
+/// One expected cell of the ground-truth table.
+#[derive(Debug, PartialEq)]
+enum Expected {
+    Pass,
+    /// The whole-object load failed with this class and errno.
+    Load(String, i64),
+    /// Everything loaded; an attach failed with this class.
+    Attach(String),
+    /// Not an object: refused on the host.
+    Open,
+}
+
+fn parse_cell(cell: &str) -> Expected {
+    let cell = cell.trim();
+    if cell.starts_with("pass") {
+        Expected::Pass
+    } else if let Some(rest) = cell.strip_prefix("load: ") {
+        let (class, errno) = rest.split_once(" (errno ").expect("load: CLASS (errno N)");
+        Expected::Load(
+            class.to_owned(),
+            errno.trim_end_matches(')').parse().unwrap(),
+        )
+    } else if let Some(rest) = cell.strip_prefix("attach: ") {
+        Expected::Attach(rest.split_whitespace().next().unwrap().to_owned())
+    } else if cell.starts_with("open: ") {
+        Expected::Open
+    } else {
+        panic!("unreadable ground-truth cell {cell:?}")
+    }
+}
+
+/// The table of `GROUND_TRUTH.md`: object name, then one cell per kernel in
+/// the column order 5.10, 6.1, 6.12, 7.2, tiny.
+fn ground_truth() -> Vec<(String, Vec<Expected>)> {
+    let text = include_str!("bpf/GROUND_TRUTH.md");
+    let mut lines = text.lines().skip_while(|l| !l.starts_with("| object |"));
+    assert_eq!(
+        lines.next(),
+        Some("| object | 5.10 | 6.1 | 6.12 | 7.2 | tiny |"),
+        "the ground-truth table's columns"
+    );
+    lines
+        .skip(1)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+            (
+                cells[0].to_owned(),
+                cells[1..].iter().map(|c| parse_cell(c)).collect(),
+            )
+        })
+        .collect()
+}
+
+fn check_of<'a>(target: &'a Value, object: &str) -> &'a Value {
+    let name = format!("{object}.bpf.o");
+    target["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["artifact"]["name"] == name.as_str())
+        .unwrap_or_else(|| panic!("no check of {name} on {}", target["id"]))
+}
+
+/// What a check says, in the ground truth's terms.
+fn observed(check: &Value) -> Expected {
+    let class = || check["classification"]["code"].as_str().unwrap().to_owned();
+    if check["status"] == "pass" {
+        Expected::Pass
+    } else if check["classification"]["phase"] == "attach" {
+        Expected::Attach(class())
+    } else {
+        let errno = check["validation"]["load"]["errno"].as_i64().unwrap_or(-1);
+        Expected::Load(class(), errno)
+    }
+}
+
+fn program<'a>(check: &'a Value, name: &str) -> &'a Value {
+    check["validation"]["programs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no program {name} in {check}"))
+}
+
+#[test]
+fn the_corpus_on_every_test_kernel_matches_the_ground_truth() {
+    let _lock = boot_lock();
+    let s = Scratch::new();
+    let corpus = build_corpus(s.dir.path());
+    let truth = ground_truth();
+    let objects: Vec<String> = truth
+        .iter()
+        .filter(|(_, cells)| cells[0] != Expected::Open)
+        .map(|(name, _)| corpus.join(format!("{name}.bpf.o")).display().to_string())
+        .collect();
+    assert!(
+        objects.len() >= 35,
+        "the corpus covers every class and program type"
+    );
+    let matrix = s.matrix(&ALL.map(|k| (k, "")));
+    let mut args = vec![
+        "test",
+        "--timeout",
+        "10m",
+        "--matrix",
+        matrix.to_str().unwrap(),
+    ];
+    for o in &objects {
+        args.extend(["--artifact", o.as_str()]);
+    }
+    let run = s.run(&args);
+    assert_eq!(run.code, 2, "{}", run.context());
+    let report = run.report();
+    assert_eq!(report["mode"], "artifact");
+    assert!(report["libbpf_version"].as_str().unwrap().starts_with("1."));
+
+    // Every cell, collected so one run shows every difference.
+    let kernels = [&K510, &K61, &K612, &K72, &TINY];
+    let mut wrong = Vec::new();
+    for (object, cells) in &truth {
+        for (k, expected) in kernels.iter().zip(cells) {
+            if *expected == Expected::Open {
+                continue;
+            }
+            let target = run.target(k.id);
+            let check = check_of(target, object);
+            let got = observed(check);
+            if &got != expected {
+                wrong.push(format!(
+                    "{object} on {}: expected {expected:?}, got {got:?}: {}",
+                    k.id, check["classification"]
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "ground truth differs:\n{}",
+        wrong.join("\n")
+    );
+
+    // All objects were checked in one boot per kernel.
+    for k in kernels {
+        let t = run.target(k.id);
+        assert_eq!(t["checks"].as_array().unwrap().len(), objects.len());
+        assert_eq!(t["kernel"]["btf"], k.btf);
+    }
+
+    // The culprit is named, not just the object.
+    let t510 = run.target(K510.id);
+    let urb = check_of(t510, "user_ringbuf");
+    let map = &urb["validation"]["maps"][0];
+    assert_eq!(map["name"], "user_rb");
+    assert_eq!(map["diagnosis"]["class"], "UNSUPPORTED_MAP_TYPE");
+    assert_eq!(map["diagnosis"]["phase"], "map_create");
+    let kfunc = check_of(run.target(K612.id), "kfunc_missing");
+    assert_eq!(
+        program(kfunc, "uses_missing_kfunc")["load"]["diagnosis"]["class"],
+        "MISSING_KFUNC"
+    );
+
+    // A verifier rejection carries the log tail, and the whole log is kept.
+    let null = program(check_of(t510, "verifier_null"), "null_deref");
+    assert!(null["load"]["verifier_log_tail"]
+        .as_str()
+        .unwrap()
+        .contains("invalid mem access"));
+    let log = null["load"]["verifier_log_file"].as_str().unwrap();
+    assert!(std::fs::read_to_string(log).unwrap().contains("processed"));
+
+    // Attach targets: xdp and tcx on lo, iterators read once; classic tc is
+    // a skip with the reason (the guest has no clsact module).
+    let t612 = run.target(K612.id);
+    assert_eq!(
+        check_of(t612, "xdp")["validation"]["programs"][0]["attach"]["target"],
+        "lo (ifindex 1)"
+    );
+    let tc = &check_of(t612, "tc")["validation"]["programs"][0]["attach"];
+    assert_eq!(tc["status"], "skipped");
+    assert!(tc["error"].as_str().unwrap().contains("clsact"), "{tc}");
+
+    // Kernel facts: the tiny kernel interprets BPF, the Debian ones JIT it.
+    assert_eq!(run.target(TINY.id)["kernel"]["bpf"]["jit"], false);
+    assert_eq!(t510["kernel"]["bpf"]["jit"], true);
+    assert!(t612["kernel"]["bpf"]["lsms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l == "bpf"));
+
+    let md = std::fs::read_to_string(s.path("report.md")).unwrap();
+    assert!(
+        md.contains("| ringbuf.bpf.o | ✅ | ✅ | ✅ | ✅ | ✅ |"),
+        "{md}"
+    );
+    assert!(md.contains("| arena.bpf.o | ❌ UNSUPPORTED_MAP_TYPE | ❌ UNSUPPORTED_MAP_TYPE | ✅ | ✅ | ❌ UNSUPPORTED_MAP_TYPE |"), "{md}");
+    assert!(
+        md.contains("<details><summary>verifier log of null\\_deref"),
+        "{md}"
+    );
+}
+
+#[test]
+fn load_only_mode_attaches_nothing() {
+    let _lock = boot_lock();
+    let s = Scratch::new();
+    let corpus = build_corpus(s.dir.path());
+    let matrix = s.matrix(&[(&TINY, "")]);
+    let kprobe = corpus.join("kprobe_missing.bpf.o");
+    let run = s.run(&[
+        "test",
+        "--validation-mode",
+        "load-only",
+        "--artifact",
+        kprobe.to_str().unwrap(),
+        "--matrix",
+        matrix.to_str().unwrap(),
+    ]);
+    // In load-attach mode this object fails to attach everywhere.
+    assert_eq!(run.code, 0, "{}", run.context());
+    let check = check_of(run.target(TINY.id), "kprobe_missing");
+    assert_eq!(check["validation"]["mode"], "load_only");
+    for p in check["validation"]["programs"].as_array().unwrap() {
+        assert_eq!(p["load"]["status"], "pass");
+        assert_eq!(p["attach"]["status"], "skipped");
+    }
+}
+
+/// Files that are not BPF objects are refused on the host, before any
+/// kernel boots, with INVALID_OBJECT naming the file.
+#[test]
+fn bad_objects_are_refused_before_booting() {
+    let s = Scratch::new();
+    let corpus = build_corpus(s.dir.path());
+    let matrix = s.matrix(&[(&K61, "")]);
+    let real = std::fs::read(corpus.join("tracepoint.bpf.o")).unwrap();
+    let bad = s.path("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let p = bad.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let no_programs = bad.join("no_programs.bpf.o");
+    let compiled = Command::new("clang")
+        .args(["-target", "bpf", "-O2", "-g", "-c", "-x", "c", "-", "-o"])
+        .arg(&no_programs)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"int answer = 42;\n")?;
+            c.wait()
+        })
+        .unwrap();
+    assert!(compiled.success());
+    let huge = bad.join("huge.bpf.o");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(200 << 20)
+        .unwrap();
+    let cases = [
+        (
+            write("not_elf.bpf.o", b"this is not an ELF object\n"),
+            "not an ELF file",
+        ),
+        (
+            write("x86.bpf.o", &std::fs::read("/bin/true").unwrap()),
+            "not for BPF",
+        ),
+        (write("truncated.bpf.o", &real[..600]), "truncated"),
+        (write("empty.bpf.o", b""), "empty"),
+        (no_programs, "no BPF programs"),
+        (huge, "too large"),
+    ];
+    for (file, why) in cases {
+        let started = std::time::Instant::now();
+        let run = s.run(&[
+            "test",
+            "--artifact",
+            file.to_str().unwrap(),
+            "--matrix",
+            matrix.to_str().unwrap(),
+        ]);
+        assert_eq!(run.code, 1, "{}: {}", file.display(), run.context());
+        assert!(run.stderr.contains("INVALID_OBJECT"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains(file.to_str().unwrap()),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(why), "expected {why:?}: {}", run.stderr);
+        assert!(run.report.is_none());
+        assert!(!s.path("work").join("runs").exists(), "nothing was booted");
+        assert!(started.elapsed().as_secs() < 10, "refused without booting");
+    }
+}
