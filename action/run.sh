@@ -121,17 +121,14 @@ step_install() {
 }
 
 # The artifact glob must name exactly one file: a run checks one artifact.
-resolve_artifact() {
-  local pattern=$1 files
+# Expands the artifact glob into the files it names (at least one).
+resolve_artifacts() {
+  local pattern=$1
   shopt -s nullglob globstar
   # shellcheck disable=SC2206 # the glob is the point
-  files=($pattern)
+  artifacts=($pattern)
   shopt -u nullglob globstar
-  case ${#files[@]} in
-    1) echo "${files[0]}" ;;
-    0) die "artifact '$pattern' matches no file" ;;
-    *) die "artifact '$pattern' matches ${#files[@]} files (${files[*]}); give one file per job" ;;
-  esac
+  [ ${#artifacts[@]} -gt 0 ] || die "artifact '$pattern' matches no file"
 }
 
 step_test() {
@@ -142,22 +139,23 @@ step_test() {
     --markdown "$report_dir/report.md" --timeout "${BPFCOMPAT_TIMEOUT:-3m}"
     --cache-dir "${BPFCOMPAT_CACHE_DIR:?}" --workdir "${RUNNER_TEMP:-/tmp}/bpfcompat/work")
   [ -z "${BPFCOMPAT_CONCURRENCY:-}" ] || args+=(--concurrency "$BPFCOMPAT_CONCURRENCY")
-  local mode=${BPFCOMPAT_VALIDATION_MODE:-auto}
-  if [ "$mode" = auto ]; then
-    if [ -n "${BPFCOMPAT_COMMAND:-}" ]; then mode="command"; else mode="object"; fi
+  local artifacts=()
+  [ -z "${BPFCOMPAT_ARTIFACT:-}" ] || resolve_artifacts "$BPFCOMPAT_ARTIFACT"
+  if [ -n "${BPFCOMPAT_COMMAND:-}" ]; then
+    # The loader gets one file as $BPFCOMPAT_ARTIFACT.
+    [ ${#artifacts[@]} -le 1 ] ||
+      die "artifact '$BPFCOMPAT_ARTIFACT' matches ${#artifacts[@]} files; with command, give one"
+    args+=(--command "$BPFCOMPAT_COMMAND" --command-expect-exit "${BPFCOMPAT_COMMAND_EXPECT_EXIT:-0}")
+    [ -z "${BPFCOMPAT_COMMAND_BINARY:-}" ] || args+=(--command-binary "$BPFCOMPAT_COMMAND_BINARY")
+  else
+    [ ${#artifacts[@]} -gt 0 ] || die "give the command input (your loader) or the artifact input (.bpf.o files)"
+    case "${BPFCOMPAT_VALIDATION_MODE:-load-attach}" in
+      load-only | load-attach) args+=(--validation-mode "${BPFCOMPAT_VALIDATION_MODE:-load-attach}") ;;
+      *) die "validation-mode '$BPFCOMPAT_VALIDATION_MODE' is not load-only or load-attach" ;;
+    esac
   fi
-  case "$mode" in
-    command)
-      [ -n "${BPFCOMPAT_COMMAND:-}" ] || die "validation-mode command needs the command input"
-      args+=(--command "$BPFCOMPAT_COMMAND" --command-expect-exit "${BPFCOMPAT_COMMAND_EXPECT_EXIT:-0}")
-      [ -z "${BPFCOMPAT_COMMAND_BINARY:-}" ] || args+=(--command-binary "$BPFCOMPAT_COMMAND_BINARY")
-      ;;
-    object)
-      [ -n "${BPFCOMPAT_ARTIFACT:-}" ] || die "validation-mode object needs the artifact input"
-      ;;
-    *) die "validation-mode '$mode' is not auto, command or object" ;;
-  esac
-  [ -z "${BPFCOMPAT_ARTIFACT:-}" ] || args+=(--artifact "$(resolve_artifact "$BPFCOMPAT_ARTIFACT")")
+  local a
+  for a in "${artifacts[@]}"; do args+=(--artifact "$a"); done
   local code=0
   bpfcompat "${args[@]}" || code=$?
   # 2 (a required kernel failed) and 1 with a report (one could not be
