@@ -7,17 +7,11 @@
 #
 # Usage: bench/engine.sh [RUNS]   (default 3; needs a built workspace:
 #        cargo build --release)
-set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-3}"
-kernels="${BPFCOMPAT_TEST_KERNELS:-$PWD/../shared/kernels}"
-bin="$PWD/target/release/bpfcompat"
-[ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 1; }
-accel="${BPFCOMPAT_BENCH_ACCEL:-tcg}"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 cores=$(nproc)
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 
 # The trivial init: reset the machine at once (-no-reboot makes QEMU exit).
 cat > "$work/init.c" <<'C'
@@ -28,19 +22,6 @@ C
 cc -static -O2 -o "$work/init" "$work/init.c"
 (cd "$work" && mkdir -p root/dev && cp init root/init && cd root && echo init | cpio -o -H newc --quiet > ../bare.cpio)
 
-# The 7.2 kernel ships only as a package: extract its image for the bare boot.
-dpkg-deb -x "$kernels"/packages/linux-binary-7.2.13+deb14-cloud-amd64_7.2.13-1_amd64.deb "$work/deb"
-declare -A image=(
-  [debian-11-5.10]="$kernels/vmlinuz-5.10.0-46-cloud-amd64"
-  [debian-12-6.1]="$kernels/vmlinuz-6.1.0-47-cloud-amd64"
-  [debian-13-6.12]="$kernels/vmlinuz-6.12.107+deb13-cloud-amd64"
-  [debian-sid-7.2]="$(ls "$work"/deb/usr/lib/modules/*/vmlinuz)"
-  [tiny-6.1-nobtf]="$kernels/vmlinuz-6.1.192-tiny-nobtf"
-)
-order=(debian-11-5.10 debian-12-6.1 debian-13-6.12 debian-sid-7.2 tiny-6.1-nobtf)
-
-now_ms() { date +%s%3N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 accel_args() { if [ "$accel" = kvm ]; then echo "-accel kvm -cpu host"; else echo "-accel tcg -cpu max"; fi; }
 
 bare_boot() {
@@ -53,19 +34,7 @@ bare_boot() {
   echo $(( $(now_ms) - t0 ))
 }
 
-matrix_for() { # ids...
-  echo "name: bench"; echo "kernels:"
-  for id in "$@"; do
-    printf '  - id: %s\n    source:\n      file: %s\n' "$id" "${image[$id]}"
-  done
-}
-
-run_bpfcompat() { # matrix-file
-  local t0; t0=$(now_ms)
-  "$bin" test-command --cmd true --matrix "$1" --out "$work/r.json" --accel "$accel" \
-    --workdir "$work/wd" --cache-dir "$work/cache" >/dev/null 2>&1 || true
-  echo $(( $(now_ms) - t0 ))
-}
+run_bpfcompat() { time_bpfcompat test-command --cmd true --matrix "$1"; }
 
 printf '%-16s %10s %10s %7s\n' kernel "bare(ms)" "check(ms)" ratio
 total_single=0; slowest=0
@@ -74,7 +43,7 @@ for id in "${order[@]}"; do
   run_bpfcompat "$work/$id.yaml" >/dev/null   # warm the kernel cache
   bare=$(for _ in $(seq "$runs"); do bare_boot "${image[$id]}"; done | median)
   check=$(for _ in $(seq "$runs"); do run_bpfcompat "$work/$id.yaml"; done | median)
-  printf '%-16s %10d %10d %7.2f\n' "$id" "$bare" "$check" "$(echo "$check / $bare" | bc -l)"
+  printf '%-16s %10d %10d %7.2f\n' "$id" "$bare" "$check" "$(ratio "$check" "$bare")"
   total_single=$((total_single + check))
   [ "$check" -gt "$slowest" ] && slowest=$check
 done
@@ -84,7 +53,7 @@ all=$(for _ in $(seq "$runs"); do run_bpfcompat "$work/all.yaml"; done | median)
 ideal=$((total_single / cores))
 echo
 printf 'all %d kernels in one run: %d ms (slowest single kernel %d ms, %.2fx)\n' \
-  "${#order[@]}" "$all" "$slowest" "$(echo "$all / $slowest" | bc -l)"
+  "${#order[@]}" "$all" "$slowest" "$(ratio "$all" "$slowest")"
 printf 'ideal parallel time (sum of singles %d ms / %d cores): %d ms; ratio %.2f (goal <= 1.30)\n' \
-  "$total_single" "$cores" "$ideal" "$(echo "$all / $ideal" | bc -l)"
+  "$total_single" "$cores" "$ideal" "$(ratio "$all" "$ideal")"
 printf 'accel: %s, %s\n' "$accel" "$(qemu-system-x86_64 --version | head -n1)"

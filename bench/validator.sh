@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Validator cost: per test kernel, the median wall time of `bpfcompat test`
+# checking 1 object against checking 10 objects in the same boot (goal: ten
+# cost under 1.3x one), and the validator's own time per object inside the
+# guest (from the report's validation.duration_ms).
+#
+# Usage: bench/validator.sh [RUNS]   (default 3; needs `cargo build --release`,
+#        clang and libbpf-dev for the corpus)
+cd "$(dirname "$0")/.."
+runs="${1:-3}"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+
+sh tests/bpf/build.sh "$work/corpus" >/dev/null
+# Ten objects of different program types that load on every test kernel.
+ten=(tracepoint raw_tp maps ringbuf perf_event xdp uprobe cgroup tc kprobe)
+one=(--artifact "$work/corpus/${ten[0]}.bpf.o")
+all=()
+for o in "${ten[@]}"; do all+=(--artifact "$work/corpus/$o.bpf.o"); done
+
+printf '%-16s %12s %13s %7s %17s\n' kernel "1 obj (ms)" "10 objs (ms)" ratio "validator/obj (ms)"
+for id in "${order[@]}"; do
+  matrix_for "$id" > "$work/$id.yaml"
+  time_bpfcompat test "${one[@]}" --matrix "$work/$id.yaml" >/dev/null   # warm the cache
+  t1=$(for _ in $(seq "$runs"); do time_bpfcompat test "${one[@]}" --matrix "$work/$id.yaml"; done | median)
+  t10=$(for _ in $(seq "$runs"); do time_bpfcompat test "${all[@]}" --matrix "$work/$id.yaml"; done | median)
+  per=$(python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["targets"][0]["checks"]; print(round(sum(x["validation"]["duration_ms"] for x in c)/len(c)))' "$work/r.json")
+  printf '%-16s %12d %13d %7.2f %17d\n' "$id" "$t1" "$t10" "$(ratio "$t10" "$t1")" "$per"
+done
+printf 'accel: %s, %s\n' "$accel" "$(qemu-system-x86_64 --version | head -n1)"
