@@ -409,3 +409,27 @@ fn ctrl_c_kills_every_qemu() {
     }
     assert!(!out.exists(), "no report for an interrupted run");
 }
+
+/// `--accel auto` must end in a working accelerator: KVM where a KVM guest
+/// really starts, else TCG with the reason (here /dev/kvm exists and creates
+/// VMs, but QEMU cannot run a vCPU on it).
+#[test]
+fn auto_accel_picks_one_that_works() {
+    let _lock = boot_lock();
+    let s = Scratch::new();
+    let matrix = s.matrix(&[(&TINY, "")]);
+    let run = s.run(&[
+        "test-command",
+        "--cmd",
+        "true",
+        "--accel",
+        "auto",
+        "--matrix",
+        matrix.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.context());
+    let accel = run.report()["accel"].as_str().unwrap().to_owned();
+    if accel == "tcg" && std::path::Path::new("/dev/kvm").exists() {
+        assert!(run.stderr.contains("KVM not used ("), "{}", run.stderr);
+    }
+}

@@ -3,7 +3,7 @@
 mod console;
 mod vm;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use thiserror::Error;
@@ -68,7 +68,7 @@ impl Qemu {
             .to_owned();
         let (accel, kvm_unavailable) = match choice {
             AccelChoice::Tcg => (Accel::Tcg, None),
-            _ => match kvm_usable() {
+            _ => match kvm_usable(&binary) {
                 Ok(()) => (Accel::Kvm, None),
                 Err(why) if choice == AccelChoice::Kvm => {
                     return Err(QemuError::KvmUnavailable(why))
@@ -95,9 +95,11 @@ impl Qemu {
     }
 }
 
-/// KVM is usable when /dev/kvm opens read-write *and* a VM can be created:
-/// a readable device node alone is the classic silent-slowness trap.
-fn kvm_usable() -> Result<(), String> {
+/// KVM is usable when /dev/kvm opens read-write, a VM can be created, *and*
+/// QEMU can bring up a KVM vCPU: a readable device node alone is the classic
+/// silent-slowness trap, and nested hosts exist where the first two work but
+/// QEMU aborts setting up the vCPU (seen here: "failed to set MSR 0x10a").
+fn kvm_usable(qemu: &Path) -> Result<(), String> {
     use std::os::fd::AsRawFd;
     const KVM_CREATE_VM: libc::c_ulong = 0xAE01;
     let dev = std::fs::OpenOptions::new()
@@ -116,7 +118,65 @@ fn kvm_usable() -> Result<(), String> {
     }
     // SAFETY: vm is a valid fd returned by the ioctl above.
     unsafe { libc::close(vm) };
-    Ok(())
+    qemu_starts_kvm_guest(qemu)
+}
+
+/// Starts QEMU paused (`-S`) under KVM and asks its monitor to quit: QEMU
+/// only reads the monitor after the accelerator and vCPUs are set up, so a
+/// clean exit means a KVM guest can run.
+fn qemu_starts_kvm_guest(qemu: &Path) -> Result<(), String> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(qemu)
+        .args(["-accel", "kvm", "-cpu", "host", "-S", "-m", "64"])
+        .args([
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-monitor",
+            "stdio",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
+    // A QEMU that died already makes this write fail; the status tells why.
+    let _ = child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(b"quit\n");
+    // It answers in milliseconds either way; never let a wedged probe hang
+    // the run.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{QEMU} did not start a paused KVM guest within 10 s"
+                ));
+            }
+        }
+    };
+    if status.success() {
+        return Ok(());
+    }
+    let mut said = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut said);
+    }
+    Err(format!(
+        "{QEMU} cannot start a KVM guest here ({})",
+        said.lines().next().unwrap_or("no message").trim()
+    ))
 }
 
 pub fn find_on_path(name: &str) -> Option<PathBuf> {
