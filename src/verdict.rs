@@ -10,7 +10,7 @@ use bpfcompat_proto::{decode_frame, CheckOutcome, CommandOutcome, FrameError, Ou
 use crate::qemu::{BootRecord, Ending};
 use crate::report::{
     Check, CheckArtifact, CheckKind, CheckStatus, ClassCode, Classification, Functional,
-    FunctionalTest, LoadStatus, ObjectValidation, TargetStatus, Timing, Validation,
+    FunctionalTest, LoadStatus, TargetStatus, Timing, Validation,
 };
 
 /// What a boot says about one kernel.
@@ -172,15 +172,8 @@ fn command_check(cmd: &CommandOutcome, expected_exit: i32, artifact: &CheckArtif
             tests: vec![FunctionalTest {
                 name: "command".to_owned(),
                 status,
-                exit_code: cmd.exit_code,
                 expected_exit_code: expected_exit,
-                signal: cmd.signal,
-                error: cmd.error.clone(),
-                stdout_tail: cmd.stdout_tail.clone(),
-                stderr_tail: cmd.stderr_tail.clone(),
-                stdout_bytes: cmd.stdout_bytes,
-                stderr_bytes: cmd.stderr_bytes,
-                duration_ms: cmd.duration_ms,
+                outcome: cmd.clone(),
             }],
         },
     }
@@ -223,17 +216,7 @@ fn object_check(obj: &ObjectOutcome, artifact: &CheckArtifact) -> Check {
         artifact: artifact.clone(),
         validation: Validation {
             load_status,
-            object: Some(ObjectValidation {
-                mode: obj.mode,
-                libbpf_version: obj.libbpf_version.clone(),
-                open: obj.open.clone(),
-                load: obj.load.clone(),
-                programs: obj.programs.clone(),
-                maps: obj.maps.clone(),
-                probes: obj.probes.clone(),
-                libbpf_log: obj.libbpf_log.clone(),
-                duration_ms: obj.duration_ms,
-            }),
+            object: Some(obj.clone()),
         },
         functional: Functional { tests: Vec::new() },
     }

@@ -84,19 +84,21 @@ fn target(id: &str, status: TargetStatus, required: bool) -> Target {
                     } else {
                         CheckStatus::Pass
                     },
-                    exit_code: Some(if failed { 3 } else { 0 }),
                     expected_exit_code: 0,
-                    signal: None,
-                    error: None,
-                    stdout_tail: "loading probe\n".into(),
-                    stderr_tail: if failed {
-                        "libbpf: failed to load\n".into()
-                    } else {
-                        String::new()
+                    outcome: bpfcompat_proto::CommandOutcome {
+                        exit_code: Some(if failed { 3 } else { 0 }),
+                        signal: None,
+                        error: None,
+                        stdout_tail: "loading probe\n".into(),
+                        stderr_tail: if failed {
+                            "libbpf: failed to load\n".into()
+                        } else {
+                            String::new()
+                        },
+                        stdout_bytes: 14,
+                        stderr_bytes: 22,
+                        duration_ms: 300,
                     },
-                    stdout_bytes: 14,
-                    stderr_bytes: 22,
-                    duration_ms: 300,
                 }],
             },
         }],
@@ -602,12 +604,12 @@ fn output_beyond_githubs_caps_is_cut_whole_with_a_pointer_to_the_artifact() {
             let id = format!("kernel-{i:03}-with-a-longer-name");
             let mut t = target(&id, TargetStatus::Fail, true);
             let test = &mut t.checks[0].functional.tests[0];
-            test.stdout_tail = if i == 0 {
+            test.outcome.stdout_tail = if i == 0 {
                 noisy.repeat(40)
             } else {
                 noisy.clone()
             };
-            test.stderr_tail = noisy.clone();
+            test.outcome.stderr_tail = noisy.clone();
             t
         })
         .collect();
@@ -668,8 +670,8 @@ fn hostile_strings_cannot_break_the_markdown() {
     t.classification.as_mut().unwrap().reason = "<script>alert(1)</script> @org/team".into();
     let test = &mut t.checks[0].functional.tests[0];
     test.name = "cmd </summary></details> @octocat".into();
-    test.stdout_tail = "```\n</details>\n<img src=y>\n@octocat ping\n````\n".into();
-    test.stderr_tail = "~~~\n</details>\n".into();
+    test.outcome.stdout_tail = "```\n</details>\n<img src=y>\n@octocat ping\n````\n".into();
+    test.outcome.stderr_tail = "~~~\n</details>\n".into();
     let mut r = report(vec![t, target("fine", TargetStatus::Pass, true)]);
     r.artifact.name = "a`b</details>@octocat".into();
     r.matrix.name = "m|<img src=z>".into();

@@ -227,9 +227,19 @@ fn clip_tails(report: &Report) -> Report {
         if let Some(console) = &mut t.console_tail {
             clip(console);
         }
-        for test in t.checks.iter_mut().flat_map(|c| &mut c.functional.tests) {
-            clip(&mut test.stdout_tail);
-            clip(&mut test.stderr_tail);
+        for check in &mut t.checks {
+            for test in &mut check.functional.tests {
+                clip(&mut test.outcome.stdout_tail);
+                clip(&mut test.outcome.stderr_tail);
+            }
+            for program in check
+                .validation
+                .object
+                .iter_mut()
+                .flat_map(|o| &mut o.programs)
+            {
+                clip(&mut program.load.verifier_log_tail);
+            }
         }
     }
     report

@@ -11,10 +11,8 @@ pub mod markdown;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use bpfcompat_proto::object::{
-    BpfKernelFacts, FailureClass, FeatureProbe, MapOutcome, ObjectMode, Phase, ProgramOutcome,
-    StepResult,
-};
+use bpfcompat_proto::object::{BpfKernelFacts, FailureClass, ObjectOutcome, Phase};
+use bpfcompat_proto::CommandOutcome;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -236,9 +234,10 @@ pub struct CheckArtifact {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Validation {
     pub load_status: LoadStatus,
-    /// What the validator found, for object checks.
+    /// What the validator found, for object checks: per program, map and
+    /// probe (see `ObjectOutcome`).
     #[serde(flatten)]
-    pub object: Option<ObjectValidation>,
+    pub object: Option<ObjectOutcome>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -250,25 +249,6 @@ pub enum LoadStatus {
     Skipped,
 }
 
-/// The validator's findings for one object in one kernel.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ObjectValidation {
-    pub mode: ObjectMode,
-    pub libbpf_version: String,
-    /// `bpf_object__open`.
-    pub open: StepResult,
-    /// The whole-object load, as a skeleton does it.
-    pub load: StepResult,
-    pub programs: Vec<ProgramOutcome>,
-    pub maps: Vec<MapOutcome>,
-    /// libbpf feature probes for the program types, map types and helpers
-    /// the object uses.
-    pub probes: Vec<FeatureProbe>,
-    /// libbpf's own messages (verifier logs left out).
-    pub libbpf_log: String,
-    pub duration_ms: u64,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Functional {
     pub tests: Vec<FunctionalTest>,
@@ -278,16 +258,11 @@ pub struct Functional {
 pub struct FunctionalTest {
     pub name: String,
     pub status: CheckStatus,
-    /// Null when the command was killed by a signal or never started.
-    pub exit_code: Option<i32>,
     pub expected_exit_code: i32,
-    pub signal: Option<i32>,
-    pub error: Option<String>,
-    pub stdout_tail: String,
-    pub stderr_tail: String,
-    pub stdout_bytes: u64,
-    pub stderr_bytes: u64,
-    pub duration_ms: u64,
+    /// What the guest saw: exit code (null when killed by a signal or never
+    /// started), signal, error, output tails and byte counts.
+    #[serde(flatten)]
+    pub outcome: CommandOutcome,
 }
 
 impl Summary {
