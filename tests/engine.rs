@@ -168,13 +168,7 @@ fn hostile_command_strings_run_literally_in_the_guest() {
         d = s.dir.path().display()
     );
     let matrix = s.matrix(&[(&K612, "")]);
-    let run = s.run(&[
-        "test-command",
-        "--cmd",
-        &cmd,
-        "--matrix",
-        matrix.to_str().unwrap(),
-    ]);
+    let run = s.test_command(&cmd, &matrix, &[]);
     assert_eq!(run.code, 0, "{}", run.context());
     let stdout = run.command_test(K612.id)["stdout_tail"]
         .as_str()
@@ -194,13 +188,7 @@ fn a_panicking_kernel_is_reported_with_its_console() {
     let _lock = boot_lock();
     let s = Scratch::new();
     let matrix = s.matrix(&[(&K510, "")]);
-    let run = s.run(&[
-        "test-command",
-        "--cmd",
-        "echo c > /proc/sysrq-trigger; sleep 30",
-        "--matrix",
-        matrix.to_str().unwrap(),
-    ]);
+    let run = s.test_command("echo c > /proc/sysrq-trigger; sleep 30", &matrix, &[]);
     assert_eq!(run.code, 1, "{}", run.context());
     let t = run.target(K510.id);
     assert_eq!(t["status"], "infra_error");
@@ -217,15 +205,11 @@ fn a_hung_kernel_times_out_and_the_others_finish() {
     let _lock = boot_lock();
     let s = Scratch::new();
     let matrix = s.matrix(&[(&K61, "    timeout: 25s\n"), (&TINY, "")]);
-    let run = s.run(&[
-        "test-command",
-        "--cmd",
+    let run = s.test_command(
         "[ \"$(uname -r)\" != 6.1.0-47-cloud-amd64 ] || sleep 600",
-        "--timeout",
-        "2m",
-        "--matrix",
-        matrix.to_str().unwrap(),
-    ]);
+        &matrix,
+        &["--timeout", "2m"],
+    );
     assert_eq!(run.code, 1, "{}", run.context());
     let hung = run.target(K61.id);
     assert_eq!(hung["status"], "infra_error");
@@ -242,13 +226,7 @@ fn an_optional_kernel_never_changes_the_exit_code() {
     let _lock = boot_lock();
     let s = Scratch::new();
     let matrix = s.matrix(&[(&K612, ""), (&TINY, "    required: false\n")]);
-    let run = s.run(&[
-        "test-command",
-        "--cmd",
-        "test -e /sys/kernel/btf/vmlinux",
-        "--matrix",
-        matrix.to_str().unwrap(),
-    ]);
+    let run = s.test_command("test -e /sys/kernel/btf/vmlinux", &matrix, &[]);
     assert_eq!(run.code, 0, "{}", run.context());
     assert_eq!(run.target(TINY.id)["status"], "fail");
     assert_eq!(run.target(TINY.id)["required"], false);
@@ -285,13 +263,7 @@ fn bad_matrices_are_rejected_with_the_problem_named() {
     ];
     for (what, yaml, expected) in cases {
         let matrix = s.write("matrix.yaml", &yaml);
-        let run = s.run(&[
-            "test-command",
-            "--cmd",
-            "true",
-            "--matrix",
-            matrix.to_str().unwrap(),
-        ]);
+        let run = s.test_command("true", &matrix, &[]);
         assert_eq!(run.code, 1, "{what}: {}", run.context());
         assert!(
             run.stderr.contains(expected),
@@ -313,13 +285,7 @@ fn a_wrong_digest_names_both_digests() {
             kernels_dir().join(K61.file).display()
         ),
     );
-    let run = s.run(&[
-        "test-command",
-        "--cmd",
-        "true",
-        "--matrix",
-        matrix.to_str().unwrap(),
-    ]);
+    let run = s.test_command("true", &matrix, &[]);
     assert_eq!(run.code, 1, "{}", run.context());
     let reason = run.target("a")["classification"]["reason"]
         .as_str()
@@ -418,15 +384,7 @@ fn auto_accel_picks_one_that_works() {
     let _lock = boot_lock();
     let s = Scratch::new();
     let matrix = s.matrix(&[(&TINY, "")]);
-    let run = s.run(&[
-        "test-command",
-        "--cmd",
-        "true",
-        "--accel",
-        "auto",
-        "--matrix",
-        matrix.to_str().unwrap(),
-    ]);
+    let run = s.test_command("true", &matrix, &["--accel", "auto"]);
     assert_eq!(run.code, 0, "{}", run.context());
     let accel = run.report()["accel"].as_str().unwrap().to_owned();
     if accel == "tcg" && std::path::Path::new("/dev/kvm").exists() {

@@ -123,6 +123,19 @@ impl Scratch {
         self.run_to(&self.path("report.json"), args)
     }
 
+    /// `bpfcompat test-command --cmd CMD --matrix MATRIX [extra...]`.
+    pub fn test_command(&self, cmd: &str, matrix: &Path, extra: &[&str]) -> Run {
+        let mut args = vec![
+            "test-command",
+            "--cmd",
+            cmd,
+            "--matrix",
+            matrix.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
     /// Like `run`, with the report at `out` and its Markdown beside it, so
     /// several runs can share the scratch workdir and keep their reports.
     pub fn run_to(&self, out: &Path, args: &[&str]) -> Run {
