@@ -34,10 +34,10 @@ pub struct AttachCtx<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
     /// `bpf_program__attach`, libbpf's auto-attach by section; `target` is
-    /// what the section names, `exists` whether the guest has it.
+    /// what the section names, `lookup` how to tell whether the guest has it.
     Auto {
         target: String,
-        exists: Option<bool>,
+        lookup: Lookup,
     },
     Iter,
     Xdp,
@@ -55,6 +55,35 @@ pub enum Plan {
     /// Registered through its struct_ops map.
     StructOps,
     Skip(String),
+}
+
+/// How to find out whether an attach target exists. Asked only when an
+/// attach failed, to tell a missing target from an unsupported attach type:
+/// reading kallsyms costs most of a second under emulation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Unknown,
+    /// Known when planning (a uprobe's binary was checked).
+    Exists,
+    /// A tracepoint `category/name` in tracefs.
+    Tracepoint(String),
+    /// Any of these names in kallsyms.
+    Symbol(Vec<String>),
+    /// A kallsyms name matching this glob (kprobe.multi).
+    SymbolGlob(String),
+}
+
+impl Lookup {
+    fn exists(&self) -> Option<bool> {
+        match self {
+            Lookup::Unknown => None,
+            Lookup::Exists => Some(true),
+            Lookup::Tracepoint(name) => tracefs_event_exists(name),
+            Lookup::Symbol(names) if names.len() == 1 => kallsyms_contains(&names[0]),
+            Lookup::Symbol(names) => kallsyms_has(|n| names.iter().any(|x| x == n)),
+            Lookup::SymbolGlob(pattern) => kallsyms_has(|n| glob(pattern, n)),
+        }
+    }
 }
 
 /// Function names in /proc/kallsyms, read once per boot (it is megabytes,
@@ -159,7 +188,7 @@ pub fn plan(p: &ProgDecl) -> Plan {
             }
             Plan::Auto {
                 target: arg.to_owned(),
-                exists: tracefs_event_exists(arg),
+                lookup: Lookup::Tracepoint(arg.to_owned()),
             }
         }
         s::BPF_PROG_TYPE_RAW_TRACEPOINT | s::BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE => {
@@ -168,7 +197,7 @@ pub fn plan(p: &ProgDecl) -> Plan {
             }
             Plan::Auto {
                 target: arg.to_owned(),
-                exists: None,
+                lookup: Lookup::Unknown,
             }
         }
         s::BPF_PROG_TYPE_TRACING | s::BPF_PROG_TYPE_LSM => {
@@ -177,12 +206,12 @@ pub fn plan(p: &ProgDecl) -> Plan {
             }
             Plan::Auto {
                 target: arg.to_owned(),
-                exists: None,
+                lookup: Lookup::Unknown,
             }
         }
         _ => Plan::Auto {
             target: sec.to_owned(),
-            exists: None,
+            lookup: Lookup::Unknown,
         },
     }
 }
@@ -195,10 +224,9 @@ fn plan_kprobe(kind: &str, arg: &str) -> Plan {
                 return Plan::Skip("the section names no kernel function".into());
             }
             let sym = arg.split('+').next().unwrap_or(arg).to_owned();
-            let exists = kallsyms_contains(&sym);
             Plan::Auto {
+                lookup: Lookup::Symbol(vec![sym.clone()]),
                 target: sym,
-                exists,
             }
         }
         "kprobe.multi" | "kretprobe.multi" | "kprobe.session" => {
@@ -207,21 +235,20 @@ fn plan_kprobe(kind: &str, arg: &str) -> Plan {
             }
             Plan::Auto {
                 target: arg.to_owned(),
-                exists: kallsyms_has(|n| glob(arg, n)),
+                lookup: Lookup::SymbolGlob(arg.to_owned()),
             }
         }
         "ksyscall" | "kretsyscall" => {
             if arg.is_empty() {
                 return Plan::Skip("the section names no syscall".into());
             }
-            let names = [
-                format!("__x64_sys_{arg}"),
-                format!("sys_{arg}"),
-                format!("__se_sys_{arg}"),
-            ];
             Plan::Auto {
                 target: arg.to_owned(),
-                exists: kallsyms_has(|n| names.iter().any(|x| x == n)),
+                lookup: Lookup::Symbol(vec![
+                    format!("__x64_sys_{arg}"),
+                    format!("sys_{arg}"),
+                    format!("__se_sys_{arg}"),
+                ]),
             }
         }
         "uprobe" | "uretprobe" | "usdt" | "uprobe.multi" | "uretprobe.multi" => {
@@ -240,12 +267,12 @@ fn plan_kprobe(kind: &str, arg: &str) -> Plan {
             }
             Plan::Auto {
                 target: arg.to_owned(),
-                exists: Some(true),
+                lookup: Lookup::Exists,
             }
         }
         _ => Plan::Auto {
             target: arg.to_owned(),
-            exists: None,
+            lookup: Lookup::Unknown,
         },
     }
 }
@@ -595,9 +622,9 @@ pub fn attach_all(
                         ev.kernel_btf = ctx.kernel_btf;
                         ev.lockdown = ctx.lockdown.map(str::to_owned);
                         ev.prog_type = Some(names::prog_type(decl.prog_type));
-                        if let Plan::Auto { target, exists } = &plan {
+                        if let Plan::Auto { target, lookup } = &plan {
                             ev.target = Some(target.clone());
-                            ev.target_exists = *exists;
+                            ev.target_exists = lookup.exists();
                         } else {
                             // lo, the cgroup root, the netns, sockets: made or
                             // checked by us, they exist.
