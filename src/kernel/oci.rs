@@ -471,13 +471,7 @@ impl Client {
             let response = self.call(&url, &headers)?;
             let status = response.status().as_u16();
             if status == 401 && self.authorization.is_none() {
-                let challenge = response
-                    .headers()
-                    .get("www-authenticate")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                self.authenticate(&challenge)?;
+                self.authenticate(&challenge(&response))?;
                 continue;
             }
             if status == 404 {
@@ -663,13 +657,7 @@ impl Client {
         let url = format!("{}/tags/list", self.base);
         let response = self.call(&url, &[])?;
         if response.status().as_u16() == 401 {
-            let challenge = response
-                .headers()
-                .get("www-authenticate")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            self.authenticate(&challenge)?;
+            self.authenticate(&challenge(&response))?;
         }
         Ok(())
     }
@@ -711,6 +699,16 @@ fn percent_encode(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// The `WWW-Authenticate` challenge of a 401, empty when there is none.
+fn challenge<B>(response: &ureq::http::Response<B>) -> String {
+    response
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[cfg(test)]
