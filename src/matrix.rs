@@ -231,7 +231,7 @@ impl Matrix {
             }
             let source = if let Some(file) = &src.file {
                 Source::File {
-                    path: base.join(expand("file", file)?),
+                    path: normalize(&base.join(expand("file", file)?)),
                     sha256,
                     kernel_path,
                 }
@@ -320,6 +320,25 @@ fn check_kernel_path(path: &str) -> Result<String, String> {
         ));
     }
     Ok(normal.join("/"))
+}
+
+/// Removes `.` and `name/..` pairs without touching the file system, so a
+/// path reads as the file it names (`matrices/../../k` becomes `../k`).
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn valid_id(id: &str) -> bool {
@@ -511,6 +530,15 @@ mod tests {
             "apt:linux-image-6.1.0-47-cloud-amd64=6.1.170-3"
         );
         assert_eq!(m.lock_path(), Path::new("/m/ci.yaml.lock"));
+    }
+
+    #[test]
+    fn normalizes_relative_paths() {
+        assert_eq!(
+            normalize(Path::new("/m/matrices/../../shared/./k")),
+            Path::new("/shared/k")
+        );
+        assert_eq!(normalize(Path::new("../a/../b")), Path::new("../b"));
     }
 
     #[test]
