@@ -391,3 +391,27 @@ fn auto_accel_picks_one_that_works() {
         assert!(run.stderr.contains("KVM not used ("), "{}", run.stderr);
     }
 }
+
+#[test]
+fn a_missing_qemu_says_how_to_install_it() {
+    let s = Scratch::new();
+    let matrix = s.matrix(&[(&K61, "")]);
+    let run = s.run_with_env(
+        &[
+            "test-command",
+            "--cmd",
+            "true",
+            "--matrix",
+            matrix.to_str().unwrap(),
+        ],
+        &[("PATH", "/nonexistent")],
+    );
+    assert_eq!(run.code, 1, "{}", run.context());
+    assert!(
+        run.stderr.contains("qemu-system-x86_64 was not found")
+            && run.stderr.contains("apt-get install qemu-system-x86"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.report.is_none());
+}
