@@ -46,7 +46,9 @@ resolve_matrix() {
 step_resolve() {
   local matrix hash id
   matrix=$(resolve_matrix "${BPFCOMPAT_MATRIX:?matrix is required}")
-  hash=$(sha256sum "$matrix" | cut -c1-16)
+  # The cache follows the kernels: the matrix and, when there is one, the
+  # lock file pinning its unpinned sources.
+  hash=$(cat "$matrix" "$matrix.lock" 2>/dev/null | sha256sum | cut -c1-16)
   # One artifact per job: two jobs differing in check name, command,
   # artifact or matrix get different names, and so do reruns.
   id=$(printf '%s\0' "$matrix" "$BPFCOMPAT_CHECK_NAME" "${BPFCOMPAT_COMMAND:-}" "${BPFCOMPAT_ARTIFACT:-}" | sha256sum | cut -c1-8)
