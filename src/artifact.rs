@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use bpfcompat_proto::object::helper_name;
 use object::{Object, ObjectSection, ObjectSymbol, RelocationTarget, SectionFlags, SymbolKind};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// Larger than any real BPF object by two orders of magnitude; rejected
 /// from the file size alone, without reading it.
@@ -52,6 +53,8 @@ pub enum InvalidObject {
 pub struct ObjectSummary {
     pub path: PathBuf,
     pub size: u64,
+    /// Digest of exactly the bytes inspected.
+    pub sha256: String,
     pub license: Option<String>,
     pub programs: Vec<ProgramSummary>,
     pub maps: Vec<MapSummary>,
@@ -562,6 +565,7 @@ pub fn inspect_bytes(path: &Path, data: &[u8]) -> Result<ObjectSummary, InvalidO
     Ok(ObjectSummary {
         path: path.to_owned(),
         size: data.len() as u64,
+        sha256: hex::encode(Sha256::digest(data)),
         license,
         programs,
         maps,

@@ -100,12 +100,15 @@ fn prepare_command(check: &CommandCheck) -> Result<Prepared, CheckError> {
 fn prepare_objects(paths: &[PathBuf], mode: ObjectMode) -> Result<Prepared, CheckError> {
     let mut artifacts = Vec::with_capacity(paths.len());
     for path in paths {
-        // Inspection rejects what is not a BPF object (and oversized files)
-        // without reading them whole, before anything else is read.
+        // Inspection rejects what is not a BPF object (and oversized files
+        // without reading them whole); the digest is of the bytes it read.
         let summary = artifact::inspect(path).map_err(CheckError::InvalidObject)?;
-        let mut a = CheckArtifact::read("--artifact", path)?;
-        a.inspection = Some(summary);
-        artifacts.push(a);
+        artifacts.push(CheckArtifact {
+            name: file_name(path),
+            path: Some(path.display().to_string()),
+            sha256: Some(summary.sha256.clone()),
+            inspection: Some(summary),
+        });
     }
     let identity = match artifacts.as_slice() {
         [one] => ArtifactIdentity {
