@@ -259,11 +259,11 @@ impl Context {
                 artifacts: &self.artifacts,
             },
         );
-        if let Some(outcome) = v.outcome.take() {
-            target.kernel.release = Some(outcome.kernel.release);
-            target.kernel.arch = Some(outcome.kernel.arch);
-            target.kernel.btf = Some(outcome.kernel.btf);
-            target.kernel.bpf = outcome.kernel.bpf;
+        if let Some(kernel) = v.kernel.take() {
+            target.kernel.release = Some(kernel.release);
+            target.kernel.arch = Some(kernel.arch);
+            target.kernel.btf = Some(kernel.btf);
+            target.kernel.bpf = kernel.bpf;
         }
         save_verifier_logs(&kernel_dir, &mut v.checks);
         if v.status == TargetStatus::InfraError {

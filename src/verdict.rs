@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bpfcompat_proto::object::{FailureClass, ObjectOutcome, Status};
-use bpfcompat_proto::{decode_frame, CheckOutcome, CommandOutcome, FrameError, Outcome};
+use bpfcompat_proto::{decode_frame, CheckOutcome, CommandOutcome, FrameError, KernelFacts};
 
 use crate::qemu::{BootRecord, Ending};
 use crate::report::{
@@ -18,7 +18,8 @@ use crate::report::{
 pub struct Verdict {
     pub status: TargetStatus,
     pub classification: Option<Classification>,
-    pub outcome: Option<Outcome>,
+    /// What the guest said about its kernel, when it reported at all.
+    pub kernel: Option<KernelFacts>,
     pub checks: Vec<Check>,
     pub timing: Timing,
 }
@@ -48,7 +49,7 @@ pub fn judge(record: &BootRecord, timeout: Duration, expect: &Expectation) -> Ve
             hint: hint.to_owned(),
             phase: None,
         }),
-        outcome: None,
+        kernel: None,
         checks: Vec::new(),
         timing: timing.clone(),
     };
@@ -110,7 +111,7 @@ pub fn judge(record: &BootRecord, timeout: Duration, expect: &Expectation) -> Ve
     }
     let checks: Vec<Check> = outcome
         .checks
-        .iter()
+        .into_iter()
         .zip(expect.artifacts)
         .map(|(c, artifact)| match c {
             CheckOutcome::Command(cmd) => command_check(cmd, expect.expected_exit, artifact),
@@ -125,13 +126,13 @@ pub fn judge(record: &BootRecord, timeout: Duration, expect: &Expectation) -> Ve
             TargetStatus::Pass
         },
         classification: failed.and_then(|c| c.classification.clone()),
-        outcome: Some(outcome.clone()),
+        kernel: Some(outcome.kernel),
         checks,
         timing,
     }
 }
 
-fn command_check(cmd: &CommandOutcome, expected_exit: i32, artifact: &CheckArtifact) -> Check {
+fn command_check(cmd: CommandOutcome, expected_exit: i32, artifact: &CheckArtifact) -> Check {
     let passed = cmd.error.is_none() && cmd.exit_code == Some(expected_exit);
     let status = if passed {
         CheckStatus::Pass
@@ -173,13 +174,13 @@ fn command_check(cmd: &CommandOutcome, expected_exit: i32, artifact: &CheckArtif
                 name: "command".to_owned(),
                 status,
                 expected_exit_code: expected_exit,
-                outcome: cmd.clone(),
+                outcome: cmd,
             }],
         },
     }
 }
 
-fn object_check(obj: &ObjectOutcome, artifact: &CheckArtifact) -> Check {
+fn object_check(obj: ObjectOutcome, artifact: &CheckArtifact) -> Check {
     let passed = obj.status == Status::Pass;
     let classification = (!passed).then(|| match &obj.diagnosis {
         Some(d) => Classification {
@@ -216,7 +217,7 @@ fn object_check(obj: &ObjectOutcome, artifact: &CheckArtifact) -> Check {
         artifact: artifact.clone(),
         validation: Validation {
             load_status,
-            object: Some(obj.clone()),
+            object: Some(obj),
         },
         functional: Functional { tests: Vec::new() },
     }
@@ -229,7 +230,7 @@ fn last_line(text: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bpfcompat_proto::{encode_frame, KernelFacts, READY_LINE};
+    use bpfcompat_proto::{encode_frame, Outcome, READY_LINE};
 
     fn record(result: Vec<u8>, ending: Ending, panic: Option<&str>) -> BootRecord {
         BootRecord {
