@@ -286,8 +286,9 @@ fn versions_are_looked_up_in_the_history() {
     .concat();
     std::fs::create_dir(d.join("work")).unwrap();
     std::fs::write(d.join("work/history.jsonl"), history).unwrap();
-    let by_version = |code: i32, base: &str, head: &str| {
-        let args = [
+    // `compare` by artifact name and versions, looked up in the history.
+    let compare_versions = |code: i32, base: &str, head: &str, extra: &[&str]| {
+        let mut args = vec![
             "compare",
             "--workdir",
             "work",
@@ -297,10 +298,12 @@ fn versions_are_looked_up_in_the_history() {
             base,
             "--head-version",
             head,
-            "--out",
-            "diff.json",
         ];
-        expect(code, d, &args);
+        args.extend_from_slice(extra);
+        expect(code, d, &args)
+    };
+    let by_version = |code: i32, base: &str, head: &str| {
+        compare_versions(code, base, head, &["--out", "diff.json"]);
         read_json(&d.join("diff.json"))
     };
     let diff = by_version(2, "v1", "v2");
@@ -310,21 +313,7 @@ fn versions_are_looked_up_in_the_history() {
     assert_eq!(change_of(&diff, "a"), "regressed");
     by_version(0, "v2", "v1");
 
-    let e = stderr(&expect(
-        1,
-        d,
-        &[
-            "compare",
-            "--workdir",
-            "work",
-            "--artifact-name",
-            "loader",
-            "--base-version",
-            "v0",
-            "--head-version",
-            "v2",
-        ],
-    ));
+    let e = stderr(&compare_versions(1, "v0", "v2", &[]));
     assert!(
         e.contains("no run of loader version v0")
             && e.contains("recorded versions of loader: v1, v2"),
@@ -337,21 +326,7 @@ fn versions_are_looked_up_in_the_history() {
         "r1.json",
         &report(&[("a", PASS, None), ("b", PASS, None)]),
     );
-    let e = stderr(&expect(
-        1,
-        d,
-        &[
-            "compare",
-            "--workdir",
-            "work",
-            "--artifact-name",
-            "loader",
-            "--base-version",
-            "v1",
-            "--head-version",
-            "v2",
-        ],
-    ));
+    let e = stderr(&compare_versions(1, "v1", "v2", &[]));
     assert!(e.contains("r1.json") && e.contains("overwrote"), "{e}");
 }
 
