@@ -526,7 +526,7 @@ fn wildcard(pattern: &str, text: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::process::Command;
 
@@ -626,6 +626,20 @@ mod tests {
     /// Builds a program with a private library next to it (RUNPATH
     /// `$ORIGIN/../lib`) and another found through a search dir, then checks
     /// placement and the missing-library error. Needs a C compiler.
+    /// Runs the host's C compiler in `dir` and insists that it worked.
+    pub(crate) fn cc(args: &[&str], dir: &Path) {
+        let out = Command::new("cc")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("a C compiler (cc) is installed");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     #[test]
     fn origin_runpath_and_missing_library() {
         let dir = tempfile::tempdir().unwrap();
@@ -644,18 +658,7 @@ mod tests {
             "int priv(void); int main(void){return priv();}\n",
         )
         .unwrap();
-        let cc = |args: &[&str]| {
-            let out = Command::new("cc")
-                .args(args)
-                .current_dir(d)
-                .output()
-                .expect("cc");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
+        let cc = |args: &[&str]| cc(args, d);
         cc(&[
             "-shared",
             "-fPIC",

@@ -546,19 +546,16 @@ mod tests {
         )
         .unwrap();
         let prog = dir.path().join("fr");
-        let out = Command::new("cc")
-            .arg("-o")
-            .arg(&prog)
-            .arg(&src)
-            .arg("-Wl,--no-as-needed")
-            .arg(format!("-L{}", lib_dir.display()))
-            .arg("-l:libfakeroot-0.so")
-            .output()
-            .expect("cc");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        super::elf::tests::cc(
+            &[
+                "-o",
+                prog.to_str().unwrap(),
+                src.to_str().unwrap(),
+                "-Wl,--no-as-needed",
+                &format!("-L{}", lib_dir.display()),
+                "-l:libfakeroot-0.so",
+            ],
+            dir.path(),
         );
         let root = unpack(&build_initramfs(&fake_agent(), &payload(Some(prog), None)).unwrap());
         let r = root.path();
