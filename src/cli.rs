@@ -235,7 +235,7 @@ pub struct MergeArgs {
 #[derive(Args)]
 pub struct TestCommandArgs {
     /// The command to run in each guest (one string, run by `bash -lc`).
-    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
+    #[arg(long, value_name = "CMD", allow_hyphen_values = true, value_parser = non_blank_command)]
     pub cmd: String,
     /// A binary to ship into the guest as $BPFCOMPAT_BIN (its shared libraries come along).
     #[arg(long, value_name = "FILE")]
@@ -253,7 +253,7 @@ pub struct TestCommandArgs {
 #[derive(Args)]
 pub struct TestArgs {
     /// The command to run in each guest (one string, run by `bash -lc`).
-    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
+    #[arg(long, value_name = "CMD", allow_hyphen_values = true, value_parser = non_blank_command)]
     pub command: Option<String>,
     /// A binary to ship into the guest as $BPFCOMPAT_BIN.
     #[arg(long, value_name = "FILE", requires = "command")]
@@ -419,12 +419,20 @@ pub struct CommonArgs {
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
     /// Kernels booted at once [default: what the machine's cores and memory allow].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, visible_alias = "jobs", short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: Option<u16>,
+    /// Megabytes of memory the guests may use at once, each counting its `memory_mb` plus
+    /// 150 MB for QEMU; guests beyond it wait their turn, and one that alone exceeds it is an
+    /// infrastructure error [default: MemAvailable minus 1 GiB].
+    #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u64).range(1..))]
+    pub memory_budget: Option<u64>,
     /// Per-kernel time limit, e.g. 90s or 5m; a kernel's `timeout:` in the matrix wins.
     #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = parse_duration)]
     pub timeout: Duration,
-    /// Hardware acceleration: KVM if /dev/kvm is usable, else TCG emulation.
+    /// Hardware acceleration. auto: KVM once a 64 KiB probe guest has run under it on this
+    /// host (checked once per host boot, within 2 s), else TCG emulation; a KVM guest that
+    /// prints nothing for 10 s switches the rest of the run to TCG. kvm: fail fast if KVM
+    /// cannot run guests.
     #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
     pub accel: AccelChoice,
     #[command(flatten)]
@@ -443,4 +451,16 @@ pub struct CommonArgs {
     /// --dirty` of the current directory's repository, if any].
     #[arg(long, value_name = "VERSION")]
     pub artifact_version: Option<String>,
+}
+
+/// An empty command would "pass" on every kernel without checking anything.
+fn non_blank_command(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        return Err(
+            "the command is empty; give the loader command to run in each guest, \
+             e.g. './myloader --self-test'"
+                .to_owned(),
+        );
+    }
+    Ok(s.to_owned())
 }

@@ -17,18 +17,32 @@ use crate::guest;
 use crate::kernel::{self, KernelCache, Mirror};
 use crate::matrix::{KernelSpec, Matrix};
 use crate::progress::Progress;
-use crate::qemu::{self, AccelChoice, BootSpec, Qemu};
+use crate::qemu::{self, AccelChoice, BootRecord, BootSpec, Ending, Qemu};
 use crate::report::{
-    self, Check, CheckArtifact, ClassCode, Classification, KernelInfo, MatrixRef, Report, Summary,
-    Target, TargetStatus, Timing,
+    self, Accel, AccelUse, Check, CheckArtifact, ClassCode, Classification, KernelInfo, MatrixRef,
+    Report, Summary, Target, TargetStatus, Timing,
 };
 use crate::verdict::{self, Expectation};
 
 pub const DEFAULT_MEMORY_MB: u32 = 512;
 pub const DEFAULT_CPUS: u32 = 1;
+/// What one QEMU costs beyond its guest's RAM (its own code, the TCG
+/// translation cache, device state), counted against the memory budget.
+pub const QEMU_OVERHEAD_MB: u64 = 150;
+/// Memory left to the rest of the host when the budget is derived from
+/// MemAvailable.
+const HOST_RESERVE_MB: u64 = 1024;
+/// A kernel prints on its console within a second of starting, even under
+/// TCG; a KVM guest silent this long is not being run.
+const KVM_SILENCE_LIMIT: Duration = Duration::from_secs(10);
+/// Where the KVM probe's answer is remembered, in the cache directory.
+const ACCEL_PROBE_FILE: &str = "accel-probe.json";
 
 pub struct Settings {
     pub concurrency: usize,
+    /// Megabytes of guest memory (plus [`QEMU_OVERHEAD_MB`] each) that may be
+    /// in use at once; guests wait for their share instead of starting to die.
+    pub memory_budget_mb: u64,
     pub timeout: Duration,
     pub accel: AccelChoice,
     pub cache_dir: PathBuf,
@@ -63,9 +77,9 @@ pub async fn run(
 ) -> Result<Report, EngineError> {
     let started = Instant::now();
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-    let qemu = Qemu::detect(settings.accel)?;
-    if let Some(why) = &qemu.kvm_unavailable {
-        eprintln!("bpfcompat: KVM not used ({why}); running under TCG emulation, expect ~10x slower boots");
+    let qemu = Qemu::detect(settings.accel, &settings.cache_dir.join(ACCEL_PROBE_FILE))?;
+    if settings.accel == AccelChoice::Auto && qemu.accel.accel == Accel::Tcg {
+        eprintln!("bpfcompat: {}", qemu.accel.reason);
     }
     let run_dir = settings.workdir.join("runs").join(format!(
         "{}-{}",
@@ -88,6 +102,7 @@ pub async fn run(
         ))?;
 
     let ctx = Arc::new(Context {
+        accel: std::sync::Mutex::new(qemu.accel.clone()),
         qemu,
         cache: KernelCache::new(settings.cache_dir.clone()),
         mirror: settings.mirror.clone(),
@@ -99,6 +114,8 @@ pub async fn run(
         artifacts: check.artifacts.clone(),
         progress: Progress::new(matrix.kernels.iter().map(|k| k.id.clone()).collect()),
         slots: Semaphore::new(settings.concurrency.max(1)),
+        memory_budget_mb: settings.memory_budget_mb,
+        memory: Semaphore::new(settings.memory_budget_mb.min(u64::from(u32::MAX)) as usize),
     });
     // A JoinSet aborts its tasks when dropped, so an interrupted run takes
     // every QEMU down with it (each child is kill_on_drop).
@@ -131,7 +148,7 @@ pub async fn run(
         },
         // The caller knows whether it restricted the matrix to a shard.
         shard: None,
-        accel: ctx.qemu.accel,
+        accel: ctx.current_accel().accel,
         qemu_version: ctx.qemu.version.clone(),
         libbpf_version,
         started_at,
@@ -143,6 +160,9 @@ pub async fn run(
 
 struct Context {
     qemu: Qemu,
+    /// The accelerator new boots use: the detected one, until a KVM guest
+    /// turns out silent and the rest of the run falls back to TCG.
+    accel: std::sync::Mutex<AccelUse>,
     cache: KernelCache,
     mirror: Option<Mirror>,
     initrd: PathBuf,
@@ -153,6 +173,9 @@ struct Context {
     artifacts: Vec<CheckArtifact>,
     progress: Progress,
     slots: Semaphore,
+    memory_budget_mb: u64,
+    /// One permit per megabyte of [`Context::memory_budget_mb`].
+    memory: Semaphore,
 }
 
 impl Context {
@@ -162,6 +185,28 @@ impl Context {
             progress: self.progress.download(index),
             ..kernel::Options::default()
         }
+    }
+
+    fn current_accel(&self) -> AccelUse {
+        self.accel.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A KVM guest stayed silent: every boot from now on uses TCG. Said once,
+    /// by the first kernel that finds out.
+    fn fall_back_to_tcg(&self, kernel: &str) -> AccelUse {
+        let mut accel = self.accel.lock().unwrap_or_else(|e| e.into_inner());
+        if accel.accel == Accel::Kvm {
+            *accel = AccelUse {
+                accel: Accel::Tcg,
+                reason: format!(
+                    "the KVM guest of {kernel} printed nothing in {} s (a TCG boot prints \
+                     within a second): using TCG for the remaining kernels",
+                    KVM_SILENCE_LIMIT.as_secs()
+                ),
+            };
+            eprintln!("bpfcompat: {}", accel.reason);
+        }
+        accel.clone()
     }
 
     async fn check_kernel(&self, index: usize, spec: &KernelSpec) -> Target {
@@ -183,6 +228,7 @@ impl Context {
             classification: None,
             timing_ms: Timing::default(),
             console_log: console_log.display().to_string(),
+            accel: None,
             console_tail: None,
             checks: Vec::new(),
         };
@@ -224,6 +270,26 @@ impl Context {
             );
         }
 
+        let memory_mb = spec.memory_mb.unwrap_or(DEFAULT_MEMORY_MB);
+        let cost = u64::from(memory_mb) + QEMU_OVERHEAD_MB;
+        if cost > self.memory_budget_mb {
+            let reason = format!(
+                "this kernel needs {cost} MB ({memory_mb} MB of guest memory plus \
+                 {QEMU_OVERHEAD_MB} MB for QEMU) but the memory budget is {} MB",
+                self.memory_budget_mb
+            );
+            return infra(
+                target,
+                reason,
+                "Lower the kernel's `memory_mb:` in the matrix, or raise --memory-budget if the \
+                 host really has the memory.",
+            );
+        }
+        let _memory = self
+            .memory
+            .acquire_many(cost as u32)
+            .await
+            .expect("semaphore is never closed");
         let _slot = self
             .slots
             .acquire()
@@ -232,25 +298,35 @@ impl Context {
         self.progress.phase(index, "booting");
         let timeout = spec.timeout.unwrap_or(self.default_timeout);
         let socket = self.sockets.join(format!("{index}.sock"));
-        let boot = qemu::boot(
-            &self.qemu,
-            &BootSpec {
-                label: &spec.id,
-                kernel: &kernel.image,
-                initrd: &self.initrd,
-                memory_mb: spec.memory_mb.unwrap_or(DEFAULT_MEMORY_MB),
-                cpus: spec.cpus.unwrap_or(DEFAULT_CPUS),
-                cmdline_extra: spec.cmdline.as_deref(),
-                timeout,
-                console_log: &console_log,
-                result_socket: &socket,
-            },
-        )
-        .await;
-        let record = match boot {
-            Ok(r) => r,
-            Err(e) => return infra(target, e.to_string(), "This is a problem on the host."),
+        let mut accel = self.current_accel();
+        let record = loop {
+            let boot = qemu::boot(
+                &self.qemu,
+                &BootSpec {
+                    label: &spec.id,
+                    kernel: &kernel.image,
+                    initrd: &self.initrd,
+                    accel: accel.accel,
+                    silence_limit: (accel.accel == Accel::Kvm).then_some(KVM_SILENCE_LIMIT),
+                    memory_mb,
+                    cpus: spec.cpus.unwrap_or(DEFAULT_CPUS),
+                    cmdline_extra: spec.cmdline.as_deref(),
+                    timeout,
+                    console_log: &console_log,
+                    result_socket: &socket,
+                },
+            )
+            .await;
+            match boot {
+                Ok(BootRecord {
+                    ending: Ending::Silent,
+                    ..
+                }) if accel.accel == Accel::Kvm => accel = self.fall_back_to_tcg(&spec.id),
+                Ok(record) => break record,
+                Err(e) => return infra(target, e.to_string(), "This is a problem on the host."),
+            }
         };
+        target.accel = Some(accel);
         let mut v = verdict::judge(
             &record,
             timeout,
@@ -305,6 +381,15 @@ fn save_verifier_logs(kernel_dir: &Path, checks: &mut [Check]) {
 /// What the machine can run at once: one guest per core, bounded by memory.
 pub fn default_concurrency() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_guest = u64::from(DEFAULT_MEMORY_MB) + QEMU_OVERHEAD_MB;
+    let by_memory = (default_memory_budget_mb() / per_guest).max(1) as usize;
+    cores.min(by_memory).max(1)
+}
+
+/// The memory guests may use at once: MemAvailable less a reserve for the
+/// rest of the host (or one default guest's worth, if /proc/meminfo says
+/// nothing).
+pub fn default_memory_budget_mb() -> u64 {
     let available_mb = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
@@ -313,8 +398,8 @@ pub fn default_concurrency() -> usize {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
         })
         .map(|kb| kb / 1024);
-    // Each guest costs its RAM plus QEMU's own overhead (~150 MB).
-    let per_guest = u64::from(DEFAULT_MEMORY_MB) + 150;
-    let by_memory = available_mb.map_or(cores, |mb| (mb / per_guest).max(1) as usize);
-    cores.min(by_memory).max(1)
+    let one_guest = u64::from(DEFAULT_MEMORY_MB) + QEMU_OVERHEAD_MB;
+    available_mb.map_or(one_guest, |mb| {
+        mb.saturating_sub(HOST_RESERVE_MB).max(one_guest)
+    })
 }

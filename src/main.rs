@@ -48,13 +48,27 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime starts");
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // An interrupted run may leave a download blocked in a read; its thread
+    // must not hold the exit up (what it wrote is a temp file that the cache
+    // sweeps).
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("bpfcompat: error: {e:#}");
-            ExitCode::from(1)
+            ExitCode::from(e.downcast_ref::<Interrupted>().map_or(1, |i| i.exit_code))
         }
     }
+}
+
+/// Ctrl-C or SIGTERM: every QEMU is stopped and no report is written; the
+/// exit code is the shell's 128 + signal number.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted by {name}: stopped every QEMU, no report written")]
+struct Interrupted {
+    name: &'static str,
+    exit_code: u8,
 }
 
 async fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -116,7 +130,22 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// A check, stopped at once by Ctrl-C or SIGTERM while it fetches or boots.
+/// Dropping it drops every QEMU child (kill_on_drop). Writing the report
+/// has no await point, so a signal cannot cut it in half: once every kernel
+/// is done, the report is written whole.
 async fn run_check(spec: CheckSpec, common: CommonArgs) -> anyhow::Result<u8> {
+    let cache = KernelCache::new(common.cache.cache_dir());
+    tokio::select! {
+        code = check_and_report(spec, common) => code,
+        signal = interrupted() => {
+            cache.discard_own_temp_files();
+            Err(signal.into())
+        }
+    }
+}
+
+async fn check_and_report(spec: CheckSpec, common: CommonArgs) -> anyhow::Result<u8> {
     let cache_dir = common.cache.cache_dir();
     // Pinning may download (a source first seen): off the async workers.
     let (arg, locked, cache) = (
@@ -143,20 +172,16 @@ async fn run_check(spec: CheckSpec, common: CommonArgs) -> anyhow::Result<u8> {
         concurrency: common
             .concurrency
             .map_or_else(engine::default_concurrency, usize::from),
+        memory_budget_mb: common
+            .memory_budget
+            .unwrap_or_else(engine::default_memory_budget_mb),
         timeout: common.timeout,
         accel: common.accel,
         cache_dir,
         workdir: common.workdir.clone(),
         mirror: Mirror::from_env(),
     };
-    let mut report = tokio::select! {
-        report = engine::run(&matrix, &check, &settings) => report?,
-        signal = interrupted() => {
-            // Returning drops the run and with it every QEMU child
-            // (kill_on_drop); no report is written for a partial run.
-            bail!("interrupted by {signal}: stopped every QEMU, no report written");
-        }
-    };
+    let mut report = engine::run(&matrix, &check, &settings).await?;
     report.shard = shard;
     let json = write_report(&report, &common.out, common.markdown.as_deref())?;
     // The verdict stands even if it cannot be recorded: the history is a
@@ -211,11 +236,12 @@ fn write_report(report: &Report, out: &Path, markdown: Option<&Path>) -> anyhow:
     Ok(json)
 }
 
-async fn interrupted() -> &'static str {
+async fn interrupted() -> Interrupted {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler installs");
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => "Ctrl-C",
-        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => Interrupted { name: "Ctrl-C", exit_code: 130 },
+        _ = term.recv() => Interrupted { name: "SIGTERM", exit_code: 143 },
     }
 }

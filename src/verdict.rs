@@ -81,6 +81,16 @@ pub fn judge(record: &BootRecord, timeout: Duration, expect: &Expectation) -> Ve
              (TCG without KVM is 5-20x slower); otherwise see the console log.",
         );
     }
+    if record.ending == Ending::Silent {
+        return infra(
+            ClassCode::InfraTimeout,
+            format!(
+                "the kernel printed nothing in {:.0} s: the accelerator is not running the guest",
+                record.elapsed.as_secs_f64()
+            ),
+            "Run with --accel tcg; KVM on this host accepts guests but does not run them.",
+        );
+    }
     let outcome = match decode_frame(&record.result) {
         Ok(outcome) => outcome,
         Err(e) => {

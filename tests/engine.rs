@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::*;
 
 /// Every kernel, one boot each: a command that fails only on 6.1 and shows
@@ -319,26 +321,14 @@ fn usage_errors_exit_1() {
     assert!(run.stderr.contains("nothing to check"), "{}", run.stderr);
 }
 
-/// Ctrl-C (SIGINT) mid-run stops every QEMU the run started and writes no
-/// report.
-#[test]
-fn ctrl_c_kills_every_qemu() {
-    let _lock = boot_lock();
-    let s = Scratch::new();
-    let matrix = s.matrix(&[(&K61, ""), (&TINY, "")]);
-    let out = s.path("report.json");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bpfcompat"))
-        .args([
-            "test-command",
-            "--cmd",
-            "sleep 600",
-            "--accel",
-            "tcg",
-            "--matrix",
-        ])
-        .arg(&matrix)
+/// Starts `bpfcompat test-command` in the background on `matrix`.
+fn spawn_run(s: &Scratch, matrix: &Path, cmd: &str, extra: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_bpfcompat"))
+        .args(["test-command", "--cmd", cmd, "--accel", "tcg", "--matrix"])
+        .arg(matrix)
+        .args(extra)
         .arg("--out")
-        .arg(&out)
+        .arg(s.path("report.json"))
         .arg("--workdir")
         .arg(s.path("work"))
         .arg("--cache-dir")
@@ -346,50 +336,124 @@ fn ctrl_c_kills_every_qemu() {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
-    // Our QEMUs are the ones booting an initramfs from this scratch dir.
-    let ours = || {
-        let pattern = format!("qemu-system-x86_64 .*{}", s.path("work").display());
-        std::process::Command::new("pgrep")
-            .args(["-f", &pattern])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
-            .unwrap_or(0)
-    };
-    let started = std::time::Instant::now();
-    while ours() < 2 {
-        assert!(started.elapsed().as_secs() < 60, "the QEMUs never started");
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        .unwrap()
+}
+
+/// Our QEMUs are the ones booting an initramfs from this scratch dir.
+fn our_qemus(s: &Scratch) -> usize {
+    let pattern = format!("qemu-system-x86_64 .*{}", s.path("work").display());
+    std::process::Command::new("pgrep")
+        .args(["-f", &pattern])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
+        .unwrap_or(0)
+}
+
+fn wait_until(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+/// Sends `signal` and checks what every interrupted run must do: exit at
+/// once with 128 + the signal's number, say so, write no report.
+fn interrupt(s: &Scratch, mut child: std::process::Child, signal: i32, name: &str) {
+    let sent = std::time::Instant::now();
     // SAFETY: plain kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    unsafe { libc::kill(child.id() as i32, signal) };
     let status = child.wait().unwrap();
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert_eq!(status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("interrupted by Ctrl-C"), "{stderr}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while ours() > 0 {
-        assert!(std::time::Instant::now() < deadline, "QEMU survived Ctrl-C");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert!(!out.exists(), "no report for an interrupted run");
+    assert!(sent.elapsed().as_secs() < 5, "took {:?}", sent.elapsed());
+    assert_eq!(status.code(), Some(128 + signal), "{stderr}");
+    assert!(
+        stderr.contains(&format!("interrupted by {name}")),
+        "{stderr}"
+    );
+    wait_until("QEMU survived the signal", 5, || our_qemus(s) == 0);
+    assert!(
+        !s.path("report.json").exists(),
+        "no report for an interrupted run"
+    );
 }
 
-/// `--accel auto` must end in a working accelerator: KVM where a KVM guest
-/// really starts, else TCG with the reason (here /dev/kvm exists and creates
-/// VMs, but QEMU cannot run a vCPU on it).
+/// Ctrl-C and SIGTERM while the kernels boot and run stop every QEMU the run
+/// started and write no report.
 #[test]
-fn auto_accel_picks_one_that_works() {
+fn signals_while_booting_kill_every_qemu() {
+    let _lock = boot_lock();
+    for (signal, name) in [(libc::SIGINT, "Ctrl-C"), (libc::SIGTERM, "SIGTERM")] {
+        let s = Scratch::new();
+        let matrix = s.matrix(&[(&K61, ""), (&TINY, "")]);
+        let child = spawn_run(&s, &matrix, "sleep 600", &[]);
+        wait_until("the QEMUs never started", 60, || our_qemus(&s) == 2);
+        interrupt(&s, child, signal, name);
+    }
+}
+
+/// A signal while a kernel downloads (here: a server that stalls after the
+/// headers) stops at once too, and leaves no temp file in the cache.
+#[test]
+fn a_signal_while_fetching_stops_at_once_and_leaves_no_temp_file() {
+    let server = common::serve_stall();
+    let s = Scratch::new();
+    let matrix = s.write(
+        "matrix.yaml",
+        &format!(
+            "name: t\nkernels:\n  - id: k\n    source:\n      url: {}\n      sha256: {}\n",
+            server.url, K61.sha256
+        ),
+    );
+    let temp_files = || {
+        std::fs::read_dir(s.path("cache").join("tmp"))
+            .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    let child = spawn_run(&s, &matrix, "true", &[]);
+    wait_until("the download never started", 30, || {
+        !temp_files().is_empty()
+    });
+    interrupt(&s, child, libc::SIGTERM, "SIGTERM");
+    assert!(temp_files().is_empty(), "left behind: {:?}", temp_files());
+}
+
+/// More jobs than memory allows: guests wait for their share of the budget
+/// instead of starting to die.
+#[test]
+fn guests_are_admitted_by_the_memory_budget() {
     let _lock = boot_lock();
     let s = Scratch::new();
-    let matrix = s.matrix(&[(&TINY, "")]);
-    let run = s.test_command("true", &matrix, &["--accel", "auto"]);
-    assert_eq!(run.code, 0, "{}", run.context());
-    let accel = run.report()["accel"].as_str().unwrap().to_owned();
-    if accel == "tcg" && std::path::Path::new("/dev/kvm").exists() {
-        assert!(run.stderr.contains("KVM not used ("), "{}", run.stderr);
+    let matrix = s.matrix(&[(&K61, ""), (&TINY, ""), (&K510, "")]);
+    // Room for one default guest (512 MB + 150 MB for QEMU) at a time.
+    let extra = ["--concurrency", "8", "--memory-budget", "700"];
+    let mut child = spawn_run(&s, &matrix, "sleep 1", &extra);
+    let mut most = 0;
+    while child.try_wait().unwrap().is_none() {
+        most = most.max(our_qemus(&s));
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    assert_eq!(most, 1, "guests booted at once");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.path("report.json")).unwrap()).unwrap();
+    assert_eq!(report["summary"]["passed"], 3, "{report}");
+}
+
+#[test]
+fn a_guest_larger_than_the_memory_budget_is_refused_before_it_boots() {
+    let s = Scratch::new();
+    let matrix = s.matrix(&[(&TINY, "    memory_mb: 256\n")]);
+    let run = s.test_command("true", &matrix, &["--memory-budget", "300"]);
+    assert_eq!(run.code, 1, "{}", run.context());
+    let t = run.target(TINY.id);
+    assert_eq!(t["status"], "infra_error");
+    assert_eq!(
+        t["classification"]["reason"],
+        "this kernel needs 406 MB (256 MB of guest memory plus 150 MB for QEMU) but the memory \
+         budget is 300 MB"
+    );
+    assert!(t["accel"].is_null(), "it never booted: {t}");
 }
 
 #[test]

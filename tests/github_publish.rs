@@ -57,6 +57,7 @@ fn target(id: &str, status: TargetStatus, required: bool) -> Target {
             total: 1200,
         },
         console_log: format!(".bpfcompat/run/{id}/console.log"),
+        accel: None,
         console_tail: (status == TargetStatus::InfraError).then(|| "Kernel panic".into()),
         checks: vec![Check {
             kind: CheckKind::Command,

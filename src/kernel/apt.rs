@@ -60,7 +60,7 @@ pub(crate) fn download(
         )));
     }
     let dir = tempfile::Builder::new()
-        .prefix("apt-")
+        .prefix(&super::cache::temp_prefix("apt"))
         .tempdir_in(cache.tmp_dir())
         .map_err(|err| KernelError::Cache {
             action: "create a temp directory in",

@@ -30,9 +30,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read};
-#[cfg(test)]
-use std::path::Path;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use tempfile::NamedTempFile;
@@ -42,8 +40,21 @@ use sha2::{Digest, Sha256};
 use super::pick::Extracted;
 use super::{deb, image, rpm, KernelError, ResolvedKernel, SourceFormat};
 
-/// Temp files older than this are leftovers of a killed process.
+/// Temp files older than this are leftovers of a killed process, whoever
+/// made them.
 const STALE_TMP_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The prefix of this process's temp files in `tmp/`: `<kind>-<pid>-`, so a
+/// sweep can tell the files of a process that is gone (interrupted, killed)
+/// from those still being written.
+pub(crate) fn temp_prefix(kind: &str) -> String {
+    format!("{kind}-{}-", std::process::id())
+}
+
+/// The pid in a temp entry's name (see [`temp_prefix`]).
+fn temp_owner(entry: &fs::DirEntry) -> Option<u32> {
+    entry.file_name().to_str()?.split('-').nth(1)?.parse().ok()
+}
 
 /// The on-disk kernel cache. Cheap to create; directories are made on first use.
 #[derive(Debug, Clone)]
@@ -115,26 +126,37 @@ impl KernelCache {
         Ok(())
     }
 
-    /// Best effort: a temp file still in use is young, so only old ones go.
+    /// Best effort: the entries of processes that are gone, and any old
+    /// enough that no live writer can still be using it.
     fn sweep_tmp(&self) {
+        let now = SystemTime::now();
+        self.remove_tmp_where(|entry| {
+            temp_owner(entry).is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+                || entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| now.duration_since(t).ok())
+                    .is_some_and(|age| age > STALE_TMP_AGE)
+        });
+    }
+
+    /// Removes this process's temp entries: for a run that was interrupted,
+    /// whose downloads will never finish.
+    pub fn discard_own_temp_files(&self) {
+        self.remove_tmp_where(|entry| temp_owner(entry) == Some(std::process::id()));
+    }
+
+    fn remove_tmp_where(&self, doomed: impl Fn(&fs::DirEntry) -> bool) {
         let Ok(entries) = fs::read_dir(self.tmp_dir()) else {
             return;
         };
-        let now = SystemTime::now();
-        for entry in entries.flatten() {
-            let old = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| now.duration_since(t).ok())
-                .is_some_and(|age| age > STALE_TMP_AGE);
-            if old {
-                // apt downloads work in a directory of their own.
-                let _ = match entry.file_type() {
-                    Ok(t) if t.is_dir() => fs::remove_dir_all(entry.path()),
-                    _ => fs::remove_file(entry.path()),
-                };
-            }
+        for entry in entries.flatten().filter(|e| doomed(e)) {
+            // apt downloads work in a directory of their own.
+            let _ = match entry.file_type() {
+                Ok(t) if t.is_dir() => fs::remove_dir_all(entry.path()),
+                _ => fs::remove_file(entry.path()),
+            };
         }
     }
 
@@ -162,7 +184,7 @@ impl KernelCache {
     /// A new temp file under `tmp/`, deleted when dropped unless persisted.
     pub(crate) fn temp_file(&self) -> Result<NamedTempFile, KernelError> {
         tempfile::Builder::new()
-            .prefix("part-")
+            .prefix(&temp_prefix("part"))
             .tempfile_in(self.tmp_dir())
             .map_err(|err| KernelError::Cache {
                 action: "create a temp file in",

@@ -10,7 +10,8 @@ use tokio::net::UnixListener;
 use tokio::sync::watch;
 
 use super::console::ConsoleLog;
-use super::{Qemu, QemuError};
+use super::{accel, Qemu, QemuError};
+use crate::report::Accel;
 
 /// Result bytes accepted from one guest; a real frame is far smaller, so a
 /// guest writing endlessly to ttyS1 cannot exhaust the host.
@@ -22,6 +23,11 @@ pub struct BootSpec<'a> {
     pub label: &'a str,
     pub kernel: &'a Path,
     pub initrd: &'a Path,
+    pub accel: Accel,
+    /// Stop the guest if its console is still empty this long after the
+    /// start: a kernel prints within a second even under TCG, so silence
+    /// means the accelerator is not running it.
+    pub silence_limit: Option<Duration>,
     pub memory_mb: u32,
     pub cpus: u32,
     pub cmdline_extra: Option<&'a str>,
@@ -37,6 +43,8 @@ pub enum Ending {
     Exited(Option<i32>),
     /// We killed it at the timeout.
     TimedOut,
+    /// We killed it at `silence_limit`: the console never said a word.
+    Silent,
 }
 
 #[derive(Debug)]
@@ -78,7 +86,7 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
     // No network device: the user's loader runs as root and must not
     // reach the internet or the host.
     .args(["-nic", "none"])
-    .args(qemu.accel_args())
+    .args(accel::accel_args(spec.accel))
     .args(["-m", &spec.memory_mb.to_string()])
     .args(["-smp", &spec.cpus.to_string()])
     .arg("-kernel")
@@ -105,6 +113,7 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
     let (exited_tx, exited_rx) = watch::channel(false);
+    let (printed_tx, printed_rx) = watch::channel(false);
 
     let waiter = async {
         let ending = tokio::select! {
@@ -112,6 +121,10 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
             _ = tokio::time::sleep(spec.timeout) => {
                 let _ = child.kill().await;
                 Ending::TimedOut
+            }
+            () = silence(spec.silence_limit, printed_rx) => {
+                let _ = child.kill().await;
+                Ending::Silent
             }
         };
         let elapsed = start.elapsed();
@@ -125,7 +138,10 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
         loop {
             match stdout.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
-                Ok(n) => log.push(&buf[..n])?,
+                Ok(n) => {
+                    printed_tx.send_if_modified(|printed| !std::mem::replace(printed, true));
+                    log.push(&buf[..n])?
+                }
             }
         }
         log.finish(CONSOLE_TAIL_LINES)
@@ -147,6 +163,20 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
         console_tail,
         qemu_stderr: String::from_utf8_lossy(&qemu_stderr).trim().to_owned(),
     })
+}
+
+/// Resolves when `limit` has passed and the console is still empty; never,
+/// once it has printed or without a limit.
+async fn silence(limit: Option<Duration>, mut printed: watch::Receiver<bool>) {
+    let Some(limit) = limit else {
+        return std::future::pending().await;
+    };
+    if tokio::time::timeout(limit, printed.wait_for(|p| *p))
+        .await
+        .is_ok()
+    {
+        std::future::pending::<()>().await;
+    }
 }
 
 async fn read_result(

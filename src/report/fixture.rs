@@ -27,6 +27,7 @@ pub fn target(id: &str, status: TargetStatus, class: Option<ClassCode>) -> Targe
             total: 1100,
         },
         console_log: format!("/runs/1/{id}/console.log"),
+        accel: None,
         console_tail: None,
         checks: Vec::new(),
     }

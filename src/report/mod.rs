@@ -96,6 +96,13 @@ impl std::fmt::Display for Accel {
     }
 }
 
+/// The accelerator a boot ran under, and why it was chosen.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccelUse {
+    pub accel: Accel,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
     pub status: RunStatus,
@@ -123,6 +130,10 @@ pub struct Target {
     pub classification: Option<Classification>,
     pub timing_ms: Timing,
     pub console_log: String,
+    /// What the kernel booted under; null when it never booted (e.g. the
+    /// kernel could not be fetched).
+    #[serde(default)]
+    pub accel: Option<AccelUse>,
     /// The console's last lines, for infrastructure errors: what the kernel
     /// said before it died or hung.
     pub console_tail: Option<String>,

@@ -249,11 +249,7 @@ pub fn serve_file(path: PathBuf) -> FileServer {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
+            skip_request(&stream);
             counter.fetch_add(1, Ordering::SeqCst);
             let body = std::fs::read(&path).unwrap();
             let _ = write!(
@@ -266,6 +262,43 @@ pub fn serve_file(path: PathBuf) -> FileServer {
     });
     FileServer {
         url: format!("http://{addr}/{name}"),
+        requests,
+    }
+}
+
+fn skip_request(stream: &std::net::TcpStream) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+        line.clear();
+    }
+}
+
+/// An HTTP server on 127.0.0.1 that answers every request with the headers
+/// of a 16 MiB body, then sends nothing for a minute: a stalled download.
+pub fn serve_stall() -> FileServer {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            skip_request(&stream);
+            counter.fetch_add(1, Ordering::SeqCst);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                16 << 20
+            );
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_secs(60));
+                drop(stream);
+            });
+        }
+    });
+    FileServer {
+        url: format!("http://{addr}/vmlinuz"),
         requests,
     }
 }
