@@ -319,6 +319,21 @@ fn usage_errors_exit_1() {
     let run = s.run(&["test", "--matrix", m]);
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("nothing to check"), "{}", run.stderr);
+    // An empty command would pass everywhere without checking anything.
+    for (sub, flag, cmd) in [
+        ("test-command", "--cmd", ""),
+        ("test-command", "--cmd", " \t\n"),
+        ("test", "--command", ""),
+    ] {
+        let run = s.run(&[sub, flag, cmd, "--matrix", m]);
+        assert_eq!(run.code, 1, "{}", run.context());
+        assert!(
+            run.stderr.contains(&format!("for '{flag} <CMD>': the command is empty")),
+            "{}",
+            run.stderr
+        );
+        assert!(run.report.is_none());
+    }
 }
 
 /// Starts `bpfcompat test-command` in the background on `matrix`.
