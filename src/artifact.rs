@@ -25,12 +25,8 @@ const SHF_EXECINSTR: u64 = 0x4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InvalidObject {
-    #[error("{path}: cannot read the BPF object: {source}")]
-    Unreadable {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{path}: cannot read the BPF object: {err}")]
+    Unreadable { path: PathBuf, err: std::io::Error },
     #[error("{path}: the file is empty, not a BPF object")]
     Empty { path: PathBuf },
     #[error("{path}: {size} bytes is too large for a BPF object (limit {limit} bytes); is this the right file?")]
@@ -277,9 +273,9 @@ fn machine_name(m: u16) -> String {
 
 /// Reads and summarises a BPF object, or says why no kernel could load it.
 pub fn inspect(path: &Path) -> Result<ObjectSummary, InvalidObject> {
-    let unreadable = |source| InvalidObject::Unreadable {
+    let unreadable = |err| InvalidObject::Unreadable {
         path: path.to_owned(),
-        source,
+        err,
     };
     let file = std::fs::File::open(path).map_err(unreadable)?;
     let meta = file.metadata().map_err(unreadable)?;

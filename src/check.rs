@@ -42,11 +42,11 @@ pub struct Prepared {
 
 #[derive(Debug, Error)]
 pub enum CheckError {
-    #[error("cannot read {what} {path}: {source}")]
+    #[error("cannot read {what} {path}: {err}")]
     Unreadable {
         what: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        err: std::io::Error,
     },
     // Not a `source`: the message already is the inner one, prefixed.
     #[error("INVALID_OBJECT: {0}")]
@@ -142,10 +142,10 @@ fn prepare_objects(paths: &[PathBuf], mode: ObjectMode) -> Result<Prepared, Chec
 
 impl CheckArtifact {
     fn read(what: &'static str, path: &Path) -> Result<CheckArtifact, CheckError> {
-        let bytes = std::fs::read(path).map_err(|source| CheckError::Unreadable {
+        let bytes = std::fs::read(path).map_err(|err| CheckError::Unreadable {
             what,
             path: path.to_owned(),
-            source,
+            err,
         })?;
         Ok(CheckArtifact {
             name: file_name(path),

@@ -99,11 +99,11 @@ pub enum CompareError {
         head: PathBuf,
         head_matrix: String,
     },
-    #[error("cannot write {what} {path}: {source}")]
+    #[error("cannot write {what} {path}: {err}")]
     Write {
         what: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        err: std::io::Error,
     },
 }
 
@@ -393,10 +393,10 @@ pub fn table(diff: &Diff) -> String {
 }
 
 fn write(what: &'static str, path: &Path, contents: &str) -> Result<(), CompareError> {
-    report::write_atomically(path, contents.as_bytes()).map_err(|source| CompareError::Write {
+    report::write_atomically(path, contents.as_bytes()).map_err(|err| CompareError::Write {
         what,
         path: path.to_owned(),
-        source,
+        err,
     })
 }
 

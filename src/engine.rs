@@ -57,17 +57,17 @@ pub enum EngineError {
     Qemu(#[from] qemu::QemuError),
     #[error(transparent)]
     Guest(#[from] guest::GuestError),
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}: {err}")]
     Io {
         what: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        err: std::io::Error,
     },
 }
 
 fn io_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> EngineError {
     let path = path.to_owned();
-    move |source| EngineError::Io { what, path, source }
+    move |err| EngineError::Io { what, path, err }
 }
 
 pub async fn run(

@@ -68,17 +68,14 @@ pub struct ReportRecord {
 
 #[derive(Debug, Error)]
 pub enum HistoryError {
-    #[error("cannot {action} history {path}: {source}")]
+    #[error("cannot {action} history {path}: {err}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        err: std::io::Error,
     },
-    #[error("cannot resolve report path {path}: {source}")]
-    ReportPath {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot resolve report path {path}: {err}")]
+    ReportPath { path: PathBuf, err: std::io::Error },
     #[error("no run of {name} version {version} in history {path} ({known})")]
     NotFound {
         name: String,
@@ -164,9 +161,9 @@ impl Record {
         name: Option<String>,
         version: Option<String>,
     ) -> Result<Record, HistoryError> {
-        let path = std::path::absolute(out).map_err(|source| HistoryError::ReportPath {
+        let path = std::path::absolute(out).map_err(|err| HistoryError::ReportPath {
             path: out.to_owned(),
-            source,
+            err,
         })?;
         Ok(Record {
             schema: SCHEMA.to_owned(),
@@ -199,11 +196,7 @@ impl Record {
 
 fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> HistoryError {
     let path = path.to_owned();
-    move |source| HistoryError::Io {
-        action,
-        path,
-        source,
-    }
+    move |err| HistoryError::Io { action, path, err }
 }
 
 /// Appends `record` to `<workdir>/history.jsonl`.
@@ -330,9 +323,9 @@ pub fn find_report(
         });
     };
     let path = &record.report.path;
-    let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
+    let bytes = std::fs::read(path).map_err(|err| ReadError::Io {
         path: path.clone(),
-        source,
+        err,
     })?;
     let actual = sha256_hex(&bytes);
     if actual != record.report.sha256 {

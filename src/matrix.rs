@@ -38,11 +38,8 @@ pub struct KernelSpec {
 
 #[derive(Debug, Error)]
 pub enum MatrixError {
-    #[error("cannot read matrix {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot read matrix {path}: {err}")]
+    Read { path: PathBuf, err: std::io::Error },
     #[error("--matrix {name}: no such file, and not one of the matrices built into bpfcompat ({shipped}); give a path to a matrix file")]
     Unknown { name: String, shipped: String },
     #[error("{path}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
@@ -97,9 +94,9 @@ struct RawApt {
 
 impl Matrix {
     pub fn load(path: &Path) -> Result<Matrix, MatrixError> {
-        let text = std::fs::read_to_string(path).map_err(|source| MatrixError::Read {
+        let text = std::fs::read_to_string(path).map_err(|err| MatrixError::Read {
             path: path.to_owned(),
-            source,
+            err,
         })?;
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
         Self::from_text(&text, &path)

@@ -49,9 +49,9 @@ pub fn load(arg: Option<&Path>) -> Result<Matrix, MatrixError> {
         .find(|(n, _)| *n == name)
         .map(|(_, text)| *text)
         .expect("the name was found above");
-    let cwd = std::env::current_dir().map_err(|source| MatrixError::Read {
+    let cwd = std::env::current_dir().map_err(|err| MatrixError::Read {
         path: Path::new(".").to_owned(),
-        source,
+        err,
     })?;
     let path = cwd.join(format!("{name}.yaml"));
     eprintln!(

@@ -328,7 +328,8 @@ fn usage_errors_exit_1() {
         let run = s.run(&[sub, flag, cmd, "--matrix", m]);
         assert_eq!(run.code, 1, "{}", run.context());
         assert!(
-            run.stderr.contains(&format!("for '{flag} <CMD>': the command is empty")),
+            run.stderr
+                .contains(&format!("for '{flag} <CMD>': the command is empty")),
             "{}",
             run.stderr
         );

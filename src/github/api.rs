@@ -22,17 +22,17 @@ pub enum ApiError {
         status: u16,
         message: String,
     },
-    #[error("{method} {url}: {source}")]
+    #[error("{method} {url}: {err}")]
     Transport {
         method: &'static str,
         url: String,
-        source: ureq::Error,
+        err: ureq::Error,
     },
-    #[error("{method} {url}: the answer is not JSON: {source}")]
+    #[error("{method} {url}: the answer is not JSON: {err}")]
     Json {
         method: &'static str,
         url: String,
-        source: serde_json::Error,
+        err: serde_json::Error,
     },
     #[error("GET {url}: the next page {next} is not on {base}; not sending the token there")]
     ForeignLink {
@@ -135,10 +135,10 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<(Value, Option<String>), ApiError> {
         let name = method.name();
-        let transport = |source| ApiError::Transport {
+        let transport = |err| ApiError::Transport {
             method: name,
             url: url.to_owned(),
-            source,
+            err,
         };
         let response = match body {
             None => self.prepare(self.agent.get(url), query).call(),
@@ -171,10 +171,10 @@ impl Client {
         let value = if text.trim().is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(&text).map_err(|source| ApiError::Json {
+            serde_json::from_str(&text).map_err(|err| ApiError::Json {
                 method: name,
                 url: url.to_owned(),
-                source,
+                err,
             })?
         };
         Ok((value, next))

@@ -11,15 +11,12 @@ pub enum EnvError {
     Missing { name: &'static str },
     #[error("GITHUB_REPOSITORY={value:?} is not of the form owner/name")]
     BadRepository { value: String },
-    #[error("cannot read the event payload {} (GITHUB_EVENT_PATH): {source}", path.display())]
-    ReadEvent {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("the event payload {} (GITHUB_EVENT_PATH) is not JSON: {source}", path.display())]
+    #[error("cannot read the event payload {} (GITHUB_EVENT_PATH): {err}", path.display())]
+    ReadEvent { path: PathBuf, err: std::io::Error },
+    #[error("the event payload {} (GITHUB_EVENT_PATH) is not JSON: {err}", path.display())]
     ParseEvent {
         path: PathBuf,
-        source: serde_json::Error,
+        err: serde_json::Error,
     },
     #[error("{what}={value:?} is not a commit sha")]
     BadSha { what: &'static str, value: String },
@@ -138,13 +135,13 @@ struct Event {
 }
 
 fn read_event(path: &Path) -> Result<Event, EnvError> {
-    let text = std::fs::read_to_string(path).map_err(|source| EnvError::ReadEvent {
+    let text = std::fs::read_to_string(path).map_err(|err| EnvError::ReadEvent {
         path: path.into(),
-        source,
+        err,
     })?;
-    let payload: Value = serde_json::from_str(&text).map_err(|source| EnvError::ParseEvent {
+    let payload: Value = serde_json::from_str(&text).map_err(|err| EnvError::ParseEvent {
         path: path.into(),
-        source,
+        err,
     })?;
     // pull_request and pull_request_target carry the PR; other events
     // (push, workflow_dispatch, schedule) have no PR to comment on.

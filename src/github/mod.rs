@@ -53,15 +53,12 @@ pub enum FailOn {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("cannot read the report {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{} is not a bpfcompat report: {source}", path.display())]
+    #[error("cannot read the report {}: {err}", path.display())]
+    Read { path: PathBuf, err: std::io::Error },
+    #[error("{} is not a bpfcompat report: {err}", path.display())]
     Parse {
         path: PathBuf,
-        source: serde_json::Error,
+        err: serde_json::Error,
     },
     #[error("{} is a {found:?} report; this bpfcompat reads {SCHEMA:?}", path.display())]
     Schema { path: PathBuf, found: String },
@@ -134,13 +131,13 @@ pub fn publish(args: &PublishArgs) -> anyhow::Result<u8> {
 }
 
 fn load(path: &Path) -> Result<Report, ReportError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ReportError::Read {
+    let text = std::fs::read_to_string(path).map_err(|err| ReportError::Read {
         path: path.into(),
-        source,
+        err,
     })?;
-    let report: Report = serde_json::from_str(&text).map_err(|source| ReportError::Parse {
+    let report: Report = serde_json::from_str(&text).map_err(|err| ReportError::Parse {
         path: path.into(),
-        source,
+        err,
     })?;
     if report.schema != SCHEMA {
         return Err(ReportError::Schema {

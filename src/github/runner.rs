@@ -7,11 +7,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot append to {} ({what}): {source}", path.display())]
+#[error("cannot append to {} ({what}): {err}", path.display())]
 pub struct RunnerFileError {
     what: &'static str,
     path: PathBuf,
-    source: std::io::Error,
+    err: std::io::Error,
 }
 
 /// A `::warning::` annotation on the job. Messages are escaped as the
@@ -60,10 +60,10 @@ fn append(path: &Path, what: &'static str, bytes: &[u8]) -> Result<(), RunnerFil
         .append(true)
         .open(path)
         .and_then(|mut f| f.write_all(bytes))
-        .map_err(|source| RunnerFileError {
+        .map_err(|err| RunnerFileError {
             what,
             path: path.into(),
-            source,
+            err,
         })
 }
 

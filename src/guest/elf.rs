@@ -45,11 +45,8 @@ pub const DEFAULT_LIB_DIRS: &[&str] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum ElfError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot read {path}: {err}")]
+    Read { path: PathBuf, err: std::io::Error },
     #[error("{path} is not an ELF file bpfcompat can read: {why}")]
     Parse { path: PathBuf, why: String },
     #[error(
@@ -142,9 +139,9 @@ pub fn closure_with(
     }
 
     // The executable's origin is where the kernel found it: its real path.
-    let host_exe_real = std::fs::canonicalize(host_exe).map_err(|source| ElfError::Read {
+    let host_exe_real = std::fs::canonicalize(host_exe).map_err(|err| ElfError::Read {
         path: host_exe.to_owned(),
-        source,
+        err,
     })?;
     let root = Loaded {
         host: host_exe_real,
@@ -326,17 +323,17 @@ fn is_elf(path: &Path) -> Result<bool, ElfError> {
     let mut magic = [0u8; 4];
     let read = std::fs::File::open(path)
         .and_then(|f| f.take(4).read(&mut magic))
-        .map_err(|source| ElfError::Read {
+        .map_err(|err| ElfError::Read {
             path: path.to_owned(),
-            source,
+            err,
         })?;
     Ok(read == 4 && magic == *b"\x7fELF")
 }
 
 fn parse(path: &Path) -> Result<ElfInfo, ElfError> {
-    let data = std::fs::read(path).map_err(|source| ElfError::Read {
+    let data = std::fs::read(path).map_err(|err| ElfError::Read {
         path: path.to_owned(),
-        source,
+        err,
     })?;
     let fail = |why: String| ElfError::Parse {
         path: path.to_owned(),

@@ -56,11 +56,11 @@ pub enum GuestError {
          binary, or set {AGENT_ENV} to its path"
     )]
     AgentNotFound { looked: String },
-    #[error("{what} {path} cannot be read: {source}")]
+    #[error("{what} {path} cannot be read: {err}")]
     Unreadable {
         what: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        err: std::io::Error,
     },
     #[error("{what} {path} has no file name to use inside the guest")]
     NoFileName { what: &'static str, path: PathBuf },
@@ -72,8 +72,8 @@ pub enum GuestError {
     },
     #[error("`{busybox} --list` failed: {why}; reinstall busybox-static")]
     BusyboxList { busybox: PathBuf, why: String },
-    #[error("{what}: {source}")]
-    Elf { what: String, source: elf::ElfError },
+    #[error("{what}: {err}")]
+    Elf { what: String, err: elf::ElfError },
 }
 
 /// The agent to put at `/init`: `$BPFCOMPAT_GUEST`, else `bpfcompat-guest`
@@ -235,10 +235,10 @@ fn add_data_file(
     guest: &str,
 ) -> Result<(), GuestError> {
     a.add_host_file(guest, host, Some(0o644))
-        .map_err(|source| GuestError::Unreadable {
+        .map_err(|err| GuestError::Unreadable {
             what,
             path: host.to_owned(),
-            source,
+            err,
         })
 }
 
@@ -250,14 +250,14 @@ fn add_executable(
     guest: &str,
 ) -> Result<(), GuestError> {
     a.add_host_file(guest, host, Some(0o755))
-        .map_err(|source| GuestError::Unreadable {
+        .map_err(|err| GuestError::Unreadable {
             what,
             path: host.to_owned(),
-            source,
+            err,
         })?;
-    let libs = elf::closure(host, Path::new(guest)).map_err(|source| GuestError::Elf {
+    let libs = elf::closure(host, Path::new(guest)).map_err(|err| GuestError::Elf {
         what: format!("the shared libraries of {what} {}", host.display()),
-        source,
+        err,
     })?;
     for lib in libs {
         let guest = lib.guest.to_string_lossy();
@@ -265,10 +265,10 @@ fn add_executable(
             continue;
         }
         a.add_host_file(&guest, &lib.host, Some(0o755))
-            .map_err(|source| GuestError::Unreadable {
+            .map_err(|err| GuestError::Unreadable {
                 what: "shared library",
                 path: lib.host.clone(),
-                source,
+                err,
             })?;
     }
     Ok(())

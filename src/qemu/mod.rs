@@ -38,11 +38,8 @@ pub enum QemuError {
     KvmUnavailable(String),
     #[error("cannot start {QEMU}: {0}")]
     Spawn(std::io::Error),
-    #[error("result channel for {kernel}: {source}")]
-    Channel {
-        kernel: String,
-        source: std::io::Error,
-    },
+    #[error("result channel for {kernel}: {err}")]
+    Channel { kernel: String, err: std::io::Error },
 }
 
 #[derive(Debug, Clone)]

@@ -62,9 +62,9 @@ pub struct BootRecord {
 }
 
 pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuError> {
-    let channel_err = |source| QemuError::Channel {
+    let channel_err = |err| QemuError::Channel {
         kernel: spec.label.to_owned(),
-        source,
+        err,
     };
     let _ = std::fs::remove_file(spec.result_socket);
     let listener = UnixListener::bind(spec.result_socket).map_err(channel_err)?;

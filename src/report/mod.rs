@@ -330,15 +330,12 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 
 #[derive(Debug, Error)]
 pub enum ReadError {
-    #[error("cannot read report {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path} is not a bpfcompat report: {source}")]
+    #[error("cannot read report {path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
+    #[error("{path} is not a bpfcompat report: {err}")]
     Parse {
         path: PathBuf,
-        source: serde_json::Error,
+        err: serde_json::Error,
     },
 }
 
@@ -349,9 +346,9 @@ impl Report {
 
     /// Reads a report written by `to_json`; errors name the file.
     pub fn read(path: &Path) -> Result<Report, ReadError> {
-        let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
+        let bytes = std::fs::read(path).map_err(|err| ReadError::Io {
             path: path.to_owned(),
-            source,
+            err,
         })?;
         Report::parse(path, &bytes)
     }
@@ -359,9 +356,9 @@ impl Report {
     /// Parses report bytes already read from `path`, for callers that also
     /// need the bytes themselves (e.g. to check their digest).
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Report, ReadError> {
-        serde_json::from_slice(bytes).map_err(|source| ReadError::Parse {
+        serde_json::from_slice(bytes).map_err(|err| ReadError::Parse {
             path: path.to_owned(),
-            source,
+            err,
         })
     }
 }
