@@ -75,7 +75,7 @@ impl Mirror {
         // One attempt each: a mirror that fails is skipped, not waited for.
         let limits = fetch::Limits {
             attempts: 1,
-            ..fetch::Limits::default()
+            ..opts.limits.clone()
         };
         for relative in by_digest.into_iter().chain(by_name) {
             let url = self.url(&relative);

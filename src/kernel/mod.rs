@@ -185,6 +185,9 @@ pub struct Options {
     /// Resolve an unpinned source from its origin again, ignoring the digest
     /// the cache remembers for it (`bpfcompat kernels lock`).
     pub fresh: bool,
+    /// Timeouts, size limit and attempts of every download (tests shorten
+    /// them to provoke faults quickly).
+    pub(crate) limits: fetch::Limits,
 }
 
 impl Options {
@@ -351,7 +354,7 @@ pub fn resolve(
                 mirror_name: Some(name),
             };
             single.resolve(pin.as_deref(), &mut |out| {
-                fetch::download(&origin, url, out, &fetch::Limits::default(), opts)
+                fetch::download(&origin, url, out, &opts.limits, opts)
             })
         }
         Source::Apt {

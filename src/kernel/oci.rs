@@ -244,10 +244,10 @@ impl<'a> Image<'a> {
                 origin: self.origin.to_owned(),
             });
         }
-        let (origin, reference) = (self.origin, &self.reference);
+        let (origin, reference, limits) = (self.origin, &self.reference, &self.opts.limits);
         Ok(self
             .client
-            .get_or_insert_with(|| Client::new(origin, reference)))
+            .get_or_insert_with(|| Client::new(origin, reference, limits.clone())))
     }
 
     fn resolve_pinned(&mut self, digest: &str) -> Result<ResolvedKernel, KernelError> {
@@ -440,8 +440,7 @@ struct Client {
 }
 
 impl Client {
-    fn new(origin: &str, reference: &Reference) -> Client {
-        let limits = fetch::Limits::default();
+    fn new(origin: &str, reference: &Reference, limits: fetch::Limits) -> Client {
         Client {
             origin: origin.to_owned(),
             base: reference.base_url(),
