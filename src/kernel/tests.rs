@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::testutil::*;
 use super::*;
@@ -301,6 +301,52 @@ fn a_connection_dropped_mid_body_is_retried() {
         fs::read(kernels_dir().join(TINY)).unwrap()
     );
     assert_eq!(server.requests(), 2);
+    assert!(listing(&cache, "tmp").is_empty());
+}
+
+/// Options whose downloads give up quickly: 300 ms without a byte is a
+/// stalled read.
+fn impatient() -> Options {
+    Options {
+        limits: fetch::Limits {
+            read_timeout: Duration::from_millis(300),
+            backoff: Duration::from_millis(10),
+            ..fetch::Limits::default()
+        },
+        ..Options::default()
+    }
+}
+
+#[test]
+fn a_server_that_stalls_after_the_headers_is_given_up_on() {
+    let (_dir, cache) = new_cache();
+    // Headers, then silence for 2 s on every attempt.
+    let plan = Plan {
+        stall_first: usize::MAX,
+        break_at: Some(0),
+        ..Plan::default()
+    };
+    let server = TestServer::start(fs::read(kernels_dir().join(TINY)).unwrap(), plan);
+    let url = server.url("vmlinuz");
+    let started = Instant::now();
+    let err = super::resolve(&cache, &url_source(url.clone(), TINY_SHA), &impatient()).unwrap_err();
+    let took = started.elapsed();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, KernelError::Download { attempts: 3, .. }),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&url) && msg.contains("sent nothing for 300ms"),
+        "{msg}"
+    );
+    assert_eq!(server.requests(), 3);
+    // Waiting for the server to hang up instead would take 3 × 2 s.
+    assert!(
+        took < Duration::from_secs(4),
+        "each attempt gave up after the read timeout: {took:?}"
+    );
+    assert!(listing(&cache, "blobs/sha256").is_empty());
     assert!(listing(&cache, "tmp").is_empty());
 }
 

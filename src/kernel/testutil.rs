@@ -254,13 +254,17 @@ pub(crate) fn build_deb(compression: &str, entries: &[TarEntry]) -> Vec<u8> {
 /// How the test server misbehaves.
 #[derive(Clone, Default)]
 pub(crate) struct Plan {
-    /// The first N requests get the headers and half the body, then a closed
-    /// connection.
+    /// The first N requests get the headers (with the full Content-Length)
+    /// and part of the body, then a closed connection.
     pub(crate) truncate_first: usize,
     /// The first N requests get this status instead of the body.
     pub(crate) status_first: Option<(u16, usize)>,
-    /// The first N requests get half the body, then nothing for 2 s.
+    /// The first N requests get the headers and part of the body, then
+    /// nothing for 2 s.
     pub(crate) stall_first: usize,
+    /// How many bytes of the body a truncated or stalled response sends:
+    /// half by default.
+    pub(crate) break_at: Option<usize>,
     /// Send the body in pieces with pauses (about a second in all), so that
     /// concurrent clients overlap.
     pub(crate) slow: bool,
@@ -447,13 +451,14 @@ fn serve_body(
     }
     header.push_str("\r\n");
     stream.write_all(header.as_bytes())?;
+    let cut = plan.break_at.unwrap_or(part.len() / 2).min(part.len());
     if n < plan.truncate_first {
-        stream.write_all(&part[..part.len() / 2])?;
+        stream.write_all(&part[..cut])?;
         stream.flush()?;
         return stream.shutdown(Shutdown::Both);
     }
     if n < plan.stall_first {
-        stream.write_all(&part[..part.len() / 2])?;
+        stream.write_all(&part[..cut])?;
         stream.flush()?;
         std::thread::sleep(Duration::from_secs(2));
         return Ok(());
