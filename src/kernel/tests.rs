@@ -364,24 +364,46 @@ fn server_errors_are_retried_a_bounded_number_of_times() {
     resolve(&cache, &url_source(server.url("vmlinuz"), TINY_SHA)).unwrap();
     assert_eq!(server.requests(), 3);
 
-    // Always broken: three attempts, then an error saying so.
-    let (_dir, cache) = new_cache();
-    let plan = Plan {
-        truncate_first: usize::MAX,
-        ..Plan::default()
-    };
-    let server = TestServer::start(body.clone(), plan);
-    let url = server.url("vmlinuz");
-    let err = resolve(&cache, &url_source(url.clone(), TINY_SHA)).unwrap_err();
-    let msg = err.to_string();
-    assert!(
-        matches!(err, KernelError::Download { attempts: 3, .. }),
-        "{msg}"
-    );
-    assert!(msg.contains(&url), "{msg}");
-    assert_eq!(server.requests(), 3);
-    assert!(listing(&cache, "blobs/sha256").is_empty());
-    assert!(listing(&cache, "tmp").is_empty());
+    // Always cut short (Content-Length promises more than is sent), whether
+    // each attempt starts afresh or resumes: three attempts, then an error
+    // saying so.
+    for ranges in [false, true] {
+        let (_dir, cache) = new_cache();
+        let plan = Plan {
+            truncate_first: usize::MAX,
+            ranges,
+            ..Plan::default()
+        };
+        let server = TestServer::start(body.clone(), plan);
+        let url = server.url("vmlinuz");
+        let err = resolve(&cache, &url_source(url.clone(), TINY_SHA)).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(err, KernelError::Download { attempts: 3, .. }),
+            "ranges {ranges}: {msg}"
+        );
+        assert!(msg.contains(&url), "{msg}");
+        assert_eq!(server.requests(), 3, "ranges {ranges}");
+        // Each attempt asks for what it lacks; only a server that resumes
+        // lets the third attempt start further on than the second.
+        let half = body.len() / 2;
+        let third = if ranges {
+            half + (body.len() - half) / 2
+        } else {
+            half
+        };
+        assert_eq!(
+            server.ranges(),
+            [
+                None,
+                Some(format!("bytes={half}-")),
+                Some(format!("bytes={third}-"))
+            ],
+            "ranges {ranges}"
+        );
+        assert!(listing(&cache, "blobs/sha256").is_empty());
+        assert!(listing(&cache, "tmp").is_empty());
+    }
 
     // A 404 is final at once.
     let (_dir, cache) = new_cache();
@@ -704,9 +726,13 @@ fn a_broken_download_resumes_where_it_stopped() {
     };
     let k = super::resolve(&cache, &url_source(server.url("vmlinuz"), TINY_SHA), &opts).unwrap();
     assert_eq!(k.sha256, TINY_SHA);
-    assert_eq!(server.requests(), 2);
-    let seen = seen.lock().unwrap();
     let size = fs::metadata(kernels_dir().join(TINY)).unwrap().len();
+    assert_eq!(
+        server.ranges(),
+        [None, Some(format!("bytes={}-", size / 2))],
+        "the second attempt asks for the half the first did not get"
+    );
+    let seen = seen.lock().unwrap();
     assert_eq!(seen.last(), Some(&size), "progress ends at the full size");
 }
 
