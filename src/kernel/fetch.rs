@@ -395,11 +395,7 @@ fn too_large(origin: &str, url: &str, limits: &Limits) -> KernelError {
 }
 
 fn write_err(out: &NamedTempFile, err: io::Error) -> KernelError {
-    KernelError::Cache {
-        action: "write",
-        path: out.path().to_owned(),
-        err,
-    }
+    KernelError::cache("write", out.path().to_owned(), err)
 }
 
 #[cfg(test)]

@@ -88,7 +88,7 @@ impl Mirror {
                 Err(KernelError::HttpStatus { status: 404, .. }) => {}
                 Err(KernelError::ReadSource { err, .. })
                     if err.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e @ KernelError::Cache { .. }) => return Err(e),
+                Err(e) if e.is_cache() => return Err(e),
                 Err(e) => eprintln!("bpfcompat: mirror: {e}; trying the next place"),
             }
         }

@@ -320,6 +320,34 @@ pub enum KernelError {
         #[source]
         err: io::Error,
     },
+
+    #[error("kernel cache: the disk is full (or the disk quota is used up): cannot {action} {}; free space on the disk that holds the cache (`bpfcompat kernels prune` removes what a matrix no longer needs), or point --cache-dir at a larger disk", path.display())]
+    CacheFull {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        err: io::Error,
+    },
+}
+
+impl KernelError {
+    /// Failing to `action` `path` in the cache; a full disk says so.
+    pub(crate) fn cache(action: &'static str, path: PathBuf, err: io::Error) -> Self {
+        match err.kind() {
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
+                KernelError::CacheFull { action, path, err }
+            }
+            _ => KernelError::Cache { action, path, err },
+        }
+    }
+
+    /// Whether the cache itself failed, rather than the source.
+    pub(crate) fn is_cache(&self) -> bool {
+        matches!(
+            self,
+            KernelError::Cache { .. } | KernelError::CacheFull { .. }
+        )
+    }
 }
 
 /// Resolve a source to a verified bzImage, downloading and extracting into the
@@ -557,11 +585,7 @@ impl Single<'_> {
     /// Recognise a verified blob and turn it into a kernel. The caller holds
     /// the lock of `digest`.
     fn kernel_from_blob(&self, blob: PathBuf, digest: &str) -> Result<ResolvedKernel, KernelError> {
-        let blob_err = |err| KernelError::Cache {
-            action: "read",
-            path: blob.clone(),
-            err,
-        };
+        let blob_err = |err| KernelError::cache("read", blob.clone(), err);
         let head = image::read_head(&mut File::open(&blob).map_err(blob_err)?).map_err(blob_err)?;
         match image::recognise(&head) {
             Some(SourceFormat::BzImage) => {
@@ -584,10 +608,7 @@ impl Single<'_> {
                 );
                 // A package we refuse (or that changed underneath) is not kept;
                 // after a failure of the cache itself it is, to save a download.
-                if result
-                    .as_ref()
-                    .is_err_and(|e| !matches!(e, KernelError::Cache { .. }))
-                {
+                if result.as_ref().is_err_and(|e| !e.is_cache()) {
                     let _ = self.cache.remove_blob(digest);
                 }
                 result

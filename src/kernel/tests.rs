@@ -437,6 +437,106 @@ fn a_refused_connection_is_reported_after_the_attempts() {
     assert!(err.to_string().contains(&url), "{err}");
 }
 
+/// A 4 MiB tmpfs on a temp dir, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount() -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=4m", "bpfcompat-test"])
+            .arg(dir.path())
+            .output();
+        match out {
+            Ok(out) if out.status.success() => SmallDisk { dir },
+            Ok(out) => panic!(
+                "cannot mount a 4 MiB tmpfs on {} for the full-disk test: {}; run the tests as root",
+                dir.path().display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            Err(e) => panic!("cannot run mount for the full-disk test: {e}"),
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Lazily, so that nothing left open can keep it mounted; the temp
+        // dir is removed after this.
+        let unmounted = std::process::Command::new("umount")
+            .arg("--lazy")
+            .arg(self.dir.path())
+            .status();
+        if !unmounted.as_ref().is_ok_and(|s| s.success()) {
+            eprintln!(
+                "cannot unmount {}: {unmounted:?}",
+                self.dir.path().display()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_full_disk_fails_clearly_and_leaves_the_cache_consistent() {
+    let disk = SmallDisk::mount();
+    let cache = KernelCache::new(disk.dir.path().join("cache"));
+    let root = cache.root().display().to_string();
+    // Already cached: 2.3 MB of the 4 MiB.
+    import(&cache, &kernels_dir().join(TINY)).unwrap();
+
+    // A 13.7 MB package: the download runs out of space.
+    let server = TestServer::start(
+        fs::read(kernels_dir().join(DEB_72)).unwrap(),
+        Plan::default(),
+    );
+    let err = resolve(&cache, &url_source(server.url("linux.deb"), DEB_72_SHA)).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, KernelError::CacheFull { .. }), "{msg}");
+    assert!(msg.contains("disk is full") && msg.contains(&root), "{msg}");
+    assert_eq!(server.requests(), 1, "a full disk is not retried");
+    assert_eq!(listing(&cache, "blobs/sha256"), [TINY_SHA]);
+    assert!(listing(&cache, "tmp").is_empty());
+
+    // A small package whose 3 MiB kernel does not fit: the extraction runs
+    // out of space; the package itself is intact and kept.
+    let deb = build_deb(
+        ".gz",
+        &[TarEntry::file(
+            "./boot/vmlinuz-1.0",
+            &fake_bzimage(&vec![0; 3 << 20]),
+        )],
+    );
+    let deb_sha = sha256_hex(&deb);
+    let server = TestServer::start(deb, Plan::default());
+    let err = resolve(&cache, &url_source(server.url("small.deb"), &deb_sha)).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, KernelError::CacheFull { .. }), "{msg}");
+    assert!(msg.contains("disk is full") && msg.contains(&root), "{msg}");
+    let mut blobs = vec![TINY_SHA.to_owned(), deb_sha];
+    blobs.sort();
+    assert_eq!(listing(&cache, "blobs/sha256"), blobs);
+    assert!(listing(&cache, "extracted").is_empty());
+    assert!(listing(&cache, "tmp").is_empty());
+
+    // What `kernels verify` runs finds everything intact, and the cached
+    // kernel still resolves without the network.
+    let report = verify(&cache).unwrap();
+    assert_eq!((report.checked, report.removed.len()), (2, 0));
+    let offline = Options {
+        offline: true,
+        ..Options::default()
+    };
+    let k = super::resolve(
+        &cache,
+        &url_source("https://example.invalid/k".into(), TINY_SHA),
+        &offline,
+    )
+    .unwrap();
+    assert_eq!(sha256_hex(&fs::read(&k.image).unwrap()), TINY_SHA);
+}
+
 #[test]
 fn concurrent_resolves_of_one_url_download_once() {
     let (_dir, cache) = new_cache();
