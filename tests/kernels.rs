@@ -423,6 +423,29 @@ fn concurrent_runs_on_one_cache_download_once() {
     assert_eq!(stdout.matches(" cached ").count(), 2, "{stdout}");
 }
 
+/// The CLI prints an error's chain of causes: each must appear once.
+#[test]
+fn a_cache_error_names_its_cause_once() {
+    let s = Scratch::new();
+    // The cache directory cannot be created under a file.
+    let cache = s.write("not-a-dir", "").join("cache");
+    let kernel = kernels_dir().join(TINY.file);
+    let out = bpfcompat(
+        &[
+            "kernels",
+            "import",
+            kernel.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(cache.to_str().unwrap()), "{stderr}");
+    assert_eq!(stderr.matches("Not a directory").count(), 1, "{stderr}");
+}
+
 #[test]
 fn shipped_matrices_are_found_by_name() {
     let s = Scratch::new();

@@ -199,7 +199,10 @@ impl Options {
 }
 
 /// Everything that can go wrong getting a kernel. Each message names the input
-/// it is about and says what to do.
+/// it is about and says what to do. Reports and warnings print the message
+/// alone, so most messages show their cause; such a cause is not also
+/// returned by `source()`, or the CLI, which prints the chain, would show it
+/// twice.
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
     #[error("kernel source {origin}: sha256 {value:?} is not 64 hexadecimal digits; give the full sha256 of the file (e.g. the output of `sha256sum`)")]
@@ -212,7 +215,6 @@ pub enum KernelError {
     ReadSource {
         origin: String,
         path: PathBuf,
-        #[source]
         err: io::Error,
     },
 
@@ -265,7 +267,6 @@ pub enum KernelError {
     PackageRead {
         origin: String,
         entry: String,
-        #[source]
         err: io::Error,
     },
 
@@ -317,7 +318,6 @@ pub enum KernelError {
     Cache {
         action: &'static str,
         path: PathBuf,
-        #[source]
         err: io::Error,
     },
 

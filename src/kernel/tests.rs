@@ -495,6 +495,13 @@ fn a_full_disk_fails_clearly_and_leaves_the_cache_consistent() {
     let msg = err.to_string();
     assert!(matches!(err, KernelError::CacheFull { .. }), "{msg}");
     assert!(msg.contains("disk is full") && msg.contains(&root), "{msg}");
+    // As the CLI prints it: the cause once, after the advice.
+    let chain = format!("{:#}", anyhow::Error::new(err));
+    assert_eq!(
+        chain.matches("No space left on device").count(),
+        1,
+        "{chain}"
+    );
     assert_eq!(server.requests(), 1, "a full disk is not retried");
     assert_eq!(listing(&cache, "blobs/sha256"), [TINY_SHA]);
     assert!(listing(&cache, "tmp").is_empty());
