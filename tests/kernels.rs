@@ -10,8 +10,9 @@ mod testutil;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::time::Duration;
 
-use common::{kernels_dir, Run, Scratch, TINY};
+use common::{kernels_dir, Run, Running, Scratch, TINY};
 use testutil::{build_deb, build_rpm, oci_registry, sha256_hex, Plan, TarEntry, TestServer};
 
 /// The servers and files behind a matrix with one kernel of each source kind,
@@ -182,12 +183,20 @@ fn every_source_kind_boots_and_is_pinned_by_the_lock_file() {
     );
 }
 
+/// Long enough for a `kernels` command on a busy 2-core runner; nothing
+/// here boots.
+const KERNELS_COMMAND_LIMIT: Duration = Duration::from_secs(120);
+
+fn start(args: &[&str], env: &[(&str, &str)]) -> Running {
+    Running::start(
+        Command::new(env!("CARGO_BIN_EXE_bpfcompat"))
+            .args(args)
+            .envs(env.iter().copied()),
+    )
+}
+
 fn bpfcompat(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bpfcompat"))
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap()
+    start(args, env).finish_within(KERNELS_COMMAND_LIMIT)
 }
 
 fn text(out: &Output) -> String {
@@ -359,7 +368,7 @@ fn mirror_and_import_make_no_network_request() {
 }
 
 /// Two processes fetching the same unpinned sources into one cache download
-/// each thing once, and both succeed.
+/// each thing once, both succeed, and the cache verifies.
 #[test]
 fn concurrent_runs_on_one_cache_download_once() {
     let s = Scratch::new();
@@ -378,26 +387,11 @@ fn concurrent_runs_on_one_cache_download_once() {
         ),
     );
     let cache = s.path("cache");
-    let args = [
-        "kernels",
-        "fetch",
-        "--matrix",
-        matrix.to_str().unwrap(),
-        "--cache-dir",
-        cache.to_str().unwrap(),
-    ];
-    let children: Vec<_> = (0..2)
-        .map(|_| {
-            Command::new(env!("CARGO_BIN_EXE_bpfcompat"))
-                .args(args)
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let (m, c) = (matrix.to_str().unwrap(), cache.to_str().unwrap());
+    let fetch = ["kernels", "fetch", "--matrix", m, "--cache-dir", c];
+    let children: Vec<Running> = (0..2).map(|_| start(&fetch, &[])).collect();
     for child in children {
-        let out = child.wait_with_output().unwrap();
+        let out = child.finish_within(KERNELS_COMMAND_LIMIT);
         assert!(out.status.success(), "{}", text(&out));
     }
     assert_eq!(server.requests(), 1, "the URL was downloaded once");
@@ -420,6 +414,36 @@ fn concurrent_runs_on_one_cache_download_once() {
         "{lock}"
     );
     assert_eq!(sha256_hex(&tiny()), TINY.sha256);
+
+    // Everything both stored is intact, and the matrix's kernels are there.
+    let out = bpfcompat(&["kernels", "verify", "--matrix", m, "--cache-dir", c], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(" 0 corrupt"), "{stdout}");
+    assert_eq!(stdout.matches(" cached ").count(), 2, "{stdout}");
+}
+
+/// The CLI prints an error's chain of causes: each must appear once.
+#[test]
+fn a_cache_error_names_its_cause_once() {
+    let s = Scratch::new();
+    // The cache directory cannot be created under a file.
+    let cache = s.write("not-a-dir", "").join("cache");
+    let kernel = kernels_dir().join(TINY.file);
+    let out = bpfcompat(
+        &[
+            "kernels",
+            "import",
+            kernel.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(cache.to_str().unwrap()), "{stderr}");
+    assert_eq!(stderr.matches("Not a directory").count(), 1, "{stderr}");
 }
 
 #[test]

@@ -62,11 +62,7 @@ pub(crate) fn download(
     let dir = tempfile::Builder::new()
         .prefix(&super::cache::temp_prefix("apt"))
         .tempdir_in(cache.tmp_dir())
-        .map_err(|err| KernelError::Cache {
-            action: "create a temp directory in",
-            path: cache.tmp_dir(),
-            err,
-        })?;
+        .map_err(|err| KernelError::cache("create a temp directory in", cache.tmp_dir(), err))?;
     let program = std::env::var_os(APT_GET_ENV).unwrap_or_else(|| "apt-get".into());
     let output = Command::new(&program)
         .arg("download")
@@ -90,11 +86,7 @@ pub(crate) fn download(
         )));
     }
     let debs: Vec<_> = std::fs::read_dir(dir.path())
-        .map_err(|err| KernelError::Cache {
-            action: "read",
-            path: dir.path().to_owned(),
-            err,
-        })?
+        .map_err(|err| KernelError::cache("read", dir.path().to_owned(), err))?
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "deb"))
@@ -107,21 +99,12 @@ pub(crate) fn download(
     };
     // Same file system: a rename, not a copy. `out` keeps its path (and
     // deletes the package if it is never stored).
-    std::fs::rename(deb, out.path()).map_err(|err| KernelError::Cache {
-        action: "move the downloaded package to",
-        path: out.path().to_owned(),
-        err,
+    std::fs::rename(deb, out.path()).map_err(|err| {
+        KernelError::cache("move the downloaded package to", out.path().to_owned(), err)
     })?;
-    let file = std::fs::File::open(out.path()).map_err(|err| KernelError::Cache {
-        action: "read",
-        path: out.path().to_owned(),
-        err,
-    })?;
-    image::hash_reader(file).map_err(|err| KernelError::Cache {
-        action: "read",
-        path: out.path().to_owned(),
-        err,
-    })
+    let file = std::fs::File::open(out.path())
+        .map_err(|err| KernelError::cache("read", out.path().to_owned(), err))?;
+    image::hash_reader(file).map_err(|err| KernelError::cache("read", out.path().to_owned(), err))
 }
 
 #[cfg(test)]

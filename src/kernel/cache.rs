@@ -116,11 +116,8 @@ impl KernelCache {
             self.locks_dir(),
             self.tmp_dir(),
         ] {
-            fs::create_dir_all(&dir).map_err(|err| KernelError::Cache {
-                action: "create directory",
-                path: dir.clone(),
-                err,
-            })?;
+            fs::create_dir_all(&dir)
+                .map_err(|err| KernelError::cache("create directory", dir.clone(), err))?;
         }
         self.sweep_tmp();
         Ok(())
@@ -168,16 +165,9 @@ impl KernelCache {
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|err| KernelError::Cache {
-                action: "open lock file",
-                path: path.clone(),
-                err,
-            })?;
-        file.lock().map_err(|err| KernelError::Cache {
-            action: "lock",
-            path,
-            err,
-        })?;
+            .map_err(|err| KernelError::cache("open lock file", path.clone(), err))?;
+        file.lock()
+            .map_err(|err| KernelError::cache("lock", path, err))?;
         Ok(DigestLock { _file: file })
     }
 
@@ -186,11 +176,7 @@ impl KernelCache {
         tempfile::Builder::new()
             .prefix(&temp_prefix("part"))
             .tempfile_in(self.tmp_dir())
-            .map_err(|err| KernelError::Cache {
-                action: "create a temp file in",
-                path: self.tmp_dir(),
-                err,
-            })
+            .map_err(|err| KernelError::cache("create a temp file in", self.tmp_dir(), err))
     }
 
     /// The blob for `sha256` if it is present and its content still hashes to
@@ -201,13 +187,7 @@ impl KernelCache {
         let file = match File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(err) => {
-                return Err(KernelError::Cache {
-                    action: "open",
-                    path,
-                    err,
-                })
-            }
+            Err(err) => return Err(KernelError::cache("open", path, err)),
         };
         match image::hash_reader(file) {
             Ok(actual) if actual == sha256 => Ok(Some(path)),
@@ -224,11 +204,7 @@ impl KernelCache {
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(err) => Err(KernelError::Cache {
-                action: "remove corrupt blob",
-                path,
-                err,
-            }),
+            Err(err) => Err(KernelError::cache("remove corrupt blob", path, err)),
         }
     }
 
@@ -240,10 +216,8 @@ impl KernelCache {
         sha256: &str,
     ) -> Result<PathBuf, KernelError> {
         let path = self.blob_path(sha256);
-        tmp.persist(&path).map_err(|e| KernelError::Cache {
-            action: "move a finished download into",
-            path: path.clone(),
-            err: e.error,
+        tmp.persist(&path).map_err(|e| {
+            KernelError::cache("move a finished download into", path.clone(), e.error)
         })?;
         Ok(path)
     }
@@ -317,11 +291,7 @@ impl KernelCache {
     /// Write a small record atomically (temp file, then rename).
     fn write_record(&self, path: &std::path::Path, text: &str) -> Result<(), KernelError> {
         let mut tmp = self.temp_file()?;
-        let err = |err| KernelError::Cache {
-            action: "write the record",
-            path: path.to_owned(),
-            err,
-        };
+        let err = |err| KernelError::cache("write the record", path.to_owned(), err);
         io::Write::write_all(tmp.as_file_mut(), text.as_bytes()).map_err(err)?;
         tmp.persist(path).map_err(|e| err(e.error))?;
         Ok(())

@@ -276,13 +276,25 @@ impl Attempt<'_> {
             self.opts,
         ) {
             Ok(digest) => Ok(digest),
-            Err(CopyError::Read(e)) if is_transient_io(&e) => Err(Failure::Transient(format!(
-                "the connection broke during the body: {e}"
-            ))),
+            Err(CopyError::Read(e)) if is_transient_io(&e) => {
+                Err(Failure::Transient(broken_body(&e, limits)))
+            }
             Err(CopyError::Read(e)) => Err(fatal_detail(format!("reading the body: {e}"))),
             Err(CopyError::Write(e)) => Err(Failure::Fatal(write_err(out, e))),
             Err(CopyError::TooLarge) => Err(Failure::Fatal(too_large(origin, url, limits))),
         }
+    }
+}
+
+/// Why a body stopped coming, in words: a server gone silent is not a
+/// broken connection.
+fn broken_body(e: &io::Error, limits: &Limits) -> String {
+    match e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>()) {
+        Some(ureq::Error::Timeout(ureq::Timeout::PerRead)) => format!(
+            "the server sent nothing for {} in the middle of the body",
+            humantime::format_duration(limits.read_timeout)
+        ),
+        _ => format!("the connection broke during the body: {e}"),
     }
 }
 
@@ -383,11 +395,7 @@ fn too_large(origin: &str, url: &str, limits: &Limits) -> KernelError {
 }
 
 fn write_err(out: &NamedTempFile, err: io::Error) -> KernelError {
-    KernelError::Cache {
-        action: "write",
-        path: out.path().to_owned(),
-        err,
-    }
+    KernelError::cache("write", out.path().to_owned(), err)
 }
 
 #[cfg(test)]

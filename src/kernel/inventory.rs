@@ -24,7 +24,7 @@ pub struct BlobInfo {
 
 fn cache_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> KernelError {
     let path = path.to_owned();
-    move |err| KernelError::Cache { action, path, err }
+    move |err| KernelError::cache(action, path, err)
 }
 
 /// Every blob with its size and kind; nothing is hashed (see [`verify`]).

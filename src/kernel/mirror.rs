@@ -75,7 +75,7 @@ impl Mirror {
         // One attempt each: a mirror that fails is skipped, not waited for.
         let limits = fetch::Limits {
             attempts: 1,
-            ..fetch::Limits::default()
+            ..opts.limits.clone()
         };
         for relative in by_digest.into_iter().chain(by_name) {
             let url = self.url(&relative);
@@ -88,7 +88,7 @@ impl Mirror {
                 Err(KernelError::HttpStatus { status: 404, .. }) => {}
                 Err(KernelError::ReadSource { err, .. })
                     if err.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e @ KernelError::Cache { .. }) => return Err(e),
+                Err(e) if e.is_cache() => return Err(e),
                 Err(e) => eprintln!("bpfcompat: mirror: {e}; trying the next place"),
             }
         }

@@ -185,6 +185,9 @@ pub struct Options {
     /// Resolve an unpinned source from its origin again, ignoring the digest
     /// the cache remembers for it (`bpfcompat kernels lock`).
     pub fresh: bool,
+    /// Timeouts, size limit and attempts of every download (tests shorten
+    /// them to provoke faults quickly).
+    pub(crate) limits: fetch::Limits,
 }
 
 impl Options {
@@ -196,7 +199,10 @@ impl Options {
 }
 
 /// Everything that can go wrong getting a kernel. Each message names the input
-/// it is about and says what to do.
+/// it is about and says what to do. Reports and warnings print the message
+/// alone, so most messages show their cause; such a cause is not also
+/// returned by `source()`, or the CLI, which prints the chain, would show it
+/// twice.
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
     #[error("kernel source {origin}: sha256 {value:?} is not 64 hexadecimal digits; give the full sha256 of the file (e.g. the output of `sha256sum`)")]
@@ -209,7 +215,6 @@ pub enum KernelError {
     ReadSource {
         origin: String,
         path: PathBuf,
-        #[source]
         err: io::Error,
     },
 
@@ -262,7 +267,6 @@ pub enum KernelError {
     PackageRead {
         origin: String,
         entry: String,
-        #[source]
         err: io::Error,
     },
 
@@ -314,9 +318,36 @@ pub enum KernelError {
     Cache {
         action: &'static str,
         path: PathBuf,
+        err: io::Error,
+    },
+
+    #[error("kernel cache: the disk is full (or the disk quota is used up): cannot {action} {}; free space on the disk that holds the cache (`bpfcompat kernels prune` removes what a matrix no longer needs), or point --cache-dir at a larger disk", path.display())]
+    CacheFull {
+        action: &'static str,
+        path: PathBuf,
         #[source]
         err: io::Error,
     },
+}
+
+impl KernelError {
+    /// Failing to `action` `path` in the cache; a full disk says so.
+    pub(crate) fn cache(action: &'static str, path: PathBuf, err: io::Error) -> Self {
+        match err.kind() {
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
+                KernelError::CacheFull { action, path, err }
+            }
+            _ => KernelError::Cache { action, path, err },
+        }
+    }
+
+    /// Whether the cache itself failed, rather than the source.
+    pub(crate) fn is_cache(&self) -> bool {
+        matches!(
+            self,
+            KernelError::Cache { .. } | KernelError::CacheFull { .. }
+        )
+    }
 }
 
 /// Resolve a source to a verified bzImage, downloading and extracting into the
@@ -351,7 +382,7 @@ pub fn resolve(
                 mirror_name: Some(name),
             };
             single.resolve(pin.as_deref(), &mut |out| {
-                fetch::download(&origin, url, out, &fetch::Limits::default(), opts)
+                fetch::download(&origin, url, out, &opts.limits, opts)
             })
         }
         Source::Apt {
@@ -554,11 +585,7 @@ impl Single<'_> {
     /// Recognise a verified blob and turn it into a kernel. The caller holds
     /// the lock of `digest`.
     fn kernel_from_blob(&self, blob: PathBuf, digest: &str) -> Result<ResolvedKernel, KernelError> {
-        let blob_err = |err| KernelError::Cache {
-            action: "read",
-            path: blob.clone(),
-            err,
-        };
+        let blob_err = |err| KernelError::cache("read", blob.clone(), err);
         let head = image::read_head(&mut File::open(&blob).map_err(blob_err)?).map_err(blob_err)?;
         match image::recognise(&head) {
             Some(SourceFormat::BzImage) => {
@@ -581,10 +608,7 @@ impl Single<'_> {
                 );
                 // A package we refuse (or that changed underneath) is not kept;
                 // after a failure of the cache itself it is, to save a download.
-                if result
-                    .as_ref()
-                    .is_err_and(|e| !matches!(e, KernelError::Cache { .. }))
-                {
+                if result.as_ref().is_err_and(|e| !e.is_cache()) {
                     let _ = self.cache.remove_blob(digest);
                 }
                 result

@@ -244,10 +244,10 @@ impl<'a> Image<'a> {
                 origin: self.origin.to_owned(),
             });
         }
-        let (origin, reference) = (self.origin, &self.reference);
+        let (origin, reference, limits) = (self.origin, &self.reference, &self.opts.limits);
         Ok(self
             .client
-            .get_or_insert_with(|| Client::new(origin, reference)))
+            .get_or_insert_with(|| Client::new(origin, reference, limits.clone())))
     }
 
     fn resolve_pinned(&mut self, digest: &str) -> Result<ResolvedKernel, KernelError> {
@@ -277,11 +277,7 @@ impl<'a> Image<'a> {
         let tmp = self.cache.temp_file()?;
         let mut picker = Picker::new(self.origin, Layout::Oci, self.kernel_path, tmp);
         for (digest, path) in &blobs {
-            let read_err = |err| KernelError::Cache {
-                action: "read",
-                path: path.clone(),
-                err,
-            };
+            let read_err = |err| KernelError::cache("read", path.clone(), err);
             let mut file = File::open(path).map_err(read_err)?;
             let head = image::read_head(&mut file).map_err(read_err)?;
             let file = File::open(path).map_err(read_err)?;
@@ -344,18 +340,14 @@ impl<'a> Image<'a> {
     /// the registry; verified and kept in the cache.
     fn manifest(&mut self, digest: &str) -> Result<Manifest, KernelError> {
         let bytes = match self.cache.verified_blob(digest)? {
-            Some(path) => std::fs::read(&path).map_err(|err| KernelError::Cache {
-                action: "read",
-                path,
-                err,
-            })?,
+            Some(path) => {
+                std::fs::read(&path).map_err(|err| KernelError::cache("read", path, err))?
+            }
             None => {
                 let bytes = match self.try_mirror(digest)? {
-                    Some(path) => std::fs::read(&path).map_err(|err| KernelError::Cache {
-                        action: "read",
-                        path,
-                        err,
-                    })?,
+                    Some(path) => {
+                        std::fs::read(&path).map_err(|err| KernelError::cache("read", path, err))?
+                    }
                     None => self.client()?.manifest(&format!("sha256:{digest}"))?,
                 };
                 let actual = hex::encode(Sha256::digest(&bytes));
@@ -379,11 +371,8 @@ impl<'a> Image<'a> {
 
     fn store_manifest(&self, digest: &str, bytes: &[u8]) -> Result<(), KernelError> {
         let mut tmp = self.cache.temp_file()?;
-        std::io::Write::write_all(tmp.as_file_mut(), bytes).map_err(|err| KernelError::Cache {
-            action: "write",
-            path: tmp.path().to_owned(),
-            err,
-        })?;
+        std::io::Write::write_all(tmp.as_file_mut(), bytes)
+            .map_err(|err| KernelError::cache("write", tmp.path().to_owned(), err))?;
         if self.cache.verified_blob(digest)?.is_none() {
             self.cache.store_blob(tmp, digest)?;
         }
@@ -440,8 +429,7 @@ struct Client {
 }
 
 impl Client {
-    fn new(origin: &str, reference: &Reference) -> Client {
-        let limits = fetch::Limits::default();
+    fn new(origin: &str, reference: &Reference, limits: fetch::Limits) -> Client {
         Client {
             origin: origin.to_owned(),
             base: reference.base_url(),

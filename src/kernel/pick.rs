@@ -198,11 +198,7 @@ fn extract_entry(
         entry: name.clone(),
         err,
     };
-    let write_err = |path: &std::path::Path, err| KernelError::Cache {
-        action: "write",
-        path: path.to_owned(),
-        err,
-    };
+    let write_err = |path: &std::path::Path, err| KernelError::cache("write", path.to_owned(), err);
     let head = image::read_head(entry).map_err(read_err)?;
     if !image::is_bzimage(&head) {
         return Err(KernelError::ImageNotBzImage {

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::testutil::*;
 use super::*;
@@ -304,6 +304,52 @@ fn a_connection_dropped_mid_body_is_retried() {
     assert!(listing(&cache, "tmp").is_empty());
 }
 
+/// Options whose downloads give up quickly: 300 ms without a byte is a
+/// stalled read.
+fn impatient() -> Options {
+    Options {
+        limits: fetch::Limits {
+            read_timeout: Duration::from_millis(300),
+            backoff: Duration::from_millis(10),
+            ..fetch::Limits::default()
+        },
+        ..Options::default()
+    }
+}
+
+#[test]
+fn a_server_that_stalls_after_the_headers_is_given_up_on() {
+    let (_dir, cache) = new_cache();
+    // Headers, then silence for 2 s on every attempt.
+    let plan = Plan {
+        stall_first: usize::MAX,
+        break_at: Some(0),
+        ..Plan::default()
+    };
+    let server = TestServer::start(fs::read(kernels_dir().join(TINY)).unwrap(), plan);
+    let url = server.url("vmlinuz");
+    let started = Instant::now();
+    let err = super::resolve(&cache, &url_source(url.clone(), TINY_SHA), &impatient()).unwrap_err();
+    let took = started.elapsed();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, KernelError::Download { attempts: 3, .. }),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&url) && msg.contains("sent nothing for 300ms"),
+        "{msg}"
+    );
+    assert_eq!(server.requests(), 3);
+    // Waiting for the server to hang up instead would take 3 × 2 s.
+    assert!(
+        took < Duration::from_secs(4),
+        "each attempt gave up after the read timeout: {took:?}"
+    );
+    assert!(listing(&cache, "blobs/sha256").is_empty());
+    assert!(listing(&cache, "tmp").is_empty());
+}
+
 #[test]
 fn server_errors_are_retried_a_bounded_number_of_times() {
     let body = fs::read(kernels_dir().join(TINY)).unwrap();
@@ -318,24 +364,46 @@ fn server_errors_are_retried_a_bounded_number_of_times() {
     resolve(&cache, &url_source(server.url("vmlinuz"), TINY_SHA)).unwrap();
     assert_eq!(server.requests(), 3);
 
-    // Always broken: three attempts, then an error saying so.
-    let (_dir, cache) = new_cache();
-    let plan = Plan {
-        truncate_first: usize::MAX,
-        ..Plan::default()
-    };
-    let server = TestServer::start(body.clone(), plan);
-    let url = server.url("vmlinuz");
-    let err = resolve(&cache, &url_source(url.clone(), TINY_SHA)).unwrap_err();
-    let msg = err.to_string();
-    assert!(
-        matches!(err, KernelError::Download { attempts: 3, .. }),
-        "{msg}"
-    );
-    assert!(msg.contains(&url), "{msg}");
-    assert_eq!(server.requests(), 3);
-    assert!(listing(&cache, "blobs/sha256").is_empty());
-    assert!(listing(&cache, "tmp").is_empty());
+    // Always cut short (Content-Length promises more than is sent), whether
+    // each attempt starts afresh or resumes: three attempts, then an error
+    // saying so.
+    for ranges in [false, true] {
+        let (_dir, cache) = new_cache();
+        let plan = Plan {
+            truncate_first: usize::MAX,
+            ranges,
+            ..Plan::default()
+        };
+        let server = TestServer::start(body.clone(), plan);
+        let url = server.url("vmlinuz");
+        let err = resolve(&cache, &url_source(url.clone(), TINY_SHA)).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(err, KernelError::Download { attempts: 3, .. }),
+            "ranges {ranges}: {msg}"
+        );
+        assert!(msg.contains(&url), "{msg}");
+        assert_eq!(server.requests(), 3, "ranges {ranges}");
+        // Each attempt asks for what it lacks; only a server that resumes
+        // lets the third attempt start further on than the second.
+        let half = body.len() / 2;
+        let third = if ranges {
+            half + (body.len() - half) / 2
+        } else {
+            half
+        };
+        assert_eq!(
+            server.ranges(),
+            [
+                None,
+                Some(format!("bytes={half}-")),
+                Some(format!("bytes={third}-"))
+            ],
+            "ranges {ranges}"
+        );
+        assert!(listing(&cache, "blobs/sha256").is_empty());
+        assert!(listing(&cache, "tmp").is_empty());
+    }
 
     // A 404 is final at once.
     let (_dir, cache) = new_cache();
@@ -367,6 +435,113 @@ fn a_refused_connection_is_reported_after_the_attempts() {
         "{err}"
     );
     assert!(err.to_string().contains(&url), "{err}");
+}
+
+/// A 4 MiB tmpfs on a temp dir, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount() -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=4m", "bpfcompat-test"])
+            .arg(dir.path())
+            .output();
+        match out {
+            Ok(out) if out.status.success() => SmallDisk { dir },
+            Ok(out) => panic!(
+                "cannot mount a 4 MiB tmpfs on {} for the full-disk test: {}; run the tests as root",
+                dir.path().display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            Err(e) => panic!("cannot run mount for the full-disk test: {e}"),
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Lazily, so that nothing left open can keep it mounted; the temp
+        // dir is removed after this.
+        let unmounted = std::process::Command::new("umount")
+            .arg("--lazy")
+            .arg(self.dir.path())
+            .status();
+        if !unmounted.as_ref().is_ok_and(|s| s.success()) {
+            eprintln!(
+                "cannot unmount {}: {unmounted:?}",
+                self.dir.path().display()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_full_disk_fails_clearly_and_leaves_the_cache_consistent() {
+    let disk = SmallDisk::mount();
+    let cache = KernelCache::new(disk.dir.path().join("cache"));
+    let root = cache.root().display().to_string();
+    // Already cached: 2.3 MB of the 4 MiB.
+    import(&cache, &kernels_dir().join(TINY)).unwrap();
+
+    // A 13.7 MB package: the download runs out of space.
+    let server = TestServer::start(
+        fs::read(kernels_dir().join(DEB_72)).unwrap(),
+        Plan::default(),
+    );
+    let err = resolve(&cache, &url_source(server.url("linux.deb"), DEB_72_SHA)).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, KernelError::CacheFull { .. }), "{msg}");
+    assert!(msg.contains("disk is full") && msg.contains(&root), "{msg}");
+    // As the CLI prints it: the cause once, after the advice.
+    let chain = format!("{:#}", anyhow::Error::new(err));
+    assert_eq!(
+        chain.matches("No space left on device").count(),
+        1,
+        "{chain}"
+    );
+    assert_eq!(server.requests(), 1, "a full disk is not retried");
+    assert_eq!(listing(&cache, "blobs/sha256"), [TINY_SHA]);
+    assert!(listing(&cache, "tmp").is_empty());
+
+    // A small package whose 3 MiB kernel does not fit: the extraction runs
+    // out of space; the package itself is intact and kept.
+    let deb = build_deb(
+        ".gz",
+        &[TarEntry::file(
+            "./boot/vmlinuz-1.0",
+            &fake_bzimage(&vec![0; 3 << 20]),
+        )],
+    );
+    let deb_sha = sha256_hex(&deb);
+    let server = TestServer::start(deb, Plan::default());
+    let err = resolve(&cache, &url_source(server.url("small.deb"), &deb_sha)).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, KernelError::CacheFull { .. }), "{msg}");
+    assert!(msg.contains("disk is full") && msg.contains(&root), "{msg}");
+    let mut blobs = vec![TINY_SHA.to_owned(), deb_sha];
+    blobs.sort();
+    assert_eq!(listing(&cache, "blobs/sha256"), blobs);
+    assert!(listing(&cache, "extracted").is_empty());
+    assert!(listing(&cache, "tmp").is_empty());
+
+    // What `kernels verify` runs finds everything intact, and the cached
+    // kernel still resolves without the network.
+    let report = verify(&cache).unwrap();
+    assert_eq!((report.checked, report.removed.len()), (2, 0));
+    let offline = Options {
+        offline: true,
+        ..Options::default()
+    };
+    let k = super::resolve(
+        &cache,
+        &url_source("https://example.invalid/k".into(), TINY_SHA),
+        &offline,
+    )
+    .unwrap();
+    assert_eq!(sha256_hex(&fs::read(&k.image).unwrap()), TINY_SHA);
 }
 
 #[test]
@@ -658,9 +833,13 @@ fn a_broken_download_resumes_where_it_stopped() {
     };
     let k = super::resolve(&cache, &url_source(server.url("vmlinuz"), TINY_SHA), &opts).unwrap();
     assert_eq!(k.sha256, TINY_SHA);
-    assert_eq!(server.requests(), 2);
-    let seen = seen.lock().unwrap();
     let size = fs::metadata(kernels_dir().join(TINY)).unwrap().len();
+    assert_eq!(
+        server.ranges(),
+        [None, Some(format!("bytes={}-", size / 2))],
+        "the second attempt asks for the half the first did not get"
+    );
+    let seen = seen.lock().unwrap();
     assert_eq!(seen.last(), Some(&size), "progress ends at the full size");
 }
 

@@ -6,8 +6,8 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -254,13 +254,17 @@ pub(crate) fn build_deb(compression: &str, entries: &[TarEntry]) -> Vec<u8> {
 /// How the test server misbehaves.
 #[derive(Clone, Default)]
 pub(crate) struct Plan {
-    /// The first N requests get the headers and half the body, then a closed
-    /// connection.
+    /// The first N requests get the headers (with the full Content-Length)
+    /// and part of the body, then a closed connection.
     pub(crate) truncate_first: usize,
     /// The first N requests get this status instead of the body.
     pub(crate) status_first: Option<(u16, usize)>,
-    /// The first N requests get half the body, then nothing for 2 s.
+    /// The first N requests get the headers and part of the body, then
+    /// nothing for 2 s.
     pub(crate) stall_first: usize,
+    /// How many bytes of the body a truncated or stalled response sends:
+    /// half by default.
+    pub(crate) break_at: Option<usize>,
     /// Send the body in pieces with pauses (about a second in all), so that
     /// concurrent clients overlap.
     pub(crate) slow: bool,
@@ -288,11 +292,12 @@ impl Request {
 pub(crate) type Handler =
     dyn Fn(&Request, usize, &mut TcpStream) -> std::io::Result<()> + Send + Sync;
 
-/// An HTTP/1.1 server on 127.0.0.1, a thread per connection, that counts the
+/// An HTTP/1.1 server on 127.0.0.1, a thread per connection, that logs the
 /// requests it gets. It stops when dropped, or after five minutes at most.
 pub(crate) struct TestServer {
     addr: String,
-    requests: Arc<AtomicUsize>,
+    /// The `Range` header of every request so far, in order.
+    ranges: Arc<Mutex<Vec<Option<String>>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -309,19 +314,19 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        let requests = Arc::new(AtomicUsize::new(0));
+        let ranges = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (requests, stop) = (requests.clone(), stop.clone());
+            let (ranges, stop) = (ranges.clone(), stop.clone());
             std::thread::spawn(move || {
                 let deadline = Instant::now() + Duration::from_secs(300);
                 let mut connections = Vec::new();
                 while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
                     match listener.accept() {
                         Ok((stream, _)) => {
-                            let (requests, handler) = (requests.clone(), handler.clone());
+                            let (ranges, handler) = (ranges.clone(), handler.clone());
                             connections.push(std::thread::spawn(move || {
-                                let _ = serve(stream, &requests, &*handler);
+                                let _ = serve(stream, &ranges, &*handler);
                             }));
                         }
                         Err(_) => std::thread::sleep(Duration::from_millis(5)),
@@ -334,7 +339,7 @@ impl TestServer {
         };
         Self {
             addr,
-            requests,
+            ranges,
             stop,
             thread: Some(thread),
         }
@@ -350,7 +355,12 @@ impl TestServer {
     }
 
     pub(crate) fn requests(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
+        self.ranges.lock().unwrap().len()
+    }
+
+    /// The `Range` header of each request so far, in order.
+    pub(crate) fn ranges(&self) -> Vec<Option<String>> {
+        self.ranges.lock().unwrap().clone()
     }
 }
 
@@ -364,7 +374,11 @@ impl Drop for TestServer {
 }
 
 /// Read one request head from `stream` and hand it to `handler`.
-fn serve(mut stream: TcpStream, requests: &AtomicUsize, handler: &Handler) -> std::io::Result<()> {
+fn serve(
+    mut stream: TcpStream,
+    ranges: &Mutex<Vec<Option<String>>>,
+    handler: &Handler,
+) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     // Read the request head (GET, no body).
@@ -387,8 +401,13 @@ fn serve(mut stream: TcpStream, requests: &AtomicUsize, handler: &Handler) -> st
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    let n = requests.fetch_add(1, Ordering::SeqCst);
-    handler(&Request { path, headers }, n, &mut stream)
+    let request = Request { path, headers };
+    let n = {
+        let mut ranges = ranges.lock().unwrap();
+        ranges.push(request.header("range").map(str::to_owned));
+        ranges.len() - 1
+    };
+    handler(&request, n, &mut stream)
 }
 
 /// A whole response with `Connection: close`.
@@ -447,13 +466,14 @@ fn serve_body(
     }
     header.push_str("\r\n");
     stream.write_all(header.as_bytes())?;
+    let cut = plan.break_at.unwrap_or(part.len() / 2).min(part.len());
     if n < plan.truncate_first {
-        stream.write_all(&part[..part.len() / 2])?;
+        stream.write_all(&part[..cut])?;
         stream.flush()?;
         return stream.shutdown(Shutdown::Both);
     }
     if n < plan.stall_first {
-        stream.write_all(&part[..part.len() / 2])?;
+        stream.write_all(&part[..cut])?;
         stream.flush()?;
         std::thread::sleep(Duration::from_secs(2));
         return Ok(());

@@ -4,12 +4,14 @@
 
 pub mod offline;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -300,5 +302,61 @@ pub fn serve_stall() -> FileServer {
     FileServer {
         url: format!("http://{addr}/vmlinuz"),
         requests,
+    }
+}
+
+/// A child process whose output is collected while it runs, so that it can
+/// be waited for with a time limit: a test never hangs on a stuck process.
+pub struct Running {
+    child: Child,
+    started: Instant,
+    stdout: JoinHandle<Vec<u8>>,
+    stderr: JoinHandle<Vec<u8>>,
+}
+
+impl Running {
+    pub fn start(cmd: &mut Command) -> Running {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let drain = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = pipe.read_to_end(&mut bytes);
+                bytes
+            })
+        };
+        Running {
+            stdout: drain(Box::new(child.stdout.take().unwrap())),
+            stderr: drain(Box::new(child.stderr.take().unwrap())),
+            child,
+            started: Instant::now(),
+        }
+    }
+
+    /// Its output once it exits; killed, and the test failed, if it runs
+    /// longer than `limit` from its start.
+    pub fn finish_within(mut self, limit: Duration) -> Output {
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if self.started.elapsed() > limit {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "killed after {limit:?}: still running\nstderr:\n{}",
+                    String::from_utf8_lossy(&self.stderr.join().unwrap())
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Output {
+            status,
+            stdout: self.stdout.join().unwrap(),
+            stderr: self.stderr.join().unwrap(),
+        }
     }
 }
