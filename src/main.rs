@@ -3,6 +3,7 @@ mod check;
 mod cli;
 mod compare;
 mod engine;
+mod escape;
 mod github;
 mod guest;
 mod history;
@@ -51,7 +52,8 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("bpfcompat: error: {e:#}");
+            // Errors quote reports, matrices and servers.
+            eprintln!("bpfcompat: error: {}", escape::plain(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }
@@ -170,7 +172,10 @@ async fn run_check(spec: CheckSpec, common: CommonArgs) -> anyhow::Result<u8> {
     )
     .and_then(|record| history::append(&common.workdir, &record))
     {
-        eprintln!("bpfcompat: warning: this run is not in the history: {e}");
+        eprintln!(
+            "bpfcompat: warning: this run is not in the history: {}",
+            escape::plain(&e.to_string())
+        );
     }
     Ok(report.summary.exit_code as u8)
 }
@@ -183,7 +188,7 @@ fn merge_command(args: MergeArgs) -> anyhow::Result<u8> {
         .collect::<Result<Vec<(PathBuf, Report)>, report::ReadError>>()?;
     let merged = merge::merge(inputs, args.allow_partial)?;
     for w in &merged.warnings {
-        eprintln!("bpfcompat: warning: {w}");
+        eprintln!("bpfcompat: warning: {}", escape::plain(w));
     }
     write_report(&merged.report, &args.out, args.markdown.as_deref())?;
     Ok(merged.report.summary.exit_code as u8)

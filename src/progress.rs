@@ -7,16 +7,19 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::escape;
 use crate::kernel::{ProgressFn, Transfer};
 use crate::report::{Target, TargetStatus};
 
 pub struct Progress {
     bars: Option<(MultiProgress, Vec<ProgressBar>)>,
+    /// As shown: one inert line each.
     ids: Vec<String>,
 }
 
 impl Progress {
     pub fn new(ids: Vec<String>) -> Progress {
+        let ids: Vec<String> = ids.iter().map(|id| escape::plain_line(id)).collect();
         let bars = std::io::stderr().is_terminal().then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let width = ids.iter().map(String::len).max().unwrap_or(0);
@@ -84,7 +87,7 @@ fn summary_line(t: &Target) -> String {
     let class = t
         .classification
         .as_ref()
-        .map(|c| format!(" {}: {}", c.code.as_str(), c.reason))
+        .map(|c| format!(" {}: {}", c.code.as_str(), escape::plain_line(&c.reason)))
         .unwrap_or_default();
     format!(
         "{verdict} in {:.1} s{class}",

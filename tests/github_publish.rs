@@ -9,6 +9,11 @@ mod report;
 #[path = "../src/artifact.rs"]
 mod artifact;
 
+// The report's Markdown escapes with it.
+#[allow(dead_code)]
+#[path = "../src/escape.rs"]
+mod escape;
+
 mod fake_github;
 
 use std::collections::HashMap;
