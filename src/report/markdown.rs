@@ -100,3 +100,37 @@ fn verdict(status: &str) -> &'static str {
         _ => "⚠️ infra error",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture;
+
+    #[test]
+    fn hostile_strings_stay_text() {
+        let md = render_markdown(&fixture::hostile());
+        fixture::assert_inert_markdown("report", &md);
+        // Shown, not dropped.
+        assert!(md.contains("@\u{200b}octocat"), "{md}");
+        assert!(md.contains("\\|\\*\\_\\[l\\]"), "{md}");
+        // Three kernels in the table, two objects in the objects table.
+        let rows = md.lines().filter(|l| l.starts_with("| \\|")).count();
+        assert_eq!(rows, 5, "{md}");
+    }
+
+    #[test]
+    fn names_in_code_spans_and_summaries_show_as_they_are() {
+        let mut r = fixture::hostile();
+        let check = &mut r.targets[0].checks[0];
+        let object = check.validation.object.as_mut().unwrap();
+        object.programs[0].name = "handle_exec".into();
+        object.maps[0].name = "my_map".into();
+        let md = render_markdown(&r);
+        assert!(md.contains("program `handle_exec`"), "{md}");
+        assert!(md.contains("map `my_map`"), "{md}");
+        assert!(
+            md.contains("<summary>verifier log of handle_exec (tail"),
+            "{md}"
+        );
+    }
+}
