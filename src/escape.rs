@@ -63,13 +63,13 @@ pub fn html(text: &str, max_chars: usize) -> String {
 
 fn inline(text: &str, max_chars: usize, target: Inline) -> String {
     let text = text.trim();
+    let markdown = target == Inline::Markdown;
     let mut out = String::with_capacity(text.len());
     for (n, (i, c)) in text.char_indices().enumerate() {
         if n == max_chars {
             out.push('…');
             break;
         }
-        let markdown = target == Inline::Markdown;
         match c {
             '\n' | '\r' | '\t' | '\u{2028}' | '\u{2029}' => out.push(' '),
             c if is_active(c) => out.push(REPLACEMENT),
@@ -94,7 +94,8 @@ fn inline(text: &str, max_chars: usize, target: Inline) -> String {
                 out.push(c);
             }
             // @name mentions, #123 and GH-123 reference issues (and notify
-            // theirs), "://" starts an autolink: a break inside each stops it.
+            // theirs), "://" and "www." start autolinks: a break inside each
+            // stops it. A # followed by a break starts no heading either.
             '@' | '#' => {
                 out.push(c);
                 out.push(BREAK);
@@ -104,6 +105,10 @@ fn inline(text: &str, max_chars: usize, target: Inline) -> String {
                 out.push(BREAK);
             }
             ':' if text[i + 1..].starts_with("//") => {
+                out.push(c);
+                out.push(BREAK);
+            }
+            '.' if i >= 3 && text.as_bytes()[i - 3..i].eq_ignore_ascii_case(b"www") => {
                 out.push(c);
                 out.push(BREAK);
             }
@@ -254,6 +259,7 @@ mod tests {
         assert!(!c.contains("#12") && !c.contains("GH-3"));
         assert!(c.contains("\\$x\\$"));
         assert!(!c.contains("https://"));
+        assert_eq!(markdown("WWW.e.ex", 160), "WWW.\u{200b}e.ex");
         assert_eq!(markdown("# Title", 160), "#\u{200b} Title");
         assert_eq!(markdown("- item", 160), "\\- item");
         assert_eq!(markdown("12. item", 160), "12\\. item");
