@@ -9,6 +9,7 @@ use minijinja::context;
 use serde::Serialize;
 use thiserror::Error;
 
+use crate::escape;
 use crate::history::{self, HistoryError};
 use crate::progress;
 use crate::report::{
@@ -387,8 +388,8 @@ pub fn table(diff: &Diff) -> String {
             c.added,
             c.removed,
             c.unchanged,
-            diff.base.label,
-            diff.head.label
+            escape::plain_line(&diff.base.label),
+            escape::plain_line(&diff.head.label)
         )
 }
 

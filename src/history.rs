@@ -281,7 +281,10 @@ fn parse(path: &Path, bytes: &[u8]) -> History {
 fn load(workdir: &Path) -> Result<Vec<Record>, HistoryError> {
     let history = read(workdir)?;
     for w in &history.warnings {
-        eprintln!("bpfcompat: warning: {w}");
+        eprintln!(
+            "bpfcompat: warning: {}",
+            crate::escape::plain(&w.to_string())
+        );
     }
     Ok(history.records)
 }

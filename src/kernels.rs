@@ -73,7 +73,10 @@ fn pin(matrix: &mut Matrix, mode: LockMode, cache: &KernelCache) -> anyhow::Resu
         options_for(id)
     })?;
     for (id, err) in &pinned.failed {
-        eprintln!("bpfcompat: warning: kernel {id}: {err}");
+        eprintln!(
+            "bpfcompat: warning: kernel {id}: {}",
+            crate::escape::plain(&err.to_string())
+        );
     }
     if pinned.written {
         eprintln!(
@@ -148,7 +151,11 @@ fn kernel_rows(
                 }
                 Err(e) => {
                     ok = false;
-                    eprintln!("bpfcompat: kernel {}: {e}", k.id);
+                    eprintln!(
+                        "bpfcompat: kernel {}: {}",
+                        k.id,
+                        crate::escape::plain(&e.to_string())
+                    );
                     [
                         k.id.clone(),
                         "ERROR".into(),

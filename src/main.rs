@@ -3,6 +3,7 @@ mod check;
 mod cli;
 mod compare;
 mod engine;
+mod escape;
 mod github;
 mod guest;
 mod history;
@@ -56,7 +57,8 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("bpfcompat: error: {e:#}");
+            // Errors quote reports, matrices and servers.
+            eprintln!("bpfcompat: error: {}", escape::plain(&format!("{e:#}")));
             ExitCode::from(e.downcast_ref::<Interrupted>().map_or(1, |i| i.exit_code))
         }
     }
@@ -195,7 +197,10 @@ async fn check_and_report(spec: CheckSpec, common: CommonArgs) -> anyhow::Result
     )
     .and_then(|record| history::append(&common.workdir, &record))
     {
-        eprintln!("bpfcompat: warning: this run is not in the history: {e}");
+        eprintln!(
+            "bpfcompat: warning: this run is not in the history: {}",
+            escape::plain(&e.to_string())
+        );
     }
     Ok(report.summary.exit_code as u8)
 }
@@ -208,7 +213,7 @@ fn merge_command(args: MergeArgs) -> anyhow::Result<u8> {
         .collect::<Result<Vec<(PathBuf, Report)>, report::ReadError>>()?;
     let merged = merge::merge(inputs, args.allow_partial)?;
     for w in &merged.warnings {
-        eprintln!("bpfcompat: warning: {w}");
+        eprintln!("bpfcompat: warning: {}", escape::plain(w));
     }
     write_report(&merged.report, &args.out, args.markdown.as_deref())?;
     Ok(merged.report.summary.exit_code as u8)

@@ -7,16 +7,19 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::escape;
 use crate::kernel::{ProgressFn, Transfer};
 use crate::report::{Target, TargetStatus};
 
 pub struct Progress {
     bars: Option<(MultiProgress, Vec<ProgressBar>)>,
+    /// As shown: one inert line each.
     ids: Vec<String>,
 }
 
 impl Progress {
     pub fn new(ids: Vec<String>) -> Progress {
+        let ids: Vec<String> = ids.iter().map(|id| escape::plain_line(id)).collect();
         let bars = std::io::stderr().is_terminal().then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let width = ids.iter().map(String::len).max().unwrap_or(0);
@@ -84,7 +87,7 @@ fn summary_line(t: &Target) -> String {
     let class = t
         .classification
         .as_ref()
-        .map(|c| format!(" {}: {}", c.code.as_str(), c.reason))
+        .map(|c| format!(" {}: {}", c.code.as_str(), escape::plain_line(&c.reason)))
         .unwrap_or_default();
     format!(
         "{verdict} in {:.1} s{class}",
@@ -139,4 +142,26 @@ pub fn table(targets: &[Target]) -> String {
         })
         .collect();
     crate::table::render(["KERNEL", "RELEASE", "VERDICT", "CLASS", "TIME"], &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture;
+
+    #[test]
+    fn hostile_names_cannot_drive_the_terminal() {
+        let report = fixture::hostile();
+        let table = table(&report.targets);
+        fixture::assert_inert_plain("table", &table);
+        assert_eq!(table.lines().count(), 1 + report.targets.len(), "{table}");
+        for t in &report.targets {
+            let line = summary_line(t);
+            fixture::assert_inert_plain("progress", &line);
+            assert_eq!(line.lines().count(), 1);
+        }
+        let ids = Progress::new(report.targets.iter().map(|t| t.id.clone()).collect()).ids;
+        ids.iter()
+            .for_each(|id| fixture::assert_inert_plain("id", id));
+    }
 }

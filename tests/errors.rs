@@ -2,7 +2,6 @@
 //! with each cause said once. (Errors used to repeat their cause, e.g.
 //! "Not a directory (os error 20): Not a directory (os error 20)".)
 
-
 use std::process::Command;
 
 /// A part of an error line (between ": " or "; ") that appears twice.
@@ -34,10 +33,7 @@ fn every_failing_command_names_its_input_and_says_each_cause_once() {
     let p = |name: &str| dir.path().join(name).display().to_string();
     std::fs::write(p("file"), "").unwrap();
     std::fs::write(p("bad.json"), "x").unwrap();
-    let matrix = format!(
-        "{}/matrices/test-kernels.yaml",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let matrix = format!("{}/matrices/test-kernels.yaml", env!("CARGO_MANIFEST_DIR"));
     let cases: Vec<(Vec<String>, String)> = vec![
         (
             vec!["test-command", "--cmd", "true", "--matrix", &matrix]

@@ -22,11 +22,12 @@ pub enum ApiError {
         status: u16,
         message: String,
     },
-    #[error("{method} {url}: {err}")]
+    /// ureq's error, as text: it may quote the URL, which is redacted.
+    #[error("{method} {url}: {message}")]
     Transport {
         method: &'static str,
         url: String,
-        err: ureq::Error,
+        message: String,
     },
     #[error("{method} {url}: the answer is not JSON: {err}")]
     Json {
@@ -46,6 +47,48 @@ impl ApiError {
     /// A read-only token (pull requests from forks) gets 403 on writes.
     pub fn is_forbidden(&self) -> bool {
         matches!(self, ApiError::Status { status: 403, .. })
+    }
+
+    /// The error with `token` cut out of every text it carries: whatever
+    /// GitHub, a proxy or the URL (`GITHUB_API_URL` may hold credentials)
+    /// put there ends up in the job log.
+    fn redacted(self, token: &str) -> ApiError {
+        let r = |text: String| match token.is_empty() {
+            true => text,
+            false => text.replace(token, "***"),
+        };
+        match self {
+            ApiError::Status {
+                method,
+                url,
+                status,
+                message,
+            } => ApiError::Status {
+                method,
+                url: r(url),
+                status,
+                message: r(message),
+            },
+            ApiError::Transport {
+                method,
+                url,
+                message,
+            } => ApiError::Transport {
+                method,
+                url: r(url),
+                message: r(message),
+            },
+            ApiError::Json { method, url, err } => ApiError::Json {
+                method,
+                url: r(url),
+                err,
+            },
+            ApiError::ForeignLink { url, next, base } => ApiError::ForeignLink {
+                url: r(url),
+                next: r(next),
+                base: r(base),
+            },
+        }
     }
 }
 
@@ -90,11 +133,12 @@ impl Client {
             let Some(next) = next else { return Ok(items) };
             // The token goes only to the API it was meant for.
             if !next.starts_with(&format!("{}/", self.base)) {
-                return Err(ApiError::ForeignLink {
+                let e = ApiError::ForeignLink {
                     url,
                     next,
                     base: self.base.clone(),
-                });
+                };
+                return Err(e.redacted(&self.token));
             }
             // The next link carries the query already.
             url = next;
@@ -126,7 +170,8 @@ impl Client {
             .query_pairs(query.iter().copied())
     }
 
-    /// One request (with a body for POST and PATCH); returns the JSON answer and the next page's URL, if any.
+    /// One request (with a body for POST and PATCH); returns the JSON
+    /// answer and the next page's URL, if any. Errors never carry the token.
     fn send(
         &self,
         method: Method,
@@ -134,11 +179,22 @@ impl Client {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<(Value, Option<String>), ApiError> {
+        self.exchange(method, url, query, body)
+            .map_err(|e| e.redacted(&self.token))
+    }
+
+    fn exchange(
+        &self,
+        method: Method,
+        url: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<(Value, Option<String>), ApiError> {
         let name = method.name();
-        let transport = |err| ApiError::Transport {
+        let transport = |err: ureq::Error| ApiError::Transport {
             method: name,
             url: url.to_owned(),
-            err,
+            message: err.to_string(),
         };
         let response = match body {
             None => self.prepare(self.agent.get(url), query).call(),

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use super::api::{ApiError, Client};
 use super::compare::{Baseline, Change, Results};
 use super::env::Repo;
+use crate::escape;
 use crate::report::{Report, Target, TargetStatus};
 
 /// GitHub takes at most 50 annotations per create or update request.
@@ -125,7 +126,7 @@ pub fn publish(
 
 /// One annotation per kernel that did not pass, on the matrix file: a
 /// failure where it counts (a required kernel, or a regression), a warning
-/// otherwise.
+/// otherwise. Annotations are plain text, shown as they are.
 pub fn annotations(report: &Report, baseline: &Baseline, matrix_path: &str) -> Vec<Value> {
     let regressed = baseline.regressed();
     report
@@ -161,13 +162,18 @@ fn annotation_title(t: &Target, regressed: bool) -> String {
     } else {
         String::new()
     };
-    let title = format!("{} {what}{change}", t.id);
+    let title = format!("{} {what}{change}", escape::plain_line(&t.id));
     title.chars().take(255).collect()
 }
 
 fn annotation_message(t: &Target) -> String {
     let mut message = match &t.classification {
-        Some(c) => format!("{}: {}\n{}", c.code.as_str(), c.reason, c.hint),
+        Some(c) => format!(
+            "{}: {}\n{}",
+            c.code.as_str(),
+            escape::plain(&c.reason),
+            escape::plain(&c.hint)
+        ),
         None => format!("{:?}", t.status),
     };
     if message.len() > MESSAGE_CAP {
@@ -178,4 +184,23 @@ fn annotation_message(t: &Target) -> String {
         message.truncate(end);
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture;
+
+    #[test]
+    fn annotations_are_inert_plain_text() {
+        let report = fixture::hostile();
+        let annotations = annotations(&report, &Baseline::Off, "matrices/ci.yaml");
+        assert_eq!(annotations.len(), 2);
+        for a in &annotations {
+            let title = a["title"].as_str().unwrap();
+            fixture::assert_inert_plain("title", title);
+            assert_eq!(title.lines().count(), 1);
+            fixture::assert_inert_plain("message", a["message"].as_str().unwrap());
+        }
+    }
 }

@@ -34,15 +34,22 @@ impl Results {
     /// The hidden comment to embed. Kernel ids come from the matrix: `>`
     /// is written as a JSON escape so no id can close the comment early, and
     /// `<`, `&` and `@` too, so nothing in it even looks like HTML or a
-    /// mention (they occur only inside JSON strings).
+    /// mention, and everything beyond printable ASCII (DEL, C1 controls,
+    /// bidirectional overrides). They occur only inside JSON strings.
     pub fn embed(&self) -> String {
         let json = serde_json::to_string(self).expect("results serialise");
-        let json = json
-            .replace('<', "\\u003c")
-            .replace('>', "\\u003e")
-            .replace('&', "\\u0026")
-            .replace('@', "\\u0040");
-        format!("{OPEN}{json}{CLOSE}")
+        let mut out = String::with_capacity(json.len());
+        for c in json.chars() {
+            if matches!(c, '<' | '>' | '&' | '@') || !(' '..='~').contains(&c) {
+                let mut units = [0; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        format!("{OPEN}{out}{CLOSE}")
     }
 
     /// The results embedded in a check run's text, if it has any we read.
@@ -167,11 +174,13 @@ mod tests {
     fn embedded_results_survive_hostile_ids() {
         let r = results(&[
             ("a --> <b> @x &y", TargetStatus::Fail),
+            ("\u{7f}\u{9b}\u{202e}é😀", TargetStatus::Fail),
             ("ok", TargetStatus::Pass),
         ]);
         let text = format!("before\n{}\nafter", r.embed());
         assert_eq!(text.matches("-->").count(), 1, "{text}");
         assert!(!text.contains("<b>") && !text.contains("@x") && !text.contains("&y"));
+        assert!(text.is_ascii(), "{text}");
         assert_eq!(Results::extract(&text), Some(r));
         assert_eq!(Results::extract("no marker here"), None);
         assert_eq!(

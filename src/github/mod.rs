@@ -103,7 +103,8 @@ pub fn publish(args: &PublishArgs) -> anyhow::Result<u8> {
         if let Some(p) = settle("check run", published, &mut errors) {
             println!(
                 "bpfcompat: check run {:?} on {}: {p:?}",
-                run.name, gh.head_sha
+                crate::escape::plain_line(&run.name),
+                gh.head_sha
             );
         }
         match &gh.pull_request {
@@ -197,7 +198,10 @@ fn settle<T>(what: &str, result: Result<T, ApiError>, errors: &mut Vec<ApiError>
             None
         }
         Err(e) => {
-            eprintln!("bpfcompat publish: the {what} failed: {e}");
+            eprintln!(
+                "bpfcompat publish: the {what} failed: {}",
+                crate::escape::plain(&e.to_string())
+            );
             errors.push(e);
             None
         }

@@ -269,6 +269,51 @@ fn safe_link(link: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::github::comment;
+    use crate::report::fixture;
+
+    #[test]
+    fn hostile_strings_stay_text_on_every_surface() {
+        let report = fixture::hostile();
+        let baseline = Baseline::Compared {
+            base_sha: "2".repeat(40),
+            changes: report
+                .targets
+                .iter()
+                .map(|t| (t.id.clone(), Change::Regressed))
+                .collect(),
+        };
+        let name = fixture::HOSTILE;
+        let view = View::new(
+            &report,
+            &baseline,
+            name,
+            Some("https://github.com/o/r/actions/runs/1"),
+        );
+        let marker = comment::marker(name);
+        let comment = view.comment(&marker);
+        assert!(comment.starts_with(&marker));
+        assert_eq!(
+            comment.matches("<!-- bpfcompat:matrix:").count(),
+            1,
+            "{comment}"
+        );
+        for (what, text) in [
+            ("comment", comment.as_str()),
+            ("check summary", &view.check_summary()),
+            ("check text", &view.check_text()),
+            ("job summary", &view.job_summary()),
+            ("markdown output", &view.markdown()),
+        ] {
+            fixture::assert_inert_markdown(what, text);
+        }
+        let missing = Baseline::Missing {
+            base_sha: "2".repeat(40),
+            reason: super::super::compare::MissingBase::NoCheckRun,
+        };
+        let view = View::new(&report, &missing, name, None);
+        fixture::assert_inert_markdown("no base", &view.job_summary());
+    }
 
     #[test]
     fn clipping_keeps_the_end() {

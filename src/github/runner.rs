@@ -6,6 +6,8 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::escape;
+
 #[derive(Debug, thiserror::Error)]
 #[error("cannot append to {} ({what}): {err}", path.display())]
 pub struct RunnerFileError {
@@ -15,13 +17,10 @@ pub struct RunnerFileError {
 }
 
 /// A `::warning::` annotation on the job. Messages are escaped as the
-/// runner expects, so a newline or `%` in an API error cannot cut them short.
+/// runner expects, so a newline or `%` in an API error cannot cut them short
+/// or start a command of their own.
 pub fn warning(message: &str) {
-    let escaped = message
-        .replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A");
-    println!("::warning::{escaped}");
+    println!("::warning::{}", escape::workflow_command(message));
 }
 
 /// Appends Markdown to `GITHUB_STEP_SUMMARY`.

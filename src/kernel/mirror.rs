@@ -82,14 +82,19 @@ impl Mirror {
             match fetch::download(origin, &url, out, &limits, opts) {
                 Ok(digest) if expected.is_none_or(|e| e == digest) => return Ok(Some(digest)),
                 Ok(digest) => eprintln!(
-                    "bpfcompat: mirror copy {url} of {origin} has sha256 {digest}, not {}; ignoring it",
+                    "bpfcompat: mirror copy {} of {} has sha256 {digest}, not {}; ignoring it",
+                    crate::escape::plain_line(&url),
+                    crate::escape::plain_line(origin),
                     expected.unwrap_or_default()
                 ),
                 Err(KernelError::HttpStatus { status: 404, .. }) => {}
                 Err(KernelError::ReadSource { err, .. })
                     if err.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) if e.is_cache() => return Err(e),
-                Err(e) => eprintln!("bpfcompat: mirror: {e}; trying the next place"),
+                Err(e) => eprintln!(
+                    "bpfcompat: mirror: {}; trying the next place",
+                    crate::escape::plain(&e.to_string())
+                ),
             }
         }
         Ok(None)

@@ -1,16 +1,23 @@
 //! Markdown rendering of a report, from the templates in `templates/`.
 //!
 //! Everything that comes from a guest, a matrix or a pull request goes
-//! through `cell` or `codeblock`, so it cannot break the table, close a code
-//! fence, inject HTML, make a link or mention anyone.
+//! through a filter of `crate::escape` for where it lands: `cell` (a table
+//! cell or a name in prose), `inline` (a reason or hint), `code` (an inline
+//! code span), `html` (inside `<summary>`) or `codeblock` (a log tail), so
+//! it cannot break the table, close a code fence, inject HTML, make a link
+//! or mention anyone.
 
 use minijinja::value::{Value, ViaDeserialize};
 use minijinja::{context, AutoEscape, Environment};
 
 use super::{CheckStatus, Report, TargetStatus};
+use crate::escape;
 
 const REPORT_TEMPLATE: &str = include_str!("../../templates/report.md.j2");
 const PARTS_TEMPLATE: &str = include_str!("../../templates/report_parts.md.j2");
+/// Names in cells, code spans and summaries are cut to this many
+/// characters; reasons and hints are not.
+const NAME_CHARS: usize = 160;
 
 /// The templates and filters a report renders with; other renderings of a
 /// report (the GitHub check run and comment) add their templates to it and
@@ -18,9 +25,11 @@ const PARTS_TEMPLATE: &str = include_str!("../../templates/report_parts.md.j2");
 pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::None);
-    env.add_filter("cell", cell);
-    env.add_filter("inline", inline);
-    env.add_filter("codeblock", codeblock);
+    env.add_filter("cell", |t: String| escape::markdown(&t, NAME_CHARS));
+    env.add_filter("inline", |t: String| escape::markdown(&t, usize::MAX));
+    env.add_filter("code", |t: String| escape::code_span(&t, NAME_CHARS));
+    env.add_filter("html", |t: String| escape::html(&t, NAME_CHARS));
+    env.add_filter("codeblock", |t: String| escape::code_block(&t));
     env.add_filter("secs", |ms: u64| format!("{:.1} s", ms as f64 / 1000.0));
     env.add_filter("verdict", |status: String| verdict(&status).to_owned());
     env.add_function("object_matrix", |r: ViaDeserialize<Report>| {
@@ -92,69 +101,36 @@ fn verdict(status: &str) -> &'static str {
     }
 }
 
-/// Escapes text for one Markdown table cell on one line.
-pub fn cell(text: String) -> String {
-    escape(&text, 160)
-}
-
-/// Escapes text for one line of prose (a reason, a hint): like a cell, but
-/// not shortened.
-pub fn inline(text: String) -> String {
-    escape(&text, usize::MAX)
-}
-
-fn escape(text: &str, max_chars: usize) -> String {
-    let mut out = String::with_capacity(text.len());
-    for (i, c) in text.chars().enumerate() {
-        if i == max_chars {
-            out.push('…');
-            break;
-        }
-        match c {
-            '\n' | '\r' | '\t' => out.push(' '),
-            '|' | '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '~' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            // A zero-width space after @ stops GitHub from mentioning.
-            '@' => out.push_str("@\u{200b}"),
-            c if c.is_control() => out.push('�'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Wraps text in a fenced code block whose fence is longer than any run of
-/// backticks inside, so the text cannot close it.
-pub fn codeblock(text: String) -> String {
-    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    let fence = "`".repeat(longest.max(2) + 1);
-    let body = text.trim_end_matches('\n');
-    format!("{fence}text\n{body}\n{fence}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::fixture;
 
     #[test]
-    fn cells_cannot_break_tables_or_mention() {
-        let c = cell("a|b\n<img src=x> @octocat [x](y) `z`".into());
-        assert!(!c.contains('\n'));
-        assert!(!c.contains("<img"));
-        assert!(c.contains("\\|"));
-        assert!(!c.contains("@octocat"));
-        assert!(c.contains("\\[x\\]"));
+    fn hostile_strings_stay_text() {
+        let md = render_markdown(&fixture::hostile());
+        fixture::assert_inert_markdown("report", &md);
+        // Shown, not dropped.
+        assert!(md.contains("@\u{200b}octocat"), "{md}");
+        assert!(md.contains("\\|\\*\\_\\[l\\]"), "{md}");
+        // Three kernels in the table, two objects in the objects table.
+        let rows = md.lines().filter(|l| l.starts_with("| \\|")).count();
+        assert_eq!(rows, 5, "{md}");
     }
 
     #[test]
-    fn code_blocks_cannot_be_escaped() {
-        let b = codeblock("x\n````\n</details>\n".into());
-        assert!(b.starts_with("`````text\n"));
-        assert!(b.ends_with("\n`````"));
+    fn names_in_code_spans_and_summaries_show_as_they_are() {
+        let mut r = fixture::hostile();
+        let check = &mut r.targets[0].checks[0];
+        let object = check.validation.object.as_mut().unwrap();
+        object.programs[0].name = "handle_exec".into();
+        object.maps[0].name = "my_map".into();
+        let md = render_markdown(&r);
+        assert!(md.contains("program `handle_exec`"), "{md}");
+        assert!(md.contains("map `my_map`"), "{md}");
+        assert!(
+            md.contains("<summary>verifier log of handle_exec (tail"),
+            "{md}"
+        );
     }
 }

@@ -1,19 +1,34 @@
-//! libbpf's output, captured through `libbpf_rs::set_print` at debug level.
+//! libbpf's output, captured through `libbpf_set_print` at debug level.
 //!
 //! libbpf prints through one process-wide callback, so the capture is a
 //! global buffer: [`Capture::start`] clears it and [`Capture::take`] returns
 //! what libbpf said since. Checks run one at a time.
 
+use std::ffi::{c_char, c_int};
 use std::sync::Mutex;
 
 use libbpf_rs::PrintLevel;
 
 static BUFFER: Mutex<Vec<(PrintLevel, String)>> = Mutex::new(Vec::new());
 
-fn on_print(level: PrintLevel, msg: String) {
-    if let Ok(mut b) = BUFFER.lock() {
-        b.push((level, msg));
+/// libbpf's print callback: ours, not `libbpf_rs::set_print`'s, which
+/// panics on a message that is not UTF-8, and a panic cannot leave an
+/// `extern "C"` function: the agent would abort. libbpf quotes names from
+/// the object, and verifier logs quote its source lines and BTF, all of
+/// which may be any bytes: they are kept, invalid UTF-8 replaced.
+unsafe extern "C" fn on_print(
+    level: libbpf_sys::libbpf_print_level,
+    format: *const c_char,
+    args: *mut libbpf_sys::__va_list_tag,
+) -> c_int {
+    // SAFETY: libbpf passes its format string and the arguments for it;
+    // vsprintf copies the va_list before each use.
+    if let Ok(bytes) = unsafe { vsprintf::vsprintf_raw(format, args) } {
+        if let Ok(mut b) = BUFFER.lock() {
+            b.push((level.into(), String::from_utf8_lossy(&bytes).into_owned()));
+        }
     }
+    0
 }
 
 /// What libbpf printed during one step.
@@ -27,7 +42,8 @@ pub struct Capture;
 impl Capture {
     /// Installs the callback (idempotent) and clears the buffer.
     pub fn start() -> Capture {
-        libbpf_rs::set_print(Some((PrintLevel::Debug, on_print)));
+        // SAFETY: `on_print` has the signature libbpf calls.
+        unsafe { libbpf_sys::libbpf_set_print(Some(on_print)) };
         if let Ok(mut b) = BUFFER.lock() {
             b.clear();
         }
@@ -113,6 +129,19 @@ fn strip_logs(e: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_that_are_not_utf8_are_kept() {
+        // libbpf quotes the path when it cannot open it.
+        let path = std::ffi::CString::new(b"/nonexistent/bpfcompat-\xff\xfe".to_vec()).unwrap();
+        let cap = Capture::start();
+        // SAFETY: a C string path and no options.
+        let obj = unsafe { libbpf_sys::bpf_object__open_file(path.as_ptr(), std::ptr::null()) };
+        let out = cap.take();
+        assert!(obj.is_null());
+        let text = out.text();
+        assert!(text.contains("bpfcompat-\u{fffd}\u{fffd}"), "{text}");
+    }
 
     #[test]
     fn splits_verifier_logs_from_libbpf_lines() {
