@@ -8,7 +8,7 @@ use bpfcompat_proto::object::ObjectMode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::compare;
-use crate::github::{self, CommentMode};
+use crate::github::CommentMode;
 use crate::matrix::parse_duration;
 use crate::qemu::AccelChoice;
 use crate::shard::ShardSpec;
@@ -73,9 +73,11 @@ pub enum Commands {
                       Reads GITHUB_REPOSITORY, GITHUB_EVENT_PATH, GITHUB_SHA, GITHUB_API_URL, \
                       GITHUB_STEP_SUMMARY, GITHUB_OUTPUT. A 403 from GitHub (pull requests from \
                       forks get a read-only token) is a warning, not a failure.\n\n\
-                      Exit code by --fail-on: required: the report's own (0 pass, 2 a required \
-                      kernel failed, 1 one could not be checked); any: also optional kernels; \
-                      regression: 2 when a kernel regressed, else 0; never: 0."
+                      Exit code by --fail-on, the same words and rules as `compare`: required: \
+                      the report's own (0 pass, 2 a required kernel failed, 1 one could not be \
+                      checked); any: also optional kernels; regression: 2 when a required kernel \
+                      passed on the base commit and does not now; any-change: 2 when any kernel \
+                      changed against the base; never: 0."
     )]
     Publish(PublishArgs),
     /// Past runs, as recorded in <workdir>/history.jsonl by test and test-command.
@@ -178,7 +180,9 @@ pub struct CompareArgs {
     /// Where to write the comparison as Markdown.
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
-    /// What makes the exit code 2.
+    /// What makes the exit code non-zero: regression (a required kernel regressed), any-change,
+    /// required (the head's own verdict), any (optional kernels too), never; the same words and
+    /// rules as `publish --fail-on`.
     #[arg(long, value_enum, default_value_t = compare::FailOn::Regression)]
     pub fail_on: compare::FailOn,
     /// Compare reports of different matrices (kernels only in one are added or removed).
@@ -308,9 +312,11 @@ pub struct PublishArgs {
     /// Post a sticky PR comment: true, false, or on-failure (a kernel failed or regressed).
     #[arg(long, value_enum, value_name = "WHEN", default_value = "true")]
     pub comment: CommentMode,
-    /// What fails this step: required kernels (the report's exit code), any kernel, regressions only, or never.
+    /// What fails this step: required (the report's own exit code), any (optional kernels
+    /// too), regression (a required kernel regressed against the base commit), any-change,
+    /// never; the same words and rules as `compare --fail-on`.
     #[arg(long, value_enum, value_name = "POLICY", default_value = "required")]
-    pub fail_on: github::FailOn,
+    pub fail_on: compare::FailOn,
     /// On pull requests, compare with this check run's results on the base commit.
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     pub compare_base: bool,

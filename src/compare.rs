@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use minijinja::context;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::escape;
@@ -19,18 +19,27 @@ use crate::report::{
 pub const SCHEMA: &str = "bpfcompat.diff/v1";
 const TEMPLATE: &str = include_str!("../templates/compare.md.j2");
 
-/// When `compare` exits 2.
+/// What makes a run fail a CI gate: one vocabulary for `compare`,
+/// `publish` and the Action's `fail-on`, one rule for each word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailOn {
-    /// A required kernel that passed in the base fails (or errs) in the head.
+    /// The head report's own verdict: 2 when a required kernel failed, 1
+    /// when one could not be checked.
+    Required,
+    /// Like `required`, counting optional kernels too.
+    Any,
+    /// 2 when a required kernel regressed: passed in the base, does not in
+    /// the head. Optional kernels' regressions are shown, never gate.
     Regression,
-    /// Any kernel is not `unchanged`.
+    /// 2 when any kernel is not `unchanged`.
     AnyChange,
-    /// Exit 0 whatever changed: report only.
+    /// 0 whatever happened: report only.
     Never,
 }
 
+/// How one kernel's verdict changed from the base to the head: the one
+/// comparison model, for `compare` and for `publish`'s base commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Change {
@@ -167,7 +176,7 @@ pub struct Side {
     pub summary: Summary,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KernelDiff {
     pub id: String,
     pub change: Change,
@@ -177,11 +186,41 @@ pub struct KernelDiff {
     pub head: Option<State>,
 }
 
-#[derive(Debug, Serialize)]
+/// One kernel's verdict: what a comparison reads of a target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct State {
     pub status: TargetStatus,
     pub class: Option<ClassCode>,
     pub release: Option<String>,
+}
+
+/// Every kernel's verdict, in the report's order: all a comparison needs of
+/// a report, small enough to travel in a check run (see `github`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdicts(pub Vec<KernelVerdict>);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KernelVerdict {
+    pub id: String,
+    pub required: bool,
+    #[serde(flatten)]
+    pub state: State,
+}
+
+impl Verdicts {
+    pub fn of(report: &Report) -> Verdicts {
+        Verdicts(
+            report
+                .targets
+                .iter()
+                .map(|t| KernelVerdict {
+                    id: t.id.clone(),
+                    required: t.required,
+                    state: state(t),
+                })
+                .collect(),
+        )
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -195,19 +234,17 @@ pub struct Counts {
     pub unchanged: usize,
 }
 
-fn class(t: &Target) -> Option<ClassCode> {
-    t.classification.as_ref().map(|c| c.code)
-}
-
 fn state(t: &Target) -> State {
     State {
         status: t.status,
-        class: class(t),
+        class: t.classification.as_ref().map(|c| c.code),
         release: t.kernel.release.clone(),
     }
 }
 
-fn change(base: Option<&Target>, head: &Target) -> Change {
+/// The rule: leaving `pass` is a regression, reaching it a fix; otherwise
+/// a change of status, then of class, is a change.
+fn change(base: Option<&State>, head: &State) -> Change {
     use TargetStatus::*;
     let Some(base) = base else {
         return Change::Added;
@@ -216,43 +253,53 @@ fn change(base: Option<&Target>, head: &Target) -> Change {
         (Pass, Fail | InfraError) => Change::Regressed,
         (Fail | InfraError, Pass) => Change::Fixed,
         (b, h) if b != h => Change::StatusChanged,
-        _ if class(base) != class(head) => Change::ClassChanged,
+        _ if base.class != head.class => Change::ClassChanged,
         _ => Change::Unchanged,
     }
 }
 
-/// Pairs the kernels of two reports by id.
-pub fn kernel_diffs(base: &Report, head: &Report) -> Vec<KernelDiff> {
-    let base_by_id: HashMap<&str, &Target> =
-        base.targets.iter().map(|t| (t.id.as_str(), t)).collect();
-    let head_ids: Vec<&str> = head.targets.iter().map(|t| t.id.as_str()).collect();
-    let present = head.targets.iter().map(|h| {
-        let b = base_by_id.get(h.id.as_str()).copied();
+/// Pairs the kernels of two runs by id: the head's in its order, then those
+/// only the base had.
+pub fn kernel_diffs(base: &Verdicts, head: &Verdicts) -> Vec<KernelDiff> {
+    let base_by_id: HashMap<&str, &KernelVerdict> =
+        base.0.iter().map(|k| (k.id.as_str(), k)).collect();
+    let head_ids: Vec<&str> = head.0.iter().map(|k| k.id.as_str()).collect();
+    let present = head.0.iter().map(|h| {
+        let b = base_by_id.get(h.id.as_str()).map(|b| &b.state);
         KernelDiff {
             id: h.id.clone(),
-            change: change(b, h),
+            change: change(b, &h.state),
             required: h.required,
-            base: b.map(state),
-            head: Some(state(h)),
+            base: b.cloned(),
+            head: Some(h.state.clone()),
         }
     });
     let removed = base
-        .targets
+        .0
         .iter()
         .filter(|b| !head_ids.contains(&b.id.as_str()))
         .map(|b| KernelDiff {
             id: b.id.clone(),
             change: Change::Removed,
             required: b.required,
-            base: Some(state(b)),
+            base: Some(b.state.clone()),
             head: None,
         });
     present.chain(removed).collect()
 }
 
 impl FailOn {
-    fn exit_code(self, kernels: &[KernelDiff]) -> u8 {
+    /// The gate's exit code for `head`, given its kernels' changes against a
+    /// base (none when there is no base to compare with).
+    pub fn exit_code(self, head: &Report, kernels: &[KernelDiff]) -> u8 {
+        let own = u8::try_from(head.summary.exit_code).unwrap_or(1);
+        let any = |status| head.targets.iter().any(|t| t.status == status);
         let fail = match self {
+            FailOn::Required => return own,
+            FailOn::Any if own != 0 => return own,
+            FailOn::Any if any(TargetStatus::Fail) => true,
+            FailOn::Any if any(TargetStatus::InfraError) => return 1,
+            FailOn::Any => false,
             FailOn::Regression => kernels
                 .iter()
                 .any(|k| k.change == Change::Regressed && k.required),
@@ -325,14 +372,14 @@ pub fn diff(
             head_matrix: describe(&h.matrix),
         });
     }
-    let kernels = kernel_diffs(b, h);
+    let kernels = kernel_diffs(&Verdicts::of(b), &Verdicts::of(h));
     Ok(Diff {
         schema: SCHEMA,
         base: Side::of(base),
         head: Side::of(head),
         matrix_changed,
         fail_on,
-        exit_code: fail_on.exit_code(&kernels),
+        exit_code: fail_on.exit_code(h, &kernels),
         counts: Counts::of(&kernels),
         kernels,
     })
@@ -422,4 +469,50 @@ pub fn run(base: Input, head: Input, options: &Options) -> Result<u8, CompareErr
     }
     print!("{}", table(&diff));
     Ok(diff.exit_code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TargetStatus::*;
+
+    fn s(status: TargetStatus, class: Option<ClassCode>) -> State {
+        State {
+            status,
+            class,
+            release: None,
+        }
+    }
+
+    #[test]
+    fn the_one_rule_for_what_changed() {
+        let panic = Some(ClassCode::KernelPanic);
+        let timeout = Some(ClassCode::InfraTimeout);
+        assert_eq!(
+            change(Some(&s(Pass, None)), &s(Fail, None)),
+            Change::Regressed
+        );
+        assert_eq!(
+            change(Some(&s(Pass, None)), &s(InfraError, panic)),
+            Change::Regressed
+        );
+        assert_eq!(change(Some(&s(Fail, None)), &s(Pass, None)), Change::Fixed);
+        assert_eq!(
+            change(Some(&s(InfraError, panic)), &s(Pass, None)),
+            Change::Fixed
+        );
+        assert_eq!(
+            change(Some(&s(Fail, None)), &s(InfraError, panic)),
+            Change::StatusChanged
+        );
+        assert_eq!(
+            change(Some(&s(InfraError, panic)), &s(InfraError, timeout)),
+            Change::ClassChanged
+        );
+        assert_eq!(
+            change(Some(&s(Pass, None)), &s(Pass, None)),
+            Change::Unchanged
+        );
+        assert_eq!(change(None, &s(Fail, None)), Change::Added);
+    }
 }

@@ -373,18 +373,20 @@ fn a_regression_against_the_base_commit_is_found_and_can_fail_the_step() {
     let mut targets = passing(&["stable", "brand-new"]);
     targets.insert(1, target("flaky", TargetStatus::Fail, false));
     let pr_report = report(targets);
+    // Only a required kernel's regression gates, as in `compare`; an
+    // optional one's is shown and counted.
     let run = publish(
         &gh,
         Event::PullRequest,
         &pr_report,
         &["--fail-on", "regression"],
     );
-    assert_eq!(run.code, 2, "{}", run.context());
+    assert_eq!(run.code, 0, "{}", run.context());
     assert_eq!(run.outputs["regressions"], "1");
     let state = gh.state();
     let check = state.check_runs_on(HEAD)[0].clone();
     drop(state);
-    assert_eq!(check["conclusion"], "failure");
+    assert_eq!(check["conclusion"], "neutral");
     assert!(check["output"]["title"]
         .as_str()
         .unwrap()
@@ -409,6 +411,18 @@ fn a_regression_against_the_base_commit_is_found_and_can_fail_the_step() {
     );
     assert!(body.contains("**1 regression** against the base commit 222222222222: flaky"));
 
+    // A required kernel regressing fails the step.
+    let mut required = pr_report.clone();
+    required.targets[1].required = true;
+    let run = publish(
+        &gh,
+        Event::PullRequest,
+        &required,
+        &["--fail-on", "regression"],
+    );
+    assert_eq!(run.code, 2, "{}", run.context());
+    assert_eq!(gh.state().check_runs_on(HEAD)[0]["conclusion"], "failure");
+
     // The same report under the default policy: the optional kernel's
     // failure alone does not fail the step.
     let run = publish(&gh, Event::PullRequest, &pr_report, &[]);
@@ -418,6 +432,67 @@ fn a_regression_against_the_base_commit_is_found_and_can_fail_the_step() {
     assert_eq!(run.code, 2, "{}", run.context());
     let run = publish(&gh, Event::PullRequest, &pr_report, &["--fail-on", "never"]);
     assert_eq!(run.code, 0, "{}", run.context());
+}
+
+/// `compare` and `publish` share one comparison model and one `--fail-on`
+/// vocabulary: on the same two reports, every policy gives the same exit code.
+#[test]
+fn compare_and_publish_gate_alike_on_the_same_reports() {
+    use TargetStatus::*;
+    let base = report(vec![
+        target("req", Pass, true),
+        target("opt", Pass, false),
+        target("broken", Fail, true),
+    ]);
+    let heads = [
+        ("an optional kernel regresses", vec![("opt", Fail, false)]),
+        ("a required kernel regresses", vec![("req", Fail, true)]),
+        (
+            "a required kernel cannot be checked",
+            vec![("req", InfraError, true)],
+        ),
+        (
+            "a failure changes status",
+            vec![("broken", InfraError, true)],
+        ),
+        ("a kernel is fixed", vec![("broken", Pass, true)]),
+        ("nothing changes", vec![]),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("base.json"), base.to_json()).unwrap();
+    for (case, edits) in heads {
+        let mut head = base.clone();
+        for (id, status, required) in edits {
+            let t = head.targets.iter_mut().find(|t| t.id == id).unwrap();
+            *t = target(id, status, required);
+        }
+        head.summary = Summary::of(&head.targets);
+        std::fs::write(dir.path().join("head.json"), head.to_json()).unwrap();
+        let gh = FakeGithub::start();
+        assert_eq!(publish(&gh, Event::Push(BASE), &base, &[]).code, 2);
+        for policy in ["required", "any", "regression", "any-change", "never"] {
+            let published = publish(&gh, Event::PullRequest, &head, &["--fail-on", policy]);
+            let (compared, out, err) = bpfcompat(
+                dir.path(),
+                &[
+                    "compare",
+                    "--base",
+                    "base.json",
+                    "--head",
+                    "head.json",
+                    "--fail-on",
+                    policy,
+                ],
+            );
+            assert_eq!(
+                published.code,
+                compared,
+                "{case}, --fail-on {policy}: publish {} vs compare {compared}\n{}\n{out}{err}",
+                published.code,
+                published.context()
+            );
+        }
+    }
 }
 
 #[test]

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::api::{ApiError, Client};
-use super::compare::{Baseline, Change, Results};
+use super::compare::{label, Baseline, Change, Results};
 use super::env::Repo;
 use crate::escape;
 use crate::report::{Report, Target, TargetStatus};
@@ -158,7 +158,7 @@ fn annotation_title(t: &Target, regressed: bool) -> String {
         _ => "failed",
     };
     let change = if regressed {
-        format!(" ({})", Change::Regressed.label())
+        format!(" ({})", label(Change::Regressed))
     } else {
         String::new()
     };

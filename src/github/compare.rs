@@ -1,34 +1,92 @@
 //! Comparing with the base branch: every check run we publish carries its
 //! per-kernel verdicts in a hidden HTML comment, and a pull request's run
 //! reads them back from the check run of the same name on its base commit.
+//! The comparison itself is `compare`'s: one model, one rule.
 
 use std::collections::BTreeMap;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::report::{Report, TargetStatus};
+pub use crate::compare::Change;
+use crate::compare::{kernel_diffs, KernelDiff, KernelVerdict, State, Verdicts};
+use crate::report::Report;
 
 const OPEN: &str = "<!-- bpfcompat:results ";
 const CLOSE: &str = " -->";
 
-/// What a run found, per kernel id: the part of a report worth comparing.
+/// What a run found, per kernel id, compactly: a check run's text holds
+/// 65,535 characters, and a matrix may have hundreds of kernels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Results {
     /// Bumped if the shape changes, so an old base is "no result", not junk.
     v: u32,
-    kernels: BTreeMap<String, TargetStatus>,
+    /// `status`, or `status:CLASS` for a kernel with a classification.
+    kernels: BTreeMap<String, String>,
+    /// The kernels that were not required.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    optional: Vec<String>,
+}
+
+const VERSION: u32 = 2;
+
+/// The JSON string a unit enum serialises to (`pass`, `KERNEL_PANIC`, ...).
+fn word<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => unreachable!("a unit variant serialises to a string, not {other:?}"),
+    }
+}
+
+fn parse<T: DeserializeOwned>(word: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(word.to_owned())).ok()
 }
 
 impl Results {
     pub fn of(report: &Report) -> Results {
+        let verdicts = Verdicts::of(report);
+        let kernels = verdicts.0.iter().map(|k| {
+            let status = word(&k.state.status);
+            let text = match k.state.class {
+                Some(class) => format!("{status}:{}", word(&class)),
+                None => status,
+            };
+            (k.id.clone(), text)
+        });
         Results {
-            v: 1,
-            kernels: report
-                .targets
+            v: VERSION,
+            kernels: kernels.collect(),
+            optional: verdicts
+                .0
                 .iter()
-                .map(|t| (t.id.clone(), t.status))
+                .filter(|k| !k.required)
+                .map(|k| k.id.clone())
                 .collect(),
         }
+    }
+
+    /// The base's verdicts, for [`kernel_diffs`]; `None` if any is unreadable.
+    fn verdicts(&self) -> Option<Verdicts> {
+        let kernel = |(id, text): (&String, &String)| {
+            let (status, class) = match text.split_once(':') {
+                Some((s, c)) => (s, Some(parse(c)?)),
+                None => (text.as_str(), None),
+            };
+            Some(KernelVerdict {
+                id: id.clone(),
+                required: !self.optional.contains(id),
+                state: State {
+                    status: parse(status)?,
+                    class,
+                    release: None,
+                },
+            })
+        };
+        self.kernels
+            .iter()
+            .map(kernel)
+            .collect::<Option<_>>()
+            .map(Verdicts)
     }
 
     /// The hidden comment to embed. Kernel ids come from the matrix: `>`
@@ -58,56 +116,28 @@ impl Results {
         let len = text[start..].find(CLOSE)?;
         serde_json::from_str::<Results>(&text[start..start + len])
             .ok()
-            .filter(|r| r.v == 1)
+            .filter(|r| r.v == VERSION && r.verdicts().is_some())
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Change {
-    /// Passed on the base, does not now.
-    Regressed,
-    /// Did not pass on the base, does now.
-    Fixed,
-    /// Not in the base's matrix.
-    New,
-    Unchanged,
-}
-
-impl Change {
-    /// The word in the table's "vs base" column.
-    pub fn label(self) -> &'static str {
-        match self {
-            Change::Regressed => "🔻 regressed",
-            Change::Fixed => "✅ fixed",
-            Change::New => "🆕 new",
-            Change::Unchanged => "unchanged",
-        }
+/// The word in the table's "vs base" column.
+pub fn label(change: Change) -> &'static str {
+    match change {
+        Change::Regressed => "🔻 regressed",
+        Change::Fixed => "✅ fixed",
+        Change::StatusChanged => "↔ status changed",
+        Change::ClassChanged => "↔ class changed",
+        Change::Added => "🆕 new",
+        Change::Removed => "removed",
+        Change::Unchanged => "unchanged",
     }
 }
 
-/// Each kernel of `report` against `base`, in the report's order.
-pub fn compare(report: &Report, base: &Results) -> Vec<(String, Change)> {
-    report
-        .targets
-        .iter()
-        .map(|t| {
-            (
-                t.id.clone(),
-                change(base.kernels.get(&t.id).copied(), t.status),
-            )
-        })
-        .collect()
-}
-
-fn change(base: Option<TargetStatus>, now: TargetStatus) -> Change {
-    let pass = |s| s == TargetStatus::Pass;
-    match base {
-        None => Change::New,
-        Some(b) if pass(b) && !pass(now) => Change::Regressed,
-        Some(b) if !pass(b) && pass(now) => Change::Fixed,
-        Some(_) => Change::Unchanged,
-    }
+/// Each kernel of `report` against `base`: the head's kernels in its order,
+/// then those only the base had.
+pub fn compare(report: &Report, base: &Results) -> Vec<KernelDiff> {
+    let base = base.verdicts().expect("extract() read every verdict");
+    kernel_diffs(&base, &Verdicts::of(report))
 }
 
 /// What the comparison with the base branch came to.
@@ -122,7 +152,7 @@ pub enum Baseline {
     },
     Compared {
         base_sha: String,
-        changes: Vec<(String, Change)>,
+        changes: Vec<KernelDiff>,
     },
 }
 
@@ -147,15 +177,19 @@ impl Baseline {
         self.with(change).count()
     }
 
-    fn with(&self, change: Change) -> impl Iterator<Item = &str> {
-        let changes = match self {
-            Baseline::Compared { changes, .. } => changes.as_slice(),
+    /// Every kernel's change; none without a base to compare with.
+    pub fn kernels(&self) -> &[KernelDiff] {
+        match self {
+            Baseline::Compared { changes, .. } => changes,
             _ => &[],
-        };
-        changes
+        }
+    }
+
+    fn with(&self, change: Change) -> impl Iterator<Item = &str> {
+        self.kernels()
             .iter()
-            .filter(move |(_, c)| *c == change)
-            .map(|(id, _)| id.as_str())
+            .filter(move |k| k.change == change)
+            .map(|k| k.id.as_str())
     }
 }
 
@@ -163,20 +197,27 @@ impl Baseline {
 mod tests {
     use super::*;
 
-    fn results(kernels: &[(&str, TargetStatus)]) -> Results {
+    fn results(kernels: &[(&str, &str)], optional: &[&str]) -> Results {
         Results {
-            v: 1,
-            kernels: kernels.iter().map(|(k, s)| (k.to_string(), *s)).collect(),
+            v: VERSION,
+            kernels: kernels
+                .iter()
+                .map(|(k, s)| (k.to_string(), s.to_string()))
+                .collect(),
+            optional: optional.iter().map(|k| k.to_string()).collect(),
         }
     }
 
     #[test]
     fn embedded_results_survive_hostile_ids() {
-        let r = results(&[
-            ("a --> <b> @x &y", TargetStatus::Fail),
-            ("\u{7f}\u{9b}\u{202e}é😀", TargetStatus::Fail),
-            ("ok", TargetStatus::Pass),
-        ]);
+        let r = results(
+            &[
+                ("a --> <b> @x &y", "fail:VERIFIER_REJECTION"),
+                ("\u{7f}\u{9b}\u{202e}é😀", "infra_error:KERNEL_PANIC"),
+                ("ok", "pass"),
+            ],
+            &["ok"],
+        );
         let text = format!("before\n{}\nafter", r.embed());
         assert_eq!(text.matches("-->").count(), 1, "{text}");
         assert!(!text.contains("<b>") && !text.contains("@x") && !text.contains("&y"));
@@ -190,14 +231,14 @@ mod tests {
     }
 
     #[test]
-    fn a_kernel_regresses_when_it_stops_passing() {
-        use TargetStatus::*;
-        assert_eq!(change(Some(Pass), Fail), Change::Regressed);
-        assert_eq!(change(Some(Pass), InfraError), Change::Regressed);
-        assert_eq!(change(Some(Fail), Pass), Change::Fixed);
-        assert_eq!(change(Some(InfraError), Pass), Change::Fixed);
-        assert_eq!(change(Some(Fail), InfraError), Change::Unchanged);
-        assert_eq!(change(Some(Pass), Pass), Change::Unchanged);
-        assert_eq!(change(None, Fail), Change::New);
+    fn a_base_is_read_back_into_the_same_verdicts() {
+        let r = results(&[("a", "fail:VERIFIER_REJECTION"), ("b", "pass")], &["b"]);
+        let v = r.verdicts().unwrap();
+        assert_eq!(v.0.len(), 2);
+        assert!(v.0[0].required && !v.0[1].required);
+        assert_eq!(word(&v.0[0].state.class.unwrap()), "VERIFIER_REJECTION");
+        // An unreadable verdict makes the whole base unreadable, not a guess.
+        let bad = results(&[("a", "exploded")], &[]);
+        assert_eq!(Results::extract(&bad.embed()), None);
     }
 }

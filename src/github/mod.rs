@@ -38,19 +38,6 @@ pub enum CommentMode {
     OnFailure,
 }
 
-/// What makes `publish` exit non-zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FailOn {
-    /// The report's own verdict: a required kernel failed (2) or could not
-    /// be checked (1).
-    Required,
-    /// Any kernel, required or optional, that did not pass.
-    Any,
-    /// Only kernels that passed on the base branch and do not now.
-    Regression,
-    Never,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("cannot read the report {}: {err}", path.display())]
@@ -79,7 +66,7 @@ pub fn publish(args: &PublishArgs) -> anyhow::Result<u8> {
     };
     let baseline = baseline(args, &gh, client.as_ref(), &report);
     let regressions = baseline.count(Change::Regressed);
-    let exit_code = args.fail_on.exit_code(&report, regressions);
+    let exit_code = args.fail_on.exit_code(&report, baseline.kernels());
     let link = args.artifact_url.as_deref().or(gh.run_url.as_deref());
     let view = View::new(&report, &baseline, &args.check_name, link);
 
@@ -204,21 +191,6 @@ fn settle<T>(what: &str, result: Result<T, ApiError>, errors: &mut Vec<ApiError>
             );
             errors.push(e);
             None
-        }
-    }
-}
-
-impl FailOn {
-    fn exit_code(self, report: &Report, regressions: usize) -> u8 {
-        let any = |status| report.targets.iter().any(|t| t.status == status);
-        let own = u8::try_from(report.summary.exit_code).unwrap_or(1);
-        match self {
-            FailOn::Required => own,
-            FailOn::Any if own != 0 => own,
-            FailOn::Any if any(TargetStatus::Fail) => 2,
-            FailOn::Any if any(TargetStatus::InfraError) => 1,
-            FailOn::Regression if regressions > 0 => 2,
-            FailOn::Any | FailOn::Regression | FailOn::Never => 0,
         }
     }
 }

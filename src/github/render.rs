@@ -5,7 +5,7 @@
 
 use minijinja::{context, Environment, Value};
 
-use super::compare::{Baseline, Change, Results};
+use super::compare::{label, Baseline, Change, Results};
 use crate::report::markdown;
 use crate::report::{Report, TargetStatus};
 
@@ -154,7 +154,9 @@ impl<'a> View<'a> {
                 base_sha,
                 regressed => b.regressed(),
                 fixed => b.count(Change::Fixed),
-                new => b.count(Change::New),
+                changed => b.count(Change::StatusChanged) + b.count(Change::ClassChanged),
+                new => b.count(Change::Added),
+                removed => b.count(Change::Removed),
                 unchanged => b.count(Change::Unchanged),
             },
         };
@@ -167,7 +169,7 @@ impl<'a> View<'a> {
             Baseline::Compared { changes, .. } => Value::from_iter(
                 changes
                     .iter()
-                    .map(|(id, c)| (id.clone(), Value::from(c.label()))),
+                    .map(|k| (k.id.clone(), Value::from(label(k.change)))),
             ),
             _ => Value::from(()),
         };
@@ -280,7 +282,13 @@ mod tests {
             changes: report
                 .targets
                 .iter()
-                .map(|t| (t.id.clone(), Change::Regressed))
+                .map(|t| crate::compare::KernelDiff {
+                    id: t.id.clone(),
+                    change: Change::Regressed,
+                    required: t.required,
+                    base: None,
+                    head: None,
+                })
                 .collect(),
         };
         let name = fixture::HOSTILE;
