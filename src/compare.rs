@@ -89,16 +89,6 @@ pub enum CompareError {
     #[error(transparent)]
     History(#[from] HistoryError),
     #[error(
-        "{base} has schema {base_schema} but {head} has {head_schema}: only reports of the same \
-         schema can be compared"
-    )]
-    Schema {
-        base: PathBuf,
-        base_schema: String,
-        head: PathBuf,
-        head_schema: String,
-    },
-    #[error(
         "{base} and {head} are reports of different matrices ({base_matrix}; {head_matrix}): pass \
          --allow-matrix-change to compare them anyway"
     )]
@@ -354,14 +344,6 @@ pub fn diff(
     allow_matrix_change: bool,
 ) -> Result<Diff, CompareError> {
     let (b, h) = (&base.report, &head.report);
-    if b.schema != h.schema {
-        return Err(CompareError::Schema {
-            base: base.path.clone(),
-            base_schema: b.schema.clone(),
-            head: head.path.clone(),
-            head_schema: h.schema.clone(),
-        });
-    }
     let matrix_changed = b.matrix.digest != h.matrix.digest;
     if matrix_changed && !allow_matrix_change {
         let describe = |m: &MatrixRef| format!("{}, sha256 {}", m.name, m.digest);

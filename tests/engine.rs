@@ -469,7 +469,7 @@ fn a_guest_larger_than_the_memory_budget_is_refused_before_it_boots() {
         "this kernel needs 406 MB (256 MB of guest memory plus 150 MB for QEMU) but the memory \
          budget is 300 MB"
     );
-    assert!(t["accel"].is_null(), "it never booted: {t}");
+    assert!(t.get("accel").is_none(), "it never booted: {t}");
 }
 
 #[test]

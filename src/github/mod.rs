@@ -14,13 +14,13 @@ mod env;
 mod render;
 mod runner;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
 use clap::ValueEnum;
 
 use crate::cli::PublishArgs;
-use crate::report::{Report, RunStatus, TargetStatus, SCHEMA};
+use crate::report::{Report, RunStatus, TargetStatus};
 use api::{ApiError, Client};
 use check_run::{CheckRun, Conclusion};
 use compare::{Baseline, Change, MissingBase, Results};
@@ -38,21 +38,8 @@ pub enum CommentMode {
     OnFailure,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    #[error("cannot read the report {}: {err}", path.display())]
-    Read { path: PathBuf, err: std::io::Error },
-    #[error("{} is not a bpfcompat report: {err}", path.display())]
-    Parse {
-        path: PathBuf,
-        err: serde_json::Error,
-    },
-    #[error("{} is a {found:?} report; this bpfcompat reads {SCHEMA:?}", path.display())]
-    Schema { path: PathBuf, found: String },
-}
-
 pub fn publish(args: &PublishArgs) -> anyhow::Result<u8> {
-    let report = load(&args.report)?;
+    let report = Report::read(&args.report)?;
     let gh = GithubEnv::from_env(|name| std::env::var(name).ok())?;
     let client = match args.token.as_deref().filter(|t| !t.is_empty()) {
         Some(token) => Some(Client::new(&gh.api_url, token)),
@@ -116,24 +103,6 @@ pub fn publish(args: &PublishArgs) -> anyhow::Result<u8> {
         Some(e) => Err(e).context("publishing to GitHub failed (the job summary has the results)"),
         None => Ok(exit_code),
     }
-}
-
-fn load(path: &Path) -> Result<Report, ReportError> {
-    let text = std::fs::read_to_string(path).map_err(|err| ReportError::Read {
-        path: path.into(),
-        err,
-    })?;
-    let report: Report = serde_json::from_str(&text).map_err(|err| ReportError::Parse {
-        path: path.into(),
-        err,
-    })?;
-    if report.schema != SCHEMA {
-        return Err(ReportError::Schema {
-            path: path.into(),
-            found: report.schema,
-        });
-    }
-    Ok(report)
 }
 
 /// The base commit's results, from the check run of the same name there.

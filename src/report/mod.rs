@@ -130,9 +130,9 @@ pub struct Target {
     pub classification: Option<Classification>,
     pub timing_ms: Timing,
     pub console_log: String,
-    /// What the kernel booted under; null when it never booted (e.g. the
+    /// What the kernel booted under; absent when it never booted (e.g. the
     /// kernel could not be fetched).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accel: Option<AccelUse>,
     /// The console's last lines, for infrastructure errors: what the kernel
     /// said before it died or hung.
@@ -337,6 +337,11 @@ pub enum ReadError {
         path: PathBuf,
         err: serde_json::Error,
     },
+    #[error(
+        "{path} is a {found:?} report, not {SCHEMA:?}: this bpfcompat reads, compares, merges \
+         and publishes only reports of the same schema as its own; rerun the check with it"
+    )]
+    Schema { path: PathBuf, found: String },
 }
 
 impl Report {
@@ -354,11 +359,25 @@ impl Report {
     }
 
     /// Parses report bytes already read from `path`, for callers that also
-    /// need the bytes themselves (e.g. to check their digest).
+    /// need the bytes themselves (e.g. to check their digest). The one place
+    /// a report's schema is checked: before its shape, so a report of
+    /// another version is named as such, not as malformed.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Report, ReadError> {
-        serde_json::from_slice(bytes).map_err(|err| ReadError::Parse {
+        let parse_err = |err| ReadError::Parse {
             path: path.to_owned(),
             err,
-        })
+        };
+        #[derive(Deserialize)]
+        struct Versioned {
+            schema: String,
+        }
+        let Versioned { schema } = serde_json::from_slice(bytes).map_err(parse_err)?;
+        if schema != SCHEMA {
+            return Err(ReadError::Schema {
+                path: path.to_owned(),
+                found: schema,
+            });
+        }
+        serde_json::from_slice(bytes).map_err(parse_err)
     }
 }
