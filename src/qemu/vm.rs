@@ -33,8 +33,9 @@ pub struct BootSpec<'a> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
-    /// QEMU exited by itself (guest reset, panic, or a QEMU error).
-    Exited(Option<i32>),
+    /// QEMU ended without us: a guest reset, a panic, a QEMU error, or a
+    /// signal from outside (the OOM killer); `None` if the status was lost.
+    Exited(Option<std::process::ExitStatus>),
     /// We killed it at the timeout.
     TimedOut,
 }
@@ -108,7 +109,7 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
 
     let waiter = async {
         let ending = tokio::select! {
-            status = child.wait() => Ending::Exited(status.ok().and_then(|s| s.code())),
+            status = child.wait() => Ending::Exited(status.ok()),
             _ = tokio::time::sleep(spec.timeout) => {
                 let _ = child.kill().await;
                 Ending::TimedOut
