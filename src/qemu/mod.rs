@@ -42,6 +42,8 @@ pub enum QemuError {
         kernel: String,
         source: std::io::Error,
     },
+    #[error("cannot write the console log {}: {err}", path.display())]
+    ConsoleLog { path: PathBuf, err: std::io::Error },
 }
 
 #[derive(Debug, Clone)]

@@ -61,7 +61,11 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
     };
     let _ = std::fs::remove_file(spec.result_socket);
     let listener = UnixListener::bind(spec.result_socket).map_err(channel_err)?;
-    let console_file = std::fs::File::create(spec.console_log).map_err(channel_err)?;
+    let console_err = |err| QemuError::ConsoleLog {
+        path: spec.console_log.to_owned(),
+        err,
+    };
+    let console_file = std::fs::File::create(spec.console_log).map_err(console_err)?;
 
     let mut append = String::from("console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init");
     if let Some(extra) = spec.cmdline_extra {
@@ -138,7 +142,7 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
         read_result(listener, exited_rx, start),
     );
     let _ = std::fs::remove_file(spec.result_socket);
-    let (panic_line, console_tail) = console.map_err(channel_err)?;
+    let (panic_line, console_tail) = console.map_err(console_err)?;
     Ok(BootRecord {
         ending,
         result,
