@@ -51,10 +51,23 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("bpfcompat: error: {e:#}");
+            eprintln!("bpfcompat: error: {}", describe(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes, each said once: `{:#}` would repeat the many
+/// causes that our errors already end with ("…: No space left on device").
+fn describe(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1).map(ToString::to_string) {
+        if !text.ends_with(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 async fn run(cli: Cli) -> anyhow::Result<u8> {
