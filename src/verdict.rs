@@ -6,7 +6,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 use bpfcompat_proto::object::{FailureClass, ObjectOutcome, Status};
-use bpfcompat_proto::{decode_frame, CheckOutcome, CommandOutcome, FrameError, KernelFacts};
+use bpfcompat_proto::{
+    decode_frame, CheckOutcome, CommandOutcome, FrameError, KernelFacts, RESULT_PORT_FAILURE,
+};
 
 use crate::qemu::{BootRecord, Ending};
 use crate::report::{
@@ -93,7 +95,7 @@ pub fn judge(record: &BootRecord, timeout: Duration, expect: &Expectation) -> Ve
         return infra(
             ClassCode::InfraError,
             format!("the guest agent failed: {why}"),
-            "This is a bpfcompat problem, not your code's: please report it with the console log.",
+            AGENT_BUG_HINT,
         );
     }
     let checks: Vec<Check> = outcome
@@ -119,6 +121,9 @@ pub fn judge(record: &BootRecord, timeout: Duration, expect: &Expectation) -> Ve
     }
 }
 
+const AGENT_BUG_HINT: &str =
+    "This is a bpfcompat problem, not your code's: please report it with the console log.";
+
 /// Why a boot gave no usable result, and what to do about it. A complete
 /// result outranks how QEMU ended: a guest that reported was judged already.
 fn lost_result(record: &BootRecord, e: FrameError) -> (String, &'static str) {
@@ -134,6 +139,16 @@ fn lost_result(record: &BootRecord, e: FrameError) -> (String, &'static str) {
             "This kernel has no verdict: rerun it. If QEMU is killed again, look for OOM kills \
              in the host's kernel log (`dmesg | grep -i 'killed process'`) and give the host more \
              memory, or run fewer kernels at once (--concurrency) or with less `memory_mb:`.",
+        );
+    }
+    if let Some(why) = record
+        .console_tail
+        .lines()
+        .find_map(|l| l.split_once(RESULT_PORT_FAILURE))
+    {
+        return (
+            format!("the agent could not send its result: {}", why.1.trim()),
+            AGENT_BUG_HINT,
         );
     }
     let shutdown = shutdown_line(&record.console_tail);
@@ -463,6 +478,19 @@ mod tests {
             c.reason
         );
         assert!(c.hint.contains("Remove the poweroff"), "{}", c.hint);
+
+        // The agent's own failure is not blamed on the check.
+        let mut r = record(Vec::new(), exited(0), None);
+        r.ready_after = None;
+        r.console_tail = format!(
+            "{RESULT_PORT_FAILURE}cannot open /dev/ttyS1: No such device\nreboot: Restarting system"
+        );
+        let c = judge_it(&r, 0).classification.unwrap();
+        assert_eq!(
+            c.reason,
+            "the agent could not send its result: cannot open /dev/ttyS1: No such device"
+        );
+        assert_eq!(c.hint, AGENT_BUG_HINT);
 
         let mut r = record(Vec::new(), exited(1), None);
         r.ready_after = None;
