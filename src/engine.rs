@@ -90,7 +90,11 @@ pub async fn run(
     let agent = guest::locate_agent()?;
     let initramfs = guest::build_initramfs(&agent, &check.payload)?;
     let initrd = run_dir.join("initramfs.cpio");
-    std::fs::write(&initrd, initramfs).map_err(io_err("cannot write initramfs", &initrd))?;
+    if let Err(err) = std::fs::write(&initrd, initramfs) {
+        // A half-written initramfs on a full disk would keep the space.
+        let _ = std::fs::remove_dir_all(&run_dir);
+        return Err(io_err("cannot write initramfs", &initrd)(err));
+    }
     // sockaddr_un paths are limited to 108 bytes, so the result sockets live
     // in a short temporary directory rather than the run directory.
     let sockets = tempfile::Builder::new()

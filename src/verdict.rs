@@ -2,10 +2,13 @@
 //! why. Pure functions over what the boot produced, so every branch is
 //! testable without booting anything.
 
+use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 use bpfcompat_proto::object::{FailureClass, ObjectOutcome, Status};
-use bpfcompat_proto::{decode_frame, CheckOutcome, CommandOutcome, FrameError, KernelFacts};
+use bpfcompat_proto::{
+    decode_frame, CheckOutcome, CommandOutcome, FrameError, KernelFacts, RESULT_PORT_FAILURE,
+};
 
 use crate::qemu::{BootRecord, Ending};
 use crate::report::{
@@ -94,29 +97,15 @@ pub fn judge(record: &BootRecord, timeout: Duration, expect: &Expectation) -> Ve
     let outcome = match decode_frame(&record.result) {
         Ok(outcome) => outcome,
         Err(e) => {
-            let mut reason = match e {
-                FrameError::Missing if record.ready_after.is_some() => {
-                    "the agent started but the guest ended without sending a result".to_owned()
-                }
-                FrameError::Missing => "the guest ended before the agent started".to_owned(),
-                other => other.to_string(),
-            };
-            if !record.qemu_stderr.is_empty() {
-                reason.push_str(&format!("; QEMU said: {}", record.qemu_stderr));
-            }
-            return infra(
-                ClassCode::InfraError,
-                reason,
-                "See the console tail: a kernel that cannot boot this way (missing initramfs or \
-                 serial support) or a QEMU problem.",
-            );
+            let (reason, hint) = lost_result(record, e);
+            return infra(ClassCode::InfraError, reason, hint);
         }
     };
     if let Some(why) = &outcome.fatal {
         return infra(
             ClassCode::InfraError,
             format!("the guest agent failed: {why}"),
-            "This is a bpfcompat problem, not your code's: please report it with the console log.",
+            AGENT_BUG_HINT,
         );
     }
     let checks: Vec<Check> = outcome
@@ -140,6 +129,97 @@ pub fn judge(record: &BootRecord, timeout: Duration, expect: &Expectation) -> Ve
         checks,
         timing,
     }
+}
+
+const AGENT_BUG_HINT: &str =
+    "This is a bpfcompat problem, not your code's: please report it with the console log.";
+
+/// Why a boot gave no usable result, and what to do about it. A complete
+/// result outranks how QEMU ended: a guest that reported was judged already.
+fn lost_result(record: &BootRecord, e: FrameError) -> (String, &'static str) {
+    let status = match record.ending {
+        Ending::Exited(status) => status,
+        Ending::TimedOut | Ending::Silent => None,
+    };
+    // bpfcompat only ever kills QEMU at the timeout, which is told apart
+    // above: any other signal came from outside.
+    if let Some(signal) = status.and_then(|s| s.signal()) {
+        return (
+            killed_reason(signal),
+            "This kernel has no verdict: rerun it. If QEMU is killed again, look for OOM kills \
+             in the host's kernel log (`dmesg | grep -i 'killed process'`) and give the host more \
+             memory, or run fewer kernels at once (--concurrency) or with less `memory_mb:`.",
+        );
+    }
+    if let Some(why) = record
+        .console_tail
+        .lines()
+        .find_map(|l| l.split_once(RESULT_PORT_FAILURE))
+    {
+        return (
+            format!("the agent could not send its result: {}", why.1.trim()),
+            AGENT_BUG_HINT,
+        );
+    }
+    let shutdown = shutdown_line(&record.console_tail);
+    let mut reason = match (e, shutdown) {
+        (FrameError::Missing, Some(line)) if record.ready_after.is_some() => format!(
+            "the guest shut down before the agent sent its result (console: \"{line}\"): the \
+             check powered off or rebooted the machine"
+        ),
+        (FrameError::Missing, _) if record.ready_after.is_some() => {
+            "the agent started but the guest ended without sending a result".to_owned()
+        }
+        (FrameError::Missing, _) => "the guest ended before the agent started".to_owned(),
+        (other, _) => other.to_string(),
+    };
+    if let Some(code) = status.and_then(|s| s.code()).filter(|&c| c != 0) {
+        reason.push_str(&format!("; QEMU exited with status {code}"));
+    }
+    if !record.qemu_stderr.is_empty() {
+        reason.push_str(&format!("; QEMU said: {}", record.qemu_stderr));
+    }
+    let hint = if shutdown.is_some() && record.ready_after.is_some() {
+        "The check must leave the machine running: bpfcompat sends the verdict after the \
+         command exits and then resets the guest itself. Remove the poweroff, reboot or halt \
+         from the command."
+    } else {
+        "See the console tail: a kernel that cannot boot this way (missing initramfs or serial \
+         support) or a QEMU problem."
+    };
+    (reason, hint)
+}
+
+fn killed_reason(signal: i32) -> String {
+    const NOT_US: &str = "; bpfcompat did not send it";
+    let (name, why) = match signal {
+        libc::SIGKILL => (
+            " (SIGKILL)",
+            "; bpfcompat did not send it: on a host short of memory, this is the kernel's OOM \
+             killer",
+        ),
+        libc::SIGTERM => (" (SIGTERM)", NOT_US),
+        libc::SIGINT => (" (SIGINT)", NOT_US),
+        libc::SIGSEGV => (" (SIGSEGV)", ": QEMU crashed"),
+        libc::SIGABRT => (" (SIGABRT)", ": QEMU crashed"),
+        libc::SIGBUS => (" (SIGBUS)", ": QEMU crashed"),
+        _ => ("", NOT_US),
+    };
+    format!("QEMU was killed by signal {signal}{name} before the guest sent its result{why}")
+}
+
+/// The kernel's last word when something powered off or reset the machine.
+fn shutdown_line(console_tail: &str) -> Option<&str> {
+    const SHUTDOWN_MARKERS: &[&str] = &[
+        "reboot: Power down",
+        "reboot: Restarting system",
+        "reboot: System halted",
+    ];
+    console_tail
+        .lines()
+        .rev()
+        .find(|l| SHUTDOWN_MARKERS.iter().any(|m| l.contains(m)))
+        .map(str::trim)
 }
 
 fn command_check(cmd: CommandOutcome, expected_exit: i32, artifact: &CheckArtifact) -> Check {
@@ -254,6 +334,12 @@ mod tests {
         }
     }
 
+    /// QEMU ended with `code`, or was killed by `-code`.
+    fn exited(code: i32) -> Ending {
+        let raw = if code < 0 { -code } else { code << 8 };
+        Ending::Exited(Some(std::process::ExitStatus::from_raw(raw)))
+    }
+
     fn frame(exit_code: Option<i32>) -> Vec<u8> {
         let mut bytes = READY_LINE.as_bytes().to_vec();
         bytes.extend(encode_frame(&Outcome {
@@ -298,12 +384,12 @@ mod tests {
 
     #[test]
     fn exit_code_decides_pass_and_fail() {
-        let v = judge_it(&record(frame(Some(0)), Ending::Exited(Some(0)), None), 0);
+        let v = judge_it(&record(frame(Some(0)), exited(0), None), 0);
         assert_eq!(v.status, TargetStatus::Pass);
         assert_eq!(v.timing.boot, 1500);
         assert_eq!(v.timing.check, 500);
 
-        let v = judge_it(&record(frame(Some(0)), Ending::Exited(Some(0)), None), 3);
+        let v = judge_it(&record(frame(Some(0)), exited(0), None), 3);
         assert_eq!(v.status, TargetStatus::Fail);
         let c = v.classification.unwrap();
         assert_eq!(c.code, ClassCode::CommandValidationFailure);
@@ -314,7 +400,7 @@ mod tests {
         );
         assert!(c.reason.contains("no such map type"), "{}", c.reason);
 
-        let v = judge_it(&record(frame(None), Ending::Exited(Some(0)), None), 0);
+        let v = judge_it(&record(frame(None), exited(0), None), 0);
         assert!(v.classification.unwrap().reason.contains("signal 9"));
     }
 
@@ -323,7 +409,7 @@ mod tests {
         let v = judge_it(
             &record(
                 frame(Some(0)),
-                Ending::Exited(Some(0)),
+                exited(0),
                 Some("Kernel panic - not syncing"),
             ),
             0,
@@ -348,16 +434,82 @@ mod tests {
             setup_warnings: vec![],
             fatal: Some("cannot read the request".into()),
         }));
-        let v = judge_it(&record(fatal, Ending::Exited(Some(0)), None), 0);
+        let v = judge_it(&record(fatal, exited(0), None), 0);
         let c = v.classification.unwrap();
         assert_eq!(c.code, ClassCode::InfraError);
         assert!(c.reason.contains("cannot read the request"), "{}", c.reason);
 
         let mut truncated = frame(Some(0));
         truncated.truncate(truncated.len() - 30);
-        let v = judge_it(&record(truncated, Ending::Exited(Some(0)), None), 0);
+        let v = judge_it(&record(truncated, exited(0), None), 0);
         let c = v.classification.unwrap();
         assert_eq!(c.code, ClassCode::InfraError);
         assert!(c.reason.contains("cut short"), "{}", c.reason);
+    }
+
+    #[test]
+    fn a_qemu_killed_from_outside_is_named_unless_the_guest_reported() {
+        let mut cut = frame(Some(0));
+        cut.truncate(cut.len() / 2);
+        let v = judge_it(&record(cut, exited(-libc::SIGKILL), None), 0);
+        assert_eq!(v.status, TargetStatus::InfraError);
+        let c = v.classification.unwrap();
+        assert_eq!(c.code, ClassCode::InfraError);
+        assert!(
+            c.reason.contains("killed by signal 9 (SIGKILL)") && c.reason.contains("OOM killer"),
+            "{}",
+            c.reason
+        );
+        assert!(c.hint.contains("--concurrency"), "{}", c.hint);
+
+        let v = judge_it(&record(Vec::new(), exited(-libc::SIGSEGV), None), 0);
+        let reason = v.classification.unwrap().reason;
+        assert!(
+            reason.contains("(SIGSEGV)") && reason.contains("QEMU crashed"),
+            "{reason}"
+        );
+
+        // The whole result arrived before the kill: the verdict stands.
+        let v = judge_it(&record(frame(Some(0)), exited(-libc::SIGKILL), None), 0);
+        assert_eq!(v.status, TargetStatus::Pass);
+    }
+
+    #[test]
+    fn a_guest_that_shuts_down_early_is_told_apart() {
+        let mut r = record(Vec::new(), exited(0), None);
+        r.console_tail = "[    2.3] sysrq: Power Off\n[    2.4] reboot: Power down".into();
+        let c = judge_it(&r, 0).classification.unwrap();
+        assert_eq!(c.code, ClassCode::InfraError);
+        assert!(
+            c.reason
+                .contains("shut down before the agent sent its result")
+                && c.reason.contains("\"[    2.4] reboot: Power down\""),
+            "{}",
+            c.reason
+        );
+        assert!(c.hint.contains("Remove the poweroff"), "{}", c.hint);
+
+        // The agent's own failure is not blamed on the check.
+        let mut r = record(Vec::new(), exited(0), None);
+        r.ready_after = None;
+        r.console_tail = format!(
+            "{RESULT_PORT_FAILURE}cannot open /dev/ttyS1: No such device\nreboot: Restarting system"
+        );
+        let c = judge_it(&r, 0).classification.unwrap();
+        assert_eq!(
+            c.reason,
+            "the agent could not send its result: cannot open /dev/ttyS1: No such device"
+        );
+        assert_eq!(c.hint, AGENT_BUG_HINT);
+
+        let mut r = record(Vec::new(), exited(1), None);
+        r.ready_after = None;
+        r.qemu_stderr = "qemu: could not load kernel".into();
+        let reason = judge_it(&r, 0).classification.unwrap().reason;
+        assert_eq!(
+            reason,
+            "the guest ended before the agent started; QEMU exited with status 1; QEMU said: \
+             qemu: could not load kernel"
+        );
     }
 }

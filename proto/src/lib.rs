@@ -21,6 +21,9 @@ pub const REMOTE_ROOT: &str = "/bpfcompat";
 pub const RESULT_DEVICE: &str = "/dev/ttyS1";
 /// Sent first, so the host can tell boot time from check time.
 pub const READY_LINE: &str = "BPFCOMPAT READY\n";
+/// Starts the console line in which the agent says it cannot use the result
+/// port: then the console is the only place the host learns why.
+pub const RESULT_PORT_FAILURE: &str = "bpfcompat-guest: result port: ";
 const HEADER_PREFIX: &str = "BPFCOMPAT RESULT ";
 const TRAILER: &str = "\nBPFCOMPAT END\n";
 

@@ -40,6 +40,8 @@ pub enum QemuError {
     Spawn(std::io::Error),
     #[error("result channel for {kernel}: {err}")]
     Channel { kernel: String, err: std::io::Error },
+    #[error("cannot write the console log {}: {err}", path.display())]
+    ConsoleLog { path: PathBuf, err: std::io::Error },
 }
 
 #[derive(Debug, Clone)]

@@ -39,8 +39,9 @@ pub struct BootSpec<'a> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
-    /// QEMU exited by itself (guest reset, panic, or a QEMU error).
-    Exited(Option<i32>),
+    /// QEMU ended without us: a guest reset, a panic, a QEMU error, or a
+    /// signal from outside (the OOM killer); `None` if the status was lost.
+    Exited(Option<std::process::ExitStatus>),
     /// We killed it at the timeout.
     TimedOut,
     /// We killed it at `silence_limit`: the console never said a word.
@@ -68,7 +69,11 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
     };
     let _ = std::fs::remove_file(spec.result_socket);
     let listener = UnixListener::bind(spec.result_socket).map_err(channel_err)?;
-    let console_file = std::fs::File::create(spec.console_log).map_err(channel_err)?;
+    let console_err = |err| QemuError::ConsoleLog {
+        path: spec.console_log.to_owned(),
+        err,
+    };
+    let console_file = std::fs::File::create(spec.console_log).map_err(console_err)?;
 
     let mut append = String::from("console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init");
     if let Some(extra) = spec.cmdline_extra {
@@ -117,7 +122,7 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
 
     let waiter = async {
         let ending = tokio::select! {
-            status = child.wait() => Ending::Exited(status.ok().and_then(|s| s.code())),
+            status = child.wait() => Ending::Exited(status.ok()),
             _ = tokio::time::sleep(spec.timeout) => {
                 let _ = child.kill().await;
                 Ending::TimedOut
@@ -153,7 +158,7 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
         read_result(listener, exited_rx, start),
     );
     let _ = std::fs::remove_file(spec.result_socket);
-    let (panic_line, console_tail) = console.map_err(channel_err)?;
+    let (panic_line, console_tail) = console.map_err(console_err)?;
     Ok(BootRecord {
         ending,
         result,

@@ -127,15 +127,7 @@ impl Scratch {
 
     /// `bpfcompat test-command --cmd CMD --matrix MATRIX [extra...]`.
     pub fn test_command(&self, cmd: &str, matrix: &Path, extra: &[&str]) -> Run {
-        let mut args = vec![
-            "test-command",
-            "--cmd",
-            cmd,
-            "--matrix",
-            matrix.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        self.run(&args)
+        self.run(&command_args(cmd, matrix, extra))
     }
 
     /// Like `run`, with the report at `out` and its Markdown beside it, so
@@ -149,7 +141,8 @@ impl Scratch {
         self.run_full(&self.path("report.json"), args, env)
     }
 
-    fn run_full(&self, out: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    /// [`Scratch::run_to`] with extra environment variables.
+    pub fn run_full(&self, out: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         let _ = std::fs::remove_file(out);
         let output = Command::new(env!("CARGO_BIN_EXE_bpfcompat"))
             .args(args)
@@ -183,6 +176,19 @@ impl Scratch {
             report,
         }
     }
+}
+
+/// The arguments of `bpfcompat test-command --cmd CMD --matrix MATRIX [extra...]`.
+pub fn command_args<'a>(cmd: &'a str, matrix: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "test-command",
+        "--cmd",
+        cmd,
+        "--matrix",
+        matrix.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args
 }
 
 pub struct Run {
@@ -243,6 +249,12 @@ pub struct FileServer {
 }
 
 pub fn serve_file(path: PathBuf) -> FileServer {
+    serve_file_slowly(path, Duration::ZERO)
+}
+
+/// [`serve_file`], answering each request only after `delay`: long enough
+/// for concurrent clients to overlap.
+pub fn serve_file_slowly(path: PathBuf, delay: Duration) -> FileServer {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let requests = Arc::new(AtomicUsize::new(0));
@@ -252,6 +264,7 @@ pub fn serve_file(path: PathBuf) -> FileServer {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             skip_request(&stream);
+            std::thread::sleep(delay);
             counter.fetch_add(1, Ordering::SeqCst);
             let body = std::fs::read(&path).unwrap();
             let _ = write!(
@@ -359,4 +372,20 @@ impl Running {
             stderr: self.stderr.join().unwrap(),
         }
     }
+}
+
+/// The QEMU processes whose command line mentions `dir` (a test's scratch
+/// directory holds their initramfs and console log), with that command line.
+pub fn qemus_under(dir: &Path) -> Vec<(u32, String)> {
+    let dir = dir.to_string_lossy();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            (cmdline.contains("qemu-system") && cmdline.contains(&*dir)).then_some((pid, cmdline))
+        })
+        .collect()
 }

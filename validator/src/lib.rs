@@ -60,7 +60,18 @@ fn run(warnings: &mut Vec<String>) -> Outcome {
     // securityfs and read several files a command check does not need.
     let mut bpf_facts = None;
     let mut checks = Vec::with_capacity(request.checks.len());
-    for check in &request.checks {
+    for (n, check) in request.checks.iter().enumerate() {
+        // On the console, so a check that hangs the guest is named in the
+        // console tail of its timeout.
+        let what = match check {
+            CheckRequest::Command { .. } => "the command",
+            CheckRequest::Object(req) => &req.path,
+        };
+        eprintln!(
+            "bpfcompat-guest: check {} of {}: {what}",
+            n + 1,
+            request.checks.len()
+        );
         checks.push(match check {
             CheckRequest::Command {
                 command,

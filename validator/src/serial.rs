@@ -6,6 +6,8 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd};
 
+use bpfcompat_proto::RESULT_PORT_FAILURE;
+
 pub struct ResultPort {
     file: Option<File>,
 }
@@ -17,7 +19,7 @@ impl ResultPort {
         match open_raw(device) {
             Ok(file) => Self { file: Some(file) },
             Err(e) => {
-                eprintln!("bpfcompat-guest: cannot open the result port {device}: {e}");
+                eprintln!("{RESULT_PORT_FAILURE}cannot open {device}: {e}");
                 Self { file: None }
             }
         }
@@ -26,7 +28,7 @@ impl ResultPort {
     pub fn write(&mut self, bytes: &[u8]) {
         if let Some(file) = &mut self.file {
             if let Err(e) = file.write_all(bytes) {
-                eprintln!("bpfcompat-guest: writing to the result port failed: {e}");
+                eprintln!("{RESULT_PORT_FAILURE}writing failed: {e}");
             }
         }
     }
