@@ -1,17 +1,23 @@
-//! Command-line interface: flags, help text, and their translation into
-//! engine settings.
+//! Command-line interface: flags and help text, and their translation into
+//! the plain option structs the commands take. The only module that knows
+//! clap: the domain's enums have their command-line twins here.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::bail;
 use bpfcompat_proto::object::ObjectMode;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::compare;
-use crate::github::CommentMode;
+use crate::boot::qemu::AccelChoice;
+use crate::commands::kernels::{KernelsAction, KernelsOptions};
+use crate::commands::merge::MergeOptions;
+use crate::commands::test::RunOptions;
+use crate::github::{CommentMode, PublishOptions};
 use crate::matrix::parse_duration;
-use crate::qemu::AccelChoice;
-use crate::shard::ShardSpec;
+use crate::matrix::shard::ShardSpec;
+use crate::results::compare;
+use crate::run::check::{CheckSpec, CommandCheck};
 
 /// Where runs keep their files and the history, unless `--workdir` says.
 const DEFAULT_WORKDIR: &str = ".bpfcompat";
@@ -183,8 +189,8 @@ pub struct CompareArgs {
     /// What makes the exit code non-zero: regression (a required kernel regressed), any-change,
     /// required (the head's own verdict), any (optional kernels too), never; the same words and
     /// rules as `publish --fail-on`.
-    #[arg(long, value_enum, default_value_t = compare::FailOn::Regression)]
-    pub fail_on: compare::FailOn,
+    #[arg(long, value_enum, default_value_t = FailOnArg::Regression)]
+    pub fail_on: FailOnArg,
     /// Compare reports of different matrices (kernels only in one are added or removed).
     #[arg(long)]
     pub allow_matrix_change: bool,
@@ -195,7 +201,7 @@ impl CompareArgs {
     /// two forms (files, or name and versions) was given.
     pub fn into_parts(self) -> (compare::Input, compare::Input, compare::Options) {
         let options = compare::Options {
-            fail_on: self.fail_on,
+            fail_on: self.fail_on.into(),
             allow_matrix_change: self.allow_matrix_change,
             out: self.out,
             markdown: self.markdown,
@@ -311,12 +317,12 @@ pub struct PublishArgs {
     pub check_name: String,
     /// Post a sticky PR comment: true, false, or on-failure (a kernel failed or regressed).
     #[arg(long, value_enum, value_name = "WHEN", default_value = "true")]
-    pub comment: CommentMode,
+    pub comment: CommentArg,
     /// What fails this step: required (the report's own exit code), any (optional kernels
     /// too), regression (a required kernel regressed against the base commit), any-change,
     /// never; the same words and rules as `compare --fail-on`.
     #[arg(long, value_enum, value_name = "POLICY", default_value = "required")]
-    pub fail_on: compare::FailOn,
+    pub fail_on: FailOnArg,
     /// On pull requests, compare with this check run's results on the base commit.
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     pub compare_base: bool,
@@ -439,8 +445,8 @@ pub struct CommonArgs {
     /// host (checked once per host boot, within 2 s), else TCG emulation; a KVM guest that
     /// prints nothing for 10 s switches the rest of the run to TCG. kvm: fail fast if KVM
     /// cannot run guests.
-    #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
-    pub accel: AccelChoice,
+    #[arg(long, value_enum, default_value_t = AccelArg::Auto)]
+    pub accel: AccelArg,
     #[command(flatten)]
     pub cache: CacheArgs,
     /// Where run directories (console logs, initramfs) and the run history go.
@@ -469,4 +475,184 @@ fn non_blank_command(s: &str) -> Result<String, String> {
         );
     }
     Ok(s.to_owned())
+}
+
+impl TestCommandArgs {
+    pub fn into_check(self) -> (CheckSpec, RunOptions) {
+        let check = CommandCheck {
+            command: self.cmd,
+            bin: self.bin,
+            artifact: self.artifact,
+            expected_exit: i32::from(self.expect_exit),
+        };
+        (CheckSpec::Command(check), self.common.into_options())
+    }
+}
+
+impl TestArgs {
+    /// What to check: the loader command, or the objects for the validator.
+    pub fn into_check(self) -> anyhow::Result<(CheckSpec, RunOptions)> {
+        let spec = match self.command {
+            Some(command) => {
+                if self.artifact.len() > 1 {
+                    bail!(
+                        "--command ships one --artifact into the guest (as \
+                         $BPFCOMPAT_ARTIFACT); give one, or drop --command to check several \
+                         objects with the validator"
+                    );
+                }
+                CheckSpec::Command(CommandCheck {
+                    command,
+                    bin: self.command_binary,
+                    artifact: self.artifact.into_iter().next(),
+                    expected_exit: i32::from(self.command_expect_exit),
+                })
+            }
+            None if self.artifact.is_empty() => bail!(
+                "nothing to check: give --artifact FILE.bpf.o (repeatable) for the bundled \
+                 validator, or --command CMD to run your own loader"
+            ),
+            None => CheckSpec::Objects {
+                paths: self.artifact,
+                mode: self.validation_mode.into(),
+            },
+        };
+        Ok((spec, self.common.into_options()))
+    }
+}
+
+impl CommonArgs {
+    fn into_options(self) -> RunOptions {
+        RunOptions {
+            cache_dir: self.cache.cache_dir(),
+            matrix: self.matrix,
+            locked: self.locked,
+            out: self.out,
+            markdown: self.markdown,
+            concurrency: self.concurrency.map(usize::from),
+            memory_budget_mb: self.memory_budget,
+            timeout: self.timeout,
+            accel: self.accel.into(),
+            workdir: self.workdir,
+            shard: self.shard,
+            artifact_name: self.artifact_name,
+            artifact_version: self.artifact_version,
+        }
+    }
+}
+
+impl PublishArgs {
+    pub fn into_options(self) -> PublishOptions {
+        PublishOptions {
+            report: self.report,
+            token: self.token,
+            check_name: self.check_name,
+            comment: self.comment.into(),
+            fail_on: self.fail_on.into(),
+            compare_base: self.compare_base,
+            artifact_url: self.artifact_url,
+        }
+    }
+}
+
+impl MergeArgs {
+    pub fn into_options(self) -> MergeOptions {
+        MergeOptions {
+            reports: self.reports,
+            out: self.out,
+            markdown: self.markdown,
+            allow_partial: self.allow_partial,
+        }
+    }
+}
+
+impl KernelsArgs {
+    pub fn into_options(self) -> KernelsOptions {
+        let (cache, action) = match self.command {
+            KernelsCommand::Fetch(a) => (
+                a.cache,
+                KernelsAction::Fetch {
+                    matrix: a.matrix,
+                    locked: a.locked,
+                },
+            ),
+            KernelsCommand::Lock(a) => (
+                a.cache,
+                KernelsAction::Lock {
+                    matrix: a.matrix,
+                    locked: a.locked,
+                },
+            ),
+            KernelsCommand::List(a) => (a.cache, KernelsAction::List { matrix: a.matrix }),
+            KernelsCommand::Verify(a) => (a.cache, KernelsAction::Verify { matrix: a.matrix }),
+            KernelsCommand::Prune(a) => (a.cache, KernelsAction::Prune { keep_for: a.matrix }),
+            KernelsCommand::Import(a) => (a.cache, KernelsAction::Import { paths: a.paths }),
+        };
+        KernelsOptions {
+            cache_dir: cache.cache_dir(),
+            action,
+        }
+    }
+}
+
+/// `--accel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccelArg {
+    /// KVM when a probe guest runs under it on this host, otherwise TCG.
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+impl From<AccelArg> for AccelChoice {
+    fn from(a: AccelArg) -> AccelChoice {
+        match a {
+            AccelArg::Auto => AccelChoice::Auto,
+            AccelArg::Kvm => AccelChoice::Kvm,
+            AccelArg::Tcg => AccelChoice::Tcg,
+        }
+    }
+}
+
+/// `--fail-on` of `compare` and `publish`: the words of [`compare::FailOn`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOnArg {
+    Required,
+    Any,
+    Regression,
+    AnyChange,
+    Never,
+}
+
+impl From<FailOnArg> for compare::FailOn {
+    fn from(a: FailOnArg) -> compare::FailOn {
+        match a {
+            FailOnArg::Required => compare::FailOn::Required,
+            FailOnArg::Any => compare::FailOn::Any,
+            FailOnArg::Regression => compare::FailOn::Regression,
+            FailOnArg::AnyChange => compare::FailOn::AnyChange,
+            FailOnArg::Never => compare::FailOn::Never,
+        }
+    }
+}
+
+/// `publish --comment`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CommentArg {
+    #[value(name = "true")]
+    Always,
+    #[value(name = "false")]
+    Never,
+    /// Only when a kernel did not pass or regressed; never deletes one.
+    OnFailure,
+}
+
+impl From<CommentArg> for CommentMode {
+    fn from(a: CommentArg) -> CommentMode {
+        match a {
+            CommentArg::Always => CommentMode::Always,
+            CommentArg::Never => CommentMode::Never,
+            CommentArg::OnFailure => CommentMode::OnFailure,
+        }
+    }
 }

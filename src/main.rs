@@ -1,36 +1,13 @@
-mod artifact;
-mod check;
-mod cli;
-mod compare;
-mod engine;
-mod escape;
-mod github;
-mod guest;
-mod history;
-mod kernel;
-mod kernels;
-mod lock;
-mod matrix;
-mod merge;
-mod progress;
-mod qemu;
-mod report;
-mod shard;
-mod shipped;
-mod table;
-mod verdict;
+//! The `bpfcompat` command: parse the command line, run the subcommand, map
+//! its outcome to the exit code. Everything else is in the library.
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context as _};
+use bpfcompat::cli::{Cli, Commands, HistoryCommand};
+use bpfcompat::commands::{self, test::Interrupted};
+use bpfcompat::results::{compare, history};
+use bpfcompat::{escape, github};
 use clap::Parser;
-
-use check::{CheckSpec, CommandCheck};
-use cli::{Cli, Commands, CommonArgs, HistoryCommand, MergeArgs};
-use engine::Settings;
-use kernel::{KernelCache, Mirror};
-use report::Report;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -49,7 +26,7 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime starts");
-    let result = runtime.block_on(run(cli));
+    let result = runtime.block_on(dispatch(cli));
     // An interrupted run may leave a download blocked in a read; its thread
     // must not hold the exit up (what it wrote is a temp file that the cache
     // sweeps).
@@ -64,56 +41,21 @@ fn main() -> ExitCode {
     }
 }
 
-/// Ctrl-C or SIGTERM: every QEMU is stopped and no report is written; the
-/// exit code is the shell's 128 + signal number.
-#[derive(Debug, thiserror::Error)]
-#[error("interrupted by {name}: stopped every QEMU, no report written")]
-struct Interrupted {
-    name: &'static str,
-    exit_code: u8,
-}
-
-async fn run(cli: Cli) -> anyhow::Result<u8> {
+async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Commands::TestCommand(a) => {
-            let check = CommandCheck {
-                command: a.cmd,
-                bin: a.bin,
-                artifact: a.artifact,
-                expected_exit: i32::from(a.expect_exit),
-            };
-            run_check(CheckSpec::Command(check), a.common).await
+            let (spec, options) = a.into_check();
+            commands::test::run(spec, options).await
         }
         Commands::Test(a) => {
-            let spec = match a.command {
-                Some(command) => {
-                    if a.artifact.len() > 1 {
-                        bail!(
-                            "--command ships one --artifact into the guest (as \
-                             $BPFCOMPAT_ARTIFACT); give one, or drop --command to check several \
-                             objects with the validator"
-                        );
-                    }
-                    CheckSpec::Command(CommandCheck {
-                        command,
-                        bin: a.command_binary,
-                        artifact: a.artifact.into_iter().next(),
-                        expected_exit: i32::from(a.command_expect_exit),
-                    })
-                }
-                None if a.artifact.is_empty() => bail!(
-                    "nothing to check: give --artifact FILE.bpf.o (repeatable) for the bundled \
-                     validator, or --command CMD to run your own loader"
-                ),
-                None => CheckSpec::Objects {
-                    paths: a.artifact,
-                    mode: a.validation_mode.into(),
-                },
-            };
-            run_check(spec, a.common).await
+            let (spec, options) = a.into_check()?;
+            commands::test::run(spec, options).await
         }
         // Blocking HTTP, off the runtime's worker threads.
-        Commands::Publish(a) => tokio::task::spawn_blocking(move || github::publish(&a)).await?,
+        Commands::Publish(a) => {
+            let options = a.into_options();
+            tokio::task::spawn_blocking(move || github::publish(&options)).await?
+        }
         Commands::History(a) => match a.command {
             HistoryCommand::List(l) => {
                 let limit = l.limit.map(|k| usize::try_from(k).unwrap_or(usize::MAX));
@@ -126,127 +68,11 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             let (base, head, options) = a.into_parts();
             Ok(compare::run(base, head, &options)?)
         }
-        Commands::Merge(a) => merge_command(a),
+        Commands::Merge(a) => commands::merge::run(a.into_options()),
         // Blocking I/O (downloads, hashing), off the runtime's worker threads.
-        Commands::Kernels(a) => tokio::task::spawn_blocking(move || kernels::run(a)).await?,
-    }
-}
-
-/// A check, stopped at once by Ctrl-C or SIGTERM while it fetches or boots.
-/// Dropping it drops every QEMU child (kill_on_drop). Writing the report
-/// has no await point, so a signal cannot cut it in half: once every kernel
-/// is done, the report is written whole.
-async fn run_check(spec: CheckSpec, common: CommonArgs) -> anyhow::Result<u8> {
-    let cache = KernelCache::new(common.cache.cache_dir());
-    tokio::select! {
-        code = check_and_report(spec, common) => code,
-        signal = interrupted() => {
-            cache.discard_own_temp_files();
-            Err(signal.into())
+        Commands::Kernels(a) => {
+            let options = a.into_options();
+            tokio::task::spawn_blocking(move || commands::kernels::run(options)).await?
         }
-    }
-}
-
-async fn check_and_report(spec: CheckSpec, common: CommonArgs) -> anyhow::Result<u8> {
-    let cache_dir = common.cache.cache_dir();
-    // Pinning may download (a source first seen): off the async workers.
-    let (arg, locked, cache) = (
-        common.matrix.clone(),
-        common.locked,
-        KernelCache::new(cache_dir.clone()),
-    );
-    let mut matrix = tokio::task::spawn_blocking(move || {
-        kernels::prepare_matrix(arg.as_deref(), locked, &cache)
-    })
-    .await??;
-    let check = check::prepare(&spec)?;
-    let shard = common
-        .shard
-        .map(|spec| spec.restrict(&mut matrix))
-        .transpose()?;
-    // Taken before the run: the version is the code that was tested, even if
-    // the tree changes while the kernels boot.
-    let version = common
-        .artifact_version
-        .clone()
-        .or_else(|| history::git_describe(Path::new(".")));
-    let settings = Settings {
-        concurrency: common
-            .concurrency
-            .map_or_else(engine::default_concurrency, usize::from),
-        memory_budget_mb: common
-            .memory_budget
-            .unwrap_or_else(engine::default_memory_budget_mb),
-        timeout: common.timeout,
-        accel: common.accel,
-        cache_dir,
-        workdir: common.workdir.clone(),
-        mirror: Mirror::from_env(),
-    };
-    let mut report = engine::run(&matrix, &check, &settings).await?;
-    report.shard = shard;
-    let json = write_report(&report, &common.out, common.markdown.as_deref())?;
-    // The verdict stands even if it cannot be recorded: the history is a
-    // convenience, the report is the result.
-    if let Err(e) = history::Record::of(
-        &report,
-        &common.out,
-        json.as_bytes(),
-        common.artifact_name,
-        version,
-    )
-    .and_then(|record| history::append(&common.workdir, &record))
-    {
-        eprintln!(
-            "bpfcompat: warning: this run is not in the history: {}",
-            escape::plain(&e.to_string())
-        );
-    }
-    Ok(report.summary.exit_code as u8)
-}
-
-fn merge_command(args: MergeArgs) -> anyhow::Result<u8> {
-    let inputs = args
-        .reports
-        .into_iter()
-        .map(|path| Ok((path.clone(), Report::read(&path)?)))
-        .collect::<Result<Vec<(PathBuf, Report)>, report::ReadError>>()?;
-    let merged = merge::merge(inputs, args.allow_partial)?;
-    for w in &merged.warnings {
-        eprintln!("bpfcompat: warning: {}", escape::plain(w));
-    }
-    write_report(&merged.report, &args.out, args.markdown.as_deref())?;
-    Ok(merged.report.summary.exit_code as u8)
-}
-
-/// Writes the JSON report (returned, for its digest) and the Markdown one,
-/// then prints the table and the counts.
-fn write_report(report: &Report, out: &Path, markdown: Option<&Path>) -> anyhow::Result<String> {
-    let json = report.to_json();
-    report::write_atomically(out, json.as_bytes())
-        .with_context(|| format!("cannot write report {}", out.display()))?;
-    if let Some(md) = markdown {
-        report::write_atomically(md, report::render_markdown(report).as_bytes())
-            .with_context(|| format!("cannot write Markdown report {}", md.display()))?;
-    }
-    print!("{}", progress::table(&report.targets));
-    let s = &report.summary;
-    println!(
-        "{} passed, {} failed, {} infra errors; report: {}",
-        s.passed,
-        s.failed,
-        s.infra_errors,
-        out.display()
-    );
-    Ok(json)
-}
-
-async fn interrupted() -> Interrupted {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler installs");
-    tokio::select! {
-        _ = int.recv() => Interrupted { name: "Ctrl-C", exit_code: 130 },
-        _ = term.recv() => Interrupted { name: "SIGTERM", exit_code: 143 },
     }
 }

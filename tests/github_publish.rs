@@ -1,28 +1,13 @@
 //! `bpfcompat publish`, the real binary, against a fake GitHub API.
 
-#[allow(dead_code, unused_imports)]
-#[path = "../src/report/mod.rs"]
-mod report;
-
-// The report model refers to the object summary.
-#[allow(dead_code)]
-#[path = "../src/artifact.rs"]
-mod artifact;
-
-// The report's Markdown escapes with it.
-#[allow(dead_code)]
-#[path = "../src/escape.rs"]
-mod escape;
-
-mod fake_github;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use fake_github::{FakeGithub, TOKEN};
-use report::fixture::{self, assert_inert_markdown, assert_inert_plain, outside_code};
-use report::*;
+use bpfcompat::report::*;
+use bpfcompat_testkit::github::{FakeGithub, TOKEN};
+use bpfcompat_testkit::inert::{assert_inert_markdown, assert_inert_plain, outside_code};
+use bpfcompat_testkit::reports as fixture;
 use serde_json::{json, Value};
 
 const HEAD: &str = "1111111111111111111111111111111111111111";

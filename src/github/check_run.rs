@@ -189,18 +189,19 @@ fn annotation_message(t: &Target) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixture;
+    use bpfcompat_testkit::{inert, reports};
 
     #[test]
     fn annotations_are_inert_plain_text() {
-        let report = fixture::hostile();
+        let report =
+            serde_json::from_value::<crate::report::Report>(reports::hostile_json()).unwrap();
         let annotations = annotations(&report, &Baseline::Off, "matrices/ci.yaml");
         assert_eq!(annotations.len(), 2);
         for a in &annotations {
             let title = a["title"].as_str().unwrap();
-            fixture::assert_inert_plain("title", title);
+            inert::assert_inert_plain("title", title);
             assert_eq!(title.lines().count(), 1);
-            fixture::assert_inert_plain("message", a["message"].as_str().unwrap());
+            inert::assert_inert_plain("message", a["message"].as_str().unwrap());
         }
     }
 }

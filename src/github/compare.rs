@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-pub use crate::compare::Change;
-use crate::compare::{kernel_diffs, KernelDiff, KernelVerdict, State, Verdicts};
 use crate::report::Report;
+pub use crate::results::compare::Change;
+use crate::results::compare::{kernel_diffs, KernelDiff, KernelVerdict, State, Verdicts};
 
 const OPEN: &str = "<!-- bpfcompat:results ";
 const CLOSE: &str = " -->";

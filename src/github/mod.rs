@@ -14,13 +14,12 @@ mod env;
 mod render;
 mod runner;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use clap::ValueEnum;
 
-use crate::cli::PublishArgs;
 use crate::report::{Report, RunStatus, TargetStatus};
+use crate::results::compare::FailOn;
 use api::{ApiError, Client};
 use check_run::{CheckRun, Conclusion};
 use compare::{Baseline, Change, MissingBase, Results};
@@ -28,17 +27,30 @@ use env::GithubEnv;
 use render::View;
 
 /// When to post the sticky pull-request comment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommentMode {
-    #[value(name = "true")]
     Always,
-    #[value(name = "false")]
     Never,
     /// Only when a kernel did not pass or regressed; never deletes one.
     OnFailure,
 }
 
-pub fn publish(args: &PublishArgs) -> anyhow::Result<u8> {
+/// What `publish` is asked to do.
+pub struct PublishOptions {
+    /// The report.json written by `bpfcompat test`.
+    pub report: PathBuf,
+    /// Without one, only the job summary and the outputs are written.
+    pub token: Option<String>,
+    pub check_name: String,
+    pub comment: CommentMode,
+    pub fail_on: FailOn,
+    /// On pull requests, compare with this check run's results on the base.
+    pub compare_base: bool,
+    /// Where the uploaded report.json is; the workflow run otherwise.
+    pub artifact_url: Option<String>,
+}
+
+pub fn publish(args: &PublishOptions) -> anyhow::Result<u8> {
     let report = Report::read(&args.report)?;
     let gh = GithubEnv::from_env(|name| std::env::var(name).ok())?;
     let client = match args.token.as_deref().filter(|t| !t.is_empty()) {
@@ -108,7 +120,7 @@ pub fn publish(args: &PublishArgs) -> anyhow::Result<u8> {
 /// The base commit's results, from the check run of the same name there.
 /// Whatever is missing is said plainly in the comment, never an error.
 fn baseline(
-    args: &PublishArgs,
+    args: &PublishOptions,
     gh: &GithubEnv,
     client: Option<&Client>,
     report: &Report,
@@ -198,7 +210,7 @@ fn conclusion(report: &Report, regressions: usize, exit_code: u8) -> Conclusion 
 }
 
 fn outputs(
-    args: &PublishArgs,
+    args: &PublishOptions,
     report: &Report,
     regressions: usize,
     view: &View,

@@ -272,17 +272,18 @@ fn safe_link(link: &str) -> Option<String> {
 mod tests {
     use super::*;
     use crate::github::comment;
-    use crate::report::fixture;
+    use bpfcompat_testkit::{inert, reports};
 
     #[test]
     fn hostile_strings_stay_text_on_every_surface() {
-        let report = fixture::hostile();
+        let report =
+            serde_json::from_value::<crate::report::Report>(reports::hostile_json()).unwrap();
         let baseline = Baseline::Compared {
             base_sha: "2".repeat(40),
             changes: report
                 .targets
                 .iter()
-                .map(|t| crate::compare::KernelDiff {
+                .map(|t| crate::results::compare::KernelDiff {
                     id: t.id.clone(),
                     change: Change::Regressed,
                     required: t.required,
@@ -291,7 +292,7 @@ mod tests {
                 })
                 .collect(),
         };
-        let name = fixture::HOSTILE;
+        let name = reports::HOSTILE;
         let view = View::new(
             &report,
             &baseline,
@@ -313,14 +314,14 @@ mod tests {
             ("job summary", &view.job_summary()),
             ("markdown output", &view.markdown()),
         ] {
-            fixture::assert_inert_markdown(what, text);
+            inert::assert_inert_markdown(what, text);
         }
         let missing = Baseline::Missing {
             base_sha: "2".repeat(40),
             reason: super::super::compare::MissingBase::NoCheckRun,
         };
         let view = View::new(&report, &missing, name, None);
-        fixture::assert_inert_markdown("no base", &view.job_summary());
+        inert::assert_inert_markdown("no base", &view.job_summary());
     }
 
     #[test]

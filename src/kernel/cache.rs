@@ -73,7 +73,6 @@ impl KernelCache {
         Self { root }
     }
 
-    #[cfg(test)]
     pub fn root(&self) -> &Path {
         &self.root
     }

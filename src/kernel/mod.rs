@@ -7,7 +7,7 @@
 //! into a verified bzImage on disk that QEMU can boot with `-kernel`.
 //!
 //! A source is *pinned* when its digest is known (given in the matrix, or
-//! recorded in the lock file, see `crate::lock`); an unpinned one is resolved
+//! recorded in the lock file, see `crate::matrix::lock`); an unpinned one is resolved
 //! from its origin and its digest remembered in the cache, so concurrent runs
 //! fetch it once.
 //!

@@ -104,12 +104,14 @@ fn verdict(status: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixture;
+    use bpfcompat_testkit::{inert, reports};
 
     #[test]
     fn hostile_strings_stay_text() {
-        let md = render_markdown(&fixture::hostile());
-        fixture::assert_inert_markdown("report", &md);
+        let md = render_markdown(
+            &serde_json::from_value::<crate::report::Report>(reports::hostile_json()).unwrap(),
+        );
+        inert::assert_inert_markdown("report", &md);
         // Shown, not dropped.
         assert!(md.contains("@\u{200b}octocat"), "{md}");
         assert!(md.contains("\\|\\*\\_\\[l\\]"), "{md}");
@@ -120,7 +122,8 @@ mod tests {
 
     #[test]
     fn names_in_code_spans_and_summaries_show_as_they_are() {
-        let mut r = fixture::hostile();
+        let mut r =
+            serde_json::from_value::<crate::report::Report>(reports::hostile_json()).unwrap();
         let check = &mut r.targets[0].checks[0];
         let object = check.validation.object.as_mut().unwrap();
         object.programs[0].name = "handle_exec".into();

@@ -4,8 +4,6 @@
 //! `docs/report.schema.json`; everything that publishes or compares results
 //! reads them, so field names change only with the schema version.
 
-#[cfg(test)]
-pub(crate) mod fixture;
 pub mod markdown;
 
 use std::io::Write;
@@ -16,7 +14,7 @@ use bpfcompat_proto::CommandOutcome;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::artifact::ObjectSummary;
+use crate::object::ObjectSummary;
 
 pub use markdown::render_markdown;
 

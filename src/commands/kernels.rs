@@ -11,16 +11,12 @@ use std::time::Instant;
 use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{
-    KernelsArgs, KernelsCommand, KernelsImportArgs, KernelsListArgs, KernelsMatrixArgs,
-    KernelsPruneArgs,
-};
 use crate::kernel::{self, KernelCache, KernelError, Mirror, Options, Transfer};
-use crate::lock::{self, LockMode};
+use crate::matrix::lock::{self, LockMode};
+use crate::matrix::shipped;
 use crate::matrix::Matrix;
-use crate::progress::{human_bytes, transfer_line};
-use crate::shipped;
-use crate::table::render;
+use crate::term::progress::{human_bytes, transfer_line};
+use crate::term::table::render;
 
 /// Options for resolving one kernel here: the mirror, and a progress bar on
 /// a terminal (bytes and rate).
@@ -88,15 +84,46 @@ fn pin(matrix: &mut Matrix, mode: LockMode, cache: &KernelCache) -> anyhow::Resu
     Ok(pinned)
 }
 
+/// What `bpfcompat kernels ...` is asked to do, on the cache at `cache_dir`.
+pub struct KernelsOptions {
+    pub cache_dir: PathBuf,
+    pub action: KernelsAction,
+}
+
+pub enum KernelsAction {
+    Fetch {
+        matrix: Option<PathBuf>,
+        locked: bool,
+    },
+    Lock {
+        matrix: Option<PathBuf>,
+        locked: bool,
+    },
+    List {
+        matrix: Option<PathBuf>,
+    },
+    Verify {
+        matrix: Option<PathBuf>,
+    },
+    /// Keep what this matrix's kernels need; everything goes without one.
+    Prune {
+        keep_for: Option<PathBuf>,
+    },
+    Import {
+        paths: Vec<PathBuf>,
+    },
+}
+
 /// Blocking; the exit code.
-pub fn run(args: KernelsArgs) -> anyhow::Result<u8> {
-    match args.command {
-        KernelsCommand::Fetch(a) => fetch(a),
-        KernelsCommand::Lock(a) => relock(a),
-        KernelsCommand::List(a) => list(a),
-        KernelsCommand::Verify(a) => verify(a),
-        KernelsCommand::Prune(a) => prune(a),
-        KernelsCommand::Import(a) => import(a),
+pub fn run(options: KernelsOptions) -> anyhow::Result<u8> {
+    let cache = KernelCache::new(options.cache_dir);
+    match options.action {
+        KernelsAction::Fetch { matrix, locked } => fetch(&cache, matrix.as_deref(), locked),
+        KernelsAction::Lock { matrix, locked } => relock(&cache, matrix.as_deref(), locked),
+        KernelsAction::List { matrix } => list(&cache, matrix.as_deref()),
+        KernelsAction::Verify { matrix } => verify(&cache, matrix.as_deref()),
+        KernelsAction::Prune { keep_for } => prune(&cache, keep_for.as_deref()),
+        KernelsAction::Import { paths } => import(&cache, &paths),
     }
 }
 
@@ -180,21 +207,19 @@ const KERNEL_HEADER: [&str; 6] = [
     "SOURCE",
 ];
 
-fn fetch(a: KernelsMatrixArgs) -> anyhow::Result<u8> {
-    let cache = KernelCache::new(a.cache.cache_dir());
-    let matrix = prepare_matrix(a.matrix.as_deref(), a.locked, &cache)?;
-    let (rows, ok) = kernel_rows(&matrix, &cache, &options_for);
+fn fetch(cache: &KernelCache, matrix: Option<&Path>, locked: bool) -> anyhow::Result<u8> {
+    let matrix = prepare_matrix(matrix, locked, cache)?;
+    let (rows, ok) = kernel_rows(&matrix, cache, &options_for);
     print!("{}", render(KERNEL_HEADER, &rows));
     Ok(if ok { 0 } else { 1 })
 }
 
-fn relock(a: KernelsMatrixArgs) -> anyhow::Result<u8> {
-    if a.locked {
+fn relock(cache: &KernelCache, matrix: Option<&Path>, locked: bool) -> anyhow::Result<u8> {
+    if locked {
         bail!("`kernels lock` rewrites the lock file; --locked makes no sense with it");
     }
-    let cache = KernelCache::new(a.cache.cache_dir());
-    let mut matrix = shipped::load(a.matrix.as_deref())?;
-    let pinned = pin(&mut matrix, LockMode::Refresh, &cache)?;
+    let mut matrix = shipped::load(matrix)?;
+    let pinned = pin(&mut matrix, LockMode::Refresh, cache)?;
     let rows: Vec<[String; 2]> = pinned
         .resolved
         .iter()
@@ -224,16 +249,15 @@ fn offline(_: &str) -> Options {
     }
 }
 
-fn list(a: KernelsListArgs) -> anyhow::Result<u8> {
-    let cache = KernelCache::new(a.cache.cache_dir());
-    if let Some(arg) = &a.matrix {
-        let matrix = matrix_as_locked(arg, &cache)?;
-        let (rows, _) = kernel_rows(&matrix, &cache, &offline);
+fn list(cache: &KernelCache, matrix: Option<&Path>) -> anyhow::Result<u8> {
+    if let Some(arg) = matrix {
+        let matrix = matrix_as_locked(arg, cache)?;
+        let (rows, _) = kernel_rows(&matrix, cache, &offline);
         println!("Kernels of {}:", matrix.path.display());
         print!("{}", render(KERNEL_HEADER, &rows));
         println!();
     }
-    let blobs = kernel::list_blobs(&cache)?;
+    let blobs = kernel::list_blobs(cache)?;
     let total: u64 = blobs.iter().map(|b| b.size).sum();
     let rows: Vec<[String; 4]> = blobs
         .iter()
@@ -248,7 +272,7 @@ fn list(a: KernelsListArgs) -> anyhow::Result<u8> {
         .collect();
     println!(
         "Cache {} ({} files, {}):",
-        a.cache.cache_dir().display(),
+        cache.root().display(),
         blobs.len(),
         human_bytes(total)
     );
@@ -256,9 +280,8 @@ fn list(a: KernelsListArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-fn verify(a: KernelsListArgs) -> anyhow::Result<u8> {
-    let cache = KernelCache::new(a.cache.cache_dir());
-    let report = kernel::verify(&cache)?;
+fn verify(cache: &KernelCache, matrix: Option<&Path>) -> anyhow::Result<u8> {
+    let report = kernel::verify(cache)?;
     for digest in &report.removed {
         println!("corrupt, removed: {digest}");
     }
@@ -268,23 +291,22 @@ fn verify(a: KernelsListArgs) -> anyhow::Result<u8> {
         report.removed.len()
     );
     let mut ok = report.removed.is_empty();
-    if let Some(arg) = &a.matrix {
-        let matrix = matrix_as_locked(arg, &cache)?;
-        let (rows, all) = kernel_rows(&matrix, &cache, &offline);
+    if let Some(arg) = matrix {
+        let matrix = matrix_as_locked(arg, cache)?;
+        let (rows, all) = kernel_rows(&matrix, cache, &offline);
         print!("{}", render(KERNEL_HEADER, &rows));
         ok &= all;
     }
     Ok(if ok { 0 } else { 1 })
 }
 
-fn prune(a: KernelsPruneArgs) -> anyhow::Result<u8> {
-    let cache = KernelCache::new(a.cache.cache_dir());
-    let keep = match &a.matrix {
+fn prune(cache: &KernelCache, keep_for: Option<&Path>) -> anyhow::Result<u8> {
+    let keep = match keep_for {
         Some(arg) => {
-            let matrix = matrix_as_locked(arg, &cache)?;
+            let matrix = matrix_as_locked(arg, cache)?;
             let mut keep = BTreeSet::new();
             for k in &matrix.kernels {
-                if let Some(digest) = kernel::source_digest(&cache, &k.source)? {
+                if let Some(digest) = kernel::source_digest(cache, &k.source)? {
                     keep.insert(digest);
                 }
             }
@@ -292,7 +314,7 @@ fn prune(a: KernelsPruneArgs) -> anyhow::Result<u8> {
         }
         None => None,
     };
-    let report = kernel::prune(&cache, keep.as_ref())?;
+    let report = kernel::prune(cache, keep.as_ref())?;
     let freed: u64 = report.removed.iter().map(|(_, n)| n).sum();
     for (digest, n) in &report.removed {
         println!("removed {digest} ({})", human_bytes(*n));
@@ -306,16 +328,15 @@ fn prune(a: KernelsPruneArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-fn import(a: KernelsImportArgs) -> anyhow::Result<u8> {
-    let cache = KernelCache::new(a.cache.cache_dir());
+fn import(cache: &KernelCache, paths: &[PathBuf]) -> anyhow::Result<u8> {
     let mut files = Vec::new();
-    for path in &a.paths {
+    for path in paths {
         collect_files(path, &mut files)
             .with_context(|| format!("cannot read {}", path.display()))?;
     }
     let mut rows = Vec::new();
     for file in files {
-        let info = kernel::import(&cache, &file)?;
+        let info = kernel::import(cache, &file)?;
         rows.push([
             info.sha256,
             info.kind.to_owned(),

@@ -14,8 +14,8 @@
 //! | `/bpfcompat/bin/<name>` | `--bin`, mode 0755, and its libraries |
 //! | `/bpfcompat/artifact/<name>` | `--artifact` |
 
-pub mod cpio;
-pub mod elf;
+mod cpio;
+mod elf;
 
 use std::path::{Path, PathBuf};
 

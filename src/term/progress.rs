@@ -141,27 +141,28 @@ pub fn table(targets: &[Target]) -> String {
             ]
         })
         .collect();
-    crate::table::render(["KERNEL", "RELEASE", "VERDICT", "CLASS", "TIME"], &rows)
+    crate::term::table::render(["KERNEL", "RELEASE", "VERDICT", "CLASS", "TIME"], &rows)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixture;
+    use bpfcompat_testkit::{inert, reports};
 
     #[test]
     fn hostile_names_cannot_drive_the_terminal() {
-        let report = fixture::hostile();
+        let report =
+            serde_json::from_value::<crate::report::Report>(reports::hostile_json()).unwrap();
         let table = table(&report.targets);
-        fixture::assert_inert_plain("table", &table);
+        inert::assert_inert_plain("table", &table);
         assert_eq!(table.lines().count(), 1 + report.targets.len(), "{table}");
         for t in &report.targets {
             let line = summary_line(t);
-            fixture::assert_inert_plain("progress", &line);
+            inert::assert_inert_plain("progress", &line);
             assert_eq!(line.lines().count(), 1);
         }
         let ids = Progress::new(report.targets.iter().map(|t| t.id.clone()).collect()).ids;
         ids.iter()
-            .for_each(|id| fixture::assert_inert_plain("id", id));
+            .for_each(|id| inert::assert_inert_plain("id", id));
     }
 }

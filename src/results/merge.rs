@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use thiserror::Error;
 
+use crate::matrix::shard::ShardSpec;
 use crate::report::{Report, Summary, Target};
-use crate::shard::ShardSpec;
 
 #[derive(Debug, Error)]
 pub enum MergeError {
@@ -230,19 +230,19 @@ fn span(shards: &[Input]) -> Result<(String, u64), MergeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixture::{report, target};
-    use crate::report::{ClassCode, Shard, TargetStatus};
+    use crate::report::Shard;
+    use bpfcompat_testkit::reports::report_json;
 
     /// The unsharded run the shards are cut from: 5 kernels, mixed verdicts.
     fn whole() -> Report {
-        use TargetStatus::*;
-        report(vec![
-            target("a", Pass, None),
-            target("b", Fail, Some(ClassCode::CommandValidationFailure)),
-            target("c", Pass, None),
-            target("d", InfraError, Some(ClassCode::KernelPanic)),
-            target("e", Pass, None),
-        ])
+        serde_json::from_value(report_json(&[
+            ("a", "pass", None),
+            ("b", "fail", Some("COMMAND_VALIDATION_FAILURE")),
+            ("c", "pass", None),
+            ("d", "infra_error", Some("KERNEL_PANIC")),
+            ("e", "pass", None),
+        ]))
+        .unwrap()
     }
 
     /// Splits `whole` the way `--shard I/count` runs would have checked it,
@@ -357,7 +357,7 @@ mod tests {
     #[test]
     fn shard_reports_match_the_published_schema() {
         let schema: serde_json::Value =
-            serde_json::from_str(include_str!("../docs/report.schema.json")).unwrap();
+            serde_json::from_str(include_str!("../../docs/report.schema.json")).unwrap();
         let validator = jsonschema::validator_for(&schema).unwrap();
         for (_, r) in shards(&whole(), 2) {
             let value = serde_json::to_value(&r).unwrap();

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::matrix::shard::ShardSpec;
 use crate::report::{ClassCode, MatrixRef, ReadError, Report, RunStatus, TargetStatus};
-use crate::shard::ShardSpec;
 
 pub const FILE_NAME: &str = "history.jsonl";
 const SCHEMA: &str = "bpfcompat.history/v1";
@@ -367,7 +367,7 @@ pub fn list(
         ));
     }
     let rows: Vec<[String; 6]> = records.iter().map(row).collect();
-    Ok(crate::table::render(
+    Ok(crate::term::table::render(
         [
             "RECORDED", "ARTIFACT", "VERSION", "MATRIX", "RESULT", "REPORT",
         ],
@@ -463,7 +463,7 @@ mod tests {
                 Command::new(std::env::current_exe().unwrap())
                     .args([
                         "--exact",
-                        "history::tests::concurrent_writers_lose_no_record",
+                        "results::history::tests::concurrent_writers_lose_no_record",
                     ])
                     .env(CHILD_ENV, dir.path())
                     .env("BPFCOMPAT_TEST_WRITER", writer.to_string())

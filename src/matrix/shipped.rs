@@ -8,11 +8,11 @@ use crate::matrix::{Matrix, MatrixError};
 
 /// Name and text of every shipped matrix; the first is the default.
 const SHIPPED: [(&str, &str); 3] = [
-    ("default", include_str!("../matrices/default.yaml")),
-    ("mvp", include_str!("../matrices/mvp.yaml")),
+    ("default", include_str!("../../matrices/default.yaml")),
+    ("mvp", include_str!("../../matrices/mvp.yaml")),
     (
         "quirk-library",
-        include_str!("../matrices/quirk-library.yaml"),
+        include_str!("../../matrices/quirk-library.yaml"),
     ),
 ];
 

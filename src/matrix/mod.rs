@@ -5,6 +5,10 @@
 //! resolved against the matrix file's directory, never the current directory,
 //! so a matrix means the same thing from wherever CI invokes it.
 
+pub mod lock;
+pub mod shard;
+pub mod shipped;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -15,7 +15,7 @@ pub use vm::{boot, BootRecord, BootSpec, Ending};
 
 const QEMU: &str = "qemu-system-x86_64";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccelChoice {
     /// KVM when a probe guest runs under it on this host, otherwise TCG.
     Auto,

@@ -10,18 +10,18 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::escape;
-use crate::history::{self, HistoryError};
-use crate::progress;
 use crate::report::{
     self, ArtifactIdentity, ClassCode, MatrixRef, ReadError, Report, Summary, Target, TargetStatus,
 };
+use crate::results::history::{self, HistoryError};
+use crate::term::progress;
 
 pub const SCHEMA: &str = "bpfcompat.diff/v1";
-const TEMPLATE: &str = include_str!("../templates/compare.md.j2");
+const TEMPLATE: &str = include_str!("../../templates/compare.md.j2");
 
 /// What makes a run fail a CI gate: one vocabulary for `compare`,
 /// `publish` and the Action's `fail-on`, one rule for each word.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailOn {
     /// The head report's own verdict: 2 when a required kernel failed, 1
@@ -406,7 +406,7 @@ pub fn table(diff: &Diff) -> String {
         })
         .collect();
     let c = &diff.counts;
-    crate::table::render(["KERNEL", "CHANGE", "BASE", "HEAD"], &rows)
+    crate::term::table::render(["KERNEL", "CHANGE", "BASE", "HEAD"], &rows)
         + &format!(
             "{} regressed, {} fixed, {} status changed, {} class changed, {} added, {} removed, \
              {} unchanged (base {}, head {})\n",

@@ -10,7 +10,7 @@ use bpfcompat_proto::{
     decode_frame, CheckOutcome, CommandOutcome, FrameError, KernelFacts, RESULT_PORT_FAILURE,
 };
 
-use crate::qemu::{BootRecord, Ending};
+use crate::boot::qemu::{BootRecord, Ending};
 use crate::report::{
     Check, CheckArtifact, CheckKind, CheckStatus, ClassCode, Classification, Functional,
     FunctionalTest, LoadStatus, TargetStatus, Timing, Validation,

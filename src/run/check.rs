@@ -9,8 +9,8 @@ use bpfcompat_proto::object::ObjectMode;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::artifact::{self, InvalidObject};
-use crate::guest::{CommandPayload, Payload};
+use crate::boot::initramfs::{CommandPayload, Payload};
+use crate::object::{self, InvalidObject};
 use crate::report::{ArtifactIdentity, CheckArtifact, Mode};
 
 /// The user's loader command and what ships with it.
@@ -102,7 +102,7 @@ fn prepare_objects(paths: &[PathBuf], mode: ObjectMode) -> Result<Prepared, Chec
     for path in paths {
         // Inspection rejects what is not a BPF object (and oversized files
         // without reading them whole); the digest is of the bytes it read.
-        let summary = artifact::inspect(path).map_err(CheckError::InvalidObject)?;
+        let summary = object::inspect(path).map_err(CheckError::InvalidObject)?;
         artifacts.push(CheckArtifact {
             name: file_name(path),
             path: Some(path.display().to_string()),

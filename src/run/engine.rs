@@ -12,17 +12,17 @@ use std::time::{Duration, Instant, SystemTime};
 use thiserror::Error;
 use tokio::sync::Semaphore;
 
-use crate::check::Prepared;
-use crate::guest;
+use crate::boot::initramfs;
+use crate::boot::qemu::{self, AccelChoice, BootRecord, BootSpec, Ending, Qemu};
 use crate::kernel::{self, KernelCache, Mirror};
 use crate::matrix::{KernelSpec, Matrix};
-use crate::progress::Progress;
-use crate::qemu::{self, AccelChoice, BootRecord, BootSpec, Ending, Qemu};
 use crate::report::{
     self, Accel, AccelUse, Check, CheckArtifact, ClassCode, Classification, KernelInfo, MatrixRef,
     Report, Summary, Target, TargetStatus, Timing,
 };
-use crate::verdict::{self, Expectation};
+use crate::run::check::Prepared;
+use crate::run::verdict::{self, Expectation};
+use crate::term::progress::Progress;
 
 pub const DEFAULT_MEMORY_MB: u32 = 512;
 pub const DEFAULT_CPUS: u32 = 1;
@@ -56,7 +56,7 @@ pub enum EngineError {
     #[error(transparent)]
     Qemu(#[from] qemu::QemuError),
     #[error(transparent)]
-    Guest(#[from] guest::GuestError),
+    Guest(#[from] initramfs::GuestError),
     #[error("{what} {path}: {err}")]
     Io {
         what: &'static str,
@@ -87,8 +87,8 @@ pub async fn run(
         std::process::id()
     ));
     std::fs::create_dir_all(&run_dir).map_err(io_err("cannot create run directory", &run_dir))?;
-    let agent = guest::locate_agent()?;
-    let initramfs = guest::build_initramfs(&agent, &check.payload)?;
+    let agent = initramfs::locate_agent()?;
+    let initramfs = initramfs::build_initramfs(&agent, &check.payload)?;
     let initrd = run_dir.join("initramfs.cpio");
     if let Err(err) = std::fs::write(&initrd, initramfs) {
         // A half-written initramfs on a full disk would keep the space.

@@ -1,0 +1,37 @@
+//! The subcommands that run checks or manage their inputs, each taking
+//! plain options (built from the command line by `cli`) and returning the
+//! process's exit code. `compare`, `publish` and `history` live with their
+//! stages (`results::compare::run`, `github::publish`, `results::history`).
+
+pub mod kernels;
+pub mod merge;
+pub mod test;
+
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use crate::report::{self, Report};
+use crate::term::progress;
+
+/// Writes the JSON report (returned, for its digest) and the Markdown one,
+/// then prints the table and the counts.
+fn write_report(report: &Report, out: &Path, markdown: Option<&Path>) -> anyhow::Result<String> {
+    let json = report.to_json();
+    report::write_atomically(out, json.as_bytes())
+        .with_context(|| format!("cannot write report {}", out.display()))?;
+    if let Some(md) = markdown {
+        report::write_atomically(md, report::render_markdown(report).as_bytes())
+            .with_context(|| format!("cannot write Markdown report {}", md.display()))?;
+    }
+    print!("{}", progress::table(&report.targets));
+    let s = &report.summary;
+    println!(
+        "{} passed, {} failed, {} infra errors; report: {}",
+        s.passed,
+        s.failed,
+        s.infra_errors,
+        out.display()
+    );
+    Ok(json)
+}

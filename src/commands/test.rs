@@ -1,0 +1,124 @@
+//! `test` and `test-command`: one check on every kernel of a matrix, the
+//! report written, the run recorded in the history.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::boot::qemu::AccelChoice;
+use crate::commands::{kernels, write_report};
+use crate::escape;
+use crate::kernel::{KernelCache, Mirror};
+use crate::matrix::shard::ShardSpec;
+use crate::results::history;
+use crate::run::check::{self, CheckSpec};
+use crate::run::engine::{self, Settings};
+
+/// What `--matrix`, `--out` and the other run flags say.
+pub struct RunOptions {
+    pub matrix: Option<PathBuf>,
+    pub locked: bool,
+    pub out: PathBuf,
+    pub markdown: Option<PathBuf>,
+    /// Kernels booted at once; `None`: what the cores and memory allow.
+    pub concurrency: Option<usize>,
+    /// `None`: MemAvailable less a reserve.
+    pub memory_budget_mb: Option<u64>,
+    pub timeout: Duration,
+    pub accel: AccelChoice,
+    pub cache_dir: PathBuf,
+    pub workdir: PathBuf,
+    pub shard: Option<ShardSpec>,
+    pub artifact_name: Option<String>,
+    pub artifact_version: Option<String>,
+}
+
+/// Ctrl-C or SIGTERM: every QEMU is stopped and no report is written; the
+/// exit code is the shell's 128 + signal number.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted by {name}: stopped every QEMU, no report written")]
+pub struct Interrupted {
+    name: &'static str,
+    pub exit_code: u8,
+}
+
+/// A check, stopped at once by Ctrl-C or SIGTERM while it fetches or boots.
+/// Dropping it drops every QEMU child (kill_on_drop). Writing the report
+/// has no await point, so a signal cannot cut it in half: once every kernel
+/// is done, the report is written whole.
+pub async fn run(spec: CheckSpec, options: RunOptions) -> anyhow::Result<u8> {
+    let cache = KernelCache::new(options.cache_dir.clone());
+    tokio::select! {
+        code = check_and_report(spec, options) => code,
+        signal = interrupted() => {
+            cache.discard_own_temp_files();
+            Err(signal.into())
+        }
+    }
+}
+
+async fn check_and_report(spec: CheckSpec, options: RunOptions) -> anyhow::Result<u8> {
+    // Pinning may download (a source first seen): off the async workers.
+    let (arg, locked, cache) = (
+        options.matrix.clone(),
+        options.locked,
+        KernelCache::new(options.cache_dir.clone()),
+    );
+    let mut matrix = tokio::task::spawn_blocking(move || {
+        kernels::prepare_matrix(arg.as_deref(), locked, &cache)
+    })
+    .await??;
+    let check = check::prepare(&spec)?;
+    let shard = options
+        .shard
+        .map(|spec| spec.restrict(&mut matrix))
+        .transpose()?;
+    // Taken before the run: the version is the code that was tested, even if
+    // the tree changes while the kernels boot.
+    let version = options
+        .artifact_version
+        .clone()
+        .or_else(|| history::git_describe(Path::new(".")));
+    let settings = Settings {
+        concurrency: options
+            .concurrency
+            .unwrap_or_else(engine::default_concurrency),
+        memory_budget_mb: options
+            .memory_budget_mb
+            .unwrap_or_else(engine::default_memory_budget_mb),
+        timeout: options.timeout,
+        accel: options.accel,
+        cache_dir: options.cache_dir,
+        workdir: options.workdir.clone(),
+        mirror: Mirror::from_env(),
+    };
+    let mut report = engine::run(&matrix, &check, &settings).await?;
+    report.shard = shard;
+    let json = write_report(&report, &options.out, options.markdown.as_deref())?;
+    // The verdict stands even if it cannot be recorded: the history is a
+    // convenience, the report is the result.
+    if let Err(e) = history::Record::of(
+        &report,
+        &options.out,
+        json.as_bytes(),
+        options.artifact_name,
+        version,
+    )
+    .and_then(|record| history::append(&options.workdir, &record))
+    {
+        eprintln!(
+            "bpfcompat: warning: this run is not in the history: {}",
+            escape::plain(&e.to_string())
+        );
+    }
+    Ok(report.summary.exit_code as u8)
+}
+
+async fn interrupted() -> Interrupted {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler installs");
+    tokio::select! {
+        _ = int.recv() => Interrupted { name: "Ctrl-C", exit_code: 130 },
+        _ = term.recv() => Interrupted { name: "SIGTERM", exit_code: 143 },
+    }
+}

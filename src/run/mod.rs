@@ -1,0 +1,6 @@
+//! Running a check across a matrix: what runs in every guest (`check`), the
+//! run itself (`engine`), and what one boot means (`verdict`).
+
+pub mod check;
+pub mod engine;
+pub mod verdict;
