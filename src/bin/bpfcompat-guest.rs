@@ -1,4 +1,4 @@
-//! The guest agent binary: `/init` inside every guest (see validator/).
+//! The guest agent binary: `/init` inside every guest (see agent/).
 fn main() {
     bpfcompat_guest::main()
 }
