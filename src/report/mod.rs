@@ -4,6 +4,7 @@
 //! `docs/report.schema.json`; everything that publishes or compares results
 //! reads them, so field names change only with the schema version.
 
+pub mod inspection;
 pub mod markdown;
 
 use std::io::Write;
@@ -14,7 +15,7 @@ use bpfcompat_proto::CommandOutcome;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::object::ObjectSummary;
+use inspection::ObjectSummary;
 
 pub use markdown::render_markdown;
 

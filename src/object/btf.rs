@@ -1,0 +1,197 @@
+//! Just enough of BTF to read what an object asks for: the maps defined in
+//! its `.maps` DATASEC and the count of CO-RE relocations in `.BTF.ext`.
+
+use super::libbpf::{map_type_name, MAP_TYPE_STRUCT_OPS};
+use crate::report::inspection::MapSummary;
+
+pub(super) fn u32_at(d: &[u8], off: usize, little: bool) -> Result<u32, String> {
+    let b: [u8; 4] = d
+        .get(off..off + 4)
+        .ok_or_else(|| format!("truncated at offset {off}"))?
+        .try_into()
+        .expect("4 bytes");
+    Ok(if little {
+        u32::from_le_bytes(b)
+    } else {
+        u32::from_be_bytes(b)
+    })
+}
+
+/// Number of CO-RE relocation records in `.BTF.ext`.
+pub(super) fn core_relo_count(ext: &[u8], little: bool) -> Result<u64, String> {
+    let hdr_len = u32_at(ext, 4, little)? as usize;
+    if hdr_len < 32 {
+        return Ok(0); // no core_relo fields in this header version
+    }
+    let off = u32_at(ext, 24, little)? as usize;
+    let len = u32_at(ext, 28, little)? as usize;
+    if len == 0 {
+        return Ok(0);
+    }
+    let base = hdr_len + off;
+    let end = base + len;
+    if end > ext.len() {
+        return Err("CO-RE relocation section runs past the end".into());
+    }
+    let rec_size = u32_at(ext, base, little)? as usize;
+    if rec_size == 0 {
+        return Err("zero CO-RE record size".into());
+    }
+    let mut pos = base + 4;
+    let mut count = 0u64;
+    while pos + 8 <= end {
+        let n = u32_at(ext, pos + 4, little)? as usize;
+        count += n as u64;
+        pos += 8 + n * rec_size;
+    }
+    Ok(count)
+}
+
+/// One BTF type: kind, name offset, size/type, and its trailing data.
+struct BtfType<'a> {
+    kind: u32,
+    vlen: usize,
+    name_off: u32,
+    size_or_type: u32,
+    extra: &'a [u8],
+}
+
+fn btf_types(types: &[u8], little: bool) -> Result<Vec<BtfType<'_>>, String> {
+    // Id 0 is void.
+    let mut out = vec![BtfType {
+        kind: 0,
+        vlen: 0,
+        name_off: 0,
+        size_or_type: 0,
+        extra: &[],
+    }];
+    let mut pos = 0;
+    while pos + 12 <= types.len() {
+        let name_off = u32_at(types, pos, little)?;
+        let info = u32_at(types, pos + 4, little)?;
+        let size_or_type = u32_at(types, pos + 8, little)?;
+        let kind = (info >> 24) & 0x1f;
+        let vlen = (info & 0xffff) as usize;
+        let extra_len = match kind {
+            1 => 4,             // INT
+            3 => 12,            // ARRAY
+            4 | 5 => vlen * 12, // STRUCT, UNION
+            6 => vlen * 8,      // ENUM
+            13 => vlen * 8,     // FUNC_PROTO
+            14 => 4,            // VAR
+            15 => vlen * 12,    // DATASEC
+            17 => 4,            // DECL_TAG
+            19 => vlen * 12,    // ENUM64
+            2 | 7..=12 | 16 | 18 => 0,
+            k => return Err(format!("unknown BTF kind {k}")),
+        };
+        let start = pos + 12;
+        let extra = types
+            .get(start..start + extra_len)
+            .ok_or("BTF type section truncated")?;
+        out.push(BtfType {
+            kind,
+            vlen,
+            name_off,
+            size_or_type,
+            extra,
+        });
+        pos = start + extra_len;
+    }
+    Ok(out)
+}
+
+/// Maps defined in BTF: the `.maps` DATASEC (and struct_ops variables in
+/// `.struct_ops*`).
+pub(super) fn btf_maps(btf: &[u8], little: bool) -> Result<Vec<MapSummary>, String> {
+    let hdr_len = u32_at(btf, 4, little)? as usize;
+    let type_off = u32_at(btf, 8, little)? as usize;
+    let type_len = u32_at(btf, 12, little)? as usize;
+    let str_off = u32_at(btf, 16, little)? as usize;
+    let str_len = u32_at(btf, 20, little)? as usize;
+    let types = btf
+        .get(hdr_len + type_off..hdr_len + type_off + type_len)
+        .ok_or("type section out of bounds")?;
+    let strings = btf
+        .get(hdr_len + str_off..hdr_len + str_off + str_len)
+        .ok_or("string section out of bounds")?;
+    let name = |off: u32| -> String {
+        strings
+            .get(off as usize..)
+            .and_then(|s| s.split(|&b| b == 0).next())
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .unwrap_or_default()
+    };
+    let types = btf_types(types, little)?;
+    let get = |id: u32| types.get(id as usize);
+    // Skip typedef/volatile/const/restrict/type_tag.
+    let resolve = |mut id: u32| -> u32 {
+        for _ in 0..32 {
+            match get(id) {
+                Some(t) if matches!(t.kind, 8..=11 | 18) => id = t.size_or_type,
+                _ => break,
+            }
+        }
+        id
+    };
+    // `__uint(name, N)` is `int (*name)[N]`: pointer to an array of N.
+    let uint_value = |member_type: u32| -> Option<u32> {
+        let ptr = get(resolve(member_type))?;
+        if ptr.kind != 2 {
+            return None;
+        }
+        let arr = get(resolve(ptr.size_or_type))?;
+        if arr.kind != 3 {
+            return None;
+        }
+        u32_at(arr.extra, 8, little).ok()
+    };
+
+    let mut maps = Vec::new();
+    for t in &types {
+        if t.kind != 15 {
+            continue;
+        }
+        let sec = name(t.name_off);
+        let struct_ops = sec.starts_with(".struct_ops");
+        if sec != ".maps" && !struct_ops {
+            continue;
+        }
+        for i in 0..t.vlen {
+            let var_id = u32_at(t.extra, i * 12, little)?;
+            let Some(var) = get(var_id).filter(|v| v.kind == 14) else {
+                continue;
+            };
+            let map_name = name(var.name_off);
+            if struct_ops {
+                maps.push(MapSummary {
+                    name: map_name,
+                    map_type: Some(MAP_TYPE_STRUCT_OPS),
+                    map_type_name: Some("struct_ops".into()),
+                    max_entries: Some(1),
+                });
+                continue;
+            }
+            let mut map_type = None;
+            let mut max_entries = None;
+            if let Some(def) = get(resolve(var.size_or_type)).filter(|d| d.kind == 4) {
+                for m in 0..def.vlen {
+                    let mname = name(u32_at(def.extra, m * 12, little)?);
+                    let mtype = u32_at(def.extra, m * 12 + 4, little)?;
+                    match mname.as_str() {
+                        "type" => map_type = uint_value(mtype),
+                        "max_entries" => max_entries = uint_value(mtype),
+                        _ => {}
+                    }
+                }
+            }
+            maps.push(MapSummary {
+                name: map_name,
+                map_type,
+                map_type_name: map_type.and_then(map_type_name).map(str::to_owned),
+                max_entries,
+            });
+        }
+    }
+    Ok(maps)
+}

@@ -1,0 +1,234 @@
+//! Reading a BPF ELF object: its header, the sections that matter, the
+//! relocations in its code, and the calls its instructions make.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::Path;
+
+use object::{Object, ObjectSection, ObjectSymbol, RelocationTarget, SectionFlags, SectionIndex};
+
+use super::InvalidObject;
+
+pub(super) const EM_BPF: u16 = 247;
+const SHF_EXECINSTR: u64 = 0x4;
+/// `call`: a helper (src_reg 0), a bpf-to-bpf call or a kfunc.
+const BPF_CALL: u8 = 0x85;
+/// `ld_imm64` takes two instruction slots.
+const BPF_LD_IMM64: u8 = 0x18;
+
+/// Builds the error for a malformed object from the reason.
+pub(super) type Malformed<'a> = &'a dyn Fn(String) -> InvalidObject;
+
+/// Checks the ELF identification and machine; whether it is little-endian.
+pub(super) fn check_header(path: &Path, data: &[u8]) -> Result<bool, InvalidObject> {
+    if data.is_empty() {
+        return Err(InvalidObject::Empty {
+            path: path.to_owned(),
+        });
+    }
+    if data.len() < 4 || &data[..4] != b"\x7fELF" {
+        let start: String = String::from_utf8_lossy(&data[..data.len().min(16)]).into_owned();
+        return Err(InvalidObject::NotElf {
+            path: path.to_owned(),
+            start,
+        });
+    }
+    if data.len() < 64 {
+        return Err(InvalidObject::Malformed {
+            path: path.to_owned(),
+            why: format!("{} bytes is shorter than an ELF header", data.len()),
+        });
+    }
+    let little = data[5] != 2;
+    let machine = if little {
+        u16::from_le_bytes([data[18], data[19]])
+    } else {
+        u16::from_be_bytes([data[18], data[19]])
+    };
+    if machine != EM_BPF {
+        return Err(InvalidObject::WrongMachine {
+            path: path.to_owned(),
+            machine: machine_name(machine),
+        });
+    }
+    Ok(little)
+}
+
+fn machine_name(m: u16) -> String {
+    match m {
+        3 => "x86 (i386)".into(),
+        8 => "MIPS".into(),
+        20 => "PowerPC".into(),
+        21 => "PowerPC64".into(),
+        22 => "s390".into(),
+        40 => "ARM".into(),
+        62 => "x86-64".into(),
+        183 => "AArch64".into(),
+        243 => "RISC-V".into(),
+        258 => "LoongArch".into(),
+        other => format!("machine {other}"),
+    }
+}
+
+/// The sections an inspection reads.
+#[derive(Default)]
+pub(super) struct Sections {
+    pub license: Option<String>,
+    pub btf: Option<Vec<u8>>,
+    pub btf_ext: Option<Vec<u8>>,
+    /// Executable sections other than `.text`: where programs live.
+    pub programs: Vec<(SectionIndex, String)>,
+    /// `.text`: subprograms.
+    pub subprograms: Vec<SectionIndex>,
+    pub warnings: Vec<String>,
+}
+
+impl Sections {
+    pub fn is_code(&self, idx: SectionIndex) -> bool {
+        self.programs.iter().any(|(i, _)| *i == idx) || self.subprograms.contains(&idx)
+    }
+}
+
+pub(super) fn scan_sections(
+    file: &object::File<'_>,
+    malformed: Malformed,
+) -> Result<Sections, InvalidObject> {
+    let mut found = Sections::default();
+    for s in file.sections() {
+        let name = s.name().map_err(|e| malformed(e.to_string()))?.to_owned();
+        let flags = match s.flags() {
+            SectionFlags::Elf { sh_flags } => sh_flags,
+            _ => 0,
+        };
+        let section_data = || {
+            s.data()
+                .map_err(|e| malformed(format!("section {name}: {e}")))
+        };
+        match name.as_str() {
+            "license" => {
+                let d = section_data()?;
+                let text = d.split(|&b| b == 0).next().unwrap_or(d);
+                found.license = Some(String::from_utf8_lossy(text).into_owned());
+            }
+            ".BTF" => found.btf = Some(section_data()?.to_vec()),
+            ".BTF.ext" => found.btf_ext = Some(section_data()?.to_vec()),
+            "maps" => found.warnings.push(
+                "legacy map definitions in section \"maps\": libbpf 1.0+ refuses them; use BTF-defined maps in \".maps\"".into(),
+            ),
+            _ => {}
+        }
+        if flags & SHF_EXECINSTR != 0 && s.size() > 0 {
+            // Touch the data now so a truncated file fails here, by name.
+            section_data()?;
+            if name == ".text" {
+                found.subprograms.push(s.index());
+            } else {
+                found.programs.push((s.index(), name));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// What the relocations in code say: call instructions with one are
+/// bpf-to-bpf or kfunc calls, not helpers; those against undefined symbols
+/// are externs.
+#[derive(Default)]
+pub(super) struct Externs {
+    relocated: HashSet<(SectionIndex, u64)>,
+    calls: HashMap<(SectionIndex, u64), String>,
+    /// `__ksym` variables and `__kconfig` values (and, until the calls are
+    /// known, kfuncs referenced other than by a call).
+    pub vars: BTreeSet<String>,
+}
+
+pub(super) fn scan_relocations(
+    file: &object::File<'_>,
+    sections: &Sections,
+    malformed: Malformed,
+) -> Result<Externs, InvalidObject> {
+    let mut externs = Externs::default();
+    for s in file.sections().filter(|s| sections.is_code(s.index())) {
+        let idx = s.index();
+        let code = s.data().map_err(|e| malformed(e.to_string()))?;
+        for (offset, reloc) in s.relocations() {
+            externs.relocated.insert((idx, offset));
+            let RelocationTarget::Symbol(si) = reloc.target() else {
+                continue;
+            };
+            let Ok(sym) = file.symbol_by_index(si) else {
+                continue;
+            };
+            if !sym.is_undefined() {
+                continue;
+            }
+            let name = sym.name().unwrap_or("?").to_owned();
+            if code.get(offset as usize).copied() == Some(BPF_CALL) {
+                externs.calls.insert((idx, offset), name);
+            } else {
+                externs.vars.insert(name);
+            }
+        }
+    }
+    Ok(externs)
+}
+
+/// What some code calls.
+#[derive(Default)]
+pub(super) struct Calls {
+    pub helpers: BTreeSet<u32>,
+    pub kfuncs: BTreeSet<String>,
+}
+
+/// The helpers and kfuncs called by the instructions of section `idx` at
+/// byte offsets `start..end` of `code`.
+pub(super) fn calls(
+    code: &[u8],
+    idx: SectionIndex,
+    (start, end): (u64, u64),
+    little: bool,
+    externs: &Externs,
+) -> Calls {
+    let mut calls = Calls::default();
+    let mut off = start;
+    while off + 8 <= end.min(code.len() as u64) {
+        let insn = &code[off as usize..off as usize + 8];
+        if insn[0] == BPF_CALL {
+            let src_reg = if little { insn[1] >> 4 } else { insn[1] & 0xf };
+            if let Some(k) = externs.calls.get(&(idx, off)) {
+                calls.kfuncs.insert(k.clone());
+            } else if src_reg == 0 && !externs.relocated.contains(&(idx, off)) {
+                let imm = [insn[4], insn[5], insn[6], insn[7]];
+                let imm = if little {
+                    i32::from_le_bytes(imm)
+                } else {
+                    i32::from_be_bytes(imm)
+                };
+                calls.helpers.insert(imm as u32);
+            }
+        }
+        off += if insn[0] == BPF_LD_IMM64 { 16 } else { 8 };
+    }
+    calls
+}
+
+/// A global function in a code section: where a program starts.
+pub(super) struct Function {
+    pub section: SectionIndex,
+    pub address: u64,
+    pub size: u64,
+    pub name: String,
+}
+
+pub(super) fn global_functions(file: &object::File<'_>) -> Vec<Function> {
+    file.symbols()
+        .filter(|s| s.kind() == object::SymbolKind::Text && !s.is_undefined() && s.is_global())
+        .filter_map(|s| {
+            Some(Function {
+                section: s.section_index()?,
+                address: s.address(),
+                size: s.size(),
+                name: s.name().ok()?.to_owned(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,154 @@
+//! Copies of libbpf's own tables (libbpf 1.7): map type names by id, and
+//! what program type each section name means. Kept in step with the
+//! vendored libbpf the agent links.
+
+/// libbpf's map type names, by id.
+const MAP_TYPES: [&str; 34] = [
+    "unspec",
+    "hash",
+    "array",
+    "prog_array",
+    "perf_event_array",
+    "percpu_hash",
+    "percpu_array",
+    "stack_trace",
+    "cgroup_array",
+    "lru_hash",
+    "lru_percpu_hash",
+    "lpm_trie",
+    "array_of_maps",
+    "hash_of_maps",
+    "devmap",
+    "sockmap",
+    "cpumap",
+    "xskmap",
+    "sockhash",
+    "cgroup_storage",
+    "reuseport_sockarray",
+    "percpu_cgroup_storage",
+    "queue",
+    "stack",
+    "sk_storage",
+    "devmap_hash",
+    "struct_ops",
+    "ringbuf",
+    "inode_storage",
+    "task_storage",
+    "bloom_filter",
+    "user_ringbuf",
+    "cgrp_storage",
+    "arena",
+];
+pub(super) const MAP_TYPE_STRUCT_OPS: u32 = 26;
+
+pub fn map_type_name(id: u32) -> Option<&'static str> {
+    MAP_TYPES.get(id as usize).copied()
+}
+
+/// Section prefix -> (libbpf program type, needs kernel BTF). Longest
+/// prefix wins; an entry ending in `/` needs something after it, the others
+/// also match exactly or followed by `/` or `.`.
+const SECTIONS: &[(&str, &str, bool)] = &[
+    ("socket", "socket_filter", false),
+    ("sk_reuseport", "sk_reuseport", false),
+    ("kprobe/", "kprobe", false),
+    ("kretprobe/", "kprobe", false),
+    ("kprobe.multi/", "kprobe", false),
+    ("kretprobe.multi/", "kprobe", false),
+    ("kprobe.session/", "kprobe", false),
+    ("ksyscall/", "kprobe", false),
+    ("kretsyscall/", "kprobe", false),
+    ("uprobe", "kprobe", false),
+    ("uretprobe", "kprobe", false),
+    ("uprobe.multi", "kprobe", false),
+    ("uretprobe.multi", "kprobe", false),
+    ("uprobe.session", "kprobe", false),
+    ("usdt", "kprobe", false),
+    ("tc", "sched_cls", false),
+    ("tcx/", "sched_cls", false),
+    ("netkit/", "sched_cls", false),
+    ("classifier", "sched_cls", false),
+    ("action", "sched_act", false),
+    ("tracepoint/", "tracepoint", false),
+    ("tp/", "tracepoint", false),
+    ("raw_tracepoint/", "raw_tracepoint", false),
+    ("raw_tp/", "raw_tracepoint", false),
+    ("raw_tracepoint.w/", "raw_tracepoint_writable", false),
+    ("raw_tp.w/", "raw_tracepoint_writable", false),
+    ("tp_btf/", "tracing", true),
+    ("fentry", "tracing", true),
+    ("fexit", "tracing", true),
+    ("fmod_ret", "tracing", true),
+    ("fentry.s", "tracing", true),
+    ("fexit.s", "tracing", true),
+    ("fmod_ret.s", "tracing", true),
+    ("freplace", "ext", false),
+    ("lsm", "lsm", true),
+    ("lsm.s", "lsm", true),
+    ("lsm_cgroup", "lsm", true),
+    ("iter/", "tracing", true),
+    ("iter.s/", "tracing", true),
+    ("syscall", "syscall", false),
+    ("xdp", "xdp", false),
+    ("xdp.frags", "xdp", false),
+    ("perf_event", "perf_event", false),
+    ("lwt_in", "lwt_in", false),
+    ("lwt_out", "lwt_out", false),
+    ("lwt_xmit", "lwt_xmit", false),
+    ("lwt_seg6local", "lwt_seg6local", false),
+    ("sockops", "sock_ops", false),
+    ("sk_skb", "sk_skb", false),
+    ("sk_msg", "sk_msg", false),
+    ("lirc_mode2", "lirc_mode2", false),
+    ("flow_dissector", "flow_dissector", false),
+    ("sk_lookup", "sk_lookup", false),
+    ("struct_ops", "struct_ops", true),
+    ("struct_ops.s", "struct_ops", true),
+    ("netfilter", "netfilter", false),
+    ("cgroup_skb/", "cgroup_skb", false),
+    ("cgroup/skb", "cgroup_skb", false),
+    ("cgroup/sock", "cgroup_sock", false),
+    ("cgroup/sock_create", "cgroup_sock", false),
+    ("cgroup/sock_release", "cgroup_sock", false),
+    ("cgroup/post_bind4", "cgroup_sock", false),
+    ("cgroup/post_bind6", "cgroup_sock", false),
+    ("cgroup/bind4", "cgroup_sock_addr", false),
+    ("cgroup/bind6", "cgroup_sock_addr", false),
+    ("cgroup/connect4", "cgroup_sock_addr", false),
+    ("cgroup/connect6", "cgroup_sock_addr", false),
+    ("cgroup/connect_unix", "cgroup_sock_addr", false),
+    ("cgroup/sendmsg4", "cgroup_sock_addr", false),
+    ("cgroup/sendmsg6", "cgroup_sock_addr", false),
+    ("cgroup/sendmsg_unix", "cgroup_sock_addr", false),
+    ("cgroup/recvmsg4", "cgroup_sock_addr", false),
+    ("cgroup/recvmsg6", "cgroup_sock_addr", false),
+    ("cgroup/recvmsg_unix", "cgroup_sock_addr", false),
+    ("cgroup/getpeername4", "cgroup_sock_addr", false),
+    ("cgroup/getpeername6", "cgroup_sock_addr", false),
+    ("cgroup/getpeername_unix", "cgroup_sock_addr", false),
+    ("cgroup/getsockname4", "cgroup_sock_addr", false),
+    ("cgroup/getsockname6", "cgroup_sock_addr", false),
+    ("cgroup/getsockname_unix", "cgroup_sock_addr", false),
+    ("cgroup/sysctl", "cgroup_sysctl", false),
+    ("cgroup/getsockopt", "cgroup_sockopt", false),
+    ("cgroup/setsockopt", "cgroup_sockopt", false),
+    ("cgroup/dev", "cgroup_device", false),
+];
+
+/// libbpf's program type for a section name and whether it needs kernel BTF.
+pub fn section_prog_type(section: &str) -> Option<(&'static str, bool)> {
+    SECTIONS
+        .iter()
+        .filter(|(prefix, _, _)| {
+            if prefix.ends_with('/') {
+                section.starts_with(prefix) && section.len() > prefix.len()
+            } else {
+                section == *prefix
+                    || section
+                        .strip_prefix(prefix)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            }
+        })
+        .max_by_key(|(prefix, _, _)| prefix.len())
+        .map(|(_, t, btf)| (*t, *btf))
+}

@@ -1,0 +1,65 @@
+//! What static inspection found in a `.bpf.o` (see `object::inspect`):
+//! part of each check in the report.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ObjectSummary {
+    pub path: PathBuf,
+    pub size: u64,
+    /// Digest of exactly the bytes inspected.
+    pub sha256: String,
+    pub license: Option<String>,
+    pub programs: Vec<ProgramSummary>,
+    pub maps: Vec<MapSummary>,
+    /// Helper ids called anywhere (call instructions with src_reg 0 and no
+    /// relocation), with their names.
+    pub helpers: Vec<HelperUse>,
+    /// Kernel functions called through `__ksym` externs.
+    pub kfuncs: Vec<String>,
+    /// Other externs: `__ksym` variables and `__kconfig` values.
+    pub extern_vars: Vec<String>,
+    /// The object has BTF (`.BTF`).
+    pub btf: bool,
+    /// Number of CO-RE relocations in `.BTF.ext`.
+    pub core_relocations: u64,
+    /// Some program, a CO-RE relocation, a kfunc or a struct_ops map needs
+    /// the kernel's BTF.
+    pub needs_kernel_btf: bool,
+    /// Things libbpf 1.x will refuse or that look wrong.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProgramSummary {
+    pub name: String,
+    pub section: String,
+    /// libbpf's program type for the section (`kprobe`, `tracing`, ...), if
+    /// libbpf knows the section name.
+    pub prog_type: Option<String>,
+    /// Needs kernel BTF to load (fentry/fexit/fmod_ret, tp_btf, lsm, iter,
+    /// struct_ops).
+    pub needs_kernel_btf: bool,
+    pub insns: u64,
+    pub helpers: Vec<u32>,
+    pub kfuncs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MapSummary {
+    pub name: String,
+    /// `BPF_MAP_TYPE_*` id, if the definition says.
+    pub map_type: Option<u32>,
+    /// libbpf's name for it (`ringbuf`, `arena`, ...).
+    pub map_type_name: Option<String>,
+    pub max_entries: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HelperUse {
+    pub id: u32,
+    pub name: Option<String>,
+    pub programs: Vec<String>,
+}
