@@ -165,146 +165,177 @@ impl Matrix {
                 "kernels: the matrix lists no kernels".into(),
             ));
         }
-        let base = path.parent().unwrap_or(Path::new("."));
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut kernels = Vec::with_capacity(raw.kernels.len());
-        for (i, k) in raw.kernels.into_iter().enumerate() {
-            // The same id may appear twice (that is one of the errors), so
-            // point at the occurrence that belongs to this entry.
-            let nth = usize::from(seen.contains_key(&k.id));
-            let at = |field: &str| find_line(text, &format!("{field}:"), Some((&k.id, nth)));
-            let field_err = |field: &str, msg: String| {
-                invalid(at(field), format!("kernels[{i}] ({}).{field}: {msg}", k.id))
+        for (index, k) in raw.kernels.into_iter().enumerate() {
+            let entry = Entry {
+                text,
+                path,
+                index,
+                id: &k.id,
+                // The same id may appear twice (that is one of the errors),
+                // so point at the occurrence that belongs to this entry.
+                nth: usize::from(seen.contains_key(&k.id)),
             };
             if !valid_id(&k.id) {
-                return Err(field_err(
+                return Err(entry.err(
                     "id",
                     "must be 1 to 64 characters from A-Z a-z 0-9 . _ -".into(),
                 ));
             }
-            if let Some(first) = seen.insert(k.id.clone(), i) {
-                return Err(field_err(
+            if let Some(first) = seen.insert(k.id.clone(), index) {
+                return Err(entry.err(
                     "id",
                     format!("duplicate id, already used by kernels[{first}]"),
                 ));
             }
-            let timeout = k
-                .timeout
-                .as_deref()
-                .map(|t| parse_duration(t).map_err(|m| field_err("timeout", m)))
-                .transpose()?;
-            if let Some(m) = k.memory_mb.filter(|m| !(128..=65536).contains(m)) {
-                return Err(field_err(
-                    "memory_mb",
-                    format!("{m} is outside 128..=65536"),
-                ));
-            }
-            if let Some(c) = k.cpus.filter(|c| !(1..=64).contains(c)) {
-                return Err(field_err("cpus", format!("{c} is outside 1..=64")));
-            }
-            let sha256 = k
-                .source
-                .sha256
-                .as_deref()
-                .map(|s| normalise_sha256(s).map_err(|m| field_err("sha256", m)))
-                .transpose()?;
-            let expand = |field: &str, value: &str| {
-                expand_vars(value, &env).map_err(|m| field_err(field, m))
-            };
-            let kernel_path = k
-                .source
-                .kernel_path
-                .as_deref()
-                .map(|p| check_kernel_path(p).map_err(|m| field_err("kernel_path", m)))
-                .transpose()?;
-            let src = &k.source;
-            let given = [
-                src.file.is_some(),
-                src.url.is_some(),
-                src.oci.is_some(),
-                src.apt.is_some(),
-            ];
-            if given.iter().filter(|g| **g).count() != 1 {
-                return Err(field_err(
-                    "source",
-                    "give exactly one of `file:`, `url:`, `oci:` or `apt:`".into(),
-                ));
-            }
-            let source = if let Some(file) = &src.file {
-                Source::File {
-                    path: normalize(&base.join(expand("file", file)?)),
-                    sha256,
-                    kernel_path,
-                }
-            } else if let Some(url) = &src.url {
-                let url = expand("url", url)?;
-                if !["http://", "https://", "file://"]
-                    .iter()
-                    .any(|s| url.starts_with(s))
-                {
-                    return Err(field_err(
-                        "url",
-                        format!("{url:?} is not an http://, https:// or file:// URL"),
-                    ));
-                }
-                // Without sha256 the lock file pins what the URL served first.
-                Source::Url {
-                    url,
-                    sha256,
-                    kernel_path,
-                }
-            } else if let Some(reference) = &src.oci {
-                let reference = expand("oci", reference)?;
-                if sha256.is_some() {
-                    return Err(field_err(
-                        "sha256",
-                        "an oci source is pinned in its reference: write `oci: NAME@sha256:HEX`"
-                            .into(),
-                    ));
-                }
-                let parsed = crate::kernel::OciReference::parse(&reference)
-                    .map_err(|m| field_err("oci", m))?;
-                Source::Oci {
-                    reference,
-                    digest: parsed.digest,
-                    kernel_path,
-                }
-            } else {
-                let apt = src.apt.as_ref().expect("exactly one source kind is given");
-                if !crate::kernel::valid_apt_package(&apt.package) {
-                    return Err(field_err(
-                        "package",
-                        format!("{:?} is not a Debian package name", apt.package),
-                    ));
-                }
-                if !crate::kernel::valid_apt_version(&apt.version) {
-                    return Err(field_err(
-                        "version",
-                        format!("{:?} is not a Debian version", apt.version),
-                    ));
-                }
-                Source::Apt {
-                    package: apt.package.clone(),
-                    version: apt.version.clone(),
-                    sha256,
-                    kernel_path,
-                }
-            };
-            kernels.push(KernelSpec {
-                id: k.id.clone(),
-                required: k.required,
-                timeout,
-                memory_mb: k.memory_mb,
-                cpus: k.cpus,
-                cmdline: k.cmdline.clone(),
-                source,
-            });
+            kernels.push(entry.kernel(&k, &env)?);
         }
         Ok(Matrix {
             name: raw.name,
             path: path.to_owned(),
             digest: hex::encode(Sha256::digest(text.as_bytes())),
             kernels,
+        })
+    }
+}
+
+/// One entry of `kernels:`, for checking it and naming its fields in errors
+/// (file, line, `kernels[i] (id).field`).
+struct Entry<'a> {
+    text: &'a str,
+    path: &'a Path,
+    index: usize,
+    id: &'a str,
+    /// Which occurrence of this id in the file the entry is.
+    nth: usize,
+}
+
+impl Entry<'_> {
+    fn err(&self, field: &str, message: String) -> MatrixError {
+        MatrixError::Invalid {
+            path: self.path.to_owned(),
+            line: find_line(self.text, &format!("{field}:"), Some((self.id, self.nth))),
+            message: format!("kernels[{}] ({}).{field}: {message}", self.index, self.id),
+        }
+    }
+
+    fn kernel(
+        &self,
+        k: &RawKernel,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<KernelSpec, MatrixError> {
+        let timeout = k
+            .timeout
+            .as_deref()
+            .map(|t| parse_duration(t).map_err(|m| self.err("timeout", m)))
+            .transpose()?;
+        if let Some(m) = k.memory_mb.filter(|m| !(128..=65536).contains(m)) {
+            return Err(self.err("memory_mb", format!("{m} is outside 128..=65536")));
+        }
+        if let Some(c) = k.cpus.filter(|c| !(1..=64).contains(c)) {
+            return Err(self.err("cpus", format!("{c} is outside 1..=64")));
+        }
+        Ok(KernelSpec {
+            id: k.id.clone(),
+            required: k.required,
+            timeout,
+            memory_mb: k.memory_mb,
+            cpus: k.cpus,
+            cmdline: k.cmdline.clone(),
+            source: self.source(&k.source, env)?,
+        })
+    }
+
+    fn source(
+        &self,
+        src: &RawSource,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Source, MatrixError> {
+        let sha256 = src
+            .sha256
+            .as_deref()
+            .map(|s| normalise_sha256(s).map_err(|m| self.err("sha256", m)))
+            .transpose()?;
+        let kernel_path = src
+            .kernel_path
+            .as_deref()
+            .map(|p| check_kernel_path(p).map_err(|m| self.err("kernel_path", m)))
+            .transpose()?;
+        let given = [
+            src.file.is_some(),
+            src.url.is_some(),
+            src.oci.is_some(),
+            src.apt.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() != 1 {
+            return Err(self.err(
+                "source",
+                "give exactly one of `file:`, `url:`, `oci:` or `apt:`".into(),
+            ));
+        }
+        let expand =
+            |field: &str, value: &str| expand_vars(value, env).map_err(|m| self.err(field, m));
+        if let Some(file) = &src.file {
+            let base = self.path.parent().unwrap_or(Path::new("."));
+            return Ok(Source::File {
+                path: normalize(&base.join(expand("file", file)?)),
+                sha256,
+                kernel_path,
+            });
+        }
+        if let Some(url) = &src.url {
+            let url = expand("url", url)?;
+            if !["http://", "https://", "file://"]
+                .iter()
+                .any(|s| url.starts_with(s))
+            {
+                return Err(self.err(
+                    "url",
+                    format!("{url:?} is not an http://, https:// or file:// URL"),
+                ));
+            }
+            // Without sha256 the lock file pins what the URL served first.
+            return Ok(Source::Url {
+                url,
+                sha256,
+                kernel_path,
+            });
+        }
+        if let Some(reference) = &src.oci {
+            let reference = expand("oci", reference)?;
+            if sha256.is_some() {
+                return Err(self.err(
+                    "sha256",
+                    "an oci source is pinned in its reference: write `oci: NAME@sha256:HEX`".into(),
+                ));
+            }
+            let parsed =
+                crate::kernel::OciReference::parse(&reference).map_err(|m| self.err("oci", m))?;
+            return Ok(Source::Oci {
+                reference,
+                digest: parsed.digest,
+                kernel_path,
+            });
+        }
+        let apt = src.apt.as_ref().expect("exactly one source kind is given");
+        if !crate::kernel::valid_apt_package(&apt.package) {
+            return Err(self.err(
+                "package",
+                format!("{:?} is not a Debian package name", apt.package),
+            ));
+        }
+        if !crate::kernel::valid_apt_version(&apt.version) {
+            return Err(self.err(
+                "version",
+                format!("{:?} is not a Debian version", apt.version),
+            ));
+        }
+        Ok(Source::Apt {
+            package: apt.package.clone(),
+            version: apt.version.clone(),
+            sha256,
+            kernel_path,
         })
     }
 }
