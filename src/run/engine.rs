@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use thiserror::Error;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::boot::initramfs;
 use crate::boot::qemu::{self, AccelChoice, BootRecord, BootSpec, Ending, Qemu};
-use crate::kernel::{self, KernelCache, Mirror};
+use crate::kernel::{self, KernelCache, Mirror, ResolvedKernel};
 use crate::matrix::{KernelSpec, Matrix};
 use crate::report::{
     self, Accel, AccelUse, Check, CheckArtifact, ClassCode, Classification, KernelInfo, MatrixRef,
@@ -213,10 +213,11 @@ impl Context {
         accel.clone()
     }
 
+    /// One kernel, start to verdict: whatever goes wrong becomes its
+    /// target's verdict, never the run's.
     async fn check_kernel(&self, index: usize, spec: &KernelSpec) -> Target {
         let started = Instant::now();
         let kernel_dir = self.run_dir.join(&spec.id);
-        let console_log = kernel_dir.join("console.log");
         let mut target = Target {
             id: spec.id.clone(),
             required: spec.required,
@@ -231,12 +232,12 @@ impl Context {
             },
             classification: None,
             timing_ms: Timing::default(),
-            console_log: console_log.display().to_string(),
+            console_log: kernel_dir.join("console.log").display().to_string(),
             accel: None,
             console_tail: None,
             checks: Vec::new(),
         };
-        let infra = |mut target: Target, reason: String, hint: &str| {
+        if let Err(Infra { reason, hint }) = self.boot_and_judge(index, spec, &mut target).await {
             target.classification = Some(Classification {
                 code: ClassCode::InfraError,
                 reason,
@@ -244,118 +245,143 @@ impl Context {
                 phase: None,
             });
             target.timing_ms.total = started.elapsed().as_millis() as u64;
-            self.progress.done(index, &target);
-            target
-        };
+        }
+        self.progress.done(index, &target);
+        target
+    }
 
+    async fn boot_and_judge(
+        &self,
+        index: usize,
+        spec: &KernelSpec,
+        target: &mut Target,
+    ) -> Result<(), Infra> {
+        let kernel = self.fetch(index, spec).await?;
+        target.kernel.sha256 = Some(kernel.sha256.clone());
+        let kernel_dir = self.run_dir.join(&spec.id);
+        std::fs::create_dir_all(&kernel_dir).map_err(|e| Infra {
+            reason: format!("cannot create {}: {e}", kernel_dir.display()),
+            hint: "",
+        })?;
+        let memory_mb = spec.memory_mb.unwrap_or(DEFAULT_MEMORY_MB);
+        let _admitted = self.admit(memory_mb).await?;
+        self.progress.phase(index, "booting");
+        let timeout = spec.timeout.unwrap_or(self.default_timeout);
+        let boot = BootSpec {
+            label: &spec.id,
+            kernel: &kernel.image,
+            initrd: &self.initrd,
+            // Set per attempt by boot_until_it_runs.
+            accel: Accel::Tcg,
+            silence_limit: None,
+            memory_mb,
+            cpus: spec.cpus.unwrap_or(DEFAULT_CPUS),
+            cmdline_extra: spec.cmdline.as_deref(),
+            timeout,
+            console_log: Path::new(&target.console_log),
+            result_socket: &self.sockets.join(format!("{index}.sock")),
+        };
+        let (record, accel) = self.boot_until_it_runs(boot).await?;
+        target.accel = Some(accel);
+        let expect = Expectation {
+            expected_exit: self.expected_exit,
+            artifacts: &self.artifacts,
+        };
+        apply(
+            target,
+            verdict::judge(&record, timeout, &expect),
+            record,
+            &kernel_dir,
+        );
+        Ok(())
+    }
+
+    async fn fetch(&self, index: usize, spec: &KernelSpec) -> Result<ResolvedKernel, Infra> {
         self.progress.phase(index, "fetching kernel");
         let cache = self.cache.clone();
         let source = spec.source.clone();
         let opts = self.fetch_options(index);
-        let resolved = tokio::task::spawn_blocking(move || kernel::resolve(&cache, &source, &opts))
+        tokio::task::spawn_blocking(move || kernel::resolve(&cache, &source, &opts))
             .await
-            .expect("kernel resolution does not panic");
-        let kernel = match resolved {
-            Ok(k) => k,
-            Err(e) => {
-                return infra(
-                    target,
-                    e.to_string(),
-                    "Fix the kernel's `source:` in the matrix, or make it `required: false`.",
-                )
-            }
-        };
-        target.kernel.sha256 = Some(kernel.sha256.clone());
-        if let Err(e) = std::fs::create_dir_all(&kernel_dir) {
-            return infra(
-                target,
-                format!("cannot create {}: {e}", kernel_dir.display()),
-                "",
-            );
-        }
+            .expect("kernel resolution does not panic")
+            .map_err(|e| Infra {
+                reason: e.to_string(),
+                hint: "Fix the kernel's `source:` in the matrix, or make it `required: false`.",
+            })
+    }
 
-        let memory_mb = spec.memory_mb.unwrap_or(DEFAULT_MEMORY_MB);
+    /// Waits for this guest's share of the memory budget, then for a slot.
+    async fn admit(
+        &self,
+        memory_mb: u32,
+    ) -> Result<(SemaphorePermit<'_>, SemaphorePermit<'_>), Infra> {
         let cost = u64::from(memory_mb) + QEMU_OVERHEAD_MB;
         if cost > self.memory_budget_mb {
-            let reason = format!(
-                "this kernel needs {cost} MB ({memory_mb} MB of guest memory plus \
-                 {QEMU_OVERHEAD_MB} MB for QEMU) but the memory budget is {} MB",
-                self.memory_budget_mb
-            );
-            return infra(
-                target,
-                reason,
-                "Lower the kernel's `memory_mb:` in the matrix, or raise --memory-budget if the \
-                 host really has the memory.",
-            );
+            return Err(Infra {
+                reason: format!(
+                    "this kernel needs {cost} MB ({memory_mb} MB of guest memory plus \
+                     {QEMU_OVERHEAD_MB} MB for QEMU) but the memory budget is {} MB",
+                    self.memory_budget_mb
+                ),
+                hint: "Lower the kernel's `memory_mb:` in the matrix, or raise --memory-budget if \
+                       the host really has the memory.",
+            });
         }
-        let _memory = self
-            .memory
-            .acquire_many(cost as u32)
-            .await
-            .expect("semaphore is never closed");
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .expect("semaphore is never closed");
-        self.progress.phase(index, "booting");
-        let timeout = spec.timeout.unwrap_or(self.default_timeout);
-        let socket = self.sockets.join(format!("{index}.sock"));
+        let closed = "semaphore is never closed";
+        let memory = self.memory.acquire_many(cost as u32).await.expect(closed);
+        let slot = self.slots.acquire().await.expect(closed);
+        Ok((memory, slot))
+    }
+
+    /// Boots under the current accelerator; a KVM guest that stays silent
+    /// moves the run to TCG and this kernel is booted again.
+    async fn boot_until_it_runs(
+        &self,
+        mut boot: BootSpec<'_>,
+    ) -> Result<(BootRecord, AccelUse), Infra> {
         let mut accel = self.current_accel();
-        let record = loop {
-            let boot = qemu::boot(
-                &self.qemu,
-                &BootSpec {
-                    label: &spec.id,
-                    kernel: &kernel.image,
-                    initrd: &self.initrd,
-                    accel: accel.accel,
-                    silence_limit: (accel.accel == Accel::Kvm).then_some(KVM_SILENCE_LIMIT),
-                    memory_mb,
-                    cpus: spec.cpus.unwrap_or(DEFAULT_CPUS),
-                    cmdline_extra: spec.cmdline.as_deref(),
-                    timeout,
-                    console_log: &console_log,
-                    result_socket: &socket,
-                },
-            )
-            .await;
-            match boot {
+        loop {
+            boot.accel = accel.accel;
+            boot.silence_limit = (accel.accel == Accel::Kvm).then_some(KVM_SILENCE_LIMIT);
+            match qemu::boot(&self.qemu, &boot).await {
                 Ok(BootRecord {
                     ending: Ending::Silent,
                     ..
-                }) if accel.accel == Accel::Kvm => accel = self.fall_back_to_tcg(&spec.id),
-                Ok(record) => break record,
-                Err(e) => return infra(target, e.to_string(), "This is a problem on the host."),
+                }) if accel.accel == Accel::Kvm => accel = self.fall_back_to_tcg(boot.label),
+                Ok(record) => return Ok((record, accel)),
+                Err(e) => {
+                    return Err(Infra {
+                        reason: e.to_string(),
+                        hint: "This is a problem on the host.",
+                    })
+                }
             }
-        };
-        target.accel = Some(accel);
-        let mut v = verdict::judge(
-            &record,
-            timeout,
-            &Expectation {
-                expected_exit: self.expected_exit,
-                artifacts: &self.artifacts,
-            },
-        );
-        if let Some(kernel) = v.kernel.take() {
-            target.kernel.release = Some(kernel.release);
-            target.kernel.arch = Some(kernel.arch);
-            target.kernel.btf = Some(kernel.btf);
-            target.kernel.bpf = kernel.bpf;
         }
-        save_verifier_logs(&kernel_dir, &mut v.checks);
-        if v.status == TargetStatus::InfraError {
-            target.console_tail = Some(record.console_tail);
-        }
-        target.status = v.status;
-        target.classification = v.classification;
-        target.checks = v.checks;
-        target.timing_ms = v.timing;
-        self.progress.done(index, &target);
-        target
     }
+}
+
+/// Why a kernel has no verdict of its own, and what to do about it.
+struct Infra {
+    reason: String,
+    hint: &'static str,
+}
+
+/// Puts a boot's verdict on its target; full verifier logs go to files.
+fn apply(target: &mut Target, mut v: verdict::Verdict, record: BootRecord, kernel_dir: &Path) {
+    if let Some(kernel) = v.kernel.take() {
+        target.kernel.release = Some(kernel.release);
+        target.kernel.arch = Some(kernel.arch);
+        target.kernel.btf = Some(kernel.btf);
+        target.kernel.bpf = kernel.bpf;
+    }
+    save_verifier_logs(kernel_dir, &mut v.checks);
+    if v.status == TargetStatus::InfraError {
+        target.console_tail = Some(record.console_tail);
+    }
+    target.status = v.status;
+    target.classification = v.classification;
+    target.checks = v.checks;
+    target.timing_ms = v.timing;
 }
 
 /// Moves each program's full verifier log out of the report into a file in
