@@ -75,44 +75,7 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
     };
     let console_file = std::fs::File::create(spec.console_log).map_err(console_err)?;
 
-    let mut append = String::from("console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init");
-    if let Some(extra) = spec.cmdline_extra {
-        append.push(' ');
-        append.push_str(extra);
-    }
-    let mut cmd = tokio::process::Command::new(&qemu.binary);
-    cmd.args([
-        "-nodefaults",
-        "-no-user-config",
-        "-no-reboot",
-        "-display",
-        "none",
-    ])
-    // No network device: the user's loader runs as root and must not
-    // reach the internet or the host.
-    .args(["-nic", "none"])
-    .args(accel::accel_args(spec.accel))
-    .args(["-m", &spec.memory_mb.to_string()])
-    .args(["-smp", &spec.cpus.to_string()])
-    .arg("-kernel")
-    .arg(spec.kernel)
-    .arg("-initrd")
-    .arg(spec.initrd)
-    .args(["-append", &append])
-    .args(["-chardev", "stdio,id=console,signal=off"])
-    .args(["-serial", "chardev:console"])
-    .arg("-chardev")
-    .arg(format!(
-        "socket,id=result,path={}",
-        // QEMU option values escape commas by doubling them.
-        spec.result_socket.display().to_string().replace(',', ",,")
-    ))
-    .args(["-serial", "chardev:result"])
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .kill_on_drop(true);
-
+    let mut cmd = command(qemu, spec);
     let start = Instant::now();
     let mut child = cmd.spawn().map_err(QemuError::Spawn)?;
     let stdout = child.stdout.take().expect("stdout is piped");
@@ -168,6 +131,50 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
         console_tail,
         qemu_stderr: String::from_utf8_lossy(&qemu_stderr).trim().to_owned(),
     })
+}
+
+/// The QEMU command line for one boot: the kernel and initramfs, the
+/// console on ttyS0 (our stdout), the result channel on ttyS1 (a socket).
+fn command(qemu: &Qemu, spec: &BootSpec<'_>) -> tokio::process::Command {
+    let mut append = String::from("console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init");
+    if let Some(extra) = spec.cmdline_extra {
+        append.push(' ');
+        append.push_str(extra);
+    }
+    let mut cmd = tokio::process::Command::new(&qemu.binary);
+    cmd.args([
+        "-nodefaults",
+        "-no-user-config",
+        "-no-reboot",
+        "-display",
+        "none",
+    ])
+    // No network device: the user's loader runs as root and must not
+    // reach the internet or the host.
+    .args(["-nic", "none"])
+    .args(accel::accel_args(spec.accel))
+    .args(["-m", &spec.memory_mb.to_string()])
+    .args(["-smp", &spec.cpus.to_string()])
+    .arg("-kernel")
+    .arg(spec.kernel)
+    .arg("-initrd")
+    .arg(spec.initrd)
+    .args(["-append", &append])
+    .args(["-chardev", "stdio,id=console,signal=off"])
+    .args(["-serial", "chardev:console"])
+    .arg("-chardev")
+    .arg(format!(
+        "socket,id=result,path={}",
+        // QEMU option values escape commas by doubling them.
+        spec.result_socket.display().to_string().replace(',', ",,")
+    ))
+    .args(["-serial", "chardev:result"])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
+
+    cmd
 }
 
 /// Resolves when `limit` has passed and the console is still empty; never,
