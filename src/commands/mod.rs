@@ -25,10 +25,12 @@ fn write_report(report: &Report, out: &Path, markdown: Option<&Path>) -> anyhow:
             .with_context(|| format!("cannot write Markdown report {}", md.display()))?;
     }
     print!("{}", progress::table(&report.targets));
+    print!("{}", progress::notes(&report.targets));
     let s = &report.summary;
     println!(
-        "{} passed, {} failed, {} infra errors; report: {}",
+        "{} passed, {} partial, {} failed, {} infra errors; report: {}",
         s.passed,
+        s.partial,
         s.failed,
         s.infra_errors,
         out.display()

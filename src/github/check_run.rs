@@ -155,6 +155,7 @@ pub fn annotations(report: &Report, baseline: &Baseline, matrix_path: &str) -> V
 fn annotation_title(t: &Target, regressed: bool) -> String {
     let what = match t.status {
         TargetStatus::InfraError => "could not be checked",
+        TargetStatus::Partial => "partially checked",
         _ => "failed",
     };
     let change = if regressed {

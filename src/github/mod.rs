@@ -224,6 +224,7 @@ fn outputs(
     vec![
         ("status", status.to_owned()),
         ("passed", s.passed.to_string()),
+        ("partial", s.partial.to_string()),
         ("failed", s.failed.to_string()),
         ("infra-errors", s.infra_errors.to_string()),
         ("regressions", regressions.to_string()),

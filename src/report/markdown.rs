@@ -47,11 +47,17 @@ pub fn render_markdown(report: &Report) -> String {
     let failures: Vec<_> = report
         .targets
         .iter()
-        .filter(|t| t.status != TargetStatus::Pass)
+        .filter(|t| t.status != TargetStatus::Pass || has_notes(t))
         .collect();
     env.get_template("report")
         .and_then(|t| t.render(context! { report, failures }))
         .expect("report template renders")
+}
+
+/// Whether a target that passed still has something to say: warnings
+/// from the kernel's facts.
+pub fn has_notes(t: &crate::report::Target) -> bool {
+    t.checks.iter().any(|c| !c.warnings.is_empty())
 }
 
 /// One row per object, one cell per kernel: what the validator said.
@@ -81,7 +87,11 @@ fn object_matrix(report: &Report) -> Vec<ObjectRow> {
                 .targets
                 .iter()
                 .map(|t| match t.checks.get(i) {
-                    Some(c) if c.status == CheckStatus::Pass => "✅".to_owned(),
+                    Some(c) if c.status == CheckStatus::Pass && c.warnings.is_empty() => {
+                        "✅".to_owned()
+                    }
+                    Some(c) if c.status == CheckStatus::Pass => "✅ ⚠️ warning".to_owned(),
+                    Some(c) if c.status == CheckStatus::Partial => "◐ partial".to_owned(),
                     Some(c) => format!(
                         "❌ {}",
                         c.classification.as_ref().map_or("", |cl| cl.code.as_str())
@@ -96,6 +106,7 @@ fn object_matrix(report: &Report) -> Vec<ObjectRow> {
 fn verdict(status: &str) -> &'static str {
     match status {
         "pass" => "✅ pass",
+        "partial" => "◐ partial",
         "fail" => "❌ fail",
         _ => "⚠️ infra error",
     }

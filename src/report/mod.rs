@@ -106,6 +106,9 @@ pub struct AccelUse {
 pub struct Summary {
     pub status: RunStatus,
     pub passed: usize,
+    /// Kernels where everything loaded but something could not be attached.
+    #[serde(default)]
+    pub partial: usize,
     pub failed: usize,
     pub infra_errors: usize,
     pub required_failed: usize,
@@ -143,6 +146,9 @@ pub struct Target {
 #[serde(rename_all = "snake_case")]
 pub enum TargetStatus {
     Pass,
+    /// Every check passed or was partial, at least one partial: loads, but
+    /// not everything could be attached here. Never gates, never a ✅.
+    Partial,
     Fail,
     InfraError,
 }
@@ -172,6 +178,14 @@ pub struct Classification {
     /// null for command checks and infrastructure errors.
     #[serde(default)]
     pub phase: Option<Phase>,
+    /// On a kernel's row: how many other classes its failing checks have
+    /// (the row shows the most frequent one).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub other_classes: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -212,6 +226,14 @@ pub struct Check {
     pub kind: CheckKind,
     pub status: CheckStatus,
     pub classification: Option<Classification>,
+    /// Why the check is partial: `program: reason` for each attach that was
+    /// skipped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
+    /// What the kernel's facts say about a check that loaded: a program
+    /// that attaches but cannot run as deployed (BPF LSM inactive, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub artifact: CheckArtifact,
     pub validation: Validation,
     pub functional: Functional,
@@ -228,6 +250,8 @@ pub enum CheckKind {
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {
     Pass,
+    /// Loads; some programs' attaches were skipped (see `skipped`).
+    Partial,
     Fail,
 }
 
@@ -297,6 +321,7 @@ impl Summary {
         Summary {
             status,
             passed: count(TargetStatus::Pass),
+            partial: count(TargetStatus::Partial),
             failed: count(TargetStatus::Fail),
             infra_errors: count(TargetStatus::InfraError),
             required_failed: required(TargetStatus::Fail),

@@ -232,16 +232,17 @@ fn state(t: &Target) -> State {
     }
 }
 
-/// The rule: leaving `pass` is a regression, reaching it a fix; otherwise
-/// a change of status, then of class, is a change.
+/// The rule: leaving `pass` (or `partial`: it loads) for a failure is a
+/// regression, the way back a fix; otherwise a change of status (`pass` ↔
+/// `partial` too), then of class, is a change.
 fn change(base: Option<&State>, head: &State) -> Change {
     use TargetStatus::*;
     let Some(base) = base else {
         return Change::Added;
     };
     match (base.status, head.status) {
-        (Pass, Fail | InfraError) => Change::Regressed,
-        (Fail | InfraError, Pass) => Change::Fixed,
+        (Pass | Partial, Fail | InfraError) => Change::Regressed,
+        (Fail | InfraError, Pass | Partial) => Change::Fixed,
         (b, h) if b != h => Change::StatusChanged,
         _ if base.class != head.class => Change::ClassChanged,
         _ => Change::Unchanged,
@@ -496,5 +497,17 @@ mod tests {
             Change::Unchanged
         );
         assert_eq!(change(None, &s(Fail, None)), Change::Added);
+        assert_eq!(
+            change(Some(&s(Partial, None)), &s(Fail, None)),
+            Change::Regressed
+        );
+        assert_eq!(
+            change(Some(&s(Fail, None)), &s(Partial, None)),
+            Change::Fixed
+        );
+        assert_eq!(
+            change(Some(&s(Pass, None)), &s(Partial, None)),
+            Change::StatusChanged
+        );
     }
 }

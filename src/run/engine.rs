@@ -243,6 +243,7 @@ impl Context {
                 reason,
                 hint: hint.to_owned(),
                 phase: None,
+                other_classes: 0,
             });
             target.timing_ms.total = started.elapsed().as_millis() as u64;
         }

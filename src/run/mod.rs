@@ -3,4 +3,5 @@
 
 pub mod check;
 pub mod engine;
+pub mod notes;
 pub mod verdict;

@@ -5,11 +5,12 @@
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
-use bpfcompat_proto::object::{FailureClass, ObjectOutcome, Status};
+use bpfcompat_proto::object::{BpfKernelFacts, FailureClass, ObjectOutcome, Status};
 use bpfcompat_proto::{
     decode_frame, CheckOutcome, CommandOutcome, FrameError, KernelFacts, RESULT_PORT_FAILURE,
 };
 
+use super::notes;
 use crate::boot::qemu::{BootRecord, Ending};
 use crate::report::{
     Check, CheckArtifact, CheckKind, CheckStatus, ClassCode, Classification, Functional,
@@ -51,6 +52,7 @@ pub fn judge(record: &BootRecord, timeout: Duration, expect: &Expectation) -> Ve
             reason,
             hint: hint.to_owned(),
             phase: None,
+            other_classes: 0,
         }),
         kernel: None,
         checks: Vec::new(),
@@ -108,27 +110,53 @@ pub fn judge(record: &BootRecord, timeout: Duration, expect: &Expectation) -> Ve
             AGENT_BUG_HINT,
         );
     }
+    let facts = outcome.kernel.bpf.clone().unwrap_or_default();
     let checks: Vec<Check> = outcome
         .checks
         .into_iter()
         .zip(expect.artifacts)
         .map(|(c, artifact)| match c {
             CheckOutcome::Command(cmd) => command_check(cmd, expect.expected_exit, artifact),
-            CheckOutcome::Object(obj) => object_check(obj, artifact),
+            CheckOutcome::Object(obj) => object_check(obj, artifact, &facts),
         })
         .collect();
-    let failed = checks.iter().find(|c| c.status == CheckStatus::Fail);
+    let status = if checks.iter().any(|c| c.status == CheckStatus::Fail) {
+        TargetStatus::Fail
+    } else if checks.iter().any(|c| c.status == CheckStatus::Partial) {
+        TargetStatus::Partial
+    } else {
+        TargetStatus::Pass
+    };
     Verdict {
-        status: if failed.is_some() {
-            TargetStatus::Fail
-        } else {
-            TargetStatus::Pass
-        },
-        classification: failed.and_then(|c| c.classification.clone()),
+        status,
+        classification: row_classification(&checks),
         kernel: Some(outcome.kernel),
         checks,
         timing,
     }
+}
+
+/// A kernel row's class: the most frequent class of its failing checks
+/// (the first to occur, on a tie), with that check's evidence, and how many
+/// other classes there are.
+fn row_classification(checks: &[Check]) -> Option<Classification> {
+    let classes: Vec<&Classification> = checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Fail)
+        .filter_map(|c| c.classification.as_ref())
+        .collect();
+    let mut counts: Vec<(ClassCode, usize)> = Vec::new();
+    for c in &classes {
+        match counts.iter_mut().find(|(code, _)| *code == c.code) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((c.code, 1)),
+        }
+    }
+    // max_by_key keeps the last of equal maxima; reversed, the first.
+    let (top, _) = counts.iter().rev().max_by_key(|(_, n)| *n)?;
+    let mut row = (*classes.iter().find(|c| c.code == *top)?).clone();
+    row.other_classes = counts.len() - 1;
+    Some(row)
 }
 
 const AGENT_BUG_HINT: &str =
@@ -248,12 +276,15 @@ fn command_check(cmd: CommandOutcome, expected_exit: i32, artifact: &CheckArtifa
                    the feature it needs with a probe or ship a variant for this kernel."
                 .to_owned(),
             phase: None,
+            other_classes: 0,
         }
     });
     Check {
         kind: CheckKind::Command,
         status,
         classification,
+        skipped: Vec::new(),
+        warnings: Vec::new(),
         artifact: artifact.clone(),
         validation: Validation {
             load_status: LoadStatus::Skipped,
@@ -270,14 +301,25 @@ fn command_check(cmd: CommandOutcome, expected_exit: i32, artifact: &CheckArtifa
     }
 }
 
-fn object_check(obj: ObjectOutcome, artifact: &CheckArtifact) -> Check {
+fn object_check(obj: ObjectOutcome, artifact: &CheckArtifact, facts: &BpfKernelFacts) -> Check {
     let passed = obj.status == Status::Pass;
+    let skipped = if passed {
+        notes::skipped_attaches(&obj)
+    } else {
+        Vec::new()
+    };
+    let warnings = if passed {
+        notes::fact_warnings(&obj, artifact.inspection.as_ref(), facts)
+    } else {
+        Vec::new()
+    };
     let classification = (!passed).then(|| match &obj.diagnosis {
         Some(d) => Classification {
             code: ClassCode::Object(d.class),
             reason: d.reason.clone(),
             hint: d.hint.clone(),
             phase: Some(d.phase),
+            other_classes: 0,
         },
         None => Classification {
             code: ClassCode::Object(FailureClass::Unknown),
@@ -289,6 +331,7 @@ fn object_check(obj: ObjectOutcome, artifact: &CheckArtifact) -> Check {
                 .unwrap_or_else(|| "the validator reported a failure without a diagnosis".into()),
             hint: "See the libbpf log in the report.".into(),
             phase: None,
+            other_classes: 0,
         },
     });
     let load_status = match obj.load.status {
@@ -298,12 +341,14 @@ fn object_check(obj: ObjectOutcome, artifact: &CheckArtifact) -> Check {
     };
     Check {
         kind: CheckKind::Object,
-        status: if passed {
-            CheckStatus::Pass
-        } else {
-            CheckStatus::Fail
+        status: match (passed, skipped.is_empty()) {
+            (false, _) => CheckStatus::Fail,
+            (true, false) => CheckStatus::Partial,
+            (true, true) => CheckStatus::Pass,
         },
         classification,
+        skipped,
+        warnings,
         artifact: artifact.clone(),
         validation: Validation {
             load_status,
@@ -511,5 +556,44 @@ mod tests {
             "the guest ended before the agent started; QEMU exited with status 1; QEMU said: \
              qemu: could not load kernel"
         );
+    }
+
+    fn check(status: &str, class: Option<&str>) -> Check {
+        serde_json::from_value(serde_json::json!({
+            "kind": "object",
+            "status": status,
+            "classification": class.map(|code| serde_json::json!({
+                "code": code, "reason": format!("{code} here"), "hint": "h", "phase": null,
+            })),
+            "artifact": { "name": "o.bpf.o", "path": null, "sha256": null, "inspection": null },
+            "validation": { "load_status": "pass", "object": null },
+            "functional": { "tests": [] },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_row_says_its_most_frequent_class_and_how_many_others() {
+        let checks = [
+            check("fail", Some("UNKNOWN")),
+            check("fail", Some("UNSUPPORTED_MAP_TYPE")),
+            check("pass", None),
+            check("fail", Some("UNSUPPORTED_MAP_TYPE")),
+            check("fail", Some("MISSING_BTF")),
+        ];
+        let row = row_classification(&checks).unwrap();
+        assert_eq!(row.code.as_str(), "UNSUPPORTED_MAP_TYPE");
+        assert_eq!(row.reason, "UNSUPPORTED_MAP_TYPE here");
+        assert_eq!(row.other_classes, 2);
+        // On a tie, the first to occur; a partial or passing row has none.
+        let tie = [
+            check("fail", Some("MISSING_BTF")),
+            check("fail", Some("UNKNOWN")),
+        ];
+        assert_eq!(
+            row_classification(&tie).unwrap().code.as_str(),
+            "MISSING_BTF"
+        );
+        assert!(row_classification(&[check("partial", None)]).is_none());
     }
 }

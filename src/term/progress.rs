@@ -77,6 +77,7 @@ impl Progress {
 pub fn verdict(status: TargetStatus) -> &'static str {
     match status {
         TargetStatus::Pass => "pass",
+        TargetStatus::Partial => "partial",
         TargetStatus::Fail => "FAIL",
         TargetStatus::InfraError => "INFRA ERROR",
     }
@@ -135,13 +136,39 @@ pub fn table(targets: &[Target]) -> String {
                 verdict(t.status).to_owned(),
                 t.classification
                     .as_ref()
-                    .map(|c| c.code.as_str().to_owned())
+                    .map(|c| match c.other_classes {
+                        0 => c.code.as_str().to_owned(),
+                        n => format!("{} +{n}", c.code.as_str()),
+                    })
                     .unwrap_or_default(),
                 format!("{:.1} s", t.timing_ms.total as f64 / 1000.0),
             ]
         })
         .collect();
     crate::term::table::render(["KERNEL", "RELEASE", "VERDICT", "CLASS", "TIME"], &rows)
+}
+
+/// One line per skipped attach and per warning, under the table: what a
+/// `pass` or `partial` does not show by itself.
+pub fn notes(targets: &[Target]) -> String {
+    let mut out = String::new();
+    for t in targets {
+        for c in &t.checks {
+            let lines = c
+                .skipped
+                .iter()
+                .map(|s| ("attach skipped", s))
+                .chain(c.warnings.iter().map(|w| ("warning", w)));
+            for (what, text) in lines {
+                out.push_str(&escape::plain_line(&format!(
+                    "{} {}: {what}: {text}",
+                    t.id, c.artifact.name
+                )));
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -155,6 +182,16 @@ mod tests {
             serde_json::from_value::<crate::report::Report>(reports::hostile_json()).unwrap();
         let table = table(&report.targets);
         inert::assert_inert_plain("table", &table);
+        let notes = notes(&report.targets);
+        inert::assert_inert_plain("notes", &notes);
+        let expected: usize = report
+            .targets
+            .iter()
+            .flat_map(|t| &t.checks)
+            .map(|c| c.skipped.len() + c.warnings.len())
+            .sum();
+        assert!(expected > 0);
+        assert_eq!(notes.lines().count(), expected, "one line each: {notes}");
         assert_eq!(table.lines().count(), 1 + report.targets.len(), "{table}");
         for t in &report.targets {
             let line = summary_line(t);

@@ -22,6 +22,7 @@ pub fn target(id: &str, status: TargetStatus, class: Option<ClassCode>) -> Targe
             reason: format!("{} on {id}", code.as_str()),
             hint: "hint".into(),
             phase: None,
+            other_classes: 0,
         }),
         timing_ms: Timing {
             boot: 1000,
@@ -89,6 +90,7 @@ pub fn hostile() -> Report {
         reason: h(" reason"),
         hint: h(" hint"),
         phase: Some(Phase::ProgramLoad),
+        other_classes: 2,
     };
     let artifact = |suffix: &str| CheckArtifact {
         name: h(suffix),
@@ -102,6 +104,8 @@ pub fn hostile() -> Report {
         classification: Some(classification(ClassCode::Object(
             FailureClass::VerifierRejection,
         ))),
+        skipped: vec![h(" skipped")],
+        warnings: vec![h(" warning")],
         artifact: artifact(".bpf.o"),
         validation: Validation {
             load_status: LoadStatus::Fail,
@@ -165,6 +169,8 @@ pub fn hostile() -> Report {
         kind: CheckKind::Command,
         status: CheckStatus::Fail,
         classification: None,
+        skipped: Vec::new(),
+        warnings: Vec::new(),
         artifact: artifact(" loader"),
         validation: Validation {
             load_status: LoadStatus::Skipped,
