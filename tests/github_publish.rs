@@ -69,6 +69,7 @@ fn target(id: &str, status: TargetStatus, required: bool) -> Target {
             },
             validation: Validation {
                 load_status: LoadStatus::Skipped,
+                libbpf_log_file: None,
                 object: None,
             },
             functional: Functional {
@@ -676,6 +677,75 @@ fn output_beyond_githubs_caps_is_cut_whole_with_a_pointer_to_the_artifact() {
         .expect("results first");
     let results: Value = serde_json::from_str(json).unwrap();
     assert_eq!(results["kernels"].as_object().unwrap().len(), 700);
+}
+
+/// A hundred objects, each failing with a verifier log, on every kernel:
+/// every GitHub surface stays within its limit (the fake rejects what
+/// GitHub would), is cut whole, and points at the full report.
+#[test]
+fn a_hundred_objects_fit_every_github_surface() {
+    let gh = FakeGithub::start();
+    let mut report = fixture::hostile();
+    let mut object = report.targets[0].checks[0].clone();
+    // Each with the 8 KiB verifier log tail a real rejection carries.
+    for p in &mut object.validation.object.as_mut().unwrap().programs {
+        p.load.verifier_log_tail = "R0 invalid mem access 'map_value_or_null'\n".repeat(200);
+    }
+    for t in &mut report.targets {
+        t.status = TargetStatus::Fail;
+        t.checks = (0..100)
+            .map(|i| {
+                let mut c = object.clone();
+                c.artifact.name = format!("object-{i:03}.bpf.o");
+                c
+            })
+            .collect();
+    }
+    report.mode = Mode::Artifact;
+    let artifact = "https://github.com/octo/widgets/actions/runs/42/artifacts/9";
+    let run = publish(
+        &gh,
+        Event::PullRequest,
+        &report,
+        &["--artifact-url", artifact],
+    );
+    assert_ne!(run.code, 0, "{}", run.context());
+    let state = gh.state();
+    assert!(
+        state.requests.iter().all(|r| r.status < 300),
+        "GitHub accepted every body: {:#?}",
+        state.requests.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let check = state.check_runs_on(HEAD)[0].clone();
+    let comment = state.comments[0]["body"].as_str().unwrap().to_owned();
+    drop(state);
+    for (what, text, cap) in [
+        (
+            "summary",
+            check["output"]["summary"].as_str().unwrap(),
+            65_535,
+        ),
+        ("text", check["output"]["text"].as_str().unwrap(), 65_535),
+        ("comment", &comment, 65_536),
+        ("job summary", &run.summary, 1 << 20),
+    ] {
+        assert!(text.chars().count() <= cap, "{what}: {}", text.len());
+        if text.contains("Cut to fit GitHub's size limit") {
+            assert!(text.contains(artifact), "{what} points at the full report");
+        }
+    }
+    for text in [&comment, &run.summary] {
+        assert!(
+            text.contains("Cut to fit GitHub's size limit"),
+            "{text:.300}"
+        );
+    }
+    // The Markdown file keeps everything: the object x kernel grid first.
+    let markdown = bpfcompat::report::render_markdown(&report);
+    assert!(
+        markdown.contains("| object-099.bpf.o |"),
+        "the grid has every object"
+    );
 }
 
 // ------------------------------------------------------- hostile input

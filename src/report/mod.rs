@@ -21,6 +21,11 @@ pub use markdown::render_markdown;
 
 pub const SCHEMA: &str = "bpfcompat.report/v1";
 
+/// Bytes of an object's libbpf messages kept in the report: the end, where
+/// the failure is; the rest is in `validation.libbpf_log_file`. A hundred
+/// objects on a handful of kernels must not make a report of megabytes.
+pub const LIBBPF_LOG_TAIL_BYTES: usize = 4 * 1024;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Report {
     pub schema: String,
@@ -268,6 +273,10 @@ pub struct CheckArtifact {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Validation {
     pub load_status: LoadStatus,
+    /// The whole of libbpf's messages, in the kernel's run directory; the
+    /// report keeps the last [`LIBBPF_LOG_TAIL_BYTES`] in `libbpf_log`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub libbpf_log_file: Option<String>,
     /// What the validator found, for object checks: per program, map and
     /// probe (see `ObjectOutcome`).
     #[serde(flatten)]

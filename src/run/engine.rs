@@ -375,7 +375,7 @@ fn apply(target: &mut Target, mut v: verdict::Verdict, record: BootRecord, kerne
         target.kernel.btf = Some(kernel.btf);
         target.kernel.bpf = kernel.bpf;
     }
-    save_verifier_logs(kernel_dir, &mut v.checks);
+    save_logs(kernel_dir, &mut v.checks);
     if v.status == TargetStatus::InfraError {
         target.console_tail = Some(record.console_tail);
     }
@@ -385,26 +385,37 @@ fn apply(target: &mut Target, mut v: verdict::Verdict, record: BootRecord, kerne
     target.timing_ms = v.timing;
 }
 
-/// Moves each program's full verifier log out of the report into a file in
-/// the kernel's run directory (`<n>-<object>.<program>.verifier.log`): logs run
-/// to megabytes, the report keeps the 8 KiB tail.
-fn save_verifier_logs(kernel_dir: &Path, checks: &mut [Check]) {
+/// Moves what runs to megabytes out of the report into files in the
+/// kernel's run directory: each program's full verifier log
+/// (`<n>-<object>.<program>.verifier.log`; the report keeps the 8 KiB tail)
+/// and each object's libbpf messages beyond the last 4 KiB
+/// (`<n>-<object>.libbpf.log`). Numbered: two objects may share a name.
+fn save_logs(kernel_dir: &Path, checks: &mut [Check]) {
+    let write = |name: String, log: &str| {
+        let path = kernel_dir.join(name);
+        match std::fs::write(&path, log) {
+            Ok(()) => path.display().to_string(),
+            Err(e) => format!("(not written: {}: {e})", path.display()),
+        }
+    };
     for (i, check) in checks.iter_mut().enumerate() {
-        let Some(object) = check.validation.object.as_mut() else {
+        let validation = &mut check.validation;
+        let Some(object) = validation.object.as_mut() else {
             continue;
         };
         for prog in &mut object.programs {
             let log = std::mem::take(&mut prog.load.verifier_log);
-            if log.is_empty() {
-                continue;
+            if !log.is_empty() {
+                let name = format!("{i}-{}.{}.verifier.log", check.artifact.name, prog.name);
+                prog.load.verifier_log_file = Some(write(name, &log));
             }
-            // Numbered: two objects may share a file name.
-            let name = format!("{i}-{}.{}.verifier.log", check.artifact.name, prog.name);
-            let path = kernel_dir.join(name);
-            prog.load.verifier_log_file = match std::fs::write(&path, log) {
-                Ok(()) => Some(path.display().to_string()),
-                Err(e) => Some(format!("(not written: {}: {e})", path.display())),
-            };
+        }
+        if object.libbpf_log.len() > report::LIBBPF_LOG_TAIL_BYTES {
+            let name = format!("{i}-{}.libbpf.log", check.artifact.name);
+            validation.libbpf_log_file = Some(write(name, &object.libbpf_log));
+            object.libbpf_log =
+                bpfcompat_proto::object::tail(&object.libbpf_log, report::LIBBPF_LOG_TAIL_BYTES)
+                    .to_owned();
         }
     }
 }

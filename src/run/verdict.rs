@@ -288,6 +288,7 @@ fn command_check(cmd: CommandOutcome, expected_exit: i32, artifact: &CheckArtifa
         artifact: artifact.clone(),
         validation: Validation {
             load_status: LoadStatus::Skipped,
+            libbpf_log_file: None,
             object: None,
         },
         functional: Functional {
@@ -352,6 +353,7 @@ fn object_check(obj: ObjectOutcome, artifact: &CheckArtifact, facts: &BpfKernelF
         artifact: artifact.clone(),
         validation: Validation {
             load_status,
+            libbpf_log_file: None,
             object: Some(obj),
         },
         functional: Functional { tests: Vec::new() },

@@ -109,6 +109,7 @@ pub fn hostile() -> Report {
         artifact: artifact(".bpf.o"),
         validation: Validation {
             load_status: LoadStatus::Fail,
+            libbpf_log_file: Some(h(" libbpf log")),
             object: Some(ObjectOutcome {
                 path: h(" guest"),
                 mode: ObjectMode::LoadOnly,
@@ -174,6 +175,7 @@ pub fn hostile() -> Report {
         artifact: artifact(" loader"),
         validation: Validation {
             load_status: LoadStatus::Skipped,
+            libbpf_log_file: None,
             object: None,
         },
         functional: Functional {
