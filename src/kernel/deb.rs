@@ -279,9 +279,9 @@ impl<R: BufRead> Read for ZstdFrames<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::testutil::{
-        build_deb, fake_bzimage, kernels_dir, sha256_hex, TarEntry, DEB_72,
-    };
+    use bpfcompat_testkit::kernels::{fake_bzimage, kernels_dir, K72};
+    use bpfcompat_testkit::packages::{build_deb, TarEntry};
+    use bpfcompat_testkit::sha256_hex;
     use std::fs::File;
     use std::time::Instant;
 
@@ -291,7 +291,7 @@ mod tests {
 
     #[test]
     fn the_real_72_deb_gives_its_vmlinuz() {
-        let path = kernels_dir().join(DEB_72);
+        let path = kernels_dir().join(K72.file);
         let started = Instant::now();
         let extracted = extract_kernel(
             BufReader::new(File::open(&path).unwrap()),

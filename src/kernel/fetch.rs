@@ -436,7 +436,8 @@ mod tests {
 
     #[test]
     fn a_stalled_body_times_out_and_is_retried() {
-        use crate::kernel::testutil::{sha256_hex, Plan, TestServer};
+        use bpfcompat_testkit::http::{Plan, TestServer};
+        use bpfcompat_testkit::sha256_hex;
         let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
         let plan = Plan {
             stall_first: 1,

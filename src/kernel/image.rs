@@ -197,18 +197,14 @@ impl<R: Read> Read for HashingReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::testutil::{fake_bzimage, kernels_dir, sha256_hex};
+    use bpfcompat_testkit::kernels::{fake_bzimage, kernels_dir, K510, K61, K612, K72, TINY};
+    use bpfcompat_testkit::sha256_hex;
     use std::fs::File;
 
     #[test]
     fn real_kernels_are_bzimages() {
         let dir = kernels_dir();
-        for name in [
-            "vmlinuz-5.10.0-46-cloud-amd64",
-            "vmlinuz-6.1.0-47-cloud-amd64",
-            "vmlinuz-6.12.107+deb13-cloud-amd64",
-            "vmlinuz-6.1.192-tiny-nobtf",
-        ] {
+        for name in [K510.file, K61.file, K612.file, TINY.file] {
             let head = read_head(&mut File::open(dir.join(name)).unwrap()).unwrap();
             assert_eq!(recognise(&head), Some(SourceFormat::BzImage), "{name}");
         }
@@ -218,13 +214,10 @@ mod tests {
     fn the_release_is_read_from_the_setup_header() {
         let dir = kernels_dir();
         for (name, release) in [
-            ("vmlinuz-5.10.0-46-cloud-amd64", "5.10.0-46-cloud-amd64"),
-            ("vmlinuz-6.1.0-47-cloud-amd64", "6.1.0-47-cloud-amd64"),
-            (
-                "vmlinuz-6.12.107+deb13-cloud-amd64",
-                "6.12.107+deb13-cloud-amd64",
-            ),
-            ("vmlinuz-6.1.192-tiny-nobtf", "6.1.192"),
+            (K510.file, "5.10.0-46-cloud-amd64"),
+            (K61.file, "6.1.0-47-cloud-amd64"),
+            (K612.file, "6.12.107+deb13-cloud-amd64"),
+            (TINY.file, "6.1.192"),
         ] {
             assert_eq!(
                 release_of(&dir.join(name)).unwrap().as_deref(),
@@ -232,17 +225,14 @@ mod tests {
                 "{name}"
             );
         }
-        assert_eq!(
-            release_of(&dir.join(crate::kernel::testutil::DEB_72)).unwrap(),
-            None
-        );
+        assert_eq!(release_of(&dir.join(K72.file)).unwrap(), None);
         // A fake image whose header points nowhere has no release.
         assert_eq!(release_from_setup(&fake_bzimage(b"x")), None);
     }
 
     #[test]
     fn real_deb_is_a_package() {
-        let path = kernels_dir().join(crate::kernel::testutil::DEB_72);
+        let path = kernels_dir().join(K72.file);
         let head = read_head(&mut File::open(path).unwrap()).unwrap();
         assert_eq!(recognise(&head), Some(SourceFormat::Deb));
     }

@@ -654,5 +654,3 @@ fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod testutil;

@@ -185,7 +185,9 @@ fn scan_cpio(mut r: impl Read, origin: &str, picker: &mut Picker<'_>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::testutil::{build_rpm, fake_bzimage, sha256_hex};
+    use bpfcompat_testkit::kernels::fake_bzimage;
+    use bpfcompat_testkit::packages::build_rpm;
+    use bpfcompat_testkit::sha256_hex;
 
     fn extract(rpm: &[u8], kernel_path: Option<&str>) -> Result<Extracted, KernelError> {
         extract_kernel(rpm, "test.rpm", kernel_path, NamedTempFile::new().unwrap())
