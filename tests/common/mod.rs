@@ -4,12 +4,10 @@
 
 pub mod offline;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -182,82 +180,6 @@ pub fn assert_valid_report(report: &Value) {
         .map(|e| format!("{} at {}", e, e.instance_path))
         .collect();
     assert!(errors.is_empty(), "report violates the schema: {errors:#?}");
-}
-
-/// A one-file HTTP server on 127.0.0.1 that counts the requests it serves.
-pub struct FileServer {
-    pub url: String,
-    pub requests: Arc<AtomicUsize>,
-}
-
-pub fn serve_file(path: PathBuf) -> FileServer {
-    serve_file_slowly(path, Duration::ZERO)
-}
-
-/// [`serve_file`], answering each request only after `delay`: long enough
-/// for concurrent clients to overlap.
-pub fn serve_file_slowly(path: PathBuf, delay: Duration) -> FileServer {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let requests = Arc::new(AtomicUsize::new(0));
-    let counter = requests.clone();
-    let name = path.file_name().unwrap().to_string_lossy().into_owned();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            skip_request(&stream);
-            std::thread::sleep(delay);
-            counter.fetch_add(1, Ordering::SeqCst);
-            let body = std::fs::read(&path).unwrap();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(&body);
-        }
-    });
-    FileServer {
-        url: format!("http://{addr}/{name}"),
-        requests,
-    }
-}
-
-fn skip_request(stream: &std::net::TcpStream) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-        line.clear();
-    }
-}
-
-/// An HTTP server on 127.0.0.1 that answers every request with the headers
-/// of a 16 MiB body, then sends nothing for a minute: a stalled download.
-pub fn serve_stall() -> FileServer {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let requests = Arc::new(AtomicUsize::new(0));
-    let counter = requests.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            skip_request(&stream);
-            counter.fetch_add(1, Ordering::SeqCst);
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
-                16 << 20
-            );
-            std::thread::spawn(move || {
-                std::thread::sleep(std::time::Duration::from_secs(60));
-                drop(stream);
-            });
-        }
-    });
-    FileServer {
-        url: format!("http://{addr}/vmlinuz"),
-        requests,
-    }
 }
 
 /// A child process whose output is collected while it runs, so that it can
