@@ -101,7 +101,8 @@ impl KernelCache {
         self.root.join("tmp")
     }
 
-    pub(crate) fn blob_path(&self, sha256: &str) -> PathBuf {
+    /// Where the blob of digest `sha256` is kept (whether or not it is there).
+    pub fn blob_path(&self, sha256: &str) -> PathBuf {
         self.blobs_dir().join(sha256)
     }
 
@@ -255,8 +256,9 @@ impl KernelCache {
         )
     }
 
-    /// The blobs recorded as the parts of an OCI image `source_sha256`.
-    pub(crate) fn read_parts(&self, source_sha256: &str) -> Vec<String> {
+    /// The blobs recorded as the parts of an OCI image `source_sha256`: the
+    /// index or manifest, and the layers read for its kernel.
+    pub fn read_parts(&self, source_sha256: &str) -> Vec<String> {
         read_record(&self.parts_dir().join(source_sha256))
             .map(|t| {
                 t.split_whitespace()

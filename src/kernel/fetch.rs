@@ -18,17 +18,17 @@ use super::{redact_url, KernelError, Options};
 
 /// Bounds on one download.
 #[derive(Debug, Clone)]
-pub(crate) struct Limits {
-    pub(crate) connect_timeout: Duration,
+pub struct Limits {
+    pub connect_timeout: Duration,
     /// For the response headers, and for each read of the body.
-    pub(crate) read_timeout: Duration,
+    pub read_timeout: Duration,
     /// For the whole body: a server trickling bytes must not hold the
     /// digest's lock (and a blocking thread) for ever.
-    pub(crate) body_timeout: Duration,
-    pub(crate) max_bytes: u64,
-    pub(crate) attempts: u32,
+    pub body_timeout: Duration,
+    pub max_bytes: u64,
+    pub attempts: u32,
     /// Before the second attempt; doubled before each further one.
-    pub(crate) backoff: Duration,
+    pub backoff: Duration,
 }
 
 impl Default for Limits {

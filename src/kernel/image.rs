@@ -13,8 +13,9 @@ const BZIMAGE_MAGIC_OFFSET: usize = 0x202;
 const BZIMAGE_MAGIC: &[u8; 4] = b"HdrS";
 const AR_MAGIC: &[u8; 8] = b"!<arch>\n";
 
-/// An x86 boot-protocol image: "HdrS" at 0x202 (Documentation/arch/x86/boot.rst).
-pub(crate) fn is_bzimage(head: &[u8]) -> bool {
+/// Whether `head` (a file's first bytes) starts an x86 boot-protocol image:
+/// "HdrS" at 0x202 (Documentation/arch/x86/boot.rst).
+pub fn is_bzimage(head: &[u8]) -> bool {
     head.get(BZIMAGE_MAGIC_OFFSET..BZIMAGE_MAGIC_OFFSET + 4) == Some(BZIMAGE_MAGIC)
 }
 

@@ -34,9 +34,12 @@ use std::sync::Arc;
 use serde::Serialize;
 use tempfile::NamedTempFile;
 
-pub use apt::{valid_package as valid_apt_package, valid_version as valid_apt_version};
+pub use apt::{
+    valid_package as valid_apt_package, valid_version as valid_apt_version, APT_GET_ENV,
+};
 pub use cache::KernelCache;
-pub use image::release_of;
+pub use fetch::Limits;
+pub use image::{is_bzimage, release_of};
 pub use inventory::{import, list_blobs, prune, source_digest, verify};
 pub use mirror::Mirror;
 pub use oci::Reference as OciReference;
@@ -187,7 +190,7 @@ pub struct Options {
     pub fresh: bool,
     /// Timeouts, size limit and attempts of every download (tests shorten
     /// them to provoke faults quickly).
-    pub(crate) limits: fetch::Limits,
+    pub limits: Limits,
 }
 
 impl Options {
@@ -651,6 +654,3 @@ fn redact_url(url: &str) -> String {
         None => url.to_owned(),
     }
 }
-
-#[cfg(test)]
-mod tests;

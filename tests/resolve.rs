@@ -1,12 +1,15 @@
-//! End-to-end tests of `resolve`: real kernels, a real cache on disk, a real
-//! HTTP server on 127.0.0.1.
+//! End-to-end tests of `bpfcompat::kernel::resolve` and the cache it fills:
+//! real kernels, a real cache on disk, a real HTTP server on 127.0.0.1.
 
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::*;
+use bpfcompat::kernel::{
+    self, import, list_blobs, prune, verify, KernelCache, KernelError, Limits, Mirror, Options,
+    ResolvedKernel, Source, SourceFormat, Transfer, APT_GET_ENV,
+};
 use bpfcompat_testkit::http::{Plan, TestServer};
 use bpfcompat_testkit::kernels::{fake_bzimage, kernels_dir, K72, TINY};
 use bpfcompat_testkit::oci::oci_registry;
@@ -34,7 +37,7 @@ fn listing(cache: &KernelCache, sub: &str) -> Vec<String> {
 
 /// Resolve with the default options: no mirror, no progress.
 fn resolve(cache: &KernelCache, source: &Source) -> Result<ResolvedKernel, KernelError> {
-    super::resolve(cache, source, &Options::default())
+    kernel::resolve(cache, source, &Options::default())
 }
 
 fn url_source(url: String, sha256: &str) -> Source {
@@ -59,7 +62,7 @@ fn assert_is_the_72_image(k: &ResolvedKernel) {
     let bytes = fs::read(&k.image).unwrap();
     assert_eq!(bytes.len(), 14_026_688);
     assert_eq!(sha256_hex(&bytes), k.sha256);
-    assert!(image::is_bzimage(&bytes));
+    assert!(kernel::is_bzimage(&bytes));
 }
 
 #[test]
@@ -325,10 +328,10 @@ fn a_connection_dropped_mid_body_is_retried() {
 /// stalled read.
 fn impatient() -> Options {
     Options {
-        limits: fetch::Limits {
+        limits: Limits {
             read_timeout: Duration::from_millis(300),
             backoff: Duration::from_millis(10),
-            ..fetch::Limits::default()
+            ..Limits::default()
         },
         ..Options::default()
     }
@@ -347,7 +350,7 @@ fn a_server_that_stalls_after_the_headers_is_given_up_on() {
     let url = server.url("vmlinuz");
     let started = Instant::now();
     let err =
-        super::resolve(&cache, &url_source(url.clone(), TINY.sha256), &impatient()).unwrap_err();
+        kernel::resolve(&cache, &url_source(url.clone(), TINY.sha256), &impatient()).unwrap_err();
     let took = started.elapsed();
     let msg = err.to_string();
     assert!(
@@ -553,7 +556,7 @@ fn a_full_disk_fails_clearly_and_leaves_the_cache_consistent() {
         offline: true,
         ..Options::default()
     };
-    let k = super::resolve(
+    let k = kernel::resolve(
         &cache,
         &url_source("https://example.invalid/k".into(), TINY.sha256),
         &offline,
@@ -735,7 +738,7 @@ fn an_oci_image_is_pulled_with_a_token_and_cached() {
             fresh: true,
             ..Options::default()
         };
-        assert_eq!(super::resolve(&cache, &source, &fresh).unwrap(), k);
+        assert_eq!(kernel::resolve(&cache, &source, &fresh).unwrap(), k);
         assert!(registry.server.requests() > requests);
     }
 }
@@ -828,7 +831,7 @@ fn an_unpinned_url_is_remembered_and_resolved_once() {
         ..Options::default()
     };
     assert_eq!(
-        super::resolve(&cache, &source, &offline).unwrap(),
+        kernel::resolve(&cache, &source, &offline).unwrap(),
         results[0]
     );
     let other = Source::Url {
@@ -836,7 +839,7 @@ fn an_unpinned_url_is_remembered_and_resolved_once() {
         sha256: None,
         kernel_path: None,
     };
-    let err = super::resolve(&cache, &other, &offline).unwrap_err();
+    let err = kernel::resolve(&cache, &other, &offline).unwrap_err();
     assert!(matches!(err, KernelError::NotCached { .. }), "{err}");
     assert_eq!(server.requests(), 1);
 }
@@ -858,7 +861,7 @@ fn a_broken_download_resumes_where_it_stopped() {
         })),
         ..Options::default()
     };
-    let k = super::resolve(
+    let k = kernel::resolve(
         &cache,
         &url_source(server.url("vmlinuz"), TINY.sha256),
         &opts,
@@ -890,7 +893,7 @@ fn the_mirror_is_tried_first_by_digest_and_by_name() {
     let origin = TestServer::start(b"the origin is never asked".to_vec(), Plan::default());
 
     let (_dir, cache) = new_cache();
-    let k = super::resolve(
+    let k = kernel::resolve(
         &cache,
         &url_source(origin.url("vmlinuz"), TINY.sha256),
         &opts,
@@ -902,7 +905,7 @@ fn the_mirror_is_tried_first_by_digest_and_by_name() {
         sha256: None,
         kernel_path: None,
     };
-    let k = super::resolve(&cache, &unpinned, &opts).unwrap();
+    let k = kernel::resolve(&cache, &unpinned, &opts).unwrap();
     assert_is_the_72_image(&k);
     assert_eq!(origin.requests(), 0);
 
@@ -914,7 +917,7 @@ fn the_mirror_is_tried_first_by_digest_and_by_name() {
     .unwrap();
     let server = TestServer::start(tiny, Plan::default());
     let (_dir, cache) = new_cache();
-    let k = super::resolve(
+    let k = kernel::resolve(
         &cache,
         &url_source(server.url("vmlinuz"), TINY.sha256),
         &opts,
@@ -941,7 +944,7 @@ fn apt_sources_run_the_configured_apt_get() {
     .unwrap();
     fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     // SAFETY: no other test reads this variable.
-    unsafe { std::env::set_var(apt::APT_GET_ENV, &script) };
+    unsafe { std::env::set_var(APT_GET_ENV, &script) };
     let source = |version: &str| Source::Apt {
         package: "linux-binary-7.2".into(),
         version: version.into(),
@@ -978,7 +981,7 @@ fn import_verify_and_prune_look_after_the_cache() {
         offline: true,
         ..Options::default()
     };
-    let k = super::resolve(
+    let k = kernel::resolve(
         &cache,
         &url_source("https://example.invalid/k".into(), TINY.sha256),
         &offline,
