@@ -78,9 +78,7 @@ pub(crate) struct Extracted {
     pub(crate) file: NamedTempFile,
     /// sha256 of the image.
     pub(crate) sha256: String,
-    /// Its name in the package, as written there; the tests check which
-    /// candidate was taken.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// Its name in the package, as written there.
     pub(crate) entry: String,
 }
 
