@@ -11,7 +11,8 @@ use std::process::Command;
 
 use tempfile::NamedTempFile;
 
-use super::{image, KernelCache, KernelError};
+use super::hash;
+use super::{KernelCache, KernelError};
 
 /// The environment variable naming the apt-get to run.
 pub const APT_GET_ENV: &str = "BPFCOMPAT_APT_GET";
@@ -104,7 +105,7 @@ pub(crate) fn download(
     })?;
     let file = std::fs::File::open(out.path())
         .map_err(|err| KernelError::cache("read", out.path().to_owned(), err))?;
-    image::hash_reader(file).map_err(|err| KernelError::cache("read", out.path().to_owned(), err))
+    hash::hash_reader(file).map_err(|err| KernelError::cache("read", out.path().to_owned(), err))
 }
 
 #[cfg(test)]

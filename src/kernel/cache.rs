@@ -35,10 +35,9 @@ use std::time::{Duration, SystemTime};
 
 use tempfile::NamedTempFile;
 
-use sha2::{Digest, Sha256};
-
+use super::hash::{self, is_digest, sha256_hex};
 use super::pick::Extracted;
-use super::{deb, image, rpm, KernelError, ResolvedKernel, SourceFormat};
+use super::{deb, rpm, KernelError, ResolvedKernel, SourceFormat};
 
 /// Temp files older than this are leftovers of a killed process, whoever
 /// made them.
@@ -189,7 +188,7 @@ impl KernelCache {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(err) => return Err(KernelError::cache("open", path, err)),
         };
-        match image::hash_reader(file) {
+        match hash::hash_reader(file) {
             Ok(actual) if actual == sha256 => Ok(Some(path)),
             // Unreadable or wrong content: either way it cannot be trusted.
             Ok(_) | Err(_) => {
@@ -310,13 +309,9 @@ fn read_record(path: &std::path::Path) -> Option<String> {
     Some(text)
 }
 
-pub(crate) fn is_digest(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
 /// The lock and record key of an unpinned source, from its description.
 pub(crate) fn name_key(origin: &str) -> String {
-    format!("name-{}", hex::encode(Sha256::digest(origin.as_bytes())))
+    format!("name-{}", sha256_hex(origin.as_bytes()))
 }
 
 /// The extraction record of a source: its digest, and which image was asked
@@ -326,7 +321,7 @@ pub(crate) fn index_key(source_sha256: &str, kernel_path: Option<&str>) -> Strin
         None => source_sha256.to_owned(),
         Some(path) => {
             let path = super::pick::normalise(path);
-            let hash = hex::encode(Sha256::digest(path.as_bytes()));
+            let hash = sha256_hex(path.as_bytes());
             format!("{source_sha256}.{}", &hash[..16])
         }
     }
@@ -376,7 +371,7 @@ pub(crate) fn extract_locked<R: Read>(
     format: SourceFormat,
     open: impl FnOnce() -> Result<R, KernelError>,
 ) -> Result<ResolvedKernel, KernelError> {
-    let mut reader = image::HashingReader::new(open()?);
+    let mut reader = hash::HashingReader::new(open()?);
     let tmp = cache.temp_file()?;
     let extracted = match format {
         SourceFormat::Rpm => rpm::extract_kernel(&mut reader, origin, kernel_path, tmp)?,

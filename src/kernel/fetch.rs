@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tempfile::NamedTempFile;
 
-use super::image::HashingWriter;
+use super::hash::HashingWriter;
 use super::{redact_url, KernelError, Options};
 
 /// Bounds on one download.

@@ -1,8 +1,6 @@
-//! Recognising what a file is from its first bytes, and hashing.
+//! Recognising what a file is from its first bytes.
 
-use std::io::{self, Read, Write};
-
-use sha2::{Digest, Sha256};
+use std::io::{self, Read};
 
 use super::SourceFormat;
 
@@ -107,99 +105,10 @@ pub(crate) fn read_head(r: &mut impl Read) -> io::Result<Vec<u8>> {
     Ok(head)
 }
 
-/// The sha256 of everything `r` yields, and its first [`HEAD_LEN`] bytes.
-pub(crate) fn hash_and_head(mut r: impl Read) -> io::Result<(String, Vec<u8>)> {
-    let head = read_head(&mut r)?;
-    let mut w = HashingWriter::new(io::sink());
-    w.write_all(&head)?;
-    io::copy(&mut r, &mut w)?;
-    Ok((w.finish().1, head))
-}
-
-/// The sha256 of everything `r` yields.
-pub(crate) fn hash_reader(r: impl Read) -> io::Result<String> {
-    hash_and_head(r).map(|(digest, _)| digest)
-}
-
-/// Passes writes through to `inner`, hashing and counting them.
-pub(crate) struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    written: u64,
-}
-
-impl<W: Write> HashingWriter<W> {
-    pub(crate) fn new(inner: W) -> Self {
-        Self {
-            inner,
-            hasher: Sha256::new(),
-            written: 0,
-        }
-    }
-
-    /// Count and hash bytes that are already in place, without writing them.
-    pub(crate) fn skip(&mut self, data: &[u8]) {
-        self.hasher.update(data);
-        self.written += data.len() as u64;
-    }
-
-    pub(crate) fn written(&self) -> u64 {
-        self.written
-    }
-
-    /// The inner writer and the lowercase hex sha256 of all bytes written.
-    pub(crate) fn finish(self) -> (W, String) {
-        (self.inner, hex::encode(self.hasher.finalize()))
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.written += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// Passes reads through from `inner`, hashing them.
-pub(crate) struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> HashingReader<R> {
-    pub(crate) fn new(inner: R) -> Self {
-        Self {
-            inner,
-            hasher: Sha256::new(),
-        }
-    }
-
-    /// Read the rest of `inner` and return the sha256 of everything it gave.
-    pub(crate) fn finish(mut self) -> io::Result<String> {
-        io::copy(&mut self, &mut io::sink())?;
-        Ok(hex::encode(self.hasher.finalize()))
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use bpfcompat_testkit::kernels::{fake_bzimage, kernels_dir, K510, K61, K612, K72, TINY};
-    use bpfcompat_testkit::sha256_hex;
     use std::fs::File;
 
     #[test]
@@ -252,17 +161,5 @@ mod tests {
         assert_eq!(recognise(&almost), None);
         // Too short to hold the header.
         assert_eq!(recognise(&fake_bzimage(b"")[..0x204]), None);
-    }
-
-    #[test]
-    fn hashing_matches_a_one_shot_digest() {
-        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
-        let (digest, head) = hash_and_head(&data[..]).unwrap();
-        assert_eq!(digest, sha256_hex(&data));
-        assert_eq!(head, &data[..HEAD_LEN]);
-        let mut r = HashingReader::new(&data[..]);
-        let mut first = [0u8; 10];
-        r.read_exact(&mut first).unwrap();
-        assert_eq!(r.finish().unwrap(), sha256_hex(&data));
     }
 }

@@ -9,6 +9,7 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::hash::{self, is_digest};
 use super::{cache, fetch, image, KernelCache, KernelError, Options, Source};
 
 /// One file in `blobs/`.
@@ -61,7 +62,7 @@ fn blob_digests(cache: &KernelCache) -> Result<Vec<String>, KernelError> {
     let mut digests: Vec<String> = entries
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| cache::is_digest(n))
+        .filter(|n| is_digest(n))
         .collect();
     digests.sort();
     Ok(digests)
@@ -109,7 +110,7 @@ pub fn source_digest(cache: &KernelCache, source: &Source) -> Result<Option<Stri
                 path: path.clone(),
                 err,
             })?;
-            let digest = image::hash_reader(file).map_err(|err| KernelError::ReadSource {
+            let digest = hash::hash_reader(file).map_err(|err| KernelError::ReadSource {
                 origin: source.describe(),
                 path: path.clone(),
                 err,

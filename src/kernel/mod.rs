@@ -19,6 +19,7 @@ mod apt;
 mod cache;
 mod deb;
 mod fetch;
+mod hash;
 mod image;
 mod inventory;
 mod mirror;
@@ -27,7 +28,7 @@ mod pick;
 mod rpm;
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -422,8 +423,7 @@ fn resolve_file(
         err,
     };
     // One pass: the digest of the whole file and its first bytes.
-    let (actual, head) =
-        image::hash_and_head(File::open(path).map_err(read_err)?).map_err(read_err)?;
+    let (actual, head) = hash_and_head(File::open(path).map_err(read_err)?).map_err(read_err)?;
     if let Some(expected) = expected {
         if expected != actual {
             return Err(KernelError::Sha256Mismatch {
@@ -458,6 +458,13 @@ fn resolve_file(
             found: image::describe_head(&head),
         }),
     }
+}
+
+/// The sha256 of everything `r` yields, and its first [`image::HEAD_LEN`] bytes.
+fn hash_and_head(r: impl Read) -> io::Result<(String, Vec<u8>)> {
+    let mut r = hash::HashingReader::new(r);
+    let head = image::read_head(&mut r)?;
+    Ok((r.finish()?, head))
 }
 
 fn refuse_kernel_path(origin: &str, kernel_path: Option<&str>) -> Result<(), KernelError> {
@@ -631,7 +638,7 @@ impl Single<'_> {
 /// Lowercase a sha256 and check that it is 64 hex digits.
 fn normalize_sha256(origin: &str, value: &str) -> Result<String, KernelError> {
     let v = value.trim().to_ascii_lowercase();
-    if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if hash::is_digest(&v) {
         Ok(v)
     } else {
         Err(KernelError::BadSha256 {
@@ -652,5 +659,19 @@ fn redact_url(url: &str) -> String {
     match rest[..authority_end].rfind('@') {
         Some(at) => format!("{}://***@{}", &url[..scheme_end], &rest[at + 1..]),
         None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bpfcompat_testkit::sha256_hex;
+
+    #[test]
+    fn one_pass_gives_the_digest_and_the_head() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+        let (digest, head) = hash_and_head(&data[..]).unwrap();
+        assert_eq!(digest, sha256_hex(&data));
+        assert_eq!(head, &data[..image::HEAD_LEN]);
     }
 }

@@ -19,9 +19,9 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use super::deb::{self, Compression};
+use super::hash::{is_digest, sha256_hex};
 use super::pick::{Layout, Picker};
 use super::{cache, fetch, image, KernelCache, KernelError, Options, ResolvedKernel, SourceFormat};
 
@@ -57,7 +57,7 @@ impl Reference {
                 let hex = digest
                     .strip_prefix("sha256:")
                     .ok_or_else(|| bad("only sha256 digests are supported"))?;
-                if !cache::is_digest(hex) {
+                if !is_digest(hex) {
                     return Err(bad("the digest is not 64 lowercase hex digits"));
                 }
                 (rest, Some(hex.to_owned()))
@@ -202,7 +202,7 @@ pub(crate) fn resolve(
         .clone()
         .expect("an unpinned reference has a tag");
     let manifest = image.client()?.manifest(&tag)?;
-    let digest = hex::encode(Sha256::digest(&manifest));
+    let digest = sha256_hex(&manifest);
     image.store_manifest(&digest, &manifest)?;
     let kernel = image.resolve_pinned(&digest)?;
     cache.write_name(&key, &digest)?;
@@ -304,7 +304,7 @@ impl<'a> Image<'a> {
 
     fn digest_of(&self, d: &Descriptor) -> Result<String, KernelError> {
         match d.digest.strip_prefix("sha256:") {
-            Some(hex) if cache::is_digest(hex) => Ok(hex.to_owned()),
+            Some(hex) if is_digest(hex) => Ok(hex.to_owned()),
             _ => Err(self.err(format!(
                 "unsupported digest {:?} in a manifest (only sha256 is supported)",
                 d.digest
@@ -350,7 +350,7 @@ impl<'a> Image<'a> {
                     }
                     None => self.client()?.manifest(&format!("sha256:{digest}"))?,
                 };
-                let actual = hex::encode(Sha256::digest(&bytes));
+                let actual = sha256_hex(&bytes);
                 if actual != digest {
                     return Err(KernelError::Sha256Mismatch {
                         origin: self.origin.to_owned(),

@@ -10,7 +10,8 @@ use std::io::{self, BufWriter, Read, Seek, Write};
 
 use tempfile::NamedTempFile;
 
-use super::image::{self, HashingWriter};
+use super::hash::HashingWriter;
+use super::image;
 use super::KernelError;
 
 /// No kernel image is anywhere near this; a bigger entry is not one.
