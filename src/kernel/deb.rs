@@ -6,43 +6,13 @@
 //! as it goes by, nothing else is kept. Every member and every tar entry is
 //! checked for path traversal, whether or not it is the one we want.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 
-use ruzstd::decoding::{FrameDecoder, StreamingDecoder};
 use tempfile::NamedTempFile;
 
+use super::compress::{decompressor, Compression};
 use super::pick::{is_unsafe_path, Extracted, Layout, Picker};
 use super::KernelError;
-
-/// A whole linux-image package with its modules unpacks to well under 1 GiB;
-/// past this a tarball is a decompression bomb, not a kernel package.
-const MAX_TAR_BYTES: u64 = 16 << 30;
-
-/// xz -9 needs a 64 MiB dictionary; refuse streams that ask for far more.
-const XZ_MEM_LIMIT_KIB: u32 = 512 * 1024;
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Compression {
-    None,
-    Xz,
-    Zstd,
-    Gzip,
-}
-
-impl Compression {
-    /// From a stream's first bytes; anything else is taken as uncompressed.
-    pub(crate) fn sniff(head: &[u8]) -> Compression {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-            Compression::Xz
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Compression::Zstd
-        } else {
-            Compression::None
-        }
-    }
-}
 
 /// Read a whole package from `reader` and extract its one kernel image (the
 /// one at `kernel_path` when given) into `out`. `origin` names the source in
@@ -132,54 +102,7 @@ pub(crate) fn extract_kernel(
 }
 
 fn tar_compression(member: &str, stem: &str) -> Option<Compression> {
-    match member.strip_prefix(stem)? {
-        "" => Some(Compression::None),
-        ".xz" => Some(Compression::Xz),
-        ".zst" => Some(Compression::Zstd),
-        ".gz" => Some(Compression::Gzip),
-        _ => None,
-    }
-}
-
-/// A streaming decoder for `compression`, capped at [`MAX_TAR_BYTES`].
-pub(crate) fn decompressor<'a>(
-    compression: Compression,
-    r: impl Read + 'a,
-) -> io::Result<Box<dyn Read + 'a>> {
-    // Decoders read in small pieces: buffer what they read from the archive.
-    let r = BufReader::with_capacity(64 * 1024, r);
-    let decoded: Box<dyn Read + 'a> = match compression {
-        Compression::None => Box::new(r),
-        Compression::Xz => Box::new(lzma_rust2::XzReader::new_mem_limit(
-            r,
-            true,
-            XZ_MEM_LIMIT_KIB,
-        )),
-        Compression::Zstd => Box::new(ZstdFrames::new(r)?),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
-    };
-    Ok(Box::new(Capped {
-        inner: decoded,
-        left: MAX_TAR_BYTES,
-    }))
-}
-
-/// Fails once more than `left` bytes have been read.
-struct Capped<R> {
-    inner: R,
-    left: u64,
-}
-
-impl<R: Read> Read for Capped<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
-            io::Error::other(format!(
-                "it decompresses to more than {MAX_TAR_BYTES} bytes, far more than any kernel package"
-            ))
-        })?;
-        Ok(n)
-    }
+    Compression::from_suffix(member.strip_prefix(stem)?)
 }
 
 /// Read one tarball to its end, checking every entry for path traversal, and
@@ -240,42 +163,6 @@ pub(crate) fn scan_tar(
     Ok(())
 }
 
-/// A zstd stream of one or more frames (ruzstd's decoder reads one).
-struct ZstdFrames<R: BufRead> {
-    decoder: Option<StreamingDecoder<R, FrameDecoder>>,
-}
-
-impl<R: BufRead> ZstdFrames<R> {
-    fn new(source: R) -> io::Result<Self> {
-        let decoder = StreamingDecoder::new(source).map_err(io::Error::other)?;
-        Ok(Self {
-            decoder: Some(decoder),
-        })
-    }
-}
-
-impl<R: BufRead> Read for ZstdFrames<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            let Some(decoder) = self.decoder.as_mut() else {
-                return Err(io::Error::other("zstd stream already failed"));
-            };
-            let n = decoder.read(buf)?;
-            if n > 0 || buf.is_empty() {
-                return Ok(n);
-            }
-            // End of a frame: another one follows, or this is the end.
-            if decoder.get_mut().fill_buf()?.is_empty() {
-                return Ok(0);
-            }
-            // Reuse the frame decoder's buffers; this reads the next frame's header.
-            let (source, frame) = self.decoder.take().expect("checked above").into_parts();
-            self.decoder =
-                Some(StreamingDecoder::new_with_decoder(source, frame).map_err(io::Error::other)?);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,6 +170,7 @@ mod tests {
     use bpfcompat_testkit::packages::{build_deb, TarEntry};
     use bpfcompat_testkit::sha256_hex;
     use std::fs::File;
+    use std::io::BufReader;
     use std::time::Instant;
 
     fn extract(deb: &[u8]) -> Result<Extracted, KernelError> {
@@ -312,7 +200,7 @@ mod tests {
         let on_disk = std::fs::read(extracted.file.path()).unwrap();
         assert_eq!(on_disk.len(), 14_026_688);
         assert_eq!(sha256_hex(&on_disk), extracted.sha256);
-        assert!(crate::kernel::image::is_bzimage(&on_disk));
+        assert!(crate::kernel::sniff::is_bzimage(&on_disk));
     }
 
     #[test]
@@ -332,38 +220,6 @@ mod tests {
             assert_eq!(extracted.sha256, sha256_hex(&kernel));
             assert_eq!(std::fs::read(extracted.file.path()).unwrap(), kernel);
         }
-    }
-
-    #[test]
-    fn decompression_is_capped() {
-        let mut capped = Capped {
-            inner: io::repeat(0),
-            left: 1000,
-        };
-        let err = io::copy(&mut capped, &mut io::sink()).unwrap_err();
-        assert!(
-            err.to_string().contains("decompresses to more than"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn zstd_with_several_frames_is_read_whole() {
-        let first = ruzstd::encoding::compress_to_vec(
-            &b"hello "[..],
-            ruzstd::encoding::CompressionLevel::Fastest,
-        );
-        let second = ruzstd::encoding::compress_to_vec(
-            &b"world"[..],
-            ruzstd::encoding::CompressionLevel::Fastest,
-        );
-        let joined = [first, second].concat();
-        let mut out = String::new();
-        decompressor(Compression::Zstd, &joined[..])
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        assert_eq!(out, "hello world");
     }
 
     #[test]

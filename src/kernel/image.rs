@@ -2,29 +2,17 @@
 
 use std::io::{self, Read};
 
-use super::SourceFormat;
+use super::{sniff, SourceFormat};
 
-/// How many leading bytes recognition needs: the bzImage magic ends at 0x206.
-pub(crate) const HEAD_LEN: usize = 0x206;
-
-const BZIMAGE_MAGIC_OFFSET: usize = 0x202;
-const BZIMAGE_MAGIC: &[u8; 4] = b"HdrS";
-const AR_MAGIC: &[u8; 8] = b"!<arch>\n";
-
-/// Whether `head` (a file's first bytes) starts an x86 boot-protocol image:
-/// "HdrS" at 0x202 (Documentation/arch/x86/boot.rst).
-pub fn is_bzimage(head: &[u8]) -> bool {
-    head.get(BZIMAGE_MAGIC_OFFSET..BZIMAGE_MAGIC_OFFSET + 4) == Some(BZIMAGE_MAGIC)
-}
-
-/// What a file is, from its first [`HEAD_LEN`] bytes. An ar archive counts as
-/// a package here; whether it really is a Debian one is checked on extraction.
+/// What a file is, from its first [`sniff::HEAD_LEN`] bytes. An ar archive
+/// counts as a package here; whether it really is a Debian one is checked on
+/// extraction.
 pub(crate) fn recognise(head: &[u8]) -> Option<SourceFormat> {
-    if is_bzimage(head) {
+    if sniff::is_bzimage(head) {
         Some(SourceFormat::BzImage)
-    } else if head.starts_with(AR_MAGIC) {
+    } else if sniff::is_ar(head) {
         Some(SourceFormat::Deb)
-    } else if head.starts_with(&super::rpm::LEAD_MAGIC) {
+    } else if sniff::is_rpm(head) {
         Some(SourceFormat::Rpm)
     } else {
         None
@@ -50,7 +38,7 @@ pub fn release_of(path: &std::path::Path) -> io::Result<Option<String>> {
 }
 
 fn release_from_setup(setup: &[u8]) -> Option<String> {
-    if !is_bzimage(setup) {
+    if !sniff::is_bzimage(setup) {
         return None;
     }
     let u16_at = |at: usize| Some(u16::from_le_bytes(setup.get(at..at + 2)?.try_into().ok()?));
@@ -72,42 +60,10 @@ fn release_from_setup(setup: &[u8]) -> Option<String> {
         .then(|| release.to_owned())
 }
 
-/// A human description of unrecognised content, for error messages.
-pub(crate) fn describe_head(head: &[u8]) -> String {
-    let what = if head.is_empty() {
-        "an empty file"
-    } else if head.starts_with(b"\x7fELF") {
-        "an ELF file (an uncompressed vmlinux? QEMU needs the compressed bzImage, e.g. arch/x86/boot/bzImage)"
-    } else if head.starts_with(&[0x1f, 0x8b]) {
-        "gzip-compressed data"
-    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        "xz-compressed data"
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        "zstd-compressed data"
-    } else if head.starts_with(b"PK\x03\x04") {
-        "a zip archive"
-    } else if head.len() > 262 && &head[257..262] == b"ustar" {
-        "a tar archive"
-    } else if head.starts_with(b"<") || head.starts_with(b"\n<") {
-        "what looks like an HTML or XML page"
-    } else if head.len() >= 0x200 && head[0x1fe..0x200] == [0x55, 0xaa] {
-        "a boot sector without the x86 boot protocol header"
-    } else {
-        "unrecognised data"
-    };
-    format!("{what} ({} leading bytes examined)", head.len())
-}
-
-/// Read up to [`HEAD_LEN`] bytes (fewer only at end of file).
-pub(crate) fn read_head(r: &mut impl Read) -> io::Result<Vec<u8>> {
-    let mut head = Vec::with_capacity(HEAD_LEN);
-    r.take(HEAD_LEN as u64).read_to_end(&mut head)?;
-    Ok(head)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::sniff::{describe, read_head};
     use bpfcompat_testkit::kernels::{fake_bzimage, kernels_dir, K510, K61, K612, K72, TINY};
     use std::fs::File;
 
@@ -150,11 +106,11 @@ mod tests {
     #[test]
     fn other_content_is_not_recognised_and_described() {
         assert_eq!(recognise(b""), None);
-        assert!(describe_head(b"").contains("empty file"));
+        assert!(describe(b"").contains("empty file"));
         assert_eq!(recognise(b"\x7fELF\x02\x01\x01"), None);
-        assert!(describe_head(b"\x7fELF\x02\x01\x01").contains("vmlinux"));
+        assert!(describe(b"\x7fELF\x02\x01\x01").contains("vmlinux"));
         assert_eq!(recognise(b"<!DOCTYPE html>"), None);
-        assert!(describe_head(b"<!DOCTYPE html>").contains("HTML"));
+        assert!(describe(b"<!DOCTYPE html>").contains("HTML"));
         // "HdrS" one byte off is not a bzImage.
         let mut almost = fake_bzimage(b"x");
         almost.copy_within(0x202..0x206, 0x203);

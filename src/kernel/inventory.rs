@@ -10,7 +10,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::hash::{self, is_digest};
-use super::{cache, fetch, image, KernelCache, KernelError, Options, Source};
+use super::{cache, fetch, image, sniff, KernelCache, KernelError, Options, Source};
 
 /// One file in `blobs/`.
 #[derive(Debug, Clone)]
@@ -43,11 +43,8 @@ fn kind_of(head: &[u8]) -> &'static str {
         Some(super::SourceFormat::Deb) => "deb",
         Some(super::SourceFormat::Rpm) => "rpm",
         Some(super::SourceFormat::Oci) => "image",
-        None if head.starts_with(b"{") => "manifest",
-        None if head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) => {
-            "layer"
-        }
-        None if head.len() > 262 && &head[257..262] == b"ustar" => "layer",
+        None if sniff::is_json_object(head) => "manifest",
+        None if sniff::is_gzip(head) || sniff::is_zstd(head) || sniff::is_tar(head) => "layer",
         None => "other",
     }
 }
@@ -227,7 +224,7 @@ fn blob_info(cache: &KernelCache, digest: &str) -> Result<BlobInfo, KernelError>
     let path = cache.blob_path(digest);
     let size = fs::metadata(&path).map_err(cache_err("read", &path))?.len();
     let head = File::open(&path)
-        .and_then(|mut f| image::read_head(&mut f))
+        .and_then(|mut f| sniff::read_head(&mut f))
         .map_err(cache_err("read", &path))?;
     let kind = kind_of(&head);
     Ok(BlobInfo {

@@ -17,6 +17,7 @@
 
 mod apt;
 mod cache;
+mod compress;
 mod deb;
 mod fetch;
 mod hash;
@@ -26,6 +27,7 @@ mod mirror;
 mod oci;
 mod pick;
 mod rpm;
+mod sniff;
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -40,10 +42,11 @@ pub use apt::{
 };
 pub use cache::KernelCache;
 pub use fetch::Limits;
-pub use image::{is_bzimage, release_of};
+pub use image::release_of;
 pub use inventory::{import, list_blobs, prune, source_digest, verify};
 pub use mirror::Mirror;
 pub use oci::Reference as OciReference;
+pub use sniff::is_bzimage;
 
 /// Where a kernel comes from, as written in the matrix. `kernel_path` names
 /// the image inside a package or image that holds several.
@@ -455,15 +458,15 @@ fn resolve_file(
         }
         None => Err(KernelError::NotAKernel {
             origin: origin.to_owned(),
-            found: image::describe_head(&head),
+            found: sniff::describe(&head),
         }),
     }
 }
 
-/// The sha256 of everything `r` yields, and its first [`image::HEAD_LEN`] bytes.
+/// The sha256 of everything `r` yields, and its first [`sniff::HEAD_LEN`] bytes.
 fn hash_and_head(r: impl Read) -> io::Result<(String, Vec<u8>)> {
     let mut r = hash::HashingReader::new(r);
-    let head = image::read_head(&mut r)?;
+    let head = sniff::read_head(&mut r)?;
     Ok((r.finish()?, head))
 }
 
@@ -596,7 +599,7 @@ impl Single<'_> {
     /// the lock of `digest`.
     fn kernel_from_blob(&self, blob: PathBuf, digest: &str) -> Result<ResolvedKernel, KernelError> {
         let blob_err = |err| KernelError::cache("read", blob.clone(), err);
-        let head = image::read_head(&mut File::open(&blob).map_err(blob_err)?).map_err(blob_err)?;
+        let head = sniff::read_head(&mut File::open(&blob).map_err(blob_err)?).map_err(blob_err)?;
         match image::recognise(&head) {
             Some(SourceFormat::BzImage) => {
                 refuse_kernel_path(self.origin, self.kernel_path)?;
@@ -628,7 +631,7 @@ impl Single<'_> {
                 self.cache.remove_blob(digest)?;
                 Err(KernelError::NotAKernel {
                     origin: self.origin.to_owned(),
-                    found: image::describe_head(&head),
+                    found: sniff::describe(&head),
                 })
             }
         }
@@ -672,6 +675,6 @@ mod tests {
         let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
         let (digest, head) = hash_and_head(&data[..]).unwrap();
         assert_eq!(digest, sha256_hex(&data));
-        assert_eq!(head, &data[..image::HEAD_LEN]);
+        assert_eq!(head, &data[..sniff::HEAD_LEN]);
     }
 }

@@ -20,10 +20,11 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::deb::{self, Compression};
+use super::compress::Compression;
+use super::deb;
 use super::hash::{is_digest, sha256_hex};
 use super::pick::{Layout, Picker};
-use super::{cache, fetch, image, KernelCache, KernelError, Options, ResolvedKernel, SourceFormat};
+use super::{cache, fetch, sniff, KernelCache, KernelError, Options, ResolvedKernel, SourceFormat};
 
 const INDEX_TYPES: [&str; 2] = [
     "application/vnd.oci.image.index.v1+json",
@@ -279,7 +280,7 @@ impl<'a> Image<'a> {
         for (digest, path) in &blobs {
             let read_err = |err| KernelError::cache("read", path.clone(), err);
             let mut file = File::open(path).map_err(read_err)?;
-            let head = image::read_head(&mut file).map_err(read_err)?;
+            let head = sniff::read_head(&mut file).map_err(read_err)?;
             let file = File::open(path).map_err(read_err)?;
             let name = format!("layer sha256:{}", &digest[..12]);
             deb::scan_tar(

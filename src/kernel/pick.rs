@@ -11,7 +11,7 @@ use std::io::{self, BufWriter, Read, Seek, Write};
 use tempfile::NamedTempFile;
 
 use super::hash::HashingWriter;
-use super::image;
+use super::sniff;
 use super::KernelError;
 
 /// No kernel image is anywhere near this; a bigger entry is not one.
@@ -198,12 +198,12 @@ fn extract_entry(
         err,
     };
     let write_err = |path: &std::path::Path, err| KernelError::cache("write", path.to_owned(), err);
-    let head = image::read_head(entry).map_err(read_err)?;
-    if !image::is_bzimage(&head) {
+    let head = sniff::read_head(entry).map_err(read_err)?;
+    if !sniff::is_bzimage(&head) {
         return Err(KernelError::ImageNotBzImage {
             origin: origin.to_owned(),
             entry: name,
-            found: image::describe_head(&head),
+            found: sniff::describe(&head),
         });
     }
     let tmp_path = file.path().to_owned();
