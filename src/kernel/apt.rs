@@ -11,8 +11,9 @@ use std::process::Command;
 
 use tempfile::NamedTempFile;
 
+use super::cache::{self, KernelCache};
+use super::error::KernelError;
 use super::hash;
-use super::{KernelCache, KernelError};
 
 /// The environment variable naming the apt-get to run.
 pub const APT_GET_ENV: &str = "BPFCOMPAT_APT_GET";
@@ -61,7 +62,7 @@ pub(crate) fn download(
         )));
     }
     let dir = tempfile::Builder::new()
-        .prefix(&super::cache::temp_prefix("apt"))
+        .prefix(&cache::temp_prefix("apt"))
         .tempdir_in(cache.tmp_dir())
         .map_err(|err| KernelError::cache("create a temp directory in", cache.tmp_dir(), err))?;
     let program = std::env::var_os(APT_GET_ENV).unwrap_or_else(|| "apt-get".into());

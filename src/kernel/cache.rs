@@ -35,9 +35,11 @@ use std::time::{Duration, SystemTime};
 
 use tempfile::NamedTempFile;
 
+use super::error::KernelError;
 use super::hash::{self, is_digest, sha256_hex};
 use super::pick::Extracted;
-use super::{deb, rpm, KernelError, ResolvedKernel, SourceFormat};
+use super::source::{ResolvedKernel, SourceFormat};
+use super::{deb, rpm};
 
 /// Temp files older than this are leftovers of a killed process, whoever
 /// made them.

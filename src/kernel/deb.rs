@@ -11,8 +11,8 @@ use std::io::{self, Read};
 use tempfile::NamedTempFile;
 
 use super::compress::{decompressor, Compression};
+use super::error::KernelError;
 use super::pick::{is_unsafe_path, Extracted, Layout, Picker};
-use super::KernelError;
 
 /// Read a whole package from `reader` and extract its one kernel image (the
 /// one at `kernel_path` when given) into `out`. `origin` names the source in

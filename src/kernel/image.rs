@@ -1,23 +1,8 @@
-//! Recognising what a file is from its first bytes.
+//! What a bzImage's setup header says about the kernel: its release.
 
 use std::io::{self, Read};
 
-use super::{sniff, SourceFormat};
-
-/// What a file is, from its first [`sniff::HEAD_LEN`] bytes. An ar archive
-/// counts as a package here; whether it really is a Debian one is checked on
-/// extraction.
-pub(crate) fn recognise(head: &[u8]) -> Option<SourceFormat> {
-    if sniff::is_bzimage(head) {
-        Some(SourceFormat::BzImage)
-    } else if sniff::is_ar(head) {
-        Some(SourceFormat::Deb)
-    } else if sniff::is_rpm(head) {
-        Some(SourceFormat::Rpm)
-    } else {
-        None
-    }
-}
+use super::sniff;
 
 /// Where the setup header keeps the offset (minus 0x200) of the kernel
 /// version string (Documentation/arch/x86/boot.rst, field `kernel_version`).
@@ -63,18 +48,7 @@ fn release_from_setup(setup: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::sniff::{describe, read_head};
     use bpfcompat_testkit::kernels::{fake_bzimage, kernels_dir, K510, K61, K612, K72, TINY};
-    use std::fs::File;
-
-    #[test]
-    fn real_kernels_are_bzimages() {
-        let dir = kernels_dir();
-        for name in [K510.file, K61.file, K612.file, TINY.file] {
-            let head = read_head(&mut File::open(dir.join(name)).unwrap()).unwrap();
-            assert_eq!(recognise(&head), Some(SourceFormat::BzImage), "{name}");
-        }
-    }
 
     #[test]
     fn the_release_is_read_from_the_setup_header() {
@@ -94,28 +68,5 @@ mod tests {
         assert_eq!(release_of(&dir.join(K72.file)).unwrap(), None);
         // A fake image whose header points nowhere has no release.
         assert_eq!(release_from_setup(&fake_bzimage(b"x")), None);
-    }
-
-    #[test]
-    fn real_deb_is_a_package() {
-        let path = kernels_dir().join(K72.file);
-        let head = read_head(&mut File::open(path).unwrap()).unwrap();
-        assert_eq!(recognise(&head), Some(SourceFormat::Deb));
-    }
-
-    #[test]
-    fn other_content_is_not_recognised_and_described() {
-        assert_eq!(recognise(b""), None);
-        assert!(describe(b"").contains("empty file"));
-        assert_eq!(recognise(b"\x7fELF\x02\x01\x01"), None);
-        assert!(describe(b"\x7fELF\x02\x01\x01").contains("vmlinux"));
-        assert_eq!(recognise(b"<!DOCTYPE html>"), None);
-        assert!(describe(b"<!DOCTYPE html>").contains("HTML"));
-        // "HdrS" one byte off is not a bzImage.
-        let mut almost = fake_bzimage(b"x");
-        almost.copy_within(0x202..0x206, 0x203);
-        assert_eq!(recognise(&almost), None);
-        // Too short to hold the header.
-        assert_eq!(recognise(&fake_bzimage(b"")[..0x204]), None);
     }
 }

@@ -9,8 +9,12 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::cache::{self, KernelCache};
+use super::error::KernelError;
+use super::fetch::{self, Limits};
 use super::hash::{self, is_digest};
-use super::{cache, fetch, image, sniff, KernelCache, KernelError, Options, Source};
+use super::source::{Source, SourceFormat};
+use super::{image, sniff};
 
 /// One file in `blobs/`.
 #[derive(Debug, Clone)]
@@ -38,11 +42,11 @@ pub fn list_blobs(cache: &KernelCache) -> Result<Vec<BlobInfo>, KernelError> {
 }
 
 fn kind_of(head: &[u8]) -> &'static str {
-    match image::recognise(head) {
-        Some(super::SourceFormat::BzImage) => "bzImage",
-        Some(super::SourceFormat::Deb) => "deb",
-        Some(super::SourceFormat::Rpm) => "rpm",
-        Some(super::SourceFormat::Oci) => "image",
+    match SourceFormat::recognise(head) {
+        Some(SourceFormat::BzImage) => "bzImage",
+        Some(SourceFormat::Deb) => "deb",
+        Some(SourceFormat::Rpm) => "rpm",
+        Some(SourceFormat::Oci) => "image",
         None if sniff::is_json_object(head) => "manifest",
         None if sniff::is_gzip(head) || sniff::is_zstd(head) || sniff::is_tar(head) => "layer",
         None => "other",
@@ -204,13 +208,7 @@ pub fn import(cache: &KernelCache, path: &Path) -> Result<BlobInfo, KernelError>
     let origin = format!("file:{}", path.display());
     let url = format!("file://{}", path.display().to_string().replace('%', "%25"));
     let mut tmp = cache.temp_file()?;
-    let digest = fetch::download(
-        &origin,
-        &url,
-        &mut tmp,
-        &fetch::Limits::default(),
-        &Options::default(),
-    )?;
+    let digest = fetch::download(&origin, &url, &mut tmp, &Limits::default(), None)?;
     {
         let _lock = cache.lock(&digest)?;
         if cache.verified_blob(&digest)?.is_none() {

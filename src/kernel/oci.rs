@@ -20,11 +20,16 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::cache::{self, KernelCache};
 use super::compress::Compression;
 use super::deb;
+use super::error::KernelError;
+use super::fetch::{self, ProgressFn};
 use super::hash::{is_digest, sha256_hex};
+use super::options::Options;
 use super::pick::{Layout, Picker};
-use super::{cache, fetch, sniff, KernelCache, KernelError, Options, ResolvedKernel, SourceFormat};
+use super::sniff;
+use super::source::{ResolvedKernel, SourceFormat};
 
 const INDEX_TYPES: [&str; 2] = [
     "application/vnd.oci.image.index.v1+json",
@@ -389,7 +394,15 @@ impl<'a> Image<'a> {
             return Ok(None);
         }
         let mut tmp = self.cache.temp_file()?;
-        match mirror.fetch(self.origin, Some(digest), None, &mut tmp, self.opts)? {
+        let progress = self.opts.progress.as_ref();
+        match mirror.fetch(
+            self.origin,
+            Some(digest),
+            None,
+            &mut tmp,
+            &self.opts.limits,
+            progress,
+        )? {
             Some(_) => Ok(Some(self.cache.store_blob(tmp, digest)?)),
             None => Ok(None),
         }
@@ -406,7 +419,9 @@ impl<'a> Image<'a> {
         }
         let (origin, opts) = (self.origin, self.opts);
         let mut tmp = self.cache.temp_file()?;
-        let actual = self.client()?.blob(origin, digest, &mut tmp, opts)?;
+        let actual = self
+            .client()?
+            .blob(origin, digest, &mut tmp, opts.progress.as_ref())?;
         if actual != digest {
             return Err(KernelError::Sha256Mismatch {
                 origin: origin.to_owned(),
@@ -612,7 +627,7 @@ impl Client {
         origin: &str,
         digest: &str,
         out: &mut tempfile::NamedTempFile,
-        opts: &Options,
+        progress: Option<&ProgressFn>,
     ) -> Result<String, KernelError> {
         let url = format!("{}/blobs/sha256:{digest}", self.base);
         let first = fetch::download_authorized(
@@ -621,7 +636,7 @@ impl Client {
             self.authorization.as_deref(),
             out,
             &self.limits,
-            opts,
+            progress,
         );
         match first {
             // Blobs may need a token when the manifest came from the cache
@@ -634,7 +649,7 @@ impl Client {
                     self.authorization.as_deref(),
                     out,
                     &self.limits,
-                    opts,
+                    progress,
                 )
             }
             other => other,

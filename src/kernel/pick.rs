@@ -10,9 +10,9 @@ use std::io::{self, BufWriter, Read, Seek, Write};
 
 use tempfile::NamedTempFile;
 
+use super::error::KernelError;
 use super::hash::HashingWriter;
 use super::sniff;
-use super::KernelError;
 
 /// No kernel image is anywhere near this; a bigger entry is not one.
 const MAX_IMAGE_BYTES: u64 = 1 << 30;

@@ -13,9 +13,9 @@ use std::io::{self, BufRead, BufReader, Read};
 use tempfile::NamedTempFile;
 
 use super::compress::{decompressor, Compression};
+use super::error::KernelError;
 use super::pick::{is_unsafe_path, Extracted, Layout, Picker};
 use super::sniff;
-use super::KernelError;
 
 const HEADER_MAGIC: [u8; 3] = [0x8e, 0xad, 0xe8];
 const LEAD_LEN: usize = 96;
