@@ -14,7 +14,7 @@ use super::error::KernelError;
 use super::fetch::{self, Limits};
 use super::hash::{self, is_digest};
 use super::source::{Source, SourceFormat};
-use super::{image, sniff};
+use super::{extract, image, sniff};
 
 /// One file in `blobs/`.
 #[derive(Debug, Clone)]
@@ -147,7 +147,7 @@ pub fn prune(
     for name in file_names(&cache.index_dir())? {
         let source = name.split('.').next().unwrap_or_default();
         if sources.contains(source) {
-            if let Some((image, _)) = cache.read_index(&name) {
+            if let Some((image, _)) = extract::read_record(cache, &name) {
                 kept_blobs.insert(image);
             }
         } else {

@@ -20,6 +20,7 @@ mod cache;
 mod compress;
 mod deb;
 mod error;
+mod extract;
 mod fetch;
 mod hash;
 mod image;

@@ -24,6 +24,7 @@ use super::cache::{self, KernelCache};
 use super::compress::Compression;
 use super::deb;
 use super::error::KernelError;
+use super::extract;
 use super::fetch::{self, ProgressFn};
 use super::hash::{is_digest, sha256_hex};
 use super::options::Options;
@@ -258,7 +259,7 @@ impl<'a> Image<'a> {
 
     fn resolve_pinned(&mut self, digest: &str) -> Result<ResolvedKernel, KernelError> {
         let _lock = self.cache.lock(digest)?;
-        if let Some(kernel) = cache::cached_extraction(self.cache, digest, self.kernel_path)? {
+        if let Some(kernel) = extract::cached_extraction(self.cache, digest, self.kernel_path)? {
             return Ok(kernel);
         }
         let mut parts = vec![digest.to_owned()];
@@ -299,7 +300,7 @@ impl<'a> Image<'a> {
         }
         let extracted = picker.finish("the image's layers")?;
         self.cache.write_parts(digest, &parts)?;
-        cache::store_extracted(
+        extract::store_extracted(
             self.cache,
             digest,
             self.kernel_path,

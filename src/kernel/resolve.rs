@@ -12,7 +12,7 @@ use super::cache::{self, KernelCache};
 use super::error::KernelError;
 use super::options::Options;
 use super::source::{ResolvedKernel, Source, SourceFormat};
-use super::{apt, fetch, hash, oci, sniff};
+use super::{apt, extract, fetch, hash, oci, sniff};
 
 /// Resolve a source to a verified bzImage, downloading and extracting into the
 /// cache as needed. Blocking.
@@ -106,10 +106,10 @@ fn resolve_file(
         Some(format) => {
             cache.prepare()?;
             let _lock = cache.lock(&actual)?;
-            if let Some(kernel) = cache::cached_extraction(cache, &actual, kernel_path)? {
+            if let Some(kernel) = extract::cached_extraction(cache, &actual, kernel_path)? {
                 return Ok(kernel);
             }
-            cache::extract_locked(cache, origin, &actual, kernel_path, format, || {
+            extract::extract_locked(cache, origin, &actual, kernel_path, format, || {
                 File::open(path).map_err(read_err)
             })
         }
@@ -212,7 +212,7 @@ impl Single<'_> {
         let _lock = self.cache.lock(expected)?;
 
         // A package extracted before: only its image is needed, not the package.
-        if let Some(kernel) = cache::cached_extraction(self.cache, expected, self.kernel_path)? {
+        if let Some(kernel) = extract::cached_extraction(self.cache, expected, self.kernel_path)? {
             return Ok(kernel);
         }
         let blob = match self.cache.verified_blob(expected)? {
@@ -277,7 +277,7 @@ impl Single<'_> {
                 })
             }
             Some(format) => {
-                let result = cache::extract_locked(
+                let result = extract::extract_locked(
                     self.cache,
                     self.origin,
                     digest,
