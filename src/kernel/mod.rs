@@ -33,6 +33,7 @@ mod resolve;
 mod rpm;
 mod sniff;
 mod source;
+mod tarball;
 
 pub use apt::{
     valid_package as valid_apt_package, valid_version as valid_apt_version, APT_GET_ENV,

@@ -22,7 +22,6 @@ use serde::Deserialize;
 
 use super::cache::{self, KernelCache};
 use super::compress::Compression;
-use super::deb;
 use super::error::KernelError;
 use super::extract;
 use super::fetch::{self, ProgressFn};
@@ -31,6 +30,7 @@ use super::options::Options;
 use super::pick::{Layout, Picker};
 use super::sniff;
 use super::source::{ResolvedKernel, SourceFormat};
+use super::tarball;
 
 const INDEX_TYPES: [&str; 2] = [
     "application/vnd.oci.image.index.v1+json",
@@ -289,7 +289,7 @@ impl<'a> Image<'a> {
             let head = sniff::read_head(&mut file).map_err(read_err)?;
             let file = File::open(path).map_err(read_err)?;
             let name = format!("layer sha256:{}", &digest[..12]);
-            deb::scan_tar(
+            tarball::scan_tar(
                 file,
                 Compression::sniff(&head),
                 self.origin,
