@@ -24,10 +24,6 @@ pub(crate) fn extract_kernel(
     kernel_path: Option<&str>,
     out: NamedTempFile,
 ) -> Result<Extracted, KernelError> {
-    let format_err = |detail: String| KernelError::DebFormat {
-        origin: origin.to_owned(),
-        detail,
-    };
     let mut archive = ar::Archive::new(reader);
     let mut members: Vec<String> = Vec::new();
     let mut data_member: Option<String> = None;
@@ -42,51 +38,24 @@ pub(crate) fn extract_kernel(
             },
             err,
         })?;
-        let name = String::from_utf8_lossy(member.header().identifier())
-            .trim_end_matches('/')
-            .to_owned();
-        if name.is_empty() || name.contains('/') || name == ".." {
-            return Err(KernelError::UnsafeEntry {
-                origin: origin.to_owned(),
-                entry: name,
-            });
-        }
-        if members.is_empty() && name != "debian-binary" {
-            return Err(KernelError::NotAKernel {
-                origin: origin.to_owned(),
-                found: format!(
-                    "an ar archive whose first member is {name:?}, not \"debian-binary\" (a static library, not a Debian package)"
-                ),
-            });
-        }
+        let name = member_name(member.header(), origin, members.is_empty())?;
         members.push(name.clone());
 
         if name == "debian-binary" {
-            let mut version = String::new();
-            member
-                .take(64)
-                .read_to_string(&mut version)
-                .map_err(|err| KernelError::PackageRead {
-                    origin: origin.to_owned(),
-                    entry: name.clone(),
-                    err,
-                })?;
-            if !version.starts_with("2.") {
-                return Err(format_err(format!(
-                    "debian-binary says {:?}; only the 2.x package format is supported",
-                    version.trim()
-                )));
-            }
+            check_format_version(member, origin)?;
         } else if let Some(compression) = tar_compression(&name, "control.tar") {
             scan_tar(member, compression, origin, &name, None)?;
         } else if let Some(compression) = tar_compression(&name, "data.tar") {
             if let Some(first) = &data_member {
-                return Err(format_err(format!("two data members, {first} and {name}")));
+                return Err(format_err(
+                    origin,
+                    format!("two data members, {first} and {name}"),
+                ));
             }
             data_member = Some(name.clone());
             scan_tar(member, compression, origin, &name, Some(&mut picker))?;
         } else if name.starts_with("data.tar") || name.starts_with("control.tar") {
-            return Err(format_err(format!(
+            return Err(format_err(origin, format!(
                 "member {name} is compressed in a way not supported here (supported: none, .xz, .zst, .gz)"
             )));
         }
@@ -94,12 +63,69 @@ pub(crate) fn extract_kernel(
     }
 
     let Some(data_member) = data_member else {
-        return Err(format_err(format!(
-            "no data.tar, data.tar.xz, data.tar.zst or data.tar.gz member (members: {})",
-            members.join(", ")
-        )));
+        return Err(format_err(
+            origin,
+            format!(
+                "no data.tar, data.tar.xz, data.tar.zst or data.tar.gz member (members: {})",
+                members.join(", ")
+            ),
+        ));
     };
     picker.finish(&data_member)
+}
+
+fn format_err(origin: &str, detail: String) -> KernelError {
+    KernelError::DebFormat {
+        origin: origin.to_owned(),
+        detail,
+    }
+}
+
+/// An ar member's name, refused when it could be taken for a path, or when
+/// the `first` member is not `debian-binary` (then the archive is no Debian
+/// package).
+fn member_name(header: &ar::Header, origin: &str, first: bool) -> Result<String, KernelError> {
+    let name = String::from_utf8_lossy(header.identifier())
+        .trim_end_matches('/')
+        .to_owned();
+    if name.is_empty() || name.contains('/') || name == ".." {
+        return Err(KernelError::UnsafeEntry {
+            origin: origin.to_owned(),
+            entry: name,
+        });
+    }
+    if first && name != "debian-binary" {
+        return Err(KernelError::NotAKernel {
+            origin: origin.to_owned(),
+            found: format!(
+                "an ar archive whose first member is {name:?}, not \"debian-binary\" (a static library, not a Debian package)"
+            ),
+        });
+    }
+    Ok(name)
+}
+
+/// The `debian-binary` member must name the 2.x package format.
+fn check_format_version(member: impl Read, origin: &str) -> Result<(), KernelError> {
+    let mut version = String::new();
+    member
+        .take(64)
+        .read_to_string(&mut version)
+        .map_err(|err| KernelError::PackageRead {
+            origin: origin.to_owned(),
+            entry: "debian-binary".to_owned(),
+            err,
+        })?;
+    if !version.starts_with("2.") {
+        return Err(format_err(
+            origin,
+            format!(
+                "debian-binary says {:?}; only the 2.x package format is supported",
+                version.trim()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn tar_compression(member: &str, stem: &str) -> Option<Compression> {
