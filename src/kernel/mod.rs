@@ -14,6 +14,18 @@
 //! Everything here is blocking; the async caller runs it in `spawn_blocking`.
 //! Downloads and extractions are cached under a [`KernelCache`] root, shared
 //! safely between threads and processes (see `cache.rs`).
+//!
+//! The modules stack without loops: each uses only modules named before it.
+//! - `error`, `hash`, `sniff`: what goes wrong, sha256 digests, and every
+//!   magic number; they use no sibling.
+//! - `compress` (decoders), `image` (a bzImage's release), `fetch`
+//!   (downloads), `cache` (blobs, locks and records), `mirror`, `options`.
+//! - `source`: what a matrix names, what it pointed at and what it gave.
+//! - `pick` (which entry of a container is the kernel), `tarball`, `deb`,
+//!   `rpm`: reading containers; `extract`: their image into the cache,
+//!   recorded.
+//! - `apt`, `oci`: packages from the runner's apt, images from a registry;
+//!   `resolve`: any source; `inventory`: the cache as a whole.
 
 mod apt;
 mod cache;
