@@ -3,7 +3,9 @@
 mod common;
 
 use std::path::Path;
+use std::time::Duration;
 
+use bpfcompat_testkit::http::{Plan, TestServer};
 use common::*;
 
 /// Every kernel, one boot each: a command that fails only on 6.1 and shows
@@ -14,7 +16,7 @@ fn verdicts_on_every_test_kernel() {
     let _lock = boot_lock();
     let s = Scratch::new();
     let dir = kernels_dir();
-    let server = serve_file(dir.join(K72.file));
+    let server = TestServer::start(std::fs::read(dir.join(K72.file)).unwrap(), Plan::default());
     let mut yaml = String::from("name: all\nkernels:\n");
     for k in [&K510, &K61, &K612, &TINY] {
         yaml.push_str(&format!(
@@ -25,7 +27,9 @@ fn verdicts_on_every_test_kernel() {
     }
     yaml.push_str(&format!(
         "  - id: {}\n    source:\n      url: {}\n      sha256: {}\n",
-        K72.id, server.url, K72.sha256
+        K72.id,
+        server.url("linux.deb"),
+        K72.sha256
     ));
     let matrix = s.write("matrix.yaml", &yaml);
     let artifact = s.write("probe.bpf.o", "not really an object");
@@ -94,7 +98,7 @@ cat "$BPFCOMPAT_ARTIFACT"; echo; echo to-stderr >&2
         t_sha(&run, K72.id) != K72.sha256,
         "the image digest, not the package's"
     );
-    assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(server.requests(), 1);
     let md = std::fs::read_to_string(s.path("report.md")).unwrap();
     assert!(
         md.contains(
@@ -370,13 +374,21 @@ fn signals_while_booting_kill_every_qemu() {
 /// headers) stops at once too, and leaves no temp file in the cache.
 #[test]
 fn a_signal_while_fetching_stops_at_once_and_leaves_no_temp_file() {
-    let server = common::serve_stall();
+    // The headers of a 16 MiB body, then nothing for a minute.
+    let plan = Plan {
+        stall_first: usize::MAX,
+        break_at: Some(0),
+        stall_for: Duration::from_secs(60),
+        ..Plan::default()
+    };
+    let server = TestServer::start(vec![0; 16 << 20], plan);
     let s = Scratch::new();
     let matrix = s.write(
         "matrix.yaml",
         &format!(
             "name: t\nkernels:\n  - id: k\n    source:\n      url: {}\n      sha256: {}\n",
-            server.url, K61.sha256
+            server.url("vmlinuz"),
+            K61.sha256
         ),
     );
     let temp_files = || {

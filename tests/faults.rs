@@ -13,9 +13,9 @@ mod common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use bpfcompat_testkit::http::{Plan, TestServer};
 use common::*;
 use serde_json::Value;
 
@@ -342,12 +342,18 @@ fn two_runs_at_once_share_the_cache_and_the_history() {
     let _lock = boot_lock();
     let f = Fault::new();
     // Slow enough that the second run asks while the first downloads.
-    let server = serve_file_slowly(kernels_dir().join(TINY.file), Duration::from_secs(1));
+    let plan = Plan {
+        delay: Duration::from_secs(1),
+        ..Plan::default()
+    };
+    let server = TestServer::start(std::fs::read(kernels_dir().join(TINY.file)).unwrap(), plan);
     let matrix = f.s.write(
         "matrix.yaml",
         &format!(
             "name: shared\nkernels:\n  - id: {}\n    source:\n      url: {}\n      sha256: {}\n",
-            TINY.id, server.url, TINY.sha256
+            TINY.id,
+            server.url("vmlinuz"),
+            TINY.sha256
         ),
     );
     let outs = [f.s.path("a.json"), f.s.path("b.json")];
@@ -372,11 +378,7 @@ fn two_runs_at_once_share_the_cache_and_the_history() {
             format!("{}\n", TINY.release)
         );
     }
-    assert_eq!(
-        server.requests.load(Ordering::SeqCst),
-        1,
-        "the kernel is downloaded once"
-    );
+    assert_eq!(server.requests(), 1, "the kernel is downloaded once");
     let history = std::fs::read_to_string(f.s.path("work/history.jsonl")).unwrap();
     let mut recorded: Vec<PathBuf> = history
         .lines()

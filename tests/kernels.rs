@@ -4,21 +4,21 @@
 //! by `bpfcompat test-command`; and the `kernels` commands on a real cache.
 
 mod common;
-#[allow(dead_code)] // the unit tests use the rest
-#[path = "../src/kernel/testutil.rs"]
-mod testutil;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use bpfcompat_testkit::http::{Plan, TestServer};
+use bpfcompat_testkit::oci::{oci_registry, Registry};
+use bpfcompat_testkit::packages::{build_deb, build_rpm, TarEntry};
+use bpfcompat_testkit::sha256_hex;
 use common::{kernels_dir, Run, Running, Scratch, TINY};
-use testutil::{build_deb, build_rpm, oci_registry, sha256_hex, Plan, TarEntry, TestServer};
 
 /// The servers and files behind a matrix with one kernel of each source kind,
 /// all of them the tiny 6.1 kernel (the fastest to boot).
 struct Sources {
-    registry: testutil::Registry,
+    registry: Registry,
     rpm_server: TestServer,
     apt_get: PathBuf,
     apt_calls: PathBuf,

@@ -11,7 +11,9 @@ use std::process::Command;
 
 use tempfile::NamedTempFile;
 
-use super::{image, KernelCache, KernelError};
+use super::cache::{self, KernelCache};
+use super::error::KernelError;
+use super::hash;
 
 /// The environment variable naming the apt-get to run.
 pub const APT_GET_ENV: &str = "BPFCOMPAT_APT_GET";
@@ -60,7 +62,7 @@ pub(crate) fn download(
         )));
     }
     let dir = tempfile::Builder::new()
-        .prefix(&super::cache::temp_prefix("apt"))
+        .prefix(&cache::temp_prefix("apt"))
         .tempdir_in(cache.tmp_dir())
         .map_err(|err| KernelError::cache("create a temp directory in", cache.tmp_dir(), err))?;
     let program = std::env::var_os(APT_GET_ENV).unwrap_or_else(|| "apt-get".into());
@@ -104,7 +106,7 @@ pub(crate) fn download(
     })?;
     let file = std::fs::File::open(out.path())
         .map_err(|err| KernelError::cache("read", out.path().to_owned(), err))?;
-    image::hash_reader(file).map_err(|err| KernelError::cache("read", out.path().to_owned(), err))
+    hash::hash_reader(file).map_err(|err| KernelError::cache("read", out.path().to_owned(), err))
 }
 
 #[cfg(test)]

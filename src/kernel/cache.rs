@@ -8,6 +8,7 @@
 //! extracted/<key>         "<image-hex> <format>\n": a package or image already
 //!                         extracted, and what it gave; the key is the source's
 //!                         digest, plus ".<hash of kernel_path>" when one is given
+//!                         (written and read by extract.rs)
 //! parts/<source-hex>      the blobs an OCI image consists of, one digest a line
 //! names/<name-key>        "<source-hex>\n": what an unpinned source (a URL, an
 //!                         image tag, an apt version) resolved to last time
@@ -35,10 +36,8 @@ use std::time::{Duration, SystemTime};
 
 use tempfile::NamedTempFile;
 
-use sha2::{Digest, Sha256};
-
-use super::pick::Extracted;
-use super::{deb, image, rpm, KernelError, ResolvedKernel, SourceFormat};
+use super::error::KernelError;
+use super::hash::{self, is_digest, sha256_hex};
 
 /// Temp files older than this are leftovers of a killed process, whoever
 /// made them.
@@ -101,7 +100,8 @@ impl KernelCache {
         self.root.join("tmp")
     }
 
-    pub(crate) fn blob_path(&self, sha256: &str) -> PathBuf {
+    /// Where the blob of digest `sha256` is kept (whether or not it is there).
+    pub fn blob_path(&self, sha256: &str) -> PathBuf {
         self.blobs_dir().join(sha256)
     }
 
@@ -188,7 +188,7 @@ impl KernelCache {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(err) => return Err(KernelError::cache("open", path, err)),
         };
-        match image::hash_reader(file) {
+        match hash::hash_reader(file) {
             Ok(actual) if actual == sha256 => Ok(Some(path)),
             // Unreadable or wrong content: either way it cannot be trusted.
             Ok(_) | Err(_) => {
@@ -221,42 +221,32 @@ impl KernelCache {
         Ok(path)
     }
 
-    /// The image digest and format recorded for an extracted package, if any.
-    /// A garbled record (e.g. after a crash) is treated as absent.
-    pub(crate) fn read_index(&self, key: &str) -> Option<(String, SourceFormat)> {
+    /// The extraction record `key`: the digest of the image it names, and
+    /// the word after the digest (what the image came out of), if any. A
+    /// record without a digest (e.g. after a crash) is treated as absent.
+    pub(crate) fn read_index(&self, key: &str) -> Option<(String, Option<String>)> {
         let text = read_record(&self.index_dir().join(key))?;
         let mut words = text.split_whitespace();
         let digest = words.next().filter(|d| is_digest(d))?;
-        // Records written before RPM and OCI support name no format.
-        let format = match words.next() {
-            None | Some("deb") => SourceFormat::Deb,
-            Some("rpm") => SourceFormat::Rpm,
-            Some("oci") => SourceFormat::Oci,
-            Some(_) => return None,
-        };
-        Some((digest.to_owned(), format))
+        Some((digest.to_owned(), words.next().map(str::to_owned)))
     }
 
-    /// Record that the package `key` holds the image `image_sha256`.
-    fn write_index(
+    /// Record under `key` that `kind` of source holds the image `image_sha256`.
+    pub(crate) fn write_index(
         &self,
         key: &str,
         image_sha256: &str,
-        format: SourceFormat,
+        kind: &str,
     ) -> Result<(), KernelError> {
-        let format = match format {
-            SourceFormat::BzImage | SourceFormat::Deb => "deb",
-            SourceFormat::Rpm => "rpm",
-            SourceFormat::Oci => "oci",
-        };
         self.write_record(
             &self.index_dir().join(key),
-            &format!("{image_sha256} {format}\n"),
+            &format!("{image_sha256} {kind}\n"),
         )
     }
 
-    /// The blobs recorded as the parts of an OCI image `source_sha256`.
-    pub(crate) fn read_parts(&self, source_sha256: &str) -> Vec<String> {
+    /// The blobs recorded as the parts of an OCI image `source_sha256`: the
+    /// index or manifest, and the layers read for its kernel.
+    pub fn read_parts(&self, source_sha256: &str) -> Vec<String> {
         read_record(&self.parts_dir().join(source_sha256))
             .map(|t| {
                 t.split_whitespace()
@@ -308,111 +298,7 @@ fn read_record(path: &std::path::Path) -> Option<String> {
     Some(text)
 }
 
-pub(crate) fn is_digest(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
 /// The lock and record key of an unpinned source, from its description.
 pub(crate) fn name_key(origin: &str) -> String {
-    format!("name-{}", hex::encode(Sha256::digest(origin.as_bytes())))
-}
-
-/// The extraction record of a source: its digest, and which image was asked
-/// for when the matrix names one, since one package may hold several.
-pub(crate) fn index_key(source_sha256: &str, kernel_path: Option<&str>) -> String {
-    match kernel_path {
-        None => source_sha256.to_owned(),
-        Some(path) => {
-            let path = super::pick::normalise(path);
-            let hash = hex::encode(Sha256::digest(path.as_bytes()));
-            format!("{source_sha256}.{}", &hash[..16])
-        }
-    }
-}
-
-fn package_kernel(
-    image: PathBuf,
-    sha256: String,
-    source_sha256: &str,
-    format: SourceFormat,
-) -> ResolvedKernel {
-    ResolvedKernel {
-        image,
-        sha256,
-        source_sha256: source_sha256.to_owned(),
-        format,
-    }
-}
-
-/// The image of the package `source_sha256` if it was extracted before and
-/// its blob is intact (a corrupt one is deleted). The caller holds the lock of
-/// `source_sha256`.
-pub(crate) fn cached_extraction(
-    cache: &KernelCache,
-    source_sha256: &str,
-    kernel_path: Option<&str>,
-) -> Result<Option<ResolvedKernel>, KernelError> {
-    let Some((image_sha, format)) = cache.read_index(&index_key(source_sha256, kernel_path)) else {
-        return Ok(None);
-    };
-    let _image_lock = cache.lock(&image_sha)?;
-    Ok(cache
-        .verified_blob(&image_sha)?
-        .map(|image| package_kernel(image, image_sha, source_sha256, format)))
-}
-
-/// Extract the image of the package `source_sha256` from what `open` yields
-/// into the cache and record it. The caller holds the lock of `source_sha256`
-/// and has checked [`cached_extraction`] first. `open` must yield exactly the
-/// package: it is re-hashed while it is read, and a package that changed
-/// underneath is an error.
-pub(crate) fn extract_locked<R: Read>(
-    cache: &KernelCache,
-    origin: &str,
-    source_sha256: &str,
-    kernel_path: Option<&str>,
-    format: SourceFormat,
-    open: impl FnOnce() -> Result<R, KernelError>,
-) -> Result<ResolvedKernel, KernelError> {
-    let mut reader = image::HashingReader::new(open()?);
-    let tmp = cache.temp_file()?;
-    let extracted = match format {
-        SourceFormat::Rpm => rpm::extract_kernel(&mut reader, origin, kernel_path, tmp)?,
-        _ => deb::extract_kernel(&mut reader, origin, kernel_path, tmp)?,
-    };
-    let actual = reader.finish().map_err(|err| KernelError::PackageRead {
-        origin: origin.to_owned(),
-        entry: "the end of the package".to_owned(),
-        err,
-    })?;
-    if actual != source_sha256 {
-        return Err(KernelError::SourceChanged {
-            origin: origin.to_owned(),
-            expected: source_sha256.to_owned(),
-            actual,
-        });
-    }
-    store_extracted(cache, source_sha256, kernel_path, format, extracted)
-}
-
-/// Move an extracted image into the cache and record where it came from. The
-/// caller holds the lock of `source_sha256`.
-pub(crate) fn store_extracted(
-    cache: &KernelCache,
-    source_sha256: &str,
-    kernel_path: Option<&str>,
-    format: SourceFormat,
-    extracted: Extracted,
-) -> Result<ResolvedKernel, KernelError> {
-    let image_sha = extracted.sha256;
-    let image = {
-        let _image_lock = cache.lock(&image_sha)?;
-        // Another package may have given the same image already.
-        match cache.verified_blob(&image_sha)? {
-            Some(path) => path, // `extracted.file` is dropped, hence removed.
-            None => cache.store_blob(extracted.file, &image_sha)?,
-        }
-    };
-    cache.write_index(&index_key(source_sha256, kernel_path), &image_sha, format)?;
-    Ok(package_kernel(image, image_sha, source_sha256, format))
+    format!("name-{}", sha256_hex(origin.as_bytes()))
 }

@@ -6,43 +6,14 @@
 //! as it goes by, nothing else is kept. Every member and every tar entry is
 //! checked for path traversal, whether or not it is the one we want.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::Read;
 
-use ruzstd::decoding::{FrameDecoder, StreamingDecoder};
 use tempfile::NamedTempFile;
 
-use super::pick::{is_unsafe_path, Extracted, Layout, Picker};
-use super::KernelError;
-
-/// A whole linux-image package with its modules unpacks to well under 1 GiB;
-/// past this a tarball is a decompression bomb, not a kernel package.
-const MAX_TAR_BYTES: u64 = 16 << 30;
-
-/// xz -9 needs a 64 MiB dictionary; refuse streams that ask for far more.
-const XZ_MEM_LIMIT_KIB: u32 = 512 * 1024;
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Compression {
-    None,
-    Xz,
-    Zstd,
-    Gzip,
-}
-
-impl Compression {
-    /// From a stream's first bytes; anything else is taken as uncompressed.
-    pub(crate) fn sniff(head: &[u8]) -> Compression {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-            Compression::Xz
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Compression::Zstd
-        } else {
-            Compression::None
-        }
-    }
-}
+use super::compress::Compression;
+use super::error::KernelError;
+use super::pick::{Extracted, Layout, Picker};
+use super::tarball::scan_tar;
 
 /// Read a whole package from `reader` and extract its one kernel image (the
 /// one at `kernel_path` when given) into `out`. `origin` names the source in
@@ -53,10 +24,6 @@ pub(crate) fn extract_kernel(
     kernel_path: Option<&str>,
     out: NamedTempFile,
 ) -> Result<Extracted, KernelError> {
-    let format_err = |detail: String| KernelError::DebFormat {
-        origin: origin.to_owned(),
-        detail,
-    };
     let mut archive = ar::Archive::new(reader);
     let mut members: Vec<String> = Vec::new();
     let mut data_member: Option<String> = None;
@@ -71,51 +38,24 @@ pub(crate) fn extract_kernel(
             },
             err,
         })?;
-        let name = String::from_utf8_lossy(member.header().identifier())
-            .trim_end_matches('/')
-            .to_owned();
-        if name.is_empty() || name.contains('/') || name == ".." {
-            return Err(KernelError::UnsafeEntry {
-                origin: origin.to_owned(),
-                entry: name,
-            });
-        }
-        if members.is_empty() && name != "debian-binary" {
-            return Err(KernelError::NotAKernel {
-                origin: origin.to_owned(),
-                found: format!(
-                    "an ar archive whose first member is {name:?}, not \"debian-binary\" (a static library, not a Debian package)"
-                ),
-            });
-        }
+        let name = member_name(member.header(), origin, members.is_empty())?;
         members.push(name.clone());
 
         if name == "debian-binary" {
-            let mut version = String::new();
-            member
-                .take(64)
-                .read_to_string(&mut version)
-                .map_err(|err| KernelError::PackageRead {
-                    origin: origin.to_owned(),
-                    entry: name.clone(),
-                    err,
-                })?;
-            if !version.starts_with("2.") {
-                return Err(format_err(format!(
-                    "debian-binary says {:?}; only the 2.x package format is supported",
-                    version.trim()
-                )));
-            }
+            check_format_version(member, origin)?;
         } else if let Some(compression) = tar_compression(&name, "control.tar") {
             scan_tar(member, compression, origin, &name, None)?;
         } else if let Some(compression) = tar_compression(&name, "data.tar") {
             if let Some(first) = &data_member {
-                return Err(format_err(format!("two data members, {first} and {name}")));
+                return Err(format_err(
+                    origin,
+                    format!("two data members, {first} and {name}"),
+                ));
             }
             data_member = Some(name.clone());
             scan_tar(member, compression, origin, &name, Some(&mut picker))?;
         } else if name.starts_with("data.tar") || name.starts_with("control.tar") {
-            return Err(format_err(format!(
+            return Err(format_err(origin, format!(
                 "member {name} is compressed in a way not supported here (supported: none, .xz, .zst, .gz)"
             )));
         }
@@ -123,166 +63,83 @@ pub(crate) fn extract_kernel(
     }
 
     let Some(data_member) = data_member else {
-        return Err(format_err(format!(
-            "no data.tar, data.tar.xz, data.tar.zst or data.tar.gz member (members: {})",
-            members.join(", ")
-        )));
+        return Err(format_err(
+            origin,
+            format!(
+                "no data.tar, data.tar.xz, data.tar.zst or data.tar.gz member (members: {})",
+                members.join(", ")
+            ),
+        ));
     };
     picker.finish(&data_member)
 }
 
-fn tar_compression(member: &str, stem: &str) -> Option<Compression> {
-    match member.strip_prefix(stem)? {
-        "" => Some(Compression::None),
-        ".xz" => Some(Compression::Xz),
-        ".zst" => Some(Compression::Zstd),
-        ".gz" => Some(Compression::Gzip),
-        _ => None,
+fn format_err(origin: &str, detail: String) -> KernelError {
+    KernelError::DebFormat {
+        origin: origin.to_owned(),
+        detail,
     }
 }
 
-/// A streaming decoder for `compression`, capped at [`MAX_TAR_BYTES`].
-pub(crate) fn decompressor<'a>(
-    compression: Compression,
-    r: impl Read + 'a,
-) -> io::Result<Box<dyn Read + 'a>> {
-    // Decoders read in small pieces: buffer what they read from the archive.
-    let r = BufReader::with_capacity(64 * 1024, r);
-    let decoded: Box<dyn Read + 'a> = match compression {
-        Compression::None => Box::new(r),
-        Compression::Xz => Box::new(lzma_rust2::XzReader::new_mem_limit(
-            r,
-            true,
-            XZ_MEM_LIMIT_KIB,
-        )),
-        Compression::Zstd => Box::new(ZstdFrames::new(r)?),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
-    };
-    Ok(Box::new(Capped {
-        inner: decoded,
-        left: MAX_TAR_BYTES,
-    }))
-}
-
-/// Fails once more than `left` bytes have been read.
-struct Capped<R> {
-    inner: R,
-    left: u64,
-}
-
-impl<R: Read> Read for Capped<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
-            io::Error::other(format!(
-                "it decompresses to more than {MAX_TAR_BYTES} bytes, far more than any kernel package"
-            ))
-        })?;
-        Ok(n)
-    }
-}
-
-/// Read one tarball to its end, checking every entry for path traversal, and
-/// offer the entries `picker` wants to it.
-pub(crate) fn scan_tar(
-    member: impl Read,
-    compression: Compression,
-    origin: &str,
-    member_name: &str,
-    mut picker: Option<&mut Picker<'_>>,
-) -> Result<(), KernelError> {
-    let read_err = |entry: String| {
-        move |err| KernelError::PackageRead {
+/// An ar member's name, refused when it could be taken for a path, or when
+/// the `first` member is not `debian-binary` (then the archive is no Debian
+/// package).
+fn member_name(header: &ar::Header, origin: &str, first: bool) -> Result<String, KernelError> {
+    let name = String::from_utf8_lossy(header.identifier())
+        .trim_end_matches('/')
+        .to_owned();
+    if name.is_empty() || name.contains('/') || name == ".." {
+        return Err(KernelError::UnsafeEntry {
             origin: origin.to_owned(),
-            entry,
-            err,
-        }
-    };
-    let decoder = decompressor(compression, member).map_err(read_err(member_name.to_owned()))?;
-    let mut tar = tar::Archive::new(decoder);
-    let entries = tar.entries().map_err(read_err(member_name.to_owned()))?;
-    for entry in entries {
-        let mut entry = entry.map_err(read_err(member_name.to_owned()))?;
-        let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let named = || format!("{member_name}: {path}");
-        if is_unsafe_path(&entry.path_bytes()) {
-            return Err(KernelError::UnsafeEntry {
-                origin: origin.to_owned(),
-                entry: named(),
-            });
-        }
-        let kind = entry.header().entry_type();
-        if kind.is_hard_link() {
-            // A hard link names another entry of the archive: same rules.
-            if let Some(target) = entry.link_name_bytes() {
-                if is_unsafe_path(&target) {
-                    return Err(KernelError::UnsafeEntry {
-                        origin: origin.to_owned(),
-                        entry: format!(
-                            "{} (hard link to {})",
-                            named(),
-                            String::from_utf8_lossy(&target)
-                        ),
-                    });
-                }
-            }
-        }
-        let Some(picker) = picker.as_deref_mut().filter(|p| p.wants(&path)) else {
-            continue;
-        };
-        let regular = matches!(kind, tar::EntryType::Regular | tar::EntryType::Continuous);
-        let size = entry.size();
-        picker.offer(&path, named(), regular, size, &mut entry)?;
+            entry: name,
+        });
     }
-    // Read the compressed stream to its end, so its own checksums are checked.
-    let mut decoder = tar.into_inner();
-    io::copy(&mut decoder, &mut io::sink()).map_err(read_err(member_name.to_owned()))?;
+    if first && name != "debian-binary" {
+        return Err(KernelError::NotAKernel {
+            origin: origin.to_owned(),
+            found: format!(
+                "an ar archive whose first member is {name:?}, not \"debian-binary\" (a static library, not a Debian package)"
+            ),
+        });
+    }
+    Ok(name)
+}
+
+/// The `debian-binary` member must name the 2.x package format.
+fn check_format_version(member: impl Read, origin: &str) -> Result<(), KernelError> {
+    let mut version = String::new();
+    member
+        .take(64)
+        .read_to_string(&mut version)
+        .map_err(|err| KernelError::PackageRead {
+            origin: origin.to_owned(),
+            entry: "debian-binary".to_owned(),
+            err,
+        })?;
+    if !version.starts_with("2.") {
+        return Err(format_err(
+            origin,
+            format!(
+                "debian-binary says {:?}; only the 2.x package format is supported",
+                version.trim()
+            ),
+        ));
+    }
     Ok(())
 }
 
-/// A zstd stream of one or more frames (ruzstd's decoder reads one).
-struct ZstdFrames<R: BufRead> {
-    decoder: Option<StreamingDecoder<R, FrameDecoder>>,
-}
-
-impl<R: BufRead> ZstdFrames<R> {
-    fn new(source: R) -> io::Result<Self> {
-        let decoder = StreamingDecoder::new(source).map_err(io::Error::other)?;
-        Ok(Self {
-            decoder: Some(decoder),
-        })
-    }
-}
-
-impl<R: BufRead> Read for ZstdFrames<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            let Some(decoder) = self.decoder.as_mut() else {
-                return Err(io::Error::other("zstd stream already failed"));
-            };
-            let n = decoder.read(buf)?;
-            if n > 0 || buf.is_empty() {
-                return Ok(n);
-            }
-            // End of a frame: another one follows, or this is the end.
-            if decoder.get_mut().fill_buf()?.is_empty() {
-                return Ok(0);
-            }
-            // Reuse the frame decoder's buffers; this reads the next frame's header.
-            let (source, frame) = self.decoder.take().expect("checked above").into_parts();
-            self.decoder =
-                Some(StreamingDecoder::new_with_decoder(source, frame).map_err(io::Error::other)?);
-        }
-    }
+fn tar_compression(member: &str, stem: &str) -> Option<Compression> {
+    Compression::from_suffix(member.strip_prefix(stem)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::testutil::{
-        build_deb, fake_bzimage, kernels_dir, sha256_hex, TarEntry, DEB_72,
-    };
+    use bpfcompat_testkit::kernels::{fake_bzimage, kernels_dir, K72};
+    use bpfcompat_testkit::packages::{build_deb, TarEntry};
+    use bpfcompat_testkit::sha256_hex;
     use std::fs::File;
+    use std::io::BufReader;
     use std::time::Instant;
 
     fn extract(deb: &[u8]) -> Result<Extracted, KernelError> {
@@ -291,7 +148,7 @@ mod tests {
 
     #[test]
     fn the_real_72_deb_gives_its_vmlinuz() {
-        let path = kernels_dir().join(DEB_72);
+        let path = kernels_dir().join(K72.file);
         let started = Instant::now();
         let extracted = extract_kernel(
             BufReader::new(File::open(&path).unwrap()),
@@ -312,7 +169,7 @@ mod tests {
         let on_disk = std::fs::read(extracted.file.path()).unwrap();
         assert_eq!(on_disk.len(), 14_026_688);
         assert_eq!(sha256_hex(&on_disk), extracted.sha256);
-        assert!(crate::kernel::image::is_bzimage(&on_disk));
+        assert!(crate::kernel::sniff::is_bzimage(&on_disk));
     }
 
     #[test]
@@ -332,38 +189,6 @@ mod tests {
             assert_eq!(extracted.sha256, sha256_hex(&kernel));
             assert_eq!(std::fs::read(extracted.file.path()).unwrap(), kernel);
         }
-    }
-
-    #[test]
-    fn decompression_is_capped() {
-        let mut capped = Capped {
-            inner: io::repeat(0),
-            left: 1000,
-        };
-        let err = io::copy(&mut capped, &mut io::sink()).unwrap_err();
-        assert!(
-            err.to_string().contains("decompresses to more than"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn zstd_with_several_frames_is_read_whole() {
-        let first = ruzstd::encoding::compress_to_vec(
-            &b"hello "[..],
-            ruzstd::encoding::CompressionLevel::Fastest,
-        );
-        let second = ruzstd::encoding::compress_to_vec(
-            &b"world"[..],
-            ruzstd::encoding::CompressionLevel::Fastest,
-        );
-        let joined = [first, second].concat();
-        let mut out = String::new();
-        decompressor(Compression::Zstd, &joined[..])
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        assert_eq!(out, "hello world");
     }
 
     #[test]

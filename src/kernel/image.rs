@@ -1,36 +1,8 @@
-//! Recognising what a file is from its first bytes, and hashing.
+//! What a bzImage's setup header says about the kernel: its release.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 
-use sha2::{Digest, Sha256};
-
-use super::SourceFormat;
-
-/// How many leading bytes recognition needs: the bzImage magic ends at 0x206.
-pub(crate) const HEAD_LEN: usize = 0x206;
-
-const BZIMAGE_MAGIC_OFFSET: usize = 0x202;
-const BZIMAGE_MAGIC: &[u8; 4] = b"HdrS";
-const AR_MAGIC: &[u8; 8] = b"!<arch>\n";
-
-/// An x86 boot-protocol image: "HdrS" at 0x202 (Documentation/arch/x86/boot.rst).
-pub(crate) fn is_bzimage(head: &[u8]) -> bool {
-    head.get(BZIMAGE_MAGIC_OFFSET..BZIMAGE_MAGIC_OFFSET + 4) == Some(BZIMAGE_MAGIC)
-}
-
-/// What a file is, from its first [`HEAD_LEN`] bytes. An ar archive counts as
-/// a package here; whether it really is a Debian one is checked on extraction.
-pub(crate) fn recognise(head: &[u8]) -> Option<SourceFormat> {
-    if is_bzimage(head) {
-        Some(SourceFormat::BzImage)
-    } else if head.starts_with(AR_MAGIC) {
-        Some(SourceFormat::Deb)
-    } else if head.starts_with(&super::rpm::LEAD_MAGIC) {
-        Some(SourceFormat::Rpm)
-    } else {
-        None
-    }
-}
+use super::sniff;
 
 /// Where the setup header keeps the offset (minus 0x200) of the kernel
 /// version string (Documentation/arch/x86/boot.rst, field `kernel_version`).
@@ -51,7 +23,7 @@ pub fn release_of(path: &std::path::Path) -> io::Result<Option<String>> {
 }
 
 fn release_from_setup(setup: &[u8]) -> Option<String> {
-    if !is_bzimage(setup) {
+    if !sniff::is_bzimage(setup) {
         return None;
     }
     let u16_at = |at: usize| Some(u16::from_le_bytes(setup.get(at..at + 2)?.try_into().ok()?));
@@ -73,158 +45,19 @@ fn release_from_setup(setup: &[u8]) -> Option<String> {
         .then(|| release.to_owned())
 }
 
-/// A human description of unrecognised content, for error messages.
-pub(crate) fn describe_head(head: &[u8]) -> String {
-    let what = if head.is_empty() {
-        "an empty file"
-    } else if head.starts_with(b"\x7fELF") {
-        "an ELF file (an uncompressed vmlinux? QEMU needs the compressed bzImage, e.g. arch/x86/boot/bzImage)"
-    } else if head.starts_with(&[0x1f, 0x8b]) {
-        "gzip-compressed data"
-    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        "xz-compressed data"
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        "zstd-compressed data"
-    } else if head.starts_with(b"PK\x03\x04") {
-        "a zip archive"
-    } else if head.len() > 262 && &head[257..262] == b"ustar" {
-        "a tar archive"
-    } else if head.starts_with(b"<") || head.starts_with(b"\n<") {
-        "what looks like an HTML or XML page"
-    } else if head.len() >= 0x200 && head[0x1fe..0x200] == [0x55, 0xaa] {
-        "a boot sector without the x86 boot protocol header"
-    } else {
-        "unrecognised data"
-    };
-    format!("{what} ({} leading bytes examined)", head.len())
-}
-
-/// Read up to [`HEAD_LEN`] bytes (fewer only at end of file).
-pub(crate) fn read_head(r: &mut impl Read) -> io::Result<Vec<u8>> {
-    let mut head = Vec::with_capacity(HEAD_LEN);
-    r.take(HEAD_LEN as u64).read_to_end(&mut head)?;
-    Ok(head)
-}
-
-/// The sha256 of everything `r` yields, and its first [`HEAD_LEN`] bytes.
-pub(crate) fn hash_and_head(mut r: impl Read) -> io::Result<(String, Vec<u8>)> {
-    let head = read_head(&mut r)?;
-    let mut w = HashingWriter::new(io::sink());
-    w.write_all(&head)?;
-    io::copy(&mut r, &mut w)?;
-    Ok((w.finish().1, head))
-}
-
-/// The sha256 of everything `r` yields.
-pub(crate) fn hash_reader(r: impl Read) -> io::Result<String> {
-    hash_and_head(r).map(|(digest, _)| digest)
-}
-
-/// Passes writes through to `inner`, hashing and counting them.
-pub(crate) struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    written: u64,
-}
-
-impl<W: Write> HashingWriter<W> {
-    pub(crate) fn new(inner: W) -> Self {
-        Self {
-            inner,
-            hasher: Sha256::new(),
-            written: 0,
-        }
-    }
-
-    /// Count and hash bytes that are already in place, without writing them.
-    pub(crate) fn skip(&mut self, data: &[u8]) {
-        self.hasher.update(data);
-        self.written += data.len() as u64;
-    }
-
-    pub(crate) fn written(&self) -> u64 {
-        self.written
-    }
-
-    /// The inner writer and the lowercase hex sha256 of all bytes written.
-    pub(crate) fn finish(self) -> (W, String) {
-        (self.inner, hex::encode(self.hasher.finalize()))
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.written += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// Passes reads through from `inner`, hashing them.
-pub(crate) struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> HashingReader<R> {
-    pub(crate) fn new(inner: R) -> Self {
-        Self {
-            inner,
-            hasher: Sha256::new(),
-        }
-    }
-
-    /// Read the rest of `inner` and return the sha256 of everything it gave.
-    pub(crate) fn finish(mut self) -> io::Result<String> {
-        io::copy(&mut self, &mut io::sink())?;
-        Ok(hex::encode(self.hasher.finalize()))
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::testutil::{fake_bzimage, kernels_dir, sha256_hex};
-    use std::fs::File;
-
-    #[test]
-    fn real_kernels_are_bzimages() {
-        let dir = kernels_dir();
-        for name in [
-            "vmlinuz-5.10.0-46-cloud-amd64",
-            "vmlinuz-6.1.0-47-cloud-amd64",
-            "vmlinuz-6.12.107+deb13-cloud-amd64",
-            "vmlinuz-6.1.192-tiny-nobtf",
-        ] {
-            let head = read_head(&mut File::open(dir.join(name)).unwrap()).unwrap();
-            assert_eq!(recognise(&head), Some(SourceFormat::BzImage), "{name}");
-        }
-    }
+    use bpfcompat_testkit::kernels::{fake_bzimage, kernels_dir, K510, K61, K612, K72, TINY};
 
     #[test]
     fn the_release_is_read_from_the_setup_header() {
         let dir = kernels_dir();
         for (name, release) in [
-            ("vmlinuz-5.10.0-46-cloud-amd64", "5.10.0-46-cloud-amd64"),
-            ("vmlinuz-6.1.0-47-cloud-amd64", "6.1.0-47-cloud-amd64"),
-            (
-                "vmlinuz-6.12.107+deb13-cloud-amd64",
-                "6.12.107+deb13-cloud-amd64",
-            ),
-            ("vmlinuz-6.1.192-tiny-nobtf", "6.1.192"),
+            (K510.file, "5.10.0-46-cloud-amd64"),
+            (K61.file, "6.1.0-47-cloud-amd64"),
+            (K612.file, "6.12.107+deb13-cloud-amd64"),
+            (TINY.file, "6.1.192"),
         ] {
             assert_eq!(
                 release_of(&dir.join(name)).unwrap().as_deref(),
@@ -232,46 +65,8 @@ mod tests {
                 "{name}"
             );
         }
-        assert_eq!(
-            release_of(&dir.join(crate::kernel::testutil::DEB_72)).unwrap(),
-            None
-        );
+        assert_eq!(release_of(&dir.join(K72.file)).unwrap(), None);
         // A fake image whose header points nowhere has no release.
         assert_eq!(release_from_setup(&fake_bzimage(b"x")), None);
-    }
-
-    #[test]
-    fn real_deb_is_a_package() {
-        let path = kernels_dir().join(crate::kernel::testutil::DEB_72);
-        let head = read_head(&mut File::open(path).unwrap()).unwrap();
-        assert_eq!(recognise(&head), Some(SourceFormat::Deb));
-    }
-
-    #[test]
-    fn other_content_is_not_recognised_and_described() {
-        assert_eq!(recognise(b""), None);
-        assert!(describe_head(b"").contains("empty file"));
-        assert_eq!(recognise(b"\x7fELF\x02\x01\x01"), None);
-        assert!(describe_head(b"\x7fELF\x02\x01\x01").contains("vmlinux"));
-        assert_eq!(recognise(b"<!DOCTYPE html>"), None);
-        assert!(describe_head(b"<!DOCTYPE html>").contains("HTML"));
-        // "HdrS" one byte off is not a bzImage.
-        let mut almost = fake_bzimage(b"x");
-        almost.copy_within(0x202..0x206, 0x203);
-        assert_eq!(recognise(&almost), None);
-        // Too short to hold the header.
-        assert_eq!(recognise(&fake_bzimage(b"")[..0x204]), None);
-    }
-
-    #[test]
-    fn hashing_matches_a_one_shot_digest() {
-        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
-        let (digest, head) = hash_and_head(&data[..]).unwrap();
-        assert_eq!(digest, sha256_hex(&data));
-        assert_eq!(head, &data[..HEAD_LEN]);
-        let mut r = HashingReader::new(&data[..]);
-        let mut first = [0u8; 10];
-        r.read_exact(&mut first).unwrap();
-        assert_eq!(r.finish().unwrap(), sha256_hex(&data));
     }
 }

@@ -9,7 +9,12 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{cache, fetch, image, KernelCache, KernelError, Options, Source};
+use super::cache::{self, KernelCache};
+use super::error::KernelError;
+use super::fetch::{self, Limits};
+use super::hash::{self, is_digest};
+use super::source::{Source, SourceFormat};
+use super::{extract, image, sniff};
 
 /// One file in `blobs/`.
 #[derive(Debug, Clone)]
@@ -37,16 +42,13 @@ pub fn list_blobs(cache: &KernelCache) -> Result<Vec<BlobInfo>, KernelError> {
 }
 
 fn kind_of(head: &[u8]) -> &'static str {
-    match image::recognise(head) {
-        Some(super::SourceFormat::BzImage) => "bzImage",
-        Some(super::SourceFormat::Deb) => "deb",
-        Some(super::SourceFormat::Rpm) => "rpm",
-        Some(super::SourceFormat::Oci) => "image",
-        None if head.starts_with(b"{") => "manifest",
-        None if head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) => {
-            "layer"
-        }
-        None if head.len() > 262 && &head[257..262] == b"ustar" => "layer",
+    match SourceFormat::recognise(head) {
+        Some(SourceFormat::BzImage) => "bzImage",
+        Some(SourceFormat::Deb) => "deb",
+        Some(SourceFormat::Rpm) => "rpm",
+        Some(SourceFormat::Oci) => "image",
+        None if sniff::is_json_object(head) => "manifest",
+        None if sniff::is_gzip(head) || sniff::is_zstd(head) || sniff::is_tar(head) => "layer",
         None => "other",
     }
 }
@@ -61,7 +63,7 @@ fn blob_digests(cache: &KernelCache) -> Result<Vec<String>, KernelError> {
     let mut digests: Vec<String> = entries
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| cache::is_digest(n))
+        .filter(|n| is_digest(n))
         .collect();
     digests.sort();
     Ok(digests)
@@ -109,7 +111,7 @@ pub fn source_digest(cache: &KernelCache, source: &Source) -> Result<Option<Stri
                 path: path.clone(),
                 err,
             })?;
-            let digest = image::hash_reader(file).map_err(|err| KernelError::ReadSource {
+            let digest = hash::hash_reader(file).map_err(|err| KernelError::ReadSource {
                 origin: source.describe(),
                 path: path.clone(),
                 err,
@@ -145,7 +147,7 @@ pub fn prune(
     for name in file_names(&cache.index_dir())? {
         let source = name.split('.').next().unwrap_or_default();
         if sources.contains(source) {
-            if let Some((image, _)) = cache.read_index(&name) {
+            if let Some((image, _)) = extract::read_record(cache, &name) {
                 kept_blobs.insert(image);
             }
         } else {
@@ -206,13 +208,7 @@ pub fn import(cache: &KernelCache, path: &Path) -> Result<BlobInfo, KernelError>
     let origin = format!("file:{}", path.display());
     let url = format!("file://{}", path.display().to_string().replace('%', "%25"));
     let mut tmp = cache.temp_file()?;
-    let digest = fetch::download(
-        &origin,
-        &url,
-        &mut tmp,
-        &fetch::Limits::default(),
-        &Options::default(),
-    )?;
+    let digest = fetch::download(&origin, &url, &mut tmp, &Limits::default(), None)?;
     {
         let _lock = cache.lock(&digest)?;
         if cache.verified_blob(&digest)?.is_none() {
@@ -226,7 +222,7 @@ fn blob_info(cache: &KernelCache, digest: &str) -> Result<BlobInfo, KernelError>
     let path = cache.blob_path(digest);
     let size = fs::metadata(&path).map_err(cache_err("read", &path))?.len();
     let head = File::open(&path)
-        .and_then(|mut f| image::read_head(&mut f))
+        .and_then(|mut f| sniff::read_head(&mut f))
         .map_err(cache_err("read", &path))?;
     let kind = kind_of(&head);
     Ok(BlobInfo {

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 
 use tempfile::NamedTempFile;
 
-use super::{fetch, KernelError, Options};
+use super::error::KernelError;
+use super::fetch::{self, Limits, ProgressFn};
 
 /// The environment variable that names the mirror.
 pub const MIRROR_ENV: &str = "BPFCOMPAT_KERNEL_MIRROR";
@@ -66,20 +67,21 @@ impl Mirror {
         expected: Option<&str>,
         name: Option<&str>,
         out: &mut NamedTempFile,
-        opts: &Options,
+        limits: &Limits,
+        progress: Option<&ProgressFn>,
     ) -> Result<Option<String>, KernelError> {
         let by_digest = expected.map(|d| format!("sha256/{d}"));
         let by_name = name
             .filter(|n| !n.is_empty() && !n.contains(['/', '?', '#']) && *n != "..")
             .map(str::to_owned);
         // One attempt each: a mirror that fails is skipped, not waited for.
-        let limits = fetch::Limits {
+        let limits = Limits {
             attempts: 1,
-            ..opts.limits.clone()
+            ..limits.clone()
         };
         for relative in by_digest.into_iter().chain(by_name) {
             let url = self.url(&relative);
-            match fetch::download(origin, &url, out, &limits, opts) {
+            match fetch::download(origin, &url, out, &limits, progress) {
                 Ok(digest) if expected.is_none_or(|e| e == digest) => return Ok(Some(digest)),
                 Ok(digest) => eprintln!(
                     "bpfcompat: mirror copy {} of {} has sha256 {digest}, not {}; ignoring it",

@@ -19,11 +19,18 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
-use super::deb::{self, Compression};
+use super::cache::{self, KernelCache};
+use super::compress::Compression;
+use super::error::KernelError;
+use super::extract;
+use super::fetch::{self, ProgressFn};
+use super::hash::{is_digest, sha256_hex};
+use super::options::Options;
 use super::pick::{Layout, Picker};
-use super::{cache, fetch, image, KernelCache, KernelError, Options, ResolvedKernel, SourceFormat};
+use super::sniff;
+use super::source::{ResolvedKernel, SourceFormat};
+use super::tarball;
 
 const INDEX_TYPES: [&str; 2] = [
     "application/vnd.oci.image.index.v1+json",
@@ -57,7 +64,7 @@ impl Reference {
                 let hex = digest
                     .strip_prefix("sha256:")
                     .ok_or_else(|| bad("only sha256 digests are supported"))?;
-                if !cache::is_digest(hex) {
+                if !is_digest(hex) {
                     return Err(bad("the digest is not 64 lowercase hex digits"));
                 }
                 (rest, Some(hex.to_owned()))
@@ -202,7 +209,7 @@ pub(crate) fn resolve(
         .clone()
         .expect("an unpinned reference has a tag");
     let manifest = image.client()?.manifest(&tag)?;
-    let digest = hex::encode(Sha256::digest(&manifest));
+    let digest = sha256_hex(&manifest);
     image.store_manifest(&digest, &manifest)?;
     let kernel = image.resolve_pinned(&digest)?;
     cache.write_name(&key, &digest)?;
@@ -252,7 +259,7 @@ impl<'a> Image<'a> {
 
     fn resolve_pinned(&mut self, digest: &str) -> Result<ResolvedKernel, KernelError> {
         let _lock = self.cache.lock(digest)?;
-        if let Some(kernel) = cache::cached_extraction(self.cache, digest, self.kernel_path)? {
+        if let Some(kernel) = extract::cached_extraction(self.cache, digest, self.kernel_path)? {
             return Ok(kernel);
         }
         let mut parts = vec![digest.to_owned()];
@@ -279,10 +286,10 @@ impl<'a> Image<'a> {
         for (digest, path) in &blobs {
             let read_err = |err| KernelError::cache("read", path.clone(), err);
             let mut file = File::open(path).map_err(read_err)?;
-            let head = image::read_head(&mut file).map_err(read_err)?;
+            let head = sniff::read_head(&mut file).map_err(read_err)?;
             let file = File::open(path).map_err(read_err)?;
             let name = format!("layer sha256:{}", &digest[..12]);
-            deb::scan_tar(
+            tarball::scan_tar(
                 file,
                 Compression::sniff(&head),
                 self.origin,
@@ -293,7 +300,7 @@ impl<'a> Image<'a> {
         }
         let extracted = picker.finish("the image's layers")?;
         self.cache.write_parts(digest, &parts)?;
-        cache::store_extracted(
+        extract::store_extracted(
             self.cache,
             digest,
             self.kernel_path,
@@ -304,7 +311,7 @@ impl<'a> Image<'a> {
 
     fn digest_of(&self, d: &Descriptor) -> Result<String, KernelError> {
         match d.digest.strip_prefix("sha256:") {
-            Some(hex) if cache::is_digest(hex) => Ok(hex.to_owned()),
+            Some(hex) if is_digest(hex) => Ok(hex.to_owned()),
             _ => Err(self.err(format!(
                 "unsupported digest {:?} in a manifest (only sha256 is supported)",
                 d.digest
@@ -350,7 +357,7 @@ impl<'a> Image<'a> {
                     }
                     None => self.client()?.manifest(&format!("sha256:{digest}"))?,
                 };
-                let actual = hex::encode(Sha256::digest(&bytes));
+                let actual = sha256_hex(&bytes);
                 if actual != digest {
                     return Err(KernelError::Sha256Mismatch {
                         origin: self.origin.to_owned(),
@@ -388,7 +395,15 @@ impl<'a> Image<'a> {
             return Ok(None);
         }
         let mut tmp = self.cache.temp_file()?;
-        match mirror.fetch(self.origin, Some(digest), None, &mut tmp, self.opts)? {
+        let progress = self.opts.progress.as_ref();
+        match mirror.fetch(
+            self.origin,
+            Some(digest),
+            None,
+            &mut tmp,
+            &self.opts.limits,
+            progress,
+        )? {
             Some(_) => Ok(Some(self.cache.store_blob(tmp, digest)?)),
             None => Ok(None),
         }
@@ -405,7 +420,9 @@ impl<'a> Image<'a> {
         }
         let (origin, opts) = (self.origin, self.opts);
         let mut tmp = self.cache.temp_file()?;
-        let actual = self.client()?.blob(origin, digest, &mut tmp, opts)?;
+        let actual = self
+            .client()?
+            .blob(origin, digest, &mut tmp, opts.progress.as_ref())?;
         if actual != digest {
             return Err(KernelError::Sha256Mismatch {
                 origin: origin.to_owned(),
@@ -611,7 +628,7 @@ impl Client {
         origin: &str,
         digest: &str,
         out: &mut tempfile::NamedTempFile,
-        opts: &Options,
+        progress: Option<&ProgressFn>,
     ) -> Result<String, KernelError> {
         let url = format!("{}/blobs/sha256:{digest}", self.base);
         let first = fetch::download_authorized(
@@ -620,7 +637,7 @@ impl Client {
             self.authorization.as_deref(),
             out,
             &self.limits,
-            opts,
+            progress,
         );
         match first {
             // Blobs may need a token when the manifest came from the cache
@@ -633,7 +650,7 @@ impl Client {
                     self.authorization.as_deref(),
                     out,
                     &self.limits,
-                    opts,
+                    progress,
                 )
             }
             other => other,

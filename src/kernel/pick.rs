@@ -10,8 +10,9 @@ use std::io::{self, BufWriter, Read, Seek, Write};
 
 use tempfile::NamedTempFile;
 
-use super::image::{self, HashingWriter};
-use super::KernelError;
+use super::error::KernelError;
+use super::hash::HashingWriter;
+use super::sniff;
 
 /// No kernel image is anywhere near this; a bigger entry is not one.
 const MAX_IMAGE_BYTES: u64 = 1 << 30;
@@ -78,9 +79,7 @@ pub(crate) struct Extracted {
     pub(crate) file: NamedTempFile,
     /// sha256 of the image.
     pub(crate) sha256: String,
-    /// Its name in the package, as written there; the tests check which
-    /// candidate was taken.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// Its name in the package, as written there.
     pub(crate) entry: String,
 }
 
@@ -199,12 +198,12 @@ fn extract_entry(
         err,
     };
     let write_err = |path: &std::path::Path, err| KernelError::cache("write", path.to_owned(), err);
-    let head = image::read_head(entry).map_err(read_err)?;
-    if !image::is_bzimage(&head) {
+    let head = sniff::read_head(entry).map_err(read_err)?;
+    if !sniff::is_bzimage(&head) {
         return Err(KernelError::ImageNotBzImage {
             origin: origin.to_owned(),
             entry: name,
-            found: image::describe_head(&head),
+            found: sniff::describe(&head),
         });
     }
     let tmp_path = file.path().to_owned();

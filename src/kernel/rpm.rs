@@ -12,11 +12,11 @@ use std::io::{self, BufRead, BufReader, Read};
 
 use tempfile::NamedTempFile;
 
-use super::deb::{decompressor, Compression};
+use super::compress::{decompressor, Compression};
+use super::error::KernelError;
 use super::pick::{is_unsafe_path, Extracted, Layout, Picker};
-use super::KernelError;
+use super::sniff;
 
-pub(crate) const LEAD_MAGIC: [u8; 4] = [0xed, 0xab, 0xee, 0xdb];
 const HEADER_MAGIC: [u8; 3] = [0x8e, 0xad, 0xe8];
 const LEAD_LEN: usize = 96;
 /// Real headers hold thousands of entries and a few MB; more is garbage.
@@ -50,7 +50,7 @@ pub(crate) fn extract_kernel(
 
     let mut lead = [0u8; LEAD_LEN];
     r.read_exact(&mut lead).map_err(read_err("the lead"))?;
-    if lead[..4] != LEAD_MAGIC {
+    if !sniff::is_rpm(&lead) {
         return Err(format_err("no RPM lead magic".into()));
     }
     skip_header(&mut r, true).map_err(|e| header_err(origin, "signature", e))?;
@@ -58,7 +58,7 @@ pub(crate) fn extract_kernel(
 
     let head = r.fill_buf().map_err(read_err("the payload"))?;
     let compression = Compression::sniff(head);
-    if head.starts_with(b"BZh") || head.starts_with(&[0x5d, 0, 0]) {
+    if sniff::is_bzip2_or_lzma(head) {
         return Err(format_err(
             "the payload is compressed with bzip2 or lzma, not supported here (supported: gzip, xz, zstd)".into(),
         ));
@@ -185,7 +185,9 @@ fn scan_cpio(mut r: impl Read, origin: &str, picker: &mut Picker<'_>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::testutil::{build_rpm, fake_bzimage, sha256_hex};
+    use bpfcompat_testkit::kernels::fake_bzimage;
+    use bpfcompat_testkit::packages::build_rpm;
+    use bpfcompat_testkit::sha256_hex;
 
     fn extract(rpm: &[u8], kernel_path: Option<&str>) -> Result<Extracted, KernelError> {
         extract_kernel(rpm, "test.rpm", kernel_path, NamedTempFile::new().unwrap())

@@ -1,18 +1,15 @@
 //! A stateful fake of the few GitHub REST endpoints `bpfcompat publish`
-//! uses: a real HTTP/1.1 server on 127.0.0.1 that stores check runs and
+//! uses, served by the [`TestServer`] on 127.0.0.1: it stores check runs and
 //! comments, paginates comments 30 to a page with `Link` headers, checks
 //! the token, enforces GitHub's size caps, can answer 403 to writes as a
 //! read-only token gets or fail every request as a broken proxy would, and
 //! records every request.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 use serde_json::{json, Value};
+
+use crate::http::{respond, Request, TestServer};
 
 /// Shaped like a real one (`ghs_` and 36 characters), so a test can tell
 /// it from anything else in an output.
@@ -77,58 +74,46 @@ impl State {
 pub struct FakeGithub {
     pub url: String,
     state: Arc<Mutex<State>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _server: TestServer,
 }
 
 impl FakeGithub {
     pub fn start() -> FakeGithub {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(State::default()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (state, stop, url) = (state.clone(), stop.clone(), url.clone());
-            std::thread::spawn(move || {
-                for conn in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    if let Ok(conn) = conn {
-                        serve(conn, &state, &url);
-                    }
-                }
-            })
+        let server = {
+            let state = state.clone();
+            TestServer::with_handler(Arc::new(move |request, _, stream| {
+                let base = format!("http://{}", request.header("host").unwrap_or_default());
+                let response = {
+                    let mut state = state.lock().unwrap();
+                    let response = route(request, &mut state, &base);
+                    state.requests.push(Recorded {
+                        method: request.method.clone(),
+                        target: request.target.clone(),
+                        status: response.status,
+                    });
+                    response
+                };
+                let mut headers = vec![("Content-Type", "application/json".to_owned())];
+                headers.extend(response.link.map(|link| ("Link", link)));
+                respond(
+                    stream,
+                    response.status,
+                    &headers,
+                    response.body.to_string().as_bytes(),
+                )
+            }))
         };
         FakeGithub {
-            url,
+            url: format!("http://{}", server.addr()),
             state,
-            stop,
-            thread: Some(thread),
+            _server: server,
         }
     }
 
     pub fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap()
     }
-}
-
-impl Drop for FakeGithub {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag.
-        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-struct Request {
-    method: String,
-    target: String,
-    authorization: Option<String>,
-    body: Vec<u8>,
 }
 
 struct Response {
@@ -145,75 +130,15 @@ fn reply(status: u16, body: Value) -> Response {
     }
 }
 
-/// One request per connection: we answer with `Connection: close`.
-fn serve(conn: TcpStream, state: &Mutex<State>, base: &str) {
-    conn.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    let mut reader = BufReader::new(conn);
-    let Some(request) = read_request(&mut reader) else {
-        return;
-    };
-    let response = {
-        let mut state = state.lock().unwrap();
-        let response = route(&request, &mut state, base);
-        state.requests.push(Recorded {
-            method: request.method.clone(),
-            target: request.target.clone(),
-            status: response.status,
-        });
-        response
-    };
-    let body = response.body.to_string();
-    let mut head = format!(
-        "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-        response.status,
-        body.len()
-    );
-    if let Some(link) = response.link {
-        head.push_str(&format!("Link: {link}\r\n"));
-    }
-    let mut conn = reader.into_inner();
-    let _ = conn.write_all(format!("{head}\r\n{body}").as_bytes());
-}
-
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next()?.to_owned(), parts.next()?.to_owned());
-    let (mut length, mut authorization) = (0, None);
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).ok()?;
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        let (name, value) = header.split_once(':')?;
-        match name.to_ascii_lowercase().as_str() {
-            "content-length" => length = value.trim().parse().ok()?,
-            "authorization" => authorization = Some(value.trim().to_owned()),
-            _ => {}
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    Some(Request {
-        method,
-        target,
-        authorization,
-        body,
-    })
-}
-
 fn route(req: &Request, state: &mut State, base: &str) -> Response {
     if let Some(status) = state.fail_with {
-        let sent = req.authorization.as_deref().unwrap_or("nothing");
+        let sent = req.header("authorization").unwrap_or("nothing");
         return reply(
             status,
             json!({ "message": format!("failed; you sent {sent}") }),
         );
     }
-    if req.authorization.as_deref() != Some(&format!("Bearer {TOKEN}")) {
+    if req.header("authorization") != Some(&format!("Bearer {TOKEN}")) {
         return reply(401, json!({ "message": "Bad credentials" }));
     }
     let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));

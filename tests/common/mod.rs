@@ -4,76 +4,16 @@
 
 pub mod offline;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The test kernels: `BPFCOMPAT_TEST_KERNELS`, else `../shared/kernels` from
-/// the project root. Missing kernels fail the test: CI must never pass by
-/// silently skipping the real thing.
-pub fn kernels_dir() -> PathBuf {
-    let dir = std::env::var_os("BPFCOMPAT_TEST_KERNELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/kernels"));
-    assert!(
-        dir.join("vmlinuz-6.1.0-47-cloud-amd64").is_file(),
-        "test kernels not found in {} (set BPFCOMPAT_TEST_KERNELS)",
-        dir.display()
-    );
-    dir
-}
-
-pub struct Kernel {
-    pub id: &'static str,
-    pub file: &'static str,
-    pub sha256: &'static str,
-    pub release: &'static str,
-    pub btf: bool,
-}
-
-pub const K510: Kernel = Kernel {
-    id: "debian-11-5.10",
-    file: "vmlinuz-5.10.0-46-cloud-amd64",
-    sha256: "2e141d21dc8fa57e2ab27a7d3757c058d9405b5c27e86707497ce915cc615c1b",
-    release: "5.10.0-46-cloud-amd64",
-    btf: true,
-};
-pub const K61: Kernel = Kernel {
-    id: "debian-12-6.1",
-    file: "vmlinuz-6.1.0-47-cloud-amd64",
-    sha256: "039bbfec6cae08dea0e6763b31b3880e620bf351ff13d2f2966b1ebf99f0d375",
-    release: "6.1.0-47-cloud-amd64",
-    btf: true,
-};
-pub const K612: Kernel = Kernel {
-    id: "debian-13-6.12",
-    file: "vmlinuz-6.12.107+deb13-cloud-amd64",
-    sha256: "d1bc2c60a78ae6979736d081bc3c90e45ace6baf414f767dff588e319d3492bd",
-    release: "6.12.107+deb13-cloud-amd64",
-    btf: true,
-};
-pub const K72: Kernel = Kernel {
-    id: "debian-sid-7.2",
-    file: "packages/linux-binary-7.2.13+deb14-cloud-amd64_7.2.13-1_amd64.deb",
-    sha256: "03e41f1c34c16583462f029e81944a85ebcdb78098c258dedfa1cfdd680a27f8",
-    release: "7.2.13+deb14-cloud-amd64",
-    btf: true,
-};
-pub const TINY: Kernel = Kernel {
-    id: "tiny-6.1-nobtf",
-    file: "vmlinuz-6.1.192-tiny-nobtf",
-    sha256: "b8796455dc25bc3ab6a6610305d26b529b922890089dcde59005ea1b69ffec6f",
-    release: "6.1.192",
-    btf: false,
-};
-pub const ALL: [&Kernel; 5] = [&K510, &K61, &K612, &K72, &TINY];
+pub use bpfcompat_testkit::kernels::*;
 
 /// Booting is CPU-bound under TCG; tests that boot take turns so they do not
 /// starve each other into timeouts on a 2-core runner.
@@ -240,82 +180,6 @@ pub fn assert_valid_report(report: &Value) {
         .map(|e| format!("{} at {}", e, e.instance_path))
         .collect();
     assert!(errors.is_empty(), "report violates the schema: {errors:#?}");
-}
-
-/// A one-file HTTP server on 127.0.0.1 that counts the requests it serves.
-pub struct FileServer {
-    pub url: String,
-    pub requests: Arc<AtomicUsize>,
-}
-
-pub fn serve_file(path: PathBuf) -> FileServer {
-    serve_file_slowly(path, Duration::ZERO)
-}
-
-/// [`serve_file`], answering each request only after `delay`: long enough
-/// for concurrent clients to overlap.
-pub fn serve_file_slowly(path: PathBuf, delay: Duration) -> FileServer {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let requests = Arc::new(AtomicUsize::new(0));
-    let counter = requests.clone();
-    let name = path.file_name().unwrap().to_string_lossy().into_owned();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            skip_request(&stream);
-            std::thread::sleep(delay);
-            counter.fetch_add(1, Ordering::SeqCst);
-            let body = std::fs::read(&path).unwrap();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(&body);
-        }
-    });
-    FileServer {
-        url: format!("http://{addr}/{name}"),
-        requests,
-    }
-}
-
-fn skip_request(stream: &std::net::TcpStream) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-        line.clear();
-    }
-}
-
-/// An HTTP server on 127.0.0.1 that answers every request with the headers
-/// of a 16 MiB body, then sends nothing for a minute: a stalled download.
-pub fn serve_stall() -> FileServer {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let requests = Arc::new(AtomicUsize::new(0));
-    let counter = requests.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            skip_request(&stream);
-            counter.fetch_add(1, Ordering::SeqCst);
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
-                16 << 20
-            );
-            std::thread::spawn(move || {
-                std::thread::sleep(std::time::Duration::from_secs(60));
-                drop(stream);
-            });
-        }
-    });
-    FileServer {
-        url: format!("http://{addr}/vmlinuz"),
-        requests,
-    }
 }
 
 /// A child process whose output is collected while it runs, so that it can

@@ -29,6 +29,7 @@ enum Entry {
 /// An in-memory newc archive.
 #[derive(Debug, Default, Clone)]
 pub struct Archive {
+    /// By normalised path; implicit parent directories included.
     entries: BTreeMap<String, Entry>,
 }
 
@@ -80,12 +81,6 @@ impl Archive {
     /// Whether something (of any type) is at `path`.
     pub fn contains(&self, path: &str) -> bool {
         self.entries.contains_key(&normalise(path))
-    }
-
-    /// Number of entries, implicit directories included.
-    #[cfg(test)]
-    pub fn len(&self) -> usize {
-        self.entries.len()
     }
 
     fn insert(&mut self, path: &str, entry: Entry) {
@@ -315,7 +310,7 @@ pub(crate) mod tests {
         a.add_dir("a", 0o700); // explicit replaces the implicit parent
         a.add_symlink("lib64", "lib");
         a.add_file("lib64/ld.so", vec![1], 0o755); // goes through the symlink
-        assert_eq!(a.len(), 4);
+        assert_eq!(a.entries.len(), 4);
         assert_eq!(
             a.entries.get("lib64"),
             Some(&Entry::Symlink {
@@ -361,7 +356,7 @@ pub(crate) mod tests {
             off += (110 + namesize).div_ceil(4) * 4;
             off += filesize.div_ceil(4) * 4;
         }
-        assert_eq!(count, sample().len() + 1);
+        assert_eq!(count, sample().entries.len() + 1);
     }
 
     #[test]

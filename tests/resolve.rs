@@ -1,13 +1,20 @@
-//! End-to-end tests of `resolve`: real kernels, a real cache on disk, a real
-//! HTTP server on 127.0.0.1.
+//! End-to-end tests of `bpfcompat::kernel::resolve` and the cache it fills:
+//! real kernels, a real cache on disk, a real HTTP server on 127.0.0.1.
 
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::testutil::*;
-use super::*;
+use bpfcompat::kernel::{
+    self, import, list_blobs, prune, verify, KernelCache, KernelError, Limits, Mirror, Options,
+    ResolvedKernel, Source, SourceFormat, Transfer, APT_GET_ENV,
+};
+use bpfcompat_testkit::http::{Plan, TestServer};
+use bpfcompat_testkit::kernels::{fake_bzimage, kernels_dir, K72, TINY};
+use bpfcompat_testkit::oci::oci_registry;
+use bpfcompat_testkit::packages::{build_deb, build_rpm, TarEntry};
+use bpfcompat_testkit::sha256_hex;
 
 fn new_cache() -> (tempfile::TempDir, KernelCache) {
     let dir = tempfile::tempdir().unwrap();
@@ -30,7 +37,7 @@ fn listing(cache: &KernelCache, sub: &str) -> Vec<String> {
 
 /// Resolve with the default options: no mirror, no progress.
 fn resolve(cache: &KernelCache, source: &Source) -> Result<ResolvedKernel, KernelError> {
-    super::resolve(cache, source, &Options::default())
+    kernel::resolve(cache, source, &Options::default())
 }
 
 fn url_source(url: String, sha256: &str) -> Source {
@@ -51,11 +58,11 @@ fn file_source(path: &Path, sha256: Option<&str>) -> Source {
 
 fn assert_is_the_72_image(k: &ResolvedKernel) {
     assert_eq!(k.format, SourceFormat::Deb);
-    assert_eq!(k.source_sha256, DEB_72_SHA);
+    assert_eq!(k.source_sha256, K72.sha256);
     let bytes = fs::read(&k.image).unwrap();
     assert_eq!(bytes.len(), 14_026_688);
     assert_eq!(sha256_hex(&bytes), k.sha256);
-    assert!(image::is_bzimage(&bytes));
+    assert!(kernel::is_bzimage(&bytes));
 }
 
 #[test]
@@ -85,16 +92,16 @@ fn describe_names_the_source() {
 #[test]
 fn a_bzimage_file_is_used_in_place() {
     let (_dir, cache) = new_cache();
-    let path = kernels_dir().join(TINY);
+    let path = kernels_dir().join(TINY.file);
     for sha in [
         None,
-        Some(TINY_SHA),
-        Some(&TINY_SHA.to_ascii_uppercase()[..]),
+        Some(TINY.sha256),
+        Some(&TINY.sha256.to_ascii_uppercase()[..]),
     ] {
         let k = resolve(&cache, &file_source(&path, sha)).unwrap();
         assert_eq!(k.image, path);
-        assert_eq!(k.sha256, TINY_SHA);
-        assert_eq!(k.source_sha256, TINY_SHA);
+        assert_eq!(k.sha256, TINY.sha256);
+        assert_eq!(k.source_sha256, TINY.sha256);
         assert_eq!(k.format, SourceFormat::BzImage);
     }
     assert!(
@@ -106,13 +113,13 @@ fn a_bzimage_file_is_used_in_place() {
 #[test]
 fn a_bzimage_file_with_the_wrong_sha256_names_both_digests() {
     let (_dir, cache) = new_cache();
-    let path = kernels_dir().join(TINY);
+    let path = kernels_dir().join(TINY.file);
     let wrong = "ab".repeat(32);
     let err = resolve(&cache, &file_source(&path, Some(&wrong))).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, KernelError::Sha256Mismatch { .. }), "{msg}");
     assert!(
-        msg.contains(&wrong) && msg.contains(TINY_SHA) && msg.contains(TINY),
+        msg.contains(&wrong) && msg.contains(TINY.sha256) && msg.contains(TINY.file),
         "{msg}"
     );
 }
@@ -120,12 +127,20 @@ fn a_bzimage_file_with_the_wrong_sha256_names_both_digests() {
 #[test]
 fn a_malformed_sha256_or_url_is_refused_up_front() {
     let (_dir, cache) = new_cache();
-    let err = resolve(&cache, &file_source(&kernels_dir().join(TINY), Some("abc"))).unwrap_err();
+    let err = resolve(
+        &cache,
+        &file_source(&kernels_dir().join(TINY.file), Some("abc")),
+    )
+    .unwrap_err();
     assert!(matches!(err, KernelError::BadSha256 { .. }), "{err}");
-    let err = resolve(&cache, &url_source("ftp://example.org/k".into(), TINY_SHA)).unwrap_err();
+    let err = resolve(
+        &cache,
+        &url_source("ftp://example.org/k".into(), TINY.sha256),
+    )
+    .unwrap_err();
     assert!(matches!(err, KernelError::UnsupportedUrl { .. }), "{err}");
     assert!(err.to_string().contains("ftp://example.org/k"), "{err}");
-    let err = resolve(&cache, &url_source("file://relative/k".into(), TINY_SHA)).unwrap_err();
+    let err = resolve(&cache, &url_source("file://relative/k".into(), TINY.sha256)).unwrap_err();
     assert!(matches!(err, KernelError::UnsupportedUrl { .. }), "{err}");
 }
 
@@ -171,14 +186,14 @@ fn a_non_kernel_file_is_rejected_naming_it() {
 #[test]
 fn the_real_deb_file_is_extracted_once() {
     let (_dir, cache) = new_cache();
-    let deb = kernels_dir().join(DEB_72);
+    let deb = kernels_dir().join(K72.file);
     let started = Instant::now();
-    let first = resolve(&cache, &file_source(&deb, Some(DEB_72_SHA))).unwrap();
+    let first = resolve(&cache, &file_source(&deb, Some(K72.sha256))).unwrap();
     let cold = started.elapsed();
     assert_is_the_72_image(&first);
     assert_eq!(first.image, cache.blob_path(&first.sha256));
     assert_eq!(
-        fs::read_to_string(cache.root().join("extracted").join(DEB_72_SHA)).unwrap(),
+        fs::read_to_string(cache.root().join("extracted").join(K72.sha256)).unwrap(),
         format!("{} deb\n", first.sha256)
     );
     let stored = fs::metadata(&first.image).unwrap().modified().unwrap();
@@ -201,9 +216,9 @@ fn the_real_deb_file_is_extracted_once() {
 #[test]
 fn the_real_deb_over_http_is_downloaded_once() {
     let (_dir, cache) = new_cache();
-    let body = fs::read(kernels_dir().join(DEB_72)).unwrap();
+    let body = fs::read(kernels_dir().join(K72.file)).unwrap();
     let server = TestServer::start(body, Plan::default());
-    let source = url_source(server.url("linux.deb"), DEB_72_SHA);
+    let source = url_source(server.url("linux.deb"), K72.sha256);
 
     let started = Instant::now();
     let first = resolve(&cache, &source).unwrap();
@@ -218,7 +233,7 @@ fn the_real_deb_over_http_is_downloaded_once() {
         1,
         "the second resolve is served from the cache"
     );
-    let mut blobs = vec![DEB_72_SHA.to_owned(), first.sha256.clone()];
+    let mut blobs = vec![K72.sha256.to_owned(), first.sha256.clone()];
     blobs.sort();
     assert_eq!(listing(&cache, "blobs/sha256"), blobs);
     assert!(listing(&cache, "tmp").is_empty());
@@ -234,7 +249,7 @@ fn the_real_deb_over_http_is_downloaded_once() {
 
     // With the package corrupt too, it is downloaded again.
     fs::write(&first.image, b"garbage").unwrap();
-    fs::write(cache.blob_path(DEB_72_SHA), b"garbage").unwrap();
+    fs::write(cache.blob_path(K72.sha256), b"garbage").unwrap();
     let fourth = resolve(&cache, &source).unwrap();
     assert_is_the_72_image(&fourth);
     assert_eq!(server.requests(), 2);
@@ -243,10 +258,10 @@ fn the_real_deb_over_http_is_downloaded_once() {
 #[test]
 fn a_file_url_needs_no_network() {
     let (_dir, cache) = new_cache();
-    let path = kernels_dir().join(TINY);
+    let path = kernels_dir().join(TINY.file);
     let url = format!("file://{}", path.display());
-    let k = resolve(&cache, &url_source(url, TINY_SHA)).unwrap();
-    assert_eq!(k.image, cache.blob_path(TINY_SHA));
+    let k = resolve(&cache, &url_source(url, TINY.sha256)).unwrap();
+    assert_eq!(k.image, cache.blob_path(TINY.sha256));
     assert_eq!(k.format, SourceFormat::BzImage);
     assert_eq!(fs::read(&k.image).unwrap(), fs::read(&path).unwrap());
 
@@ -256,12 +271,14 @@ fn a_file_url_needs_no_network() {
     fs::copy(&path, &odd).unwrap();
     let url = format!("file://{}/a%20kernel+1", dir.path().display());
     assert_eq!(
-        resolve(&cache, &url_source(url, TINY_SHA)).unwrap().sha256,
-        TINY_SHA
+        resolve(&cache, &url_source(url, TINY.sha256))
+            .unwrap()
+            .sha256,
+        TINY.sha256
     );
     let (_empty_dir, cache) = new_cache();
     let url = format!("file://{}/gone", dir.path().display());
-    let msg = resolve(&cache, &url_source(url, TINY_SHA))
+    let msg = resolve(&cache, &url_source(url, TINY.sha256))
         .unwrap_err()
         .to_string();
     assert!(msg.contains("/gone"), "{msg}");
@@ -271,14 +288,17 @@ fn a_file_url_needs_no_network() {
 #[test]
 fn a_wrong_sha256_over_http_keeps_nothing() {
     let (_dir, cache) = new_cache();
-    let server = TestServer::start(fs::read(kernels_dir().join(TINY)).unwrap(), Plan::default());
+    let server = TestServer::start(
+        fs::read(kernels_dir().join(TINY.file)).unwrap(),
+        Plan::default(),
+    );
     let url = server.url("vmlinuz");
     let wrong = "0".repeat(64);
     let err = resolve(&cache, &url_source(url.clone(), &wrong)).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, KernelError::Sha256Mismatch { .. }), "{msg}");
     assert!(
-        msg.contains(&url) && msg.contains(&wrong) && msg.contains(TINY_SHA),
+        msg.contains(&url) && msg.contains(&wrong) && msg.contains(TINY.sha256),
         "{msg}"
     );
     assert!(listing(&cache, "blobs/sha256").is_empty());
@@ -293,12 +313,12 @@ fn a_connection_dropped_mid_body_is_retried() {
         truncate_first: 1,
         ..Plan::default()
     };
-    let server = TestServer::start(fs::read(kernels_dir().join(TINY)).unwrap(), plan);
-    let k = resolve(&cache, &url_source(server.url("vmlinuz"), TINY_SHA)).unwrap();
-    assert_eq!(k.sha256, TINY_SHA);
+    let server = TestServer::start(fs::read(kernels_dir().join(TINY.file)).unwrap(), plan);
+    let k = resolve(&cache, &url_source(server.url("vmlinuz"), TINY.sha256)).unwrap();
+    assert_eq!(k.sha256, TINY.sha256);
     assert_eq!(
         fs::read(&k.image).unwrap(),
-        fs::read(kernels_dir().join(TINY)).unwrap()
+        fs::read(kernels_dir().join(TINY.file)).unwrap()
     );
     assert_eq!(server.requests(), 2);
     assert!(listing(&cache, "tmp").is_empty());
@@ -308,10 +328,10 @@ fn a_connection_dropped_mid_body_is_retried() {
 /// stalled read.
 fn impatient() -> Options {
     Options {
-        limits: fetch::Limits {
+        limits: Limits {
             read_timeout: Duration::from_millis(300),
             backoff: Duration::from_millis(10),
-            ..fetch::Limits::default()
+            ..Limits::default()
         },
         ..Options::default()
     }
@@ -326,10 +346,11 @@ fn a_server_that_stalls_after_the_headers_is_given_up_on() {
         break_at: Some(0),
         ..Plan::default()
     };
-    let server = TestServer::start(fs::read(kernels_dir().join(TINY)).unwrap(), plan);
+    let server = TestServer::start(fs::read(kernels_dir().join(TINY.file)).unwrap(), plan);
     let url = server.url("vmlinuz");
     let started = Instant::now();
-    let err = super::resolve(&cache, &url_source(url.clone(), TINY_SHA), &impatient()).unwrap_err();
+    let err =
+        kernel::resolve(&cache, &url_source(url.clone(), TINY.sha256), &impatient()).unwrap_err();
     let took = started.elapsed();
     let msg = err.to_string();
     assert!(
@@ -352,7 +373,7 @@ fn a_server_that_stalls_after_the_headers_is_given_up_on() {
 
 #[test]
 fn server_errors_are_retried_a_bounded_number_of_times() {
-    let body = fs::read(kernels_dir().join(TINY)).unwrap();
+    let body = fs::read(kernels_dir().join(TINY.file)).unwrap();
 
     // Two 503s, then the body: the third attempt succeeds.
     let (_dir, cache) = new_cache();
@@ -361,7 +382,7 @@ fn server_errors_are_retried_a_bounded_number_of_times() {
         ..Plan::default()
     };
     let server = TestServer::start(body.clone(), plan);
-    resolve(&cache, &url_source(server.url("vmlinuz"), TINY_SHA)).unwrap();
+    resolve(&cache, &url_source(server.url("vmlinuz"), TINY.sha256)).unwrap();
     assert_eq!(server.requests(), 3);
 
     // Always cut short (Content-Length promises more than is sent), whether
@@ -376,7 +397,7 @@ fn server_errors_are_retried_a_bounded_number_of_times() {
         };
         let server = TestServer::start(body.clone(), plan);
         let url = server.url("vmlinuz");
-        let err = resolve(&cache, &url_source(url.clone(), TINY_SHA)).unwrap_err();
+        let err = resolve(&cache, &url_source(url.clone(), TINY.sha256)).unwrap_err();
         let msg = err.to_string();
         assert!(
             matches!(err, KernelError::Download { attempts: 3, .. }),
@@ -412,7 +433,7 @@ fn server_errors_are_retried_a_bounded_number_of_times() {
         ..Plan::default()
     };
     let server = TestServer::start(body, plan);
-    let err = resolve(&cache, &url_source(server.url("vmlinuz"), TINY_SHA)).unwrap_err();
+    let err = resolve(&cache, &url_source(server.url("vmlinuz"), TINY.sha256)).unwrap_err();
     assert!(
         matches!(err, KernelError::HttpStatus { status: 404, .. }),
         "{err}"
@@ -429,7 +450,7 @@ fn a_refused_connection_is_reported_after_the_attempts() {
         .unwrap();
     let (_dir, cache) = new_cache();
     let url = format!("http://{addr}/vmlinuz");
-    let err = resolve(&cache, &url_source(url.clone(), TINY_SHA)).unwrap_err();
+    let err = resolve(&cache, &url_source(url.clone(), TINY.sha256)).unwrap_err();
     assert!(
         matches!(err, KernelError::Download { attempts: 3, .. }),
         "{err}"
@@ -484,14 +505,14 @@ fn a_full_disk_fails_clearly_and_leaves_the_cache_consistent() {
     let cache = KernelCache::new(disk.dir.path().join("cache"));
     let root = cache.root().display().to_string();
     // Already cached: 2.3 MB of the 4 MiB.
-    import(&cache, &kernels_dir().join(TINY)).unwrap();
+    import(&cache, &kernels_dir().join(TINY.file)).unwrap();
 
     // A 13.7 MB package: the download runs out of space.
     let server = TestServer::start(
-        fs::read(kernels_dir().join(DEB_72)).unwrap(),
+        fs::read(kernels_dir().join(K72.file)).unwrap(),
         Plan::default(),
     );
-    let err = resolve(&cache, &url_source(server.url("linux.deb"), DEB_72_SHA)).unwrap_err();
+    let err = resolve(&cache, &url_source(server.url("linux.deb"), K72.sha256)).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, KernelError::CacheFull { .. }), "{msg}");
     assert!(msg.contains("disk is full") && msg.contains(&root), "{msg}");
@@ -503,7 +524,7 @@ fn a_full_disk_fails_clearly_and_leaves_the_cache_consistent() {
         "{chain}"
     );
     assert_eq!(server.requests(), 1, "a full disk is not retried");
-    assert_eq!(listing(&cache, "blobs/sha256"), [TINY_SHA]);
+    assert_eq!(listing(&cache, "blobs/sha256"), [TINY.sha256]);
     assert!(listing(&cache, "tmp").is_empty());
 
     // A small package whose 3 MiB kernel does not fit: the extraction runs
@@ -521,7 +542,7 @@ fn a_full_disk_fails_clearly_and_leaves_the_cache_consistent() {
     let msg = err.to_string();
     assert!(matches!(err, KernelError::CacheFull { .. }), "{msg}");
     assert!(msg.contains("disk is full") && msg.contains(&root), "{msg}");
-    let mut blobs = vec![TINY_SHA.to_owned(), deb_sha];
+    let mut blobs = vec![TINY.sha256.to_owned(), deb_sha];
     blobs.sort();
     assert_eq!(listing(&cache, "blobs/sha256"), blobs);
     assert!(listing(&cache, "extracted").is_empty());
@@ -535,13 +556,13 @@ fn a_full_disk_fails_clearly_and_leaves_the_cache_consistent() {
         offline: true,
         ..Options::default()
     };
-    let k = super::resolve(
+    let k = kernel::resolve(
         &cache,
-        &url_source("https://example.invalid/k".into(), TINY_SHA),
+        &url_source("https://example.invalid/k".into(), TINY.sha256),
         &offline,
     )
     .unwrap();
-    assert_eq!(sha256_hex(&fs::read(&k.image).unwrap()), TINY_SHA);
+    assert_eq!(sha256_hex(&fs::read(&k.image).unwrap()), TINY.sha256);
 }
 
 #[test]
@@ -551,8 +572,8 @@ fn concurrent_resolves_of_one_url_download_once() {
         slow: true,
         ..Plan::default()
     };
-    let server = TestServer::start(fs::read(kernels_dir().join(TINY)).unwrap(), plan);
-    let source = url_source(server.url("vmlinuz"), TINY_SHA);
+    let server = TestServer::start(fs::read(kernels_dir().join(TINY.file)).unwrap(), plan);
+    let source = url_source(server.url("vmlinuz"), TINY.sha256);
     let results: Vec<ResolvedKernel> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..2)
             .map(|_| s.spawn(|| resolve(&cache, &source).unwrap()))
@@ -561,18 +582,21 @@ fn concurrent_resolves_of_one_url_download_once() {
     });
     assert_eq!(server.requests(), 1);
     assert_eq!(results[0], results[1]);
-    assert_eq!(results[0].sha256, TINY_SHA);
+    assert_eq!(results[0].sha256, TINY.sha256);
     assert_eq!(
         fs::read(&results[0].image).unwrap(),
-        fs::read(kernels_dir().join(TINY)).unwrap()
+        fs::read(kernels_dir().join(TINY.file)).unwrap()
     );
 }
 
 #[test]
 fn a_corrupt_blob_is_detected_and_fetched_again() {
     let (_dir, cache) = new_cache();
-    let server = TestServer::start(fs::read(kernels_dir().join(TINY)).unwrap(), Plan::default());
-    let source = url_source(server.url("vmlinuz"), TINY_SHA);
+    let server = TestServer::start(
+        fs::read(kernels_dir().join(TINY.file)).unwrap(),
+        Plan::default(),
+    );
+    let source = url_source(server.url("vmlinuz"), TINY.sha256);
     let first = resolve(&cache, &source).unwrap();
     assert_eq!(server.requests(), 1);
 
@@ -583,7 +607,7 @@ fn a_corrupt_blob_is_detected_and_fetched_again() {
     let second = resolve(&cache, &source).unwrap();
     assert_eq!(server.requests(), 2);
     assert_eq!(second, first);
-    assert_eq!(sha256_hex(&fs::read(&second.image).unwrap()), TINY_SHA);
+    assert_eq!(sha256_hex(&fs::read(&second.image).unwrap()), TINY.sha256);
 
     // Truncated to nothing (as after a crash).
     fs::write(&first.image, b"").unwrap();
@@ -669,13 +693,16 @@ fn oci_source(reference: &str) -> Source {
 
 #[test]
 fn an_oci_image_is_pulled_with_a_token_and_cached() {
-    let tiny = fs::read(kernels_dir().join(TINY)).unwrap();
+    let tiny = fs::read(kernels_dir().join(TINY.file)).unwrap();
     for compression in [".gz", ".zst"] {
         let (_dir, cache) = new_cache();
         let registry = oci_registry("cilium/ci-kernels", "6.1", &tiny, compression);
         let source = oci_source(&registry.reference);
         let k = resolve(&cache, &source).unwrap_or_else(|e| panic!("{compression}: {e}"));
-        assert_eq!(k.sha256, TINY_SHA, "the amd64 kernel, not the arm64 decoy");
+        assert_eq!(
+            k.sha256, TINY.sha256,
+            "the amd64 kernel, not the arm64 decoy"
+        );
         assert_eq!(k.source_sha256, registry.index_digest);
         assert_eq!(k.format, SourceFormat::Oci);
         assert_eq!(fs::read(&k.image).unwrap(), tiny);
@@ -711,7 +738,7 @@ fn an_oci_image_is_pulled_with_a_token_and_cached() {
             fresh: true,
             ..Options::default()
         };
-        assert_eq!(super::resolve(&cache, &source, &fresh).unwrap(), k);
+        assert_eq!(kernel::resolve(&cache, &source, &fresh).unwrap(), k);
         assert!(registry.server.requests() > requests);
     }
 }
@@ -740,7 +767,7 @@ fn an_oci_image_with_an_unknown_digest_or_tag_is_refused() {
 #[test]
 fn an_rpm_over_http_gives_its_image_and_kernel_path_picks() {
     let (_dir, cache) = new_cache();
-    let tiny = fs::read(kernels_dir().join(TINY)).unwrap();
+    let tiny = fs::read(kernels_dir().join(TINY.file)).unwrap();
     let other = fake_bzimage(b"another");
     let rpm = build_rpm(
         ".xz",
@@ -764,7 +791,10 @@ fn an_rpm_over_http_gives_its_image_and_kernel_path_picks() {
         kernel_path: Some("lib/modules/6.1.192/vmlinuz".into()),
     };
     let k = resolve(&cache, &picked).unwrap();
-    assert_eq!((k.sha256.as_str(), k.format), (TINY_SHA, SourceFormat::Rpm));
+    assert_eq!(
+        (k.sha256.as_str(), k.format),
+        (TINY.sha256, SourceFormat::Rpm)
+    );
     assert_eq!(resolve(&cache, &picked).unwrap(), k);
 }
 
@@ -775,7 +805,7 @@ fn an_unpinned_url_is_remembered_and_resolved_once() {
         slow: true,
         ..Plan::default()
     };
-    let server = TestServer::start(fs::read(kernels_dir().join(TINY)).unwrap(), plan);
+    let server = TestServer::start(fs::read(kernels_dir().join(TINY.file)).unwrap(), plan);
     let source = Source::Url {
         url: server.url("vmlinuz"),
         sha256: None,
@@ -788,7 +818,7 @@ fn an_unpinned_url_is_remembered_and_resolved_once() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert_eq!(results[0], results[1]);
-    assert_eq!(results[0].source_sha256, TINY_SHA);
+    assert_eq!(results[0].source_sha256, TINY.sha256);
     assert_eq!(
         server.requests(),
         1,
@@ -801,7 +831,7 @@ fn an_unpinned_url_is_remembered_and_resolved_once() {
         ..Options::default()
     };
     assert_eq!(
-        super::resolve(&cache, &source, &offline).unwrap(),
+        kernel::resolve(&cache, &source, &offline).unwrap(),
         results[0]
     );
     let other = Source::Url {
@@ -809,7 +839,7 @@ fn an_unpinned_url_is_remembered_and_resolved_once() {
         sha256: None,
         kernel_path: None,
     };
-    let err = super::resolve(&cache, &other, &offline).unwrap_err();
+    let err = kernel::resolve(&cache, &other, &offline).unwrap_err();
     assert!(matches!(err, KernelError::NotCached { .. }), "{err}");
     assert_eq!(server.requests(), 1);
 }
@@ -822,7 +852,7 @@ fn a_broken_download_resumes_where_it_stopped() {
         ranges: true,
         ..Plan::default()
     };
-    let server = TestServer::start(fs::read(kernels_dir().join(TINY)).unwrap(), plan);
+    let server = TestServer::start(fs::read(kernels_dir().join(TINY.file)).unwrap(), plan);
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = seen.clone();
     let opts = Options {
@@ -831,9 +861,14 @@ fn a_broken_download_resumes_where_it_stopped() {
         })),
         ..Options::default()
     };
-    let k = super::resolve(&cache, &url_source(server.url("vmlinuz"), TINY_SHA), &opts).unwrap();
-    assert_eq!(k.sha256, TINY_SHA);
-    let size = fs::metadata(kernels_dir().join(TINY)).unwrap().len();
+    let k = kernel::resolve(
+        &cache,
+        &url_source(server.url("vmlinuz"), TINY.sha256),
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(k.sha256, TINY.sha256);
+    let size = fs::metadata(kernels_dir().join(TINY.file)).unwrap().len();
     assert_eq!(
         server.ranges(),
         [None, Some(format!("bytes={}-", size / 2))],
@@ -845,11 +880,11 @@ fn a_broken_download_resumes_where_it_stopped() {
 
 #[test]
 fn the_mirror_is_tried_first_by_digest_and_by_name() {
-    let tiny = fs::read(kernels_dir().join(TINY)).unwrap();
+    let tiny = fs::read(kernels_dir().join(TINY.file)).unwrap();
     let mirror_dir = tempfile::tempdir().unwrap();
     fs::create_dir_all(mirror_dir.path().join("sha256")).unwrap();
-    fs::write(mirror_dir.path().join("sha256").join(TINY_SHA), &tiny).unwrap();
-    let deb = fs::read(kernels_dir().join(DEB_72)).unwrap();
+    fs::write(mirror_dir.path().join("sha256").join(TINY.sha256), &tiny).unwrap();
+    let deb = fs::read(kernels_dir().join(K72.file)).unwrap();
     fs::write(mirror_dir.path().join("linux.deb"), &deb).unwrap();
     let opts = Options {
         mirror: Some(Mirror::parse(&mirror_dir.path().display().to_string())),
@@ -858,30 +893,44 @@ fn the_mirror_is_tried_first_by_digest_and_by_name() {
     let origin = TestServer::start(b"the origin is never asked".to_vec(), Plan::default());
 
     let (_dir, cache) = new_cache();
-    let k = super::resolve(&cache, &url_source(origin.url("vmlinuz"), TINY_SHA), &opts).unwrap();
-    assert_eq!(k.sha256, TINY_SHA);
+    let k = kernel::resolve(
+        &cache,
+        &url_source(origin.url("vmlinuz"), TINY.sha256),
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(k.sha256, TINY.sha256);
     let unpinned = Source::Url {
         url: origin.url("linux.deb"),
         sha256: None,
         kernel_path: None,
     };
-    let k = super::resolve(&cache, &unpinned, &opts).unwrap();
+    let k = kernel::resolve(&cache, &unpinned, &opts).unwrap();
     assert_is_the_72_image(&k);
     assert_eq!(origin.requests(), 0);
 
     // A mirror copy with the wrong content is ignored: the origin serves.
-    fs::write(mirror_dir.path().join("sha256").join(TINY_SHA), b"bad copy").unwrap();
+    fs::write(
+        mirror_dir.path().join("sha256").join(TINY.sha256),
+        b"bad copy",
+    )
+    .unwrap();
     let server = TestServer::start(tiny, Plan::default());
     let (_dir, cache) = new_cache();
-    let k = super::resolve(&cache, &url_source(server.url("vmlinuz"), TINY_SHA), &opts).unwrap();
-    assert_eq!(k.sha256, TINY_SHA);
+    let k = kernel::resolve(
+        &cache,
+        &url_source(server.url("vmlinuz"), TINY.sha256),
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(k.sha256, TINY.sha256);
     assert_eq!(server.requests(), 1);
 }
 
 #[test]
 fn apt_sources_run_the_configured_apt_get() {
     let (dir, cache) = new_cache();
-    let deb = kernels_dir().join(DEB_72);
+    let deb = kernels_dir().join(K72.file);
     // A stand-in apt-get: checks its arguments, drops the package here.
     let script = dir.path().join("apt-get");
     fs::write(
@@ -895,7 +944,7 @@ fn apt_sources_run_the_configured_apt_get() {
     .unwrap();
     fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     // SAFETY: no other test reads this variable.
-    unsafe { std::env::set_var(apt::APT_GET_ENV, &script) };
+    unsafe { std::env::set_var(APT_GET_ENV, &script) };
     let source = |version: &str| Source::Apt {
         package: "linux-binary-7.2".into(),
         version: version.into(),
@@ -923,32 +972,32 @@ fn apt_sources_run_the_configured_apt_get() {
 #[test]
 fn import_verify_and_prune_look_after_the_cache() {
     let (_dir, cache) = new_cache();
-    let tiny = kernels_dir().join(TINY);
+    let tiny = kernels_dir().join(TINY.file);
     let info = import(&cache, &tiny).unwrap();
-    assert_eq!((info.sha256.as_str(), info.kind), (TINY_SHA, "bzImage"));
+    assert_eq!((info.sha256.as_str(), info.kind), (TINY.sha256, "bzImage"));
     assert_eq!(info.release.as_deref(), Some("6.1.192"));
     // An imported kernel resolves pinned, offline.
     let offline = Options {
         offline: true,
         ..Options::default()
     };
-    let k = super::resolve(
+    let k = kernel::resolve(
         &cache,
-        &url_source("https://example.invalid/k".into(), TINY_SHA),
+        &url_source("https://example.invalid/k".into(), TINY.sha256),
         &offline,
     )
     .unwrap();
-    assert_eq!(k.image, cache.blob_path(TINY_SHA));
+    assert_eq!(k.image, cache.blob_path(TINY.sha256));
 
-    let deb = resolve(&cache, &file_source(&kernels_dir().join(DEB_72), None)).unwrap();
+    let deb = resolve(&cache, &file_source(&kernels_dir().join(K72.file), None)).unwrap();
     assert_eq!(list_blobs(&cache).unwrap().len(), 2);
     assert_eq!(verify(&cache).unwrap().removed.len(), 0);
 
     // Keeping the .deb keeps its image; the tiny kernel goes.
-    let keep = [DEB_72_SHA.to_owned()].into_iter().collect();
+    let keep = [K72.sha256.to_owned()].into_iter().collect();
     let report = prune(&cache, Some(&keep)).unwrap();
     assert_eq!(report.removed.len(), 1);
-    assert_eq!(report.removed[0].0, TINY_SHA);
+    assert_eq!(report.removed[0].0, TINY.sha256);
     assert_eq!(listing(&cache, "blobs/sha256"), vec![deb.sha256.clone()]);
 
     fs::write(&deb.image, b"garbage").unwrap();

@@ -1,0 +1,332 @@
+//! Resolving a [`Source`] to a verified bzImage in the cache: a local file
+//! in place or extracted, one file fetched from a URL or by apt (pinned or
+//! not, from a mirror or the origin), or an OCI image.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+use super::cache::{self, KernelCache};
+use super::error::KernelError;
+use super::options::Options;
+use super::source::{ResolvedKernel, Source, SourceFormat};
+use super::{apt, extract, fetch, hash, oci, sniff};
+
+/// Resolve a source to a verified bzImage, downloading and extracting into the
+/// cache as needed. Blocking.
+pub fn resolve(
+    cache: &KernelCache,
+    source: &Source,
+    opts: &Options,
+) -> Result<ResolvedKernel, KernelError> {
+    let origin = source.describe();
+    let pin = source
+        .pin()
+        .map(|s| normalize_sha256(&origin, s))
+        .transpose()?;
+    let kernel_path = source.kernel_path();
+    match source {
+        Source::File { path, sha256, .. } => {
+            let expected = sha256
+                .as_deref()
+                .map(|s| normalize_sha256(&origin, s))
+                .transpose()?;
+            resolve_file(cache, &origin, path, expected.as_deref(), kernel_path)
+        }
+        Source::Url { url, .. } => {
+            fetch::check_url(&origin, url)?;
+            let name = url.rsplit('/').next().unwrap_or_default();
+            let single = Single {
+                cache,
+                opts,
+                origin: &origin,
+                kernel_path,
+                mirror_name: Some(name),
+            };
+            single.resolve(pin.as_deref(), &mut |out| {
+                fetch::download(&origin, url, out, &opts.limits, opts.progress.as_ref())
+            })
+        }
+        Source::Apt {
+            package, version, ..
+        } => {
+            let name = apt::file_name(package, version);
+            let single = Single {
+                cache,
+                opts,
+                origin: &origin,
+                kernel_path,
+                mirror_name: Some(&name),
+            };
+            single.resolve(pin.as_deref(), &mut |out| {
+                apt::download(cache, &origin, package, version, out)
+            })
+        }
+        Source::Oci { reference, .. } => {
+            oci::resolve(cache, opts, &origin, reference, pin.as_deref(), kernel_path)
+        }
+    }
+}
+
+fn resolve_file(
+    cache: &KernelCache,
+    origin: &str,
+    path: &Path,
+    expected: Option<&str>,
+    kernel_path: Option<&str>,
+) -> Result<ResolvedKernel, KernelError> {
+    let read_err = |err| KernelError::ReadSource {
+        origin: origin.to_owned(),
+        path: path.to_owned(),
+        err,
+    };
+    // One pass: the digest of the whole file and its first bytes.
+    let (actual, head) = hash_and_head(File::open(path).map_err(read_err)?).map_err(read_err)?;
+    if let Some(expected) = expected {
+        if expected != actual {
+            return Err(KernelError::Sha256Mismatch {
+                origin: origin.to_owned(),
+                expected: expected.to_owned(),
+                actual,
+            });
+        }
+    }
+    match SourceFormat::recognise(&head) {
+        Some(SourceFormat::BzImage) => {
+            refuse_kernel_path(origin, kernel_path)?;
+            Ok(ResolvedKernel {
+                image: path.to_owned(),
+                sha256: actual.clone(),
+                source_sha256: actual,
+                format: SourceFormat::BzImage,
+            })
+        }
+        Some(format) => {
+            cache.prepare()?;
+            let _lock = cache.lock(&actual)?;
+            if let Some(kernel) = extract::cached_extraction(cache, &actual, kernel_path)? {
+                return Ok(kernel);
+            }
+            extract::extract_locked(cache, origin, &actual, kernel_path, format, || {
+                File::open(path).map_err(read_err)
+            })
+        }
+        None => Err(KernelError::NotAKernel {
+            origin: origin.to_owned(),
+            found: sniff::describe(&head),
+        }),
+    }
+}
+
+/// The sha256 of everything `r` yields, and its first [`sniff::HEAD_LEN`] bytes.
+fn hash_and_head(r: impl Read) -> io::Result<(String, Vec<u8>)> {
+    let mut r = hash::HashingReader::new(r);
+    let head = sniff::read_head(&mut r)?;
+    Ok((r.finish()?, head))
+}
+
+fn refuse_kernel_path(origin: &str, kernel_path: Option<&str>) -> Result<(), KernelError> {
+    match kernel_path {
+        Some(path) => Err(KernelError::KernelPathOnImage {
+            origin: origin.to_owned(),
+            kernel_path: path.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A source that is one file fetched from somewhere (a URL, apt): a bzImage
+/// or a package, kept in the cache under its digest.
+struct Single<'a> {
+    cache: &'a KernelCache,
+    opts: &'a Options,
+    origin: &'a str,
+    kernel_path: Option<&'a str>,
+    /// The file's name, to look for in the mirror.
+    mirror_name: Option<&'a str>,
+}
+
+/// Fetches the source from its origin into a temp file; returns the digest.
+type Obtain<'a> = dyn FnMut(&mut NamedTempFile) -> Result<String, KernelError> + 'a;
+
+impl Single<'_> {
+    fn resolve(
+        &self,
+        pin: Option<&str>,
+        obtain: &mut Obtain<'_>,
+    ) -> Result<ResolvedKernel, KernelError> {
+        self.cache.prepare()?;
+        match pin {
+            Some(digest) => self.resolve_pinned(digest, obtain),
+            None => {
+                // Held while the digest is unknown: a concurrent run resolving
+                // the same source waits, then finds what this one remembered.
+                let key = cache::name_key(self.origin);
+                let _lock = self.cache.lock(&key)?;
+                if !self.opts.fresh {
+                    if let Some(digest) = self.cache.read_name(&key) {
+                        match self.resolve_pinned(&digest, &mut |_| Err(self.not_cached())) {
+                            Err(KernelError::NotCached { .. }) => {}
+                            done => return done,
+                        }
+                    }
+                }
+                if self.opts.offline {
+                    return Err(self.not_cached());
+                }
+                let mut tmp = self.cache.temp_file()?;
+                let digest = match self.try_mirror(None, &mut tmp)? {
+                    Some(digest) => digest,
+                    None => obtain(&mut tmp)?,
+                };
+                {
+                    let _lock = self.cache.lock(&digest)?;
+                    if self.cache.verified_blob(&digest)?.is_none() {
+                        self.cache.store_blob(tmp, &digest)?;
+                    } // else `tmp` is dropped, hence removed.
+                }
+                // Now pinned, and in the cache: perhaps already extracted
+                // for another source with the same content.
+                let kernel = self.resolve_pinned(&digest, &mut |_| Err(self.not_cached()))?;
+                self.cache.write_name(&key, &digest)?;
+                Ok(kernel)
+            }
+        }
+    }
+
+    fn not_cached(&self) -> KernelError {
+        KernelError::NotCached {
+            origin: self.origin.to_owned(),
+        }
+    }
+
+    fn resolve_pinned(
+        &self,
+        expected: &str,
+        obtain: &mut Obtain<'_>,
+    ) -> Result<ResolvedKernel, KernelError> {
+        // Held until the kernel is resolved: another thread or process
+        // resolving the same digest waits here, then finds it in the cache.
+        let _lock = self.cache.lock(expected)?;
+
+        // A package extracted before: only its image is needed, not the package.
+        if let Some(kernel) = extract::cached_extraction(self.cache, expected, self.kernel_path)? {
+            return Ok(kernel);
+        }
+        let blob = match self.cache.verified_blob(expected)? {
+            Some(blob) => blob,
+            None => {
+                let mut tmp = self.cache.temp_file()?;
+                let actual = match self.try_mirror(Some(expected), &mut tmp)? {
+                    Some(actual) => actual,
+                    None if self.opts.offline => return Err(self.not_cached()),
+                    None => obtain(&mut tmp)?,
+                };
+                if actual != expected {
+                    // `tmp` is removed when dropped.
+                    return Err(KernelError::Sha256Mismatch {
+                        origin: self.origin.to_owned(),
+                        expected: expected.to_owned(),
+                        actual,
+                    });
+                }
+                self.cache.store_blob(tmp, expected)?
+            }
+        };
+        self.kernel_from_blob(blob, expected)
+    }
+
+    /// The mirror's copy, if it has one (that matches `expected`).
+    fn try_mirror(
+        &self,
+        expected: Option<&str>,
+        tmp: &mut NamedTempFile,
+    ) -> Result<Option<String>, KernelError> {
+        match &self.opts.mirror {
+            Some(mirror) if !self.opts.offline || mirror.is_local() => {
+                let progress = self.opts.progress.as_ref();
+                let limits = &self.opts.limits;
+                mirror.fetch(
+                    self.origin,
+                    expected,
+                    self.mirror_name,
+                    tmp,
+                    limits,
+                    progress,
+                )
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Recognise a verified blob and turn it into a kernel. The caller holds
+    /// the lock of `digest`.
+    fn kernel_from_blob(&self, blob: PathBuf, digest: &str) -> Result<ResolvedKernel, KernelError> {
+        let blob_err = |err| KernelError::cache("read", blob.clone(), err);
+        let head = sniff::read_head(&mut File::open(&blob).map_err(blob_err)?).map_err(blob_err)?;
+        match SourceFormat::recognise(&head) {
+            Some(SourceFormat::BzImage) => {
+                refuse_kernel_path(self.origin, self.kernel_path)?;
+                Ok(ResolvedKernel {
+                    image: blob,
+                    sha256: digest.to_owned(),
+                    source_sha256: digest.to_owned(),
+                    format: SourceFormat::BzImage,
+                })
+            }
+            Some(format) => {
+                let result = extract::extract_locked(
+                    self.cache,
+                    self.origin,
+                    digest,
+                    self.kernel_path,
+                    format,
+                    || File::open(&blob).map_err(blob_err),
+                );
+                // A package we refuse (or that changed underneath) is not kept;
+                // after a failure of the cache itself it is, to save a download.
+                if result.as_ref().is_err_and(|e| !e.is_cache()) {
+                    let _ = self.cache.remove_blob(digest);
+                }
+                result
+            }
+            None => {
+                // Intact, but useless: don't keep it.
+                self.cache.remove_blob(digest)?;
+                Err(KernelError::NotAKernel {
+                    origin: self.origin.to_owned(),
+                    found: sniff::describe(&head),
+                })
+            }
+        }
+    }
+}
+
+/// Lowercase a sha256 and check that it is 64 hex digits.
+fn normalize_sha256(origin: &str, value: &str) -> Result<String, KernelError> {
+    let v = value.trim().to_ascii_lowercase();
+    if hash::is_digest(&v) {
+        Ok(v)
+    } else {
+        Err(KernelError::BadSha256 {
+            origin: origin.to_owned(),
+            value: value.to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bpfcompat_testkit::sha256_hex;
+
+    #[test]
+    fn one_pass_gives_the_digest_and_the_head() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+        let (digest, head) = hash_and_head(&data[..]).unwrap();
+        assert_eq!(digest, sha256_hex(&data));
+        assert_eq!(head, &data[..sniff::HEAD_LEN]);
+    }
+}

@@ -1,0 +1,106 @@
+//! What a file is, from its first bytes: every magic number the kernel
+//! module recognises content by, and words for content it cannot use.
+
+use std::io::{self, Read};
+
+/// How many leading bytes recognition needs: the bzImage magic ends at 0x206.
+pub(crate) const HEAD_LEN: usize = 0x206;
+
+/// The x86 boot protocol's header signature (Documentation/arch/x86/boot.rst).
+const BZIMAGE_MAGIC_OFFSET: usize = 0x202;
+const BZIMAGE_MAGIC: &[u8; 4] = b"HdrS";
+const AR_MAGIC: &[u8; 8] = b"!<arch>\n";
+/// The lead of an RPM package (rpm's `docs/manual/format.md`).
+const RPM_MAGIC: &[u8; 4] = &[0xed, 0xab, 0xee, 0xdb];
+const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
+const GZIP_MAGIC: &[u8; 2] = &[0x1f, 0x8b];
+const XZ_MAGIC: &[u8; 6] = &[0xfd, b'7', b'z', b'X', b'Z', 0];
+const ZSTD_MAGIC: &[u8; 4] = &[0x28, 0xb5, 0x2f, 0xfd];
+const BZIP2_MAGIC: &[u8; 3] = b"BZh";
+/// A raw lzma stream with the usual properties byte (lc=3, lp=0, pb=2).
+const LZMA_MAGIC: &[u8; 3] = &[0x5d, 0, 0];
+const ZIP_MAGIC: &[u8; 4] = b"PK\x03\x04";
+/// A POSIX tar header's magic field.
+const TAR_MAGIC_OFFSET: usize = 257;
+const TAR_MAGIC: &[u8; 5] = b"ustar";
+/// The last two bytes of a boot sector.
+const BOOT_SIGNATURE_OFFSET: usize = 0x1fe;
+const BOOT_SIGNATURE: &[u8; 2] = &[0x55, 0xaa];
+
+/// Whether `head` (a file's first bytes) starts an x86 boot-protocol image:
+/// "HdrS" at 0x202 (Documentation/arch/x86/boot.rst).
+pub fn is_bzimage(head: &[u8]) -> bool {
+    head.get(BZIMAGE_MAGIC_OFFSET..BZIMAGE_MAGIC_OFFSET + BZIMAGE_MAGIC.len())
+        == Some(BZIMAGE_MAGIC)
+}
+
+/// An ar archive: a Debian package, or a static library.
+pub(crate) fn is_ar(head: &[u8]) -> bool {
+    head.starts_with(AR_MAGIC)
+}
+
+pub(crate) fn is_rpm(head: &[u8]) -> bool {
+    head.starts_with(RPM_MAGIC)
+}
+
+pub(crate) fn is_gzip(head: &[u8]) -> bool {
+    head.starts_with(GZIP_MAGIC)
+}
+
+pub(crate) fn is_xz(head: &[u8]) -> bool {
+    head.starts_with(XZ_MAGIC)
+}
+
+pub(crate) fn is_zstd(head: &[u8]) -> bool {
+    head.starts_with(ZSTD_MAGIC)
+}
+
+/// bzip2 or lzma: compressions RPM payloads may use that are not read here.
+pub(crate) fn is_bzip2_or_lzma(head: &[u8]) -> bool {
+    head.starts_with(BZIP2_MAGIC) || head.starts_with(LZMA_MAGIC)
+}
+
+/// An uncompressed tarball.
+pub(crate) fn is_tar(head: &[u8]) -> bool {
+    head.len() > TAR_MAGIC_OFFSET + TAR_MAGIC.len()
+        && &head[TAR_MAGIC_OFFSET..TAR_MAGIC_OFFSET + TAR_MAGIC.len()] == TAR_MAGIC
+}
+
+/// What starts a JSON object, such as an image manifest.
+pub(crate) fn is_json_object(head: &[u8]) -> bool {
+    head.starts_with(b"{")
+}
+
+/// A human description of content that is not what was wanted, for error
+/// messages.
+pub(crate) fn describe(head: &[u8]) -> String {
+    let what = if head.is_empty() {
+        "an empty file"
+    } else if head.starts_with(ELF_MAGIC) {
+        "an ELF file (an uncompressed vmlinux? QEMU needs the compressed bzImage, e.g. arch/x86/boot/bzImage)"
+    } else if is_gzip(head) {
+        "gzip-compressed data"
+    } else if is_xz(head) {
+        "xz-compressed data"
+    } else if is_zstd(head) {
+        "zstd-compressed data"
+    } else if head.starts_with(ZIP_MAGIC) {
+        "a zip archive"
+    } else if is_tar(head) {
+        "a tar archive"
+    } else if head.starts_with(b"<") || head.starts_with(b"\n<") {
+        "what looks like an HTML or XML page"
+    } else if head.get(BOOT_SIGNATURE_OFFSET..BOOT_SIGNATURE_OFFSET + 2) == Some(BOOT_SIGNATURE) {
+        "a boot sector without the x86 boot protocol header"
+    } else {
+        "unrecognised data"
+    };
+    format!("{what} ({} leading bytes examined)", head.len())
+}
+
+/// Read up to [`HEAD_LEN`] bytes (fewer only at end of file).
+pub(crate) fn read_head(r: &mut impl Read) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(HEAD_LEN);
+    r.take(HEAD_LEN as u64).read_to_end(&mut head)?;
+    Ok(head)
+}
