@@ -612,6 +612,42 @@ fn outputs_and_summary_carry_the_results() {
     assert!(gh.state().comments.is_empty());
 }
 
+/// The check run's summary and text, the comment and the job summary.
+fn surfaces(check: &Value, gh: &FakeGithub, run: &Run) -> [String; 4] {
+    let output = |field: &str| check["output"][field].as_str().unwrap().to_owned();
+    let comment = gh.state().comments[0]["body"].as_str().unwrap().to_owned();
+    [
+        output("summary"),
+        output("text"),
+        comment,
+        run.summary.clone(),
+    ]
+}
+
+/// GitHub accepted every request, and every surface is within its cap;
+/// one that was cut points at the full report. The head's check run.
+fn published_within_caps(gh: &FakeGithub, run: &Run, artifact: &str) -> Value {
+    let state = gh.state();
+    assert!(
+        state.requests.iter().all(|r| r.status < 300),
+        "nothing over a cap: {:#?}",
+        state.requests
+    );
+    let check = state.check_runs_on(HEAD)[0].clone();
+    drop(state);
+    let caps = [65_535, 65_535, 65_536, 1 << 20];
+    for (text, cap) in surfaces(&check, gh, run).iter().zip(caps) {
+        assert!(text.chars().count() <= cap, "{} > {cap}", text.len());
+        if text.contains("Cut to fit GitHub's size limit") {
+            assert!(
+                text.contains(artifact),
+                "a cut points at the report: {text:.300}"
+            );
+        }
+    }
+    check
+}
+
 #[test]
 fn output_beyond_githubs_caps_is_cut_whole_with_a_pointer_to_the_artifact() {
     let gh = FakeGithub::start();
@@ -639,29 +675,13 @@ fn output_beyond_githubs_caps_is_cut_whole_with_a_pointer_to_the_artifact() {
         &["--artifact-url", artifact],
     );
     assert_eq!(run.code, 2, "{}", run.context());
-    let state = gh.state();
-    assert!(
-        state.requests.iter().all(|r| r.status < 300),
-        "nothing over a cap: {:#?}",
-        state.requests
-    );
-    let check = state.check_runs_on(HEAD)[0].clone();
-    let comment = state.comments[0]["body"].as_str().unwrap().to_owned();
-    drop(state);
-    for (what, text, cap) in [
-        (
-            "summary",
-            check["output"]["summary"].as_str().unwrap(),
-            65_535,
-        ),
-        ("text", check["output"]["text"].as_str().unwrap(), 65_535),
-        ("comment", &comment, 65_536),
-        ("job summary", &run.summary, 1 << 20),
-    ] {
-        assert!(text.chars().count() <= cap, "{what}: {}", text.len());
-        assert!(text.contains("Cut to fit GitHub's size limit"), "{what}");
-        assert!(text.contains(artifact), "{what}");
-        outside_code(text);
+    let check = published_within_caps(&gh, &run, artifact);
+    for text in surfaces(&check, &gh, &run) {
+        assert!(
+            text.contains("Cut to fit GitHub's size limit"),
+            "{text:.300}"
+        );
+        outside_code(&text);
     }
     assert_eq!(
         check["annotations"].as_array().unwrap().len(),
@@ -710,31 +730,9 @@ fn a_hundred_objects_fit_every_github_surface() {
         &["--artifact-url", artifact],
     );
     assert_ne!(run.code, 0, "{}", run.context());
-    let state = gh.state();
-    assert!(
-        state.requests.iter().all(|r| r.status < 300),
-        "GitHub accepted every body: {:#?}",
-        state.requests.iter().map(|r| r.status).collect::<Vec<_>>()
-    );
-    let check = state.check_runs_on(HEAD)[0].clone();
-    let comment = state.comments[0]["body"].as_str().unwrap().to_owned();
-    drop(state);
-    for (what, text, cap) in [
-        (
-            "summary",
-            check["output"]["summary"].as_str().unwrap(),
-            65_535,
-        ),
-        ("text", check["output"]["text"].as_str().unwrap(), 65_535),
-        ("comment", &comment, 65_536),
-        ("job summary", &run.summary, 1 << 20),
-    ] {
-        assert!(text.chars().count() <= cap, "{what}: {}", text.len());
-        if text.contains("Cut to fit GitHub's size limit") {
-            assert!(text.contains(artifact), "{what} points at the full report");
-        }
-    }
-    for text in [&comment, &run.summary] {
+    let check = published_within_caps(&gh, &run, artifact);
+    let [_, text, comment, job_summary] = surfaces(&check, &gh, &run);
+    for text in [text, comment, job_summary] {
         assert!(
             text.contains("Cut to fit GitHub's size limit"),
             "{text:.300}"

@@ -231,8 +231,9 @@ mod tests {
         let start = Instant::now();
         let why = probe(&paused, Accel::Tcg, Duration::from_millis(700)).unwrap_err();
         assert!(why.contains("ran no guest code in 0.7 s"), "{why}");
+        // Bounded, not timed: a loaded host starts QEMU slowly.
         assert!(
-            start.elapsed() < Duration::from_secs(3),
+            start.elapsed() < Duration::from_secs(20),
             "{:?}",
             start.elapsed()
         );
