@@ -27,10 +27,13 @@ fn write_report(report: &Report, out: &Path, markdown: Option<&Path>) -> anyhow:
     print!("{}", progress::table(&report.targets));
     print!("{}", progress::notes(&report.targets));
     let s = &report.summary;
+    let partial = match s.partial {
+        0 => String::new(),
+        n => format!("{n} partial, "),
+    };
     println!(
-        "{} passed, {} partial, {} failed, {} infra errors; report: {}",
+        "{} passed, {partial}{} failed, {} infra errors; report: {}",
         s.passed,
-        s.partial,
         s.failed,
         s.infra_errors,
         out.display()
