@@ -111,8 +111,9 @@ pub struct AccelUse {
 pub struct Summary {
     pub status: RunStatus,
     pub passed: usize,
-    /// Kernels where everything loaded but something could not be attached.
-    #[serde(default)]
+    /// Kernels where everything loaded but something could not be attached;
+    /// absent when none, so reports without partial kernels keep their shape.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub partial: usize,
     pub failed: usize,
     pub infra_errors: usize,
