@@ -265,3 +265,62 @@ fn the_installed_release_checks_objects_and_runs_commands_on_a_real_kernel() {
         );
     }
 }
+
+/// The static binary resolves names with glibc's built-in `files` and `dns`
+/// whatever the host's nsswitch.conf names (a module there would be loaded
+/// with the host's shared glibc): under `hosts: dns`, where the host's own
+/// programs cannot resolve `localhost`, it still reads /etc/hosts.
+#[test]
+#[ignore = "needs dist/ from scripts/build-release.sh; .ci/run runs it"]
+fn the_release_binary_resolves_names_without_the_hosts_nss_modules() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: no mount namespace for another nsswitch.conf");
+        return;
+    }
+    let dir = unpack();
+    let s = Scratch::new();
+    let server = serve_file(kernels_dir().join(TINY.file));
+    let url = server.url.replace("127.0.0.1", "localhost");
+    let matrix = s.write(
+        "nss.yaml",
+        &format!("name: nss\nkernels:\n  - id: tiny\n    source:\n      url: {url}\n"),
+    );
+    let conf = s.write("nsswitch.conf", "hosts: dns\n");
+    let with_dns_only = |argv: &[&Path]| {
+        Command::new("unshare")
+            .args([
+                "-m",
+                "sh",
+                "-c",
+                r#"mount --bind "$0" /etc/nsswitch.conf && exec "$@""#,
+            ])
+            .arg(&conf)
+            .args(argv)
+            .output()
+            .unwrap()
+    };
+    let getent = with_dns_only(&[
+        Path::new("getent"),
+        Path::new("hosts"),
+        Path::new("localhost"),
+    ]);
+    assert!(
+        !getent.status.success(),
+        "the host's getent resolved localhost: {getent:?}"
+    );
+    let fetch = with_dns_only(&[
+        &dir.path().join("bpfcompat"),
+        Path::new("kernels"),
+        Path::new("fetch"),
+        Path::new("--matrix"),
+        &matrix,
+        Path::new("--cache-dir"),
+        &s.path("cache"),
+    ]);
+    let stdout = String::from_utf8_lossy(&fetch.stdout);
+    assert!(
+        fetch.status.success() && stdout.contains("cached") && !stdout.contains("ERROR"),
+        "{fetch:?}"
+    );
+    assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
