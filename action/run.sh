@@ -43,6 +43,16 @@ resolve_matrix() {
   die "matrix '$matrix' is neither a file nor one of the action's matrices: ${names[*]:-none}"
 }
 
+# Release builds are x86_64 Linux only, and so is the guest agent that runs
+# inside the x86_64 kernels: anything else stops here, before any download.
+step_check_runner() {
+  local os=${RUNNER_OS:-$(uname -s)} arch=${RUNNER_ARCH:-$(uname -m)}
+  case "$os/$arch" in
+    Linux/X64 | Linux/x86_64) echo "runner: $os $arch" ;;
+    *) die "no release build for $os $arch runners; supported: Linux X64 (ubuntu-22.04, ubuntu-24.04, self-hosted x86_64 Linux); from source on an x86_64 Linux host: cargo install --locked --path . (see README)" ;;
+  esac
+}
+
 step_resolve() {
   local matrix hash id
   matrix=$(resolve_matrix "${BPFCOMPAT_MATRIX:?matrix is required}")
@@ -187,10 +197,11 @@ step_publish() {
 }
 
 case "${1:-}" in
+  check-runner) step_check_runner ;;
   resolve) step_resolve ;;
   install-qemu) step_install_qemu ;;
   install) step_install ;;
   test) step_test ;;
   publish) step_publish ;;
-  *) die "usage: run.sh resolve|install-qemu|install|test|publish" ;;
+  *) die "usage: run.sh check-runner|resolve|install-qemu|install|test|publish" ;;
 esac

@@ -935,7 +935,8 @@ fn action_yml_is_a_composite_action_fed_through_env() {
         action["inputs"]["github-token"]["default"],
         "${{ github.token }}"
     );
-    for step in action["runs"]["steps"].as_array().unwrap() {
+    let steps = action["runs"]["steps"].as_array().unwrap();
+    for step in steps {
         if let Some(run) = step["run"].as_str() {
             assert!(
                 !run.contains("${{"),
@@ -944,6 +945,11 @@ fn action_yml_is_a_composite_action_fed_through_env() {
             assert_eq!(step["shell"], "bash", "{step}");
         }
     }
+    // Nothing is downloaded on a runner without a release build.
+    assert_eq!(
+        steps[0]["run"], "\"$GITHUB_ACTION_PATH/action/run.sh\" check-runner",
+        "the runner check is the first step"
+    );
     let workflows = root.join(".github/workflows");
     for entry in std::fs::read_dir(&workflows).unwrap() {
         let path = entry.unwrap().path();
@@ -973,5 +979,49 @@ fn action_yml_is_a_composite_action_fed_through_env() {
             String::from_utf8_lossy(&out.stderr)
         ),
         Err(_) => eprintln!("actionlint not installed: skipped"),
+    }
+}
+
+/// The action's first step, with `RUNNER_*` faked: Linux X64 goes on, any
+/// runner without a release build stops with one line saying what works.
+#[test]
+fn the_action_refuses_runners_without_a_release_build() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("action/run.sh");
+    let check = |os: &str, arch: &str| {
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg("check-runner")
+            .env("RUNNER_OS", os)
+            .env("RUNNER_ARCH", arch)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = check("Linux", "X64");
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout, "runner: Linux X64\n");
+    for (os, arch) in [
+        ("macOS", "ARM64"),
+        ("macOS", "X64"),
+        ("Windows", "X64"),
+        ("Linux", "ARM64"),
+        ("Linux", "ARM"),
+    ] {
+        let (code, stdout, stderr) = check(os, arch);
+        assert_eq!(code, Some(1), "{os} {arch}: {stdout}{stderr}");
+        assert_eq!(stdout, "", "{os} {arch}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        let line = stderr.trim_end();
+        assert!(
+            line.starts_with("::error::")
+                && line.contains(&format!("{os} {arch}"))
+                && line.contains("Linux X64")
+                && line.contains("cargo install --locked --path ."),
+            "says what is supported and how to run from source: {line}"
+        );
     }
 }
