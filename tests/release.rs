@@ -144,6 +144,48 @@ fn release_binaries_are_static_or_need_glibc_2_31_at_most() {
     assert!(bash.glibc.last().is_some_and(|v| v.0 == 2), "{bash:?}");
 }
 
+/// The CycloneDX SBOM beside the archive describes bpfcompat with the crates
+/// Cargo.lock pins, at their locked versions.
+#[test]
+#[ignore = "needs dist/ from scripts/build-release.sh; .ci/run runs it"]
+fn the_sbom_lists_the_locked_crates() {
+    let path = dist().join("bpfcompat-x86_64-linux.cdx.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (build-release.sh writes it when cargo-cyclonedx is installed)",
+            path.display()
+        )
+    });
+    let sbom: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(sbom["bomFormat"], "CycloneDX");
+    assert_eq!(sbom["metadata"]["component"]["name"], "bpfcompat");
+    let lock = std::fs::read_to_string(root().join("Cargo.lock")).unwrap();
+    let locked: Vec<(&str, &str)> = lock
+        .split("[[package]]")
+        .skip(1)
+        .map(|p| {
+            let field = |k: &str| {
+                p.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{k} = \"")))
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap()
+            };
+            (field("name"), field("version"))
+        })
+        .collect();
+    let components = sbom["components"].as_array().unwrap();
+    for c in components {
+        let pair = (c["name"].as_str().unwrap(), c["version"].as_str().unwrap());
+        assert!(locked.contains(&pair), "{pair:?} is not in Cargo.lock");
+    }
+    for name in ["bpfcompat-guest", "libbpf-sys", "ureq", "rustls", "tokio"] {
+        assert!(
+            components.iter().any(|c| c["name"] == name),
+            "the SBOM lists {name}"
+        );
+    }
+}
+
 /// `action/run.sh install`, as the action's install step runs it, from a
 /// release directory on disk instead of GitHub.
 fn action_install(bin_dir: &Path) -> String {
