@@ -43,6 +43,16 @@ resolve_matrix() {
   die "matrix '$matrix' is neither a file nor one of the action's matrices: ${names[*]:-none}"
 }
 
+# Release builds are x86_64 Linux only, and so is the guest agent that runs
+# inside the x86_64 kernels: anything else stops here, before any download.
+step_check_runner() {
+  local os=${RUNNER_OS:-$(uname -s)} arch=${RUNNER_ARCH:-$(uname -m)}
+  case "$os/$arch" in
+    Linux/X64 | Linux/x86_64) echo "runner: $os $arch" ;;
+    *) die "no release build for $os $arch runners; supported: Linux X64 (ubuntu-22.04, ubuntu-24.04, self-hosted x86_64 Linux); from source on an x86_64 Linux host: cargo install --locked --path . (see README)" ;;
+  esac
+}
+
 step_resolve() {
   local matrix hash id
   matrix=$(resolve_matrix "${BPFCOMPAT_MATRIX:?matrix is required}")
@@ -87,7 +97,7 @@ step_install_qemu() {
 
 step_install() {
   local bin_dir=${BPFCOMPAT_BIN_DIR:?}
-  local version=${BPFCOMPAT_VERSION:-latest}
+  local version=${BPFCOMPAT_VERSION:-latest} installed
   mkdir -p "$bin_dir"
   if [ "$version" = source ]; then
     # The action's own checkout: the host binary and the guest agent, which
@@ -97,6 +107,7 @@ step_install() {
     cargo build --release --locked --manifest-path "$action_dir/Cargo.toml" \
       --target-dir "$target" -p bpfcompat
     install -m 0755 "$target/release/bpfcompat" "$target/release/bpfcompat-guest" "$bin_dir/"
+    installed="built from source in $action_dir"
   else
     [[ "$version" =~ ^(latest|v?[0-9]+\.[0-9]+\.[0-9]+([-.][0-9A-Za-z.]+)?)$ ]] ||
       die "version '$version' is not latest, source or a release such as 0.1.0"
@@ -108,18 +119,22 @@ step_install() {
     else
       base="https://github.com/$repo/releases/download/v${version#v}"
     fi
-    local tmp
+    # Tests point this at a local directory (file://...).
+    base=${BPFCOMPAT_RELEASE_BASE_URL:-$base}
+    local tmp digest
     tmp=$(mktemp -d)
     curl -fsSL --retry 3 -o "$tmp/$asset" "$base/$asset"
     curl -fsSL --retry 3 -o "$tmp/$asset.sha256" "$base/$asset.sha256"
     # The published digest names the file; check it, then unpack.
-    (cd "$tmp" && echo "$(cut -d' ' -f1 "$asset.sha256")  $asset" | sha256sum --check --strict) ||
+    digest=$(cut -d' ' -f1 "$tmp/$asset.sha256")
+    (cd "$tmp" && echo "$digest  $asset" | sha256sum --check --strict --quiet) ||
       die "$asset from $base does not match its published sha256"
     tar -xzf "$tmp/$asset" -C "$bin_dir" bpfcompat bpfcompat-guest
     rm -rf "$tmp"
+    installed="from $base/$asset, sha256 $digest"
   fi
   echo "$bin_dir" >>"$GITHUB_PATH"
-  "$bin_dir/bpfcompat" --version
+  echo "installed $("$bin_dir/bpfcompat" --version) $installed"
 }
 
 # The artifact glob must name exactly one file: a run checks one artifact.
@@ -182,10 +197,11 @@ step_publish() {
 }
 
 case "${1:-}" in
+  check-runner) step_check_runner ;;
   resolve) step_resolve ;;
   install-qemu) step_install_qemu ;;
   install) step_install ;;
   test) step_test ;;
   publish) step_publish ;;
-  *) die "usage: run.sh resolve|install-qemu|install|test|publish" ;;
+  *) die "usage: run.sh check-runner|resolve|install-qemu|install|test|publish" ;;
 esac

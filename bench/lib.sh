@@ -1,10 +1,11 @@
 # shellcheck shell=bash disable=SC2034 # variables are for the scripts that source this
 # Shared by the benchmarks: the test kernels, timing and medians.
-# Sourced from the project root; sets $work (removed on exit), $bin, $accel.
+# Sourced from the project root; sets $work (removed on exit), $bin
+# ($BPFCOMPAT_BENCH_BIN, default the release build), $accel.
 set -euo pipefail
 kernels="${BPFCOMPAT_TEST_KERNELS:-$PWD/../shared/kernels}"
-bin="$PWD/target/release/bpfcompat"
-[ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+bin="${BPFCOMPAT_BENCH_BIN:-$PWD/target/release/bpfcompat}"
+[ -x "$bin" ] || { echo "build first: cargo build --release ($bin)" >&2; exit 1; }
 accel="${BPFCOMPAT_BENCH_ACCEL:-tcg}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

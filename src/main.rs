@@ -9,7 +9,25 @@ use bpfcompat::results::{compare, history};
 use bpfcompat::{escape, github};
 use clap::Parser;
 
+/// The static release build resolves host names with glibc's built-in
+/// `files` and `dns` only. Another module named in the host's nsswitch.conf
+/// (mdns, myhostname, resolve) would be dlopen()ed with the host's shared
+/// glibc, which a static binary cannot safely load when it differs.
+#[cfg(target_feature = "crt-static")]
+fn static_nss() {
+    extern "C" {
+        fn __nss_configure_lookup(
+            db: *const libc::c_char,
+            line: *const libc::c_char,
+        ) -> libc::c_int;
+    }
+    // SAFETY: two NUL-terminated strings; called before any other thread.
+    unsafe { __nss_configure_lookup(c"hosts".as_ptr(), c"files dns".as_ptr()) };
+}
+
 fn main() -> ExitCode {
+    #[cfg(target_feature = "crt-static")]
+    static_nss();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -1013,7 +1013,8 @@ fn action_yml_is_a_composite_action_fed_through_env() {
         action["inputs"]["github-token"]["default"],
         "${{ github.token }}"
     );
-    for step in action["runs"]["steps"].as_array().unwrap() {
+    let steps = action["runs"]["steps"].as_array().unwrap();
+    for step in steps {
         if let Some(run) = step["run"].as_str() {
             assert!(
                 !run.contains("${{"),
@@ -1022,13 +1023,51 @@ fn action_yml_is_a_composite_action_fed_through_env() {
             assert_eq!(step["shell"], "bash", "{step}");
         }
     }
+    // Nothing is downloaded on a runner without a release build.
+    assert_eq!(
+        steps[0]["run"], "\"$GITHUB_ACTION_PATH/action/run.sh\" check-runner",
+        "the runner check is the first step"
+    );
+    assert_pinned("action.yml", &text);
     let workflows = root.join(".github/workflows");
+    let mut names = Vec::new();
     for entry in std::fs::read_dir(&workflows).unwrap() {
         let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(&path).unwrap();
-        serde_norway::from_str::<Value>(&text)
+        let workflow = serde_norway::from_str::<Value>(&text)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for (job, body) in workflow["jobs"].as_object().unwrap() {
+            for step in body["steps"].as_array().into_iter().flatten() {
+                if let Some(run) = step["run"].as_str() {
+                    assert!(
+                        !run.contains("${{"),
+                        "{name} {job}: expressions reach run: via env only: {run}"
+                    );
+                }
+            }
+        }
+        assert_pinned(&name, &text);
+        names.push(name);
     }
+    names.sort();
+    assert_eq!(names, ["bpfcompat.yml", "deny.yml", "release.yml"]);
+    release_workflow_ships_what_ci_tests(root);
+    let dependabot: Value = serde_norway::from_str(
+        &std::fs::read_to_string(root.join(".github/dependabot.yml")).unwrap(),
+    )
+    .unwrap();
+    let mut ecosystems: Vec<&str> = dependabot["updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            assert_eq!(u["directory"], "/", "{u}");
+            u["package-ecosystem"].as_str().unwrap()
+        })
+        .collect();
+    ecosystems.sort();
+    assert_eq!(ecosystems, ["cargo", "github-actions"]);
     // Like actionlint, optional on a developer machine.
     match Command::new("shellcheck")
         .arg(root.join("action/run.sh"))
@@ -1051,5 +1090,143 @@ fn action_yml_is_a_composite_action_fed_through_env() {
             String::from_utf8_lossy(&out.stderr)
         ),
         Err(_) => eprintln!("actionlint not installed: skipped"),
+    }
+}
+
+/// Every `uses:` of another repository's action names a full commit, with
+/// the version it is in a comment (`@<40 hex> # v4.2.2`), which Dependabot
+/// keeps up to date; only the repository's own (`./`) is not pinned.
+fn assert_pinned(file: &str, text: &str) {
+    for line in text.lines() {
+        let Some(uses) = line
+            .trim_start()
+            .trim_start_matches("- ")
+            .strip_prefix("uses: ")
+        else {
+            continue;
+        };
+        if uses.starts_with("./") {
+            continue;
+        }
+        let (_, reference) = uses
+            .split_once('@')
+            .unwrap_or_else(|| panic!("{file}: `{uses}` names no version"));
+        let (sha, comment) = reference.split_at(reference.len().min(40));
+        assert!(
+            sha.len() == 40
+                && sha
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+                && comment.starts_with(" # v"),
+            "{file}: `{uses}` is not pinned by commit with its version in a comment"
+        );
+    }
+}
+
+/// The release workflow builds with the script that .ci/run tests, tests the
+/// archive it built, attests it and publishes it with its digest and SBOM.
+fn release_workflow_ships_what_ci_tests(root: &Path) {
+    let text = std::fs::read_to_string(root.join(".github/workflows/release.yml")).unwrap();
+    let workflow: Value = serde_norway::from_str(&text).unwrap();
+    let job = &workflow["jobs"]["release"];
+    for (permission, level) in [
+        ("contents", "write"),
+        ("id-token", "write"),
+        ("attestations", "write"),
+    ] {
+        assert_eq!(job["permissions"][permission], level, "{permission}");
+    }
+    assert_eq!(job["needs"], "advisories");
+    assert_eq!(
+        workflow["jobs"]["advisories"]["uses"],
+        "./.github/workflows/deny.yml"
+    );
+    let steps = job["steps"].as_array().unwrap();
+    let position = |what: &str, found: &dyn Fn(&Value) -> bool| {
+        steps
+            .iter()
+            .position(found)
+            .unwrap_or_else(|| panic!("release.yml has no step that {what}"))
+    };
+    let runs = |needle: &'static str| {
+        move |s: &Value| s["run"].as_str().is_some_and(|r| r.contains(needle))
+    };
+    let build = position("builds", &runs("bash scripts/build-release.sh dist"));
+    assert_eq!(steps[build]["env"]["BPFCOMPAT_SBOM"], "required");
+    let test = position(
+        "tests the archive",
+        &runs("cargo test --locked --test release -- --ignored"),
+    );
+    let attest = position("attests", &|s| {
+        s["uses"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("actions/attest-build-provenance@"))
+    });
+    assert_eq!(
+        steps[attest]["with"]["subject-path"],
+        "dist/bpfcompat-x86_64-linux.tar.gz"
+    );
+    let publish = position("publishes", &runs("gh release create"));
+    assert!(build < test && test < attest && attest < publish);
+    let published = steps[publish]["run"].as_str().unwrap();
+    for file in [".tar.gz", ".tar.gz.sha256", ".cdx.json"] {
+        assert!(
+            published.contains(&format!("dist/bpfcompat-x86_64-linux{file} "))
+                || published.ends_with(&format!("dist/bpfcompat-x86_64-linux{file}")),
+            "release.yml publishes {file}: {published}"
+        );
+    }
+    // .ci/run tests exactly what ships, and checks the dependencies.
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    for needle in [
+        "BPFCOMPAT_SBOM=required timeout 1800 bash scripts/build-release.sh dist",
+        "cargo test --locked --test release -- --ignored",
+        "cargo deny check --hide-inclusion-graph licenses bans sources",
+    ] {
+        assert!(ci.contains(needle), ".ci/run runs `{needle}`");
+    }
+}
+
+/// The action's first step, with `RUNNER_*` faked: Linux X64 goes on, any
+/// runner without a release build stops with one line saying what works.
+#[test]
+fn the_action_refuses_runners_without_a_release_build() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("action/run.sh");
+    let check = |os: &str, arch: &str| {
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg("check-runner")
+            .env("RUNNER_OS", os)
+            .env("RUNNER_ARCH", arch)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = check("Linux", "X64");
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout, "runner: Linux X64\n");
+    for (os, arch) in [
+        ("macOS", "ARM64"),
+        ("macOS", "X64"),
+        ("Windows", "X64"),
+        ("Linux", "ARM64"),
+        ("Linux", "ARM"),
+    ] {
+        let (code, stdout, stderr) = check(os, arch);
+        assert_eq!(code, Some(1), "{os} {arch}: {stdout}{stderr}");
+        assert_eq!(stdout, "", "{os} {arch}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        let line = stderr.trim_end();
+        assert!(
+            line.starts_with("::error::")
+                && line.contains(&format!("{os} {arch}"))
+                && line.contains("Linux X64")
+                && line.contains("cargo install --locked --path ."),
+            "says what is supported and how to run from source: {line}"
+        );
     }
 }

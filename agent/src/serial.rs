@@ -61,8 +61,12 @@ fn open_raw(device: &str) -> std::io::Result<File> {
             // Raw: no `\n` -> `\r\n`, no echo, 8 bits; CLOCAL ignores modem lines.
             libc::cfmakeraw(&mut tio);
             tio.c_cflag |= libc::CLOCAL;
-            libc::cfsetispeed(&mut tio, libc::B115200);
-            libc::cfsetospeed(&mut tio, libc::B115200);
+            // 115200 baud, set as cfsetispeed/cfsetospeed do: the libc crate
+            // binds those two to versioned glibc symbols, which a static
+            // (crt-static) link of the release agent cannot resolve.
+            tio.c_cflag = (tio.c_cflag & !libc::CBAUD) | libc::B115200;
+            tio.c_ispeed = libc::B115200;
+            tio.c_ospeed = libc::B115200;
             if libc::tcsetattr(fd, libc::TCSANOW, &tio) != 0 {
                 eprintln!(
                     "bpfcompat-guest: cannot make {device} raw: {}",

@@ -83,8 +83,25 @@ impl Scratch {
 
     /// [`Scratch::run_to`] with extra environment variables.
     pub fn run_full(&self, out: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+        self.run_program(
+            Command::new(env!("CARGO_BIN_EXE_bpfcompat")),
+            out,
+            args,
+            env,
+        )
+    }
+
+    /// [`Scratch::run_full`] with another `bpfcompat` (a release build), or
+    /// a command that runs one with these arguments appended.
+    pub fn run_program(
+        &self,
+        mut program: Command,
+        out: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Run {
         let _ = std::fs::remove_file(out);
-        let output = Command::new(env!("CARGO_BIN_EXE_bpfcompat"))
+        let output = program
             .args(args)
             .envs(env.iter().copied())
             .arg("--out")
