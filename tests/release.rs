@@ -14,6 +14,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use bpfcompat_testkit::http::{Plan, TestServer};
 use common::*;
 use object::elf::{DT_NEEDED, PT_INTERP};
 use object::read::elf::{Dyn, ElfFile64, ProgramHeader};
@@ -232,8 +233,11 @@ fn the_installed_release_checks_objects_and_runs_commands_on_a_real_kernel() {
 
     // The kernel comes over HTTP from `localhost`: the static binary
     // resolves the name (glibc's built-in `files`) and downloads it.
-    let server = serve_file(kernels_dir().join(K61.file));
-    let url = server.url.replace("127.0.0.1", "localhost");
+    let server = TestServer::start(
+        std::fs::read(kernels_dir().join(K61.file)).unwrap(),
+        Plan::default(),
+    );
+    let url = server.url("vmlinuz").replace("127.0.0.1", "localhost");
     let matrix = s.write(
         "release.yaml",
         &format!(
@@ -262,7 +266,7 @@ fn the_installed_release_checks_objects_and_runs_commands_on_a_real_kernel() {
     }
     let r = run(&args);
     assert_eq!(r.code, 0, "{}", r.context());
-    assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(server.requests(), 1);
     let checks = r.target(K61.id)["checks"].as_array().unwrap();
     assert_eq!(checks.len(), objects.len(), "{}", r.context());
     assert!(
@@ -321,8 +325,11 @@ fn the_release_binary_resolves_names_without_the_hosts_nss_modules() {
     }
     let dir = unpack();
     let s = Scratch::new();
-    let server = serve_file(kernels_dir().join(TINY.file));
-    let url = server.url.replace("127.0.0.1", "localhost");
+    let server = TestServer::start(
+        std::fs::read(kernels_dir().join(TINY.file)).unwrap(),
+        Plan::default(),
+    );
+    let url = server.url("vmlinuz").replace("127.0.0.1", "localhost");
     let matrix = s.write(
         "nss.yaml",
         &format!("name: nss\nkernels:\n  - id: tiny\n    source:\n      url: {url}\n"),
@@ -364,5 +371,5 @@ fn the_release_binary_resolves_names_without_the_hosts_nss_modules() {
         fetch.status.success() && stdout.contains("cached") && !stdout.contains("ERROR"),
         "{fetch:?}"
     );
-    assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(server.requests(), 1);
 }
