@@ -32,3 +32,4 @@ pub mod report;
 pub mod results;
 pub mod run;
 pub mod term;
+pub mod yaml;
