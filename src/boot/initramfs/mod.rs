@@ -190,6 +190,7 @@ pub fn build_initramfs(agent: &Path, payload: &Payload) -> Result<Vec<u8>, Guest
                 Ok(CheckRequest::Object(ObjectCheckRequest {
                     path: guest,
                     mode: *mode,
+                    contract: None,
                 }))
             })
             .collect::<Result<_, GuestError>>()?,
