@@ -6,21 +6,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::bail;
-use bpfcompat_proto::object::ObjectMode;
+use bpfcompat_proto::object::ValidationMode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::boot::qemu::AccelChoice;
 use crate::commands::kernels::{KernelsAction, KernelsOptions};
 use crate::commands::merge::MergeOptions;
 use crate::commands::test::RunOptions;
+use crate::commands::DEFAULT_WORKDIR;
 use crate::github::{CommentMode, PublishOptions};
 use crate::matrix::parse_duration;
 use crate::matrix::shard::ShardSpec;
 use crate::results::compare;
-use crate::run::check::{CheckSpec, CommandCheck};
-
-/// Where runs keep their files and the history, unless `--workdir` says.
-const DEFAULT_WORKDIR: &str = ".bpfcompat";
+use crate::run::check::{CheckSpec, CommandCheck, ObjectCheck, SuiteCheck};
 
 #[derive(Parser)]
 #[command(
@@ -64,8 +62,14 @@ pub enum Commands {
                       (UNSUPPORTED_MAP_TYPE, MISSING_BTF, VERIFIER_REJECTION, ...), the evidence \
                       line and a hint; all objects are checked in the same boot of each kernel. \
                       Files that are not BPF objects are refused before anything boots.\n\n\
+                      A manifest (--manifest, or X.manifest.yaml found beside X.bpf.o) says \
+                      what the object's own loader does that a plain libbpf load would not: map \
+                      sizes, program types, variants, globals, attach targets, functional tests \
+                      (docs/manifest.md). --suite runs a suite file's cases in one boot of each \
+                      kernel. Manifests and suites are read in the Go bpfcompat's format.\n\n\
                       With --command, runs your loader exactly like `test-command`.",
-        after_help = "Example:\n  bpfcompat test --artifact build/probe.bpf.o --artifact build/net.bpf.o \\\n      --matrix matrices/test-kernels.yaml --out report.json --markdown report.md"
+        after_help = "Examples:\n  bpfcompat test --artifact build/probe.bpf.o --artifact build/net.bpf.o \\\n      --matrix matrices/test-kernels.yaml --out report.json --markdown report.md\n  \
+                      bpfcompat test --suite bpfcompat-suite.yaml --out report.json"
     )]
     Test(TestArgs),
     /// Publish a report to GitHub: check run, sticky PR comment, job summary, step outputs.
@@ -272,29 +276,51 @@ pub struct TestArgs {
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u8), requires = "command")]
     pub command_expect_exit: u8,
     /// A .bpf.o to check with the bundled validator; repeat it to check several in the
-    /// same boot. With --command: the one file shipped as $BPFCOMPAT_ARTIFACT.
-    #[arg(long, value_name = "FILE")]
+    /// same boot (each with X.manifest.yaml beside X.bpf.o, if there is one). With --command:
+    /// the one file shipped as $BPFCOMPAT_ARTIFACT.
+    #[arg(long, value_name = "FILE", conflicts_with = "suite")]
     pub artifact: Vec<PathBuf>,
-    /// Validator: load the objects only, or also attach every program.
-    #[arg(long, value_enum, default_value_t = ValidationMode::LoadAttach, conflicts_with = "command")]
-    pub validation_mode: ValidationMode,
+    /// The manifest of the one --artifact (the Go bpfcompat's format, docs/manifest.md),
+    /// instead of the X.manifest.yaml beside it.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["command", "suite"])]
+    pub manifest: Option<PathBuf>,
+    /// A suite file (the Go bpfcompat's format): its cases' objects, with their manifests, all
+    /// checked in one boot of each kernel; its defaults stand in for --matrix, --workdir,
+    /// --timeout and --concurrency when those are not given.
+    #[arg(long, value_name = "FILE", conflicts_with = "command")]
+    pub suite: Option<PathBuf>,
+    /// Validator: what to prove (also spelt load_only, load_attach); wins over a suite's modes
+    /// [default: load-attach].
+    #[arg(long, value_enum, conflicts_with = "command")]
+    pub validation_mode: Option<ValidationModeArg>,
+    /// Apply only what manifests say: no default max_entries for maps compiled with 0, no
+    /// program type for sections libbpf does not know.
+    #[arg(long, conflicts_with = "command")]
+    pub no_auto_fixups: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ValidationMode {
+/// `--validation-mode`: the words of [`ValidationMode`], and the Go tool's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidationModeArg {
     /// Open the object, create its maps and load its programs.
+    #[value(alias = "load_only")]
     LoadOnly,
     /// Also attach every program to a real target in the guest.
+    #[value(alias = "load_attach")]
     LoadAttach,
+    /// Attach, plus run statistics, the workload and the manifests' functional tests while
+    /// every link is alive (agent support pending: until then, load and attach).
+    Behavior,
 }
 
-impl From<ValidationMode> for ObjectMode {
-    fn from(mode: ValidationMode) -> ObjectMode {
+impl From<ValidationModeArg> for ValidationMode {
+    fn from(mode: ValidationModeArg) -> ValidationMode {
         match mode {
-            ValidationMode::LoadOnly => ObjectMode::LoadOnly,
-            ValidationMode::LoadAttach => ObjectMode::LoadAttach,
+            ValidationModeArg::LoadOnly => ValidationMode::LoadOnly,
+            ValidationModeArg::LoadAttach => ValidationMode::LoadAttach,
+            ValidationModeArg::Behavior => ValidationMode::Behavior,
         }
     }
 }
@@ -438,9 +464,10 @@ pub struct CommonArgs {
     /// infrastructure error [default: MemAvailable minus 1 GiB].
     #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u64).range(1..))]
     pub memory_budget: Option<u64>,
-    /// Per-kernel time limit, e.g. 90s or 5m; a kernel's `timeout:` in the matrix wins.
-    #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = parse_duration)]
-    pub timeout: Duration,
+    /// Per-kernel time limit, e.g. 90s or 5m; a kernel's `timeout:` in the matrix wins
+    /// [default: a suite's, else 3m].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
     /// Hardware acceleration. auto: KVM once a 64 KiB probe guest has run under it on this
     /// host (checked once per host boot, within 2 s), else TCG emulation; a KVM guest that
     /// prints nothing for 10 s switches the rest of the run to TCG. kvm: fail fast if KVM
@@ -449,9 +476,10 @@ pub struct CommonArgs {
     pub accel: AccelArg,
     #[command(flatten)]
     pub cache: CacheArgs,
-    /// Where run directories (console logs, initramfs) and the run history go.
-    #[arg(long, value_name = "DIR", default_value = DEFAULT_WORKDIR)]
-    pub workdir: PathBuf,
+    /// Where run directories (console logs, initramfs) and the run history go [default: a
+    /// suite's, else .bpfcompat].
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
     /// Check only share I of N of the matrix's kernels (every Nth, starting at the Ith),
     /// e.g. 2/3; combine the shards' reports with `bpfcompat merge`.
     #[arg(long, value_name = "I/N")]
@@ -508,14 +536,40 @@ impl TestArgs {
                     expected_exit: i32::from(self.command_expect_exit),
                 })
             }
-            None if self.artifact.is_empty() => bail!(
-                "nothing to check: give --artifact FILE.bpf.o (repeatable) for the bundled \
-                 validator, or --command CMD to run your own loader"
-            ),
-            None => CheckSpec::Objects {
-                paths: self.artifact,
-                mode: self.validation_mode.into(),
-            },
+            None => {
+                let mode = self.validation_mode.map(ValidationMode::from);
+                let auto_fixups = !self.no_auto_fixups;
+                match self.suite {
+                    Some(path) => CheckSpec::Suite(SuiteCheck {
+                        path,
+                        mode,
+                        auto_fixups,
+                    }),
+                    None if self.artifact.is_empty() => bail!(
+                        "nothing to check: give --artifact FILE.bpf.o (repeatable) or --suite FILE \
+                         for the bundled validator, or --command CMD to run your own loader"
+                    ),
+                    None if self.manifest.is_some() && self.artifact.len() > 1 => bail!(
+                        "--manifest describes one object, and {} --artifact were given; for \
+                         several, put each object's manifest beside it as X.manifest.yaml \
+                         (found for X.bpf.o), or write a --suite",
+                        self.artifact.len()
+                    ),
+                    None => CheckSpec::Objects(
+                        self.artifact
+                            .into_iter()
+                            .map(|path| ObjectCheck {
+                                path,
+                                manifest: self.manifest.clone(),
+                                case: None,
+                                mode: mode.unwrap_or_default(),
+                                auto_fixups,
+                                test: None,
+                            })
+                            .collect(),
+                    ),
+                }
+            }
         };
         Ok((spec, self.common.into_options()))
     }
@@ -654,5 +708,80 @@ impl From<CommentArg> for CommentMode {
             CommentArg::Never => CommentMode::Never,
             CommentArg::OnFailure => CommentMode::OnFailure,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn test_spec(args: &[&str]) -> anyhow::Result<CheckSpec> {
+        let argv = ["bpfcompat", "test", "--out", "r.json"]
+            .into_iter()
+            .chain(args.iter().copied());
+        match Cli::try_parse_from(argv)?.command {
+            Commands::Test(a) => Ok(a.into_check()?.0),
+            _ => unreachable!("parsed as test"),
+        }
+    }
+
+    fn objects(args: &[&str]) -> Vec<ObjectCheck> {
+        match test_spec(args).unwrap() {
+            CheckSpec::Objects(objects) => objects,
+            _ => panic!("{args:?}: not objects"),
+        }
+    }
+
+    #[test]
+    fn validation_mode_takes_our_spelling_and_the_go_tools() {
+        for (word, mode) in [
+            ("load-only", ValidationMode::LoadOnly),
+            ("load_only", ValidationMode::LoadOnly),
+            ("load-attach", ValidationMode::LoadAttach),
+            ("load_attach", ValidationMode::LoadAttach),
+            ("behavior", ValidationMode::Behavior),
+        ] {
+            let o = objects(&["--artifact", "a.bpf.o", "--validation-mode", word]);
+            assert_eq!(o[0].mode, mode, "{word}");
+        }
+        let o = objects(&["--artifact", "a.bpf.o", "--artifact", "b.bpf.o"]);
+        assert_eq!(o.len(), 2);
+        assert!(o.iter().all(|o| o.mode == ValidationMode::LoadAttach
+            && o.auto_fixups
+            && o.manifest.is_none()));
+    }
+
+    #[test]
+    fn manifests_and_suites() {
+        let o = objects(&[
+            "--artifact",
+            "a.bpf.o",
+            "--manifest",
+            "m.yaml",
+            "--no-auto-fixups",
+        ]);
+        assert_eq!(o[0].manifest.as_deref(), Some(Path::new("m.yaml")));
+        assert!(!o[0].auto_fixups);
+        match test_spec(&["--suite", "s.yaml", "--validation-mode", "load_only"]).unwrap() {
+            CheckSpec::Suite(s) => {
+                assert_eq!(s.path, Path::new("s.yaml"));
+                assert_eq!(s.mode, Some(ValidationMode::LoadOnly));
+                assert!(s.auto_fixups);
+            }
+            _ => panic!("not a suite"),
+        }
+        let e = test_spec(&[
+            "--artifact",
+            "a.o",
+            "--artifact",
+            "b.o",
+            "--manifest",
+            "m.yaml",
+        ]);
+        let e = e.err().expect("refused").to_string();
+        assert!(e.contains("--manifest describes one object"), "{e}");
+        assert!(test_spec(&["--suite", "s.yaml", "--artifact", "a.o"]).is_err());
+        assert!(test_spec(&["--command", "true", "--manifest", "m.yaml"]).is_err());
     }
 }

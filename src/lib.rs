@@ -3,12 +3,14 @@
 //! The library follows the flow of a run, one module per stage (see
 //! docs/architecture.md):
 //!
-//! matrix → kernel → object → boot → run → report → results / github
+//! matrix → kernel → object → manifest → boot → run → report → results / github
 //!
 //! - [`matrix`]: the kernel matrix file, its lock file, shards, the shipped
 //!   matrices.
 //! - [`kernel`]: fetching, recognising, extracting and caching kernels.
 //! - [`object`]: static inspection of a `.bpf.o` on the host.
+//! - [`manifest`]: manifests (the loader contract of an object) and suites,
+//!   in the Go bpfcompat's format, checked against the objects.
 //! - [`boot`]: the initramfs we generate and one supervised QEMU boot.
 //! - [`run`]: what runs in every guest, the run across a matrix, and what
 //!   one boot means (the verdict).
@@ -26,9 +28,11 @@ pub mod commands;
 pub mod escape;
 pub mod github;
 pub mod kernel;
+pub mod manifest;
 pub mod matrix;
 pub mod object;
 pub mod report;
 pub mod results;
 pub mod run;
 pub mod term;
+pub mod yaml;

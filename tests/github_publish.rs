@@ -65,6 +65,8 @@ fn target(id: &str, status: TargetStatus, required: bool) -> Target {
                 name: "loader".into(),
                 path: None,
                 sha256: None,
+                case: None,
+                manifest: None,
                 inspection: None,
             },
             validation: Validation {

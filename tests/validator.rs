@@ -4,26 +4,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
 use serde_json::Value;
-
-/// Compiles the corpus with `tests/bpf/build.sh` into `dir`.
-fn build_corpus(dir: &Path) -> PathBuf {
-    let out = dir.join("corpus");
-    let status = Command::new("sh")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf/build.sh"))
-        .arg(&out)
-        .status()
-        .expect("sh runs tests/bpf/build.sh");
-    assert!(
-        status.success(),
-        "compiling the BPF corpus failed: clang and libbpf-dev are installed by scripts/install-deps.sh"
-    );
-    out
-}
 
 /// One expected cell of the ground-truth table.
 #[derive(Debug, PartialEq)]

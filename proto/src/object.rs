@@ -4,7 +4,13 @@
 
 use serde::{Deserialize, Serialize};
 
+mod contract;
 mod helpers;
+
+pub use contract::{
+    AttachTarget, FunctionalTest, GlobalValue, InnerMap, LoaderContract, MapFixup, MaxEntries,
+    ProgramContract, ProgramTypeOverride, Requirement, ValidationMode, Variant, VariantGroup,
+};
 
 /// The name of BPF helper `id` (`bpf_loop` for 181), if libbpf 1.7 knows it.
 pub fn helper_name(id: u32) -> Option<&'static str> {
@@ -12,6 +18,11 @@ pub fn helper_name(id: u32) -> Option<&'static str> {
         .get(id as usize)
         .copied()
         .filter(|n| id != 0 && *n != "unknown")
+}
+
+/// The id of BPF helper `name` (181 for `bpf_loop`), if libbpf 1.7 knows it.
+pub fn helper_id(name: &str) -> Option<u32> {
+    (1..helpers::HELPER_NAMES.len() as u32).find(|&id| helper_name(id) == Some(name))
 }
 
 /// Bytes of a verifier log kept in [`ProgramLoad::verifier_log_tail`].
@@ -37,7 +48,33 @@ pub enum ObjectMode {
 pub struct ObjectCheckRequest {
     /// Guest path of the `.bpf.o`.
     pub path: String,
+    /// What to do with it: `contract.validation_mode` as far as agents
+    /// without behavior support go (`behavior` is sent as `load_attach`).
     pub mode: ObjectMode,
+    /// What the object's loader would do beyond a plain libbpf load, and
+    /// what to prove; absent in requests from hosts that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<LoaderContract>,
+}
+
+impl ObjectCheckRequest {
+    /// The request for the object at guest `path` under `contract`.
+    pub fn new(path: String, contract: LoaderContract) -> ObjectCheckRequest {
+        ObjectCheckRequest {
+            path,
+            mode: contract.validation_mode.object_mode(),
+            contract: Some(contract),
+        }
+    }
+
+    /// What the user asked to prove.
+    pub fn validation_mode(&self) -> ValidationMode {
+        match (&self.contract, self.mode) {
+            (Some(c), _) => c.validation_mode,
+            (None, ObjectMode::LoadOnly) => ValidationMode::LoadOnly,
+            (None, ObjectMode::LoadAttach) => ValidationMode::LoadAttach,
+        }
+    }
 }
 
 /// The one class a failure falls into. Serialised exactly as the names the
@@ -367,6 +404,9 @@ mod tests {
         assert_eq!(helper_name(209), Some("bpf_user_ringbuf_drain"));
         assert_eq!(helper_name(0), None);
         assert_eq!(helper_name(100_000), None);
+        assert_eq!(helper_id("bpf_loop"), Some(181));
+        assert_eq!(helper_id("unknown"), None);
+        assert_eq!(helper_id("bpf_no_such_helper"), None);
     }
 
     #[test]

@@ -14,6 +14,10 @@ use anyhow::Context as _;
 use crate::report::{self, Report};
 use crate::term::progress;
 
+/// Where runs keep their files and the history, unless `--workdir` (or a
+/// suite) says.
+pub const DEFAULT_WORKDIR: &str = ".bpfcompat";
+
 /// Writes the JSON report (returned, for its digest) and the Markdown one,
 /// then prints the table and the counts.
 fn write_report(report: &Report, out: &Path, markdown: Option<&Path>) -> anyhow::Result<String> {

@@ -5,15 +5,21 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::boot::qemu::AccelChoice;
-use crate::commands::{kernels, write_report};
+use crate::commands::{kernels, write_report, DEFAULT_WORKDIR};
 use crate::escape;
 use crate::kernel::{KernelCache, Mirror};
+use crate::manifest::{self, suite::Suite};
 use crate::matrix::shard::ShardSpec;
 use crate::results::history;
 use crate::run::check::{self, CheckSpec};
 use crate::run::engine::{self, Settings};
 
-/// What `--matrix`, `--out` and the other run flags say.
+/// A kernel's time limit when neither the matrix, `--timeout` nor a suite
+/// gives one.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// What `--matrix`, `--out` and the other run flags say. `None` where a
+/// suite's defaults may stand in.
 pub struct RunOptions {
     pub matrix: Option<PathBuf>,
     pub locked: bool,
@@ -23,13 +29,28 @@ pub struct RunOptions {
     pub concurrency: Option<usize>,
     /// `None`: MemAvailable less a reserve.
     pub memory_budget_mb: Option<u64>,
-    pub timeout: Duration,
+    pub timeout: Option<Duration>,
     pub accel: AccelChoice,
     pub cache_dir: PathBuf,
-    pub workdir: PathBuf,
+    pub workdir: Option<PathBuf>,
     pub shard: Option<ShardSpec>,
     pub artifact_name: Option<String>,
     pub artifact_version: Option<String>,
+}
+
+impl RunOptions {
+    /// The suite's defaults where the command line gives nothing (its name
+    /// names the run in the history).
+    fn with_suite(mut self, suite: Option<&Suite>) -> RunOptions {
+        if let Some(s) = suite {
+            self.matrix = self.matrix.or_else(|| s.matrix.clone());
+            self.workdir = self.workdir.or_else(|| s.workdir.clone());
+            self.timeout = self.timeout.or(s.timeout);
+            self.concurrency = self.concurrency.or(s.concurrency.map(usize::from));
+            self.artifact_name = self.artifact_name.or_else(|| Some(s.name.clone()));
+        }
+        self
+    }
 }
 
 /// Ctrl-C or SIGTERM: every QEMU is stopped and no report is written; the
@@ -57,6 +78,21 @@ pub async fn run(spec: CheckSpec, options: RunOptions) -> anyhow::Result<u8> {
 }
 
 async fn check_and_report(spec: CheckSpec, options: RunOptions) -> anyhow::Result<u8> {
+    // The user's inputs first: a bad object, manifest or suite is an error
+    // before anything is downloaded or booted.
+    let check = check::prepare(&spec)?;
+    let warnings = check.suite.iter().flat_map(|s| &s.warnings);
+    for warning in warnings {
+        eprintln!("bpfcompat: warning: {}", escape::plain(warning));
+    }
+    for note in &check.notes {
+        eprintln!("bpfcompat: {}", escape::plain(note));
+    }
+    let options = options.with_suite(check.suite.as_ref());
+    let workdir = options
+        .workdir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_WORKDIR));
     // Pinning may download (a source first seen): off the async workers.
     let (arg, locked, cache) = (
         options.matrix.clone(),
@@ -67,7 +103,9 @@ async fn check_and_report(spec: CheckSpec, options: RunOptions) -> anyhow::Resul
         kernels::prepare_matrix(arg.as_deref(), locked, &cache)
     })
     .await??;
-    let check = check::prepare(&spec)?;
+    for warning in manifest::require_profiles(&mut matrix, &check.required_profiles) {
+        eprintln!("bpfcompat: warning: {}", escape::plain(&warning));
+    }
     let shard = options
         .shard
         .map(|spec| spec.restrict(&mut matrix))
@@ -85,10 +123,10 @@ async fn check_and_report(spec: CheckSpec, options: RunOptions) -> anyhow::Resul
         memory_budget_mb: options
             .memory_budget_mb
             .unwrap_or_else(engine::default_memory_budget_mb),
-        timeout: options.timeout,
+        timeout: options.timeout.unwrap_or(DEFAULT_TIMEOUT),
         accel: options.accel,
         cache_dir: options.cache_dir,
-        workdir: options.workdir.clone(),
+        workdir: workdir.clone(),
         mirror: Mirror::from_env(),
     };
     let mut report = engine::run(&matrix, &check, &settings).await?;
@@ -103,7 +141,7 @@ async fn check_and_report(spec: CheckSpec, options: RunOptions) -> anyhow::Resul
         options.artifact_name,
         version,
     )
-    .and_then(|record| history::append(&options.workdir, &record))
+    .and_then(|record| history::append(&workdir, &record))
     {
         eprintln!(
             "bpfcompat: warning: this run is not in the history: {}",

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::kernel::Source;
+use crate::yaml::{self, Field};
 
 #[derive(Debug, Clone)]
 pub struct Matrix {
@@ -126,7 +127,12 @@ impl Matrix {
                 if !file.is_file() {
                     return Err(MatrixError::Invalid {
                         path: path.clone(),
-                        line: find_line(&text, "file:", Some((&k.id, 0))),
+                        line: Field::root()
+                            .key("kernels")
+                            .index(i)
+                            .key("source")
+                            .key("file")
+                            .line(&text),
                         message: format!(
                             "kernels[{i}] ({}).source.file: {} does not exist",
                             k.id,
@@ -151,17 +157,10 @@ impl Matrix {
             line,
             message,
         };
-        let raw: RawMatrix = serde_norway::from_str(text).map_err(|e| {
-            let line = e.location().map(|l| l.line());
-            // serde_norway appends "at line L column C"; the line is already
-            // in our prefix, so keep the message short.
-            let msg = e.to_string();
-            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
-            invalid(line, msg)
-        })?;
+        let raw: RawMatrix = yaml::parse(text).map_err(|e| invalid(e.line, e.message))?;
         if raw.kernels.is_empty() {
             return Err(invalid(
-                find_line(text, "kernels:", None),
+                Field::root().key("kernels").line(text),
                 "kernels: the matrix lists no kernels".into(),
             ));
         }
@@ -173,19 +172,16 @@ impl Matrix {
                 path,
                 index,
                 id: &k.id,
-                // The same id may appear twice (that is one of the errors),
-                // so point at the occurrence that belongs to this entry.
-                nth: usize::from(seen.contains_key(&k.id)),
             };
             if !valid_id(&k.id) {
                 return Err(entry.err(
-                    "id",
+                    &["id"],
                     "must be 1 to 64 characters from A-Z a-z 0-9 . _ -".into(),
                 ));
             }
             if let Some(first) = seen.insert(k.id.clone(), index) {
                 return Err(entry.err(
-                    "id",
+                    &["id"],
                     format!("duplicate id, already used by kernels[{first}]"),
                 ));
             }
@@ -207,16 +203,26 @@ struct Entry<'a> {
     path: &'a Path,
     index: usize,
     id: &'a str,
-    /// Which occurrence of this id in the file the entry is.
-    nth: usize,
 }
 
 impl Entry<'_> {
-    fn err(&self, field: &str, message: String) -> MatrixError {
+    /// An error about the field at `path` inside this entry (e.g.
+    /// `["source", "apt", "package"]`), named by its last part.
+    fn err(&self, path: &[&str], message: String) -> MatrixError {
+        let field = path
+            .iter()
+            .fold(Field::root().key("kernels").index(self.index), |f, k| {
+                f.key(k)
+            });
         MatrixError::Invalid {
             path: self.path.to_owned(),
-            line: find_line(self.text, &format!("{field}:"), Some((self.id, self.nth))),
-            message: format!("kernels[{}] ({}).{field}: {message}", self.index, self.id),
+            line: field.line(self.text),
+            message: format!(
+                "kernels[{}] ({}).{}: {message}",
+                self.index,
+                self.id,
+                path.last().copied().unwrap_or_default()
+            ),
         }
     }
 
@@ -228,13 +234,13 @@ impl Entry<'_> {
         let timeout = k
             .timeout
             .as_deref()
-            .map(|t| parse_duration(t).map_err(|m| self.err("timeout", m)))
+            .map(|t| parse_duration(t).map_err(|m| self.err(&["timeout"], m)))
             .transpose()?;
         if let Some(m) = k.memory_mb.filter(|m| !(128..=65536).contains(m)) {
-            return Err(self.err("memory_mb", format!("{m} is outside 128..=65536")));
+            return Err(self.err(&["memory_mb"], format!("{m} is outside 128..=65536")));
         }
         if let Some(c) = k.cpus.filter(|c| !(1..=64).contains(c)) {
-            return Err(self.err("cpus", format!("{c} is outside 1..=64")));
+            return Err(self.err(&["cpus"], format!("{c} is outside 1..=64")));
         }
         Ok(KernelSpec {
             id: k.id.clone(),
@@ -255,12 +261,12 @@ impl Entry<'_> {
         let sha256 = src
             .sha256
             .as_deref()
-            .map(|s| normalise_sha256(s).map_err(|m| self.err("sha256", m)))
+            .map(|s| normalise_sha256(s).map_err(|m| self.err(&["source", "sha256"], m)))
             .transpose()?;
         let kernel_path = src
             .kernel_path
             .as_deref()
-            .map(|p| check_kernel_path(p).map_err(|m| self.err("kernel_path", m)))
+            .map(|p| check_kernel_path(p).map_err(|m| self.err(&["source", "kernel_path"], m)))
             .transpose()?;
         let given = [
             src.file.is_some(),
@@ -270,12 +276,13 @@ impl Entry<'_> {
         ];
         if given.iter().filter(|g| **g).count() != 1 {
             return Err(self.err(
-                "source",
+                &["source"],
                 "give exactly one of `file:`, `url:`, `oci:` or `apt:`".into(),
             ));
         }
-        let expand =
-            |field: &str, value: &str| expand_vars(value, env).map_err(|m| self.err(field, m));
+        let expand = |field: &str, value: &str| {
+            expand_vars(value, env).map_err(|m| self.err(&["source", field], m))
+        };
         if let Some(file) = &src.file {
             let base = self.path.parent().unwrap_or(Path::new("."));
             return Ok(Source::File {
@@ -291,7 +298,7 @@ impl Entry<'_> {
                 .any(|s| url.starts_with(s))
             {
                 return Err(self.err(
-                    "url",
+                    &["source", "url"],
                     format!("{url:?} is not an http://, https:// or file:// URL"),
                 ));
             }
@@ -306,12 +313,12 @@ impl Entry<'_> {
             let reference = expand("oci", reference)?;
             if sha256.is_some() {
                 return Err(self.err(
-                    "sha256",
+                    &["source", "sha256"],
                     "an oci source is pinned in its reference: write `oci: NAME@sha256:HEX`".into(),
                 ));
             }
-            let parsed =
-                crate::kernel::OciReference::parse(&reference).map_err(|m| self.err("oci", m))?;
+            let parsed = crate::kernel::OciReference::parse(&reference)
+                .map_err(|m| self.err(&["source", "oci"], m))?;
             return Ok(Source::Oci {
                 reference,
                 digest: parsed.digest,
@@ -321,13 +328,13 @@ impl Entry<'_> {
         let apt = src.apt.as_ref().expect("exactly one source kind is given");
         if !crate::kernel::valid_apt_package(&apt.package) {
             return Err(self.err(
-                "package",
+                &["source", "apt", "package"],
                 format!("{:?} is not a Debian package name", apt.package),
             ));
         }
         if !crate::kernel::valid_apt_version(&apt.version) {
             return Err(self.err(
-                "version",
+                &["source", "apt", "version"],
                 format!("{:?} is not a Debian version", apt.version),
             ));
         }
@@ -427,41 +434,6 @@ fn expand_vars(value: &str, env: impl Fn(&str) -> Option<String>) -> Result<Stri
     }
     out.push_str(rest);
     Ok(out)
-}
-
-/// Best-effort 1-based line of `key` within the list entry carrying the
-/// `nth` occurrence of id `id` (or anywhere when `id` is None). YAML parsers give no spans for values, so
-/// this scans the text: enough to point a user at the right place.
-fn find_line(text: &str, key: &str, id: Option<(&str, usize)>) -> Option<usize> {
-    let lines: Vec<&str> = text.lines().collect();
-    let content = |l: &str| {
-        l.trim_start()
-            .trim_start_matches("- ")
-            .trim_end()
-            .to_owned()
-    };
-    let Some((id, nth)) = id else {
-        return lines
-            .iter()
-            .position(|l| content(l).starts_with(key))
-            .map(|i| i + 1);
-    };
-    let id_line = (0..lines.len())
-        .filter(|&i| {
-            content(lines[i])
-                .strip_prefix("id:")
-                .is_some_and(|v| v.trim().trim_matches(['"', '\'']) == id)
-        })
-        .nth(nth)?;
-    let is_item = |l: &str| l.trim_start().starts_with("- ");
-    let indent = |l: &str| l.len() - l.trim_start().len();
-    let begin = (0..=id_line).rev().find(|&i| is_item(lines[i]))?;
-    let end = (begin + 1..lines.len())
-        .find(|&i| is_item(lines[i]) && indent(lines[i]) <= indent(lines[begin]))
-        .unwrap_or(lines.len());
-    (begin..end)
-        .find(|&i| content(lines[i]).starts_with(key))
-        .map(|i| i + 1)
 }
 
 #[cfg(test)]

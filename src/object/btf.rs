@@ -1,8 +1,9 @@
 //! Just enough of BTF to read what an object asks for: the maps defined in
-//! its `.maps` DATASEC and the count of CO-RE relocations in `.BTF.ext`.
+//! its `.maps` DATASEC, the global variables of its data sections, and the
+//! count of CO-RE relocations in `.BTF.ext`.
 
 use super::libbpf::{map_type_name, MAP_TYPE_STRUCT_OPS};
-use crate::report::inspection::MapSummary;
+use crate::report::inspection::{GlobalVar, MapSummary};
 
 pub(super) fn u32_at(d: &[u8], off: usize, little: bool) -> Result<u32, String> {
     let b: [u8; 4] = d
@@ -101,97 +102,165 @@ fn btf_types(types: &[u8], little: bool) -> Result<Vec<BtfType<'_>>, String> {
     Ok(out)
 }
 
-/// Maps defined in BTF: the `.maps` DATASEC (and struct_ops variables in
-/// `.struct_ops*`).
-pub(super) fn btf_maps(btf: &[u8], little: bool) -> Result<Vec<MapSummary>, String> {
-    let hdr_len = u32_at(btf, 4, little)? as usize;
-    let type_off = u32_at(btf, 8, little)? as usize;
-    let type_len = u32_at(btf, 12, little)? as usize;
-    let str_off = u32_at(btf, 16, little)? as usize;
-    let str_len = u32_at(btf, 20, little)? as usize;
-    let types = btf
-        .get(hdr_len + type_off..hdr_len + type_off + type_len)
-        .ok_or("type section out of bounds")?;
-    let strings = btf
-        .get(hdr_len + str_off..hdr_len + str_off + str_len)
-        .ok_or("string section out of bounds")?;
-    let name = |off: u32| -> String {
-        strings
+/// An object's BTF, parsed just enough to walk its DATASECs.
+pub(super) struct Btf<'a> {
+    types: Vec<BtfType<'a>>,
+    strings: &'a [u8],
+    little: bool,
+}
+
+/// One variable of a DATASEC: its VAR type, offset and size in the section.
+struct SecVar<'a, 'b> {
+    var: &'b BtfType<'a>,
+    offset: u32,
+    size: u32,
+}
+
+impl<'a> Btf<'a> {
+    pub(super) fn parse(btf: &'a [u8], little: bool) -> Result<Btf<'a>, String> {
+        let hdr_len = u32_at(btf, 4, little)? as usize;
+        let type_off = u32_at(btf, 8, little)? as usize;
+        let type_len = u32_at(btf, 12, little)? as usize;
+        let str_off = u32_at(btf, 16, little)? as usize;
+        let str_len = u32_at(btf, 20, little)? as usize;
+        let types = btf
+            .get(hdr_len + type_off..hdr_len + type_off + type_len)
+            .ok_or("type section out of bounds")?;
+        let strings = btf
+            .get(hdr_len + str_off..hdr_len + str_off + str_len)
+            .ok_or("string section out of bounds")?;
+        Ok(Btf {
+            types: btf_types(types, little)?,
+            strings,
+            little,
+        })
+    }
+
+    fn name(&self, off: u32) -> String {
+        self.strings
             .get(off as usize..)
             .and_then(|s| s.split(|&b| b == 0).next())
             .map(|s| String::from_utf8_lossy(s).into_owned())
             .unwrap_or_default()
-    };
-    let types = btf_types(types, little)?;
-    let get = |id: u32| types.get(id as usize);
-    // Skip typedef/volatile/const/restrict/type_tag.
-    let resolve = |mut id: u32| -> u32 {
+    }
+
+    fn get(&self, id: u32) -> Option<&BtfType<'a>> {
+        self.types.get(id as usize)
+    }
+
+    /// Skips typedef/volatile/const/restrict/type_tag.
+    fn resolve(&self, mut id: u32) -> u32 {
         for _ in 0..32 {
-            match get(id) {
+            match self.get(id) {
                 Some(t) if matches!(t.kind, 8..=11 | 18) => id = t.size_or_type,
                 _ => break,
             }
         }
         id
-    };
-    // `__uint(name, N)` is `int (*name)[N]`: pointer to an array of N.
-    let uint_value = |member_type: u32| -> Option<u32> {
-        let ptr = get(resolve(member_type))?;
+    }
+
+    /// `__uint(name, N)` is `int (*name)[N]`: pointer to an array of N.
+    fn uint_value(&self, member_type: u32) -> Option<u32> {
+        let ptr = self.get(self.resolve(member_type))?;
         if ptr.kind != 2 {
             return None;
         }
-        let arr = get(resolve(ptr.size_or_type))?;
+        let arr = self.get(self.resolve(ptr.size_or_type))?;
         if arr.kind != 3 {
             return None;
         }
-        u32_at(arr.extra, 8, little).ok()
-    };
+        u32_at(arr.extra, 8, self.little).ok()
+    }
 
-    let mut maps = Vec::new();
-    for t in &types {
-        if t.kind != 15 {
-            continue;
-        }
-        let sec = name(t.name_off);
-        let struct_ops = sec.starts_with(".struct_ops");
-        if sec != ".maps" && !struct_ops {
-            continue;
-        }
-        for i in 0..t.vlen {
-            let var_id = u32_at(t.extra, i * 12, little)?;
-            let Some(var) = get(var_id).filter(|v| v.kind == 14) else {
-                continue;
-            };
-            let map_name = name(var.name_off);
-            if struct_ops {
-                maps.push(MapSummary {
-                    name: map_name,
-                    map_type: Some(MAP_TYPE_STRUCT_OPS),
-                    map_type_name: Some("struct_ops".into()),
-                    max_entries: Some(1),
-                });
-                continue;
-            }
-            let mut map_type = None;
-            let mut max_entries = None;
-            if let Some(def) = get(resolve(var.size_or_type)).filter(|d| d.kind == 4) {
-                for m in 0..def.vlen {
-                    let mname = name(u32_at(def.extra, m * 12, little)?);
-                    let mtype = u32_at(def.extra, m * 12 + 4, little)?;
-                    match mname.as_str() {
-                        "type" => map_type = uint_value(mtype),
-                        "max_entries" => max_entries = uint_value(mtype),
-                        _ => {}
-                    }
+    /// Every DATASEC's name with its variables.
+    fn datasecs(&self) -> Result<Vec<(String, Vec<SecVar<'a, '_>>)>, String> {
+        let mut secs = Vec::new();
+        for t in self.types.iter().filter(|t| t.kind == 15) {
+            let mut vars = Vec::with_capacity(t.vlen);
+            for i in 0..t.vlen {
+                let var_id = u32_at(t.extra, i * 12, self.little)?;
+                if let Some(var) = self.get(var_id).filter(|v| v.kind == 14) {
+                    vars.push(SecVar {
+                        var,
+                        offset: u32_at(t.extra, i * 12 + 4, self.little)?,
+                        size: u32_at(t.extra, i * 12 + 8, self.little)?,
+                    });
                 }
             }
-            maps.push(MapSummary {
-                name: map_name,
-                map_type,
-                map_type_name: map_type.and_then(map_type_name).map(str::to_owned),
-                max_entries,
-            });
+            secs.push((self.name(t.name_off), vars));
         }
+        Ok(secs)
     }
-    Ok(maps)
+
+    /// Maps defined in BTF: the `.maps` DATASEC (and struct_ops variables
+    /// in `.struct_ops*`).
+    pub(super) fn maps(&self) -> Result<Vec<MapSummary>, String> {
+        let mut maps = Vec::new();
+        for (sec, vars) in self.datasecs()? {
+            let struct_ops = sec.starts_with(".struct_ops");
+            if sec != ".maps" && !struct_ops {
+                continue;
+            }
+            for SecVar { var, .. } in vars {
+                let map_name = self.name(var.name_off);
+                if struct_ops {
+                    maps.push(MapSummary {
+                        name: map_name,
+                        map_type: Some(MAP_TYPE_STRUCT_OPS),
+                        map_type_name: Some("struct_ops".into()),
+                        max_entries: Some(1),
+                    });
+                    continue;
+                }
+                let mut map_type = None;
+                let mut max_entries = None;
+                if let Some(def) = self
+                    .get(self.resolve(var.size_or_type))
+                    .filter(|d| d.kind == 4)
+                {
+                    for m in 0..def.vlen {
+                        let mname = self.name(u32_at(def.extra, m * 12, self.little)?);
+                        let mtype = u32_at(def.extra, m * 12 + 4, self.little)?;
+                        match mname.as_str() {
+                            "type" => map_type = self.uint_value(mtype),
+                            "max_entries" => max_entries = self.uint_value(mtype),
+                            _ => {}
+                        }
+                    }
+                }
+                maps.push(MapSummary {
+                    name: map_name,
+                    map_type,
+                    map_type_name: map_type.and_then(map_type_name).map(str::to_owned),
+                    max_entries,
+                });
+            }
+        }
+        Ok(maps)
+    }
+
+    /// The variables of the data sections a loader may set before load:
+    /// `.rodata`, `.data`, `.bss` and their custom `.rodata.*`/`.data.*`
+    /// kin (libbpf maps each to an internal map). Externs (`.kconfig`,
+    /// `.ksyms`) are the kernel's to fill, not the loader's.
+    pub(super) fn globals(&self) -> Result<Vec<GlobalVar>, String> {
+        let mut globals = Vec::new();
+        for (sec, vars) in self.datasecs()? {
+            let data = [".rodata", ".data", ".bss"].contains(&sec.as_str())
+                || sec.starts_with(".rodata.")
+                || sec.starts_with(".data.");
+            if !data {
+                continue;
+            }
+            for SecVar { var, offset, size } in vars {
+                globals.push(GlobalVar {
+                    name: self.name(var.name_off),
+                    section: sec.clone(),
+                    offset,
+                    size,
+                });
+            }
+        }
+        Ok(globals)
+    }
 }

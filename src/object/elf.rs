@@ -1,5 +1,6 @@
 //! Reading a BPF ELF object: its header, the sections that matter, the
-//! relocations in its code, and the calls its instructions make.
+//! relocations in its code, the calls its instructions make, and where its
+//! global variables are.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
@@ -7,6 +8,7 @@ use std::path::Path;
 use object::{Object, ObjectSection, ObjectSymbol, RelocationTarget, SectionFlags, SectionIndex};
 
 use super::InvalidObject;
+use crate::report::inspection::GlobalVar;
 
 pub(super) const EM_BPF: u16 = 247;
 const SHF_EXECINSTR: u64 = 0x4;
@@ -231,4 +233,23 @@ pub(super) fn global_functions(file: &object::File<'_>) -> Vec<Function> {
             })
         })
         .collect()
+}
+
+/// Puts each global at its ELF symbol's offset and size: clang leaves the
+/// offsets of a DATASEC's variables zero in the object (libbpf fixes them
+/// up from the symbols the same way when it opens it).
+pub(super) fn place_globals(file: &object::File<'_>, globals: &mut [GlobalVar]) {
+    for g in globals {
+        let symbol = file.symbols().find(|s| {
+            s.kind() == object::SymbolKind::Data
+                && s.name() == Ok(g.name.as_str())
+                && s.section_index()
+                    .and_then(|i| file.section_by_index(i).ok())
+                    .is_some_and(|sec| sec.name() == Ok(g.section.as_str()))
+        });
+        if let Some(s) = symbol {
+            g.offset = u32::try_from(s.address()).unwrap_or(g.offset);
+            g.size = u32::try_from(s.size()).unwrap_or(g.size);
+        }
+    }
 }

@@ -1,5 +1,5 @@
-//! Copies of libbpf's own tables (libbpf 1.7): map type names by id, and
-//! what program type each section name means. Kept in step with the
+//! Copies of libbpf's own tables (libbpf 1.7): map and program type names
+//! by id, and what program type each section name means. Kept in step with the
 //! vendored libbpf the agent links.
 
 /// libbpf's map type names, by id.
@@ -43,6 +43,67 @@ pub(super) const MAP_TYPE_STRUCT_OPS: u32 = 26;
 
 pub fn map_type_name(id: u32) -> Option<&'static str> {
     MAP_TYPES.get(id as usize).copied()
+}
+
+/// The id of libbpf's map type `name` (`hash` → 1); not `unspec`.
+pub fn map_type_id(name: &str) -> Option<u32> {
+    id_of(&MAP_TYPES, name)
+}
+
+/// libbpf's program type names, by id (`enum bpf_prog_type`).
+const PROG_TYPES: [&str; 33] = [
+    "unspec",
+    "socket_filter",
+    "kprobe",
+    "sched_cls",
+    "sched_act",
+    "tracepoint",
+    "xdp",
+    "perf_event",
+    "cgroup_skb",
+    "cgroup_sock",
+    "lwt_in",
+    "lwt_out",
+    "lwt_xmit",
+    "sock_ops",
+    "sk_skb",
+    "cgroup_device",
+    "sk_msg",
+    "raw_tracepoint",
+    "cgroup_sock_addr",
+    "lwt_seg6local",
+    "lirc_mode2",
+    "sk_reuseport",
+    "flow_dissector",
+    "cgroup_sysctl",
+    "raw_tracepoint_writable",
+    "cgroup_sockopt",
+    "tracing",
+    "struct_ops",
+    "ext",
+    "lsm",
+    "sk_lookup",
+    "syscall",
+    "netfilter",
+];
+
+/// The id of libbpf's program type `name` (`socket_filter` → 1); not
+/// `unspec`.
+pub fn prog_type_id(name: &str) -> Option<u32> {
+    id_of(&PROG_TYPES, name)
+}
+
+/// Every program type name, for messages.
+pub fn prog_type_names() -> &'static [&'static str] {
+    &PROG_TYPES[1..]
+}
+
+fn id_of(names: &[&str], name: &str) -> Option<u32> {
+    names
+        .iter()
+        .skip(1)
+        .position(|n| *n == name)
+        .map(|i| i as u32 + 1)
 }
 
 /// Section prefix -> (libbpf program type, needs kernel BTF). Longest

@@ -4,8 +4,9 @@
 //! ELF, truncated, empty, absurdly large, no programs) with a message naming
 //! the file, and otherwise summarises what the object asks of a kernel:
 //! programs (section, expected program type, whether kernel BTF is needed),
-//! maps (from the BTF `.maps` section), helper ids, kfuncs and other
-//! externs, and CO-RE relocations.
+//! maps (from the BTF `.maps` section), global variables (from the BTF of
+//! `.rodata`, `.data` and `.bss`), helper ids, kfuncs and other externs, and
+//! CO-RE relocations.
 
 mod btf;
 mod elf;
@@ -21,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::report::inspection::{HelperUse, ObjectSummary, ProgramSummary};
 use elf::{Externs, Malformed, Sections};
-pub use libbpf::{map_type_name, section_prog_type};
+pub use libbpf::{map_type_id, map_type_name, prog_type_id, prog_type_names, section_prog_type};
 
 /// Larger than any real BPF object by two orders of magnitude; rejected
 /// from the file size alone, without reading it.
@@ -113,13 +114,16 @@ pub fn inspect_bytes(path: &Path, data: &[u8]) -> Result<ObjectSummary, InvalidO
         externs.vars.remove(k);
     }
     let mut warnings = std::mem::take(&mut sections.warnings);
-    let maps = match &sections.btf {
-        Some(b) => btf::btf_maps(b, little).unwrap_or_else(|why| {
-            warnings.push(format!(".BTF: {why}"));
-            Vec::new()
-        }),
-        None => Vec::new(),
+    let (maps, mut globals) = match &sections.btf {
+        Some(b) => btf::Btf::parse(b, little)
+            .and_then(|btf| Ok((btf.maps()?, btf.globals()?)))
+            .unwrap_or_else(|why| {
+                warnings.push(format!(".BTF: {why}"));
+                (Vec::new(), Vec::new())
+            }),
+        None => (Vec::new(), Vec::new()),
     };
+    elf::place_globals(&file, &mut globals);
     let core_relocations = match &sections.btf_ext {
         Some(e) => btf::core_relo_count(e, little).unwrap_or_else(|why| {
             warnings.push(format!(".BTF.ext: {why}"));
@@ -140,6 +144,7 @@ pub fn inspect_bytes(path: &Path, data: &[u8]) -> Result<ObjectSummary, InvalidO
         license: sections.license,
         programs,
         maps,
+        globals,
         helpers: users.helper_uses(),
         kfuncs: users.kfuncs.into_iter().collect(),
         extern_vars: externs.vars.into_iter().collect(),
@@ -408,6 +413,21 @@ mod tests {
     }
 
     #[test]
+    fn type_names_and_ids() {
+        assert_eq!(prog_type_id("socket_filter"), Some(1));
+        assert_eq!(prog_type_id("netfilter"), Some(32));
+        assert_eq!(prog_type_id("unspec"), None);
+        assert_eq!(prog_type_id("bogus"), None);
+        assert_eq!(map_type_id("hash"), Some(1));
+        assert_eq!(map_type_id("arena"), Some(33));
+        assert_eq!(
+            map_type_name(map_type_id("ringbuf").unwrap()),
+            Some("ringbuf")
+        );
+        assert!(prog_type_names().contains(&"tracepoint"));
+    }
+
+    #[test]
     fn summarises_the_corpus() {
         let Some(s) = obj("ringbuf") else { return };
         assert_eq!(s.license.as_deref(), Some("GPL"));
@@ -423,6 +443,26 @@ mod tests {
         assert!(names.contains(&"bpf_ringbuf_submit"), "{names:?}");
         assert_eq!(s.core_relocations, 0);
         assert!(!s.needs_kernel_btf);
+
+        let s = obj("globals").unwrap();
+        let globals: Vec<_> = s
+            .globals
+            .iter()
+            .map(|g| (g.name.as_str(), g.section.as_str(), g.size))
+            .collect();
+        for want in [
+            ("target_pid", ".rodata", 4),
+            ("comm_prefix", ".rodata", 16),
+            ("sample_every", ".data", 4),
+            ("seen", ".bss", 8),
+        ] {
+            assert!(globals.contains(&want), "{want:?} in {globals:?}");
+        }
+        let prefix = s.globals.iter().find(|g| g.name == "comm_prefix").unwrap();
+        let pid = s.globals.iter().find(|g| g.name == "target_pid").unwrap();
+        assert_ne!(prefix.offset, pid.offset);
+        // Maps are not globals, nor is the license.
+        assert!(obj("ringbuf").unwrap().globals.is_empty());
 
         let s = obj("arena").unwrap();
         assert_eq!(s.maps[0].map_type_name.as_deref(), Some("arena"));

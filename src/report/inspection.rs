@@ -14,6 +14,11 @@ pub struct ObjectSummary {
     pub license: Option<String>,
     pub programs: Vec<ProgramSummary>,
     pub maps: Vec<MapSummary>,
+    /// Variables of `.rodata`, `.data`, `.bss` (and `.rodata.*`, `.data.*`)
+    /// from BTF: what a manifest's `globals:` may set. Absent in reports
+    /// written before bpfcompat read them.
+    #[serde(default)]
+    pub globals: Vec<GlobalVar>,
     /// Helper ids called anywhere (call instructions with src_reg 0 and no
     /// relocation), with their names.
     pub helpers: Vec<HelperUse>,
@@ -55,6 +60,17 @@ pub struct MapSummary {
     /// libbpf's name for it (`ringbuf`, `arena`, ...).
     pub map_type_name: Option<String>,
     pub max_entries: Option<u32>,
+}
+
+/// A global variable a loader can set before load.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GlobalVar {
+    pub name: String,
+    /// Its data section: `.rodata`, `.data`, `.bss`, `.rodata.NAME`, ...
+    pub section: String,
+    /// Bytes from the start of the section.
+    pub offset: u32,
+    pub size: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -82,7 +82,11 @@ fn object_matrix(report: &Report) -> Vec<ObjectRow> {
         .iter()
         .enumerate()
         .map(|(i, c)| ObjectRow {
-            name: c.artifact.name.clone(),
+            // A suite may check one object in several cases.
+            name: match &c.artifact.case {
+                Some(case) => format!("{case}: {}", c.artifact.name),
+                None => c.artifact.name.clone(),
+            },
             cells: report
                 .targets
                 .iter()

@@ -266,6 +266,12 @@ pub struct CheckArtifact {
     pub name: String,
     pub path: Option<String>,
     pub sha256: Option<String>,
+    /// The suite case this check is (`cases[].name`); absent outside suites.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<String>,
+    /// The manifest applied to the object (given, or found beside it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
     /// What the host read from the object before booting anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inspection: Option<ObjectSummary>,

@@ -5,11 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
-use bpfcompat_proto::object::ObjectMode;
+use bpfcompat_proto::object::{FunctionalTest, LoaderContract, ValidationMode};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::boot::initramfs::{CommandPayload, Payload};
+use crate::boot::initramfs::{CommandPayload, ObjectPayload, Payload};
+use crate::manifest::suite::Suite;
+use crate::manifest::{Manifest, ManifestError, RequiredProfile};
 use crate::object::{self, InvalidObject};
 use crate::report::{ArtifactIdentity, CheckArtifact, Mode};
 
@@ -24,10 +26,52 @@ pub struct CommandCheck {
 pub enum CheckSpec {
     Command(CommandCheck),
     /// `.bpf.o` files for the bundled validator, all checked in one boot.
-    Objects {
-        paths: Vec<PathBuf>,
-        mode: ObjectMode,
-    },
+    Objects(Vec<ObjectCheck>),
+    /// A suite file's cases (`test --suite`): objects too, once the suite
+    /// is read ([`suite_objects`]); its defaults come back in
+    /// [`Prepared::suite`].
+    Suite(SuiteCheck),
+}
+
+/// One `.bpf.o` for the validator, and how to check it.
+#[derive(Debug, Clone)]
+pub struct ObjectCheck {
+    pub path: PathBuf,
+    /// `--manifest` or a case's `manifest:`; `None`: `X.manifest.yaml`
+    /// beside `X.bpf.o`, if there is one.
+    pub manifest: Option<PathBuf>,
+    /// The suite case.
+    pub case: Option<String>,
+    pub mode: ValidationMode,
+    /// `false` with `--no-auto-fixups`.
+    pub auto_fixups: bool,
+    /// A suite case's inline `test:`.
+    pub test: Option<FunctionalTest>,
+}
+
+/// `test --suite FILE` and the flags that apply to every case.
+pub struct SuiteCheck {
+    pub path: PathBuf,
+    /// `--validation-mode`: wins over the suite's modes.
+    pub mode: Option<ValidationMode>,
+    pub auto_fixups: bool,
+}
+
+/// The objects of a suite's cases; `mode` (the command line's) wins over
+/// each case's.
+pub fn suite_objects(suite: &Suite, check: &SuiteCheck) -> Vec<ObjectCheck> {
+    suite
+        .cases
+        .iter()
+        .map(|c| ObjectCheck {
+            path: c.artifact.clone(),
+            manifest: c.manifest.clone(),
+            case: Some(c.name.clone()),
+            mode: check.mode.or(c.mode).unwrap_or_default(),
+            auto_fixups: check.auto_fixups,
+            test: c.test.clone(),
+        })
+        .collect()
 }
 
 /// A check ready to run.
@@ -38,6 +82,13 @@ pub struct Prepared {
     pub artifacts: Vec<CheckArtifact>,
     pub expected_exit: i32,
     pub payload: Payload,
+    /// The manifests' `required_profiles`, for the matrix.
+    pub required_profiles: Vec<RequiredProfile>,
+    /// What the user should know before the kernels boot (a manifest found
+    /// beside its object, parts of a contract this mode does not run).
+    pub notes: Vec<String>,
+    /// The suite the objects came from: its defaults and warnings.
+    pub suite: Option<Suite>,
 }
 
 #[derive(Debug, Error)]
@@ -51,12 +102,20 @@ pub enum CheckError {
     // Not a `source`: the message already is the inner one, prefixed.
     #[error("INVALID_OBJECT: {0}")]
     InvalidObject(InvalidObject),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
 }
 
 pub fn prepare(spec: &CheckSpec) -> Result<Prepared, CheckError> {
     match spec {
         CheckSpec::Command(check) => prepare_command(check),
-        CheckSpec::Objects { paths, mode } => prepare_objects(paths, *mode),
+        CheckSpec::Objects(objects) => prepare_objects(objects),
+        CheckSpec::Suite(check) => {
+            let suite = Suite::load(&check.path)?;
+            let mut prepared = prepare_objects(&suite_objects(&suite, check))?;
+            prepared.suite = Some(suite);
+            Ok(prepared)
+        }
     }
 }
 
@@ -82,6 +141,8 @@ fn prepare_command(check: &CommandCheck) -> Result<Prepared, CheckError> {
         name: identity.name.clone(),
         path: None,
         sha256: None,
+        case: None,
+        manifest: None,
         inspection: None,
     });
     Ok(Prepared {
@@ -94,21 +155,67 @@ fn prepare_command(check: &CommandCheck) -> Result<Prepared, CheckError> {
             bin: check.bin.clone(),
             artifact: check.artifact.clone(),
         }),
+        required_profiles: Vec::new(),
+        notes: Vec::new(),
+        suite: None,
     })
 }
 
-fn prepare_objects(paths: &[PathBuf], mode: ObjectMode) -> Result<Prepared, CheckError> {
-    let mut artifacts = Vec::with_capacity(paths.len());
-    for path in paths {
+fn prepare_objects(objects: &[ObjectCheck]) -> Result<Prepared, CheckError> {
+    let mut artifacts = Vec::with_capacity(objects.len());
+    let mut payloads = Vec::with_capacity(objects.len());
+    let mut required_profiles = Vec::new();
+    let mut notes = Vec::new();
+    for check in objects {
         // Inspection rejects what is not a BPF object (and oversized files
         // without reading them whole); the digest is of the bytes it read.
-        let summary = object::inspect(path).map_err(CheckError::InvalidObject)?;
+        let summary = object::inspect(&check.path).map_err(CheckError::InvalidObject)?;
+        let manifest = match &check.manifest {
+            Some(path) => Some(Manifest::load(path)?),
+            None => match Manifest::beside(&check.path) {
+                Some(path) => {
+                    let m = Manifest::load(&path)?;
+                    notes.push(format!(
+                        "{}: using the manifest beside it, {}",
+                        check.path.display(),
+                        m.describe()
+                    ));
+                    Some(m)
+                }
+                None => None,
+            },
+        };
+        let mut contract = match &manifest {
+            Some(m) => {
+                required_profiles.extend(m.required_profiles()?);
+                m.contract(&summary)?
+            }
+            None => LoaderContract::default(),
+        };
+        contract.case = check.case.clone();
+        contract.validation_mode = check.mode;
+        contract.auto_fixups = check.auto_fixups;
+        contract.functional_tests.extend(check.test.clone());
+        notes.extend(behavior_only(check, &contract));
         artifacts.push(CheckArtifact {
-            name: file_name(path),
-            path: Some(path.display().to_string()),
+            name: file_name(&check.path),
+            path: Some(check.path.display().to_string()),
             sha256: Some(summary.sha256.clone()),
+            case: check.case.clone(),
+            manifest: manifest.as_ref().map(|m| m.path().display().to_string()),
             inspection: Some(summary),
         });
+        payloads.push(ObjectPayload {
+            host: check.path.clone(),
+            contract,
+        });
+    }
+    if objects.iter().any(|o| o.mode == ValidationMode::Behavior) {
+        notes.push(
+            "validation mode behavior: the guest agent does not run workloads, functional \
+             tests or run statistics yet; until it does, behavior checks load and attach"
+                .to_owned(),
+        );
     }
     let identity = match artifacts.as_slice() {
         [one] => ArtifactIdentity {
@@ -133,10 +240,30 @@ fn prepare_objects(paths: &[PathBuf], mode: ObjectMode) -> Result<Prepared, Chec
         identity,
         artifacts,
         expected_exit: 0,
-        payload: Payload::Objects {
-            objects: paths.to_vec(),
-            mode,
-        },
+        payload: Payload::Objects(payloads),
+        required_profiles,
+        notes,
+        suite: None,
+    })
+}
+
+/// What a contract asks that only behavior mode does, said when the mode
+/// is another.
+fn behavior_only(check: &ObjectCheck, contract: &LoaderContract) -> Option<String> {
+    let tests = contract.functional_tests.len();
+    let expect_run = contract.programs.iter().filter(|p| p.expect_run).count();
+    (check.mode != ValidationMode::Behavior && tests + expect_run > 0).then(|| {
+        format!(
+            "{}{}: {tests} functional test(s) and {expect_run} expect_run program(s) are checked \
+             only in behavior mode (--validation-mode behavior, or validation_mode: behavior in \
+             the suite); not in this run",
+            check.path.display(),
+            check
+                .case
+                .as_ref()
+                .map(|c| format!(" (case {c})"))
+                .unwrap_or_default()
+        )
     })
 }
 
@@ -151,6 +278,8 @@ impl CheckArtifact {
             name: file_name(path),
             path: Some(path.display().to_string()),
             sha256: Some(hex::encode(Sha256::digest(&bytes))),
+            case: None,
+            manifest: None,
             inspection: None,
         })
     }

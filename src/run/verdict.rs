@@ -417,6 +417,8 @@ mod tests {
             name: "x".into(),
             path: None,
             sha256: None,
+            case: None,
+            manifest: None,
             inspection: None,
         };
         judge(

@@ -96,6 +96,8 @@ pub fn hostile() -> Report {
         name: h(suffix),
         path: Some(h(" path")),
         sha256: Some(h(" sha")),
+        case: Some(h(" case")),
+        manifest: Some(h(" manifest")),
         inspection: None,
     };
     let object = Check {

@@ -13,13 +13,16 @@
 //! | `/bpfcompat/request.json` | the [`Request`] ([`proto::REQUEST_PATH`]) |
 //! | `/bpfcompat/bin/<name>` | `--bin`, mode 0755, and its libraries |
 //! | `/bpfcompat/artifact/<name>` | `--artifact` |
+//!
+//! Object mode puts each object at `/bpfcompat/objects/<n>/<name>`, and its
+//! request carries the object's loader contract.
 
 mod cpio;
 mod elf;
 
 use std::path::{Path, PathBuf};
 
-use bpfcompat_proto::object::{ObjectCheckRequest, ObjectMode};
+use bpfcompat_proto::object::{LoaderContract, ObjectCheckRequest};
 use bpfcompat_proto::{self as proto, CheckRequest, Request};
 
 use cpio::Archive;
@@ -120,10 +123,14 @@ pub enum Payload {
     Command(CommandPayload),
     /// `.bpf.o` files for the validator, at `/bpfcompat/objects/<n>/<name>`
     /// (numbered: two objects may share a file name).
-    Objects {
-        objects: Vec<PathBuf>,
-        mode: ObjectMode,
-    },
+    Objects(Vec<ObjectPayload>),
+}
+
+/// One object for the validator and what its loader would do with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectPayload {
+    pub host: PathBuf,
+    pub contract: LoaderContract,
 }
 
 pub fn build_initramfs(agent: &Path, payload: &Payload) -> Result<Vec<u8>, GuestError> {
@@ -181,16 +188,17 @@ pub fn build_initramfs(agent: &Path, payload: &Payload) -> Result<Vec<u8>, Guest
 
     let checks = match payload {
         Payload::Command(command) => vec![command_request(&mut a, command)?],
-        Payload::Objects { objects, mode } => objects
+        Payload::Objects(objects) => objects
             .iter()
             .enumerate()
-            .map(|(i, host)| {
+            .map(|(i, object)| {
+                let host = &object.host;
                 let guest = format!("{GUEST_OBJECT_DIR}/{i}/{}", file_name("--artifact", host)?);
                 add_data_file(&mut a, "--artifact", host, &guest)?;
-                Ok(CheckRequest::Object(ObjectCheckRequest {
-                    path: guest,
-                    mode: *mode,
-                }))
+                Ok(CheckRequest::Object(ObjectCheckRequest::new(
+                    guest,
+                    object.contract.clone(),
+                )))
             })
             .collect::<Result<_, GuestError>>()?,
     };
@@ -482,6 +490,53 @@ mod tests {
             }]
         );
         assert!(!root.path().join("bpfcompat/bin").exists());
+    }
+
+    #[test]
+    fn objects_go_with_their_contracts() {
+        use bpfcompat_proto::object::{ObjectMode, ValidationMode};
+        let dir = tempfile::tempdir().unwrap();
+        let object = |name: &str, case: &str, mode| {
+            let host = dir.path().join(name);
+            std::fs::write(&host, b"an object").unwrap();
+            ObjectPayload {
+                host,
+                contract: LoaderContract {
+                    case: Some(case.into()),
+                    validation_mode: mode,
+                    ..LoaderContract::default()
+                },
+            }
+        };
+        let payload = Payload::Objects(vec![
+            object("a.bpf.o", "first", ValidationMode::Behavior),
+            object("a.bpf.o", "second", ValidationMode::LoadOnly),
+        ]);
+        let root = unpack(&build_initramfs(&fake_agent(), &payload).unwrap());
+        let request: Request = serde_json::from_slice(
+            &std::fs::read(root.path().join("bpfcompat/request.json")).unwrap(),
+        )
+        .unwrap();
+        let objects: Vec<_> = request
+            .checks
+            .iter()
+            .map(|c| match c {
+                CheckRequest::Object(o) => o,
+                other => panic!("not an object: {other:?}"),
+            })
+            .collect();
+        assert_eq!(objects[0].path, "/bpfcompat/objects/0/a.bpf.o");
+        assert_eq!(objects[1].path, "/bpfcompat/objects/1/a.bpf.o");
+        // Behavior reaches today's agent as load-attach.
+        assert_eq!(objects[0].mode, ObjectMode::LoadAttach);
+        assert_eq!(objects[0].validation_mode(), ValidationMode::Behavior);
+        assert_eq!(objects[1].mode, ObjectMode::LoadOnly);
+        let cases: Vec<_> = objects
+            .iter()
+            .map(|o| o.contract.as_ref().unwrap().case.as_deref())
+            .collect();
+        assert_eq!(cases, [Some("first"), Some("second")]);
+        assert!(root.path().join("bpfcompat/objects/1/a.bpf.o").is_file());
     }
 
     #[test]

@@ -1,0 +1,385 @@
+//! Suites: the Go bpfcompat's `bpfcompat suite --suite FILE` format, a list
+//! of objects (cases) with their manifests, checked here by
+//! `bpfcompat test --suite FILE`. Every case runs in the same boot of each
+//! kernel, so they share one matrix, and the report's checks name their
+//! case. Paths resolve against the suite file's directory.
+//!
+//! Fields of the Go format that have no meaning here (per-case reports, the
+//! runner, keeping VMs) are accepted with a warning, so a suite file serves
+//! both tools unchanged.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bpfcompat_proto::object::{FunctionalTest, ValidationMode};
+use serde::Deserialize;
+
+use super::{Doc, ManifestError, TestSpec};
+use crate::matrix::parse_duration;
+use crate::yaml::Field;
+
+#[derive(Debug, Clone)]
+pub struct Suite {
+    pub path: PathBuf,
+    pub name: String,
+    /// `defaults.matrix` (or the one matrix all cases name).
+    pub matrix: Option<PathBuf>,
+    pub workdir: Option<PathBuf>,
+    /// The longest of `defaults.timeout` and the cases' `timeout`: every
+    /// case runs in each kernel's one boot.
+    pub timeout: Option<Duration>,
+    pub concurrency: Option<u16>,
+    pub cases: Vec<Case>,
+    /// Fields accepted for the Go tool's sake but not used, as
+    /// `FILE:LINE: field: why`.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub name: String,
+    pub artifact: PathBuf,
+    pub manifest: Option<PathBuf>,
+    /// The case's `validation_mode`, else `behavior` if its `test:` says
+    /// so, else `defaults.validation_mode`.
+    pub mode: Option<ValidationMode>,
+    /// The inline `test:` block, as a functional test named after the case.
+    pub test: Option<FunctionalTest>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSuite {
+    name: String,
+    #[serde(default)]
+    defaults: RawDefaults,
+    #[serde(default)]
+    cases: Vec<RawCase>,
+}
+
+/// What `defaults:` and a case share.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    matrix: Option<String>,
+    workdir: Option<String>,
+    report_dir: Option<String>,
+    runner: Option<String>,
+    timeout: Option<String>,
+    concurrency: Option<u16>,
+    keep_vm_on_failure: Option<bool>,
+    validation_mode: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCase {
+    name: String,
+    artifact: Option<String>,
+    artifact_uri: Option<String>,
+    /// Labels of the Go tool's registry: accepted, not used (the check is
+    /// known by its case name).
+    #[serde(rename = "artifact_name")]
+    _artifact_name: Option<String>,
+    #[serde(rename = "artifact_version")]
+    _artifact_version: Option<String>,
+    #[serde(rename = "artifact_variant")]
+    _artifact_variant: Option<String>,
+    matrix: Option<String>,
+    manifest: Option<String>,
+    out: Option<String>,
+    markdown: Option<String>,
+    workdir: Option<String>,
+    runner: Option<String>,
+    timeout: Option<String>,
+    concurrency: Option<u16>,
+    keep_vm_on_failure: Option<bool>,
+    validation_mode: Option<String>,
+    test: Option<RawTest>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTest {
+    mode: Option<String>,
+    command: String,
+    timeout: Option<String>,
+    #[serde(default)]
+    expect: RawExpect,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    exit_code: Option<i64>,
+    stdout_contains: Option<String>,
+}
+
+/// `load_only`, `load_attach`, `behavior` (the Go spellings) or
+/// `load-only`, `load-attach` (ours).
+pub fn validation_mode(word: &str) -> Option<ValidationMode> {
+    match word {
+        "load_only" | "load-only" => Some(ValidationMode::LoadOnly),
+        "load_attach" | "load-attach" => Some(ValidationMode::LoadAttach),
+        "behavior" => Some(ValidationMode::Behavior),
+        _ => None,
+    }
+}
+
+/// The Go tool's suite and case names: 1 to 64 of A-Z a-z 0-9 . _ -, not
+/// starting with . _ -.
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+impl Suite {
+    pub fn load(path: &Path) -> Result<Suite, ManifestError> {
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let doc = Doc::read("suite", &path)?;
+        let raw: RawSuite = doc.parse()?;
+        Loader {
+            base: path.parent().unwrap_or(Path::new("/")).to_owned(),
+            doc: &doc,
+            warnings: Vec::new(),
+        }
+        .suite(raw)
+    }
+}
+
+struct Loader<'a> {
+    base: PathBuf,
+    doc: &'a Doc,
+    warnings: Vec<String>,
+}
+
+impl Loader<'_> {
+    fn path(&self, relative: &str) -> PathBuf {
+        self.base.join(relative)
+    }
+
+    fn mode(
+        &self,
+        field: &Field,
+        word: &Option<String>,
+    ) -> Result<Option<ValidationMode>, ManifestError> {
+        word.as_deref()
+            .map(|w| {
+                validation_mode(w).ok_or_else(|| {
+                    self.doc.err(
+                        field,
+                        format!("{w:?} is not load_only, load_attach or behavior"),
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    fn timeout(
+        &self,
+        field: &Field,
+        text: &Option<String>,
+    ) -> Result<Option<Duration>, ManifestError> {
+        text.as_deref()
+            .map(|t| parse_duration(t).map_err(|m| self.doc.err(field, m)))
+            .transpose()
+    }
+
+    fn unused(&mut self, field: Field, given: bool, why: &str) {
+        if given {
+            self.warnings.push(self.doc.warning(&field, why));
+        }
+    }
+
+    /// Warnings for what a case or the defaults set that has no meaning
+    /// here.
+    fn unused_settings(&mut self, field: &Field, d: &RawDefaults) {
+        self.unused(
+            field.key("report_dir"),
+            d.report_dir.is_some(),
+            "not used: bpfcompat writes one report for the whole suite, to --out, and each check names its case",
+        );
+        self.unused(
+            field.key("runner"),
+            d.runner.as_deref().is_some_and(|r| r != "vm"),
+            "not used: bpfcompat boots every kernel in QEMU",
+        );
+        self.unused(
+            field.key("keep_vm_on_failure"),
+            d.keep_vm_on_failure == Some(true),
+            "not used: every guest powers off; its console log stays in the run directory",
+        );
+    }
+
+    fn suite(mut self, raw: RawSuite) -> Result<Suite, ManifestError> {
+        let root = Field::root();
+        if !valid_name(&raw.name) {
+            return Err(self.doc.err(
+                &root.key("name"),
+                format!(
+                    "{:?} must be 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit",
+                    raw.name
+                ),
+            ));
+        }
+        if raw.cases.is_empty() {
+            return Err(self.doc.err(
+                &root.key("cases"),
+                "the suite has no cases; list the objects to check",
+            ));
+        }
+        let defaults = root.key("defaults");
+        let d = &raw.defaults;
+        self.unused_settings(&defaults, d);
+        let default_mode = self.mode(&defaults.key("validation_mode"), &d.validation_mode)?;
+        let mut timeout = self.timeout(&defaults.key("timeout"), &d.timeout)?;
+        let mut matrix = d
+            .matrix
+            .as_deref()
+            .map(|m| (self.path(m), defaults.key("matrix")));
+        let workdir = d.workdir.as_deref().map(|w| self.path(w));
+
+        let mut names = BTreeSet::new();
+        let mut cases = Vec::with_capacity(raw.cases.len());
+        for (i, c) in raw.cases.iter().enumerate() {
+            let field = root.key("cases").index(i);
+            if !valid_name(&c.name) {
+                return Err(self.doc.err(
+                    &field.key("name"),
+                    format!("{:?} must be 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit", c.name),
+                ));
+            }
+            if !names.insert(&c.name) {
+                return Err(self.doc.err(
+                    &field.key("name"),
+                    format!("{:?} is used by an earlier case", c.name),
+                ));
+            }
+            let Some(artifact) = &c.artifact else {
+                return Err(self
+                    .doc
+                    .err(&field, "has no artifact: give the .bpf.o to check"));
+            };
+            if let Some(m) = &c.matrix {
+                let here = self.path(m);
+                match &matrix {
+                    Some((first, at)) if !same_file(first, &here) => {
+                        return Err(self.doc.err(
+                            &field.key("matrix"),
+                            format!(
+                                "{} differs from {} ({at}): every case runs in the same boot of each kernel, so a suite has one matrix; split the suite",
+                                here.display(),
+                                first.display()
+                            ),
+                        ))
+                    }
+                    Some(_) => {}
+                    None => matrix = Some((here, field.key("matrix"))),
+                }
+            }
+            self.unused_settings(
+                &field,
+                &RawDefaults {
+                    report_dir: None,
+                    runner: c.runner.clone(),
+                    keep_vm_on_failure: c.keep_vm_on_failure,
+                    ..RawDefaults::default()
+                },
+            );
+            for (key, given) in [("out", c.out.is_some()), ("markdown", c.markdown.is_some())] {
+                self.unused(
+                    field.key(key),
+                    given,
+                    "not used: the suite's report goes to --out (and --markdown); each check names its case",
+                );
+            }
+            self.unused(
+                field.key("artifact_uri"),
+                c.artifact_uri.is_some(),
+                "not used: bpfcompat checks the local artifact",
+            );
+            self.unused(
+                field.key("workdir"),
+                c.workdir
+                    .as_deref()
+                    .is_some_and(|w| Some(self.path(w)) != workdir),
+                "not used: a suite is one run, with defaults.workdir (or --workdir)",
+            );
+            self.unused(
+                field.key("concurrency"),
+                c.concurrency.is_some(),
+                "not used: a suite is one run, with defaults.concurrency (or --concurrency)",
+            );
+            if let Some(t) = self.timeout(&field.key("timeout"), &c.timeout)? {
+                timeout = Some(timeout.map_or(t, |d| d.max(t)));
+            }
+            let test = c
+                .test
+                .as_ref()
+                .map(|t| self.test(&field.key("test"), &c.name, t))
+                .transpose()?;
+            let test_mode = c
+                .test
+                .as_ref()
+                .and_then(|t| t.mode.as_ref())
+                .map(|_| ValidationMode::Behavior);
+            let mode = self
+                .mode(&field.key("validation_mode"), &c.validation_mode)?
+                .or(test_mode)
+                .or(default_mode);
+            cases.push(Case {
+                name: c.name.clone(),
+                artifact: self.path(artifact),
+                manifest: c.manifest.as_deref().map(|m| self.path(m)),
+                mode,
+                test,
+            });
+        }
+        Ok(Suite {
+            path: self.doc.path.clone(),
+            name: raw.name,
+            matrix: matrix.map(|(m, _)| m),
+            workdir,
+            timeout,
+            concurrency: d.concurrency.filter(|&c| c > 0),
+            cases,
+            warnings: self.warnings,
+        })
+    }
+
+    fn test(
+        &self,
+        field: &Field,
+        case: &str,
+        t: &RawTest,
+    ) -> Result<FunctionalTest, ManifestError> {
+        if let Some(mode) = t.mode.as_deref().filter(|m| *m != "behavior") {
+            return Err(self.doc.err(
+                &field.key("mode"),
+                format!("{mode:?}: a test runs in behavior mode (mode: behavior, or leave it out)"),
+            ));
+        }
+        TestSpec {
+            name: case,
+            command: &t.command,
+            required: true,
+            timeout: t.timeout.as_deref(),
+            exit_code: t.expect.exit_code,
+            stdout_contains: t.expect.stdout_contains.as_deref(),
+            stderr_contains: None,
+        }
+        .resolve(self.doc, field, (&field.key("expect"), ""))
+    }
+}
+
+/// The same file, also when one path has `..` or a symlink in it.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
