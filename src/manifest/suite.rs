@@ -151,6 +151,15 @@ impl Suite {
     }
 }
 
+/// What the cases of a suite share: the defaults, then what cases add.
+struct RunSettings {
+    mode: Option<ValidationMode>,
+    timeout: Option<Duration>,
+    /// The matrix and the field that named it first.
+    matrix: Option<(PathBuf, Field)>,
+    workdir: Option<PathBuf>,
+}
+
 struct Loader<'a> {
     base: PathBuf,
     doc: &'a Doc,
@@ -217,15 +226,7 @@ impl Loader<'_> {
 
     fn suite(mut self, raw: RawSuite) -> Result<Suite, ManifestError> {
         let root = Field::root();
-        if !valid_name(&raw.name) {
-            return Err(self.doc.err(
-                &root.key("name"),
-                format!(
-                    "{:?} must be 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit",
-                    raw.name
-                ),
-            ));
-        }
+        self.check_name(&root.key("name"), &raw.name)?;
         if raw.cases.is_empty() {
             return Err(self.doc.err(
                 &root.key("cases"),
@@ -235,110 +236,34 @@ impl Loader<'_> {
         let defaults = root.key("defaults");
         let d = &raw.defaults;
         self.unused_settings(&defaults, d);
-        let default_mode = self.mode(&defaults.key("validation_mode"), &d.validation_mode)?;
-        let mut timeout = self.timeout(&defaults.key("timeout"), &d.timeout)?;
-        let mut matrix = d
-            .matrix
-            .as_deref()
-            .map(|m| (self.path(m), defaults.key("matrix")));
-        let workdir = d.workdir.as_deref().map(|w| self.path(w));
-
+        let mut run = RunSettings {
+            mode: self.mode(&defaults.key("validation_mode"), &d.validation_mode)?,
+            timeout: self.timeout(&defaults.key("timeout"), &d.timeout)?,
+            matrix: d
+                .matrix
+                .as_deref()
+                .map(|m| (self.path(m), defaults.key("matrix"))),
+            workdir: d.workdir.as_deref().map(|w| self.path(w)),
+        };
         let mut names = BTreeSet::new();
         let mut cases = Vec::with_capacity(raw.cases.len());
         for (i, c) in raw.cases.iter().enumerate() {
             let field = root.key("cases").index(i);
-            if !valid_name(&c.name) {
-                return Err(self.doc.err(
-                    &field.key("name"),
-                    format!("{:?} must be 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit", c.name),
-                ));
-            }
             if !names.insert(&c.name) {
+                self.check_name(&field.key("name"), &c.name)?;
                 return Err(self.doc.err(
                     &field.key("name"),
                     format!("{:?} is used by an earlier case", c.name),
                 ));
             }
-            let Some(artifact) = &c.artifact else {
-                return Err(self
-                    .doc
-                    .err(&field, "has no artifact: give the .bpf.o to check"));
-            };
-            if let Some(m) = &c.matrix {
-                let here = self.path(m);
-                match &matrix {
-                    Some((first, at)) if !same_file(first, &here) => {
-                        return Err(self.doc.err(
-                            &field.key("matrix"),
-                            format!(
-                                "{} differs from {} ({at}): every case runs in the same boot of each kernel, so a suite has one matrix; split the suite",
-                                here.display(),
-                                first.display()
-                            ),
-                        ))
-                    }
-                    Some(_) => {}
-                    None => matrix = Some((here, field.key("matrix"))),
-                }
-            }
-            self.unused_settings(
-                &field,
-                &RawDefaults {
-                    report_dir: None,
-                    runner: c.runner.clone(),
-                    keep_vm_on_failure: c.keep_vm_on_failure,
-                    ..RawDefaults::default()
-                },
-            );
-            for (key, given) in [("out", c.out.is_some()), ("markdown", c.markdown.is_some())] {
-                self.unused(
-                    field.key(key),
-                    given,
-                    "not used: the suite's report goes to --out (and --markdown); each check names its case",
-                );
-            }
-            self.unused(
-                field.key("artifact_uri"),
-                c.artifact_uri.is_some(),
-                "not used: bpfcompat checks the local artifact",
-            );
-            self.unused(
-                field.key("workdir"),
-                c.workdir
-                    .as_deref()
-                    .is_some_and(|w| Some(self.path(w)) != workdir),
-                "not used: a suite is one run, with defaults.workdir (or --workdir)",
-            );
-            self.unused(
-                field.key("concurrency"),
-                c.concurrency.is_some(),
-                "not used: a suite is one run, with defaults.concurrency (or --concurrency)",
-            );
-            if let Some(t) = self.timeout(&field.key("timeout"), &c.timeout)? {
-                timeout = Some(timeout.map_or(t, |d| d.max(t)));
-            }
-            let test = c
-                .test
-                .as_ref()
-                .map(|t| self.test(&field.key("test"), &c.name, t))
-                .transpose()?;
-            let test_mode = c
-                .test
-                .as_ref()
-                .and_then(|t| t.mode.as_ref())
-                .map(|_| ValidationMode::Behavior);
-            let mode = self
-                .mode(&field.key("validation_mode"), &c.validation_mode)?
-                .or(test_mode)
-                .or(default_mode);
-            cases.push(Case {
-                name: c.name.clone(),
-                artifact: self.path(artifact),
-                manifest: c.manifest.as_deref().map(|m| self.path(m)),
-                mode,
-                test,
-            });
+            cases.push(self.case(&field, c, &mut run)?);
         }
+        let RunSettings {
+            timeout,
+            matrix,
+            workdir,
+            ..
+        } = run;
         Ok(Suite {
             path: self.doc.path.clone(),
             name: raw.name,
@@ -349,6 +274,112 @@ impl Loader<'_> {
             cases,
             warnings: self.warnings,
         })
+    }
+
+    fn check_name(&self, field: &Field, name: &str) -> Result<(), ManifestError> {
+        if valid_name(name) {
+            return Ok(());
+        }
+        Err(self.doc.err(
+            field,
+            format!(
+                "{name:?} must be 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit"
+            ),
+        ))
+    }
+
+    /// One case, checked; what it says of the whole run goes into `run`.
+    fn case(
+        &mut self,
+        field: &Field,
+        c: &RawCase,
+        run: &mut RunSettings,
+    ) -> Result<Case, ManifestError> {
+        self.check_name(&field.key("name"), &c.name)?;
+        let Some(artifact) = &c.artifact else {
+            return Err(self
+                .doc
+                .err(field, "has no artifact: give the .bpf.o to check"));
+        };
+        if let Some(m) = &c.matrix {
+            let here = self.path(m);
+            match &run.matrix {
+                Some((first, at)) if !same_file(first, &here) => {
+                    return Err(self.doc.err(
+                        &field.key("matrix"),
+                        format!(
+                            "{} differs from {} ({at}): every case runs in the same boot of each kernel, so a suite has one matrix; split the suite",
+                            here.display(),
+                            first.display()
+                        ),
+                    ))
+                }
+                Some(_) => {}
+                None => run.matrix = Some((here, field.key("matrix"))),
+            }
+        }
+        self.unused_case_settings(field, c, run.workdir.as_deref());
+        if let Some(t) = self.timeout(&field.key("timeout"), &c.timeout)? {
+            run.timeout = Some(run.timeout.map_or(t, |d| d.max(t)));
+        }
+        let test = c
+            .test
+            .as_ref()
+            .map(|t| self.test(&field.key("test"), &c.name, t))
+            .transpose()?;
+        let test_mode = c
+            .test
+            .as_ref()
+            .and_then(|t| t.mode.as_ref())
+            .map(|_| ValidationMode::Behavior);
+        let mode = self
+            .mode(&field.key("validation_mode"), &c.validation_mode)?
+            .or(test_mode)
+            .or(run.mode);
+        Ok(Case {
+            name: c.name.clone(),
+            artifact: self.path(artifact),
+            manifest: c.manifest.as_deref().map(|m| self.path(m)),
+            mode,
+            test,
+        })
+    }
+
+    /// The Go tool's per-case settings a suite here does not use: warned.
+    fn unused_case_settings(&mut self, field: &Field, c: &RawCase, workdir: Option<&Path>) {
+        self.unused_settings(
+            field,
+            &RawDefaults {
+                report_dir: None,
+                runner: c.runner.clone(),
+                keep_vm_on_failure: c.keep_vm_on_failure,
+                ..RawDefaults::default()
+            },
+        );
+        for (key, given) in [("out", c.out.is_some()), ("markdown", c.markdown.is_some())] {
+            self.unused(
+                field.key(key),
+                given,
+                "not used: the suite's report goes to --out (and --markdown); each check names its case",
+            );
+        }
+        self.unused(
+            field.key("artifact_uri"),
+            c.artifact_uri.is_some(),
+            "not used: bpfcompat checks the local artifact",
+        );
+        self.unused(
+            field.key("workdir"),
+            c.workdir
+                .as_deref()
+                .is_some_and(|w| Some(self.path(w).as_path()) != workdir),
+            "not used: a suite is one run, with defaults.workdir (or --workdir)",
+        );
+        self.unused(
+            field.key("concurrency"),
+            c.concurrency.is_some(),
+            "not used: a suite is one run, with defaults.concurrency (or --concurrency)",
+        );
     }
 
     fn test(
