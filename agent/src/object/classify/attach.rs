@@ -5,16 +5,16 @@ use bpfcompat_proto::object::{Diagnosis, FailureClass, Phase};
 
 use super::diagnosis::{diag, permission};
 use super::evidence::{
-    errno_text, find_line, Evidence, EACCES, EBUSY, EEXIST, EINVAL, ENOENT, ENOSYS, ENOTSUPP,
-    ENXIO, EOPNOTSUPP, EPERM, ESRCH,
+    errno_text, find_line, find_line_or, Evidence, EACCES, EBUSY, EEXIST, EINVAL, ENOENT, ENOSYS,
+    ENOTSUPP, ENXIO, EOPNOTSUPP, EPERM, ESRCH,
 };
 
 pub fn classify_attach(ev: &Evidence) -> Diagnosis {
     let p = Phase::Attach;
     let target = ev.target.as_deref().unwrap_or("the target");
-    let line = find_line(ev, &["failed to", "failed", "error"])
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("attaching to {target} failed with {}", errno_text(ev.errno)));
+    let line = find_line_or(ev, &["failed to", "failed", "error"], || {
+        format!("attaching to {target} failed with {}", errno_text(ev.errno))
+    });
     let missing_hint = format!(
         "{target} does not exist in this kernel (not built in, renamed, inlined, or \
          not traceable): choose the target at run time (check /proc/kallsyms or \

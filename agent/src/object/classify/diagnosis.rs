@@ -28,6 +28,12 @@ pub fn no_btf_hint() -> &'static str {
      BTFHub) or a variant built for this kernel without CO-RE"
 }
 
+/// MISSING_BTF when the kernel has no BTF at all: that, rather than the
+/// step that needed it, is what to fix.
+pub fn missing_btf(ev: &Evidence, phase: Phase, reason: impl Into<String>) -> Option<Diagnosis> {
+    (!ev.kernel_btf).then(|| diag(FailureClass::MissingBtf, phase, reason, no_btf_hint()))
+}
+
 /// An EPERM refusal, with the kernel's lockdown mode in the hint when it has one.
 pub fn permission(ev: &Evidence, phase: Phase, line: String) -> Diagnosis {
     let mut hint = String::from(

@@ -80,6 +80,13 @@ pub fn find_line<'a>(ev: &'a Evidence, needles: &[&str]) -> Option<&'a str> {
         .find(|l| needles.iter().any(|n| l.contains(n)))
 }
 
+/// The line [`find_line`] finds, or `fallback` when none has any of `needles`.
+pub fn find_line_or(ev: &Evidence, needles: &[&str], fallback: impl FnOnce() -> String) -> String {
+    find_line(ev, needles)
+        .map(str::to_owned)
+        .unwrap_or_else(fallback)
+}
+
 pub fn errno_text(errno: Option<i32>) -> String {
     match errno {
         Some(e) => format!("-{} ({e})", errno_name(e)),
@@ -117,6 +124,11 @@ pub fn errno_name(e: i32) -> &'static str {
         4010 => "LIBBPF_ERRNO__PROGTYPE",
         _ => "E?",
     }
+}
+
+/// EINVAL, EOPNOTSUPP or ENOTSUPP: how a kernel refuses what it does not know.
+pub fn says_unsupported(errno: Option<i32>) -> bool {
+    matches!(errno, Some(EINVAL) | Some(EOPNOTSUPP) | Some(ENOTSUPP))
 }
 
 /// The line of a verifier log that says why it refused: the last one that

@@ -4,20 +4,16 @@
 use bpfcompat_proto::object::{Diagnosis, FailureClass, Phase};
 
 use super::diagnosis::{diag, permission};
-use super::evidence::{
-    errno_text, find_line, Evidence, E2BIG, EINVAL, ENOMEM, ENOTSUPP, EOPNOTSUPP, EPERM,
-};
+use super::evidence::{errno_text, find_line_or, says_unsupported, Evidence, E2BIG, ENOMEM, EPERM};
 
 pub fn classify_map(ev: &Evidence) -> Diagnosis {
-    let line = find_line(ev, &["failed to create", "map '"])
-        .map(str::to_owned)
-        .unwrap_or_else(|| {
-            format!(
-                "map '{}': creation failed with {}",
-                ev.subject,
-                errno_text(ev.errno)
-            )
-        });
+    let line = find_line_or(ev, &["failed to create", "map '"], || {
+        format!(
+            "map '{}': creation failed with {}",
+            ev.subject,
+            errno_text(ev.errno)
+        )
+    });
     if ev.errno == Some(EPERM) {
         return permission(ev, Phase::MapCreate, line);
     }
@@ -31,7 +27,7 @@ pub fn classify_map(ev: &Evidence) -> Diagnosis {
             ),
             map_hint(ev.map_type.as_deref()),
         ),
-        None if matches!(ev.errno, Some(EINVAL) | Some(EOPNOTSUPP) | Some(ENOTSUPP)) => diag(
+        None if says_unsupported(ev.errno) => diag(
             FailureClass::UnsupportedMapType,
             Phase::MapCreate,
             format!("{line} (the map-type probe did not answer)"),

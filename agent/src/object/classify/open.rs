@@ -3,26 +3,25 @@
 use bpfcompat_proto::object::{Diagnosis, FailureClass, Phase};
 
 use super::diagnosis::diag;
-use super::evidence::{errno_text, find_line, Evidence, EACCES, EPERM};
+use super::evidence::{errno_text, find_line_or, Evidence, EACCES, EPERM};
 
 pub fn classify_open(ev: &Evidence) -> Diagnosis {
     if matches!(ev.errno, Some(EACCES) | Some(EPERM)) {
         return diag(
             FailureClass::PermissionDenied,
             Phase::Open,
-            find_line(ev, &["failed to open", "open"])
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("cannot open {}: {}", ev.subject, errno_text(ev.errno))),
+            find_line_or(ev, &["failed to open", "open"], || {
+                format!("cannot open {}: {}", ev.subject, errno_text(ev.errno))
+            }),
             "the loader may not read the object file: check its permissions and the \
              loader's user",
         );
     }
-    let reason = find_line(
+    let reason = find_line_or(
         ev,
         &["elf:", "failed", "invalid", "Invalid", "error", "Error"],
-    )
-    .map(str::to_owned)
-    .unwrap_or_else(|| format!("libbpf could not open the object: {}", errno_text(ev.errno)));
+        || format!("libbpf could not open the object: {}", errno_text(ev.errno)),
+    );
     diag(
         FailureClass::InvalidObject,
         Phase::Open,

@@ -3,10 +3,10 @@
 
 use bpfcompat_proto::object::{Diagnosis, FailureClass, Phase};
 
-use super::diagnosis::{diag, no_btf_hint, permission};
+use super::diagnosis::{diag, missing_btf, permission};
 use super::evidence::{
-    errno_text, find_line, verifier_error_line, Evidence, E2BIG, EINVAL, ENOTSUPP, EOPNOTSUPP,
-    EPERM,
+    errno_text, find_line, find_line_or, says_unsupported, verifier_error_line, Evidence, E2BIG,
+    EINVAL, EPERM,
 };
 
 const P: Phase = Phase::ProgramLoad;
@@ -18,52 +18,44 @@ fn core_hint() -> &'static str {
 }
 
 pub fn classify_core(ev: &Evidence) -> Diagnosis {
-    if !ev.kernel_btf {
-        return diag(
-            FailureClass::MissingBtf,
-            Phase::CoreRelocation,
-            find_line(ev, &["BTF"]).unwrap_or("CO-RE needs kernel BTF and this kernel has none"),
-            no_btf_hint(),
-        );
-    }
-    diag(
-        FailureClass::CoreRelocationFailure,
+    missing_btf(
+        ev,
         Phase::CoreRelocation,
-        find_line(ev, &["CO-RE", "relo #", "relocation"]).unwrap_or("CO-RE relocation failed"),
-        core_hint(),
+        find_line(ev, &["BTF"]).unwrap_or("CO-RE needs kernel BTF and this kernel has none"),
     )
+    .unwrap_or_else(|| {
+        diag(
+            FailureClass::CoreRelocationFailure,
+            Phase::CoreRelocation,
+            find_line(ev, &["CO-RE", "relo #", "relocation"]).unwrap_or("CO-RE relocation failed"),
+            core_hint(),
+        )
+    })
 }
 
 pub fn classify_attach_target(ev: &Evidence) -> Diagnosis {
-    let line = find_line(
+    let line = find_line_or(
         ev,
         &["failed to find kernel BTF type ID", "attach target", "BTF"],
-    )
-    .map(str::to_owned)
-    .unwrap_or_else(|| {
-        format!(
-            "attach target of '{}' not found: {}",
-            ev.subject,
-            errno_text(ev.errno)
-        )
-    });
-    if !ev.kernel_btf {
-        return diag(
-            FailureClass::MissingBtf,
+        || {
+            format!(
+                "attach target of '{}' not found: {}",
+                ev.subject,
+                errno_text(ev.errno)
+            )
+        },
+    );
+    missing_btf(ev, Phase::AttachTarget, &line).unwrap_or_else(|| {
+        diag(
+            FailureClass::AttachTargetMissing,
             Phase::AttachTarget,
             line,
-            no_btf_hint(),
-        );
-    }
-    diag(
-        FailureClass::AttachTargetMissing,
-        Phase::AttachTarget,
-        line,
-        "the function/tracepoint named in SEC() is not in this kernel's BTF \
-         (renamed, inlined or absent in this version): pick the target at run \
-         time with bpf_program__set_attach_target(), or turn autoload off for \
-         this program where it is missing",
-    )
+            "the function/tracepoint named in SEC() is not in this kernel's BTF \
+             (renamed, inlined or absent in this version): pick the target at run \
+             time with bpf_program__set_attach_target(), or turn autoload off for \
+             this program where it is missing",
+        )
+    })
 }
 
 /// The causes of a failed program load, in the order they are asked: the
@@ -92,11 +84,9 @@ pub fn classify_load(ev: &Evidence) -> Diagnosis {
             diag(
                 FailureClass::Unknown,
                 P,
-                find_line(ev, &["load failed", "failed"])
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| {
-                        format!("program load failed with {}", errno_text(ev.errno))
-                    }),
+                find_line_or(ev, &["load failed", "failed"], || {
+                    format!("program load failed with {}", errno_text(ev.errno))
+                }),
                 "see the libbpf output and the verifier log",
             )
         })
@@ -111,18 +101,12 @@ fn core_poison(ev: &Evidence) -> Option<Diagnosis> {
             "failed to resolve CO-RE relocation",
         ],
     )?;
-    if !ev.kernel_btf {
-        return Some(diag(FailureClass::MissingBtf, P, line, no_btf_hint()));
-    }
-    // libbpf prints the unresolved relocation on the line after the
-    // poisoned instruction; prefer it, it names the field.
-    let reason = find_line(ev, &["failed to resolve CO-RE relocation"]).unwrap_or(line);
-    Some(diag(
-        FailureClass::CoreRelocationFailure,
-        P,
-        reason,
-        core_hint(),
-    ))
+    Some(missing_btf(ev, P, line).unwrap_or_else(|| {
+        // libbpf prints the unresolved relocation on the line after the
+        // poisoned instruction; prefer it, it names the field.
+        let reason = find_line(ev, &["failed to resolve CO-RE relocation"]).unwrap_or(line);
+        diag(FailureClass::CoreRelocationFailure, P, reason, core_hint())
+    }))
 }
 
 fn missing_kfunc(ev: &Evidence) -> Option<Diagnosis> {
@@ -156,14 +140,13 @@ fn missing_map(ev: &Evidence) -> Option<Diagnosis> {
 }
 
 fn too_large(ev: &Evidence) -> Option<Diagnosis> {
-    if ev.errno != Some(E2BIG)
-        && find_line(ev, &["BPF program is too large", "too complex"]).is_none()
-    {
+    const SAYS_SO: &[&str] = &["BPF program is too large", "too complex"];
+    if ev.errno != Some(E2BIG) && find_line(ev, SAYS_SO).is_none() {
         return None;
     }
-    let line = find_line(ev, &["BPF program is too large", "too complex"])
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("program load failed with {}", errno_text(ev.errno)));
+    let line = find_line_or(ev, SAYS_SO, || {
+        format!("program load failed with {}", errno_text(ev.errno))
+    });
     Some(diag(
         FailureClass::ProgramTooLarge,
         P,
@@ -269,7 +252,7 @@ fn not_permitted(ev: &Evidence) -> Option<Diagnosis> {
     if ev.errno != Some(EPERM) {
         return None;
     }
-    let line = find_line(
+    let line = find_line_or(
         ev,
         &[
             "Couldn't load trivial BPF program",
@@ -277,9 +260,8 @@ fn not_permitted(ev: &Evidence) -> Option<Diagnosis> {
             "EPERM",
             "Operation not permitted",
         ],
-    )
-    .map(str::to_owned)
-    .unwrap_or_else(|| "program load failed with -EPERM".into());
+        || "program load failed with -EPERM".into(),
+    );
     Some(permission(ev, P, line))
 }
 
@@ -291,14 +273,12 @@ fn verifier_refusal(ev: &Evidence) -> Option<Diagnosis> {
     }
     let line = verifier_error_line(vlog).unwrap_or(vlog);
     if !ev.unsupported_helpers.is_empty() && ev.errno == Some(EINVAL) {
-        return Some(diag(
-            FailureClass::UnsupportedHelper,
-            P,
+        return Some(probed_helper(
+            ev,
             format!(
                 "{line} (probe: {} not supported for this program type)",
                 ev.unsupported_helpers.join(", ")
             ),
-            helper_hint(&ev.unsupported_helpers[0], ev.prog_type.as_deref()),
         ));
     }
     Some(diag(
@@ -316,19 +296,17 @@ fn verifier_refusal(ev: &Evidence) -> Option<Diagnosis> {
 /// says it does not know something: a helper the probes rule out, or else
 /// (the program type being known) the attach type or a load flag.
 fn refused_before_verification(ev: &Evidence) -> Option<Diagnosis> {
-    if ev.errno != Some(EINVAL) && ev.errno != Some(EOPNOTSUPP) && ev.errno != Some(ENOTSUPP) {
+    if !says_unsupported(ev.errno) {
         return None;
     }
     if !ev.unsupported_helpers.is_empty() {
-        return Some(diag(
-            FailureClass::UnsupportedHelper,
-            P,
+        return Some(probed_helper(
+            ev,
             format!(
                 "program load failed with {} and no verifier log; probe: {} not supported",
                 errno_text(ev.errno),
                 ev.unsupported_helpers.join(", ")
             ),
-            helper_hint(&ev.unsupported_helpers[0], ev.prog_type.as_deref()),
         ));
     }
     // The kernel knows the program type (the probe says so) yet refused
@@ -350,6 +328,17 @@ fn refused_before_verification(ev: &Evidence) -> Option<Diagnosis> {
          (the SEC() name) or load flags (e.g. sleepable): it is newer than \
          this kernel; ship a variant or turn autoload off here",
     ))
+}
+
+/// UNSUPPORTED_HELPER for the first of the helpers the probes say this
+/// program type cannot call (there is at least one).
+fn probed_helper(ev: &Evidence, reason: String) -> Diagnosis {
+    diag(
+        FailureClass::UnsupportedHelper,
+        P,
+        reason,
+        helper_hint(&ev.unsupported_helpers[0], ev.prog_type.as_deref()),
+    )
 }
 
 fn helper_hint(helper: &str, prog_type: Option<&str>) -> String {

@@ -4,7 +4,7 @@
 
 use bpfcompat_proto::object::{Diagnosis, FailureClass, Phase};
 
-use super::diagnosis::{diag, no_btf_hint};
+use super::diagnosis::{diag, missing_btf, no_btf_hint};
 use super::evidence::{find_line, Evidence};
 
 pub fn classify_kernel_btf(ev: &Evidence) -> Diagnosis {
@@ -18,15 +18,14 @@ pub fn classify_kernel_btf(ev: &Evidence) -> Diagnosis {
 }
 
 pub fn classify_extern(ev: &Evidence) -> Diagnosis {
-    if !ev.kernel_btf {
-        return diag(
-            FailureClass::MissingBtf,
-            Phase::Extern,
-            find_line(ev, &["extern", "BTF"]).unwrap_or(
-                "kernel symbols (__ksym) are resolved through kernel BTF, which this kernel lacks",
-            ),
-            no_btf_hint(),
-        );
+    if let Some(d) = missing_btf(
+        ev,
+        Phase::Extern,
+        find_line(ev, &["extern", "BTF"]).unwrap_or(
+            "kernel symbols (__ksym) are resolved through kernel BTF, which this kernel lacks",
+        ),
+    ) {
+        return d;
     }
     if let Some(line) = find_line(
         ev,
@@ -52,20 +51,19 @@ pub fn classify_extern(ev: &Evidence) -> Diagnosis {
 }
 
 pub fn classify_struct_ops(ev: &Evidence) -> Diagnosis {
-    if !ev.kernel_btf {
-        return diag(
-            FailureClass::MissingBtf,
-            Phase::StructOps,
-            "struct_ops needs kernel BTF and this kernel has none",
-            no_btf_hint(),
-        );
-    }
-    diag(
-        FailureClass::AttachTargetMissing,
+    missing_btf(
+        ev,
         Phase::StructOps,
-        find_line(ev, &["struct_ops"]).unwrap_or("struct_ops type not found in kernel BTF"),
-        "this kernel does not have the struct_ops type (or the member) the \
+        "struct_ops needs kernel BTF and this kernel has none",
+    )
+    .unwrap_or_else(|| {
+        diag(
+            FailureClass::AttachTargetMissing,
+            Phase::StructOps,
+            find_line(ev, &["struct_ops"]).unwrap_or("struct_ops type not found in kernel BTF"),
+            "this kernel does not have the struct_ops type (or the member) the \
          map implements: it is newer than this kernel, or was changed; ship a \
          variant or skip this struct_ops map here (autocreate off)",
-    )
+        )
+    })
 }
