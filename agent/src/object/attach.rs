@@ -15,7 +15,7 @@ use std::path::Path;
 use bpfcompat_proto::object::{AttachResult, Phase, Status};
 use libbpf_rs::{AsRawLibbpf, Link, MapCore, Object, ProgramMut};
 
-use super::capture::Capture;
+use super::capture::{Capture, Output};
 use super::classify::{classify, Evidence};
 use super::load::{errno_of, MapDecl, ProgDecl};
 use super::names;
@@ -28,6 +28,18 @@ const ITER_READ_MAX: usize = 1 << 20;
 pub struct AttachCtx<'a> {
     pub kernel_btf: bool,
     pub lockdown: Option<&'a str>,
+}
+
+impl AttachCtx<'_> {
+    /// What is known about a failed attach of `subject`: the failure and
+    /// what libbpf said meanwhile.
+    fn evidence(&self, subject: &str, e: &Failure, out: &Output) -> Evidence {
+        let mut ev = Evidence::new(Phase::Attach, subject);
+        ev.errno = e.0;
+        ev.libbpf_lines = out.warn_lines();
+        ev.kernel_btf = self.kernel_btf;
+        ev
+    }
 }
 
 /// How a program gets attached, decided from its type and section.
@@ -307,6 +319,16 @@ struct Done {
     iter_bytes: Option<u64>,
 }
 
+impl Done {
+    fn new(held: Held, target: impl Into<String>) -> Done {
+        Done {
+            held,
+            target: target.into(),
+            iter_bytes: None,
+        }
+    }
+}
+
 type Failure = (Option<i32>, String);
 
 /// Prefix of the error when the clsact qdisc cannot be created on `lo`.
@@ -400,157 +422,189 @@ fn attach_one(
     obj: &Object,
     maps: &[MapDecl],
 ) -> Result<Done, Failure> {
-    let done = |held, target: &str| Done {
-        held,
-        target: target.to_owned(),
-        iter_bytes: None,
-    };
     match plan {
         Plan::Auto { target, .. } => {
             let link = prog.attach().map_err(err)?;
-            Ok(done(Held::Link(link), target))
+            Ok(Done::new(Held::Link(link), target))
         }
-        Plan::Iter => {
-            let link = prog.attach().map_err(err)?;
-            let mut iter = libbpf_rs::Iter::new(&link).map_err(err)?;
-            let mut buf = Vec::new();
-            let mut chunk = vec![0u8; 64 * 1024];
-            loop {
-                match iter.read(&mut chunk) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        buf.extend_from_slice(&chunk[..n]);
-                        if buf.len() >= ITER_READ_MAX {
-                            break;
-                        }
-                    }
-                    Err(e) => return Err((e.raw_os_error(), format!("reading the iterator: {e}"))),
-                }
-            }
-            Ok(Done {
-                held: Held::Link(link),
-                target: "iterator (read once)".into(),
-                iter_bytes: Some(buf.len() as u64),
-            })
-        }
+        Plan::Iter => attach_iter(prog),
         Plan::Xdp => {
             let link = prog.attach_xdp(LO_IFINDEX).map_err(err)?;
-            Ok(done(Held::Link(link), "lo (ifindex 1)"))
+            Ok(Done::new(Held::Link(link), "lo (ifindex 1)"))
         }
-        Plan::Tcx { ingress } => {
-            let raw = prog.as_libbpf_object().as_ptr();
-            let link =
-                unsafe { libbpf_sys::bpf_program__attach_tcx(raw, LO_IFINDEX, std::ptr::null()) };
-            let rc = unsafe { libbpf_sys::libbpf_get_error(link as *const _) } as i32;
-            if link.is_null() || rc != 0 {
-                let e = if rc != 0 {
-                    -rc
-                } else {
-                    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-                };
-                return Err((
-                    Some(e),
-                    format!(
-                        "bpf_program__attach_tcx(lo): {}",
-                        std::io::Error::from_raw_os_error(e)
-                    ),
-                ));
-            }
-            let dir = if *ingress { "ingress" } else { "egress" };
-            Ok(done(
-                Held::RawLink(link),
-                &format!("lo (ifindex 1) tcx {dir}"),
-            ))
-        }
-        Plan::Tc => {
-            let mut hook = libbpf_rs::TcHookBuilder::new(prog.as_fd())
-                .ifindex(LO_IFINDEX)
-                .replace(true)
-                .handle(1)
-                .priority(1)
-                .hook(libbpf_rs::TC_INGRESS);
-            hook.create()
-                .map_err(|e| (errno_of(&e), format!("{CLSACT_CREATE}: {e:#}")))?;
-            hook.attach().map_err(err)?;
-            Ok(done(Held::Tc(hook), "lo (ifindex 1) clsact ingress"))
-        }
+        Plan::Tcx { ingress } => attach_tcx(prog, *ingress),
+        Plan::Tc => attach_tc(prog),
         Plan::Cgroup => {
             let cg = open_fd(CGROUP_ROOT, libc::O_RDONLY | libc::O_DIRECTORY)?;
             let link = prog.attach_cgroup(cg.as_raw_fd()).map_err(err)?;
-            Ok(done(Held::Link(link), CGROUP_ROOT))
+            Ok(Done::new(Held::Link(link), CGROUP_ROOT))
         }
-        Plan::Sockmap => {
-            let Some(m) = maps.iter().find(|m| {
-                m.map_type == libbpf_sys::BPF_MAP_TYPE_SOCKMAP
-                    || m.map_type == libbpf_sys::BPF_MAP_TYPE_SOCKHASH
-            }) else {
-                return Err((
-                    None,
-                    "no sockmap/sockhash in the object to attach to".into(),
-                ));
-            };
-            let map = obj
-                .maps()
-                .find(|x| x.name().to_string_lossy() == m.name)
-                .ok_or((None, format!("map {} not loaded", m.name)))?;
-            prog.attach_sockmap(map.as_fd().as_raw_fd()).map_err(err)?;
-            Ok(done(Held::Nothing, &format!("sockmap {}", m.name)))
-        }
-        Plan::SocketFilter => {
-            let s = socket(libc::AF_INET, libc::SOCK_DGRAM)?;
-            setsockopt_int(
-                &s,
-                libc::SOL_SOCKET,
-                libc::SO_ATTACH_BPF,
-                prog.as_fd().as_raw_fd(),
-                "setsockopt(SO_ATTACH_BPF)",
-            )?;
-            Ok(done(Held::Fd(s), "a UDP socket (SO_ATTACH_BPF)"))
-        }
-        Plan::Reuseport => {
-            let s = socket(libc::AF_INET, libc::SOCK_DGRAM)?;
-            setsockopt_int(
-                &s,
-                libc::SOL_SOCKET,
-                libc::SO_REUSEPORT,
-                1,
-                "setsockopt(SO_REUSEPORT)",
-            )?;
-            setsockopt_int(
-                &s,
-                libc::SOL_SOCKET,
-                libc::SO_ATTACH_REUSEPORT_EBPF,
-                prog.as_fd().as_raw_fd(),
-                "setsockopt(SO_ATTACH_REUSEPORT_EBPF)",
-            )?;
-            Ok(done(Held::Fd(s), "a UDP socket (SO_ATTACH_REUSEPORT_EBPF)"))
-        }
+        Plan::Sockmap => attach_sockmap(prog, obj, maps),
+        Plan::SocketFilter => attach_socket_filter(prog),
+        Plan::Reuseport => attach_reuseport(prog),
         Plan::Netns => {
             let ns = open_fd("/proc/self/ns/net", libc::O_RDONLY)?;
             let link = prog.attach_netns(ns.as_raw_fd()).map_err(err)?;
-            Ok(done(Held::Link(link), "the network namespace"))
+            Ok(Done::new(Held::Link(link), "the network namespace"))
         }
-        Plan::PerfEvent => {
-            let pe = perf_event_cpu_clock()?;
-            let link = prog.attach_perf_event(pe.as_raw_fd()).map_err(err)?;
-            // The link holds its own reference to the event.
-            drop(pe);
-            Ok(done(
-                Held::Link(link),
-                "software cpu-clock perf event, cpu 0",
-            ))
-        }
-        Plan::Netfilter => {
-            let opts = libbpf_rs::NetfilterOpts {
-                protocol_family: libbpf_rs::NFPROTO_IPV4,
-                hooknum: libbpf_rs::NF_INET_LOCAL_IN,
-                priority: -128,
-                ..Default::default()
-            };
-            let link = prog.attach_netfilter_with_opts(opts).map_err(err)?;
-            Ok(done(Held::Link(link), "netfilter ipv4 local_in"))
-        }
+        Plan::PerfEvent => attach_perf_event(prog),
+        Plan::Netfilter => attach_netfilter(prog),
         Plan::StructOps | Plan::Skip(_) => unreachable!("not attached here"),
+    }
+}
+
+/// Attaches an iterator and reads it once, up to [`ITER_READ_MAX`] bytes.
+fn attach_iter(prog: &ProgramMut<'_>) -> Result<Done, Failure> {
+    let link = prog.attach().map_err(err)?;
+    let mut iter = libbpf_rs::Iter::new(&link).map_err(err)?;
+    let bytes = read_once(&mut iter)?;
+    Ok(Done {
+        held: Held::Link(link),
+        target: "iterator (read once)".into(),
+        iter_bytes: Some(bytes),
+    })
+}
+
+/// How many bytes an iterator gives, read to its end or to [`ITER_READ_MAX`].
+fn read_once(iter: &mut impl Read) -> Result<u64, Failure> {
+    let mut total = 0;
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        match iter.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                total += n;
+                if total >= ITER_READ_MAX {
+                    break;
+                }
+            }
+            Err(e) => return Err((e.raw_os_error(), format!("reading the iterator: {e}"))),
+        }
+    }
+    Ok(total as u64)
+}
+
+fn attach_tcx(prog: &ProgramMut<'_>, ingress: bool) -> Result<Done, Failure> {
+    let raw = prog.as_libbpf_object().as_ptr();
+    let link = unsafe { libbpf_sys::bpf_program__attach_tcx(raw, LO_IFINDEX, std::ptr::null()) };
+    let rc = unsafe { libbpf_sys::libbpf_get_error(link as *const _) } as i32;
+    if link.is_null() || rc != 0 {
+        let e = if rc != 0 {
+            -rc
+        } else {
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+        };
+        return Err((
+            Some(e),
+            format!(
+                "bpf_program__attach_tcx(lo): {}",
+                std::io::Error::from_raw_os_error(e)
+            ),
+        ));
+    }
+    let dir = if ingress { "ingress" } else { "egress" };
+    Ok(Done::new(
+        Held::RawLink(link),
+        format!("lo (ifindex 1) tcx {dir}"),
+    ))
+}
+
+fn attach_tc(prog: &ProgramMut<'_>) -> Result<Done, Failure> {
+    let mut hook = libbpf_rs::TcHookBuilder::new(prog.as_fd())
+        .ifindex(LO_IFINDEX)
+        .replace(true)
+        .handle(1)
+        .priority(1)
+        .hook(libbpf_rs::TC_INGRESS);
+    hook.create()
+        .map_err(|e| (errno_of(&e), format!("{CLSACT_CREATE}: {e:#}")))?;
+    hook.attach().map_err(err)?;
+    Ok(Done::new(Held::Tc(hook), "lo (ifindex 1) clsact ingress"))
+}
+
+/// Attaches to the object's first sockmap or sockhash.
+fn attach_sockmap(prog: &ProgramMut<'_>, obj: &Object, maps: &[MapDecl]) -> Result<Done, Failure> {
+    let Some(m) = maps.iter().find(|m| {
+        m.map_type == libbpf_sys::BPF_MAP_TYPE_SOCKMAP
+            || m.map_type == libbpf_sys::BPF_MAP_TYPE_SOCKHASH
+    }) else {
+        return Err((
+            None,
+            "no sockmap/sockhash in the object to attach to".into(),
+        ));
+    };
+    let map = obj
+        .maps()
+        .find(|x| x.name().to_string_lossy() == m.name)
+        .ok_or((None, format!("map {} not loaded", m.name)))?;
+    prog.attach_sockmap(map.as_fd().as_raw_fd()).map_err(err)?;
+    Ok(Done::new(Held::Nothing, format!("sockmap {}", m.name)))
+}
+
+fn attach_socket_filter(prog: &ProgramMut<'_>) -> Result<Done, Failure> {
+    let s = socket(libc::AF_INET, libc::SOCK_DGRAM)?;
+    setsockopt_int(
+        &s,
+        libc::SOL_SOCKET,
+        libc::SO_ATTACH_BPF,
+        prog.as_fd().as_raw_fd(),
+        "setsockopt(SO_ATTACH_BPF)",
+    )?;
+    Ok(Done::new(Held::Fd(s), "a UDP socket (SO_ATTACH_BPF)"))
+}
+
+fn attach_reuseport(prog: &ProgramMut<'_>) -> Result<Done, Failure> {
+    let s = socket(libc::AF_INET, libc::SOCK_DGRAM)?;
+    setsockopt_int(
+        &s,
+        libc::SOL_SOCKET,
+        libc::SO_REUSEPORT,
+        1,
+        "setsockopt(SO_REUSEPORT)",
+    )?;
+    setsockopt_int(
+        &s,
+        libc::SOL_SOCKET,
+        libc::SO_ATTACH_REUSEPORT_EBPF,
+        prog.as_fd().as_raw_fd(),
+        "setsockopt(SO_ATTACH_REUSEPORT_EBPF)",
+    )?;
+    Ok(Done::new(
+        Held::Fd(s),
+        "a UDP socket (SO_ATTACH_REUSEPORT_EBPF)",
+    ))
+}
+
+fn attach_perf_event(prog: &ProgramMut<'_>) -> Result<Done, Failure> {
+    let pe = perf_event_cpu_clock()?;
+    let link = prog.attach_perf_event(pe.as_raw_fd()).map_err(err)?;
+    // The link holds its own reference to the event.
+    drop(pe);
+    Ok(Done::new(
+        Held::Link(link),
+        "software cpu-clock perf event, cpu 0",
+    ))
+}
+
+fn attach_netfilter(prog: &ProgramMut<'_>) -> Result<Done, Failure> {
+    let opts = libbpf_rs::NetfilterOpts {
+        protocol_family: libbpf_rs::NFPROTO_IPV4,
+        hooknum: libbpf_rs::NF_INET_LOCAL_IN,
+        priority: -128,
+        ..Default::default()
+    };
+    let link = prog.attach_netfilter_with_opts(opts).map_err(err)?;
+    Ok(Done::new(Held::Link(link), "netfilter ipv4 local_in"))
+}
+
+fn passed(target: String, iter_bytes: Option<u64>) -> AttachResult {
+    AttachResult {
+        status: Status::Pass,
+        errno: None,
+        error: None,
+        target: Some(target),
+        iter_bytes,
+        diagnosis: None,
     }
 }
 
@@ -565,6 +619,10 @@ fn failed(e: Failure, evidence: Evidence) -> AttachResult {
     }
 }
 
+/// Why a struct_ops program is not attached by itself; its struct_ops
+/// map's result replaces it.
+const VIA_STRUCT_OPS_MAP: &str = "registered through its struct_ops map";
+
 /// Attaches every loaded program of `obj`, one at a time (each link is
 /// dropped before the next attach), and registers its struct_ops maps.
 /// Returns one result per `progs` entry and one per `maps` entry (None for
@@ -576,118 +634,122 @@ pub fn attach_all(
     maps: &[MapDecl],
     ctx: &AttachCtx<'_>,
 ) -> (Vec<AttachResult>, Vec<Option<AttachResult>>) {
-    let mut prog_results = Vec::new();
-    for (decl, loaded) in progs.iter().zip(loaded) {
-        if !loaded {
-            prog_results.push(AttachResult::skipped("not loaded"));
-            continue;
-        }
-        let plan = plan(decl);
-        let result = match &plan {
-            Plan::Skip(why) => AttachResult::skipped(why.clone()),
-            Plan::StructOps => AttachResult::skipped("registered through its struct_ops map"),
-            _ => {
-                let Some(prog) = obj
-                    .progs_mut()
-                    .find(|p| p.name().to_string_lossy() == decl.name)
-                else {
-                    prog_results.push(AttachResult::skipped("not in the loaded object"));
-                    continue;
-                };
-                let cap = Capture::start();
-                let r = attach_one(&prog, &plan, obj, maps);
-                let out = cap.take();
-                match r {
-                    Ok(done) => {
-                        let r = AttachResult {
-                            status: Status::Pass,
-                            errno: None,
-                            error: None,
-                            target: Some(done.target),
-                            iter_bytes: done.iter_bytes,
-                            diagnosis: None,
-                        };
-                        drop(done.held);
-                        r
-                    }
-                    Err(e) if clsact_unavailable(&plan, &e) => AttachResult::skipped(format!(
-                        "the kernel has no clsact qdisc here ({}): it is a module on this \
-                         kernel and the guest has no modules; tcx needs none",
-                        e.1
-                    )),
-                    Err(e) => {
-                        let mut ev = Evidence::new(Phase::Attach, decl.name.clone());
-                        ev.errno = e.0;
-                        ev.libbpf_lines = out.warn_lines();
-                        ev.kernel_btf = ctx.kernel_btf;
-                        ev.lockdown = ctx.lockdown.map(str::to_owned);
-                        ev.prog_type = Some(names::prog_type(decl.prog_type));
-                        if let Plan::Auto { target, lookup } = &plan {
-                            ev.target = Some(target.clone());
-                            ev.target_exists = lookup.exists();
-                        } else {
-                            // lo, the cgroup root, the netns, sockets: made or
-                            // checked by us, they exist.
-                            ev.target = Some(format!("{plan:?}"));
-                            ev.target_exists = Some(true);
-                        }
-                        if ev.libbpf_lines.is_empty() {
-                            ev.libbpf_lines.push(e.1.clone());
-                        }
-                        failed(e, ev)
-                    }
-                }
+    let mut prog_results: Vec<AttachResult> = progs
+        .iter()
+        .zip(loaded)
+        .map(|(decl, &loaded)| {
+            if loaded {
+                attach_program(obj, decl, maps, ctx)
+            } else {
+                AttachResult::skipped("not loaded")
             }
-        };
-        prog_results.push(result);
-    }
+        })
+        .collect();
+    let map_results: Vec<Option<AttachResult>> = maps
+        .iter()
+        .map(|decl| register_struct_ops(obj, decl, ctx))
+        .collect();
+    share_struct_ops_fate(progs, &mut prog_results, &map_results);
+    (prog_results, map_results)
+}
 
-    let mut map_results = Vec::new();
-    for decl in maps {
-        if !decl.is_struct_ops() {
-            map_results.push(None);
-            continue;
-        }
-        let Some(mut map) = obj
-            .maps_mut()
-            .find(|m| m.name().to_string_lossy() == decl.name)
-        else {
-            map_results.push(Some(AttachResult::skipped("not created")));
-            continue;
-        };
-        let cap = Capture::start();
-        let r = map.attach_struct_ops();
-        let out = cap.take();
-        map_results.push(Some(match r {
-            Ok(link) => {
-                drop(link);
-                AttachResult {
-                    status: Status::Pass,
-                    errno: None,
-                    error: None,
-                    target: Some(format!("struct_ops {}", decl.name)),
-                    iter_bytes: None,
-                    diagnosis: None,
-                }
-            }
-            Err(e) => {
-                let e = err(e);
-                let mut ev = Evidence::new(Phase::Attach, decl.name.clone());
-                ev.errno = e.0;
-                ev.libbpf_lines = out.warn_lines();
-                ev.kernel_btf = ctx.kernel_btf;
-                ev.target = Some(format!("struct_ops {}", decl.name));
-                failed(e, ev)
-            }
-        }));
+/// Attaches one loaded program as its plan says.
+fn attach_program(
+    obj: &mut Object,
+    decl: &ProgDecl,
+    maps: &[MapDecl],
+    ctx: &AttachCtx<'_>,
+) -> AttachResult {
+    let plan = plan(decl);
+    match &plan {
+        Plan::Skip(why) => return AttachResult::skipped(why.clone()),
+        Plan::StructOps => return AttachResult::skipped(VIA_STRUCT_OPS_MAP),
+        _ => {}
     }
+    let Some(prog) = obj
+        .progs_mut()
+        .find(|p| p.name().to_string_lossy() == decl.name)
+    else {
+        return AttachResult::skipped("not in the loaded object");
+    };
+    let cap = Capture::start();
+    let r = attach_one(&prog, &plan, obj, maps);
+    let out = cap.take();
+    match r {
+        Ok(done) => {
+            let r = passed(done.target, done.iter_bytes);
+            drop(done.held);
+            r
+        }
+        Err(e) if clsact_unavailable(&plan, &e) => AttachResult::skipped(format!(
+            "the kernel has no clsact qdisc here ({}): it is a module on this \
+             kernel and the guest has no modules; tcx needs none",
+            e.1
+        )),
+        Err(e) => {
+            let mut ev = ctx.evidence(&decl.name, &e, &out);
+            ev.lockdown = ctx.lockdown.map(str::to_owned);
+            ev.prog_type = Some(names::prog_type(decl.prog_type));
+            if let Plan::Auto { target, lookup } = &plan {
+                ev.target = Some(target.clone());
+                ev.target_exists = lookup.exists();
+            } else {
+                // lo, the cgroup root, the netns, sockets: made or
+                // checked by us, they exist.
+                ev.target = Some(format!("{plan:?}"));
+                ev.target_exists = Some(true);
+            }
+            if ev.libbpf_lines.is_empty() {
+                ev.libbpf_lines.push(e.1.clone());
+            }
+            failed(e, ev)
+        }
+    }
+}
 
-    // struct_ops programs share the fate of the struct_ops maps.
+/// Registers `decl` if it is a struct_ops map; None for other maps.
+fn register_struct_ops(
+    obj: &mut Object,
+    decl: &MapDecl,
+    ctx: &AttachCtx<'_>,
+) -> Option<AttachResult> {
+    if !decl.is_struct_ops() {
+        return None;
+    }
+    let Some(mut map) = obj
+        .maps_mut()
+        .find(|m| m.name().to_string_lossy() == decl.name)
+    else {
+        return Some(AttachResult::skipped("not created"));
+    };
+    let cap = Capture::start();
+    let r = map.attach_struct_ops();
+    let out = cap.take();
+    let target = format!("struct_ops {}", decl.name);
+    Some(match r {
+        Ok(link) => {
+            drop(link);
+            passed(target, None)
+        }
+        Err(e) => {
+            let e = err(e);
+            let mut ev = ctx.evidence(&decl.name, &e, &out);
+            ev.target = Some(target);
+            failed(e, ev)
+        }
+    })
+}
+
+/// struct_ops programs share the fate of the struct_ops maps: the first
+/// failed map's result, else the first map's.
+fn share_struct_ops_fate(
+    progs: &[ProgDecl],
+    prog_results: &mut [AttachResult],
+    map_results: &[Option<AttachResult>],
+) {
     let st = map_results.iter().flatten().collect::<Vec<_>>();
     for (decl, r) in progs.iter().zip(prog_results.iter_mut()) {
-        if decl.is_struct_ops()
-            && r.error.as_deref() == Some("registered through its struct_ops map")
-        {
+        if decl.is_struct_ops() && r.error.as_deref() == Some(VIA_STRUCT_OPS_MAP) {
             if let Some(failed) = st.iter().find(|m| m.status == Status::Fail) {
                 *r = (*failed).clone();
             } else if let Some(pass) = st.first() {
@@ -695,7 +757,6 @@ pub fn attach_all(
             }
         }
     }
-    (prog_results, map_results)
 }
 
 #[cfg(test)]
