@@ -158,36 +158,30 @@ pub fn plan(p: &ProgDecl) -> Plan {
         s::BPF_PROG_TYPE_TRACING if p.attach_type == s::BPF_TRACE_ITER => Plan::Iter,
         s::BPF_PROG_TYPE_KPROBE => plan_kprobe(kind, arg),
         s::BPF_PROG_TYPE_TRACEPOINT => {
-            if arg.is_empty() {
-                return Plan::Skip("the section names no tracepoint".into());
-            }
-            Plan::Auto {
-                target: arg.to_owned(),
-                lookup: Lookup::Tracepoint(arg.to_owned()),
-            }
+            named_target(arg, "tracepoint", Lookup::Tracepoint(arg.to_owned()))
         }
         s::BPF_PROG_TYPE_RAW_TRACEPOINT | s::BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE => {
-            if arg.is_empty() {
-                return Plan::Skip("the section names no raw tracepoint".into());
-            }
-            Plan::Auto {
-                target: arg.to_owned(),
-                lookup: Lookup::Unknown,
-            }
+            named_target(arg, "raw tracepoint", Lookup::Unknown)
         }
         s::BPF_PROG_TYPE_TRACING | s::BPF_PROG_TYPE_LSM => {
-            if arg.is_empty() {
-                return Plan::Skip("the section names no attach target".into());
-            }
-            Plan::Auto {
-                target: arg.to_owned(),
-                lookup: Lookup::Unknown,
-            }
+            named_target(arg, "attach target", Lookup::Unknown)
         }
         _ => Plan::Auto {
             target: sec.to_owned(),
             lookup: Lookup::Unknown,
         },
+    }
+}
+
+/// Libbpf's auto-attach to `arg`, what the section names after its kind,
+/// or a skip when it names no `what`.
+fn named_target(arg: &str, what: &str, lookup: Lookup) -> Plan {
+    if arg.is_empty() {
+        return Plan::Skip(format!("the section names no {what}"));
+    }
+    Plan::Auto {
+        target: arg.to_owned(),
+        lookup,
     }
 }
 
@@ -205,27 +199,17 @@ fn plan_kprobe(kind: &str, arg: &str) -> Plan {
             }
         }
         "kprobe.multi" | "kretprobe.multi" | "kprobe.session" => {
-            if arg.is_empty() {
-                return Plan::Skip("the section names no kernel functions".into());
-            }
-            Plan::Auto {
-                target: arg.to_owned(),
-                lookup: Lookup::SymbolGlob(arg.to_owned()),
-            }
+            named_target(arg, "kernel functions", Lookup::SymbolGlob(arg.to_owned()))
         }
-        "ksyscall" | "kretsyscall" => {
-            if arg.is_empty() {
-                return Plan::Skip("the section names no syscall".into());
-            }
-            Plan::Auto {
-                target: arg.to_owned(),
-                lookup: Lookup::Symbol(vec![
-                    format!("__x64_sys_{arg}"),
-                    format!("sys_{arg}"),
-                    format!("__se_sys_{arg}"),
-                ]),
-            }
-        }
+        "ksyscall" | "kretsyscall" => named_target(
+            arg,
+            "syscall",
+            Lookup::Symbol(vec![
+                format!("__x64_sys_{arg}"),
+                format!("sys_{arg}"),
+                format!("__se_sys_{arg}"),
+            ]),
+        ),
         "uprobe" | "uretprobe" | "usdt" | "uprobe.multi" | "uretprobe.multi" => {
             // SEC("uprobe/PATH:FUNC") with an absolute PATH, which makes the
             // section name "uprobe//path:func".
@@ -303,6 +287,34 @@ mod tests {
                 "iter/task"
             )),
             Plan::Iter
+        );
+    }
+
+    #[test]
+    fn sections_that_name_no_target_are_skips() {
+        use libbpf_sys as s;
+        for (prog_type, section, what) in [
+            (s::BPF_PROG_TYPE_TRACEPOINT, "tracepoint", "tracepoint"),
+            (s::BPF_PROG_TYPE_RAW_TRACEPOINT, "raw_tp", "raw tracepoint"),
+            (s::BPF_PROG_TYPE_TRACING, "fentry", "attach target"),
+            (s::BPF_PROG_TYPE_KPROBE, "kprobe.multi", "kernel functions"),
+            (s::BPF_PROG_TYPE_KPROBE, "ksyscall", "syscall"),
+        ] {
+            assert_eq!(
+                plan(&decl(prog_type, 0, section)),
+                Plan::Skip(format!("the section names no {what}"))
+            );
+        }
+        assert_eq!(
+            plan(&decl(s::BPF_PROG_TYPE_KPROBE, 0, "ksyscall/openat")),
+            Plan::Auto {
+                target: "openat".into(),
+                lookup: Lookup::Symbol(vec![
+                    "__x64_sys_openat".into(),
+                    "sys_openat".into(),
+                    "__se_sys_openat".into()
+                ]),
+            }
         );
     }
 
