@@ -113,21 +113,13 @@ struct Captured {
 /// so end-of-file cannot be what we wait for. What the command left running
 /// in its process group is killed once it exits.
 fn capture(mut child: Child, start: Instant) -> Captured {
-    let mut pipes: [Option<Box<dyn ReadFd>>; 2] = [
-        child.stdout.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
-        child.stderr.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
-    ];
-    for pipe in pipes.iter().flatten() {
-        set_nonblocking(pipe.fd());
-    }
-    let mut tails = [Tail::default(), Tail::default()];
+    let mut streams = Streams::take(&mut child);
     let pgid = child.id() as libc::pid_t;
     // SAFETY: kill has no memory effects; the group is the command's own.
     let kill_group = || unsafe { libc::kill(-pgid, libc::SIGKILL) };
     let mut ended: Option<(io::Result<ExitStatus>, Instant)> = None;
-    let mut last_byte = Instant::now();
     loop {
-        let open: Vec<usize> = (0..2).filter(|&i| pipes[i].is_some()).collect();
+        let open = streams.open();
         if ended.is_none() {
             let status = if open.is_empty() {
                 // Both pipes closed: nothing more to read, wait for the exit.
@@ -139,17 +131,17 @@ fn capture(mut child: Child, start: Instant) -> Captured {
                 let now = Instant::now();
                 kill_group();
                 ended = Some((status, now));
-                last_byte = now;
+                streams.last_byte = now;
             }
         }
         if let Some((_, at)) = &ended {
             let now = Instant::now();
             if open.is_empty()
                 || now.duration_since(*at) >= DRAIN_TOTAL
-                || now.duration_since(last_byte) >= DRAIN_IDLE
+                || now.duration_since(streams.last_byte) >= DRAIN_IDLE
             {
                 let (status, at) = ended.unwrap();
-                let [out, err] = tails;
+                let [out, err] = streams.tails;
                 return Captured {
                     status,
                     elapsed: at.duration_since(start),
@@ -158,19 +150,56 @@ fn capture(mut child: Child, start: Instant) -> Captured {
                 };
             }
         }
-        let mut pfds: Vec<libc::pollfd> = open
-            .iter()
-            .map(|&i| libc::pollfd {
-                fd: pipes[i].as_ref().unwrap().fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
         let timeout = if ended.is_some() {
             DRAIN_IDLE
         } else {
             EXIT_POLL
         };
+        streams.read_for(&open, timeout);
+    }
+}
+
+/// The command's stdout and stderr while it runs: the pipes still open,
+/// the tails read so far, and when the last byte came.
+struct Streams {
+    pipes: [Option<Box<dyn ReadFd>>; 2],
+    tails: [Tail; 2],
+    last_byte: Instant,
+}
+
+impl Streams {
+    /// Takes the child's pipes and makes them non-blocking.
+    fn take(child: &mut Child) -> Streams {
+        let pipes: [Option<Box<dyn ReadFd>>; 2] = [
+            child.stdout.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
+            child.stderr.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
+        ];
+        for pipe in pipes.iter().flatten() {
+            set_nonblocking(pipe.fd());
+        }
+        Streams {
+            pipes,
+            tails: [Tail::default(), Tail::default()],
+            last_byte: Instant::now(),
+        }
+    }
+
+    /// Which pipes are still open.
+    fn open(&self) -> Vec<usize> {
+        (0..2).filter(|&i| self.pipes[i].is_some()).collect()
+    }
+
+    /// Waits up to `timeout` for output on the `open` pipes and reads all
+    /// that came.
+    fn read_for(&mut self, open: &[usize], timeout: Duration) {
+        let mut pfds: Vec<libc::pollfd> = open
+            .iter()
+            .map(|&i| libc::pollfd {
+                fd: self.pipes[i].as_ref().unwrap().fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
         // SAFETY: pfds is a valid array of pollfd.
         let n = unsafe {
             libc::poll(
@@ -180,30 +209,35 @@ fn capture(mut child: Child, start: Instant) -> Captured {
             )
         };
         if n <= 0 {
-            continue; // timeout or EINTR: check the exit again
+            return; // timeout or EINTR: the caller checks the exit again
         }
-        for (pfd, &i) in pfds.iter().zip(&open) {
-            if pfd.revents == 0 {
-                continue;
+        for (pfd, &i) in pfds.iter().zip(open) {
+            if pfd.revents != 0 {
+                self.read_available(i);
             }
-            let pipe = pipes[i].as_mut().unwrap();
-            let mut buf = [0u8; 16 * 1024];
-            loop {
-                match pipe.read(&mut buf) {
-                    Ok(0) => {
-                        pipes[i] = None;
-                        break;
-                    }
-                    Ok(n) => {
-                        tails[i].push(&buf[..n]);
-                        last_byte = Instant::now();
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(_) => {
-                        pipes[i] = None;
-                        break;
-                    }
+        }
+    }
+
+    /// Reads pipe `i` until it would block; closes it at its end or on an
+    /// error.
+    fn read_available(&mut self, i: usize) {
+        let pipe = self.pipes[i].as_mut().unwrap();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) => {
+                    self.pipes[i] = None;
+                    break;
+                }
+                Ok(n) => {
+                    self.tails[i].push(&buf[..n]);
+                    self.last_byte = Instant::now();
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    self.pipes[i] = None;
+                    break;
                 }
             }
         }

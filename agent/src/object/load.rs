@@ -214,6 +214,18 @@ pub struct LoadAttempt {
     pub point: Option<FailurePoint>,
 }
 
+impl LoadAttempt {
+    /// Where a failed load stopped: what libbpf's lines say, else a program
+    /// load that names no culprit.
+    pub fn stopped_at(&self) -> FailurePoint {
+        self.point.clone().unwrap_or_else(|| FailurePoint {
+            phase: Phase::ProgramLoad,
+            culprit: Culprit::Unnamed,
+            line: self.error.clone().unwrap_or_default(),
+        })
+    }
+}
+
 /// Opens `path` afresh and loads it with only the programs in `only`
 /// autoloaded (all of the object's choices if `None`) and the maps in
 /// `no_create` not created.

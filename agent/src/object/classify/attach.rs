@@ -1,0 +1,61 @@
+//! Attaching a loaded program: the target is missing, or the kernel cannot
+//! attach this way.
+
+use bpfcompat_proto::object::{Diagnosis, FailureClass, Phase};
+
+use super::diagnosis::{diag, permission};
+use super::evidence::{
+    errno_text, find_line, find_line_or, Evidence, EACCES, EBUSY, EEXIST, EINVAL, ENOENT, ENOSYS,
+    ENOTSUPP, ENXIO, EOPNOTSUPP, EPERM, ESRCH,
+};
+
+pub fn classify_attach(ev: &Evidence) -> Diagnosis {
+    let p = Phase::Attach;
+    let target = ev.target.as_deref().unwrap_or("the target");
+    let line = find_line_or(ev, &["failed to", "failed", "error"], || {
+        format!("attaching to {target} failed with {}", errno_text(ev.errno))
+    });
+    let missing_hint = format!(
+        "{target} does not exist in this kernel (not built in, renamed, inlined, or \
+         not traceable): choose the target at run time (check /proc/kallsyms or \
+         available_filter_functions) and make this attachment optional"
+    );
+    if ev.target_exists == Some(false) {
+        return diag(FailureClass::AttachTargetMissing, p, line, missing_hint);
+    }
+    if let Some(l) = find_line(ev, &["qdisc kind is unknown"]) {
+        return diag(
+            FailureClass::UnsupportedAttachType,
+            p,
+            l,
+            "the kernel has no clsact qdisc (sch_ingress is not built in, or is a \
+             module that is not loaded): load sch_ingress/cls_bpf, or use tcx \
+             links on 6.6+",
+        );
+    }
+    match ev.errno {
+        Some(ENOENT) | Some(ESRCH) | Some(ENXIO) if ev.target_exists != Some(true) => {
+            diag(FailureClass::AttachTargetMissing, p, line, missing_hint)
+        }
+        Some(EPERM) | Some(EACCES) => permission(ev, p, line),
+        Some(EOPNOTSUPP) | Some(ENOTSUPP) | Some(EINVAL) | Some(ENOSYS) | Some(ENOENT)
+        | Some(ESRCH) | Some(ENXIO) => diag(
+            FailureClass::UnsupportedAttachType,
+            p,
+            line,
+            format!(
+                "the program loaded but this kernel cannot attach it this way ({}): \
+                 the attach mechanism is newer than the kernel or compiled out; fall back \
+                 to an older one (e.g. kprobe for kprobe.multi, tc/clsact for tcx) when it fails",
+                errno_text(ev.errno)
+            ),
+        ),
+        Some(EBUSY) | Some(EEXIST) => diag(
+            FailureClass::Unknown,
+            p,
+            line,
+            "something is already attached there (exclusive attach point)",
+        ),
+        _ => diag(FailureClass::Unknown, p, line, "see the libbpf output"),
+    }
+}
