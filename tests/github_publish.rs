@@ -719,6 +719,7 @@ fn a_hundred_objects_fit_every_github_surface() {
             .map(|i| {
                 let mut c = object.clone();
                 c.artifact.name = format!("object-{i:03}.bpf.o");
+                c.artifact.case = None;
                 c
             })
             .collect();

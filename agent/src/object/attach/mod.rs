@@ -138,6 +138,7 @@ fn attach_program(
             if let Plan::Auto { target, lookup } = &plan {
                 ev.target = Some(target.clone());
                 ev.target_exists = lookup.exists();
+                ev.target_traceable = lookup.traceable();
             } else {
                 // lo, the cgroup root, the netns, sockets: made or
                 // checked by us, they exist.

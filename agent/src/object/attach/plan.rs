@@ -49,6 +49,18 @@ pub enum Lookup {
 }
 
 impl Lookup {
+    /// Whether ftrace can patch the function(s) looked up; None for other
+    /// targets, without tracefs, or on a kernel without kprobes at all
+    /// (there, nothing is traceable by a kprobe, and that is another class).
+    pub fn traceable(&self) -> Option<bool> {
+        match self {
+            Lookup::Symbol(names) if kprobes_supported() => {
+                Some(filter_functions()?.iter().any(|f| names.contains(f)))
+            }
+            _ => None,
+        }
+    }
+
     pub fn exists(&self) -> Option<bool> {
         match self {
             Lookup::Unknown => None,
@@ -76,6 +88,37 @@ fn kallsyms() -> Option<&'static std::collections::HashSet<String>> {
         )
     })
     .as_ref()
+}
+
+/// The kernel can make kprobes: the kprobe PMU (4.17+) or tracefs's
+/// legacy `kprobe_events`.
+fn kprobes_supported() -> bool {
+    Path::new("/sys/bus/event_source/devices/kprobe").exists()
+        || ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+            .iter()
+            .any(|root| Path::new(root).join("kprobe_events").exists())
+}
+
+/// What ftrace can patch (`available_filter_functions`, `name [module]`
+/// per line), read once per boot.
+fn filter_functions() -> Option<&'static std::collections::HashSet<String>> {
+    static FUNCS: std::sync::OnceLock<Option<std::collections::HashSet<String>>> =
+        std::sync::OnceLock::new();
+    FUNCS
+        .get_or_init(|| {
+            let text = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+                .iter()
+                .find_map(|root| {
+                    std::fs::read_to_string(Path::new(root).join("available_filter_functions")).ok()
+                })?;
+            Some(
+                text.lines()
+                    .filter_map(|l| l.split_whitespace().next())
+                    .map(str::to_owned)
+                    .collect(),
+            )
+        })
+        .as_ref()
 }
 
 fn kallsyms_has(pred: impl Fn(&str) -> bool) -> Option<bool> {
@@ -163,6 +206,11 @@ pub fn plan(p: &ProgDecl) -> Plan {
         s::BPF_PROG_TYPE_RAW_TRACEPOINT | s::BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE => {
             named_target(arg, "raw tracepoint", Lookup::Unknown)
         }
+        // fentry/fexit/fmod_ret name a kernel function; tp_btf a tracepoint,
+        // lsm a hook.
+        s::BPF_PROG_TYPE_TRACING if kind.starts_with('f') => {
+            named_target(arg, "attach target", Lookup::Symbol(vec![arg.to_owned()]))
+        }
         s::BPF_PROG_TYPE_TRACING | s::BPF_PROG_TYPE_LSM => {
             named_target(arg, "attach target", Lookup::Unknown)
         }
@@ -217,6 +265,12 @@ fn plan_kprobe(kind: &str, arg: &str) -> Plan {
             if path.is_empty() || !arg.contains(':') {
                 return Plan::Skip(format!(
                     "SEC(\"{kind}\") names no binary: the loader chooses the target at run time"
+                ));
+            }
+            if path.starts_with("/proc/self/") {
+                return Plan::Skip(format!(
+                    "{path} is the loader's own binary: in the guest that is bpfcompat's agent, \
+                     not your loader; check it with --command and your loader instead"
                 ));
             }
             if !Path::new(path).exists() {

@@ -23,6 +23,22 @@ pub fn classify_attach(ev: &Evidence) -> Diagnosis {
     if ev.target_exists == Some(false) {
         return diag(FailureClass::AttachTargetMissing, p, line, missing_hint);
     }
+    let untraceable = matches!(ev.errno, Some(EINVAL | ENOENT | EBUSY | ESRCH));
+    if ev.target_exists == Some(true) && ev.target_traceable == Some(false) && untraceable {
+        return diag(
+            FailureClass::AttachTargetMissing,
+            p,
+            format!(
+                "{target} exists but is not traceable on this kernel (inlined or notrace: it is \
+                 in kallsyms but not in available_filter_functions): {line}"
+            ),
+            format!(
+                "kprobes and fentry cannot attach to {target} on this kernel: attach to a \
+                 traceable caller or callee, or a tracepoint, chosen at run time from \
+                 available_filter_functions, and make this attachment optional"
+            ),
+        );
+    }
     if let Some(l) = find_line(ev, &["qdisc kind is unknown"]) {
         return diag(
             FailureClass::UnsupportedAttachType,

@@ -43,6 +43,10 @@ pub struct Evidence {
     pub unsupported_helpers: Vec<String>,
     /// Attach: whether the named target exists (kallsyms, tracefs, a path).
     pub target_exists: Option<bool>,
+    /// Attach: whether ftrace can patch the named function (it is in
+    /// `available_filter_functions`); inlined and `notrace` functions exist
+    /// in kallsyms but are not.
+    pub target_traceable: Option<bool>,
     /// Attach: what was attached to.
     pub target: Option<String>,
     /// `/sys/kernel/security/lockdown`'s selected mode.
@@ -64,6 +68,7 @@ impl Evidence {
             map_type_supported: None,
             unsupported_helpers: Vec::new(),
             target_exists: None,
+            target_traceable: None,
             target: None,
             lockdown: None,
         }
