@@ -68,11 +68,80 @@ impl<'a> Isolation<'a> {
 
     /// One result per program, in the object's order; `creates` learns
     /// each map that cannot be created.
+    ///
+    /// The programs still in question are loaded together: the verifier
+    /// judges each program on its own, and libbpf stops at the first that
+    /// fails, so a load either passes them all or names one culprit, which
+    /// leaves the group. That costs one load per failing program plus one,
+    /// not one per program. Whatever the group cannot tell apart (an
+    /// extern, a failure before any program loads) is judged one program
+    /// at a time, as before.
     pub fn run(&self, creates: &mut MapCreates) -> Vec<ProgramLoad> {
-        self.progs
-            .iter()
-            .map(|p| self.program(p, creates))
+        let mut results: Vec<Option<ProgramLoad>> = vec![None; self.progs.len()];
+        let mut group: Vec<usize> = Vec::new();
+        for (i, p) in self.progs.iter().enumerate() {
+            let known = !p.autoload
+                || p.is_struct_ops()
+                || self.whole_point.culprit == Culprit::Program(p.name.clone());
+            if known {
+                results[i] = Some(self.program(p, creates));
+            } else {
+                group.push(i);
+            }
+        }
+        let alone = self.load_together(&mut group, &mut results, creates);
+        for i in alone {
+            results[i] = Some(self.program(&self.progs[i], creates));
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every program is judged"))
             .collect()
+    }
+
+    /// Loads `group` together until it passes; each culprit's result goes
+    /// into `results`. Returns the programs left to judge one at a time.
+    fn load_together(
+        &self,
+        group: &mut Vec<usize>,
+        results: &mut [Option<ProgramLoad>],
+        creates: &mut MapCreates,
+    ) -> Vec<usize> {
+        // Each round names a culprit or one more map that cannot be created.
+        for _ in 0..=(self.progs.len() + self.maps.len()) {
+            if group.is_empty() {
+                return Vec::new();
+            }
+            let only: BTreeSet<String> =
+                group.iter().map(|&i| self.progs[i].name.clone()).collect();
+            let mut skip_maps = creates.no_create.clone();
+            skip_maps.extend(self.struct_ops_maps.iter().cloned());
+            let attempt = load::load(self.path, Some(&only), &skip_maps);
+            if let Some(obj) = attempt.object.as_ref() {
+                for &i in group.iter() {
+                    let insns = load::verified_insns(obj, &self.progs[i].name);
+                    results[i] = Some(program_load_pass(insns, true));
+                }
+                return Vec::new();
+            }
+            let point = attempt.stopped_at();
+            match &point.culprit {
+                Culprit::Program(name) if only.contains(name) => {
+                    let at = group
+                        .iter()
+                        .position(|&i| &self.progs[i].name == name)
+                        .expect("the culprit is in the group");
+                    let i = group.remove(at);
+                    let p = &self.progs[i];
+                    results[i] = Some(self.program_failed(p, name, &attempt, &point, creates));
+                }
+                Culprit::Map(m) if !creates.no_create.contains(m) => {
+                    creates.failed(self.ctx, &attempt, &point, self.maps, m);
+                }
+                _ => break,
+            }
+        }
+        std::mem::take(group)
     }
 
     fn program(&self, p: &ProgDecl, creates: &mut MapCreates) -> ProgramLoad {
