@@ -10,7 +10,7 @@ pub mod markdown;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use bpfcompat_proto::object::{BpfKernelFacts, FailureClass, ObjectOutcome, Phase};
+use bpfcompat_proto::object::{BpfKernelFacts, FailureClass, FeatureProbe, ObjectOutcome, Phase};
 use bpfcompat_proto::CommandOutcome;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -171,6 +171,11 @@ pub struct KernelInfo {
     /// JIT, active LSMs, lockdown: gathered when objects are checked.
     #[serde(default)]
     pub bpf: Option<BpfKernelFacts>,
+    /// Every libbpf feature probe the checked objects needed, once each:
+    /// a kernel fact, not repeated per object (objects keep only the
+    /// probes that came back unsupported or failed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<FeatureProbe>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

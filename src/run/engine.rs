@@ -23,6 +23,7 @@ use crate::report::{
 use crate::run::check::Prepared;
 use crate::run::verdict::{self, Expectation};
 use crate::term::progress::Progress;
+use bpfcompat_proto::object::FeatureProbe;
 
 pub const DEFAULT_MEMORY_MB: u32 = 512;
 pub const DEFAULT_CPUS: u32 = 1;
@@ -229,6 +230,7 @@ impl Context {
                 source: spec.source.describe(),
                 sha256: None,
                 bpf: None,
+                probes: Vec::new(),
             },
             classification: None,
             timing_ms: Timing::default(),
@@ -376,6 +378,7 @@ fn apply(target: &mut Target, mut v: verdict::Verdict, record: BootRecord, kerne
         target.kernel.bpf = kernel.bpf;
     }
     save_logs(kernel_dir, &mut v.checks);
+    target.kernel.probes = kernel_probes(&mut v.checks);
     if v.status == TargetStatus::InfraError {
         target.console_tail = Some(record.console_tail);
     }
@@ -383,6 +386,28 @@ fn apply(target: &mut Target, mut v: verdict::Verdict, record: BootRecord, kerne
     target.classification = v.classification;
     target.checks = v.checks;
     target.timing_ms = v.timing;
+}
+
+/// The objects' feature probes, once each, for the kernel's facts; each
+/// object keeps those that did not come back supported (what explains its
+/// failures). A hundred objects repeat the same few probes a hundred times.
+fn kernel_probes(checks: &mut [Check]) -> Vec<FeatureProbe> {
+    let mut all: Vec<FeatureProbe> = Vec::new();
+    for object in checks
+        .iter_mut()
+        .filter_map(|c| c.validation.object.as_mut())
+    {
+        for probe in &object.probes {
+            let same = |p: &&FeatureProbe| {
+                p.kind == probe.kind && p.name == probe.name && p.prog_type == probe.prog_type
+            };
+            if !all.iter().any(|p| same(&p)) {
+                all.push(probe.clone());
+            }
+        }
+        object.probes.retain(|p| p.supported != Some(true));
+    }
+    all
 }
 
 /// Moves what runs to megabytes out of the report into files in the
