@@ -21,8 +21,10 @@
 //! - `compress` (decoders), `image` (a bzImage's release), `fetch`
 //!   (downloads), `cache` (blobs, locks and records), `mirror`, `options`.
 //! - `source`: what a matrix names, what it pointed at and what it gave.
-//! - `pick` (which entry of a container is the kernel), `tarball`, `deb`,
-//!   `rpm`: reading containers; `extract`: their image into the cache,
+//! - `pick` (which entry of a container is the kernel), `modtree` (module
+//!   trees: collected, indexed, kept, and the closure a check needs),
+//!   `contents` (both, as a container is read), `tarball`, `deb`, `rpm`:
+//!   reading containers; `extract`: their image and modules into the cache,
 //!   recorded.
 //! - `apt`, `oci`: packages from the runner's apt, images from a registry;
 //!   `resolve`: any source; `inventory`: the cache as a whole.
@@ -30,6 +32,7 @@
 mod apt;
 mod cache;
 mod compress;
+mod contents;
 mod deb;
 mod error;
 mod extract;
@@ -38,6 +41,7 @@ mod hash;
 mod image;
 mod inventory;
 mod mirror;
+mod modtree;
 mod oci;
 mod options;
 mod pick;
@@ -56,8 +60,12 @@ pub use fetch::{Limits, ProgressFn, Transfer};
 pub use image::release_of;
 pub use inventory::{import, list_blobs, prune, source_digest, verify};
 pub use mirror::Mirror;
+pub use modtree::{
+    normalise_name as normalise_module_name, LoadPlan, ModuleEntry, ModuleTree, TreeIndex,
+    Want as ModuleWant,
+};
 pub use oci::Reference as OciReference;
 pub use options::Options;
-pub use resolve::resolve;
+pub use resolve::{open_modules, resolve, resolve_modules};
 pub use sniff::is_bzimage;
 pub use source::{ResolvedKernel, Source, SourceFormat};
