@@ -23,8 +23,10 @@ pub fn names() -> Vec<&'static str> {
 
 /// The matrix `--matrix` names: a file, or (a bare name with no `/` and no
 /// `.yaml` that is not a file) a shipped matrix; without `--matrix`, the
-/// default one. A shipped matrix resolves relative paths, and keeps its lock
-/// file, in the current directory, and a notice says so.
+/// default one. A shipped matrix resolves relative paths against the
+/// current directory and keeps its lock file there, in
+/// `.bpfcompat/<name>.lock` (where the GitHub Action finds it in the
+/// workspace), and a notice says so.
 pub fn load(arg: Option<&Path>) -> Result<Matrix, MatrixError> {
     let name = match arg {
         None => SHIPPED[0].0,
@@ -54,13 +56,20 @@ pub fn load(arg: Option<&Path>) -> Result<Matrix, MatrixError> {
         err,
     })?;
     let path = cwd.join(format!("{name}.yaml"));
+    let mut matrix = Matrix::from_text(text, &path)?;
+    matrix.lock = lock_path(&cwd, name);
     eprintln!(
-        "bpfcompat: using the built-in matrix {name:?}{}; relative paths in it resolve against the current directory ({}), and its lock file is {}.lock",
+        "bpfcompat: using the built-in matrix {name:?}{}; relative paths in it resolve against the current directory ({}), and its lock file is {}",
         if arg.is_none() { " (no --matrix given)" } else { "" },
         cwd.display(),
-        path.display()
+        matrix.lock.display()
     );
-    Matrix::from_text(text, &path)
+    Ok(matrix)
+}
+
+/// Where the lock file of the built-in matrix `name` lives, under `dir`.
+pub fn lock_path(dir: &Path, name: &str) -> std::path::PathBuf {
+    dir.join(".bpfcompat").join(format!("{name}.lock"))
 }
 
 #[cfg(test)]
