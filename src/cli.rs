@@ -118,7 +118,8 @@ pub enum Commands {
     #[command(
         long_about = "Look after the kernels of a matrix and the kernel cache.\n\n\
                       Sources without a pinned digest (an oci: tag, an apt: version, a url: \
-                      without sha256:) are pinned by `<matrix>.lock` beside the matrix, written \
+                      without sha256:) are pinned by `<matrix>.lock` beside the matrix (for a built-in \
+                      matrix, .bpfcompat/<name>.lock in the current directory), written \
                       on first use; `lock` re-resolves them from their origins.\n\n\
                       $BPFCOMPAT_KERNEL_MIRROR (a directory or base URL) is tried before any \
                       origin, by digest (<mirror>/sha256/<hex>) and by file name."
@@ -463,6 +464,21 @@ pub struct CommonArgs {
     /// --dirty` of the current directory's repository, if any].
     #[arg(long, value_name = "VERSION")]
     pub artifact_version: Option<String>,
+    /// Kernel modules to load in every guest before the check (with their dependencies, from
+    /// each kernel's module tree), e.g. nf_conntrack,xfs; objects get the modules their programs
+    /// need without it.
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',', value_parser = module_name)]
+    pub modules: Vec<String>,
+}
+
+fn module_name(s: &str) -> Result<String, String> {
+    if crate::matrix::valid_module_name(s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "{s:?} is not a module name (1 to 56 of A-Z a-z 0-9 _ -)"
+        ))
+    }
 }
 
 /// An empty command would "pass" on every kernel without checking anything.
@@ -537,6 +553,7 @@ impl CommonArgs {
             shard: self.shard,
             artifact_name: self.artifact_name,
             artifact_version: self.artifact_version,
+            modules: self.modules,
         }
     }
 }

@@ -31,6 +31,7 @@ fn target(id: &str, status: TargetStatus, required: bool) -> Target {
             source: "file".into(),
             sha256: None,
             bpf: None,
+            modules: None,
         },
         classification: failed.then(|| Classification {
             code: if status == TargetStatus::InfraError {

@@ -12,6 +12,7 @@ use crate::matrix::shard::ShardSpec;
 use crate::results::history;
 use crate::run::check::{self, CheckSpec};
 use crate::run::engine::{self, Settings};
+use crate::run::modules;
 
 /// What `--matrix`, `--out` and the other run flags say.
 pub struct RunOptions {
@@ -30,6 +31,8 @@ pub struct RunOptions {
     pub shard: Option<ShardSpec>,
     pub artifact_name: Option<String>,
     pub artifact_version: Option<String>,
+    /// `--modules`: loaded in every guest first.
+    pub modules: Vec<String>,
 }
 
 /// Ctrl-C or SIGTERM: every QEMU is stopped and no report is written; the
@@ -57,6 +60,15 @@ pub async fn run(spec: CheckSpec, options: RunOptions) -> anyhow::Result<u8> {
 }
 
 async fn check_and_report(spec: CheckSpec, options: RunOptions) -> anyhow::Result<u8> {
+    // The user's inputs first: a bad object or --bin is refused before any
+    // kernel is resolved (which may mean downloads).
+    let mut check = check::prepare(&spec)?;
+    check.module_wants = modules::dedup(
+        std::mem::take(&mut check.module_wants)
+            .into_iter()
+            .chain(modules::named_wants(&options.modules, "--modules"))
+            .collect(),
+    );
     // Pinning may download (a source first seen): off the async workers.
     let (arg, locked, cache) = (
         options.matrix.clone(),
@@ -67,7 +79,6 @@ async fn check_and_report(spec: CheckSpec, options: RunOptions) -> anyhow::Resul
         kernels::prepare_matrix(arg.as_deref(), locked, &cache)
     })
     .await??;
-    let check = check::prepare(&spec)?;
     let shard = options
         .shard
         .map(|spec| spec.restrict(&mut matrix))

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::boot::initramfs::{CommandPayload, Payload};
+use crate::kernel::ModuleWant;
 use crate::object::{self, InvalidObject};
 use crate::report::{ArtifactIdentity, CheckArtifact, Mode};
 
@@ -38,6 +39,10 @@ pub struct Prepared {
     pub artifacts: Vec<CheckArtifact>,
     pub expected_exit: i32,
     pub payload: Payload,
+    /// The kernel modules every guest should load first: what the objects'
+    /// programs attach to or call (see `run::modules`), and the modules the
+    /// user named.
+    pub module_wants: Vec<ModuleWant>,
 }
 
 #[derive(Debug, Error)]
@@ -89,6 +94,7 @@ fn prepare_command(check: &CommandCheck) -> Result<Prepared, CheckError> {
         identity,
         artifacts: vec![shown],
         expected_exit: check.expected_exit,
+        module_wants: Vec::new(),
         payload: Payload::Command(CommandPayload {
             command: check.command.clone(),
             bin: check.bin.clone(),
@@ -128,11 +134,19 @@ fn prepare_objects(paths: &[PathBuf], mode: ObjectMode) -> Result<Prepared, Chec
             }
         }
     };
+    let module_wants = crate::run::modules::dedup(
+        artifacts
+            .iter()
+            .filter_map(|a| a.inspection.as_ref())
+            .flat_map(crate::run::modules::object_wants)
+            .collect(),
+    );
     Ok(Prepared {
         mode: Mode::Artifact,
         identity,
         artifacts,
         expected_exit: 0,
+        module_wants,
         payload: Payload::Objects {
             objects: paths.to_vec(),
             mode,

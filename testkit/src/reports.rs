@@ -16,6 +16,7 @@ pub fn target(id: &str, status: TargetStatus, class: Option<ClassCode>) -> Targe
             source: format!("file:/kernels/{id}"),
             sha256: Some("0".repeat(64)),
             bpf: None,
+            modules: None,
         },
         classification: class.map(|code| Classification {
             code,

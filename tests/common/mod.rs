@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod offline;
+pub mod truth;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
