@@ -345,7 +345,8 @@ pub enum KernelsCommand {
     /// Which kernels of a matrix are cached; every cached file with size, digest and release.
     List(KernelsListArgs),
     /// Re-hash every cached file and remove corrupt ones; with --matrix, check its kernels are cached.
-    Verify(KernelsListArgs),
+    /// With --remote, ask every source's origin whether it is still published instead.
+    Verify(KernelsVerifyArgs),
     /// Remove cache entries that no kernel of the matrix needs (everything with --all).
     Prune(KernelsPruneArgs),
     /// Resolve the matrix's unpinned sources from their origins again and rewrite its lock file.
@@ -371,6 +372,21 @@ pub struct KernelsListArgs {
     /// Also show, per kernel of this matrix (a file or a built-in name), whether it is cached.
     #[arg(long, value_name = "FILE|NAME")]
     pub matrix: Option<PathBuf>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+#[derive(Args)]
+pub struct KernelsVerifyArgs {
+    /// The matrix (a file or a built-in name) [default: the cache alone; with --remote, every
+    /// built-in matrix].
+    #[arg(long, value_name = "FILE|NAME")]
+    pub matrix: Option<PathBuf>,
+    /// Ask each source's origin whether it is still published, without downloading: a HEAD
+    /// request per URL, one manifest request per image tag, `apt-get download --print-uris` per
+    /// apt package. Exit 1 if one is not.
+    #[arg(long)]
+    pub remote: bool,
     #[command(flatten)]
     pub cache: CacheArgs,
 }
@@ -601,7 +617,13 @@ impl KernelsArgs {
                 },
             ),
             KernelsCommand::List(a) => (a.cache, KernelsAction::List { matrix: a.matrix }),
-            KernelsCommand::Verify(a) => (a.cache, KernelsAction::Verify { matrix: a.matrix }),
+            KernelsCommand::Verify(a) => (
+                a.cache,
+                KernelsAction::Verify {
+                    matrix: a.matrix,
+                    remote: a.remote,
+                },
+            ),
             KernelsCommand::Prune(a) => (a.cache, KernelsAction::Prune { keep_for: a.matrix }),
             KernelsCommand::Import(a) => (a.cache, KernelsAction::Import { paths: a.paths }),
         };

@@ -27,7 +27,8 @@
 //!   reading containers; `extract`: their image and modules into the cache,
 //!   recorded.
 //! - `apt`, `oci`: packages from the runner's apt, images from a registry;
-//!   `resolve`: any source; `inventory`: the cache as a whole.
+//!   `resolve`: any source; `inventory`: the cache as a whole; `remote`:
+//!   whether a source is still published, asked without downloading.
 
 mod apt;
 mod cache;
@@ -45,6 +46,7 @@ mod modtree;
 mod oci;
 mod options;
 mod pick;
+mod remote;
 mod resolve;
 mod rpm;
 mod sniff;
@@ -66,6 +68,7 @@ pub use modtree::{
 };
 pub use oci::Reference as OciReference;
 pub use options::Options;
+pub use remote::check_remote;
 pub use resolve::{open_modules, resolve, resolve_modules};
 pub use sniff::is_bzimage;
 pub use source::{ResolvedKernel, Source, SourceFormat};

@@ -216,6 +216,34 @@ pub(crate) fn resolve(
     Ok(kernel)
 }
 
+/// The digest the reference's tag (or digest) points at now, from one
+/// manifest request and no blob: for `bpfcompat kernels verify --remote`.
+pub(crate) fn remote_digest(
+    origin: &str,
+    reference: &str,
+    limits: &fetch::Limits,
+) -> Result<String, KernelError> {
+    let parsed = Reference::parse(reference).map_err(|detail| KernelError::Oci {
+        origin: origin.to_owned(),
+        detail,
+    })?;
+    let wanted = match (&parsed.tag, &parsed.digest) {
+        (_, Some(digest)) => format!("sha256:{digest}"),
+        (Some(tag), None) => tag.clone(),
+        (None, None) => unreachable!("a parsed reference has a tag or a digest"),
+    };
+    let manifest = Client::new(origin, &parsed, limits.clone()).manifest(&wanted)?;
+    let digest = sha256_hex(&manifest);
+    match parsed.digest {
+        Some(expected) if expected != digest => Err(KernelError::Sha256Mismatch {
+            origin: origin.to_owned(),
+            expected,
+            actual: digest,
+        }),
+        _ => Ok(digest),
+    }
+}
+
 struct Image<'a> {
     cache: &'a KernelCache,
     opts: &'a Options,
