@@ -86,6 +86,55 @@ mod tests {
         }
     }
 
+    /// What docs/kernel-quirk-library.md and the README promise of them: the
+    /// series ci-kernels still builds, no frozen tag outside the quirk
+    /// library, and frozen tags there named as such.
+    #[test]
+    fn the_shipped_matrices_hold_the_series_that_are_built() {
+        let tags = |name: &str| -> Vec<String> {
+            let text = SHIPPED.iter().find(|(n, _)| *n == name).unwrap().1;
+            let m = Matrix::parse(text, Path::new("/x/m.yaml"), |_| None).unwrap();
+            m.kernels
+                .iter()
+                .filter_map(|k| match &k.source {
+                    crate::kernel::Source::Oci { reference, .. } => {
+                        Some(reference.rsplit(':').next().unwrap().to_owned())
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(
+            tags("default"),
+            ["5.10", "5.15", "6.1", "6.6", "6.12", "longterm"]
+        );
+        assert_eq!(tags("mvp"), ["5.10", "6.1", "6.12"]);
+        let quirks = SHIPPED
+            .iter()
+            .find(|(n, _)| *n == "quirk-library")
+            .unwrap()
+            .1;
+        let m = Matrix::parse(quirks, Path::new("/x/m.yaml"), |_| None).unwrap();
+        for frozen in ["4.14", "4.19", "5.4"] {
+            let k = m
+                .kernels
+                .iter()
+                .find(|k| k.source.describe().ends_with(&format!(":{frozen}")))
+                .unwrap();
+            assert!(k.id.ends_with("-frozen"), "{}", k.id);
+        }
+        let suse = m
+            .kernels
+            .iter()
+            .find(|k| k.id.starts_with("suse-"))
+            .unwrap();
+        assert!(
+            suse.source.kernel_path().is_some(),
+            "SUSE packages need kernel_path:"
+        );
+        assert!(m.kernels.iter().all(|k| !k.required));
+    }
+
     #[test]
     fn unknown_bare_names_list_the_shipped_ones() {
         let e = load(Some(Path::new("no-such-matrix")))
