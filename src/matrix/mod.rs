@@ -539,6 +539,23 @@ fn expand_vars(value: &str, env: impl Fn(&str) -> Option<String>) -> Result<Stri
     Ok(out)
 }
 
+/// The 1-based line of each kernel's `id:` in matrix text, by id: where an
+/// annotation about a kernel points.
+pub fn id_lines(text: &str) -> HashMap<String, usize> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let l = l.trim_start();
+            let id = l
+                .strip_prefix('-')
+                .unwrap_or(l)
+                .trim_start()
+                .strip_prefix("id:")?;
+            Some((id.trim().trim_matches(['"', '\'']).to_owned(), i + 1))
+        })
+        .collect()
+}
+
 /// Best-effort 1-based line of `key` within the list entry carrying the
 /// `nth` occurrence of id `id` (or anywhere when `id` is None). YAML parsers give no spans for values, so
 /// this scans the text: enough to point a user at the right place.
@@ -708,6 +725,14 @@ mod tests {
         assert!(e.contains(".modules: unknown field `bogus`"), "{e}");
         let e = err("name: ci\nkernels:\n  - id: a\n    source: {file: x}\n    modules: xfs\n");
         assert!(e.contains("expected a list of module names"), "{e}");
+    }
+
+    #[test]
+    fn each_kernel_id_has_its_line() {
+        let lines =
+            id_lines("name: m\nkernels:\n  - id: a\n    source: {file: x}\n  -   id: \"b\"\n");
+        assert_eq!(lines["a"], 3);
+        assert_eq!(lines["b"], 5);
     }
 
     #[test]
