@@ -607,3 +607,38 @@ fn verify_remote_asks_every_origin_without_downloading() {
         "{stdout}"
     );
 }
+
+/// A kernel's `modules:` source is fetched, listed and kept by `prune`
+/// like its kernel.
+#[test]
+fn a_modules_source_is_fetched_listed_and_kept_like_its_kernel() {
+    let s = Scratch::new();
+    let dir = kernels_dir();
+    let matrix = s.write(
+        "m.yaml",
+        &format!(
+            "name: m\nkernels:\n- id: k\n  source: {{file: '{}'}}\n  modules: {{file: '{}'}}\n",
+            dir.join(TINY.file).display(),
+            dir.join(common::MODULES_72.file).display()
+        ),
+    );
+    let cache = s.path("cache");
+    let (m, c) = (matrix.to_str().unwrap(), cache.to_str().unwrap());
+    for command in ["fetch", "list", "prune"] {
+        let out = bpfcompat(&["kernels", command, "--matrix", m, "--cache-dir", c], &[]);
+        assert!(out.status.success(), "{command}: {}", text(&out));
+        if command != "prune" {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let row = stdout
+                .lines()
+                .find(|l| l.starts_with("k:modules "))
+                .unwrap_or_else(|| panic!("{command}: {stdout}"));
+            assert!(
+                row.contains("cached") && row.contains("1018 modules"),
+                "{row}"
+            );
+        }
+    }
+    let trees = std::fs::read_dir(cache.join("modules")).unwrap().count();
+    assert_eq!(trees, 1, "prune kept the module tree the matrix needs");
+}

@@ -150,57 +150,58 @@ fn size(path: &Path) -> String {
         .unwrap_or_else(|_| "-".into())
 }
 
-/// Resolve every kernel with `opts_for`; one row per kernel, and whether all
-/// resolved.
+/// Resolve every kernel (and every kernel's `modules:` source) with
+/// `opts_for`; one row each, and whether all resolved.
 fn kernel_rows(
     matrix: &Matrix,
     cache: &KernelCache,
     opts_for: &dyn Fn(&str) -> Options,
 ) -> (Vec<[String; 6]>, bool) {
     let mut ok = true;
-    let rows = matrix
-        .kernels
-        .iter()
-        .map(
-            |k| match kernel::resolve(cache, &k.source, &opts_for(&k.id)) {
-                Ok(r) => [
-                    k.id.clone(),
-                    "cached".into(),
-                    release(&r.image),
-                    short(&r.sha256),
-                    size(&r.image),
-                    k.source.describe(),
-                ],
+    let mut rows = Vec::new();
+    let mut row =
+        |id: String, source: &kernel::Source, resolved: Result<[String; 4], KernelError>| {
+            let cells = match resolved {
+                Ok(cells) => cells,
                 Err(KernelError::NotCached { .. }) => {
                     ok = false;
-                    [
-                        k.id.clone(),
-                        "not cached".into(),
-                        "-".into(),
-                        "-".into(),
-                        "-".into(),
-                        k.source.describe(),
-                    ]
+                    ["not cached".into(), "-".into(), "-".into(), "-".into()]
                 }
                 Err(e) => {
                     ok = false;
                     eprintln!(
-                        "bpfcompat: kernel {}: {}",
-                        k.id,
+                        "bpfcompat: kernel {id}: {}",
                         crate::escape::plain(&e.to_string())
                     );
-                    [
-                        k.id.clone(),
-                        "ERROR".into(),
-                        "-".into(),
-                        "-".into(),
-                        "-".into(),
-                        k.source.describe(),
-                    ]
+                    ["ERROR".into(), "-".into(), "-".into(), "-".into()]
                 }
-            },
-        )
-        .collect();
+            };
+            let [state, release, digest, size] = cells;
+            rows.push([id, state, release, digest, size, source.describe()]);
+        };
+    for k in &matrix.kernels {
+        let opts = opts_for(&k.id);
+        let resolved = kernel::resolve(cache, &k.source, &opts).map(|r| {
+            [
+                "cached".into(),
+                release(&r.image),
+                short(&r.sha256),
+                size(&r.image),
+            ]
+        });
+        row(k.id.clone(), &k.source, resolved);
+        if let Some(source) = &k.modules.source {
+            let resolved = kernel::resolve_modules(cache, source, &opts).map(|tree| {
+                [
+                    "cached".into(),
+                    tree.index.releases.join(" "),
+                    short(&tree.id),
+                    format!("{} modules", tree.index.modules.len()),
+                ]
+            });
+            row(format!("{}:modules", k.id), source, resolved);
+        }
+    }
     (rows, ok)
 }
 
@@ -374,8 +375,12 @@ fn prune(cache: &KernelCache, keep_for: Option<&Path>) -> anyhow::Result<u8> {
         Some(arg) => {
             let matrix = matrix_as_locked(arg, cache)?;
             let mut keep = BTreeSet::new();
-            for k in &matrix.kernels {
-                if let Some(digest) = kernel::source_digest(cache, &k.source)? {
+            let sources = matrix
+                .kernels
+                .iter()
+                .flat_map(|k| std::iter::once(&k.source).chain(k.modules.source.as_ref()));
+            for source in sources {
+                if let Some(digest) = kernel::source_digest(cache, source)? {
                     keep.insert(digest);
                 }
             }
