@@ -213,7 +213,7 @@ impl Collector {
             .read_to_end(&mut raw)
             .map_err(read_err)?;
         if raw.len() as u64 > MAX_MODULE_BYTES {
-            return Err(KernelError::ImageTooLarge {
+            return Err(KernelError::ModuleTooLarge {
                 origin: self.origin.clone(),
                 entry: named.to_owned(),
                 limit: MAX_MODULE_BYTES,
