@@ -16,12 +16,21 @@ output() {
   printf '%s=%s\n' "$1" "$2" >>"$GITHUB_OUTPUT"
 }
 
+# A value of action/RELEASE: the release these scripts belong to.
+release_value() {
+  local value
+  value=$(sed -n "s/^$1=//p" "$action_dir/action/RELEASE")
+  [ -n "$value" ] || die "action/RELEASE names no $1"
+  printf '%s' "$value"
+}
+
 sudo_() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-# The matrix: a file in the workspace, else the name of one of the action's
-# own matrices/.
+# The matrix: a file in the workspace (printed as its absolute path), else
+# the name of one of the matrices built into bpfcompat (printed as the name,
+# which bpfcompat resolves itself, keeping its lock file in the workspace).
 resolve_matrix() {
   local matrix=$1
   if [ -f "$matrix" ]; then
@@ -29,18 +38,32 @@ resolve_matrix() {
     return
   fi
   [[ "$matrix" =~ ^[A-Za-z0-9._-]+$ ]] || die "matrix '$matrix' is not a file"
-  local candidate
-  for candidate in "$action_dir/matrices/$matrix" "$action_dir/matrices/$matrix.yaml" "$action_dir/matrices/$matrix.yml"; do
-    if [ -f "$candidate" ]; then
-      echo "$candidate"
-      return
-    fi
-  done
-  local names=()
-  for candidate in "$action_dir"/matrices/*.y*ml; do
+  if [ -f "$action_dir/matrices/$matrix.yaml" ]; then
+    echo "$matrix"
+    return
+  fi
+  local names=() candidate
+  for candidate in "$action_dir"/matrices/*.yaml; do
     [ -e "$candidate" ] && names+=("$(basename "${candidate%.*}")")
   done
-  die "matrix '$matrix' is neither a file nor one of the action's matrices: ${names[*]:-none}"
+  die "matrix '$matrix' is neither a file nor one of the built-in matrices: ${names[*]:-none}"
+}
+
+# Where bpfcompat keeps the lock file of the matrix resolve_matrix printed:
+# beside a matrix file, in .bpfcompat/ of the workspace for a built-in one.
+lock_file_of() {
+  case "$1" in
+    /*) echo "$1.lock" ;;
+    *) echo "${GITHUB_WORKSPACE:-$PWD}/.bpfcompat/$1.lock" ;;
+  esac
+}
+
+# One of the words an input may be.
+one_of() {
+  local input=$1 value=$2 word
+  shift 2
+  for word in "$@"; do [ "$value" = "$word" ] && return; done
+  die "$input '$value' is not one of: $*"
 }
 
 # Release builds are x86_64 Linux only, and so is the guest agent that runs
@@ -53,24 +76,73 @@ step_check_runner() {
   esac
 }
 
+# Every input is checked here, before QEMU or bpfcompat is downloaded: a
+# typo costs seconds, not a fetched toolchain and a matrix of kernels.
 step_resolve() {
-  local matrix hash id
+  local matrix hash id lock definition
   matrix=$(resolve_matrix "${BPFCOMPAT_MATRIX:?matrix is required}")
+  lock=$(lock_file_of "$matrix")
+  one_of locked "${BPFCOMPAT_LOCKED:-false}" true false
+  if [ "${BPFCOMPAT_LOCKED:-false}" = true ] && [ ! -f "$lock" ]; then
+    die "locked: true, but there is no lock file $lock; run \`bpfcompat kernels lock --matrix $matrix\` and commit it"
+  fi
+  one_of validation-mode "${BPFCOMPAT_VALIDATION_MODE:-load-attach}" load-only load-attach
+  one_of comment "${BPFCOMPAT_COMMENT:-true}" true false on-failure
+  one_of fail-on "${BPFCOMPAT_FAIL_ON:-required}" required any regression any-change never
+  one_of compare-base "${BPFCOMPAT_COMPARE_BASE:-true}" true false
+  if ! [[ "${BPFCOMPAT_COMMAND_EXPECT_EXIT:-0}" =~ ^[0-9]{1,3}$ ]] || [ "${BPFCOMPAT_COMMAND_EXPECT_EXIT:-0}" -gt 255 ]; then
+    die "command-expect-exit '$BPFCOMPAT_COMMAND_EXPECT_EXIT' is not an exit code (0-255)"
+  fi
+  [[ "${BPFCOMPAT_CONCURRENCY:-}" =~ ^([1-9][0-9]*)?$ ]] ||
+    die "concurrency '$BPFCOMPAT_CONCURRENCY' is not a positive number"
+  check_version "${BPFCOMPAT_VERSION:-}"
+  if [ -n "${BPFCOMPAT_COMMAND_BINARY:-}" ]; then
+    [ -n "${BPFCOMPAT_COMMAND:-}" ] || die "command-binary is given without command"
+    [ -f "$BPFCOMPAT_COMMAND_BINARY" ] || die "command-binary '$BPFCOMPAT_COMMAND_BINARY' is not a file"
+  fi
+  local artifacts=()
+  [ -z "${BPFCOMPAT_ARTIFACT:-}" ] || resolve_artifacts "$BPFCOMPAT_ARTIFACT"
+  if [ -n "${BPFCOMPAT_COMMAND:-}" ]; then
+    # The loader gets one file as $BPFCOMPAT_ARTIFACT.
+    [ ${#artifacts[@]} -le 1 ] ||
+      die "artifact '$BPFCOMPAT_ARTIFACT' matches ${#artifacts[@]} files; with command, give one"
+  else
+    [ ${#artifacts[@]} -gt 0 ] || die "give the command input (your loader) or the artifact input (.bpf.o files)"
+  fi
+  local temp="${RUNNER_TEMP:-/tmp}/bpfcompat"
+  mkdir -p "$temp"
+  # The expanded glob, one NUL-terminated path each, for the test step.
+  local list="$temp/artifacts"
+  : >"$list"
+  local a
+  for a in "${artifacts[@]}"; do printf '%s\0' "$(realpath "$a")" >>"$list"; done
   # The cache follows the kernels: the matrix and, when there is one, the
   # lock file pinning its unpinned sources.
-  hash=$(cat "$matrix" "$matrix.lock" 2>/dev/null | sha256sum | cut -c1-16)
+  definition=$matrix
+  [ -f "$definition" ] || definition="$action_dir/matrices/$matrix.yaml"
+  local pinned=("$definition")
+  [ ! -f "$lock" ] || pinned+=("$lock")
+  hash=$(cat "${pinned[@]}" | sha256sum | cut -c1-16)
   # One artifact per job: two jobs differing in check name, command,
   # artifact or matrix get different names, and so do reruns.
   id=$(printf '%s\0' "$matrix" "$BPFCOMPAT_CHECK_NAME" "${BPFCOMPAT_COMMAND:-}" "${BPFCOMPAT_ARTIFACT:-}" | sha256sum | cut -c1-8)
   local name="bpfcompat-${GITHUB_JOB:-job}-${BPFCOMPAT_CHECK_NAME}-${id}-${GITHUB_RUN_ATTEMPT:-1}"
   name=$(printf '%s' "$name" | tr -c 'A-Za-z0-9._-' '-')
-  local temp="${RUNNER_TEMP:-/tmp}/bpfcompat"
   output matrix "$matrix"
+  output lock-file "$lock"
   output matrix-hash "$hash"
+  output artifacts "$list"
   output artifact-name "$name"
   output report-dir "$temp/reports/$name"
   output bin-dir "$temp/bin"
   output cache-dir "$HOME/.cache/bpfcompat"
+}
+
+# The version input: empty (the release of action/RELEASE), source, latest,
+# or a release such as 0.1.0.
+check_version() {
+  [[ "$1" =~ ^(|source|latest|v?[0-9]+\.[0-9]+\.[0-9]+([-.][0-9A-Za-z.]+)?)$ ]] ||
+    die "version '$1' is not empty (this action's own release), source, latest or a release such as 0.1.0"
 }
 
 step_install_qemu() {
@@ -97,7 +169,9 @@ step_install_qemu() {
 
 step_install() {
   local bin_dir=${BPFCOMPAT_BIN_DIR:?}
-  local version=${BPFCOMPAT_VERSION:-latest} installed
+  local version=${BPFCOMPAT_VERSION:-} installed expected
+  check_version "$version"
+  expected=$(release_value version)
   mkdir -p "$bin_dir"
   if [ "$version" = source ]; then
     # The action's own checkout: the host binary and the guest agent, which
@@ -109,22 +183,28 @@ step_install() {
     install -m 0755 "$target/release/bpfcompat" "$target/release/bpfcompat-guest" "$bin_dir/"
     installed="built from source in $action_dir"
   else
-    [[ "$version" =~ ^(latest|v?[0-9]+\.[0-9]+\.[0-9]+([-.][0-9A-Za-z.]+)?)$ ]] ||
-      die "version '$version' is not latest, source or a release such as 0.1.0"
-    local repo=${BPFCOMPAT_RELEASE_REPOSITORY:-}
-    [ -n "$repo" ] || repo=bpfcompat/bpfcompat
-    local asset=bpfcompat-x86_64-linux.tar.gz base
+    # By default the release this action's ref belongs to; the repository
+    # is named here, not taken from github.action_repository, which is
+    # empty inside composite actions.
+    local repo base asset=bpfcompat-x86_64-linux.tar.gz
+    repo=$(release_value repository)
     if [ "$version" = latest ]; then
+      echo "::warning::bpfcompat: version: latest may install a binary newer than this action's scripts (release $expected); pin the action's ref instead"
       base="https://github.com/$repo/releases/latest/download"
+      expected=
     else
-      base="https://github.com/$repo/releases/download/v${version#v}"
+      [ -z "$version" ] || expected=${version#v}
+      base="https://github.com/$repo/releases/download/v$expected"
     fi
     # Tests point this at a local directory (file://...).
     base=${BPFCOMPAT_RELEASE_BASE_URL:-$base}
+    echo "fetching $base/$asset"
     local tmp digest
     tmp=$(mktemp -d)
-    curl -fsSL --retry 3 -o "$tmp/$asset" "$base/$asset"
-    curl -fsSL --retry 3 -o "$tmp/$asset.sha256" "$base/$asset.sha256"
+    curl -fsSL --retry 3 -o "$tmp/$asset" "$base/$asset" ||
+      die "cannot download $base/$asset"
+    curl -fsSL --retry 3 -o "$tmp/$asset.sha256" "$base/$asset.sha256" ||
+      die "cannot download $base/$asset.sha256"
     # The published digest names the file; check it, then unpack.
     digest=$(cut -d' ' -f1 "$tmp/$asset.sha256")
     (cd "$tmp" && echo "$digest  $asset" | sha256sum --check --strict --quiet) ||
@@ -133,11 +213,15 @@ step_install() {
     rm -rf "$tmp"
     installed="from $base/$asset, sha256 $digest"
   fi
+  local said
+  said=$("$bin_dir/bpfcompat" --version)
+  if [ -n "$expected" ] && [ "$said" != "bpfcompat $expected" ]; then
+    die "the installed binary says '$said', not 'bpfcompat $expected' (the release this action's scripts belong to)"
+  fi
   echo "$bin_dir" >>"$GITHUB_PATH"
-  echo "installed $("$bin_dir/bpfcompat" --version) $installed"
+  echo "installed $said $installed"
 }
 
-# The artifact glob must name exactly one file: a run checks one artifact.
 # Expands the artifact glob into the files it names (at least one).
 resolve_artifacts() {
   local pattern=$1
@@ -155,34 +239,48 @@ step_test() {
   local args=(test --matrix "${BPFCOMPAT_MATRIX_FILE:?}" --out "$report"
     --markdown "$report_dir/report.md" --timeout "${BPFCOMPAT_TIMEOUT:-3m}"
     --cache-dir "${BPFCOMPAT_CACHE_DIR:?}" --workdir "${RUNNER_TEMP:-/tmp}/bpfcompat/work")
+  [ "${BPFCOMPAT_LOCKED:-false}" != true ] || args+=(--locked)
   [ -z "${BPFCOMPAT_CONCURRENCY:-}" ] || args+=(--concurrency "$BPFCOMPAT_CONCURRENCY")
   local artifacts=()
-  [ -z "${BPFCOMPAT_ARTIFACT:-}" ] || resolve_artifacts "$BPFCOMPAT_ARTIFACT"
+  mapfile -d '' -t artifacts <"${BPFCOMPAT_ARTIFACTS:?}"
   if [ -n "${BPFCOMPAT_COMMAND:-}" ]; then
-    # The loader gets one file as $BPFCOMPAT_ARTIFACT.
-    [ ${#artifacts[@]} -le 1 ] ||
-      die "artifact '$BPFCOMPAT_ARTIFACT' matches ${#artifacts[@]} files; with command, give one"
     args+=(--command "$BPFCOMPAT_COMMAND" --command-expect-exit "${BPFCOMPAT_COMMAND_EXPECT_EXIT:-0}")
     [ -z "${BPFCOMPAT_COMMAND_BINARY:-}" ] || args+=(--command-binary "$BPFCOMPAT_COMMAND_BINARY")
   else
-    [ ${#artifacts[@]} -gt 0 ] || die "give the command input (your loader) or the artifact input (.bpf.o files)"
-    case "${BPFCOMPAT_VALIDATION_MODE:-load-attach}" in
-      load-only | load-attach) args+=(--validation-mode "${BPFCOMPAT_VALIDATION_MODE:-load-attach}") ;;
-      *) die "validation-mode '$BPFCOMPAT_VALIDATION_MODE' is not load-only or load-attach" ;;
-    esac
+    args+=(--validation-mode "${BPFCOMPAT_VALIDATION_MODE:-load-attach}")
   fi
   local a
   for a in "${artifacts[@]}"; do args+=(--artifact "$a"); done
   local code=0
-  bpfcompat "${args[@]}" || code=$?
+  # In the workspace: a built-in matrix's lock file goes to .bpfcompat/ there.
+  (cd "${GITHUB_WORKSPACE:-$PWD}" && bpfcompat "${args[@]}") || code=$?
   # 2 (a required kernel failed) and 1 with a report (one could not be
   # checked) are verdicts for the publish step to act on; no report is a
   # tool error that ends the action here.
   if [ ! -s "$report" ]; then
     die "bpfcompat test exited $code without writing a report"
   fi
+  # The lock file pins what ran: uploaded with the report, and left in the
+  # workspace for a later step to commit.
+  local lock=${BPFCOMPAT_LOCK_FILE:?}
+  if [ -f "$lock" ]; then
+    cp "$lock" "$report_dir/"
+    echo "lock file: $lock (commit it, then use locked: true)"
+  fi
+  copy_to "${BPFCOMPAT_OUT:-}" "$report"
+  copy_to "${BPFCOMPAT_MARKDOWN_OUT:-}" "$report_dir/report.md"
   output report "$report"
   output exit-code "$code"
+}
+
+# The out and markdown inputs: copies of the report where the user wants
+# them (relative to the workspace).
+copy_to() {
+  [ -n "$1" ] || return 0
+  local dest=$1
+  case "$dest" in /*) ;; *) dest="${GITHUB_WORKSPACE:-$PWD}/$dest" ;; esac
+  mkdir -p "$(dirname "$dest")"
+  cp "$2" "$dest"
 }
 
 step_publish() {

@@ -122,7 +122,8 @@ pub enum Commands {
     #[command(
         long_about = "Look after the kernels of a matrix and the kernel cache.\n\n\
                       Sources without a pinned digest (an oci: tag, an apt: version, a url: \
-                      without sha256:) are pinned by `<matrix>.lock` beside the matrix, written \
+                      without sha256:) are pinned by `<matrix>.lock` beside the matrix (for a built-in \
+                      matrix, .bpfcompat/<name>.lock in the current directory), written \
                       on first use; `lock` re-resolves them from their origins.\n\n\
                       $BPFCOMPAT_KERNEL_MIRROR (a directory or base URL) is tried before any \
                       origin, by digest (<mirror>/sha256/<hex>) and by file name."
@@ -370,7 +371,8 @@ pub enum KernelsCommand {
     /// Which kernels of a matrix are cached; every cached file with size, digest and release.
     List(KernelsListArgs),
     /// Re-hash every cached file and remove corrupt ones; with --matrix, check its kernels are cached.
-    Verify(KernelsListArgs),
+    /// With --remote, ask every source's origin whether it is still published instead.
+    Verify(KernelsVerifyArgs),
     /// Remove cache entries that no kernel of the matrix needs (everything with --all).
     Prune(KernelsPruneArgs),
     /// Resolve the matrix's unpinned sources from their origins again and rewrite its lock file.
@@ -396,6 +398,21 @@ pub struct KernelsListArgs {
     /// Also show, per kernel of this matrix (a file or a built-in name), whether it is cached.
     #[arg(long, value_name = "FILE|NAME")]
     pub matrix: Option<PathBuf>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+#[derive(Args)]
+pub struct KernelsVerifyArgs {
+    /// The matrix (a file or a built-in name) [default: the cache alone; with --remote, every
+    /// built-in matrix].
+    #[arg(long, value_name = "FILE|NAME")]
+    pub matrix: Option<PathBuf>,
+    /// Ask each source's origin whether it is still published, without downloading: a HEAD
+    /// request per URL, one manifest request per image tag, `apt-get download --print-uris` per
+    /// apt package. Exit 1 if one is not.
+    #[arg(long)]
+    pub remote: bool,
     #[command(flatten)]
     pub cache: CacheArgs,
 }
@@ -491,6 +508,21 @@ pub struct CommonArgs {
     /// --dirty` of the current directory's repository, if any].
     #[arg(long, value_name = "VERSION")]
     pub artifact_version: Option<String>,
+    /// Kernel modules to load in every guest before the check (with their dependencies, from
+    /// each kernel's module tree), e.g. nf_conntrack,xfs; objects get the modules their programs
+    /// need without it.
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',', value_parser = module_name)]
+    pub modules: Vec<String>,
+}
+
+fn module_name(s: &str) -> Result<String, String> {
+    if crate::matrix::valid_module_name(s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "{s:?} is not a module name (1 to 56 of A-Z a-z 0-9 _ -)"
+        ))
+    }
 }
 
 /// An empty command would "pass" on every kernel without checking anything.
@@ -591,6 +623,7 @@ impl CommonArgs {
             shard: self.shard,
             artifact_name: self.artifact_name,
             artifact_version: self.artifact_version,
+            modules: self.modules,
         }
     }
 }
@@ -638,7 +671,13 @@ impl KernelsArgs {
                 },
             ),
             KernelsCommand::List(a) => (a.cache, KernelsAction::List { matrix: a.matrix }),
-            KernelsCommand::Verify(a) => (a.cache, KernelsAction::Verify { matrix: a.matrix }),
+            KernelsCommand::Verify(a) => (
+                a.cache,
+                KernelsAction::Verify {
+                    matrix: a.matrix,
+                    remote: a.remote,
+                },
+            ),
             KernelsCommand::Prune(a) => (a.cache, KernelsAction::Prune { keep_for: a.matrix }),
             KernelsCommand::Import(a) => (a.cache, KernelsAction::Import { paths: a.paths }),
         };

@@ -123,3 +123,63 @@ fn every_failing_command_names_its_input_and_says_each_cause_once() {
         assert!(!std::path::Path::new(&p("r.json")).exists(), "{context}");
     }
 }
+
+/// A bad `.bpf.o` or a missing `--bin` is refused before any kernel is
+/// resolved: the kernel's server is never asked for anything.
+#[test]
+fn bad_inputs_are_refused_before_any_kernel_is_resolved() {
+    use bpfcompat_testkit::http::{Plan, TestServer};
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(b"never fetched".to_vec(), Plan::default());
+    let matrix = dir.path().join("m.yaml");
+    std::fs::write(
+        &matrix,
+        format!(
+            "name: m\nkernels:\n  - id: remote\n    source:\n      url: {}\n",
+            server.url("linux.deb")
+        ),
+    )
+    .unwrap();
+    let bad = dir.path().join("bad.bpf.o");
+    std::fs::write(&bad, b"not an object").unwrap();
+    let missing = dir.path().join("no-such-loader");
+    let m = matrix.to_str().unwrap();
+    for (args, expect) in [
+        (
+            vec!["test", "--artifact", bad.to_str().unwrap(), "--matrix", m],
+            "INVALID_OBJECT",
+        ),
+        (
+            vec![
+                "test-command",
+                "--cmd",
+                "x",
+                "--bin",
+                missing.to_str().unwrap(),
+                "--matrix",
+                m,
+            ],
+            "no-such-loader",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_bpfcompat"))
+            .args(&args)
+            .arg("--out")
+            .arg(dir.path().join("r.json"))
+            .arg("--workdir")
+            .arg(dir.path().join("work"))
+            .arg("--cache-dir")
+            .arg(dir.path().join("cache"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(expect), "{stderr}");
+        assert_eq!(
+            server.requests(),
+            0,
+            "{args:?}: a kernel was resolved first"
+        );
+        assert!(!dir.path().join("m.yaml.lock").exists());
+    }
+}

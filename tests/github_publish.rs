@@ -32,6 +32,7 @@ fn target(id: &str, status: TargetStatus, required: bool) -> Target {
             sha256: None,
             bpf: None,
             probes: Vec::new(),
+            modules: None,
         },
         classification: failed.then(|| Classification {
             code: if status == TargetStatus::InfraError {
@@ -828,7 +829,7 @@ fn hostile_strings_are_inert_in_everything_published() {
         assert_inert_plain("annotation title", a["title"].as_str().unwrap());
         assert_inert_plain("annotation message", a["message"].as_str().unwrap());
     }
-    assert_inert_plain("stdout", &run.stdout);
+    assert_inert_plain("stdout", &without_log_groups(&run.stdout));
     assert_inert_plain("stderr", &run.stderr);
     let mut outputs: Vec<&String> = run.outputs.keys().collect();
     outputs.sort();
@@ -843,6 +844,33 @@ fn hostile_strings_are_inert_in_everything_published() {
         "status",
     ];
     assert_eq!(outputs, expected, "no output forged");
+}
+
+/// `publish`'s stdout without the workflow commands it writes itself to
+/// fold each kernel's console log: every group's title is one inert line,
+/// and its body sits between `::stop-commands::TOKEN` and `::TOKEN::`.
+fn without_log_groups(stdout: &str) -> String {
+    let mut kept = Vec::new();
+    let mut lines = stdout.lines();
+    while let Some(line) = lines.next() {
+        let Some(title) = line.strip_prefix("::group::") else {
+            kept.push(line);
+            continue;
+        };
+        assert_inert_plain("log group title", title);
+        let stop = lines.next().expect("::stop-commands:: follows the group");
+        let token = stop.strip_prefix("::stop-commands::").expect(stop);
+        assert!(token.len() > 16, "an unguessable token: {token}");
+        let resume = format!("::{token}::");
+        let body: Vec<&str> = lines.by_ref().take_while(|l| *l != resume).collect();
+        assert!(
+            !body.iter().any(|l| l.contains(token)),
+            "the body cannot end the stop"
+        );
+        kept.extend(body);
+        assert_eq!(lines.next(), Some("::endgroup::"));
+    }
+    kept.join("\n")
 }
 
 #[test]
@@ -989,6 +1017,9 @@ fn action_yml_is_a_composite_action_fed_through_env() {
         "command-expect-exit",
         "artifact",
         "matrix",
+        "locked",
+        "out",
+        "markdown",
         "validation-mode",
         "timeout",
         "concurrency",
@@ -1233,4 +1264,51 @@ fn the_action_refuses_runners_without_a_release_build() {
             "says what is supported and how to run from source: {line}"
         );
     }
+}
+
+/// Each kernel's console log is folded in a `::group::` of the step's log,
+/// and each kernel that did not pass is annotated on its own `id:` line of
+/// the matrix.
+#[test]
+fn kernel_logs_are_folded_and_annotations_point_at_the_kernels_line() {
+    let gh = FakeGithub::start();
+    let dir = tempfile::tempdir().unwrap();
+    let matrix = dir.path().join("ci.yaml");
+    std::fs::write(
+        &matrix,
+        "name: ci\nkernels:\n  - id: good\n    source: {file: a}\n  - id: bad\n    source: {file: b}\n",
+    )
+    .unwrap();
+    let mut targets = vec![
+        target("good", TargetStatus::Pass, true),
+        target("bad", TargetStatus::Fail, true),
+    ];
+    for t in &mut targets {
+        let log = dir.path().join(format!("{}.log", t.id));
+        std::fs::write(
+            &log,
+            format!("[    0.000000] Linux {}\n::add-mask::x\n", t.id),
+        )
+        .unwrap();
+        t.console_log = log.display().to_string();
+    }
+    let mut r = report(targets);
+    r.matrix.path = matrix.display().to_string();
+    let run = publish(&gh, Event::Push(HEAD), &r, &[]);
+    assert_eq!(run.code, 2, "{}", run.context());
+    let groups: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("::group::"))
+        .collect();
+    assert_eq!(groups.len(), 2, "{}", run.stdout);
+    assert!(groups[0].starts_with("good: pass"), "{groups:?}");
+    assert!(groups[1].starts_with("bad: fail"), "{groups:?}");
+    assert!(run.stdout.contains("Linux bad"), "{}", run.stdout);
+    assert_inert_plain("stdout", &without_log_groups(&run.stdout));
+    let state = gh.state();
+    let annotations = state.check_runs_on(HEAD)[0]["annotations"].clone();
+    let annotations = annotations.as_array().unwrap();
+    assert_eq!(annotations.len(), 1);
+    assert_eq!(annotations[0]["start_line"], 5, "the line of `- id: bad`");
 }

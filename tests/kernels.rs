@@ -484,3 +484,161 @@ fn shipped_matrices_are_found_by_name() {
         text(&out)
     );
 }
+
+/// `kernels verify --remote` asks each origin whether its source is still
+/// published without downloading it: HEAD for a URL (a 404 fails the
+/// command), one manifest request for an image tag (and says when the tag
+/// moved away from the lock file's pin), apt's `--print-uris`.
+#[test]
+fn verify_remote_asks_every_origin_without_downloading() {
+    use std::sync::{Arc, Mutex};
+    let s = Scratch::new();
+    let methods = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = methods.clone();
+    let server = TestServer::with_handler(Arc::new(move |req, _, stream| {
+        seen.lock()
+            .unwrap()
+            .push(format!("{} {}", req.method, req.target));
+        let status = if req.target.ends_with("/gone.rpm") {
+            404
+        } else {
+            200
+        };
+        bpfcompat_testkit::http::respond(stream, status, &[], b"")
+    }));
+    let registry = oci_registry("cilium/ci-kernels", "6.12", &tiny(), ".gz");
+    let apt_log = s.path("apt-args");
+    let apt = s.write(
+        "apt-get",
+        &format!(
+            "#!/bin/sh\necho \"$*\" >> {}\n[ \"$1 $2\" = 'download --print-uris' ] || exit 1\necho \"'http://deb.example/pool/$3.deb' x.deb 100 SHA256:00\"\n",
+            apt_log.display()
+        ),
+    );
+    std::fs::set_permissions(&apt, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let matrix = s.write(
+        "remote.yaml",
+        &format!(
+            "name: remote\nkernels:\n\
+             - id: image\n  source: {{oci: '{}'}}\n\
+             - id: package\n  source: {{url: '{}'}}\n  modules: {{url: '{}'}}\n\
+             - id: ubuntu\n  source: {{apt: {{package: linux-image-unsigned-6.8.0-31-generic, version: 6.8.0-31.31}}}}\n",
+            registry.reference,
+            server.url("kernel.rpm"),
+            server.url("modules.rpm"),
+        ),
+    );
+    // The lock pins the image to what it pointed at before.
+    s.write(
+        "remote.yaml.lock",
+        &format!(
+            "{{\"version\":1,\"kernels\":{{\"image\":{{\"source\":\"oci:{}\",\"sha256\":\"{}\"}}}}}}\n",
+            registry.reference,
+            "e".repeat(64)
+        ),
+    );
+    let env = [(bpfcompat::kernel::APT_GET_ENV, apt.to_str().unwrap())];
+    let cache = s.path("cache");
+    let args = |m: &str| {
+        vec![
+            "kernels".to_owned(),
+            "verify".into(),
+            "--remote".into(),
+            "--matrix".into(),
+            m.to_owned(),
+            "--cache-dir".into(),
+            cache.display().to_string(),
+        ]
+    };
+    let argv = args(matrix.to_str().unwrap());
+    let out = bpfcompat(&argv.iter().map(String::as_str).collect::<Vec<_>>(), &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let row = |id: &str| {
+        stdout
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(id))
+            .unwrap_or_else(|| panic!("no row {id}: {stdout}"))
+            .to_owned()
+    };
+    assert!(
+        row("image").contains(&format!("points at sha256:{}", registry.index_digest)),
+        "{stdout}"
+    );
+    assert!(
+        row("image").contains("the lock file pins sha256:eeee"),
+        "{stdout}"
+    );
+    assert!(
+        row("package").contains(" ok ") && row("package").contains("HTTP 200"),
+        "{stdout}"
+    );
+    assert!(row("package:modules").contains("HTTP 200"), "{stdout}");
+    assert!(
+        row("ubuntu").contains("apt has 'http://deb.example/pool/linux-image-unsigned"),
+        "{stdout}"
+    );
+    assert_eq!(
+        *methods.lock().unwrap(),
+        ["HEAD /kernel.rpm", "HEAD /modules.rpm"],
+        "HEAD requests only"
+    );
+    assert!(
+        !std::fs::read_dir(&cache)
+            .map(|d| d.count() > 0)
+            .unwrap_or(false),
+        "nothing was downloaded into the cache"
+    );
+
+    // A source that is gone fails the command, naming it.
+    let gone = s.write(
+        "gone.yaml",
+        &format!(
+            "name: gone\nkernels:\n- id: gone\n  required: false\n  source: {{url: '{}'}}\n",
+            server.url("gone.rpm")
+        ),
+    );
+    let argv = args(gone.to_str().unwrap());
+    let out = bpfcompat(&argv.iter().map(String::as_str).collect::<Vec<_>>(), &env);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("UNAVAILABLE") && stdout.contains("HTTP 404"),
+        "{stdout}"
+    );
+}
+
+/// A kernel's `modules:` source is fetched, listed and kept by `prune`
+/// like its kernel.
+#[test]
+fn a_modules_source_is_fetched_listed_and_kept_like_its_kernel() {
+    let s = Scratch::new();
+    let dir = kernels_dir();
+    let matrix = s.write(
+        "m.yaml",
+        &format!(
+            "name: m\nkernels:\n- id: k\n  source: {{file: '{}'}}\n  modules: {{file: '{}'}}\n",
+            dir.join(TINY.file).display(),
+            dir.join(common::MODULES_72.file).display()
+        ),
+    );
+    let cache = s.path("cache");
+    let (m, c) = (matrix.to_str().unwrap(), cache.to_str().unwrap());
+    for command in ["fetch", "list", "prune"] {
+        let out = bpfcompat(&["kernels", command, "--matrix", m, "--cache-dir", c], &[]);
+        assert!(out.status.success(), "{command}: {}", text(&out));
+        if command != "prune" {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let row = stdout
+                .lines()
+                .find(|l| l.starts_with("k:modules "))
+                .unwrap_or_else(|| panic!("{command}: {stdout}"));
+            assert!(
+                row.contains("cached") && row.contains("1018 modules"),
+                "{row}"
+            );
+        }
+    }
+    let trees = std::fs::read_dir(cache.join("modules")).unwrap().count();
+    assert_eq!(trees, 1, "prune kept the module tree the matrix needs");
+}

@@ -7,6 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::truth::build_corpus;
 use common::*;
 
 fn fixture(name: &str) -> PathBuf {

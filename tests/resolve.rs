@@ -194,7 +194,7 @@ fn the_real_deb_file_is_extracted_once() {
     assert_eq!(first.image, cache.blob_path(&first.sha256));
     assert_eq!(
         fs::read_to_string(cache.root().join("extracted").join(K72.sha256)).unwrap(),
-        format!("{} deb\n", first.sha256)
+        format!("{} deb modules=none\n", first.sha256)
     );
     let stored = fs::metadata(&first.image).unwrap().modified().unwrap();
 

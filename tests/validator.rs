@@ -6,94 +6,14 @@ mod common;
 
 use std::process::Command;
 
+use common::truth::*;
 use common::*;
 use serde_json::Value;
 
-/// One expected cell of the ground-truth table.
-#[derive(Debug, PartialEq)]
-enum Expected {
-    Pass,
-    /// Loaded; some attach was skipped (the reason is a remark in the cell).
-    Partial,
-    /// The whole-object load failed with this class and errno.
-    Load(String, i64),
-    /// Everything loaded; an attach failed with this class.
-    Attach(String),
-    /// Not an object: refused on the host.
-    Open,
-}
-
-fn parse_cell(cell: &str) -> Expected {
-    let cell = cell.trim();
-    if cell.starts_with("pass") {
-        Expected::Pass
-    } else if cell.starts_with("partial") {
-        Expected::Partial
-    } else if let Some(rest) = cell.strip_prefix("load: ") {
-        let (class, errno) = rest.split_once(" (errno ").expect("load: CLASS (errno N)");
-        Expected::Load(
-            class.to_owned(),
-            errno.trim_end_matches(')').parse().unwrap(),
-        )
-    } else if let Some(rest) = cell.strip_prefix("attach: ") {
-        Expected::Attach(rest.split_whitespace().next().unwrap().to_owned())
-    } else if cell.starts_with("open: ") {
-        Expected::Open
-    } else {
-        panic!("unreadable ground-truth cell {cell:?}")
-    }
-}
-
-/// The table of `GROUND_TRUTH.md`: object name, then one cell per kernel in
-/// the column order 5.10, 6.1, 6.12, 7.2, tiny.
+/// The table of `GROUND_TRUTH.md` for the bare test kernels, in the column
+/// order 5.10, 6.1, 6.12, 7.2, tiny.
 fn ground_truth() -> Vec<(String, Vec<Expected>)> {
-    let text = include_str!("bpf/GROUND_TRUTH.md");
-    let mut lines = text.lines().skip_while(|l| !l.starts_with("| object |"));
-    assert_eq!(
-        lines.next(),
-        Some("| object | 5.10 | 6.1 | 6.12 | 7.2 | tiny |"),
-        "the ground-truth table's columns"
-    );
-    lines
-        .skip(1)
-        .take_while(|l| l.starts_with('|'))
-        .map(|l| {
-            let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
-            (
-                cells[0].to_owned(),
-                cells[1..].iter().map(|c| parse_cell(c)).collect(),
-            )
-        })
-        .collect()
-}
-
-fn check_of<'a>(target: &'a Value, object: &str) -> &'a Value {
-    let name = format!("{object}.bpf.o");
-    target["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["artifact"]["name"] == name.as_str())
-        .unwrap_or_else(|| panic!("no check of {name} on {}", target["id"]))
-}
-
-/// What a check says, in the ground truth's terms.
-fn observed(check: &Value) -> Expected {
-    let class = || check["classification"]["code"].as_str().unwrap().to_owned();
-    if check["status"] == "pass" {
-        Expected::Pass
-    } else if check["status"] == "partial" {
-        assert!(
-            !check["skipped"].as_array().unwrap().is_empty(),
-            "a partial check says what was skipped: {check}"
-        );
-        Expected::Partial
-    } else if check["classification"]["phase"] == "attach" {
-        Expected::Attach(class())
-    } else {
-        let errno = check["validation"]["load"]["errno"].as_i64().unwrap_or(-1);
-        Expected::Load(class(), errno)
-    }
+    table("| object | 5.10 | 6.1 | 6.12 | 7.2 | tiny |")
 }
 
 fn program<'a>(check: &'a Value, name: &str) -> &'a Value {
@@ -139,23 +59,8 @@ fn the_corpus_on_every_test_kernel_matches_the_ground_truth() {
 
     // Every cell, collected so one run shows every difference.
     let kernels = [&K510, &K61, &K612, &K72, &TINY];
-    let mut wrong = Vec::new();
-    for (object, cells) in &truth {
-        for (k, expected) in kernels.iter().zip(cells) {
-            if *expected == Expected::Open {
-                continue;
-            }
-            let target = run.target(k.id);
-            let check = check_of(target, object);
-            let got = observed(check);
-            if &got != expected {
-                wrong.push(format!(
-                    "{object} on {}: expected {expected:?}, got {got:?}: {}",
-                    k.id, check["classification"]
-                ));
-            }
-        }
-    }
+    let ids = kernels.map(|k| k.id);
+    let wrong = differences(&truth, &ids, |id| run.target(id).clone());
     assert!(
         wrong.is_empty(),
         "ground truth differs:\n{}",

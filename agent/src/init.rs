@@ -113,6 +113,7 @@ pub fn kernel_facts() -> KernelFacts {
         arch,
         btf: Path::new("/sys/kernel/btf/vmlinux").exists(),
         bpf: None,
+        modules: Vec::new(),
     }
 }
 

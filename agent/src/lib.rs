@@ -4,8 +4,9 @@
 //! 1. open the result port (ttyS1) and say READY;
 //! 2. mount what BPF tooling expects and bring `lo` up (failures are recorded
 //!    as setup warnings: old or tiny kernels lack some file systems);
-//! 3. run each requested check;
-//! 4. write one framed [`Outcome`] to the result port and reset the machine
+//! 3. load the kernel modules the host shipped, if any (`modules`);
+//! 4. run each requested check;
+//! 5. write one framed [`Outcome`] to the result port and reset the machine
 //!    (QEMU runs with `-no-reboot`, so that ends it).
 //!
 //! PID 1 must never exit or panic (the kernel would panic): every failure,
@@ -13,6 +14,7 @@
 
 mod command;
 mod init;
+mod modules;
 mod object;
 mod serial;
 
@@ -56,6 +58,11 @@ fn run(warnings: &mut Vec<String>) -> Outcome {
         Ok(request) => request,
         Err(why) => return failed(why, std::mem::take(warnings)),
     };
+    // Before any check: what they attach to may be in a module.
+    let modules = modules::load_requested().unwrap_or_else(|why| {
+        warnings.push(why);
+        Vec::new()
+    });
     // Gathered once, and only when an object is checked: the facts mount
     // securityfs and read several files a command check does not need.
     let mut bpf_facts = None;
@@ -94,6 +101,7 @@ fn run(warnings: &mut Vec<String>) -> Outcome {
     }
     let mut kernel = init::kernel_facts();
     kernel.bpf = bpf_facts;
+    kernel.modules = modules;
     Outcome {
         kernel,
         checks,

@@ -7,6 +7,7 @@
 //! payload, and a trailer. Length and digest let the host tell a complete
 //! result from one cut short by a crash or a timeout.
 
+pub mod modules;
 pub mod object;
 
 use serde::{Deserialize, Serialize};
@@ -77,6 +78,10 @@ pub struct KernelFacts {
     /// is checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bpf: Option<object::BpfKernelFacts>,
+    /// The modules the host asked the agent to load, in load order, and
+    /// what each gave; empty (and absent on the wire) when none was asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<modules::ModuleLoadResult>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -194,6 +199,7 @@ mod tests {
                 arch: "x86_64".into(),
                 btf: true,
                 bpf: None,
+                modules: Vec::new(),
             },
             checks: vec![CheckOutcome::Command(CommandOutcome {
                 exit_code: Some(0),

@@ -104,6 +104,8 @@ pub enum KernelsAction {
     },
     Verify {
         matrix: Option<PathBuf>,
+        /// Ask the sources' origins instead of checking the cache.
+        remote: bool,
     },
     /// Keep what this matrix's kernels need; everything goes without one.
     Prune {
@@ -121,7 +123,11 @@ pub fn run(options: KernelsOptions) -> anyhow::Result<u8> {
         KernelsAction::Fetch { matrix, locked } => fetch(&cache, matrix.as_deref(), locked),
         KernelsAction::Lock { matrix, locked } => relock(&cache, matrix.as_deref(), locked),
         KernelsAction::List { matrix } => list(&cache, matrix.as_deref()),
-        KernelsAction::Verify { matrix } => verify(&cache, matrix.as_deref()),
+        KernelsAction::Verify {
+            matrix,
+            remote: true,
+        } => verify_remote(&cache, matrix.as_deref()),
+        KernelsAction::Verify { matrix, .. } => verify(&cache, matrix.as_deref()),
         KernelsAction::Prune { keep_for } => prune(&cache, keep_for.as_deref()),
         KernelsAction::Import { paths } => import(&cache, &paths),
     }
@@ -144,57 +150,58 @@ fn size(path: &Path) -> String {
         .unwrap_or_else(|_| "-".into())
 }
 
-/// Resolve every kernel with `opts_for`; one row per kernel, and whether all
-/// resolved.
+/// Resolve every kernel (and every kernel's `modules:` source) with
+/// `opts_for`; one row each, and whether all resolved.
 fn kernel_rows(
     matrix: &Matrix,
     cache: &KernelCache,
     opts_for: &dyn Fn(&str) -> Options,
 ) -> (Vec<[String; 6]>, bool) {
     let mut ok = true;
-    let rows = matrix
-        .kernels
-        .iter()
-        .map(
-            |k| match kernel::resolve(cache, &k.source, &opts_for(&k.id)) {
-                Ok(r) => [
-                    k.id.clone(),
-                    "cached".into(),
-                    release(&r.image),
-                    short(&r.sha256),
-                    size(&r.image),
-                    k.source.describe(),
-                ],
+    let mut rows = Vec::new();
+    let mut row =
+        |id: String, source: &kernel::Source, resolved: Result<[String; 4], KernelError>| {
+            let cells = match resolved {
+                Ok(cells) => cells,
                 Err(KernelError::NotCached { .. }) => {
                     ok = false;
-                    [
-                        k.id.clone(),
-                        "not cached".into(),
-                        "-".into(),
-                        "-".into(),
-                        "-".into(),
-                        k.source.describe(),
-                    ]
+                    ["not cached".into(), "-".into(), "-".into(), "-".into()]
                 }
                 Err(e) => {
                     ok = false;
                     eprintln!(
-                        "bpfcompat: kernel {}: {}",
-                        k.id,
+                        "bpfcompat: kernel {id}: {}",
                         crate::escape::plain(&e.to_string())
                     );
-                    [
-                        k.id.clone(),
-                        "ERROR".into(),
-                        "-".into(),
-                        "-".into(),
-                        "-".into(),
-                        k.source.describe(),
-                    ]
+                    ["ERROR".into(), "-".into(), "-".into(), "-".into()]
                 }
-            },
-        )
-        .collect();
+            };
+            let [state, release, digest, size] = cells;
+            rows.push([id, state, release, digest, size, source.describe()]);
+        };
+    for k in &matrix.kernels {
+        let opts = opts_for(&k.id);
+        let resolved = kernel::resolve(cache, &k.source, &opts).map(|r| {
+            [
+                "cached".into(),
+                release(&r.image),
+                short(&r.sha256),
+                size(&r.image),
+            ]
+        });
+        row(k.id.clone(), &k.source, resolved);
+        if let Some(source) = &k.modules.source {
+            let resolved = kernel::resolve_modules(cache, source, &opts).map(|tree| {
+                [
+                    "cached".into(),
+                    tree.index.releases.join(" "),
+                    short(&tree.id),
+                    format!("{} modules", tree.index.modules.len()),
+                ]
+            });
+            row(format!("{}:modules", k.id), source, resolved);
+        }
+    }
     (rows, ok)
 }
 
@@ -300,13 +307,80 @@ fn verify(cache: &KernelCache, matrix: Option<&Path>) -> anyhow::Result<u8> {
     Ok(if ok { 0 } else { 1 })
 }
 
+/// Whether every source of the matrix (every built-in matrix without one)
+/// is still published, asked of its origin without downloading anything;
+/// an image tag that moved since its lock file's pin is said, not failed.
+fn verify_remote(cache: &KernelCache, matrix: Option<&Path>) -> anyhow::Result<u8> {
+    let matrices: Vec<Matrix> = match matrix {
+        Some(arg) => vec![matrix_as_locked(arg, cache)?],
+        None => shipped::names()
+            .into_iter()
+            .map(|name| matrix_as_locked(Path::new(name), cache))
+            .collect::<anyhow::Result<_>>()?,
+    };
+    let limits = kernel::Limits::default();
+    let mut ok = true;
+    let mut rows = Vec::new();
+    for m in &matrices {
+        for k in &m.kernels {
+            let sources = [
+                (k.id.clone(), Some(&k.source)),
+                (format!("{}:modules", k.id), k.modules.source.as_ref()),
+            ];
+            for (id, source) in sources {
+                let Some(source) = source else { continue };
+                let (state, detail) = match kernel::check_remote(source, &limits) {
+                    Ok(detail) => {
+                        let moved = match (source.pin(), detail.strip_prefix("points at sha256:")) {
+                            (Some(pin), Some(now)) if pin != now => {
+                                format!("; the lock file pins sha256:{pin}: `bpfcompat kernels lock` moves it")
+                            }
+                            _ => String::new(),
+                        };
+                        ("ok", format!("{detail}{moved}"))
+                    }
+                    Err(e) => {
+                        ok = false;
+                        ("UNAVAILABLE", crate::escape::plain(&e.to_string()))
+                    }
+                };
+                rows.push([
+                    m.name.clone(),
+                    id,
+                    state.to_owned(),
+                    source.describe(),
+                    detail,
+                ]);
+            }
+        }
+    }
+    print!(
+        "{}",
+        render(
+            [
+                "MATRIX",
+                "KERNEL",
+                "STATE",
+                "SOURCE",
+                "WHAT THE ORIGIN SAYS"
+            ],
+            &rows
+        )
+    );
+    Ok(if ok { 0 } else { 1 })
+}
+
 fn prune(cache: &KernelCache, keep_for: Option<&Path>) -> anyhow::Result<u8> {
     let keep = match keep_for {
         Some(arg) => {
             let matrix = matrix_as_locked(arg, cache)?;
             let mut keep = BTreeSet::new();
-            for k in &matrix.kernels {
-                if let Some(digest) = kernel::source_digest(cache, &k.source)? {
+            let sources = matrix
+                .kernels
+                .iter()
+                .flat_map(|k| std::iter::once(&k.source).chain(k.modules.source.as_ref()));
+            for source in sources {
+                if let Some(digest) = kernel::source_digest(cache, source)? {
                     keep.insert(digest);
                 }
             }

@@ -13,6 +13,7 @@ use crate::matrix::shard::ShardSpec;
 use crate::results::history;
 use crate::run::check::{self, CheckSpec};
 use crate::run::engine::{self, Settings};
+use crate::run::modules;
 
 /// A kernel's time limit when neither the matrix, `--timeout` nor a suite
 /// gives one.
@@ -36,6 +37,8 @@ pub struct RunOptions {
     pub shard: Option<ShardSpec>,
     pub artifact_name: Option<String>,
     pub artifact_version: Option<String>,
+    /// `--modules`: loaded in every guest first.
+    pub modules: Vec<String>,
 }
 
 impl RunOptions {
@@ -80,7 +83,13 @@ pub async fn run(spec: CheckSpec, options: RunOptions) -> anyhow::Result<u8> {
 async fn check_and_report(spec: CheckSpec, options: RunOptions) -> anyhow::Result<u8> {
     // The user's inputs first: a bad object, manifest or suite is an error
     // before anything is downloaded or booted.
-    let check = check::prepare(&spec)?;
+    let mut check = check::prepare(&spec)?;
+    check.module_wants = modules::dedup(
+        std::mem::take(&mut check.module_wants)
+            .into_iter()
+            .chain(modules::named_wants(&options.modules, "--modules"))
+            .collect(),
+    );
     let warnings = check.suite.iter().flat_map(|s| &s.warnings);
     for warning in warnings {
         eprintln!("bpfcompat: warning: {}", escape::plain(warning));

@@ -127,7 +127,14 @@ pub fn publish(
 /// One annotation per kernel that did not pass, on the matrix file: a
 /// failure where it counts (a required kernel, or a regression), a warning
 /// otherwise. Annotations are plain text, shown as they are.
-pub fn annotations(report: &Report, baseline: &Baseline, matrix_path: &str) -> Vec<Value> {
+/// One annotation per kernel that did not pass, on the line of its `id:` in
+/// the matrix (`lines`, by id; line 1 when the matrix cannot be read).
+pub fn annotations(
+    report: &Report,
+    baseline: &Baseline,
+    matrix_path: &str,
+    lines: &std::collections::HashMap<String, usize>,
+) -> Vec<Value> {
     let regressed = baseline.regressed();
     report
         .targets
@@ -140,10 +147,11 @@ pub fn annotations(report: &Report, baseline: &Baseline, matrix_path: &str) -> V
             } else {
                 "warning"
             };
+            let line = lines.get(&t.id).copied().unwrap_or(1);
             json!({
                 "path": matrix_path,
-                "start_line": 1,
-                "end_line": 1,
+                "start_line": line,
+                "end_line": line,
                 "annotation_level": level,
                 "title": annotation_title(t, regressed),
                 "message": annotation_message(t),
@@ -196,7 +204,12 @@ mod tests {
     fn annotations_are_inert_plain_text() {
         let report =
             serde_json::from_value::<crate::report::Report>(reports::hostile_json()).unwrap();
-        let annotations = annotations(&report, &Baseline::Off, "matrices/ci.yaml");
+        let annotations = annotations(
+            &report,
+            &Baseline::Off,
+            "matrices/ci.yaml",
+            &Default::default(),
+        );
         assert_eq!(annotations.len(), 2);
         for a in &annotations {
             let title = a["title"].as_str().unwrap();

@@ -66,6 +66,12 @@ pub fn publish(args: &PublishOptions) -> anyhow::Result<u8> {
     let baseline = baseline(args, &gh, client.as_ref(), &report);
     let regressions = baseline.count(Change::Regressed);
     let exit_code = args.fail_on.exit_code(&report, baseline.kernels());
+    for t in &report.targets {
+        runner::log_group(
+            &kernel_log_title(t),
+            &console_tail(Path::new(&t.console_log)),
+        );
+    }
     let link = args.artifact_url.as_deref().or(gh.run_url.as_deref());
     let view = View::new(&report, &baseline, &args.check_name, link);
 
@@ -83,6 +89,9 @@ pub fn publish(args: &PublishOptions) -> anyhow::Result<u8> {
                 &report,
                 &baseline,
                 &repo_relative(&report.matrix.path, gh.workspace.as_deref()),
+                &std::fs::read_to_string(&report.matrix.path)
+                    .map(|text| crate::matrix::id_lines(&text))
+                    .unwrap_or_default(),
             ),
         };
         let published = check_run::publish(client, &gh.repo, &gh.head_sha, &run);
@@ -231,6 +240,39 @@ fn outputs(
         ("report", args.report.display().to_string()),
         ("markdown", view.markdown()),
     ]
+}
+
+/// `lts-6.1: fail (6.1.188), VERIFIER_REJECTION`.
+fn kernel_log_title(t: &crate::report::Target) -> String {
+    let status = serde_json::to_value(t.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let release = t.kernel.release.as_deref().unwrap_or("not booted");
+    match &t.classification {
+        Some(c) => format!("{}: {status} ({release}), {}", t.id, c.code.as_str()),
+        None => format!("{}: {status} ({release})", t.id),
+    }
+}
+
+/// The end of a kernel's console log, or why there is none.
+fn console_tail(path: &Path) -> String {
+    const TAIL_BYTES: usize = 64 * 1024;
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let start = bytes.len().saturating_sub(TAIL_BYTES);
+            let text = String::from_utf8_lossy(&bytes[start..]).into_owned();
+            if start > 0 {
+                format!(
+                    "(the last {TAIL_BYTES} bytes of {})\n{text}",
+                    path.display()
+                )
+            } else {
+                text
+            }
+        }
+        Err(e) => format!("no console log at {}: {e}", path.display()),
+    }
 }
 
 /// Annotations name a file in the repository; the report may hold the

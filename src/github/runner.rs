@@ -23,6 +23,18 @@ pub fn warning(message: &str) {
     println!("::warning::{}", escape::workflow_command(message));
 }
 
+/// A folded group in the step's log: `title` on its line, `body` inside.
+/// The body (a guest's console) is made inert with `::stop-commands::` and
+/// a token it cannot guess, so nothing in it is taken as a workflow command.
+pub fn log_group(title: &str, body: &str) {
+    let token = format!("bpfcompat-{:016x}", random());
+    println!("::group::{}", escape::workflow_command(title));
+    println!("::stop-commands::{token}");
+    println!("{}", escape::plain(body).trim_end());
+    println!("::{token}::");
+    println!("::endgroup::");
+}
+
 /// Appends Markdown to `GITHUB_STEP_SUMMARY`.
 pub fn append_summary(path: &Path, markdown: &str) -> Result<(), RunnerFileError> {
     append(path, "GITHUB_STEP_SUMMARY", markdown.as_bytes())

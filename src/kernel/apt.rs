@@ -43,6 +43,40 @@ pub(crate) fn file_name(package: &str, version: &str) -> String {
     format!("{package}_{}_amd64.deb", version.replace(':', "%3a"))
 }
 
+/// Where apt would fetch `PACKAGE=VERSION` from, without fetching it
+/// (`apt-get download --print-uris`): for `bpfcompat kernels verify --remote`.
+pub(crate) fn print_uri(origin: &str, package: &str, version: &str) -> Result<String, KernelError> {
+    let apt_err = |detail: String| KernelError::Apt {
+        origin: origin.to_owned(),
+        detail,
+    };
+    if !valid_package(package) || !valid_version(version) {
+        return Err(apt_err(format!(
+            "{package:?}={version:?} is not a Debian package name and version"
+        )));
+    }
+    let program = std::env::var_os(APT_GET_ENV).unwrap_or_else(|| "apt-get".into());
+    let output = Command::new(&program)
+        .args(["download", "--print-uris"])
+        .arg(format!("{package}={version}"))
+        .output()
+        .map_err(|e| {
+            apt_err(format!(
+                "cannot run {}: {e} (this source needs a Debian or Ubuntu runner with apt)",
+                Path::new(&program).display()
+            ))
+        })?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    match stdout.lines().find(|l| l.starts_with('\'')) {
+        Some(line) if output.status.success() => Ok(line.trim().to_owned()),
+        _ => Err(apt_err(format!(
+            "`apt-get download --print-uris {package}={version}` found no such package ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))),
+    }
+}
+
 /// Run `apt-get download PACKAGE=VERSION` and move the package into `out`'s
 /// place; returns its sha256.
 pub(crate) fn download(

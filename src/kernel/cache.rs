@@ -5,10 +5,12 @@
 //! ```text
 //! blobs/sha256/<hex>      downloaded sources, image manifests and layers, and
 //!                         extracted images, named by their digest
-//! extracted/<key>         "<image-hex> <format>\n": a package or image already
-//!                         extracted, and what it gave; the key is the source's
-//!                         digest, plus ".<hash of kernel_path>" when one is given
-//!                         (written and read by extract.rs)
+//! extracted/<key>         "<image-hex> <format> modules=<tree-hex|none>\n": a
+//!                         package or image already extracted, and what it gave;
+//!                         the key is the source's digest, plus ".<hash of
+//!                         kernel_path>" when one is given, or ".modules" for a
+//!                         source of modules only (written and read by extract.rs)
+//! modules/<tree-hex>/     a module tree: index.json and files/ (modtree.rs)
 //! parts/<source-hex>      the blobs an OCI image consists of, one digest a line
 //! names/<name-key>        "<source-hex>\n": what an unpinned source (a URL, an
 //!                         image tag, an apt version) resolved to last time
@@ -26,8 +28,8 @@
 //! - Every blob is re-hashed before use; a blob whose content does not match
 //!   its name is deleted and rebuilt from its source.
 //! - Locks nest in one order only: a source name, then a source digest, then
-//!   an image or layer digest (images are never sources of another
-//!   extraction), so they cannot deadlock.
+//!   an image, layer or module tree digest (these are never sources of
+//!   another extraction), so they cannot deadlock.
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -221,27 +223,15 @@ impl KernelCache {
         Ok(path)
     }
 
-    /// The extraction record `key`: the digest of the image it names, and
-    /// the word after the digest (what the image came out of), if any. A
-    /// record without a digest (e.g. after a crash) is treated as absent.
-    pub(crate) fn read_index(&self, key: &str) -> Option<(String, Option<String>)> {
-        let text = read_record(&self.index_dir().join(key))?;
-        let mut words = text.split_whitespace();
-        let digest = words.next().filter(|d| is_digest(d))?;
-        Some((digest.to_owned(), words.next().map(str::to_owned)))
+    /// The extraction record `key` (its text; extract.rs knows what it
+    /// says). A missing or unreadable one is absent.
+    pub(crate) fn read_index(&self, key: &str) -> Option<String> {
+        read_record(&self.index_dir().join(key))
     }
 
-    /// Record under `key` that `kind` of source holds the image `image_sha256`.
-    pub(crate) fn write_index(
-        &self,
-        key: &str,
-        image_sha256: &str,
-        kind: &str,
-    ) -> Result<(), KernelError> {
-        self.write_record(
-            &self.index_dir().join(key),
-            &format!("{image_sha256} {kind}\n"),
-        )
+    /// Write the extraction record `key`.
+    pub(crate) fn write_index(&self, key: &str, text: &str) -> Result<(), KernelError> {
+        self.write_record(&self.index_dir().join(key), text)
     }
 
     /// The blobs recorded as the parts of an OCI image `source_sha256`: the

@@ -2,32 +2,27 @@
 //!
 //! A `.deb` is an ar archive: `debian-binary`, `control.tar[.xz|.zst|.gz]`,
 //! `data.tar[.xz|.zst|.gz]` (deb(5)). The data tarball is read once, front to
-//! back, through a streaming decompressor: the image is written to a temp file
-//! as it goes by, nothing else is kept. Every member and every tar entry is
+//! back, through a streaming decompressor: the image and the modules are
+//! written to temp files as they go by, nothing else is kept. Every member and every tar entry is
 //! checked for path traversal, whether or not it is the one we want.
 
 use std::io::Read;
 
-use tempfile::NamedTempFile;
-
 use super::compress::Compression;
+use super::contents::{Contents, Taken};
 use super::error::KernelError;
-use super::pick::{Extracted, Layout, Picker};
 use super::tarball::scan_tar;
 
-/// Read a whole package from `reader` and extract its one kernel image (the
-/// one at `kernel_path` when given) into `out`. `origin` names the source in
-/// errors.
-pub(crate) fn extract_kernel(
+/// Read a whole package from `reader` and take out of it what `contents`
+/// wants. `origin` names the source in errors.
+pub(crate) fn extract(
     reader: impl Read,
     origin: &str,
-    kernel_path: Option<&str>,
-    out: NamedTempFile,
-) -> Result<Extracted, KernelError> {
+    mut contents: Contents<'_>,
+) -> Result<Taken, KernelError> {
     let mut archive = ar::Archive::new(reader);
     let mut members: Vec<String> = Vec::new();
     let mut data_member: Option<String> = None;
-    let mut picker = Picker::new(origin, Layout::Deb, kernel_path, out);
 
     while let Some(member) = archive.next_entry() {
         let member = member.map_err(|err| KernelError::PackageRead {
@@ -53,7 +48,7 @@ pub(crate) fn extract_kernel(
                 ));
             }
             data_member = Some(name.clone());
-            scan_tar(member, compression, origin, &name, Some(&mut picker))?;
+            scan_tar(member, compression, origin, &name, Some(&mut contents))?;
         } else if name.starts_with("data.tar") || name.starts_with("control.tar") {
             return Err(format_err(origin, format!(
                 "member {name} is compressed in a way not supported here (supported: none, .xz, .zst, .gz)"
@@ -71,7 +66,7 @@ pub(crate) fn extract_kernel(
             ),
         ));
     };
-    picker.finish(&data_member)
+    contents.finish(&data_member)
 }
 
 fn format_err(origin: &str, detail: String) -> KernelError {
@@ -135,6 +130,8 @@ fn tar_compression(member: &str, stem: &str) -> Option<Compression> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::cache::KernelCache;
+    use crate::kernel::pick::{Extracted, Layout};
     use bpfcompat_testkit::kernels::{fake_bzimage, kernels_dir, K72};
     use bpfcompat_testkit::packages::{build_deb, TarEntry};
     use bpfcompat_testkit::sha256_hex;
@@ -142,21 +139,32 @@ mod tests {
     use std::io::BufReader;
     use std::time::Instant;
 
+    /// The kernel image of `reader`'s package, read as `origin`.
+    pub(crate) fn extract_kernel(
+        reader: impl Read,
+        origin: &str,
+    ) -> Result<Extracted, KernelError> {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = KernelCache::new(dir.path().to_owned());
+        cache.prepare().unwrap();
+        // Outside the cache, which goes when this returns.
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let contents = Contents::kernel(&cache, origin, Layout::Deb, None, out)?;
+        Ok(super::extract(reader, origin, contents)?
+            .kernel
+            .expect("a kernel was wanted"))
+    }
+
     fn extract(deb: &[u8]) -> Result<Extracted, KernelError> {
-        extract_kernel(deb, "test.deb", None, NamedTempFile::new().unwrap())
+        extract_kernel(deb, "test.deb")
     }
 
     #[test]
     fn the_real_72_deb_gives_its_vmlinuz() {
         let path = kernels_dir().join(K72.file);
         let started = Instant::now();
-        let extracted = extract_kernel(
-            BufReader::new(File::open(&path).unwrap()),
-            "real.deb",
-            None,
-            NamedTempFile::new().unwrap(),
-        )
-        .unwrap();
+        let extracted =
+            extract_kernel(BufReader::new(File::open(&path).unwrap()), "real.deb").unwrap();
         eprintln!(
             "extracted {} from the 7.2 deb in {:?}",
             extracted.entry,

@@ -107,6 +107,16 @@ pub enum KernelError {
         limit: u64,
     },
 
+    #[error("module source {origin}: it holds no kernel modules (no .ko, .ko.xz, .ko.zst or .ko.gz under lib/modules/ or usr/lib/modules/); point the kernel's `modules:` at the package that ships them (Debian and Ubuntu: linux-modules-RELEASE; Fedora: kernel-modules-core)")]
+    NoModules { origin: String },
+
+    #[error("kernel source {origin}: package entry {entry} is larger than the {limit}-byte limit for a kernel module; the package is not a usable kernel package")]
+    ModuleTooLarge {
+        origin: String,
+        entry: String,
+        limit: u64,
+    },
+
     #[error("kernel source {origin}: kernel_path {kernel_path:?} is given but the source is a bare bzImage, not a package or image; remove `kernel_path:`")]
     KernelPathOnImage { origin: String, kernel_path: String },
 

@@ -14,7 +14,7 @@ use super::error::KernelError;
 use super::fetch::{self, Limits};
 use super::hash::{self, is_digest};
 use super::source::{Source, SourceFormat};
-use super::{extract, image, sniff};
+use super::{extract, image, modtree, sniff};
 
 /// One file in `blobs/`.
 #[derive(Debug, Clone)]
@@ -76,8 +76,8 @@ pub struct VerifyReport {
     pub removed: Vec<String>,
 }
 
-/// Re-hash every blob under its lock; a corrupt one is removed (the next run
-/// fetches or extracts it again).
+/// Re-hash every blob and every module tree under its lock; a corrupt one
+/// is removed (the next run fetches or extracts it again).
 pub fn verify(cache: &KernelCache) -> Result<VerifyReport, KernelError> {
     let mut report = VerifyReport::default();
     if !cache.blobs_dir().is_dir() {
@@ -92,6 +92,18 @@ pub fn verify(cache: &KernelCache) -> Result<VerifyReport, KernelError> {
         report.checked += 1;
         if cache.verified_blob(&digest)?.is_none() {
             report.removed.push(digest);
+        }
+    }
+    for id in modtree::tree_ids(cache)? {
+        let _lock = cache.lock(&id)?;
+        report.checked += 1;
+        let intact = match modtree::ModuleTree::open(cache, &id)? {
+            Some(tree) => tree.corrupt_files().is_empty(),
+            None => false,
+        };
+        if !intact {
+            modtree::remove_tree(cache, &id)?;
+            report.removed.push(id);
         }
     }
     Ok(report)
@@ -142,16 +154,26 @@ pub fn prune(
     cache.prepare()?;
     let empty = BTreeSet::new();
     let sources = keep.unwrap_or(&empty);
-    // What the kept sources consist of: their extracted images and parts.
+    // What the kept sources consist of: their extracted images, module
+    // trees and parts.
     let mut kept_blobs: BTreeSet<String> = sources.clone();
+    let mut kept_trees: BTreeSet<String> = BTreeSet::new();
     for name in file_names(&cache.index_dir())? {
         let source = name.split('.').next().unwrap_or_default();
         if sources.contains(source) {
-            if let Some((image, _)) = extract::read_record(cache, &name) {
-                kept_blobs.insert(image);
+            if let Some(record) = extract::read_record(cache, &name) {
+                kept_blobs.extend(record.image);
+                kept_trees.extend(record.modules);
             }
         } else {
             remove_file(&cache.index_dir().join(&name))?;
+        }
+    }
+    for tree in modtree::tree_ids(cache)? {
+        if !kept_trees.contains(&tree) {
+            let _lock = cache.lock(&tree)?;
+            let size = modtree::remove_tree(cache, &tree)?;
+            report.removed.push((tree, size));
         }
     }
     for name in file_names(&cache.parts_dir())? {

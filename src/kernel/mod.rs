@@ -21,15 +21,19 @@
 //! - `compress` (decoders), `image` (a bzImage's release), `fetch`
 //!   (downloads), `cache` (blobs, locks and records), `mirror`, `options`.
 //! - `source`: what a matrix names, what it pointed at and what it gave.
-//! - `pick` (which entry of a container is the kernel), `tarball`, `deb`,
-//!   `rpm`: reading containers; `extract`: their image into the cache,
+//! - `pick` (which entry of a container is the kernel), `modtree` (module
+//!   trees: collected, indexed, kept, and the closure a check needs),
+//!   `contents` (both, as a container is read), `tarball`, `deb`, `rpm`:
+//!   reading containers; `extract`: their image and modules into the cache,
 //!   recorded.
 //! - `apt`, `oci`: packages from the runner's apt, images from a registry;
-//!   `resolve`: any source; `inventory`: the cache as a whole.
+//!   `resolve`: any source; `inventory`: the cache as a whole; `remote`:
+//!   whether a source is still published, asked without downloading.
 
 mod apt;
 mod cache;
 mod compress;
+mod contents;
 mod deb;
 mod error;
 mod extract;
@@ -38,9 +42,11 @@ mod hash;
 mod image;
 mod inventory;
 mod mirror;
+mod modtree;
 mod oci;
 mod options;
 mod pick;
+mod remote;
 mod resolve;
 mod rpm;
 mod sniff;
@@ -56,8 +62,13 @@ pub use fetch::{Limits, ProgressFn, Transfer};
 pub use image::release_of;
 pub use inventory::{import, list_blobs, prune, source_digest, verify};
 pub use mirror::Mirror;
+pub use modtree::{
+    normalise_name as normalise_module_name, LoadPlan, ModuleEntry, ModuleTree, TreeIndex,
+    Want as ModuleWant,
+};
 pub use oci::Reference as OciReference;
 pub use options::Options;
-pub use resolve::resolve;
+pub use remote::check_remote;
+pub use resolve::{open_modules, resolve, resolve_modules};
 pub use sniff::is_bzimage;
 pub use source::{ResolvedKernel, Source, SourceFormat};

@@ -23,13 +23,13 @@ use serde::Deserialize;
 use super::cache::{self, KernelCache};
 use super::compress::Compression;
 use super::error::KernelError;
-use super::extract;
+use super::extract::{self, Got, Want};
 use super::fetch::{self, ProgressFn};
 use super::hash::{is_digest, sha256_hex};
 use super::options::Options;
-use super::pick::{Layout, Picker};
+use super::pick::Layout;
 use super::sniff;
-use super::source::{ResolvedKernel, SourceFormat};
+use super::source::SourceFormat;
 use super::tarball;
 
 const INDEX_TYPES: [&str; 2] = [
@@ -157,16 +157,16 @@ struct Platform {
     os: String,
 }
 
-/// Resolve an image to its kernel. `pin` is the digest the reference or the
-/// lock file gives.
+/// Resolve an image to what `want` asks for. `pin` is the digest the
+/// reference or the lock file gives.
 pub(crate) fn resolve(
     cache: &KernelCache,
     opts: &Options,
     origin: &str,
     reference: &str,
     pin: Option<&str>,
-    kernel_path: Option<&str>,
-) -> Result<ResolvedKernel, KernelError> {
+    want: Want<'_>,
+) -> Result<Got, KernelError> {
     let reference = Reference::parse(reference).map_err(|detail| KernelError::Oci {
         origin: origin.to_owned(),
         detail,
@@ -177,7 +177,7 @@ pub(crate) fn resolve(
         opts,
         origin,
         reference,
-        kernel_path,
+        want,
         client: None,
     };
     if let Some(digest) = pin {
@@ -216,12 +216,40 @@ pub(crate) fn resolve(
     Ok(kernel)
 }
 
+/// The digest the reference's tag (or digest) points at now, from one
+/// manifest request and no blob: for `bpfcompat kernels verify --remote`.
+pub(crate) fn remote_digest(
+    origin: &str,
+    reference: &str,
+    limits: &fetch::Limits,
+) -> Result<String, KernelError> {
+    let parsed = Reference::parse(reference).map_err(|detail| KernelError::Oci {
+        origin: origin.to_owned(),
+        detail,
+    })?;
+    let wanted = match (&parsed.tag, &parsed.digest) {
+        (_, Some(digest)) => format!("sha256:{digest}"),
+        (Some(tag), None) => tag.clone(),
+        (None, None) => unreachable!("a parsed reference has a tag or a digest"),
+    };
+    let manifest = Client::new(origin, &parsed, limits.clone()).manifest(&wanted)?;
+    let digest = sha256_hex(&manifest);
+    match parsed.digest {
+        Some(expected) if expected != digest => Err(KernelError::Sha256Mismatch {
+            origin: origin.to_owned(),
+            expected,
+            actual: digest,
+        }),
+        _ => Ok(digest),
+    }
+}
+
 struct Image<'a> {
     cache: &'a KernelCache,
     opts: &'a Options,
     origin: &'a str,
     reference: Reference,
-    kernel_path: Option<&'a str>,
+    want: Want<'a>,
     /// Made on first use: a fully cached image makes no request at all.
     client: Option<Client>,
 }
@@ -233,7 +261,7 @@ impl<'a> Image<'a> {
             opts: self.opts,
             origin: self.origin,
             reference: self.reference.clone(),
-            kernel_path: self.kernel_path,
+            want: self.want,
             client: None,
         }
     }
@@ -257,10 +285,10 @@ impl<'a> Image<'a> {
             .get_or_insert_with(|| Client::new(origin, reference, limits.clone())))
     }
 
-    fn resolve_pinned(&mut self, digest: &str) -> Result<ResolvedKernel, KernelError> {
+    fn resolve_pinned(&mut self, digest: &str) -> Result<Got, KernelError> {
         let _lock = self.cache.lock(digest)?;
-        if let Some(kernel) = extract::cached_extraction(self.cache, digest, self.kernel_path)? {
-            return Ok(kernel);
+        if let Some(got) = extract::cached_extraction(self.cache, digest, self.want)? {
+            return Ok(got);
         }
         let mut parts = vec![digest.to_owned()];
         let mut manifest = self.manifest(digest)?;
@@ -281,8 +309,7 @@ impl<'a> Image<'a> {
             let path = self.layer(&digest)?;
             blobs.push((digest, path));
         }
-        let tmp = self.cache.temp_file()?;
-        let mut picker = Picker::new(self.origin, Layout::Oci, self.kernel_path, tmp);
+        let mut contents = extract::contents_for(self.cache, self.origin, Layout::Oci, self.want)?;
         for (digest, path) in &blobs {
             let read_err = |err| KernelError::cache("read", path.clone(), err);
             let mut file = File::open(path).map_err(read_err)?;
@@ -294,18 +321,19 @@ impl<'a> Image<'a> {
                 Compression::sniff(&head),
                 self.origin,
                 &name,
-                Some(&mut picker),
+                Some(&mut contents),
             )?;
             parts.push(digest.clone());
         }
-        let extracted = picker.finish("the image's layers")?;
+        let taken = contents.finish("the image's layers")?;
         self.cache.write_parts(digest, &parts)?;
         extract::store_extracted(
             self.cache,
+            self.origin,
             digest,
-            self.kernel_path,
+            self.want,
             SourceFormat::Oci,
-            extracted,
+            taken,
         )
     }
 
@@ -765,7 +793,7 @@ mod tests {
             opts: &opts,
             origin: "oci:x/y:1",
             reference: Reference::parse("x.io/y:1").unwrap(),
-            kernel_path: None,
+            want: Want::Kernel(None),
             client: None,
         };
         let index: Manifest = serde_json::from_str(&format!(

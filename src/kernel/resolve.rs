@@ -1,4 +1,5 @@
-//! Resolving a [`Source`] to a verified bzImage in the cache: a local file
+//! Resolving a [`Source`] to a verified bzImage in the cache (and the
+//! module tree that came with it), or to a module tree alone: a local file
 //! in place or extracted, one file fetched from a URL or by apt (pinned or
 //! not, from a mirror or the origin), or an OCI image.
 
@@ -10,6 +11,8 @@ use tempfile::NamedTempFile;
 
 use super::cache::{self, KernelCache};
 use super::error::KernelError;
+use super::extract::{Got, Want};
+use super::modtree::ModuleTree;
 use super::options::Options;
 use super::source::{ResolvedKernel, Source, SourceFormat};
 use super::{apt, extract, fetch, hash, oci, sniff};
@@ -21,19 +24,54 @@ pub fn resolve(
     source: &Source,
     opts: &Options,
 ) -> Result<ResolvedKernel, KernelError> {
+    match resolve_for(cache, source, opts, Want::Kernel(source.kernel_path()))? {
+        Got::Kernel(kernel) => Ok(kernel),
+        Got::Modules(_) => unreachable!("a kernel was wanted"),
+    }
+}
+
+/// Resolve a source of kernel modules (a matrix entry's `modules:`) to its
+/// module tree, downloading and extracting into the cache as needed.
+/// Blocking.
+pub fn resolve_modules(
+    cache: &KernelCache,
+    source: &Source,
+    opts: &Options,
+) -> Result<ModuleTree, KernelError> {
+    match resolve_for(cache, source, opts, Want::Modules)? {
+        Got::Modules(id) => open_modules(cache, &id)?.ok_or_else(|| KernelError::NoModules {
+            origin: source.describe(),
+        }),
+        Got::Kernel(_) => unreachable!("modules were wanted"),
+    }
+}
+
+/// The module tree `id` from the cache, its index verified; `None` when it
+/// is gone or was corrupt (then removed: resolving its source again
+/// re-extracts it).
+pub fn open_modules(cache: &KernelCache, id: &str) -> Result<Option<ModuleTree>, KernelError> {
+    let _lock = cache.lock(id)?;
+    ModuleTree::open(cache, id)
+}
+
+fn resolve_for(
+    cache: &KernelCache,
+    source: &Source,
+    opts: &Options,
+    want: Want<'_>,
+) -> Result<Got, KernelError> {
     let origin = source.describe();
     let pin = source
         .pin()
         .map(|s| normalize_sha256(&origin, s))
         .transpose()?;
-    let kernel_path = source.kernel_path();
     match source {
         Source::File { path, sha256, .. } => {
             let expected = sha256
                 .as_deref()
                 .map(|s| normalize_sha256(&origin, s))
                 .transpose()?;
-            resolve_file(cache, &origin, path, expected.as_deref(), kernel_path)
+            resolve_file(cache, &origin, path, expected.as_deref(), want)
         }
         Source::Url { url, .. } => {
             fetch::check_url(&origin, url)?;
@@ -42,7 +80,7 @@ pub fn resolve(
                 cache,
                 opts,
                 origin: &origin,
-                kernel_path,
+                want,
                 mirror_name: Some(name),
             };
             single.resolve(pin.as_deref(), &mut |out| {
@@ -57,7 +95,7 @@ pub fn resolve(
                 cache,
                 opts,
                 origin: &origin,
-                kernel_path,
+                want,
                 mirror_name: Some(&name),
             };
             single.resolve(pin.as_deref(), &mut |out| {
@@ -65,7 +103,7 @@ pub fn resolve(
             })
         }
         Source::Oci { reference, .. } => {
-            oci::resolve(cache, opts, &origin, reference, pin.as_deref(), kernel_path)
+            oci::resolve(cache, opts, &origin, reference, pin.as_deref(), want)
         }
     }
 }
@@ -75,8 +113,8 @@ fn resolve_file(
     origin: &str,
     path: &Path,
     expected: Option<&str>,
-    kernel_path: Option<&str>,
-) -> Result<ResolvedKernel, KernelError> {
+    want: Want<'_>,
+) -> Result<Got, KernelError> {
     let read_err = |err| KernelError::ReadSource {
         origin: origin.to_owned(),
         path: path.to_owned(),
@@ -94,22 +132,14 @@ fn resolve_file(
         }
     }
     match SourceFormat::recognise(&head) {
-        Some(SourceFormat::BzImage) => {
-            refuse_kernel_path(origin, kernel_path)?;
-            Ok(ResolvedKernel {
-                image: path.to_owned(),
-                sha256: actual.clone(),
-                source_sha256: actual,
-                format: SourceFormat::BzImage,
-            })
-        }
+        Some(SourceFormat::BzImage) => bare_image(origin, path.to_owned(), &actual, want),
         Some(format) => {
             cache.prepare()?;
             let _lock = cache.lock(&actual)?;
-            if let Some(kernel) = extract::cached_extraction(cache, &actual, kernel_path)? {
-                return Ok(kernel);
+            if let Some(got) = extract::cached_extraction(cache, &actual, want)? {
+                return Ok(got);
             }
-            extract::extract_locked(cache, origin, &actual, kernel_path, format, || {
+            extract::extract_locked(cache, origin, &actual, want, format, || {
                 File::open(path).map_err(read_err)
             })
         }
@@ -127,13 +157,28 @@ fn hash_and_head(r: impl Read) -> io::Result<(String, Vec<u8>)> {
     Ok((r.finish()?, head))
 }
 
-fn refuse_kernel_path(origin: &str, kernel_path: Option<&str>) -> Result<(), KernelError> {
-    match kernel_path {
-        Some(path) => Err(KernelError::KernelPathOnImage {
+/// A bare bzImage: the kernel, with no module tree; no use as modules.
+fn bare_image(
+    origin: &str,
+    image: PathBuf,
+    digest: &str,
+    want: Want<'_>,
+) -> Result<Got, KernelError> {
+    match want {
+        Want::Kernel(Some(path)) => Err(KernelError::KernelPathOnImage {
             origin: origin.to_owned(),
             kernel_path: path.to_owned(),
         }),
-        None => Ok(()),
+        Want::Kernel(None) => Ok(Got::Kernel(ResolvedKernel {
+            image,
+            sha256: digest.to_owned(),
+            source_sha256: digest.to_owned(),
+            format: SourceFormat::BzImage,
+            modules: None,
+        })),
+        Want::Modules => Err(KernelError::NoModules {
+            origin: origin.to_owned(),
+        }),
     }
 }
 
@@ -143,7 +188,7 @@ struct Single<'a> {
     cache: &'a KernelCache,
     opts: &'a Options,
     origin: &'a str,
-    kernel_path: Option<&'a str>,
+    want: Want<'a>,
     /// The file's name, to look for in the mirror.
     mirror_name: Option<&'a str>,
 }
@@ -152,11 +197,7 @@ struct Single<'a> {
 type Obtain<'a> = dyn FnMut(&mut NamedTempFile) -> Result<String, KernelError> + 'a;
 
 impl Single<'_> {
-    fn resolve(
-        &self,
-        pin: Option<&str>,
-        obtain: &mut Obtain<'_>,
-    ) -> Result<ResolvedKernel, KernelError> {
+    fn resolve(&self, pin: Option<&str>, obtain: &mut Obtain<'_>) -> Result<Got, KernelError> {
         self.cache.prepare()?;
         match pin {
             Some(digest) => self.resolve_pinned(digest, obtain),
@@ -202,18 +243,14 @@ impl Single<'_> {
         }
     }
 
-    fn resolve_pinned(
-        &self,
-        expected: &str,
-        obtain: &mut Obtain<'_>,
-    ) -> Result<ResolvedKernel, KernelError> {
+    fn resolve_pinned(&self, expected: &str, obtain: &mut Obtain<'_>) -> Result<Got, KernelError> {
         // Held until the kernel is resolved: another thread or process
         // resolving the same digest waits here, then finds it in the cache.
         let _lock = self.cache.lock(expected)?;
 
-        // A package extracted before: only its image is needed, not the package.
-        if let Some(kernel) = extract::cached_extraction(self.cache, expected, self.kernel_path)? {
-            return Ok(kernel);
+        // A package extracted before: only what it gave is needed, not the package.
+        if let Some(got) = extract::cached_extraction(self.cache, expected, self.want)? {
+            return Ok(got);
         }
         let blob = match self.cache.verified_blob(expected)? {
             Some(blob) => blob,
@@ -261,27 +298,19 @@ impl Single<'_> {
         }
     }
 
-    /// Recognise a verified blob and turn it into a kernel. The caller holds
-    /// the lock of `digest`.
-    fn kernel_from_blob(&self, blob: PathBuf, digest: &str) -> Result<ResolvedKernel, KernelError> {
+    /// Recognise a verified blob and take what is wanted from it. The caller
+    /// holds the lock of `digest`.
+    fn kernel_from_blob(&self, blob: PathBuf, digest: &str) -> Result<Got, KernelError> {
         let blob_err = |err| KernelError::cache("read", blob.clone(), err);
         let head = sniff::read_head(&mut File::open(&blob).map_err(blob_err)?).map_err(blob_err)?;
         match SourceFormat::recognise(&head) {
-            Some(SourceFormat::BzImage) => {
-                refuse_kernel_path(self.origin, self.kernel_path)?;
-                Ok(ResolvedKernel {
-                    image: blob,
-                    sha256: digest.to_owned(),
-                    source_sha256: digest.to_owned(),
-                    format: SourceFormat::BzImage,
-                })
-            }
+            Some(SourceFormat::BzImage) => bare_image(self.origin, blob, digest, self.want),
             Some(format) => {
                 let result = extract::extract_locked(
                     self.cache,
                     self.origin,
                     digest,
-                    self.kernel_path,
+                    self.want,
                     format,
                     || File::open(&blob).map_err(blob_err),
                 );

@@ -10,11 +10,10 @@
 
 use std::io::{self, BufRead, BufReader, Read};
 
-use tempfile::NamedTempFile;
-
 use super::compress::{decompressor, Compression};
+use super::contents::{Contents, Taken};
 use super::error::KernelError;
-use super::pick::{is_unsafe_path, Extracted, Layout, Picker};
+use super::pick::is_unsafe_path;
 use super::sniff;
 
 const HEADER_MAGIC: [u8; 3] = [0x8e, 0xad, 0xe8];
@@ -26,14 +25,13 @@ const S_IFREG: u32 = 0o100_000;
 /// cpio names are short paths; a longer one is a corrupt archive.
 const MAX_NAME: usize = 4096;
 
-/// Read a whole package from `reader` and extract its one kernel image (the
-/// one at `kernel_path` when given) into `out`.
-pub(crate) fn extract_kernel(
+/// Read a whole package from `reader` and take out of it what `contents`
+/// wants.
+pub(crate) fn extract(
     reader: impl Read,
     origin: &str,
-    kernel_path: Option<&str>,
-    out: NamedTempFile,
-) -> Result<Extracted, KernelError> {
+    mut contents: Contents<'_>,
+) -> Result<Taken, KernelError> {
     let mut r = BufReader::with_capacity(64 * 1024, reader);
     let format_err = |detail: String| KernelError::RpmFormat {
         origin: origin.to_owned(),
@@ -64,9 +62,8 @@ pub(crate) fn extract_kernel(
         ));
     }
     let payload = decompressor(compression, r).map_err(read_err("the payload"))?;
-    let mut picker = Picker::new(origin, Layout::Rpm, kernel_path, out);
-    scan_cpio(payload, origin, &mut picker)?;
-    picker.finish("the cpio payload")
+    scan_cpio(payload, origin, &mut contents)?;
+    contents.finish("the cpio payload")
 }
 
 fn header_err(origin: &str, which: &str, err: io::Error) -> KernelError {
@@ -109,9 +106,13 @@ fn skip_header(r: &mut impl Read, padded: bool) -> io::Result<()> {
     Ok(())
 }
 
-/// Read a newc cpio archive to its trailer, offering the entries `picker`
+/// Read a newc cpio archive to its trailer, offering the entries `contents`
 /// wants. Every name is checked for path traversal.
-fn scan_cpio(mut r: impl Read, origin: &str, picker: &mut Picker<'_>) -> Result<(), KernelError> {
+fn scan_cpio(
+    mut r: impl Read,
+    origin: &str,
+    contents: &mut Contents<'_>,
+) -> Result<(), KernelError> {
     let payload_err = |detail: String| KernelError::RpmFormat {
         origin: origin.to_owned(),
         detail: format!("the cpio payload: {detail}"),
@@ -167,11 +168,11 @@ fn scan_cpio(mut r: impl Read, origin: &str, picker: &mut Picker<'_>) -> Result<
             });
         }
         let mut data = (&mut r).take(size);
-        if picker.wants(&path) {
+        if contents.wants(&path) {
             let regular = mode & S_IFMT == S_IFREG;
-            picker.offer(&path, path.clone(), regular, size, &mut data)?;
+            contents.offer(&path, path.clone(), regular, size, &mut data)?;
         }
-        // Whatever the picker left unread.
+        // Whatever was left unread.
         io::copy(&mut data, &mut io::sink()).map_err(read_err(path.clone()))?;
         if data.limit() != 0 {
             return Err(read_err(path)(io::ErrorKind::UnexpectedEof.into()));
@@ -185,12 +186,22 @@ fn scan_cpio(mut r: impl Read, origin: &str, picker: &mut Picker<'_>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::cache::KernelCache;
+    use crate::kernel::pick::{Extracted, Layout};
     use bpfcompat_testkit::kernels::fake_bzimage;
     use bpfcompat_testkit::packages::build_rpm;
     use bpfcompat_testkit::sha256_hex;
 
     fn extract(rpm: &[u8], kernel_path: Option<&str>) -> Result<Extracted, KernelError> {
-        extract_kernel(rpm, "test.rpm", kernel_path, NamedTempFile::new().unwrap())
+        let dir = tempfile::tempdir().unwrap();
+        let cache = KernelCache::new(dir.path().to_owned());
+        cache.prepare().unwrap();
+        // Outside the cache, which goes when this returns.
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let contents = Contents::kernel(&cache, "test.rpm", Layout::Rpm, kernel_path, out)?;
+        Ok(super::extract(rpm, "test.rpm", contents)?
+            .kernel
+            .expect("a kernel was wanted"))
     }
 
     #[test]

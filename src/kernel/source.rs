@@ -146,6 +146,10 @@ pub struct ResolvedKernel {
     /// or the bzImage itself. This is what the lock file records.
     pub source_sha256: String,
     pub format: SourceFormat,
+    /// The id of the module tree the package or image shipped beside the
+    /// kernel (see `modtree.rs`); `None` for a bare bzImage or a package
+    /// without modules.
+    pub modules: Option<String>,
 }
 
 #[cfg(test)]

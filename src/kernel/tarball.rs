@@ -1,21 +1,23 @@
 //! Reading a tarball (a `.deb`'s data member, an image layer) front to back
 //! once, checking every entry for path traversal, whether or not it is the
-//! one wanted, and offering the kernel image candidates to a [`Picker`].
+//! one wanted, and offering the kernel image candidates and modules to a
+//! [`Contents`].
 
 use std::io::{self, Read};
 
 use super::compress::{decompressor, Compression};
+use super::contents::Contents;
 use super::error::KernelError;
-use super::pick::{is_unsafe_path, Picker};
+use super::pick::is_unsafe_path;
 
 /// Read one tarball to its end, checking every entry for path traversal, and
-/// offer the entries `picker` wants to it.
+/// offer the entries `contents` wants to it.
 pub(crate) fn scan_tar(
     member: impl Read,
     compression: Compression,
     origin: &str,
     member_name: &str,
-    mut picker: Option<&mut Picker<'_>>,
+    mut contents: Option<&mut Contents<'_>>,
 ) -> Result<(), KernelError> {
     let read_err = |entry: String| {
         move |err| KernelError::PackageRead {
@@ -53,12 +55,12 @@ pub(crate) fn scan_tar(
                 }
             }
         }
-        let Some(picker) = picker.as_deref_mut().filter(|p| p.wants(&path)) else {
+        let Some(contents) = contents.as_deref_mut().filter(|c| c.wants(&path)) else {
             continue;
         };
         let regular = matches!(kind, tar::EntryType::Regular | tar::EntryType::Continuous);
         let size = entry.size();
-        picker.offer(&path, named(), regular, size, &mut entry)?;
+        contents.offer(&path, named(), regular, size, &mut entry)?;
     }
     // Read the compressed stream to its end, so its own checksums are checked.
     let mut decoder = tar.into_inner();

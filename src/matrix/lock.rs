@@ -1,4 +1,5 @@
-//! The lock file: `<matrix>.lock`, beside the matrix, pins every source the
+//! The lock file: `<matrix>.lock`, beside the matrix (for a built-in matrix
+//! `.bpfcompat/<name>.lock` in the current directory), pins every source the
 //! matrix leaves unpinned (an OCI tag, an apt version, a URL without sha256)
 //! to the digest it resolved to the first time, so later runs boot the same
 //! kernels, and a changed upstream is an error rather than a silent change.
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::kernel::{self, KernelCache, Options};
+use crate::kernel::{self, KernelCache, KernelError, Options};
 use crate::matrix::Matrix;
 
 const VERSION: u32 = 1;
@@ -89,6 +90,12 @@ impl LockFile {
     pub fn save(&self, path: &Path) -> Result<(), LockError> {
         let mut text = serde_json::to_string_pretty(self).expect("a lock file serialises");
         text.push('\n');
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|err| LockError::Write {
+                path: path.to_owned(),
+                err,
+            })?;
+        }
         crate::report::write_atomically(path, text.as_bytes()).map_err(|err| LockError::Write {
             path: path.to_owned(),
             err,
@@ -123,6 +130,95 @@ pub struct Pinned {
     pub written: bool,
 }
 
+/// One source's turn in [`pin_matrix`].
+struct Step<'a> {
+    /// The lock file's key for it: the kernel id, or `<id>:modules`.
+    key: &'a str,
+    old: &'a LockFile,
+    mode: LockMode,
+    lock_path: &'a Path,
+    matrix_path: &'a Path,
+}
+
+impl Step<'_> {
+    fn pin(
+        &self,
+        source: &mut kernel::Source,
+        cache: &KernelCache,
+        opts: &Options,
+        new: &mut LockFile,
+        pinned: &mut Pinned,
+    ) -> Result<(), LockError> {
+        if !source.needs_lock() {
+            return Ok(());
+        }
+        let key = self.key.to_owned();
+        let desc = source.describe();
+        let entry = self
+            .old
+            .kernels
+            .get(&key)
+            .filter(|e| e.source == desc && self.mode != LockMode::Refresh);
+        if let Some(entry) = entry {
+            *source = source.pinned(&entry.sha256);
+            new.kernels.insert(key, entry.clone());
+            return Ok(());
+        }
+        match self.mode {
+            LockMode::ReadOnly => return Ok(()),
+            LockMode::Locked => {
+                return Err(LockError::Missing {
+                    path: self.lock_path.to_owned(),
+                    id: key.clone(),
+                    source_desc: desc,
+                    why: match self.old.kernels.get(&key) {
+                        Some(e) => format!(" (it pins {} instead: the matrix changed)", e.source),
+                        None => String::new(),
+                    },
+                    matrix: self.matrix_path.display().to_string(),
+                })
+            }
+            LockMode::Update | LockMode::Refresh => {}
+        }
+        let opts = Options {
+            fresh: self.mode == LockMode::Refresh,
+            ..opts.clone()
+        };
+        let resolved = if self.key.ends_with(":modules") {
+            // What it resolved to is remembered by its name in the cache.
+            kernel::resolve_modules(cache, source, &opts).and_then(|_| {
+                kernel::source_digest(cache, source)?.ok_or_else(|| KernelError::NotCached {
+                    origin: desc.clone(),
+                })
+            })
+        } else {
+            kernel::resolve(cache, source, &opts).map(|k| k.source_sha256)
+        };
+        match resolved {
+            Ok(digest) => {
+                *source = source.pinned(&digest);
+                pinned.resolved.push((key.clone(), digest.clone()));
+                new.kernels.insert(
+                    key,
+                    Entry {
+                        source: desc,
+                        sha256: digest,
+                    },
+                );
+            }
+            Err(e) => {
+                // Keep what the old lock had, if anything: a flaky origin
+                // must not erase a pin.
+                if let Some(entry) = self.old.kernels.get(&key) {
+                    new.kernels.insert(key.clone(), entry.clone());
+                }
+                pinned.failed.push((key, e));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Pin every unpinned source of `matrix` from its lock file, resolving (and
 /// so fetching into the cache) those the lock lacks, and write the lock file
 /// when that changed it. `options_for(id)` gives the options (mirror,
@@ -141,60 +237,23 @@ pub fn pin_matrix(
     };
     let mut pinned = Pinned::default();
     for spec in &mut matrix.kernels {
-        if !spec.source.needs_lock() {
-            continue;
-        }
-        let desc = spec.source.describe();
-        let entry = old
-            .kernels
-            .get(&spec.id)
-            .filter(|e| e.source == desc && mode != LockMode::Refresh);
-        if let Some(entry) = entry {
-            spec.source = spec.source.pinned(&entry.sha256);
-            new.kernels.insert(spec.id.clone(), entry.clone());
-            continue;
-        }
-        if mode == LockMode::ReadOnly {
-            continue;
-        }
-        if mode == LockMode::Locked {
-            return Err(LockError::Missing {
-                path: path.clone(),
-                id: spec.id.clone(),
-                source_desc: desc,
-                why: match old.kernels.get(&spec.id) {
-                    Some(e) => format!(" (it pins {} instead: the matrix changed)", e.source),
-                    None => String::new(),
-                },
-                matrix: matrix.path.display().to_string(),
-            });
-        }
-        let opts = Options {
-            fresh: mode == LockMode::Refresh,
-            ..options_for(&spec.id)
-        };
-        match kernel::resolve(cache, &spec.source, &opts) {
-            Ok(k) => {
-                spec.source = spec.source.pinned(&k.source_sha256);
-                pinned
-                    .resolved
-                    .push((spec.id.clone(), k.source_sha256.clone()));
-                new.kernels.insert(
-                    spec.id.clone(),
-                    Entry {
-                        source: desc,
-                        sha256: k.source_sha256,
-                    },
-                );
-            }
-            Err(e) => {
-                // Keep what the old lock had, if anything: a flaky origin
-                // must not erase a pin.
-                if let Some(entry) = old.kernels.get(&spec.id) {
-                    new.kernels.insert(spec.id.clone(), entry.clone());
-                }
-                pinned.failed.push((spec.id.clone(), e));
-            }
+        // A kernel's modules source is pinned under "<id>:modules" (ids
+        // have no colon).
+        let modules_key = format!("{}:modules", spec.id);
+        let sources = [
+            (spec.id.clone(), Some(&mut spec.source)),
+            (modules_key, spec.modules.source.as_mut()),
+        ];
+        for (key, source) in sources {
+            let Some(source) = source else { continue };
+            let step = Step {
+                key: &key,
+                old: &old,
+                mode,
+                lock_path: &path,
+                matrix_path: &matrix.path,
+            };
+            step.pin(source, cache, &options_for(&spec.id), &mut new, &mut pinned)?;
         }
     }
     if mode != LockMode::ReadOnly && new != old && !new.kernels.is_empty() {

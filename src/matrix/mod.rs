@@ -28,6 +28,9 @@ pub struct Matrix {
     /// matrices apart.
     pub digest: String,
     pub kernels: Vec<KernelSpec>,
+    /// Its lock file: `<matrix>.lock` beside a matrix file, or
+    /// `.bpfcompat/<name>.lock` in the current directory for a built-in one.
+    pub lock: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -39,6 +42,21 @@ pub struct KernelSpec {
     pub cpus: Option<u32>,
     pub cmdline: Option<String>,
     pub source: Source,
+    /// `modules:`: where the kernel's modules come from when its own
+    /// package has none, and modules to load whatever the check needs.
+    pub modules: ModuleSpec,
+}
+
+/// A kernel's `modules:` in the matrix: a list of module names to load, or
+/// a mapping with a source (`file:`, `url:`, `oci:` or `apt:`, like
+/// `source:`) of the modules for distributions that ship them in their own
+/// package, and `load:` names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModuleSpec {
+    /// The modules' own source; `None`: the kernel's package or image.
+    pub source: Option<Source>,
+    /// Loaded (with their dependencies) on top of what the check needs.
+    pub load: Vec<String>,
 }
 
 #[derive(Debug, Error)]
@@ -73,6 +91,21 @@ struct RawKernel {
     cpus: Option<u32>,
     cmdline: Option<String>,
     source: RawSource,
+    /// A list of names, or a mapping (see [`ModuleSpec`]); told apart by hand
+    /// so that each shape gets its own error messages.
+    modules: Option<serde_norway::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModules {
+    file: Option<String>,
+    url: Option<String>,
+    oci: Option<String>,
+    apt: Option<RawApt>,
+    sha256: Option<String>,
+    #[serde(default)]
+    load: Vec<String>,
 }
 
 fn default_required() -> bool {
@@ -107,11 +140,9 @@ impl Matrix {
         Self::from_text(&text, &path)
     }
 
-    /// The lock file that pins this matrix's unpinned sources: `<matrix>.lock`.
+    /// The lock file that pins this matrix's unpinned sources.
     pub fn lock_path(&self) -> PathBuf {
-        let mut name = self.path.as_os_str().to_owned();
-        name.push(".lock");
-        PathBuf::from(name)
+        self.lock.clone()
     }
 
     /// Parse `text` as the matrix at `path` (which need not exist: the
@@ -123,18 +154,25 @@ impl Matrix {
         // A missing local kernel is a mistake in the matrix, not a flaky
         // download: say so before booting anything.
         for (i, k) in matrix.kernels.iter().enumerate() {
-            if let Source::File { path: file, .. } = &k.source {
+            let sources = [
+                ("source", Some(&k.source)),
+                ("modules", k.modules.source.as_ref()),
+            ];
+            for (field, source) in sources {
+                let Some(Source::File { path: file, .. }) = source else {
+                    continue;
+                };
                 if !file.is_file() {
                     return Err(MatrixError::Invalid {
                         path: path.clone(),
                         line: Field::root()
                             .key("kernels")
                             .index(i)
-                            .key("source")
+                            .key(field)
                             .key("file")
                             .line(&text),
                         message: format!(
-                            "kernels[{i}] ({}).source.file: {} does not exist",
+                            "kernels[{i}] ({}).{field}.file: {} does not exist",
                             k.id,
                             file.display()
                         ),
@@ -187,11 +225,14 @@ impl Matrix {
             }
             kernels.push(entry.kernel(&k, &env)?);
         }
+        let mut lock = path.as_os_str().to_owned();
+        lock.push(".lock");
         Ok(Matrix {
             name: raw.name,
             path: path.to_owned(),
             digest: hex::encode(Sha256::digest(text.as_bytes())),
             kernels,
+            lock: PathBuf::from(lock),
         })
     }
 }
@@ -249,7 +290,70 @@ impl Entry<'_> {
             memory_mb: k.memory_mb,
             cpus: k.cpus,
             cmdline: k.cmdline.clone(),
-            source: self.source(&k.source, env)?,
+            source: self.source(&k.source, env, "source")?,
+            modules: self.modules(k.modules.as_ref(), env)?,
+        })
+    }
+
+    fn modules(
+        &self,
+        value: Option<&serde_norway::Value>,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<ModuleSpec, MatrixError> {
+        let Some(value) = value else {
+            return Ok(ModuleSpec::default());
+        };
+        let shape = "a list of module names, or a mapping with a source of modules (`file:`, \
+                     `url:`, `oci:` or `apt:`) and/or `load: [names]`";
+        let raw = match value {
+            serde_norway::Value::Sequence(_) => RawModules {
+                file: None,
+                url: None,
+                oci: None,
+                apt: None,
+                sha256: None,
+                load: serde_norway::from_value(value.clone())
+                    .map_err(|e| self.err(&["modules"], format!("{e}; expected {shape}")))?,
+            },
+            serde_norway::Value::Mapping(_) => serde_norway::from_value(value.clone())
+                .map_err(|e| self.err(&["modules"], format!("{e}; expected {shape}")))?,
+            _ => return Err(self.err(&["modules"], format!("expected {shape}"))),
+        };
+        for name in &raw.load {
+            if !valid_module_name(name) {
+                return Err(self.err(
+                    &["modules"],
+                    format!("{name:?} is not a module name (1 to 56 of A-Z a-z 0-9 _ -)"),
+                ));
+            }
+        }
+        let given =
+            raw.file.is_some() || raw.url.is_some() || raw.oci.is_some() || raw.apt.is_some();
+        let source = if given {
+            let src = RawSource {
+                file: raw.file,
+                url: raw.url,
+                oci: raw.oci,
+                apt: raw.apt,
+                sha256: raw.sha256,
+                kernel_path: None,
+            };
+            Some(self.source(&src, env, "modules")?)
+        } else if raw.sha256.is_some() {
+            return Err(self.err(
+                &["modules", "sha256"],
+                "`modules:` has a sha256 but no source".into(),
+            ));
+        } else {
+            None
+        };
+        Ok(ModuleSpec {
+            source,
+            load: raw
+                .load
+                .iter()
+                .map(|n| crate::kernel::normalise_module_name(n))
+                .collect(),
         })
     }
 
@@ -257,16 +361,17 @@ impl Entry<'_> {
         &self,
         src: &RawSource,
         env: &impl Fn(&str) -> Option<String>,
+        field: &str,
     ) -> Result<Source, MatrixError> {
         let sha256 = src
             .sha256
             .as_deref()
-            .map(|s| normalise_sha256(s).map_err(|m| self.err(&["source", "sha256"], m)))
+            .map(|s| normalise_sha256(s).map_err(|m| self.err(&[field, "sha256"], m)))
             .transpose()?;
         let kernel_path = src
             .kernel_path
             .as_deref()
-            .map(|p| check_kernel_path(p).map_err(|m| self.err(&["source", "kernel_path"], m)))
+            .map(|p| check_kernel_path(p).map_err(|m| self.err(&[field, "kernel_path"], m)))
             .transpose()?;
         let given = [
             src.file.is_some(),
@@ -276,12 +381,12 @@ impl Entry<'_> {
         ];
         if given.iter().filter(|g| **g).count() != 1 {
             return Err(self.err(
-                &["source"],
+                &[field],
                 "give exactly one of `file:`, `url:`, `oci:` or `apt:`".into(),
             ));
         }
-        let expand = |field: &str, value: &str| {
-            expand_vars(value, env).map_err(|m| self.err(&["source", field], m))
+        let expand = |key: &str, value: &str| {
+            expand_vars(value, env).map_err(|m| self.err(&[field, key], m))
         };
         if let Some(file) = &src.file {
             let base = self.path.parent().unwrap_or(Path::new("."));
@@ -298,7 +403,7 @@ impl Entry<'_> {
                 .any(|s| url.starts_with(s))
             {
                 return Err(self.err(
-                    &["source", "url"],
+                    &[field, "url"],
                     format!("{url:?} is not an http://, https:// or file:// URL"),
                 ));
             }
@@ -313,12 +418,12 @@ impl Entry<'_> {
             let reference = expand("oci", reference)?;
             if sha256.is_some() {
                 return Err(self.err(
-                    &["source", "sha256"],
+                    &[field, "sha256"],
                     "an oci source is pinned in its reference: write `oci: NAME@sha256:HEX`".into(),
                 ));
             }
             let parsed = crate::kernel::OciReference::parse(&reference)
-                .map_err(|m| self.err(&["source", "oci"], m))?;
+                .map_err(|m| self.err(&[field, "oci"], m))?;
             return Ok(Source::Oci {
                 reference,
                 digest: parsed.digest,
@@ -328,13 +433,13 @@ impl Entry<'_> {
         let apt = src.apt.as_ref().expect("exactly one source kind is given");
         if !crate::kernel::valid_apt_package(&apt.package) {
             return Err(self.err(
-                &["source", "apt", "package"],
+                &[field, "apt", "package"],
                 format!("{:?} is not a Debian package name", apt.package),
             ));
         }
         if !crate::kernel::valid_apt_version(&apt.version) {
             return Err(self.err(
-                &["source", "apt", "version"],
+                &[field, "apt", "version"],
                 format!("{:?} is not a Debian version", apt.version),
             ));
         }
@@ -378,6 +483,14 @@ fn normalize(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+/// A kernel module's name, as `modprobe` takes it.
+pub fn valid_module_name(name: &str) -> bool {
+    (1..=56).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))
 }
 
 fn valid_id(id: &str) -> bool {
@@ -434,6 +547,23 @@ fn expand_vars(value: &str, env: impl Fn(&str) -> Option<String>) -> Result<Stri
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// The 1-based line of each kernel's `id:` in matrix text, by id: where an
+/// annotation about a kernel points.
+pub fn id_lines(text: &str) -> HashMap<String, usize> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let l = l.trim_start();
+            let id = l
+                .strip_prefix('-')
+                .unwrap_or(l)
+                .trim_start()
+                .strip_prefix("id:")?;
+            Some((id.trim().trim_matches(['"', '\'']).to_owned(), i + 1))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -534,6 +664,50 @@ mod tests {
             "apt:linux-image-6.1.0-47-cloud-amd64=6.1.170-3"
         );
         assert_eq!(m.lock_path(), Path::new("/m/ci.yaml.lock"));
+    }
+
+    #[test]
+    fn modules_are_names_or_a_source_with_names() {
+        let m = parse(
+            "name: ci\nkernels:\n  - id: a\n    source: {file: k.deb}\n    modules: [xfs, nf-conntrack]\n  - id: b\n    source: {file: k.deb}\n    modules:\n      file: ${K}/modules.deb\n      load: [dummy]\n  - id: c\n    source: {file: k}\n    modules:\n      apt: {package: linux-modules-6.8.0-31-generic, version: 6.8.0-31.31}\n  - id: d\n    source: {file: k}\n",
+        )
+        .unwrap();
+        let k = &m.kernels;
+        assert_eq!(
+            k[0].modules,
+            ModuleSpec {
+                source: None,
+                load: vec!["xfs".into(), "nf_conntrack".into()]
+            }
+        );
+        assert!(
+            matches!(&k[1].modules.source, Some(Source::File { path, .. }) if path == Path::new("/kernels/modules.deb"))
+        );
+        assert_eq!(k[1].modules.load, ["dummy"]);
+        assert!(k[2].modules.source.as_ref().unwrap().needs_lock());
+        assert_eq!(k[3].modules, ModuleSpec::default());
+
+        let e =
+            err("name: ci\nkernels:\n  - id: a\n    source: {file: x}\n    modules: [\"a b\"]\n");
+        assert!(
+            e.contains(":5: kernels[0] (a).modules: ") && e.contains("not a module name"),
+            "{e}"
+        );
+        let e = err("name: ci\nkernels:\n  - id: a\n    source: {file: x}\n    modules: {url: 'https://x', file: y}\n");
+        assert!(e.contains(".modules: give exactly one of"), "{e}");
+        let e =
+            err("name: ci\nkernels:\n  - id: a\n    source: {file: x}\n    modules: {bogus: 1}\n");
+        assert!(e.contains(".modules: unknown field `bogus`"), "{e}");
+        let e = err("name: ci\nkernels:\n  - id: a\n    source: {file: x}\n    modules: xfs\n");
+        assert!(e.contains("expected a list of module names"), "{e}");
+    }
+
+    #[test]
+    fn each_kernel_id_has_its_line() {
+        let lines =
+            id_lines("name: m\nkernels:\n  - id: a\n    source: {file: x}\n  -   id: \"b\"\n");
+        assert_eq!(lines["a"], 3);
+        assert_eq!(lines["b"], 5);
     }
 
     #[test]

@@ -23,8 +23,10 @@ pub fn names() -> Vec<&'static str> {
 
 /// The matrix `--matrix` names: a file, or (a bare name with no `/` and no
 /// `.yaml` that is not a file) a shipped matrix; without `--matrix`, the
-/// default one. A shipped matrix resolves relative paths, and keeps its lock
-/// file, in the current directory, and a notice says so.
+/// default one. A shipped matrix resolves relative paths against the
+/// current directory and keeps its lock file there, in
+/// `.bpfcompat/<name>.lock` (where the GitHub Action finds it in the
+/// workspace), and a notice says so.
 pub fn load(arg: Option<&Path>) -> Result<Matrix, MatrixError> {
     let name = match arg {
         None => SHIPPED[0].0,
@@ -54,13 +56,20 @@ pub fn load(arg: Option<&Path>) -> Result<Matrix, MatrixError> {
         err,
     })?;
     let path = cwd.join(format!("{name}.yaml"));
+    let mut matrix = Matrix::from_text(text, &path)?;
+    matrix.lock = lock_path(&cwd, name);
     eprintln!(
-        "bpfcompat: using the built-in matrix {name:?}{}; relative paths in it resolve against the current directory ({}), and its lock file is {}.lock",
+        "bpfcompat: using the built-in matrix {name:?}{}; relative paths in it resolve against the current directory ({}), and its lock file is {}",
         if arg.is_none() { " (no --matrix given)" } else { "" },
         cwd.display(),
-        path.display()
+        matrix.lock.display()
     );
-    Matrix::from_text(text, &path)
+    Ok(matrix)
+}
+
+/// Where the lock file of the built-in matrix `name` lives, under `dir`.
+pub fn lock_path(dir: &Path, name: &str) -> std::path::PathBuf {
+    dir.join(".bpfcompat").join(format!("{name}.lock"))
 }
 
 #[cfg(test)]
@@ -75,6 +84,55 @@ mod tests {
             assert_eq!(m.name, name);
             assert!(m.kernels.len() >= 3, "{name}");
         }
+    }
+
+    /// What docs/kernel-quirk-library.md and the README promise of them: the
+    /// series ci-kernels still builds, no frozen tag outside the quirk
+    /// library, and frozen tags there named as such.
+    #[test]
+    fn the_shipped_matrices_hold_the_series_that_are_built() {
+        let tags = |name: &str| -> Vec<String> {
+            let text = SHIPPED.iter().find(|(n, _)| *n == name).unwrap().1;
+            let m = Matrix::parse(text, Path::new("/x/m.yaml"), |_| None).unwrap();
+            m.kernels
+                .iter()
+                .filter_map(|k| match &k.source {
+                    crate::kernel::Source::Oci { reference, .. } => {
+                        Some(reference.rsplit(':').next().unwrap().to_owned())
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(
+            tags("default"),
+            ["5.10", "5.15", "6.1", "6.6", "6.12", "longterm"]
+        );
+        assert_eq!(tags("mvp"), ["5.10", "6.1", "6.12"]);
+        let quirks = SHIPPED
+            .iter()
+            .find(|(n, _)| *n == "quirk-library")
+            .unwrap()
+            .1;
+        let m = Matrix::parse(quirks, Path::new("/x/m.yaml"), |_| None).unwrap();
+        for frozen in ["4.14", "4.19", "5.4"] {
+            let k = m
+                .kernels
+                .iter()
+                .find(|k| k.source.describe().ends_with(&format!(":{frozen}")))
+                .unwrap();
+            assert!(k.id.ends_with("-frozen"), "{}", k.id);
+        }
+        let suse = m
+            .kernels
+            .iter()
+            .find(|k| k.id.starts_with("suse-"))
+            .unwrap();
+        assert!(
+            suse.source.kernel_path().is_some(),
+            "SUSE packages need kernel_path:"
+        );
+        assert!(m.kernels.iter().all(|k| !k.required));
     }
 
     #[test]

@@ -55,9 +55,13 @@ pub fn render_markdown(report: &Report) -> String {
 }
 
 /// Whether a target that passed still has something to say: warnings
-/// from the kernel's facts.
+/// from the kernel's facts, or modules that would not load.
 pub fn has_notes(t: &crate::report::Target) -> bool {
     t.checks.iter().any(|c| !c.warnings.is_empty())
+        || t.kernel
+            .modules
+            .as_ref()
+            .is_some_and(|m| !m.failed.is_empty() || !m.not_found.is_empty())
 }
 
 /// One row per object, one cell per kernel: what the validator said.

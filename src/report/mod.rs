@@ -176,6 +176,39 @@ pub struct KernelInfo {
     /// probes that came back unsupported or failed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub probes: Vec<FeatureProbe>,
+    /// The kernel modules the check needed: which were loaded, which failed
+    /// and why, which the kernel's module tree lacks. Absent when the check
+    /// needed no module (nothing was looked at, so nothing is said).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modules: Option<ModuleFacts>,
+}
+
+/// What the guest was given of the kernel's modules, and what loading gave.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ModuleFacts {
+    /// Where the module tree came from ("the kernel's package (1121
+    /// modules)", "modules: apt:linux-modules-...=..."); null when the kernel
+    /// has none here (a bare bzImage, or a package without modules).
+    pub tree: Option<String>,
+    /// What having no tree means, when it matters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Loaded in the guest (or already loaded), in load order.
+    pub loaded: Vec<ModuleFact>,
+    /// Shipped but not loaded; `reason` has the kernel's words.
+    pub failed: Vec<ModuleFact>,
+    /// Needed, and not in the tree (nor listed as built in).
+    pub not_found: Vec<ModuleFact>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModuleFact {
+    pub name: String,
+    /// Why it was wanted: "tc program tc_pass", "defines nf_conntrack_in
+    /// (kprobe/nf_conntrack_in)", "needed by nf_conntrack", "--modules".
+    pub why: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::boot::initramfs::{CommandPayload, ObjectPayload, Payload};
+use crate::kernel::ModuleWant;
 use crate::manifest::suite::Suite;
 use crate::manifest::{Manifest, ManifestError, RequiredProfile};
 use crate::object::{self, InvalidObject};
@@ -89,6 +90,10 @@ pub struct Prepared {
     pub notes: Vec<String>,
     /// The suite the objects came from: its defaults and warnings.
     pub suite: Option<Suite>,
+    /// The kernel modules every guest should load first: what the objects'
+    /// programs attach to or call (see `run::modules`), and the modules the
+    /// user named.
+    pub module_wants: Vec<ModuleWant>,
 }
 
 #[derive(Debug, Error)]
@@ -150,6 +155,7 @@ fn prepare_command(check: &CommandCheck) -> Result<Prepared, CheckError> {
         identity,
         artifacts: vec![shown],
         expected_exit: check.expected_exit,
+        module_wants: Vec::new(),
         payload: Payload::Command(CommandPayload {
             command: check.command.clone(),
             bin: check.bin.clone(),
@@ -235,11 +241,19 @@ fn prepare_objects(objects: &[ObjectCheck]) -> Result<Prepared, CheckError> {
             }
         }
     };
+    let module_wants = crate::run::modules::dedup(
+        artifacts
+            .iter()
+            .filter_map(|a| a.inspection.as_ref())
+            .flat_map(crate::run::modules::object_wants)
+            .collect(),
+    );
     Ok(Prepared {
         mode: Mode::Artifact,
         identity,
         artifacts,
         expected_exit: 0,
+        module_wants,
         payload: Payload::Objects(payloads),
         required_profiles,
         notes,

@@ -14,13 +14,14 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::boot::initramfs;
 use crate::boot::qemu::{self, AccelChoice, BootRecord, BootSpec, Ending, Qemu};
-use crate::kernel::{self, KernelCache, Mirror, ResolvedKernel};
+use crate::kernel::{self, KernelCache, Mirror, ModuleWant, ResolvedKernel};
 use crate::matrix::{KernelSpec, Matrix};
 use crate::report::{
     self, Accel, AccelUse, Check, CheckArtifact, ClassCode, Classification, KernelInfo, MatrixRef,
-    Report, Summary, Target, TargetStatus, Timing,
+    ModuleFacts, Report, Summary, Target, TargetStatus, Timing,
 };
 use crate::run::check::Prepared;
+use crate::run::modules;
 use crate::run::verdict::{self, Expectation};
 use crate::term::progress::Progress;
 use bpfcompat_proto::object::FeatureProbe;
@@ -117,6 +118,7 @@ pub async fn run(
         default_timeout: settings.timeout,
         expected_exit: check.expected_exit,
         artifacts: check.artifacts.clone(),
+        module_wants: check.module_wants.clone(),
         progress: Progress::new(matrix.kernels.iter().map(|k| k.id.clone()).collect()),
         slots: Semaphore::new(settings.concurrency.max(1)),
         memory_budget_mb: settings.memory_budget_mb,
@@ -176,6 +178,8 @@ struct Context {
     default_timeout: Duration,
     expected_exit: i32,
     artifacts: Vec<CheckArtifact>,
+    /// What every guest loads first; each kernel's `modules:` adds more.
+    module_wants: Vec<ModuleWant>,
     progress: Progress,
     slots: Semaphore,
     memory_budget_mb: u64,
@@ -231,6 +235,7 @@ impl Context {
                 sha256: None,
                 bpf: None,
                 probes: Vec::new(),
+                modules: None,
             },
             classification: None,
             timing_ms: Timing::default(),
@@ -266,6 +271,9 @@ impl Context {
             reason: format!("cannot create {}: {e}", kernel_dir.display()),
             hint: "",
         })?;
+        let initrd = self
+            .initrd_for(index, spec, &kernel, &kernel_dir, target)
+            .await?;
         let memory_mb = spec.memory_mb.unwrap_or(DEFAULT_MEMORY_MB);
         let _admitted = self.admit(memory_mb).await?;
         self.progress.phase(index, "booting");
@@ -273,7 +281,7 @@ impl Context {
         let boot = BootSpec {
             label: &spec.id,
             kernel: &kernel.image,
-            initrd: &self.initrd,
+            initrd: &initrd,
             // Set per attempt by boot_until_it_runs.
             accel: Accel::Tcg,
             silence_limit: None,
@@ -311,6 +319,52 @@ impl Context {
                 reason: e.to_string(),
                 hint: "Fix the kernel's `source:` in the matrix, or make it `required: false`.",
             })
+    }
+
+    /// The initramfs for this kernel: the shared one, or, when the check
+    /// needs modules, a copy with the modules from the kernel's module tree
+    /// appended. Sets the kernel's module facts.
+    async fn initrd_for(
+        &self,
+        index: usize,
+        spec: &KernelSpec,
+        kernel: &ResolvedKernel,
+        kernel_dir: &Path,
+        target: &mut Target,
+    ) -> Result<PathBuf, Infra> {
+        let mut wants = self.module_wants.clone();
+        wants.extend(modules::named_wants(
+            &spec.modules.load,
+            "the matrix's modules: for this kernel",
+        ));
+        let wants = modules::dedup(wants);
+        if wants.is_empty() {
+            return Ok(self.initrd.clone());
+        }
+        self.progress.phase(index, "reading modules");
+        let cache = self.cache.clone();
+        let opts = self.fetch_options(index);
+        let (own, source) = (kernel.modules.clone(), spec.modules.source.clone());
+        let (shipped, facts) = tokio::task::spawn_blocking(move || {
+            ship_modules(&cache, own.as_deref(), source.as_ref(), &opts, &wants)
+        })
+        .await
+        .expect("reading modules does not panic");
+        target.kernel.modules = Some(facts);
+        if shipped.is_empty() {
+            return Ok(self.initrd.clone());
+        }
+        let path = kernel_dir.join("initramfs.cpio");
+        let write = || -> std::io::Result<()> {
+            std::fs::copy(&self.initrd, &path)?;
+            let mut file = std::fs::OpenOptions::new().append(true).open(&path)?;
+            std::io::Write::write_all(&mut file, &initramfs::modules_archive(shipped))
+        };
+        write().map_err(|e| Infra {
+            reason: format!("cannot write {}: {e}", path.display()),
+            hint: "This is a problem on the host (disk space?).",
+        })?;
+        Ok(path)
     }
 
     /// Waits for this guest's share of the memory budget, then for a slot.
@@ -363,6 +417,55 @@ impl Context {
     }
 }
 
+/// The modules `wants` asks for, read from the kernel's own module tree
+/// `own` or from its `modules:` source, in load order, and the facts so far.
+/// Nothing here fails the kernel: a tree that cannot be had is a fact.
+fn ship_modules(
+    cache: &KernelCache,
+    own: Option<&str>,
+    source: Option<&kernel::Source>,
+    opts: &kernel::Options,
+    wants: &[ModuleWant],
+) -> (Vec<initramfs::GuestModule>, ModuleFacts) {
+    let tree = match (source, own) {
+        (Some(source), _) => kernel::resolve_modules(cache, source, opts)
+            .map(|t| Some((t, format!("modules: {}", source.describe())))),
+        (None, Some(id)) => kernel::open_modules(cache, id)
+            .map(|t| t.map(|t| (t, "the kernel's package or image".to_owned()))),
+        (None, None) => Ok(None),
+    };
+    let tree = match tree {
+        Ok(tree) => tree,
+        Err(e) => {
+            let (_, facts) = modules::plan(None, wants);
+            let mut facts = facts.unwrap_or_default();
+            facts.note = Some(format!("the module tree could not be read: {e}"));
+            return (Vec::new(), facts);
+        }
+    };
+    let (load, facts) = modules::plan(tree.as_ref().map(|(t, o)| (t, o.as_str())), wants);
+    let mut facts = facts.unwrap_or_default();
+    let Some((tree, _)) = tree else {
+        return (Vec::new(), facts);
+    };
+    let mut shipped = Vec::with_capacity(load.len());
+    for (module, why) in load {
+        match tree.read(&module) {
+            Ok(object) => shipped.push(initramfs::GuestModule {
+                name: module.name,
+                why,
+                object,
+            }),
+            Err(e) => facts.failed.push(modules::fact(
+                &module.name,
+                &why,
+                Some(&format!("not shipped: {e}")),
+            )),
+        }
+    }
+    (shipped, facts)
+}
+
 /// Why a kernel has no verdict of its own, and what to do about it.
 struct Infra {
     reason: String,
@@ -376,6 +479,9 @@ fn apply(target: &mut Target, mut v: verdict::Verdict, record: BootRecord, kerne
         target.kernel.arch = Some(kernel.arch);
         target.kernel.btf = Some(kernel.btf);
         target.kernel.bpf = kernel.bpf;
+        if let Some(facts) = target.kernel.modules.as_mut() {
+            modules::add_results(facts, &kernel.modules);
+        }
     }
     save_logs(kernel_dir, &mut v.checks);
     target.kernel.probes = kernel_probes(&mut v.checks);

@@ -395,6 +395,7 @@ mod tests {
                 arch: "x86_64".into(),
                 btf: true,
                 bpf: None,
+                modules: Vec::new(),
             },
             checks: vec![CheckOutcome::Command(CommandOutcome {
                 exit_code,
@@ -478,6 +479,7 @@ mod tests {
                 arch: "x86_64".into(),
                 btf: true,
                 bpf: None,
+                modules: Vec::new(),
             },
             checks: vec![],
             setup_warnings: vec![],

@@ -51,6 +51,28 @@ pub const TINY: Kernel = Kernel {
 };
 pub const ALL: [&Kernel; 5] = [&K510, &K61, &K612, &K72, &TINY];
 
+/// The 6.1 kernel as Debian ships it: the package, with its modules
+/// (uncompressed, under `lib/modules/`). Its image is [`K61`]'s.
+pub const K61_DEB: Kernel = Kernel {
+    id: "debian-12-6.1-deb",
+    file: "packages/linux-image-6.1.0-47-cloud-amd64_6.1.170-3_amd64.deb",
+    sha256: "139e51253b0d93db1ba3eb87707f76f3c5a7d83a50a5e5aacbda010ad21bd73a",
+    release: "6.1.0-47-cloud-amd64",
+    btf: true,
+};
+
+/// A package of modules only: the modules half of [`K72`] (xz-compressed,
+/// under `usr/lib/modules/`).
+pub struct Package {
+    pub file: &'static str,
+    pub sha256: &'static str,
+}
+
+pub const MODULES_72: Package = Package {
+    file: "packages/linux-modules-7.2.13+deb14-cloud-amd64_7.2.13-1_amd64.deb",
+    sha256: "97d79546041e3fdfb44dccff180938894d1bf8eb298f091f88539c1b37080bef",
+};
+
 /// The test kernels: `$BPFCOMPAT_TEST_KERNELS`, by default `shared/kernels`
 /// beside the project. Missing kernels fail the test: CI must never pass by
 /// silently skipping the real thing.
@@ -58,12 +80,16 @@ pub fn kernels_dir() -> PathBuf {
     let dir = std::env::var_os("BPFCOMPAT_TEST_KERNELS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/kernels"));
-    for kernel in ALL {
+    for file in ALL
+        .map(|k| k.file)
+        .into_iter()
+        .chain([K61_DEB.file, MODULES_72.file])
+    {
         assert!(
-            dir.join(kernel.file).is_file(),
+            dir.join(file).is_file(),
             "test kernel {} is missing: these tests need the real kernels in shared/kernels; \
              set BPFCOMPAT_TEST_KERNELS to the folder that holds them",
-            dir.join(kernel.file).display()
+            dir.join(file).display()
         );
     }
     dir

@@ -17,6 +17,7 @@ pub fn target(id: &str, status: TargetStatus, class: Option<ClassCode>) -> Targe
             sha256: Some("0".repeat(64)),
             bpf: None,
             probes: Vec::new(),
+            modules: None,
         },
         classification: class.map(|code| Classification {
             code,

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod offline;
+pub mod truth;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -20,21 +21,6 @@ pub use bpfcompat_testkit::kernels::*;
 pub fn boot_lock() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Compiles the corpus with `tests/bpf/build.sh` into `dir`.
-pub fn build_corpus(dir: &Path) -> PathBuf {
-    let out = dir.join("corpus");
-    let status = Command::new("sh")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf/build.sh"))
-        .arg(&out)
-        .status()
-        .expect("sh runs tests/bpf/build.sh");
-    assert!(
-        status.success(),
-        "compiling the BPF corpus failed: clang and libbpf-dev are installed by scripts/install-deps.sh"
-    );
-    out
 }
 
 /// A scratch directory holding a matrix, outputs, workdir and cache.

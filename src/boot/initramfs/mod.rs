@@ -16,12 +16,18 @@
 //!
 //! Object mode puts each object at `/bpfcompat/objects/<n>/<name>`, and its
 //! request carries the object's loader contract.
+//! Kernel modules, when a check needs some, come in a second archive that
+//! is appended to this one for that kernel only ([`modules_archive`]: the
+//! kernel unpacks concatenated archives in order): `/bpfcompat/modules/`
+//! with the uncompressed `.ko` files and the load list
+//! ([`proto::modules::MODULES_PATH`]).
 
 mod cpio;
 mod elf;
 
 use std::path::{Path, PathBuf};
 
+use bpfcompat_proto::modules::{ModuleLoadRequest, ModuleToLoad, MODULES_DIR, MODULES_PATH};
 use bpfcompat_proto::object::{LoaderContract, ObjectCheckRequest};
 use bpfcompat_proto::{self as proto, CheckRequest, Request};
 
@@ -209,6 +215,38 @@ pub fn build_initramfs(agent: &Path, payload: &Payload) -> Result<Vec<u8>, Guest
         0o644,
     );
     Ok(a.to_bytes())
+}
+
+/// One kernel module for a guest: its uncompressed ELF object.
+pub struct GuestModule {
+    pub name: String,
+    pub why: String,
+    pub object: Vec<u8>,
+}
+
+/// The archive appended to a kernel's initramfs to load `modules` in this
+/// order: `/bpfcompat/modules/<n>-<name>.ko` and the load list.
+pub fn modules_archive(modules: Vec<GuestModule>) -> Vec<u8> {
+    let mut a = Archive::new();
+    a.add_dir(MODULES_DIR, 0o755);
+    let mut request = ModuleLoadRequest {
+        modules: Vec::with_capacity(modules.len()),
+    };
+    for (i, module) in modules.into_iter().enumerate() {
+        let path = format!("{MODULES_DIR}/{i:03}-{}.ko", module.name);
+        a.add_file(&path, module.object, 0o644);
+        request.modules.push(ModuleToLoad {
+            name: module.name,
+            path,
+            why: module.why,
+        });
+    }
+    a.add_file(
+        MODULES_PATH,
+        serde_json::to_vec_pretty(&request).expect("a load list serialises"),
+        0o644,
+    );
+    a.to_bytes()
 }
 
 /// Ships `--bin` (with its libraries) and `--artifact` for a command check.
@@ -626,6 +664,37 @@ mod tests {
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("libfakeroot-0.so"),
             "{out:?}"
+        );
+    }
+
+    #[test]
+    fn modules_come_in_an_archive_of_their_own_with_their_load_order() {
+        let bytes = modules_archive(vec![
+            GuestModule {
+                name: "nf_defrag_ipv4".into(),
+                why: "needed by nf_conntrack".into(),
+                object: b"\x7fELF one".to_vec(),
+            },
+            GuestModule {
+                name: "nf_conntrack".into(),
+                why: "--modules".into(),
+                object: b"\x7fELF two".to_vec(),
+            },
+        ]);
+        let root = unpack(&bytes);
+        let r = root.path();
+        assert_eq!(
+            std::fs::read(r.join("bpfcompat/modules/001-nf_conntrack.ko")).unwrap(),
+            b"\x7fELF two"
+        );
+        let list: ModuleLoadRequest =
+            serde_json::from_slice(&std::fs::read(r.join("bpfcompat/modules/load.json")).unwrap())
+                .unwrap();
+        let order: Vec<&str> = list.modules.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(order, ["nf_defrag_ipv4", "nf_conntrack"]);
+        assert_eq!(
+            list.modules[0].path,
+            "/bpfcompat/modules/000-nf_defrag_ipv4.ko"
         );
     }
 

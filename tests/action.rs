@@ -1,0 +1,409 @@
+//! The action's scripts (`action/run.sh`) step by step, as the runner runs
+//! them: inputs checked before anything is downloaded, the binary tied to
+//! the action's own release and verified, the lock file kept in the
+//! workspace and honoured with `locked: true`, and `out`/`markdown`. A fake
+//! `curl` and a fake `bpfcompat` stand in for the network and the tool.
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use bpfcompat_testkit::sha256_hex;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A runner: a workspace, RUNNER_TEMP, the files GITHUB_OUTPUT and
+/// GITHUB_PATH, and a bin directory put first on PATH.
+struct Runner {
+    dir: tempfile::TempDir,
+}
+
+struct Step {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    outputs: HashMap<String, String>,
+}
+
+impl Runner {
+    fn new() -> Runner {
+        let runner = Runner {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        for sub in ["workspace", "temp", "fakes"] {
+            std::fs::create_dir_all(runner.path(sub)).unwrap();
+        }
+        runner
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn workspace(&self, name: &str) -> PathBuf {
+        self.path("workspace").join(name)
+    }
+
+    /// An executable stand-in on PATH.
+    fn fake(&self, name: &str, script: &str) {
+        let path = self.path("fakes").join(name);
+        std::fs::write(&path, format!("#!/bin/bash\n{script}")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    fn run(&self, step: &str, env: &[(&str, &str)]) -> Step {
+        let output = self.path("output");
+        let _ = std::fs::remove_file(&output);
+        let path = format!(
+            "{}:{}",
+            self.path("fakes").display(),
+            std::env::var("PATH").unwrap()
+        );
+        let out = Command::new("bash")
+            .arg(root().join("action/run.sh"))
+            .arg(step)
+            .current_dir(self.path("workspace"))
+            .env_clear()
+            .env("PATH", path)
+            .env("HOME", self.path("home"))
+            .env("GITHUB_ACTION_PATH", root())
+            .env("GITHUB_WORKSPACE", self.path("workspace"))
+            .env("RUNNER_TEMP", self.path("temp"))
+            .env("GITHUB_OUTPUT", &output)
+            .env("GITHUB_PATH", self.path("github-path"))
+            .env("GITHUB_JOB", "check")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let outputs = std::fs::read_to_string(&output)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        Step {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            outputs,
+        }
+    }
+}
+
+impl Step {
+    fn context(&self) -> String {
+        format!(
+            "exit {}\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// action/RELEASE names the workspace's own version and repository: the
+/// release a ref of this repository installs.
+#[test]
+fn the_action_installs_the_release_its_ref_belongs_to() {
+    let release = std::fs::read_to_string(root().join("action/RELEASE")).unwrap();
+    let value = |key: &str| {
+        release
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("action/RELEASE has no {key}="))
+            .to_owned()
+    };
+    assert_eq!(value("version"), env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        format!("https://github.com/{}", value("repository")),
+        env!("CARGO_PKG_REPOSITORY")
+    );
+    let action = std::fs::read_to_string(root().join("action.yml")).unwrap();
+    let action: serde_json::Value = serde_norway::from_str(&action).unwrap();
+    assert_eq!(
+        action["inputs"]["version"]["default"], "",
+        "never latest by default"
+    );
+    assert!(
+        !action.to_string().contains("action_repository"),
+        "empty in composite actions (actions/runner#2525)"
+    );
+}
+
+/// A release directory like GitHub's: the archive of a fake `bpfcompat`
+/// that says `bpfcompat <says>`, and its sha256 file.
+fn release_dir(runner: &Runner, says: &str) -> PathBuf {
+    let dir = runner.path(&format!("release-{says}"));
+    let files = dir.join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    for bin in ["bpfcompat", "bpfcompat-guest"] {
+        let path = files.join(bin);
+        std::fs::write(&path, format!("#!/bin/sh\necho 'bpfcompat {says}'\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let archive = dir.join("bpfcompat-x86_64-linux.tar.gz");
+    let status = Command::new("tar")
+        .arg("-czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&files)
+        .args(["bpfcompat", "bpfcompat-guest"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let digest = sha256_hex(&std::fs::read(&archive).unwrap());
+    std::fs::write(
+        dir.join("bpfcompat-x86_64-linux.tar.gz.sha256"),
+        format!("{digest}  bpfcompat-x86_64-linux.tar.gz\n"),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn the_binary_is_the_actions_release_verified_by_digest_and_version() {
+    let runner = Runner::new();
+    let bin = runner.path("bin");
+    let bin = bin.to_str().unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+
+    // By default: the release of action/RELEASE, from its repository.
+    runner.fake("curl", "echo \"curl $*\" >&2; exit 22\n");
+    let step = runner.run("install", &[("BPFCOMPAT_BIN_DIR", bin)]);
+    assert_eq!(step.code, 1, "{}", step.context());
+    let url = format!(
+        "https://github.com/bpfcompat/bpfcompat/releases/download/v{version}/bpfcompat-x86_64-linux.tar.gz"
+    );
+    assert!(
+        step.stdout.contains(&format!("fetching {url}")),
+        "{}",
+        step.context()
+    );
+    assert!(
+        step.stderr.contains(&format!("cannot download {url}")),
+        "{}",
+        step.context()
+    );
+    std::fs::remove_file(runner.path("fakes/curl")).unwrap();
+
+    let good = release_dir(&runner, version);
+    let base = format!("file://{}", good.display());
+    let step = runner.run(
+        "install",
+        &[
+            ("BPFCOMPAT_BIN_DIR", bin),
+            ("BPFCOMPAT_RELEASE_BASE_URL", &base),
+        ],
+    );
+    assert_eq!(step.code, 0, "{}", step.context());
+    assert!(
+        step.stdout
+            .contains(&format!("installed bpfcompat {version} from {base}")),
+        "{}",
+        step.context()
+    );
+
+    // A binary of another release than the action's scripts is refused.
+    let other = release_dir(&runner, "0.0.1");
+    let base = format!("file://{}", other.display());
+    let step = runner.run(
+        "install",
+        &[
+            ("BPFCOMPAT_BIN_DIR", bin),
+            ("BPFCOMPAT_RELEASE_BASE_URL", &base),
+        ],
+    );
+    assert_eq!(step.code, 1, "{}", step.context());
+    assert!(
+        step.stderr.contains("says 'bpfcompat 0.0.1', not"),
+        "{}",
+        step.context()
+    );
+
+    // An archive that is not what its digest says is refused.
+    let archive = good.join("bpfcompat-x86_64-linux.tar.gz");
+    let mut bytes = std::fs::read(&archive).unwrap();
+    bytes.push(0);
+    std::fs::write(&archive, bytes).unwrap();
+    let base = format!("file://{}", good.display());
+    let step = runner.run(
+        "install",
+        &[
+            ("BPFCOMPAT_BIN_DIR", bin),
+            ("BPFCOMPAT_RELEASE_BASE_URL", &base),
+        ],
+    );
+    assert_eq!(step.code, 1, "{}", step.context());
+    assert!(
+        step.stderr.contains("does not match its published sha256"),
+        "{}",
+        step.context()
+    );
+}
+
+#[test]
+fn inputs_are_checked_before_anything_is_downloaded() {
+    let runner = Runner::new();
+    std::fs::write(runner.workspace("probe.bpf.o"), b"x").unwrap();
+    let base = [
+        ("BPFCOMPAT_MATRIX", "default"),
+        ("BPFCOMPAT_CHECK_NAME", "bpfcompat"),
+        ("BPFCOMPAT_ARTIFACT", "*.bpf.o"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| -> Step {
+        let mut env: Vec<(&str, &str)> = base.to_vec();
+        for (k, v) in extra {
+            env.retain(|(key, _)| key != k);
+            env.push((k, v));
+        }
+        runner.run("resolve", &env)
+    };
+    let ok = with(&[]);
+    assert_eq!(ok.code, 0, "{}", ok.context());
+    for (extra, says) in [
+        (
+            vec![("BPFCOMPAT_ARTIFACT", "build/*.bpf.o")],
+            "matches no file",
+        ),
+        (vec![("BPFCOMPAT_ARTIFACT", "")], "give the command input"),
+        (
+            vec![
+                ("BPFCOMPAT_COMMAND", "./loader"),
+                ("BPFCOMPAT_COMMAND_BINARY", "loader"),
+            ],
+            "command-binary 'loader' is not a file",
+        ),
+        (
+            vec![("BPFCOMPAT_MATRIX", "no-such")],
+            "nor one of the built-in matrices: default mvp quirk-library",
+        ),
+        (
+            vec![("BPFCOMPAT_LOCKED", "yes")],
+            "locked 'yes' is not one of: true false",
+        ),
+        (vec![("BPFCOMPAT_LOCKED", "true")], "no lock file"),
+        (
+            vec![("BPFCOMPAT_VALIDATION_MODE", "attach")],
+            "validation-mode 'attach'",
+        ),
+        (
+            vec![("BPFCOMPAT_COMMENT", "sometimes")],
+            "comment 'sometimes'",
+        ),
+        (vec![("BPFCOMPAT_FAIL_ON", "all")], "fail-on 'all'"),
+        (
+            vec![("BPFCOMPAT_COMMAND_EXPECT_EXIT", "256")],
+            "command-expect-exit '256'",
+        ),
+        (vec![("BPFCOMPAT_CONCURRENCY", "0")], "concurrency '0'"),
+        (vec![("BPFCOMPAT_VERSION", "newest")], "version 'newest'"),
+    ] {
+        let step = with(&extra);
+        assert_eq!(step.code, 1, "{extra:?}: {}", step.context());
+        assert!(
+            step.stderr.contains(says),
+            "{extra:?}: expected {says:?}: {}",
+            step.context()
+        );
+        assert!(
+            step.stderr.starts_with("::error::bpfcompat: "),
+            "{}",
+            step.stderr
+        );
+    }
+}
+
+/// A built-in matrix keeps its lock file in the workspace's .bpfcompat/, a
+/// matrix file beside itself; the test step runs with --locked when asked,
+/// uploads the lock with the report and writes `out` and `markdown`.
+#[test]
+fn the_lock_file_lives_in_the_workspace_and_is_honoured_when_locked() {
+    let runner = Runner::new();
+    std::fs::write(runner.workspace("probe.bpf.o"), b"x").unwrap();
+    let resolve = |matrix: &str, locked: &str| {
+        runner.run(
+            "resolve",
+            &[
+                ("BPFCOMPAT_MATRIX", matrix),
+                ("BPFCOMPAT_CHECK_NAME", "bpfcompat"),
+                ("BPFCOMPAT_ARTIFACT", "*.bpf.o"),
+                ("BPFCOMPAT_LOCKED", locked),
+            ],
+        )
+    };
+    let step = resolve("mvp", "false");
+    assert_eq!(step.code, 0, "{}", step.context());
+    assert_eq!(
+        step.outputs["matrix"], "mvp",
+        "bpfcompat resolves the name itself"
+    );
+    let lock = runner.workspace(".bpfcompat/mvp.lock");
+    assert_eq!(step.outputs["lock-file"], lock.display().to_string());
+    std::fs::write(runner.workspace("ci.yaml"), "name: ci\nkernels: []\n").unwrap();
+    let step = resolve("ci.yaml", "false");
+    assert_eq!(
+        step.outputs["lock-file"],
+        format!("{}.lock", runner.workspace("ci.yaml").display())
+    );
+
+    // A stand-in bpfcompat: records its arguments and cwd, writes a report,
+    // its Markdown and the built-in matrix's lock file where bpfcompat does.
+    runner.fake(
+        "bpfcompat",
+        "printf '%s\\n' \"$PWD\" \"$@\" > \"$RUNNER_TEMP/args\"\n\
+         out=; md=; while [ $# -gt 0 ]; do case $1 in --out) out=$2;; --markdown) md=$2;; esac; shift; done\n\
+         echo '{\"report\":1}' > \"$out\"; echo '# report' > \"$md\"\n\
+         mkdir -p .bpfcompat; echo '{\"version\":1}' > .bpfcompat/mvp.lock\nexit 2\n",
+    );
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    std::fs::write(&lock, "{}").unwrap();
+    let step = resolve("mvp", "true");
+    assert_eq!(step.code, 0, "{}", step.context());
+    let report_dir = step.outputs["report-dir"].clone();
+    let test = runner.run(
+        "test",
+        &[
+            ("BPFCOMPAT_MATRIX_FILE", &step.outputs["matrix"]),
+            ("BPFCOMPAT_LOCK_FILE", &step.outputs["lock-file"]),
+            ("BPFCOMPAT_LOCKED", "true"),
+            ("BPFCOMPAT_ARTIFACTS", &step.outputs["artifacts"]),
+            ("BPFCOMPAT_REPORT_DIR", &report_dir),
+            ("BPFCOMPAT_CACHE_DIR", "/tmp/cache"),
+            ("BPFCOMPAT_OUT", "results/report.json"),
+            ("BPFCOMPAT_MARKDOWN_OUT", "results/report.md"),
+        ],
+    );
+    assert_eq!(test.code, 0, "{}", test.context());
+    assert_eq!(test.outputs["exit-code"], "2");
+    let args = std::fs::read_to_string(runner.path("temp/args")).unwrap();
+    let args: Vec<&str> = args.lines().collect();
+    assert_eq!(
+        args[0],
+        runner
+            .workspace("")
+            .display()
+            .to_string()
+            .trim_end_matches('/')
+    );
+    assert!(
+        args.windows(2).any(|w| w == ["--matrix", "mvp"]),
+        "{args:?}"
+    );
+    assert!(args.contains(&"--locked"), "{args:?}");
+    let probe = runner.workspace("probe.bpf.o").display().to_string();
+    assert!(
+        args.windows(2).any(|w| w == ["--artifact", probe.as_str()]),
+        "{args:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(Path::new(&report_dir).join("mvp.lock")).unwrap(),
+        "{\"version\":1}\n",
+        "the lock file is uploaded with the report"
+    );
+    assert_eq!(
+        std::fs::read_to_string(runner.workspace("results/report.json")).unwrap(),
+        "{\"report\":1}\n"
+    );
+    assert!(runner.workspace("results/report.md").is_file());
+}
