@@ -128,7 +128,8 @@ fn attach_program(
         }
         Err(e) if clsact_unavailable(&plan, &e) => AttachResult::skipped(format!(
             "the kernel has no clsact qdisc here ({}): it is a module on this \
-             kernel and the guest has no modules; tcx needs none",
+             kernel, and it is not loaded in the guest (the kernel has no module tree \
+             here, or its modules failed to load: see kernel.modules); tcx needs none",
             e.1
         )),
         Err(e) => {
