@@ -43,33 +43,64 @@ pub(crate) fn file_name(package: &str, version: &str) -> String {
     format!("{package}_{}_amd64.deb", version.replace(':', "%3a"))
 }
 
-/// Where apt would fetch `PACKAGE=VERSION` from, without fetching it
-/// (`apt-get download --print-uris`): for `bpfcompat kernels verify --remote`.
-pub(crate) fn print_uri(origin: &str, package: &str, version: &str) -> Result<String, KernelError> {
-    let apt_err = |detail: String| KernelError::Apt {
-        origin: origin.to_owned(),
-        detail,
-    };
-    if !valid_package(package) || !valid_version(version) {
-        return Err(apt_err(format!(
-            "{package:?}={version:?} is not a Debian package name and version"
-        )));
+/// One `apt-get download` of `PACKAGE=VERSION` for a source: its checked
+/// request, how it runs, and its errors, which name the source.
+struct AptGet<'a> {
+    origin: &'a str,
+    package: &'a str,
+    version: &'a str,
+}
+
+impl<'a> AptGet<'a> {
+    fn new(origin: &'a str, package: &'a str, version: &'a str) -> Result<Self, KernelError> {
+        let apt = AptGet {
+            origin,
+            package,
+            version,
+        };
+        if !valid_package(package) || !valid_version(version) {
+            return Err(apt.err(format!(
+                "{package:?}={version:?} is not a Debian package name and version"
+            )));
+        }
+        Ok(apt)
     }
-    let program = std::env::var_os(APT_GET_ENV).unwrap_or_else(|| "apt-get".into());
-    let output = Command::new(&program)
-        .args(["download", "--print-uris"])
-        .arg(format!("{package}={version}"))
-        .output()
-        .map_err(|e| {
-            apt_err(format!(
+
+    fn err(&self, detail: String) -> KernelError {
+        KernelError::Apt {
+            origin: self.origin.to_owned(),
+            detail,
+        }
+    }
+
+    /// `apt-get download [extra] PACKAGE=VERSION` in `dir`.
+    fn run(&self, extra: &[&str], dir: Option<&Path>) -> Result<std::process::Output, KernelError> {
+        let program = std::env::var_os(APT_GET_ENV).unwrap_or_else(|| "apt-get".into());
+        let mut cmd = Command::new(&program);
+        cmd.arg("download")
+            .args(extra)
+            .arg(format!("{}={}", self.package, self.version));
+        if let Some(dir) = dir {
+            cmd.current_dir(dir);
+        }
+        cmd.output().map_err(|e| {
+            self.err(format!(
                 "cannot run {}: {e} (this source needs a Debian or Ubuntu runner with apt)",
                 Path::new(&program).display()
             ))
-        })?;
+        })
+    }
+}
+
+/// Where apt would fetch `PACKAGE=VERSION` from, without fetching it
+/// (`apt-get download --print-uris`): for `bpfcompat kernels verify --remote`.
+pub(crate) fn print_uri(origin: &str, package: &str, version: &str) -> Result<String, KernelError> {
+    let apt = AptGet::new(origin, package, version)?;
+    let output = apt.run(&["--print-uris"], None)?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     match stdout.lines().find(|l| l.starts_with('\'')) {
         Some(line) if output.status.success() => Ok(line.trim().to_owned()),
-        _ => Err(apt_err(format!(
+        _ => Err(apt.err(format!(
             "`apt-get download --print-uris {package}={version}` found no such package ({}): {}",
             output.status,
             String::from_utf8_lossy(&output.stderr).trim()
@@ -86,36 +117,17 @@ pub(crate) fn download(
     version: &str,
     out: &mut NamedTempFile,
 ) -> Result<String, KernelError> {
-    let apt_err = |detail: String| KernelError::Apt {
-        origin: origin.to_owned(),
-        detail,
-    };
-    if !valid_package(package) || !valid_version(version) {
-        return Err(apt_err(format!(
-            "{package:?}={version:?} is not a Debian package name and version"
-        )));
-    }
+    let apt = AptGet::new(origin, package, version)?;
     let dir = tempfile::Builder::new()
         .prefix(&cache::temp_prefix("apt"))
         .tempdir_in(cache.tmp_dir())
         .map_err(|err| KernelError::cache("create a temp directory in", cache.tmp_dir(), err))?;
-    let program = std::env::var_os(APT_GET_ENV).unwrap_or_else(|| "apt-get".into());
-    let output = Command::new(&program)
-        .arg("download")
-        .arg(format!("{package}={version}"))
-        .current_dir(dir.path())
-        .output()
-        .map_err(|e| {
-            apt_err(format!(
-                "cannot run {}: {e} (this source needs a Debian or Ubuntu runner with apt)",
-                Path::new(&program).display()
-            ))
-        })?;
+    let output = apt.run(&[], Some(dir.path()))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(apt_err(format!(
+        return Err(apt.err(format!(
             "`apt-get download {package}={version}` failed ({}): {}",
             output.status,
             tail.join(" / ")
@@ -128,7 +140,7 @@ pub(crate) fn download(
         .filter(|p| p.extension().is_some_and(|e| e == "deb"))
         .collect();
     let [deb] = debs.as_slice() else {
-        return Err(apt_err(format!(
+        return Err(apt.err(format!(
             "`apt-get download {package}={version}` left {} .deb files, expected one",
             debs.len()
         )));
