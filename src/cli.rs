@@ -311,8 +311,9 @@ pub enum ValidationModeArg {
     /// Also attach every program to a real target in the guest.
     #[value(alias = "load_attach")]
     LoadAttach,
-    /// Attach, plus run statistics, the workload and the manifests' functional tests while
-    /// every link is alive (agent support pending: until then, load and attach).
+    /// Attach, then with every link alive: run statistics, a built-in workload (exec, fork,
+    /// file I/O, TCP and UDP on lo, sockets, a sleep) and the manifests' functional tests;
+    /// reports each program's run count.
     Behavior,
 }
 

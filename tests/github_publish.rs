@@ -79,6 +79,9 @@ fn target(id: &str, status: TargetStatus, required: bool) -> Target {
             functional: Functional {
                 tests: vec![FunctionalTest {
                     name: "command".into(),
+                    command: None,
+                    failure: None,
+                    optional: false,
                     status: if failed {
                         CheckStatus::Fail
                     } else {

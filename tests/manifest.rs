@@ -231,12 +231,6 @@ fn a_go_format_suite_runs_in_one_boot_and_names_its_cases() {
         "{}",
         run.stderr
     );
-    assert!(
-        run.stderr.contains("validation mode behavior"),
-        "{}",
-        run.stderr
-    );
-
     let target = run.target(TINY.id);
     assert_eq!(target["required"], true);
     let checks = target["checks"].as_array().unwrap();
@@ -253,8 +247,23 @@ fn a_go_format_suite_runs_in_one_boot_and_names_its_cases() {
         .as_str()
         .unwrap()
         .ends_with("globals.yaml"));
-    // Behavior is sent; today's agent loads and attaches.
-    assert_eq!(checks[1]["validation"]["mode"], "load_attach");
+    // Behavior mode ran: the case's test with the links held, the
+    // expect_run program counted.
+    assert_eq!(checks[1]["validation"]["mode"], "behavior");
+    assert_eq!(checks[1]["status"], "pass", "{}", checks[1]);
+    let tests = checks[1]["functional"]["tests"].as_array().unwrap();
+    assert_eq!(tests.len(), 1, "{}", checks[1]);
+    assert_eq!(tests[0]["status"], "pass");
+    assert_eq!(tests[0]["stdout_tail"], "knobs-ok\n");
+    let program = &checks[1]["validation"]["programs"][0];
+    assert!(
+        program["run"]["run_count"].as_u64().unwrap() > 0,
+        "{program}"
+    );
+    assert_eq!(
+        checks[1]["validation"]["behavior"]["stats"],
+        "BPF_ENABLE_STATS"
+    );
     let globals = checks[1]["artifact"]["inspection"]["globals"]
         .as_array()
         .unwrap();

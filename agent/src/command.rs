@@ -25,6 +25,8 @@ pub struct Spec {
     pub command: String,
     pub cwd: String,
     pub env: Vec<(String, String)>,
+    /// Killed (with what it started) when it runs longer.
+    pub timeout: Option<Duration>,
 }
 
 impl Spec {
@@ -49,6 +51,7 @@ impl Spec {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            timeout: None,
         }
     }
 }
@@ -83,7 +86,7 @@ pub fn run(spec: &Spec) -> CommandOutcome {
             }
         }
     };
-    let captured = capture(child, start);
+    let captured = capture(child, start, spec.timeout.map(|t| start + t));
     let status = captured.status.as_ref().ok().copied();
     CommandOutcome {
         exit_code: status.and_then(|s| s.code()),
@@ -111,8 +114,8 @@ struct Captured {
 /// Reads both pipes until the command exits, then drains briefly: a
 /// background child (`sleep 100 &`) holds the pipes open after bash is gone,
 /// so end-of-file cannot be what we wait for. What the command left running
-/// in its process group is killed once it exits.
-fn capture(mut child: Child, start: Instant) -> Captured {
+/// in its process group is killed once it exits, or at `deadline`.
+fn capture(mut child: Child, start: Instant, deadline: Option<Instant>) -> Captured {
     let mut streams = Streams::take(&mut child);
     let pgid = child.id() as libc::pid_t;
     // SAFETY: kill has no memory effects; the group is the command's own.
@@ -120,6 +123,9 @@ fn capture(mut child: Child, start: Instant) -> Captured {
     let mut ended: Option<(io::Result<ExitStatus>, Instant)> = None;
     loop {
         let open = streams.open();
+        if ended.is_none() && deadline.is_some_and(|d| Instant::now() >= d) {
+            kill_group();
+        }
         if ended.is_none() {
             let status = if open.is_empty() {
                 // Both pipes closed: nothing more to read, wait for the exit.
@@ -304,6 +310,20 @@ mod tests {
         spec.cwd = std::env::temp_dir().display().to_string();
         spec.env.push(("PATH".into(), "/usr/bin:/bin".into()));
         spec
+    }
+
+    #[test]
+    fn a_command_past_its_timeout_is_killed() {
+        let mut spec = host_spec("echo started; sleep 5");
+        spec.timeout = Some(Duration::from_millis(300));
+        let out = run(&spec);
+        assert_eq!(out.signal, Some(libc::SIGKILL));
+        assert_eq!(out.stdout_tail, "started\n");
+        assert!(
+            out.duration_ms >= 300 && out.duration_ms < 3000,
+            "{}",
+            out.duration_ms
+        );
     }
 
     #[test]

@@ -91,11 +91,11 @@ fn run(warnings: &mut Vec<String>) -> Outcome {
             ))),
             CheckRequest::Object(req) => {
                 let facts = bpf_facts.get_or_insert_with(object::kernel_facts);
-                CheckOutcome::Object(object::check_object_with(
+                CheckOutcome::Object(Box::new(object::check_object_with(
                     std::path::Path::new(&req.path),
-                    req.mode,
+                    &req.contract,
                     facts,
-                ))
+                )))
             }
         });
     }

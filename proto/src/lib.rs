@@ -88,7 +88,7 @@ pub struct KernelFacts {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CheckOutcome {
     Command(CommandOutcome),
-    Object(object::ObjectOutcome),
+    Object(Box<object::ObjectOutcome>),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -4,9 +4,13 @@
 
 use serde::{Deserialize, Serialize};
 
+mod applied;
 mod contract;
 mod helpers;
 
+pub use applied::{
+    BehaviorOutcome, Fixup, FunctionalTestOutcome, NotSelected, RunStats, VariantChoice,
+};
 pub use contract::{
     AttachTarget, FunctionalTest, GlobalValue, InnerMap, LoaderContract, MapFixup, MaxEntries,
     ProgramContract, ProgramTypeOverride, Requirement, ValidationMode, Variant, VariantGroup,
@@ -34,46 +38,26 @@ pub const VERIFIER_LOG_MAX_BYTES: usize = 1024 * 1024;
 /// Bytes of libbpf's own output kept in [`ObjectOutcome::libbpf_log`].
 pub const LIBBPF_LOG_MAX_BYTES: usize = 64 * 1024;
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
-#[serde(rename_all = "snake_case")]
-pub enum ObjectMode {
-    /// Open, create maps, load programs.
-    LoadOnly,
-    /// Also attach every program (and struct_ops map) to a real target.
-    LoadAttach,
-}
-
 /// Asks the agent to check one object.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ObjectCheckRequest {
     /// Guest path of the `.bpf.o`.
     pub path: String,
-    /// What to do with it: `contract.validation_mode` as far as agents
-    /// without behavior support go (`behavior` is sent as `load_attach`).
-    pub mode: ObjectMode,
     /// What the object's loader would do beyond a plain libbpf load, and
-    /// what to prove; absent in requests from hosts that predate it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contract: Option<LoaderContract>,
+    /// what to prove.
+    #[serde(default)]
+    pub contract: LoaderContract,
 }
 
 impl ObjectCheckRequest {
     /// The request for the object at guest `path` under `contract`.
     pub fn new(path: String, contract: LoaderContract) -> ObjectCheckRequest {
-        ObjectCheckRequest {
-            path,
-            mode: contract.validation_mode.object_mode(),
-            contract: Some(contract),
-        }
+        ObjectCheckRequest { path, contract }
     }
 
     /// What the user asked to prove.
     pub fn validation_mode(&self) -> ValidationMode {
-        match (&self.contract, self.mode) {
-            (Some(c), _) => c.validation_mode,
-            (None, ObjectMode::LoadOnly) => ValidationMode::LoadOnly,
-            (None, ObjectMode::LoadAttach) => ValidationMode::LoadAttach,
-        }
+        self.contract.validation_mode
     }
 }
 
@@ -94,11 +78,15 @@ pub enum FailureClass {
     ProgramTooLarge,
     PermissionDenied,
     InvalidObject,
+    /// Behavior mode: a functional test failed while every link was alive.
+    FunctionalTestFailure,
+    /// Behavior mode: a program the contract says must run never ran.
+    ProgramNotTriggered,
     Unknown,
 }
 
 impl FailureClass {
-    pub const ALL: [FailureClass; 13] = [
+    pub const ALL: [FailureClass; 15] = [
         FailureClass::UnsupportedMapType,
         FailureClass::UnsupportedHelper,
         FailureClass::MissingKfunc,
@@ -111,6 +99,8 @@ impl FailureClass {
         FailureClass::ProgramTooLarge,
         FailureClass::PermissionDenied,
         FailureClass::InvalidObject,
+        FailureClass::FunctionalTestFailure,
+        FailureClass::ProgramNotTriggered,
         FailureClass::Unknown,
     ];
 
@@ -128,6 +118,8 @@ impl FailureClass {
             FailureClass::ProgramTooLarge => "PROGRAM_TOO_LARGE",
             FailureClass::PermissionDenied => "PERMISSION_DENIED",
             FailureClass::InvalidObject => "INVALID_OBJECT",
+            FailureClass::FunctionalTestFailure => "FUNCTIONAL_TEST_FAILURE",
+            FailureClass::ProgramNotTriggered => "PROGRAM_NOT_TRIGGERED",
             FailureClass::Unknown => "UNKNOWN",
         }
     }
@@ -161,6 +153,8 @@ pub enum Phase {
     ProgramLoad,
     /// Attaching a loaded program.
     Attach,
+    /// Behavior mode: the workload, the functional tests, run statistics.
+    Behavior,
 }
 
 /// A classified failure.
@@ -189,7 +183,7 @@ pub enum Status {
 pub struct ObjectOutcome {
     /// Guest path, as requested.
     pub path: String,
-    pub mode: ObjectMode,
+    pub mode: ValidationMode,
     /// libbpf the agent was built with, as libbpf reports it (`1.7`).
     pub libbpf_version: String,
     /// Pass only if every step the mode asks for passed (skipped attaches
@@ -212,6 +206,16 @@ pub struct ObjectOutcome {
     /// a whole, last [`LIBBPF_LOG_MAX_BYTES`].
     pub libbpf_log: String,
     pub duration_ms: u64,
+    /// Map shapes set before load that the object did not give (from the
+    /// manifest, or automatic).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fixups: Vec<Fixup>,
+    /// The variant chosen in each of the contract's variant groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<VariantChoice>,
+    /// Behavior mode only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behavior: Option<BehaviorOutcome>,
 }
 
 /// One step (open, whole-object load) of the check.
@@ -254,6 +258,13 @@ pub struct ProgramOutcome {
     pub autoload: bool,
     pub load: ProgramLoad,
     pub attach: AttachResult,
+    /// The contract says its attach may fail (`attach: optional`): a failure
+    /// is reported and does not fail the object.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub attach_optional: bool,
+    /// Behavior mode: its run statistics once the workload and tests ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunStats>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -421,7 +432,7 @@ mod tests {
     fn outcome_round_trips() {
         let o = ObjectOutcome {
             path: "/bpfcompat/a.bpf.o".into(),
-            mode: ObjectMode::LoadAttach,
+            mode: ValidationMode::LoadAttach,
             libbpf_version: "1.7.0".into(),
             status: Status::Fail,
             open: StepResult::pass(),
@@ -455,6 +466,9 @@ mod tests {
             }],
             libbpf_log: String::new(),
             duration_ms: 1,
+            fixups: vec![],
+            variants: vec![],
+            behavior: None,
         };
         let json = serde_json::to_string(&o).unwrap();
         assert!(json.contains("\"UNSUPPORTED_MAP_TYPE\""));

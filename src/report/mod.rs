@@ -347,6 +347,15 @@ pub struct FunctionalTest {
     pub name: String,
     pub status: CheckStatus,
     pub expected_exit_code: i32,
+    /// A manifest's test (behavior mode): its command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// What did not match what the test expects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// `required: false` in the manifest: a failure does not fail the check.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
     /// What the guest saw: exit code (null when killed by a signal or never
     /// started), signal, error, output tails and byte counts.
     #[serde(flatten)]

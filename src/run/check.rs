@@ -216,13 +216,6 @@ fn prepare_objects(objects: &[ObjectCheck]) -> Result<Prepared, CheckError> {
             contract,
         });
     }
-    if objects.iter().any(|o| o.mode == ValidationMode::Behavior) {
-        notes.push(
-            "validation mode behavior: the guest agent does not run workloads, functional \
-             tests or run statistics yet; until it does, behavior checks load and attach"
-                .to_owned(),
-        );
-    }
     let identity = match artifacts.as_slice() {
         [one] => ArtifactIdentity {
             id: format!("sha256:{}", one.sha256.as_deref().unwrap_or_default()),

@@ -3,24 +3,79 @@
 //! programs that attached but cannot run as deployed. Pure functions over
 //! an object's outcome and the kernel's facts.
 
-use bpfcompat_proto::object::{BpfKernelFacts, ObjectMode, ObjectOutcome, Status};
+use bpfcompat_proto::object::{BpfKernelFacts, ObjectOutcome, Status, ValidationMode};
 
 use crate::report::inspection::ObjectSummary;
 
-/// `program: reason` for each loaded program whose attach was skipped in
-/// load-attach mode: those are what makes a loading object partial.
+/// `program: reason` for each loaded program whose attach was skipped, or
+/// failed where the contract makes it optional, in a mode that attaches:
+/// those are what makes a loading object partial.
 pub fn skipped_attaches(obj: &ObjectOutcome) -> Vec<String> {
-    if obj.mode != ObjectMode::LoadAttach {
+    if obj.mode == ValidationMode::LoadOnly {
         return Vec::new();
     }
     obj.programs
         .iter()
-        .filter(|p| p.load.status == Status::Pass && p.attach.status == Status::Skipped)
-        .map(|p| {
+        .filter(|p| p.load.status == Status::Pass)
+        .filter_map(|p| {
             let why = p.attach.error.as_deref().unwrap_or("no reason given");
-            format!("{}: {why}", p.name)
+            match p.attach.status {
+                Status::Skipped => Some(format!("{}: {why}", p.name)),
+                Status::Fail if p.attach_optional => Some(format!(
+                    "{}: attach failed, and it is optional (attach: optional): {why}",
+                    p.name
+                )),
+                _ => None,
+            }
         })
         .collect()
+}
+
+/// What behavior mode saw that does not fail the check: no run statistics,
+/// programs the workload did not trigger, links not held, optional tests
+/// that failed, workload steps that failed.
+pub fn behavior_notes(obj: &ObjectOutcome) -> Vec<String> {
+    let Some(b) = &obj.behavior else {
+        return Vec::new();
+    };
+    let mut notes: Vec<String> = b.stats_error.iter().cloned().collect();
+    notes.extend(
+        obj.programs
+            .iter()
+            .filter(|p| p.run.as_ref().is_some_and(|r| r.run_count == 0))
+            .map(|p| {
+                format!(
+                    "{}: attached but not triggered by the workload or the functional tests \
+                     (run_count 0); add expect_run: true to fail when it does not run",
+                    p.name
+                )
+            }),
+    );
+    notes.extend(b.not_held.iter().map(|n| {
+        format!(
+            "{}: attached alone, but not alongside the others during the workload: {}",
+            n.program, n.reason
+        )
+    }));
+    notes.extend(
+        b.functional_tests
+            .iter()
+            .filter(|t| !t.required)
+            .filter_map(|t| {
+                let failure = t.failure.as_ref()?;
+                Some(format!(
+                    "functional test {} failed (required: false, so the check does not): {failure}",
+                    t.name
+                ))
+            }),
+    );
+    notes.extend(
+        b.workload
+            .iter()
+            .filter(|step| step.contains(": "))
+            .map(|step| format!("workload step failed: {step}")),
+    );
+    notes
 }
 
 /// Helpers that read kernel memory, which lockdown=confidentiality denies

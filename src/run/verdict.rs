@@ -117,7 +117,7 @@ pub fn judge(record: &BootRecord, timeout: Duration, expect: &Expectation) -> Ve
         .zip(expect.artifacts)
         .map(|(c, artifact)| match c {
             CheckOutcome::Command(cmd) => command_check(cmd, expect.expected_exit, artifact),
-            CheckOutcome::Object(obj) => object_check(obj, artifact, &facts),
+            CheckOutcome::Object(obj) => object_check(*obj, artifact, &facts),
         })
         .collect();
     let status = if checks.iter().any(|c| c.status == CheckStatus::Fail) {
@@ -294,6 +294,9 @@ fn command_check(cmd: CommandOutcome, expected_exit: i32, artifact: &CheckArtifa
         functional: Functional {
             tests: vec![FunctionalTest {
                 name: "command".to_owned(),
+                command: None,
+                failure: None,
+                optional: false,
                 status,
                 expected_exit_code: expected_exit,
                 outcome: cmd,
@@ -302,18 +305,20 @@ fn command_check(cmd: CommandOutcome, expected_exit: i32, artifact: &CheckArtifa
     }
 }
 
-fn object_check(obj: ObjectOutcome, artifact: &CheckArtifact, facts: &BpfKernelFacts) -> Check {
+fn object_check(mut obj: ObjectOutcome, artifact: &CheckArtifact, facts: &BpfKernelFacts) -> Check {
     let passed = obj.status == Status::Pass;
     let skipped = if passed {
         notes::skipped_attaches(&obj)
     } else {
         Vec::new()
     };
-    let warnings = if passed {
+    let mut warnings = if passed {
         notes::fact_warnings(&obj, artifact.inspection.as_ref(), facts)
     } else {
         Vec::new()
     };
+    warnings.extend(notes::behavior_notes(&obj));
+    let tests = functional_tests(&mut obj);
     let classification = (!passed).then(|| match &obj.diagnosis {
         Some(d) => Classification {
             code: ClassCode::Object(d.class),
@@ -356,8 +361,32 @@ fn object_check(obj: ObjectOutcome, artifact: &CheckArtifact, facts: &BpfKernelF
             libbpf_log_file: None,
             object: Some(obj),
         },
-        functional: Functional { tests: Vec::new() },
+        functional: Functional { tests },
     }
+}
+
+/// Behavior mode's functional tests, moved from the object's outcome to
+/// the check, where command mode reports its command.
+fn functional_tests(obj: &mut ObjectOutcome) -> Vec<FunctionalTest> {
+    let Some(b) = obj.behavior.as_mut() else {
+        return Vec::new();
+    };
+    std::mem::take(&mut b.functional_tests)
+        .into_iter()
+        .map(|t| FunctionalTest {
+            name: t.name,
+            status: match (&t.failure, t.required) {
+                (None, _) => CheckStatus::Pass,
+                (Some(_), true) => CheckStatus::Fail,
+                (Some(_), false) => CheckStatus::Partial,
+            },
+            expected_exit_code: t.expect_exit_code,
+            command: Some(t.command),
+            failure: t.failure,
+            optional: !t.required,
+            outcome: t.outcome,
+        })
+        .collect()
 }
 
 fn last_line(text: &str) -> Option<&str> {

@@ -77,8 +77,8 @@ pub const HOSTILE: &str = "|*_[l](https://e.ex)\n# H\n````t`</details><script><!
 /// kernel that could not be checked, one that passed.
 pub fn hostile() -> Report {
     use bpfcompat_proto::object::{
-        AttachResult, Diagnosis, FailureClass, MapOutcome, ObjectMode, ObjectOutcome, Phase,
-        ProgramLoad, ProgramOutcome, Status, StepResult,
+        AttachResult, Diagnosis, FailureClass, Fixup, MapOutcome, NotSelected, ObjectOutcome,
+        Phase, ProgramLoad, ProgramOutcome, Status, StepResult, ValidationMode, VariantChoice,
     };
     let h = |suffix: &str| format!("{HOSTILE}{suffix}");
     let diagnosis = |class, phase| Diagnosis {
@@ -116,7 +116,7 @@ pub fn hostile() -> Report {
             libbpf_log_file: Some(h(" libbpf log")),
             object: Some(ObjectOutcome {
                 path: h(" guest"),
-                mode: ObjectMode::LoadOnly,
+                mode: ValidationMode::LoadOnly,
                 libbpf_version: h(" libbpf"),
                 status: Status::Fail,
                 open: StepResult::pass(),
@@ -151,6 +151,8 @@ pub fn hostile() -> Report {
                         )),
                     },
                     attach: AttachResult::skipped(h(" skipped")),
+                    attach_optional: false,
+                    run: None,
                 }],
                 maps: vec![MapOutcome {
                     name: h(" map"),
@@ -166,6 +168,22 @@ pub fn hostile() -> Report {
                 probes: Vec::new(),
                 libbpf_log: h(" libbpf log"),
                 duration_ms: 1,
+                fixups: vec![Fixup {
+                    map: h(" map"),
+                    field: "max_entries".into(),
+                    value: h(" value"),
+                    why: h(" why"),
+                }],
+                variants: vec![VariantChoice {
+                    group: h(" group"),
+                    selected: Some(h(" variant")),
+                    selected_because: Some(h(" because")),
+                    not_selected: vec![NotSelected {
+                        program: h(" other"),
+                        reason: h(" reason"),
+                    }],
+                }],
+                behavior: None,
             }),
         },
         functional: Functional { tests: Vec::new() },
@@ -185,6 +203,9 @@ pub fn hostile() -> Report {
         functional: Functional {
             tests: vec![FunctionalTest {
                 name: h(" test"),
+                command: None,
+                failure: None,
+                optional: false,
                 status: CheckStatus::Fail,
                 expected_exit_code: 0,
                 outcome: bpfcompat_proto::CommandOutcome {

@@ -116,7 +116,7 @@ impl<'a> Isolation<'a> {
                 group.iter().map(|&i| self.progs[i].name.clone()).collect();
             let mut skip_maps = creates.no_create.clone();
             skip_maps.extend(self.struct_ops_maps.iter().cloned());
-            let attempt = load::load(self.path, Some(&only), &skip_maps);
+            let attempt = load::load(self.path, self.ctx.prepare, Some(&only), &skip_maps);
             if let Some(obj) = attempt.object.as_ref() {
                 for &i in group.iter() {
                     let insns = load::verified_insns(obj, &self.progs[i].name);
@@ -164,7 +164,7 @@ impl<'a> Isolation<'a> {
             if !p.is_struct_ops() {
                 skip_maps.extend(self.struct_ops_maps.iter().cloned());
             }
-            let attempt = load::load(self.path, Some(&only), &skip_maps);
+            let attempt = load::load(self.path, self.ctx.prepare, Some(&only), &skip_maps);
             if let Some(result) = self.judge(p, &only, &attempt, creates) {
                 return result;
             }

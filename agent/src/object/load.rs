@@ -8,6 +8,7 @@ use bpfcompat_proto::object::Phase;
 use libbpf_rs::{AsRawLibbpf, Object, ObjectBuilder, OpenObject};
 
 use super::capture::{Capture, Output};
+use super::contract::Prepare;
 
 /// A program as the object declares it.
 #[derive(Debug, Clone)]
@@ -96,18 +97,19 @@ pub fn declarations(obj: &OpenObject) -> (Vec<ProgDecl>, Vec<MapDecl>) {
 
 /// libbpf loaded program `prog` (it has an fd).
 pub fn is_loaded(obj: &Object, prog: &str) -> bool {
-    obj.progs()
-        .find(|p| p.name() == prog)
-        .is_some_and(|p| unsafe { libbpf_sys::bpf_program__fd(p.as_libbpf_object().as_ptr()) } >= 0)
+    prog_fd(obj, prog).is_some()
+}
+
+/// The fd of loaded program `prog`.
+pub fn prog_fd(obj: &Object, prog: &str) -> Option<i32> {
+    let p = obj.progs().find(|p| p.name() == prog)?;
+    let fd = unsafe { libbpf_sys::bpf_program__fd(p.as_libbpf_object().as_ptr()) };
+    (fd >= 0).then_some(fd)
 }
 
 /// `verified_insns` of a loaded program (kernels 5.16+; 0 before).
 pub fn verified_insns(obj: &Object, prog: &str) -> Option<u64> {
-    let p = obj.progs().find(|p| p.name() == prog)?;
-    let fd = unsafe { libbpf_sys::bpf_program__fd(p.as_libbpf_object().as_ptr()) };
-    if fd < 0 {
-        return None;
-    }
+    let fd = prog_fd(obj, prog)?;
     let mut info = libbpf_sys::bpf_prog_info::default();
     let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
     let rc =
@@ -226,31 +228,34 @@ impl LoadAttempt {
     }
 }
 
-/// Opens `path` afresh and loads it with only the programs in `only`
-/// autoloaded (all of the object's choices if `None`) and the maps in
-/// `no_create` not created.
+/// Opens `path` afresh, applies the loader contract's `prepare`, and loads
+/// it with only the programs in `only` autoloaded (all of the object's
+/// choices if `None`) and the maps in `no_create` not created.
 pub fn load(
     path: &Path,
+    prepare: &Prepare,
     only: Option<&BTreeSet<String>>,
     no_create: &BTreeSet<String>,
 ) -> LoadAttempt {
     let cap = Capture::start();
+    let not_opened = |errno, error: String, cap: Capture| LoadAttempt {
+        object: None,
+        errno,
+        output: cap.take(),
+        point: Some(FailurePoint {
+            phase: Phase::Open,
+            culprit: Culprit::Unnamed,
+            line: error.clone(),
+        }),
+        error: Some(error),
+    };
     let mut obj = match open(path) {
         Ok(o) => o,
-        Err(e) => {
-            return LoadAttempt {
-                object: None,
-                errno: errno_of(&e),
-                error: Some(format!("{e:#}")),
-                output: cap.take(),
-                point: Some(FailurePoint {
-                    phase: Phase::Open,
-                    culprit: Culprit::Unnamed,
-                    line: format!("{e:#}"),
-                }),
-            }
-        }
+        Err(e) => return not_opened(errno_of(&e), format!("{e:#}"), cap),
     };
+    if let Err(e) = prepare.apply(&mut obj) {
+        return not_opened(None, e, cap);
+    }
     if let Some(only) = only {
         for mut p in obj.progs_mut() {
             let keep = only.contains(p.name().to_string_lossy().as_ref());

@@ -5,9 +5,11 @@
 pub mod attach;
 pub mod capture;
 pub mod classify;
+mod contract;
 pub mod elfscan;
 pub mod facts;
 mod isolate;
+mod kbtf;
 pub mod load;
 pub mod names;
 pub mod probe;
@@ -18,15 +20,16 @@ use std::path::Path;
 use std::time::Instant;
 
 use bpfcompat_proto::object::{
-    tail, AttachResult, BpfKernelFacts, Diagnosis, FailureClass, FeatureProbe, MapOutcome,
-    ObjectMode, ObjectOutcome, Phase, ProgramLoad, ProgramOutcome, Status, StepResult,
-    LIBBPF_LOG_MAX_BYTES,
+    tail, AttachResult, BehaviorOutcome, BpfKernelFacts, Diagnosis, FailureClass, FeatureProbe,
+    LoaderContract, MapOutcome, NotSelected, ObjectOutcome, Phase, ProgramLoad, ProgramOutcome,
+    RunStats, Status, StepResult, ValidationMode, LIBBPF_LOG_MAX_BYTES,
 };
 use libbpf_rs::Object;
 
 pub use facts::kernel_facts;
 
 use classify::{classify, Evidence};
+use contract::{behavior, variants, Prepare};
 use isolate::Isolation;
 use load::{Culprit, LoadAttempt, MapDecl, ProgDecl};
 use verdict::{
@@ -60,13 +63,17 @@ fn probes_for(progs: &[ProgDecl], maps: &[MapDecl]) -> Vec<FeatureProbe> {
 }
 
 /// Checks one object against the kernel described by `facts` (gathered
-/// once per boot). Never panics on a bad object: every failure is in the
-/// outcome.
-pub fn check_object_with(path: &Path, mode: ObjectMode, facts: &BpfKernelFacts) -> ObjectOutcome {
+/// once per boot), the way its loader (`contract`) loads it. Never panics
+/// on a bad object: every failure is in the outcome.
+pub fn check_object_with(
+    path: &Path,
+    contract: &LoaderContract,
+    facts: &BpfKernelFacts,
+) -> ObjectOutcome {
     let started = Instant::now();
     let mut out = ObjectOutcome {
         path: path.display().to_string(),
-        mode,
+        mode: contract.validation_mode,
         libbpf_version: libbpf_version(),
         status: Status::Fail,
         open: StepResult::pass(),
@@ -77,30 +84,77 @@ pub fn check_object_with(path: &Path, mode: ObjectMode, facts: &BpfKernelFacts) 
         probes: vec![],
         libbpf_log: String::new(),
         duration_ms: 0,
+        fixups: vec![],
+        variants: vec![],
+        behavior: None,
     };
-    if let Some((progs, maps)) = read_declarations(path, &mut out) {
-        check_declared(path, mode, facts, &progs, &maps, &mut out);
+    if let Some((prepare, progs, maps)) = read_declarations(path, contract, &mut out) {
+        let object = Declared {
+            path,
+            contract,
+            progs,
+            maps,
+        };
+        check_declared(object, prepare, facts, &mut out);
     }
     out.duration_ms = started.elapsed().as_millis() as u64;
     out
 }
 
-/// Step 1: opens the object once to read what it declares; a failure to
-/// open is the outcome.
+/// An object as opened and prepared, and the contract it is loaded under.
+struct Declared<'a> {
+    path: &'a Path,
+    contract: &'a LoaderContract,
+    progs: Vec<ProgDecl>,
+    maps: Vec<MapDecl>,
+}
+
+/// Step 1: opens the object once, works out what its contract sets on it,
+/// and reads what it declares once that is applied; a failure to open (or
+/// to make an inner map) is the outcome.
 fn read_declarations(
     path: &Path,
+    contract: &LoaderContract,
     out: &mut ObjectOutcome,
-) -> Option<(Vec<ProgDecl>, Vec<MapDecl>)> {
+) -> Option<(Prepare, Vec<ProgDecl>, Vec<MapDecl>)> {
     let cap = capture::Capture::start();
     let opened = load::open(path);
     let open_output = cap.take();
-    let e = match opened {
-        Ok(o) => return Some(load::declarations(&o)),
-        Err(e) => e,
+    let mut obj = match opened {
+        Ok(o) => o,
+        Err(e) => {
+            not_opened(path, e, &open_output, out);
+            return None;
+        }
     };
+    let (_, maps) = load::declarations(&obj);
+    let prepare = match Prepare::new(contract, &obj, &maps) {
+        Ok((prepare, fixups)) => {
+            out.fixups = fixups;
+            prepare
+        }
+        Err(f) => {
+            inner_map_failed(f, out);
+            return None;
+        }
+    };
+    if let Err(e) = prepare.apply(&mut obj) {
+        out.load = StepResult {
+            status: Status::Fail,
+            errno: None,
+            error: Some(e.clone()),
+        };
+        out.diagnosis = Some(contract_refused(e));
+        return None;
+    }
+    let (progs, maps) = load::declarations(&obj);
+    Some((prepare, progs, maps))
+}
+
+fn not_opened(path: &Path, e: libbpf_rs::Error, output: &capture::Output, out: &mut ObjectOutcome) {
     let mut ev = Evidence::new(Phase::Open, path.display().to_string());
     ev.errno = load::errno_of(&e);
-    ev.libbpf_lines = open_output.warn_lines();
+    ev.libbpf_lines = output.warn_lines();
     ev.libbpf_lines.push(format!("{e:#}"));
     out.open = StepResult {
         status: Status::Fail,
@@ -108,32 +162,94 @@ fn read_declarations(
         error: Some(format!("{e:#}")),
     };
     out.diagnosis = Some(classify(&ev));
-    out.libbpf_log = tail(&open_output.text(), LIBBPF_LOG_MAX_BYTES).to_owned();
-    None
+    out.libbpf_log = tail(&output.text(), LIBBPF_LOG_MAX_BYTES).to_owned();
 }
 
-/// Steps 2 to 5: loads the opened object, names the culprits if that
-/// fails, attaches what loaded and rolls the results up.
+/// The kernel refused an inner map the contract asks for: classified like
+/// any map it cannot create.
+fn inner_map_failed(f: contract::InnerMapFailure, out: &mut ObjectOutcome) {
+    let mut ev = Evidence::new(Phase::MapCreate, &f.map);
+    ev.errno = Some(f.errno);
+    let probe = probe::map_type(f.map_type);
+    ev.map_type_supported = probe.supported;
+    ev.map_type = Some(probe.name);
+    let error = format!("{}: {}", f.what, std::io::Error::from_raw_os_error(f.errno));
+    ev.libbpf_lines.push(error.clone());
+    out.load = StepResult {
+        status: Status::Fail,
+        errno: Some(f.errno),
+        error: Some(error),
+    };
+    out.diagnosis = Some(classify(&ev));
+}
+
+/// libbpf refused a setting of the contract on the opened object.
+fn contract_refused(error: String) -> Diagnosis {
+    Diagnosis {
+        class: FailureClass::InvalidObject,
+        phase: Phase::Open,
+        reason: error,
+        hint: "the manifest asks for something libbpf cannot set on this object: check its \
+               maps, program_types and globals against the object"
+            .into(),
+    }
+}
+
+/// Steps 2 to 6: chooses the variants, loads the prepared object, names
+/// the culprits if that fails, attaches what loaded, runs the behavior
+/// checks and rolls the results up.
 fn check_declared(
-    path: &Path,
-    mode: ObjectMode,
+    mut object: Declared<'_>,
+    mut prepare: Prepare,
     facts: &BpfKernelFacts,
-    progs: &[ProgDecl],
-    maps: &[MapDecl],
     out: &mut ObjectOutcome,
 ) {
-    let probes = probes_for(progs, maps);
+    let probes = probes_for(&object.progs, &object.maps);
+    if object.progs.is_empty() {
+        out.diagnosis = Some(no_programs(object.path));
+    }
+    let actx = attach::AttachCtx {
+        kernel_btf: facts.btf,
+        lockdown: facts.lockdown.as_deref(),
+        programs: &object.contract.programs,
+    };
+    let mode = object.contract.validation_mode;
+
+    // 2. Variants, chosen as the loader would.
+    let selection = {
+        let ctx = Ctx {
+            facts,
+            probes: &probes,
+            prepare: &prepare,
+        };
+        let mut trial =
+            |only: &BTreeSet<String>, attach: bool| trial_load(&object, &ctx, &actx, only, attach);
+        variants::select(
+            object.contract,
+            &object.progs,
+            &GuestKernel,
+            mode != ValidationMode::LoadOnly,
+            &mut trial,
+        )
+    };
+    for p in object
+        .progs
+        .iter_mut()
+        .filter(|p| selection.off.contains(&p.name))
+    {
+        p.autoload = false;
+    }
+    prepare.off = selection.off.clone();
     let ctx = Ctx {
         facts,
         probes: &probes,
+        prepare: &prepare,
     };
-    if progs.is_empty() {
-        out.diagnosis = Some(no_programs(path));
-    }
+    let (progs, maps) = (&object.progs, &object.maps);
 
-    // 2. Whole-object load, as a skeleton does it. Its output includes its
+    // 3. Whole-object load, as a skeleton does it. Its output includes its
     // own open: what a user's loader would print.
-    let mut whole = load::load(path, None, &BTreeSet::new());
+    let mut whole = load::load(object.path, &prepare, None, &BTreeSet::new());
     out.libbpf_log = tail(&whole.output.text(), LIBBPF_LOG_MAX_BYTES).to_owned();
     let mut creates = MapCreates::new(maps);
     let prog_loads = match whole.object.as_ref() {
@@ -143,22 +259,197 @@ fn check_declared(
         }
         None => {
             out.load = step_fail(&whole);
-            // 3. Isolate: each program alone, so every culprit is named.
-            let (loads, diagnosis) = name_culprits(path, &ctx, progs, maps, &whole, &mut creates);
+            // Isolate: each program alone, so every culprit is named.
+            let (loads, diagnosis) =
+                name_culprits(object.path, &ctx, progs, maps, &whole, &mut creates);
             out.diagnosis = Some(diagnosis);
             loads
         }
     };
 
-    // 4. Attach.
-    let (attach, map_attach) =
-        attach_loaded(mode, whole.object.as_mut(), progs, &prog_loads, maps, facts);
+    // 4. Attach; 5. behavior.
+    let loaded: Vec<bool> = prog_loads
+        .iter()
+        .map(|l| l.status == Status::Pass)
+        .collect();
+    let (attached, runs) = match (mode, whole.object.as_mut()) {
+        (ValidationMode::LoadOnly, _) => (none_attached(progs, maps, "load-only check"), None),
+        (_, None) => (
+            none_attached(progs, maps, "the object did not load as a whole"),
+            None,
+        ),
+        (ValidationMode::LoadAttach, Some(obj)) => (
+            attach::attach_all(obj, progs, &loaded, maps, &actx, false),
+            None,
+        ),
+        (ValidationMode::Behavior, Some(obj)) => {
+            let attached = attach::attach_all(obj, progs, &loaded, maps, &actx, false);
+            let ok: Vec<bool> = attached
+                .programs
+                .iter()
+                .map(|a| a.status == Status::Pass)
+                .collect();
+            let (behavior, runs) = run_behavior(obj, &object, &ok, &actx);
+            out.behavior = Some(behavior);
+            (attached, Some(runs))
+        }
+    };
     drop(whole);
-    out.programs = program_outcomes(progs, prog_loads, attach);
-    out.maps = map_outcomes(maps, creates.results, map_attach);
+    out.programs = program_outcomes(&object, prog_loads, attached.programs, &selection);
+    if let Some(runs) = runs {
+        for (p, run) in out.programs.iter_mut().zip(runs) {
+            p.run = run;
+        }
+    }
+    out.maps = map_outcomes(maps, creates.results, attached.maps);
     out.probes = probes;
-    // 5. Roll up.
-    roll_up(out);
+    out.variants = selection.choices;
+    // 6. Roll up.
+    let behavior = out
+        .behavior
+        .as_ref()
+        .and_then(|b| behavior::diagnosis(b, &not_run(out, object.contract)));
+    roll_up(out, selection.failure.or(behavior));
+}
+
+fn none_attached(progs: &[ProgDecl], maps: &[MapDecl], why: &str) -> attach::Attached {
+    attach::Attached {
+        programs: progs.iter().map(|_| AttachResult::skipped(why)).collect(),
+        maps: maps.iter().map(|_| None).collect(),
+        held: Vec::new(),
+    }
+}
+
+/// A variant's trial: `only` loaded alone, and attached if `attach`.
+fn trial_load(
+    object: &Declared<'_>,
+    ctx: &Ctx<'_>,
+    actx: &attach::AttachCtx<'_>,
+    only: &BTreeSet<String>,
+    attach: bool,
+) -> Result<(), Diagnosis> {
+    let mut attempt = load::load(object.path, ctx.prepare, Some(only), &BTreeSet::new());
+    let Some(obj) = attempt.object.as_mut() else {
+        let point = attempt.stopped_at();
+        let culprit = match &point.culprit {
+            Culprit::Program(name) => object.progs.iter().find(|p| &p.name == name),
+            _ => None,
+        };
+        return Err(match culprit {
+            Some(p) => verdict::program_load_failed(ctx, p, &attempt, &point, true).diagnosis,
+            None => None,
+        }
+        .unwrap_or_else(|| object_level_diagnosis(ctx, &attempt, &point, &object.maps)));
+    };
+    if !attach {
+        return Ok(());
+    }
+    let loaded: Vec<bool> = object
+        .progs
+        .iter()
+        .map(|p| only.contains(&p.name))
+        .collect();
+    let attached = attach::attach_all(obj, &object.progs, &loaded, &object.maps, actx, false);
+    match attached
+        .programs
+        .into_iter()
+        .find(|a| a.status == Status::Fail)
+    {
+        Some(failed) => Err(failed.diagnosis.expect("a failed attach is classified")),
+        None => Ok(()),
+    }
+}
+
+/// Behavior mode, on the loaded object: statistics on, every attached
+/// program held, the workload and the functional tests; then each
+/// program's run statistics (`None` for programs not attached).
+fn run_behavior(
+    obj: &mut Object,
+    object: &Declared<'_>,
+    attached: &[bool],
+    actx: &attach::AttachCtx<'_>,
+) -> (BehaviorOutcome, Vec<Option<RunStats>>) {
+    let mut out = BehaviorOutcome::default();
+    let stats = behavior::enable_stats(&mut out);
+    let held = attach::attach_all(obj, &object.progs, attached, &object.maps, actx, true);
+    let links = held.held;
+    for (p, a) in object.progs.iter().zip(&held.programs) {
+        if a.status == Status::Fail {
+            out.not_held.push(NotSelected {
+                program: p.name.clone(),
+                reason: a.error.clone().unwrap_or_default(),
+            });
+        }
+    }
+    out.workload = behavior::workload();
+    out.functional_tests = object
+        .contract
+        .functional_tests
+        .iter()
+        .map(behavior::functional_test)
+        .collect();
+    let runs = object
+        .progs
+        .iter()
+        .zip(attached)
+        .map(|(p, &on)| {
+            let fd = on.then(|| load::prog_fd(obj, &p.name)).flatten()?;
+            out.stats.as_ref()?;
+            behavior::run_stats(fd)
+        })
+        .collect();
+    drop(links);
+    drop(stats);
+    (out, runs)
+}
+
+/// Programs the contract says must run that did not.
+fn not_run(out: &ObjectOutcome, contract: &LoaderContract) -> Vec<String> {
+    out.programs
+        .iter()
+        .filter(|p| {
+            contract
+                .programs
+                .iter()
+                .any(|c| c.name == p.name && c.expect_run)
+        })
+        .filter(|p| p.run.as_ref().is_some_and(|r| r.run_count == 0))
+        .map(|p| p.name.clone())
+        .collect()
+}
+
+/// What the variant checks ask of the booted kernel.
+struct GuestKernel;
+
+impl variants::Kernel for GuestKernel {
+    fn helper(&self, prog_type: u32, id: u32) -> Option<bool> {
+        probe::helper(prog_type, id).supported
+    }
+
+    fn kfunc(&self, name: &str) -> Option<bool> {
+        kbtf::has(name, libbpf_sys::BTF_KIND_FUNC)
+    }
+
+    fn target(&self, p: &ProgDecl, name: &str) -> Option<bool> {
+        use libbpf_sys as s;
+        let symbol = attach::plan::Lookup::Symbol(vec![name.to_owned()]);
+        match p.prog_type {
+            s::BPF_PROG_TYPE_KPROBE => symbol.traceable().or_else(|| symbol.exists()),
+            s::BPF_PROG_TYPE_TRACEPOINT
+            | s::BPF_PROG_TYPE_RAW_TRACEPOINT
+            | s::BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE => attach::plan::tracepoint_named(name),
+            s::BPF_PROG_TYPE_TRACING if p.attach_type == s::BPF_TRACE_RAW_TP => {
+                kbtf::has(&format!("btf_trace_{name}"), libbpf_sys::BTF_KIND_TYPEDEF)
+            }
+            s::BPF_PROG_TYPE_LSM => {
+                kbtf::has(&format!("bpf_lsm_{name}"), libbpf_sys::BTF_KIND_FUNC)
+            }
+            s::BPF_PROG_TYPE_TRACING | s::BPF_PROG_TYPE_EXT => {
+                kbtf::has(name, libbpf_sys::BTF_KIND_FUNC)
+            }
+            _ => symbol.exists(),
+        }
+    }
 }
 
 fn no_programs(path: &Path) -> Diagnosis {
@@ -222,45 +513,14 @@ fn name_culprits(
     (loads, diagnosis)
 }
 
-/// Step 4: one attach result per program, and one per map (None for maps
-/// that are not struct_ops).
-fn attach_loaded(
-    mode: ObjectMode,
-    obj: Option<&mut Object>,
-    progs: &[ProgDecl],
-    prog_loads: &[ProgramLoad],
-    maps: &[MapDecl],
-    facts: &BpfKernelFacts,
-) -> (Vec<AttachResult>, Vec<Option<AttachResult>>) {
-    let none_attached = |why: &str| {
-        (
-            progs.iter().map(|_| AttachResult::skipped(why)).collect(),
-            maps.iter().map(|_| None).collect(),
-        )
-    };
-    match (mode, obj) {
-        (ObjectMode::LoadAttach, Some(obj)) => {
-            let loaded: Vec<bool> = prog_loads
-                .iter()
-                .map(|l| l.status == Status::Pass)
-                .collect();
-            let actx = attach::AttachCtx {
-                kernel_btf: facts.btf,
-                lockdown: facts.lockdown.as_deref(),
-            };
-            attach::attach_all(obj, progs, &loaded, maps, &actx)
-        }
-        (ObjectMode::LoadOnly, _) => none_attached("load-only check"),
-        (ObjectMode::LoadAttach, None) => none_attached("the object did not load as a whole"),
-    }
-}
-
 fn program_outcomes(
-    progs: &[ProgDecl],
+    object: &Declared<'_>,
     loads: Vec<ProgramLoad>,
     attach: Vec<AttachResult>,
+    selection: &variants::Selection,
 ) -> Vec<ProgramOutcome> {
-    progs
+    object
+        .progs
         .iter()
         .zip(loads)
         .zip(attach)
@@ -270,10 +530,29 @@ fn program_outcomes(
             prog_type: names::prog_type(p.prog_type),
             attach_type: names::attach_type(p.attach_type),
             autoload: p.autoload,
-            load,
+            load: match not_selected(selection, &p.name) {
+                Some(why) => program_load_skipped(why, false),
+                None => load,
+            },
             attach,
+            attach_optional: object
+                .contract
+                .programs
+                .iter()
+                .any(|c| c.name == p.name && !c.attach_required),
+            run: None,
         })
         .collect()
+}
+
+/// Why `program` was not selected in its variant group.
+fn not_selected(selection: &variants::Selection, program: &str) -> Option<String> {
+    selection.choices.iter().find_map(|c| {
+        c.not_selected
+            .iter()
+            .find(|n| n.program == program)
+            .map(|n| format!("not selected (variant group {}): {}", c.group, n.reason))
+    })
 }
 
 fn map_outcomes(
@@ -295,18 +574,23 @@ fn map_outcomes(
         .collect()
 }
 
-/// Step 5: the object's verdict, its load's, else its first attach
-/// failure's.
-fn roll_up(out: &mut ObjectOutcome) {
+/// Step 6: the object's verdict: its load's, else a variant group's that
+/// could not be satisfied, else its first required attach failure's, else
+/// behavior mode's (`contract_failure` is the second or the last).
+fn roll_up(out: &mut ObjectOutcome, contract_failure: Option<Diagnosis>) {
     let attach_failure = out
         .programs
         .iter()
+        .filter(|p| !p.attach_optional)
         .map(|p| &p.attach)
         .chain(out.maps.iter().filter_map(|m| m.attach.as_ref()))
         .find(|a| a.status == Status::Fail)
         .and_then(|a| a.diagnosis.clone());
     if out.load.status == Status::Pass && out.diagnosis.is_none() {
-        out.diagnosis = attach_failure;
+        out.diagnosis = match contract_failure {
+            Some(d) if d.phase != Phase::Behavior => Some(d),
+            behavior => attach_failure.or(behavior),
+        };
     }
     out.status = if out.diagnosis.is_none() && out.load.status == Status::Pass {
         Status::Pass

@@ -9,6 +9,7 @@ use bpfcompat_proto::object::{
 };
 
 use super::classify::{self, classify, Evidence};
+use super::contract::Prepare;
 use super::load::{Culprit, FailurePoint, LoadAttempt, MapDecl, ProgDecl};
 use super::names;
 
@@ -16,6 +17,8 @@ use super::names;
 pub struct Ctx<'a> {
     pub facts: &'a BpfKernelFacts,
     pub probes: &'a [FeatureProbe],
+    /// What every load of the object applies first.
+    pub prepare: &'a Prepare,
 }
 
 impl Ctx<'_> {

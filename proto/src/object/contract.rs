@@ -25,20 +25,8 @@ pub enum ValidationMode {
     LoadAttach,
     /// Also, with every link alive: collect run statistics
     /// (`BPF_ENABLE_STATS`), run the workload and the functional tests, and
-    /// check that programs with [`ProgramContract::expect_run`] ran. Agents
-    /// that predate it act on [`ObjectCheckRequest::mode`](super::ObjectCheckRequest::mode),
-    /// which the host sets to `load_attach`.
+    /// check that programs with [`ProgramContract::expect_run`] ran.
     Behavior,
-}
-
-impl ValidationMode {
-    /// What an agent that knows only load and attach does for this mode.
-    pub fn object_mode(self) -> super::ObjectMode {
-        match self {
-            ValidationMode::LoadOnly => super::ObjectMode::LoadOnly,
-            ValidationMode::LoadAttach | ValidationMode::Behavior => super::ObjectMode::LoadAttach,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -48,13 +36,11 @@ pub struct LoaderContract {
     pub case: Option<String>,
     pub validation_mode: ValidationMode,
     /// `false` with `--no-auto-fixups`: no default `max_entries` for maps
-    /// compiled with 0, no program type for sections libbpf does not know;
-    /// only what the contract says.
+    /// compiled with 0; only what the contract says.
     pub auto_fixups: bool,
     /// Applied to maps after open, before load.
     pub maps: Vec<MapFixup>,
-    /// Applied to programs after open (`bpf_program__set_type`); before the
-    /// automatic typing of unknown sections, which they win over.
+    /// Applied to programs after open (`bpf_program__set_type`).
     pub program_types: Vec<ProgramTypeOverride>,
     /// Alternative programs for one event, of which the loader keeps one.
     pub variant_groups: Vec<VariantGroup>,
@@ -236,17 +222,14 @@ pub struct FunctionalTest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::object::{ObjectCheckRequest, ObjectMode};
+    use crate::object::ObjectCheckRequest;
 
     #[test]
     fn requests_without_a_contract_still_parse() {
         let old: ObjectCheckRequest =
-            serde_json::from_str(r#"{"path":"/bpfcompat/objects/0/a.bpf.o","mode":"load_only"}"#)
-                .unwrap();
-        assert_eq!(old.contract, None);
-        assert_eq!(old.validation_mode(), ValidationMode::LoadOnly);
-        let json = serde_json::to_string(&old).unwrap();
-        assert!(!json.contains("contract"), "{json}");
+            serde_json::from_str(r#"{"path":"/bpfcompat/objects/0/a.bpf.o"}"#).unwrap();
+        assert_eq!(old.contract, LoaderContract::default());
+        assert_eq!(old.validation_mode(), ValidationMode::LoadAttach);
 
         // A contract with only some fields: the rest default.
         let c: LoaderContract = serde_json::from_str(r#"{"case":"net"}"#).unwrap();
@@ -256,7 +239,7 @@ mod tests {
     }
 
     #[test]
-    fn behavior_reaches_older_agents_as_load_attach() {
+    fn contracts_round_trip() {
         let contract = LoaderContract {
             validation_mode: ValidationMode::Behavior,
             globals: vec![GlobalValue {
@@ -283,7 +266,6 @@ mod tests {
             ..LoaderContract::default()
         };
         let req = ObjectCheckRequest::new("/o.bpf.o".into(), contract);
-        assert_eq!(req.mode, ObjectMode::LoadAttach);
         assert_eq!(req.validation_mode(), ValidationMode::Behavior);
         let json = serde_json::to_string(&req).unwrap();
         assert!(json.contains(r#""validation_mode":"behavior""#), "{json}");

@@ -532,7 +532,7 @@ mod tests {
 
     #[test]
     fn objects_go_with_their_contracts() {
-        use bpfcompat_proto::object::{ObjectMode, ValidationMode};
+        use bpfcompat_proto::object::ValidationMode;
         let dir = tempfile::tempdir().unwrap();
         let object = |name: &str, case: &str, mode| {
             let host = dir.path().join(name);
@@ -565,14 +565,9 @@ mod tests {
             .collect();
         assert_eq!(objects[0].path, "/bpfcompat/objects/0/a.bpf.o");
         assert_eq!(objects[1].path, "/bpfcompat/objects/1/a.bpf.o");
-        // Behavior reaches today's agent as load-attach.
-        assert_eq!(objects[0].mode, ObjectMode::LoadAttach);
         assert_eq!(objects[0].validation_mode(), ValidationMode::Behavior);
-        assert_eq!(objects[1].mode, ObjectMode::LoadOnly);
-        let cases: Vec<_> = objects
-            .iter()
-            .map(|o| o.contract.as_ref().unwrap().case.as_deref())
-            .collect();
+        assert_eq!(objects[1].validation_mode(), ValidationMode::LoadOnly);
+        let cases: Vec<_> = objects.iter().map(|o| o.contract.case.as_deref()).collect();
         assert_eq!(cases, [Some("first"), Some("second")]);
         assert!(root.path().join("bpfcompat/objects/1/a.bpf.o").is_file());
     }

@@ -12,10 +12,11 @@
 //! program as planned; this module goes through the object and builds the
 //! results.
 
-mod plan;
+mod overrides;
+pub mod plan;
 mod targets;
 
-use bpfcompat_proto::object::{AttachResult, Phase, Status};
+use bpfcompat_proto::object::{AttachResult, Phase, ProgramContract, Status};
 use libbpf_rs::{MapCore, Object};
 
 use super::capture::{Capture, Output};
@@ -23,12 +24,23 @@ use super::classify::{classify, Evidence};
 use super::load::{MapDecl, ProgDecl};
 use super::names;
 use plan::{plan, Plan};
+pub use targets::Held;
 use targets::{attach_one, clsact_unavailable, err, Failure};
 
-/// Context the classifier needs for attach failures.
+/// What attaching needs besides the object: the kernel facts the
+/// classifier uses, and the contract's per-program targets.
 pub struct AttachCtx<'a> {
     pub kernel_btf: bool,
     pub lockdown: Option<&'a str>,
+    pub programs: &'a [ProgramContract],
+}
+
+/// One result per program and per map (None for maps that are not
+/// struct_ops), and the links, if asked to keep them.
+pub struct Attached {
+    pub programs: Vec<AttachResult>,
+    pub maps: Vec<Option<AttachResult>>,
+    pub held: Vec<Held>,
 }
 
 impl AttachCtx<'_> {
@@ -68,90 +80,128 @@ fn failed(e: Failure, evidence: Evidence) -> AttachResult {
 /// map's result replaces it.
 const VIA_STRUCT_OPS_MAP: &str = "registered through its struct_ops map";
 
-/// Attaches every loaded program of `obj`, one at a time (each link is
-/// dropped before the next attach), and registers its struct_ops maps.
-/// Returns one result per `progs` entry and one per `maps` entry (None for
-/// maps that are not struct_ops).
+/// Attaches every loaded program of `obj`, one at a time, and registers its
+/// struct_ops maps. Without `keep`, each link is dropped before the next
+/// attach (two XDP programs cannot share `lo`); with it, the links are
+/// returned, for behavior mode.
 pub fn attach_all(
     obj: &mut Object,
     progs: &[ProgDecl],
     loaded: &[bool],
     maps: &[MapDecl],
     ctx: &AttachCtx<'_>,
-) -> (Vec<AttachResult>, Vec<Option<AttachResult>>) {
-    let mut prog_results: Vec<AttachResult> = progs
+    keep: bool,
+) -> Attached {
+    let mut held = Vec::new();
+    let mut hold = |(result, h): (AttachResult, Option<Held>)| {
+        if keep {
+            held.extend(h);
+        }
+        result
+    };
+    let mut programs: Vec<AttachResult> = progs
         .iter()
         .zip(loaded)
         .map(|(decl, &loaded)| {
             if loaded {
-                attach_program(obj, decl, maps, ctx)
+                hold(attach_program(obj, decl, maps, ctx))
             } else {
                 AttachResult::skipped("not loaded")
             }
         })
         .collect();
-    let map_results: Vec<Option<AttachResult>> = maps
+    let maps: Vec<Option<AttachResult>> = maps
         .iter()
-        .map(|decl| register_struct_ops(obj, decl, ctx))
+        .map(|decl| register_struct_ops(obj, decl, ctx).map(&mut hold))
         .collect();
-    share_struct_ops_fate(progs, &mut prog_results, &map_results);
-    (prog_results, map_results)
+    share_struct_ops_fate(progs, &mut programs, &maps);
+    Attached {
+        programs,
+        maps,
+        held,
+    }
 }
 
-/// Attaches one loaded program as its plan says.
+/// Attaches one loaded program as its plan (and the contract) says.
 fn attach_program(
     obj: &mut Object,
     decl: &ProgDecl,
     maps: &[MapDecl],
     ctx: &AttachCtx<'_>,
-) -> AttachResult {
-    let plan = plan(decl);
+) -> (AttachResult, Option<Held>) {
+    let target = ctx
+        .programs
+        .iter()
+        .find(|p| p.name == decl.name)
+        .and_then(|p| p.target.as_ref());
+    let (plan, site) = overrides::apply(plan(decl), decl, target);
     match &plan {
-        Plan::Skip(why) => return AttachResult::skipped(why.clone()),
-        Plan::StructOps => return AttachResult::skipped(VIA_STRUCT_OPS_MAP),
+        Plan::Skip(why) => return (AttachResult::skipped(why.clone()), None),
+        Plan::StructOps => return (AttachResult::skipped(VIA_STRUCT_OPS_MAP), None),
         _ => {}
     }
     let Some(prog) = obj
         .progs_mut()
         .find(|p| p.name().to_string_lossy() == decl.name)
     else {
-        return AttachResult::skipped("not in the loaded object");
+        return (AttachResult::skipped("not in the loaded object"), None);
     };
     let cap = Capture::start();
-    let r = attach_one(&prog, &plan, obj, maps);
+    let r = attach_one(&prog, &plan, obj, maps, &site);
     let out = cap.take();
     match r {
-        Ok(done) => {
-            let r = passed(done.target, done.iter_bytes);
-            drop(done.held);
-            r
+        Ok(done) => (passed(done.target, done.iter_bytes), Some(done.held)),
+        Err(e) if clsact_unavailable(&plan, &e) => (
+            AttachResult::skipped(format!(
+                "the kernel has no clsact qdisc here ({}): it is a module on this \
+                 kernel, and it is not loaded in the guest (the kernel has no module tree \
+                 here, or its modules failed to load: see kernel.modules); tcx needs none",
+                e.1
+            )),
+            None,
+        ),
+        Err(e) => (failed_attach(decl, &plan, e, &out, ctx), None),
+    }
+}
+
+fn failed_attach(
+    decl: &ProgDecl,
+    plan: &Plan,
+    e: Failure,
+    out: &Output,
+    ctx: &AttachCtx<'_>,
+) -> AttachResult {
+    let mut ev = ctx.evidence(&decl.name, &e, out);
+    ev.lockdown = ctx.lockdown.map(str::to_owned);
+    ev.prog_type = Some(names::prog_type(decl.prog_type));
+    match plan {
+        Plan::Auto { target, lookup } => {
+            ev.target = Some(target.clone());
+            ev.target_exists = lookup.exists();
+            ev.target_traceable = lookup.traceable();
         }
-        Err(e) if clsact_unavailable(&plan, &e) => AttachResult::skipped(format!(
-            "the kernel has no clsact qdisc here ({}): it is a module on this \
-             kernel, and it is not loaded in the guest (the kernel has no module tree \
-             here, or its modules failed to load: see kernel.modules); tcx needs none",
-            e.1
-        )),
-        Err(e) => {
-            let mut ev = ctx.evidence(&decl.name, &e, &out);
-            ev.lockdown = ctx.lockdown.map(str::to_owned);
-            ev.prog_type = Some(names::prog_type(decl.prog_type));
-            if let Plan::Auto { target, lookup } = &plan {
-                ev.target = Some(target.clone());
-                ev.target_exists = lookup.exists();
-                ev.target_traceable = lookup.traceable();
-            } else {
-                // lo, the cgroup root, the netns, sockets: made or
-                // checked by us, they exist.
-                ev.target = Some(format!("{plan:?}"));
-                ev.target_exists = Some(true);
-            }
-            if ev.libbpf_lines.is_empty() {
-                ev.libbpf_lines.push(e.1.clone());
-            }
-            failed(e, ev)
+        Plan::Kprobe { func, .. } => {
+            let lookup = plan::Lookup::Symbol(vec![func.clone()]);
+            ev.target = Some(func.clone());
+            ev.target_exists = lookup.exists();
+            ev.target_traceable = lookup.traceable();
+        }
+        Plan::Tracepoint { category, name } => {
+            let lookup = plan::Lookup::Tracepoint(format!("{category}/{name}"));
+            ev.target = Some(format!("{category}/{name}"));
+            ev.target_exists = lookup.exists();
+        }
+        _ => {
+            // lo, the cgroup root, the netns, sockets: made or checked by
+            // us, they exist.
+            ev.target = Some(format!("{plan:?}"));
+            ev.target_exists = Some(true);
         }
     }
+    if ev.libbpf_lines.is_empty() {
+        ev.libbpf_lines.push(e.1.clone());
+    }
+    failed(e, ev)
 }
 
 /// Registers `decl` if it is a struct_ops map; None for other maps.
@@ -159,7 +209,7 @@ fn register_struct_ops(
     obj: &mut Object,
     decl: &MapDecl,
     ctx: &AttachCtx<'_>,
-) -> Option<AttachResult> {
+) -> Option<(AttachResult, Option<Held>)> {
     if !decl.is_struct_ops() {
         return None;
     }
@@ -167,22 +217,19 @@ fn register_struct_ops(
         .maps_mut()
         .find(|m| m.name().to_string_lossy() == decl.name)
     else {
-        return Some(AttachResult::skipped("not created"));
+        return Some((AttachResult::skipped("not created"), None));
     };
     let cap = Capture::start();
     let r = map.attach_struct_ops();
     let out = cap.take();
     let target = format!("struct_ops {}", decl.name);
     Some(match r {
-        Ok(link) => {
-            drop(link);
-            passed(target, None)
-        }
+        Ok(link) => (passed(target, None), Some(Held::Link(link))),
         Err(e) => {
             let e = err(e);
             let mut ev = ctx.evidence(&decl.name, &e, &out);
             ev.target = Some(target);
-            failed(e, ev)
+            (failed(e, ev), None)
         }
     })
 }

@@ -14,6 +14,23 @@ pub enum Plan {
         target: String,
         lookup: Lookup,
     },
+    /// The contract's kernel function for a kprobe.
+    Kprobe {
+        func: String,
+        retprobe: bool,
+    },
+    /// The contract's tracepoint.
+    Tracepoint {
+        category: String,
+        name: String,
+    },
+    RawTracepoint(String),
+    /// The contract's binary and symbol.
+    Uprobe {
+        binary: String,
+        symbol: String,
+        retprobe: bool,
+    },
     Iter,
     Xdp,
     Tc,
@@ -147,6 +164,22 @@ fn tracefs_event_exists(cat_name: &str) -> Option<bool> {
         let events = Path::new(root).join("events");
         if events.exists() {
             return Some(events.join(cat_name).exists());
+        }
+    }
+    None
+}
+
+/// Whether tracefs has a tracepoint `name` (`category/name`, or a bare name
+/// in any category); `None` without tracefs.
+pub fn tracepoint_named(name: &str) -> Option<bool> {
+    if name.contains('/') {
+        return tracefs_event_exists(name);
+    }
+    for root in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
+        let events = Path::new(root).join("events");
+        if events.exists() {
+            let categories = std::fs::read_dir(events).ok()?;
+            return Some(categories.flatten().any(|c| c.path().join(name).exists()));
         }
     }
     None

@@ -6,11 +6,9 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 use libbpf_rs::{AsRawLibbpf, Link, MapCore, Object, ProgramMut};
 
+use super::overrides::Site;
 use super::plan::Plan;
 use crate::object::load::{errno_of, MapDecl};
-
-const LO_IFINDEX: i32 = 1;
-const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 const ITER_READ_MAX: usize = 1 << 20;
 
 /// Things to undo after attaching.
@@ -57,8 +55,8 @@ impl Done {
 /// An errno, if there is one, and the error.
 pub type Failure = (Option<i32>, String);
 
-/// Prefix of the error when the clsact qdisc cannot be created on `lo`.
-const CLSACT_CREATE: &str = "creating the clsact qdisc on lo";
+/// Prefix of the error when the clsact qdisc cannot be created.
+const CLSACT_CREATE: &str = "creating the clsact qdisc on";
 
 /// The clsact qdisc is missing from the kernel: Debian builds `sch_ingress`
 /// as a module and the guest carries no modules, so a classic tc program
@@ -142,28 +140,75 @@ fn perf_event_cpu_clock() -> Result<OwnedFd, Failure> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// The interface's index and how to name it (`lo (ifindex 1)`).
+fn interface(site: &Site) -> Result<(i32, String), Failure> {
+    let c = std::ffi::CString::new(site.ifname.as_str()).map_err(|e| (None, e.to_string()))?;
+    let index = unsafe { libc::if_nametoindex(c.as_ptr()) } as i32;
+    if index == 0 {
+        return Err((
+            Some(libc::ENODEV),
+            format!(
+                "no interface {} in the guest (it has lo only): give attach.interface: lo, or \
+                 check this program with --command and your loader",
+                site.ifname
+            ),
+        ));
+    }
+    Ok((index, format!("{} (ifindex {index})", site.ifname)))
+}
+
 pub fn attach_one(
     prog: &ProgramMut<'_>,
     plan: &Plan,
     obj: &Object,
     maps: &[MapDecl],
+    site: &Site,
 ) -> Result<Done, Failure> {
     match plan {
         Plan::Auto { target, .. } => {
             let link = prog.attach().map_err(err)?;
             Ok(Done::new(Held::Link(link), target))
         }
+        Plan::Kprobe { func, retprobe } => {
+            let link = prog.attach_kprobe(*retprobe, func).map_err(err)?;
+            Ok(Done::new(Held::Link(link), func))
+        }
+        Plan::Tracepoint { category, name } => {
+            let cat = libbpf_rs::TracepointCategory::Custom(category.clone());
+            let link = prog.attach_tracepoint(cat, name).map_err(err)?;
+            Ok(Done::new(Held::Link(link), format!("{category}/{name}")))
+        }
+        Plan::RawTracepoint(name) => {
+            let link = prog.attach_raw_tracepoint(name).map_err(err)?;
+            Ok(Done::new(Held::Link(link), name))
+        }
+        Plan::Uprobe {
+            binary,
+            symbol,
+            retprobe,
+        } => {
+            let opts = libbpf_rs::UprobeOpts {
+                retprobe: *retprobe,
+                func_name: Some(symbol.clone()),
+                ..Default::default()
+            };
+            let link = prog
+                .attach_uprobe_with_opts(-1, binary, 0, opts)
+                .map_err(err)?;
+            Ok(Done::new(Held::Link(link), format!("{binary}:{symbol}")))
+        }
         Plan::Iter => attach_iter(prog),
         Plan::Xdp => {
-            let link = prog.attach_xdp(LO_IFINDEX).map_err(err)?;
-            Ok(Done::new(Held::Link(link), "lo (ifindex 1)"))
+            let (index, name) = interface(site)?;
+            let link = prog.attach_xdp(index).map_err(err)?;
+            Ok(Done::new(Held::Link(link), name))
         }
-        Plan::Tcx { ingress } => attach_tcx(prog, *ingress),
-        Plan::Tc => attach_tc(prog),
+        Plan::Tcx { ingress } => attach_tcx(prog, *ingress, site),
+        Plan::Tc => attach_tc(prog, site),
         Plan::Cgroup => {
-            let cg = open_fd(CGROUP_ROOT, libc::O_RDONLY | libc::O_DIRECTORY)?;
+            let cg = open_fd(&site.cgroup, libc::O_RDONLY | libc::O_DIRECTORY)?;
             let link = prog.attach_cgroup(cg.as_raw_fd()).map_err(err)?;
-            Ok(Done::new(Held::Link(link), CGROUP_ROOT))
+            Ok(Done::new(Held::Link(link), site.cgroup.clone()))
         }
         Plan::Sockmap => attach_sockmap(prog, obj, maps),
         Plan::SocketFilter => attach_socket_filter(prog),
@@ -210,9 +255,10 @@ fn read_once(iter: &mut impl Read) -> Result<u64, Failure> {
     Ok(total as u64)
 }
 
-fn attach_tcx(prog: &ProgramMut<'_>, ingress: bool) -> Result<Done, Failure> {
+fn attach_tcx(prog: &ProgramMut<'_>, ingress: bool, site: &Site) -> Result<Done, Failure> {
+    let (index, ifname) = interface(site)?;
     let raw = prog.as_libbpf_object().as_ptr();
-    let link = unsafe { libbpf_sys::bpf_program__attach_tcx(raw, LO_IFINDEX, std::ptr::null()) };
+    let link = unsafe { libbpf_sys::bpf_program__attach_tcx(raw, index, std::ptr::null()) };
     let rc = unsafe { libbpf_sys::libbpf_get_error(link as *const _) } as i32;
     if link.is_null() || rc != 0 {
         let e = if rc != 0 {
@@ -223,7 +269,8 @@ fn attach_tcx(prog: &ProgramMut<'_>, ingress: bool) -> Result<Done, Failure> {
         return Err((
             Some(e),
             format!(
-                "bpf_program__attach_tcx(lo): {}",
+                "bpf_program__attach_tcx({}): {}",
+                site.ifname,
                 std::io::Error::from_raw_os_error(e)
             ),
         ));
@@ -231,21 +278,29 @@ fn attach_tcx(prog: &ProgramMut<'_>, ingress: bool) -> Result<Done, Failure> {
     let dir = if ingress { "ingress" } else { "egress" };
     Ok(Done::new(
         Held::RawLink(link),
-        format!("lo (ifindex 1) tcx {dir}"),
+        format!("{ifname} tcx {dir}"),
     ))
 }
 
-fn attach_tc(prog: &ProgramMut<'_>) -> Result<Done, Failure> {
+fn attach_tc(prog: &ProgramMut<'_>, site: &Site) -> Result<Done, Failure> {
+    let (index, ifname) = interface(site)?;
     let mut hook = libbpf_rs::TcHookBuilder::new(prog.as_fd())
-        .ifindex(LO_IFINDEX)
+        .ifindex(index)
         .replace(true)
         .handle(1)
         .priority(1)
         .hook(libbpf_rs::TC_INGRESS);
-    hook.create()
-        .map_err(|e| (errno_of(&e), format!("{CLSACT_CREATE}: {e:#}")))?;
+    hook.create().map_err(|e| {
+        (
+            errno_of(&e),
+            format!("{CLSACT_CREATE} {}: {e:#}", site.ifname),
+        )
+    })?;
     hook.attach().map_err(err)?;
-    Ok(Done::new(Held::Tc(hook), "lo (ifindex 1) clsact ingress"))
+    Ok(Done::new(
+        Held::Tc(hook),
+        format!("{ifname} clsact ingress"),
+    ))
 }
 
 /// Attaches to the object's first sockmap or sockhash.

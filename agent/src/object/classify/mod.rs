@@ -41,5 +41,6 @@ pub fn classify(ev: &Evidence) -> Diagnosis {
         Phase::AttachTarget => program::classify_attach_target(ev),
         Phase::ProgramLoad => program::classify_load(ev),
         Phase::Attach => attach::classify_attach(ev),
+        Phase::Behavior => unreachable!("behavior failures are judged by contract::behavior"),
     }
 }
