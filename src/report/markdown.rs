@@ -10,6 +10,8 @@
 use minijinja::value::{Value, ViaDeserialize};
 use minijinja::{context, AutoEscape, Environment};
 
+use bpfcompat_proto::object::ObjectOutcome;
+
 use super::{CheckStatus, Report, TargetStatus};
 use crate::escape;
 
@@ -34,6 +36,9 @@ pub fn environment() -> Environment<'static> {
     env.add_filter("verdict", |status: String| verdict(&status).to_owned());
     env.add_function("object_matrix", |r: ViaDeserialize<Report>| {
         Value::from_serialize(object_matrix(&r))
+    });
+    env.add_function("contract_matrix", |r: ViaDeserialize<Report>| {
+        Value::from_serialize(contract_matrix(&r))
     });
     env.add_template("report_parts", PARTS_TEMPLATE)
         .expect("report parts template parses");
@@ -111,6 +116,118 @@ fn object_matrix(report: &Report) -> Vec<ObjectRow> {
         .collect()
 }
 
+/// What the loader contract set and chose, per kernel: a row per variant
+/// group (the variant loaded), per map fixup (the value) and, in behavior
+/// mode, per program (its run count); and why each fixup was made.
+#[derive(serde::Serialize, Default)]
+struct ContractMatrix {
+    rows: Vec<ObjectRow>,
+    whys: Vec<String>,
+}
+
+fn contract_matrix(report: &Report) -> ContractMatrix {
+    let mut m = ContractMatrix::default();
+    let objects = report
+        .targets
+        .iter()
+        .map(|t| t.checks.len())
+        .max()
+        .unwrap_or(0);
+    for i in 0..objects {
+        let outcomes: Vec<_> = report
+            .targets
+            .iter()
+            .map(|t| t.checks.get(i).and_then(|c| c.validation.object.as_ref()))
+            .collect();
+        let Some(name) = report.targets.iter().find_map(|t| t.checks.get(i)) else {
+            continue;
+        };
+        let name = match &name.artifact.case {
+            Some(case) => format!("{case}: {}", name.artifact.name),
+            None => name.artifact.name.clone(),
+        };
+        let mut row = |label: String, cell: &dyn Fn(&ObjectOutcome) -> Option<String>| {
+            m.rows.push(ObjectRow {
+                name: format!("{name}: {label}"),
+                cells: outcomes
+                    .iter()
+                    .map(|o| o.and_then(cell).unwrap_or_else(|| "—".into()))
+                    .collect(),
+            });
+        };
+        for group in distinct(&outcomes, |o| {
+            o.variants.iter().map(|v| v.group.clone()).collect()
+        }) {
+            row(format!("variant group {group}"), &|o| {
+                let v = o.variants.iter().find(|v| v.group == group)?;
+                Some(match &v.selected {
+                    Some(p) => escape::code_span(p, NAME_CHARS),
+                    None => "❌ none".into(),
+                })
+            });
+        }
+        let fixups = distinct(&outcomes, |o| {
+            o.fixups
+                .iter()
+                .map(|f| (f.map.clone(), f.field.clone()))
+                .collect()
+        });
+        for (map, field) in fixups {
+            row(format!("map {map} {field}"), &|o| {
+                let f = o.fixups.iter().find(|f| f.map == map && f.field == field)?;
+                let by = if f.why == "manifest" {
+                    "manifest"
+                } else {
+                    "auto"
+                };
+                Some(format!("{} ({by})", escape::markdown(&f.value, NAME_CHARS)))
+            });
+        }
+        let runs = distinct(&outcomes, |o| {
+            o.programs
+                .iter()
+                .filter(|p| p.run.is_some())
+                .map(|p| p.name.clone())
+                .collect()
+        });
+        for program in runs {
+            row(format!("{program} runs"), &|o| {
+                let run = o
+                    .programs
+                    .iter()
+                    .find(|p| p.name == program)?
+                    .run
+                    .as_ref()?;
+                Some(run.run_count.to_string())
+            });
+        }
+        for why in distinct(&outcomes, |o| {
+            o.fixups
+                .iter()
+                .filter(|f| f.why != "manifest")
+                .map(|f| format!("{name}: map {}: {}", f.map, f.why))
+                .collect()
+        }) {
+            m.whys.push(why);
+        }
+    }
+    m
+}
+
+/// The values `of` gives over every kernel's outcome, once each, in order.
+fn distinct<T: PartialEq>(
+    outcomes: &[Option<&ObjectOutcome>],
+    of: impl Fn(&ObjectOutcome) -> Vec<T>,
+) -> Vec<T> {
+    let mut seen = Vec::new();
+    for value in outcomes.iter().flatten().flat_map(|o| of(o)) {
+        if !seen.contains(&value) {
+            seen.push(value);
+        }
+    }
+    seen
+}
+
 fn verdict(status: &str) -> &'static str {
     match status {
         "pass" => "✅ pass",
@@ -134,9 +251,11 @@ mod tests {
         // Shown, not dropped.
         assert!(md.contains("@\u{200b}octocat"), "{md}");
         assert!(md.contains("\\|\\*\\_\\[l\\]"), "{md}");
-        // Three kernels in the table, two objects in the objects table.
+        // Three kernels in the table, two objects in the objects table, a
+        // variant group and a fixup in the loader contract's.
         let rows = md.lines().filter(|l| l.starts_with("| \\|")).count();
-        assert_eq!(rows, 5, "{md}");
+        assert_eq!(rows, 7, "{md}");
+        assert!(md.contains("#### Loader contract"), "{md}");
     }
 
     #[test]
