@@ -90,9 +90,8 @@ impl GuestTool {
     /// The host's bpftool at [`GUEST_BPFTOOL`]; why not, when the host
     /// has none, or only a wrapper script that cannot run in a guest.
     pub fn host_bpftool() -> Result<GuestTool, GuestError> {
-        let what = "bpftool";
         let host = find_tool(
-            what,
+            "bpftool",
             &[
                 "/usr/sbin/bpftool",
                 "/sbin/bpftool",
@@ -101,6 +100,12 @@ impl GuestTool {
             "install it (the bpftool package, as scripts/install-deps.sh does), or ship \
              one with --guest-tool FILE",
         )?;
+        Self::bpftool(host)
+    }
+
+    /// `host` at [`GUEST_BPFTOOL`], unless it is a script.
+    fn bpftool(host: PathBuf) -> Result<GuestTool, GuestError> {
+        let what = "bpftool";
         let is_program = elf::is_elf(&host).map_err(|err| GuestError::Elf {
             what: format!("{what} {}", host.display()),
             err,
@@ -658,6 +663,25 @@ mod tests {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+    }
+
+    #[test]
+    fn a_wrapper_script_is_no_bpftool_for_a_guest() {
+        let dir = tempfile::tempdir().unwrap();
+        let wrapper = dir.path().join("bpftool");
+        std::fs::write(
+            &wrapper,
+            "#!/bin/sh\nexec /usr/lib/linux-tools/$(uname -r)/bpftool\n",
+        )
+        .unwrap();
+        let err = GuestTool::bpftool(wrapper.clone()).unwrap_err().to_string();
+        assert!(
+            err.contains(&wrapper.display().to_string()) && err.contains("--guest-tool FILE"),
+            "{err}"
+        );
+        let tool = GuestTool::bpftool("/bin/bash".into()).unwrap();
+        assert_eq!(tool.guest, "/usr/sbin/bpftool");
+        assert_eq!(tool.name(), "bpftool");
     }
 
     #[test]
