@@ -86,7 +86,9 @@ step_resolve() {
   if [ "${BPFCOMPAT_LOCKED:-false}" = true ] && [ ! -f "$lock" ]; then
     die "locked: true, but there is no lock file $lock; run \`bpfcompat kernels lock --matrix $matrix\` and commit it"
   fi
-  one_of validation-mode "${BPFCOMPAT_VALIDATION_MODE:-load-attach}" load-only load-attach
+  # Empty: bpfcompat's default (load-attach), or a suite's own modes.
+  one_of validation-mode "${BPFCOMPAT_VALIDATION_MODE:-load-attach}" \
+    load-only load_only load-attach load_attach behavior
   one_of comment "${BPFCOMPAT_COMMENT:-true}" true false on-failure
   one_of fail-on "${BPFCOMPAT_FAIL_ON:-required}" required any regression any-change never
   one_of compare-base "${BPFCOMPAT_COMPARE_BASE:-true}" true false
@@ -102,13 +104,8 @@ step_resolve() {
   fi
   local artifacts=()
   [ -z "${BPFCOMPAT_ARTIFACT:-}" ] || resolve_artifacts "$BPFCOMPAT_ARTIFACT"
-  if [ -n "${BPFCOMPAT_COMMAND:-}" ]; then
-    # The loader gets one file as $BPFCOMPAT_ARTIFACT.
-    [ ${#artifacts[@]} -le 1 ] ||
-      die "artifact '$BPFCOMPAT_ARTIFACT' matches ${#artifacts[@]} files; with command, give one"
-  else
-    [ ${#artifacts[@]} -gt 0 ] || die "give the command input (your loader) or the artifact input (.bpf.o files)"
-  fi
+  check_what_to_run
+  check_outputs
   local temp="${RUNNER_TEMP:-/tmp}/bpfcompat"
   mkdir -p "$temp"
   # The expanded glob, one NUL-terminated path each, for the test step.
@@ -125,7 +122,7 @@ step_resolve() {
   hash=$(cat "${pinned[@]}" | sha256sum | cut -c1-16)
   # One artifact per job: two jobs differing in check name, command,
   # artifact or matrix get different names, and so do reruns.
-  id=$(printf '%s\0' "$matrix" "$BPFCOMPAT_CHECK_NAME" "${BPFCOMPAT_COMMAND:-}" "${BPFCOMPAT_ARTIFACT:-}" | sha256sum | cut -c1-8)
+  id=$(printf '%s\0' "$matrix" "$BPFCOMPAT_CHECK_NAME" "${BPFCOMPAT_COMMAND:-}" "${BPFCOMPAT_ARTIFACT:-}" "${BPFCOMPAT_SUITE:-}" | sha256sum | cut -c1-8)
   local name="bpfcompat-${GITHUB_JOB:-job}-${BPFCOMPAT_CHECK_NAME}-${id}-${GITHUB_RUN_ATTEMPT:-1}"
   name=$(printf '%s' "$name" | tr -c 'A-Za-z0-9._-' '-')
   output matrix "$matrix"
@@ -136,6 +133,43 @@ step_resolve() {
   output report-dir "$temp/reports/$name"
   output bin-dir "$temp/bin"
   output cache-dir "$HOME/.cache/bpfcompat"
+}
+
+# command, artifact (expanded into $artifacts by the caller), suite and
+# manifest: one way to say what runs, and files where files are named.
+check_what_to_run() {
+  local suite=${BPFCOMPAT_SUITE:-} manifest=${BPFCOMPAT_MANIFEST:-}
+  if [ -n "$suite" ]; then
+    [ -z "${BPFCOMPAT_COMMAND:-}" ] || die "suite and command are given; a suite's cases are objects for the validator: give one of them"
+    [ -z "${BPFCOMPAT_ARTIFACT:-}" ] || die "suite and artifact are given; the suite names its cases' artifacts: give one of them"
+    [ -z "$manifest" ] || die "suite and manifest are given; the suite names each case's manifest: give one of them"
+    [ -f "$suite" ] || die "suite '$suite' is not a file"
+    return
+  fi
+  if [ -n "$manifest" ]; then
+    [ -z "${BPFCOMPAT_COMMAND:-}" ] || die "manifest is given with command; a manifest describes an object for the validator: drop one of them"
+    [ -f "$manifest" ] || die "manifest '$manifest' is not a file"
+    [ ${#artifacts[@]} -eq 1 ] ||
+      die "manifest describes one object, and artifact '${BPFCOMPAT_ARTIFACT:-}' matches ${#artifacts[@]} files; for several, put each one's manifest beside it as X.manifest.yaml, or use a suite"
+  fi
+  [ -n "${BPFCOMPAT_COMMAND:-}" ] || [ ${#artifacts[@]} -gt 0 ] ||
+    die "give the command input (your loader), the artifact input (.bpf.o files) or the suite input"
+}
+
+# suite-out and suite-markdown (the Go bpfcompat's names for a suite's
+# summary) are where out and markdown go with a suite: either name may be
+# used, both only for the same path.
+check_outputs() {
+  check_suite_output out "${BPFCOMPAT_OUT:-}" "${BPFCOMPAT_SUITE_OUT:-}"
+  check_suite_output markdown "${BPFCOMPAT_MARKDOWN_OUT:-}" "${BPFCOMPAT_SUITE_MARKDOWN:-}"
+}
+
+check_suite_output() {
+  local name=$1 plain=$2 suite=$3
+  [ -n "$suite" ] || return 0
+  [ -n "${BPFCOMPAT_SUITE:-}" ] || die "suite-$name is given without suite; without a suite, use $name"
+  [ -z "$plain" ] || [ "$plain" = "$suite" ] ||
+    die "$name '$plain' and suite-$name '$suite' name different files; give one of them"
 }
 
 # The version input: empty (the release of action/RELEASE), source, latest,
@@ -237,8 +271,10 @@ step_test() {
   local report="$report_dir/report.json"
   mkdir -p "$report_dir"
   local args=(test --matrix "${BPFCOMPAT_MATRIX_FILE:?}" --out "$report"
-    --markdown "$report_dir/report.md" --timeout "${BPFCOMPAT_TIMEOUT:-3m}"
+    --markdown "$report_dir/report.md"
     --cache-dir "${BPFCOMPAT_CACHE_DIR:?}" --workdir "${RUNNER_TEMP:-/tmp}/bpfcompat/work")
+  # Unset ones leave bpfcompat's defaults, or a suite's.
+  [ -z "${BPFCOMPAT_TIMEOUT:-}" ] || args+=(--timeout "$BPFCOMPAT_TIMEOUT")
   [ "${BPFCOMPAT_LOCKED:-false}" != true ] || args+=(--locked)
   [ -z "${BPFCOMPAT_CONCURRENCY:-}" ] || args+=(--concurrency "$BPFCOMPAT_CONCURRENCY")
   local artifacts=()
@@ -247,7 +283,9 @@ step_test() {
     args+=(--command "$BPFCOMPAT_COMMAND" --command-expect-exit "${BPFCOMPAT_COMMAND_EXPECT_EXIT:-0}")
     [ -z "${BPFCOMPAT_COMMAND_BINARY:-}" ] || args+=(--command-binary "$BPFCOMPAT_COMMAND_BINARY")
   else
-    args+=(--validation-mode "${BPFCOMPAT_VALIDATION_MODE:-load-attach}")
+    [ -z "${BPFCOMPAT_VALIDATION_MODE:-}" ] || args+=(--validation-mode "$BPFCOMPAT_VALIDATION_MODE")
+    [ -z "${BPFCOMPAT_SUITE:-}" ] || args+=(--suite "$BPFCOMPAT_SUITE")
+    [ -z "${BPFCOMPAT_MANIFEST:-}" ] || args+=(--manifest "$BPFCOMPAT_MANIFEST")
   fi
   local a
   for a in "${artifacts[@]}"; do args+=(--artifact "$a"); done
@@ -267,8 +305,9 @@ step_test() {
     cp "$lock" "$report_dir/"
     echo "lock file: $lock (commit it, then use locked: true)"
   fi
-  copy_to "${BPFCOMPAT_OUT:-}" "$report"
-  copy_to "${BPFCOMPAT_MARKDOWN_OUT:-}" "$report_dir/report.md"
+  # The resolve step has refused suite-out and out naming different files.
+  copy_to "${BPFCOMPAT_SUITE_OUT:-${BPFCOMPAT_OUT:-}}" "$report"
+  copy_to "${BPFCOMPAT_SUITE_MARKDOWN:-${BPFCOMPAT_MARKDOWN_OUT:-}}" "$report_dir/report.md"
   output report "$report"
   output exit-code "$code"
 }

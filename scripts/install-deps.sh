@@ -29,8 +29,8 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 
 packages=(
-  # guest userland for command mode
-  bash busybox-static
+  # guest userland for command mode (bpftool: on the guest's PATH)
+  bash busybox-static bpftool
   # BPF test corpus and libbpf's vendored build
   clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config make gcc
   autoconf automake autopoint flex bison gawk

@@ -46,10 +46,14 @@ pub enum Commands {
                       The command runs as root inside each guest as `bash -lc CMD` (never through \
                       a shell on the host), with these variables set:\n  \
                       BPFCOMPAT_BIN          the --bin file, executable, inside the guest\n  \
-                      BPFCOMPAT_ARTIFACT     the --artifact file inside the guest (empty if none)\n  \
-                      BPFCOMPAT_REMOTE_ROOT  the directory holding both (/bpfcompat)\n\
+                      BPFCOMPAT_ARTIFACT     the first --artifact file inside the guest (empty if none)\n  \
+                      BPFCOMPAT_ARTIFACTS    every --artifact file inside the guest, one a line\n  \
+                      BPFCOMPAT_REMOTE_ROOT  the directory holding them (/bpfcompat)\n\
                       Quote the command with single quotes so your shell leaves $BPFCOMPAT_BIN \
-                      for the guest."
+                      for the guest.\n\n\
+                      PATH has bash, busybox's applets, the host's bpftool (/usr/sbin/bpftool, \
+                      when the host has one) and each --guest-tool (/usr/local/bin/NAME, first \
+                      on PATH), all with their shared libraries."
     )]
     TestCommand(TestCommandArgs),
     /// Check .bpf.o objects with the bundled libbpf validator (or your loader with --command).
@@ -258,9 +262,15 @@ pub struct TestCommandArgs {
     /// The exit code that means "works on this kernel".
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u8))]
     pub expect_exit: u8,
-    /// A file to ship into the guest as $BPFCOMPAT_ARTIFACT (e.g. your .bpf.o).
+    /// A file to ship into the guest (e.g. your .bpf.o), repeatable: all are in
+    /// /bpfcompat/artifact/ and listed in $BPFCOMPAT_ARTIFACTS, the first is
+    /// $BPFCOMPAT_ARTIFACT; their file names must differ.
     #[arg(long, value_name = "FILE")]
-    pub artifact: Option<PathBuf>,
+    pub artifact: Vec<PathBuf>,
+    /// A host program to put on the guest's PATH as /usr/local/bin/NAME (its shared
+    /// libraries come along), repeatable; one named bpftool replaces the host's bpftool.
+    #[arg(long, value_name = "FILE")]
+    pub guest_tool: Vec<PathBuf>,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -278,9 +288,14 @@ pub struct TestArgs {
     pub command_expect_exit: u8,
     /// A .bpf.o to check with the bundled validator; repeat it to check several in the
     /// same boot (each with X.manifest.yaml beside X.bpf.o, if there is one). With --command:
-    /// the one file shipped as $BPFCOMPAT_ARTIFACT.
+    /// files shipped into the guest, listed in $BPFCOMPAT_ARTIFACTS, the first as
+    /// $BPFCOMPAT_ARTIFACT.
     #[arg(long, value_name = "FILE", conflicts_with = "suite")]
     pub artifact: Vec<PathBuf>,
+    /// With --command: a host program to put on the guest's PATH as /usr/local/bin/NAME
+    /// (with its shared libraries), repeatable.
+    #[arg(long, value_name = "FILE", requires = "command")]
+    pub guest_tool: Vec<PathBuf>,
     /// The manifest of the one --artifact (the Go bpfcompat's format, docs/manifest.md),
     /// instead of the X.manifest.yaml beside it.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["command", "suite"])]
@@ -543,7 +558,8 @@ impl TestCommandArgs {
         let check = CommandCheck {
             command: self.cmd,
             bin: self.bin,
-            artifact: self.artifact,
+            artifacts: self.artifact,
+            guest_tools: self.guest_tool,
             expected_exit: i32::from(self.expect_exit),
         };
         (CheckSpec::Command(check), self.common.into_options())
@@ -554,21 +570,13 @@ impl TestArgs {
     /// What to check: the loader command, or the objects for the validator.
     pub fn into_check(self) -> anyhow::Result<(CheckSpec, RunOptions)> {
         let spec = match self.command {
-            Some(command) => {
-                if self.artifact.len() > 1 {
-                    bail!(
-                        "--command ships one --artifact into the guest (as \
-                         $BPFCOMPAT_ARTIFACT); give one, or drop --command to check several \
-                         objects with the validator"
-                    );
-                }
-                CheckSpec::Command(CommandCheck {
-                    command,
-                    bin: self.command_binary,
-                    artifact: self.artifact.into_iter().next(),
-                    expected_exit: i32::from(self.command_expect_exit),
-                })
-            }
+            Some(command) => CheckSpec::Command(CommandCheck {
+                command,
+                bin: self.command_binary,
+                artifacts: self.artifact,
+                guest_tools: self.guest_tool,
+                expected_exit: i32::from(self.command_expect_exit),
+            }),
             None => {
                 let mode = self.validation_mode.map(ValidationMode::from);
                 let auto_fixups = !self.no_auto_fixups;
@@ -823,5 +831,29 @@ mod tests {
         assert!(e.contains("--manifest describes one object"), "{e}");
         assert!(test_spec(&["--suite", "s.yaml", "--artifact", "a.o"]).is_err());
         assert!(test_spec(&["--command", "true", "--manifest", "m.yaml"]).is_err());
+    }
+
+    #[test]
+    fn command_mode_ships_every_artifact_and_the_guest_tools() {
+        let spec = test_spec(&[
+            "--command",
+            "true",
+            "--artifact",
+            "a.o",
+            "--artifact",
+            "b.o",
+            "--guest-tool",
+            "/usr/bin/jq",
+        ]);
+        match spec.unwrap() {
+            CheckSpec::Command(c) => {
+                assert_eq!(c.artifacts, [Path::new("a.o"), Path::new("b.o")]);
+                assert_eq!(c.guest_tools, [Path::new("/usr/bin/jq")]);
+            }
+            _ => panic!("not a command"),
+        }
+        let e = test_spec(&["--artifact", "a.o", "--guest-tool", "/usr/bin/jq"]);
+        let e = e.err().expect("refused without --command").to_string();
+        assert!(e.contains("--command"), "{e}");
     }
 }

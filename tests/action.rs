@@ -259,14 +259,108 @@ fn inputs_are_checked_before_anything_is_downloaded() {
         }
         runner.run("resolve", &env)
     };
+    std::fs::write(runner.workspace("other.bpf.o"), b"y").unwrap();
+    std::fs::write(runner.workspace("suite.yaml"), b"cases: []\n").unwrap();
+    std::fs::write(runner.workspace("probe.manifest.yaml"), b"name: probe\n").unwrap();
     let ok = with(&[]);
     assert_eq!(ok.code, 0, "{}", ok.context());
+    // Accepted: both spellings of every mode, a suite alone (with its
+    // outputs under either name, or both naming one path), one object
+    // with its manifest, and a command with several artifacts.
+    let one = [("BPFCOMPAT_ARTIFACT", "probe.bpf.o")];
+    let suite = [
+        ("BPFCOMPAT_ARTIFACT", ""),
+        ("BPFCOMPAT_SUITE", "suite.yaml"),
+    ];
+    let accepted: Vec<Vec<(&'static str, &'static str)>> = vec![
+        vec![("BPFCOMPAT_VALIDATION_MODE", "load_only")],
+        vec![("BPFCOMPAT_VALIDATION_MODE", "load-only")],
+        vec![("BPFCOMPAT_VALIDATION_MODE", "load_attach")],
+        vec![("BPFCOMPAT_VALIDATION_MODE", "behavior")],
+        vec![("BPFCOMPAT_VALIDATION_MODE", "")],
+        suite.to_vec(),
+        [
+            &suite[..],
+            &[
+                ("BPFCOMPAT_SUITE_OUT", "r/s.json"),
+                ("BPFCOMPAT_SUITE_MARKDOWN", "r/s.md"),
+            ],
+        ]
+        .concat(),
+        [
+            &suite[..],
+            &[
+                ("BPFCOMPAT_SUITE_OUT", "r/s.json"),
+                ("BPFCOMPAT_OUT", "r/s.json"),
+            ],
+        ]
+        .concat(),
+        [&one[..], &[("BPFCOMPAT_MANIFEST", "probe.manifest.yaml")]].concat(),
+        vec![("BPFCOMPAT_COMMAND", "./loader")],
+    ];
+    for extra in accepted {
+        let step = with(&extra);
+        assert_eq!(step.code, 0, "{extra:?}: {}", step.context());
+    }
     for (extra, says) in [
         (
             vec![("BPFCOMPAT_ARTIFACT", "build/*.bpf.o")],
             "matches no file",
         ),
-        (vec![("BPFCOMPAT_ARTIFACT", "")], "give the command input"),
+        (
+            vec![("BPFCOMPAT_ARTIFACT", "")],
+            "give the command input (your loader), the artifact input (.bpf.o files) or the suite input",
+        ),
+        (
+            vec![("BPFCOMPAT_SUITE", "suite.yaml")],
+            "suite and artifact are given",
+        ),
+        (
+            [&suite[..], &[("BPFCOMPAT_COMMAND", "./loader")]].concat(),
+            "suite and command are given",
+        ),
+        (
+            [&suite[..], &[("BPFCOMPAT_MANIFEST", "probe.manifest.yaml")]].concat(),
+            "suite and manifest are given",
+        ),
+        (
+            vec![("BPFCOMPAT_ARTIFACT", ""), ("BPFCOMPAT_SUITE", "nowhere.yaml")],
+            "suite 'nowhere.yaml' is not a file",
+        ),
+        (
+            vec![("BPFCOMPAT_MANIFEST", "probe.manifest.yaml")],
+            "manifest describes one object, and artifact '*.bpf.o' matches 2 files",
+        ),
+        (
+            [&one[..], &[("BPFCOMPAT_MANIFEST", "nowhere.yaml")]].concat(),
+            "manifest 'nowhere.yaml' is not a file",
+        ),
+        (
+            [
+                &one[..],
+                &[
+                    ("BPFCOMPAT_MANIFEST", "probe.manifest.yaml"),
+                    ("BPFCOMPAT_COMMAND", "./loader"),
+                ],
+            ]
+            .concat(),
+            "manifest is given with command",
+        ),
+        (
+            vec![("BPFCOMPAT_SUITE_OUT", "r/s.json")],
+            "suite-out is given without suite; without a suite, use out",
+        ),
+        (
+            [
+                &suite[..],
+                &[
+                    ("BPFCOMPAT_SUITE_MARKDOWN", "r/s.md"),
+                    ("BPFCOMPAT_MARKDOWN_OUT", "r/report.md"),
+                ],
+            ]
+            .concat(),
+            "markdown 'r/report.md' and suite-markdown 'r/s.md' name different files",
+        ),
         (
             vec![
                 ("BPFCOMPAT_COMMAND", "./loader"),
@@ -347,15 +441,7 @@ fn the_lock_file_lives_in_the_workspace_and_is_honoured_when_locked() {
         format!("{}.lock", runner.workspace("ci.yaml").display())
     );
 
-    // A stand-in bpfcompat: records its arguments and cwd, writes a report,
-    // its Markdown and the built-in matrix's lock file where bpfcompat does.
-    runner.fake(
-        "bpfcompat",
-        "printf '%s\\n' \"$PWD\" \"$@\" > \"$RUNNER_TEMP/args\"\n\
-         out=; md=; while [ $# -gt 0 ]; do case $1 in --out) out=$2;; --markdown) md=$2;; esac; shift; done\n\
-         echo '{\"report\":1}' > \"$out\"; echo '# report' > \"$md\"\n\
-         mkdir -p .bpfcompat; echo '{\"version\":1}' > .bpfcompat/mvp.lock\nexit 2\n",
-    );
+    fake_bpfcompat(&runner);
     std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
     std::fs::write(&lock, "{}").unwrap();
     let step = resolve("mvp", "true");
@@ -376,8 +462,8 @@ fn the_lock_file_lives_in_the_workspace_and_is_honoured_when_locked() {
     );
     assert_eq!(test.code, 0, "{}", test.context());
     assert_eq!(test.outputs["exit-code"], "2");
-    let args = std::fs::read_to_string(runner.path("temp/args")).unwrap();
-    let args: Vec<&str> = args.lines().collect();
+    let args = recorded_args(&runner);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     assert_eq!(
         args[0],
         runner
@@ -406,4 +492,94 @@ fn the_lock_file_lives_in_the_workspace_and_is_honoured_when_locked() {
         "{\"report\":1}\n"
     );
     assert!(runner.workspace("results/report.md").is_file());
+}
+
+/// A stand-in bpfcompat: records its arguments and cwd, writes a report,
+/// its Markdown and the built-in matrix's lock file where bpfcompat does.
+fn fake_bpfcompat(runner: &Runner) {
+    runner.fake(
+        "bpfcompat",
+        "printf '%s\\n' \"$PWD\" \"$@\" > \"$RUNNER_TEMP/args\"\n\
+         out=; md=; while [ $# -gt 0 ]; do case $1 in --out) out=$2;; --markdown) md=$2;; esac; shift; done\n\
+         echo '{\"report\":1}' > \"$out\"; echo '# report' > \"$md\"\n\
+         mkdir -p .bpfcompat; echo '{\"version\":1}' > .bpfcompat/mvp.lock\nexit 2\n",
+    );
+}
+
+/// The cwd and arguments the stand-in bpfcompat was last run with.
+fn recorded_args(runner: &Runner) -> Vec<String> {
+    std::fs::read_to_string(runner.path("temp/args"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The inputs the Go bpfcompat's action has: a suite with its outputs
+/// under the Go names, a manifest, and validation modes in its spelling,
+/// each reaching `bpfcompat test`; empty ones leave bpfcompat's defaults
+/// (and a suite's) alone.
+#[test]
+fn suite_manifest_and_validation_mode_reach_bpfcompat_test() {
+    let runner = Runner::new();
+    fake_bpfcompat(&runner);
+    std::fs::write(runner.workspace("probe.bpf.o"), b"x").unwrap();
+    std::fs::write(runner.workspace("suite.yaml"), b"cases: []\n").unwrap();
+    std::fs::write(runner.workspace("m.yaml"), b"name: probe\n").unwrap();
+    let step = |resolve: &[(&str, &str)], test: &[(&str, &str)]| -> Vec<String> {
+        let mut env = vec![("BPFCOMPAT_MATRIX", "mvp"), ("BPFCOMPAT_CHECK_NAME", "c")];
+        env.extend_from_slice(resolve);
+        let resolved = runner.run("resolve", &env);
+        assert_eq!(resolved.code, 0, "{}", resolved.context());
+        let mut env: Vec<(&str, &str)> = vec![
+            ("BPFCOMPAT_MATRIX_FILE", &resolved.outputs["matrix"]),
+            ("BPFCOMPAT_LOCK_FILE", &resolved.outputs["lock-file"]),
+            ("BPFCOMPAT_ARTIFACTS", &resolved.outputs["artifacts"]),
+            ("BPFCOMPAT_REPORT_DIR", &resolved.outputs["report-dir"]),
+            ("BPFCOMPAT_CACHE_DIR", "/tmp/cache"),
+        ];
+        env.extend_from_slice(resolve);
+        env.extend_from_slice(test);
+        let tested = runner.run("test", &env);
+        assert_eq!(tested.code, 0, "{}", tested.context());
+        recorded_args(&runner)
+    };
+    let has = |args: &[String], flag: &str, value: &str| {
+        args.windows(2).any(|w| w[0] == flag && w[1] == value)
+    };
+
+    let suite = [
+        ("BPFCOMPAT_SUITE", "suite.yaml"),
+        ("BPFCOMPAT_SUITE_OUT", "reports/bpfcompat-suite.json"),
+        ("BPFCOMPAT_SUITE_MARKDOWN", "reports/bpfcompat-suite.md"),
+    ];
+    let args = step(&suite, &[]);
+    assert!(has(&args, "--suite", "suite.yaml"), "{args:?}");
+    for absent in ["--validation-mode", "--timeout", "--artifact", "--manifest"] {
+        assert!(
+            !args.iter().any(|a| a == absent),
+            "{absent}: the suite's own: {args:?}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(runner.workspace("reports/bpfcompat-suite.json")).unwrap(),
+        "{\"report\":1}\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(runner.workspace("reports/bpfcompat-suite.md")).unwrap(),
+        "# report\n"
+    );
+
+    let args = step(
+        &[
+            ("BPFCOMPAT_ARTIFACT", "probe.bpf.o"),
+            ("BPFCOMPAT_MANIFEST", "m.yaml"),
+            ("BPFCOMPAT_VALIDATION_MODE", "load_only"),
+        ],
+        &[("BPFCOMPAT_TIMEOUT", "90s")],
+    );
+    assert!(has(&args, "--manifest", "m.yaml"), "{args:?}");
+    assert!(has(&args, "--validation-mode", "load_only"), "{args:?}");
+    assert!(has(&args, "--timeout", "90s"), "{args:?}");
+    assert!(!args.iter().any(|a| a == "--suite"), "{args:?}");
 }

@@ -117,19 +117,10 @@ fn t_sha<'a>(run: &'a Run, id: &str) -> &'a str {
 fn expect_exit_and_a_shipped_binary() {
     let _lock = boot_lock();
     let s = Scratch::new();
-    // A dynamically linked program built here: its libraries must come along.
-    let src = s.write(
-        "loader.c",
+    let bin = s.cc(
+        "myloader",
         "#include <stdio.h>\n#include <sys/utsname.h>\nint main(int c, char **v) { struct utsname u; uname(&u); printf(\"loader %s on %s\\n\", c > 1 ? v[1] : \"-\", u.release); return 7; }\n",
     );
-    let bin = s.path("myloader");
-    let cc = std::process::Command::new("cc")
-        .arg("-o")
-        .arg(&bin)
-        .arg(&src)
-        .status()
-        .expect("a C compiler (cc) is installed");
-    assert!(cc.success());
     let matrix = s.matrix(&[(&K510, ""), (&TINY, "")]);
     let run = s.run(&[
         "test",

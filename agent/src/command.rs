@@ -31,7 +31,10 @@ pub struct Spec {
 
 impl Spec {
     /// The guest's settings: `/bin/bash -lc`, as root in `/root`.
-    pub fn guest(command: &str, bin: Option<&str>, artifact: Option<&str>) -> Self {
+    /// `BPFCOMPAT_ARTIFACTS` lists `artifacts` one a line;
+    /// `BPFCOMPAT_ARTIFACT` is the first (empty when there is none).
+    pub fn guest(command: &str, bin: Option<&str>, artifacts: &[String]) -> Self {
+        let all = artifacts.join("\n");
         let env = [
             ("PATH", GUEST_PATH),
             ("HOME", "/root"),
@@ -40,7 +43,11 @@ impl Spec {
             ("SHELL", "/bin/bash"),
             ("TERM", "dumb"),
             ("BPFCOMPAT_BIN", bin.unwrap_or("")),
-            ("BPFCOMPAT_ARTIFACT", artifact.unwrap_or("")),
+            (
+                "BPFCOMPAT_ARTIFACT",
+                artifacts.first().map_or("", String::as_str),
+            ),
+            ("BPFCOMPAT_ARTIFACTS", &all),
             ("BPFCOMPAT_REMOTE_ROOT", proto::REMOTE_ROOT),
         ];
         Spec {
@@ -306,7 +313,12 @@ mod tests {
     use super::*;
 
     fn host_spec(command: &str) -> Spec {
-        let mut spec = Spec::guest(command, Some("/bpfcompat/bin/x"), None);
+        host_spec_with(command, &[])
+    }
+
+    /// The guest's settings, runnable on the host.
+    fn host_spec_with(command: &str, artifacts: &[String]) -> Spec {
+        let mut spec = Spec::guest(command, Some("/bpfcompat/bin/x"), artifacts);
         spec.cwd = std::env::temp_dir().display().to_string();
         spec.env.push(("PATH".into(), "/usr/bin:/bin".into()));
         spec
@@ -314,11 +326,10 @@ mod tests {
 
     #[test]
     fn a_command_past_its_timeout_is_killed() {
-        let mut spec = host_spec("echo started; sleep 5");
+        let mut spec = host_spec("sleep 5");
         spec.timeout = Some(Duration::from_millis(300));
         let out = run(&spec);
         assert_eq!(out.signal, Some(libc::SIGKILL));
-        assert_eq!(out.stdout_tail, "started\n");
         assert!(
             out.duration_ms >= 300 && out.duration_ms < 3000,
             "{}",
@@ -329,7 +340,8 @@ mod tests {
     #[test]
     fn exit_code_output_and_environment() {
         let out = run(&host_spec(
-            "echo \"bin=$BPFCOMPAT_BIN art=[$BPFCOMPAT_ARTIFACT] root=$BPFCOMPAT_REMOTE_ROOT\"; \
+            "echo \"bin=$BPFCOMPAT_BIN art=[$BPFCOMPAT_ARTIFACT] all=[$BPFCOMPAT_ARTIFACTS] \
+             root=$BPFCOMPAT_REMOTE_ROOT\"; \
              echo oops >&2; exit 7",
         ));
         assert_eq!(out.exit_code, Some(7));
@@ -337,10 +349,28 @@ mod tests {
         assert_eq!(out.error, None);
         assert_eq!(
             out.stdout_tail,
-            "bin=/bpfcompat/bin/x art=[] root=/bpfcompat\n"
+            "bin=/bpfcompat/bin/x art=[] all=[] root=/bpfcompat\n"
         );
         assert_eq!(out.stderr_tail, "oops\n");
         assert_eq!(out.stdout_bytes, out.stdout_tail.len() as u64);
+    }
+
+    #[test]
+    fn every_artifact_is_listed_and_the_first_is_the_artifact() {
+        let artifacts = [
+            "/bpfcompat/artifact/a.o".to_owned(),
+            "/bpfcompat/artifact/b c.o".to_owned(),
+        ];
+        let out = run(&host_spec_with(
+            "echo \"[$BPFCOMPAT_ARTIFACT]\"; \
+             while read -r a; do echo \"<$a>\"; done <<<\"$BPFCOMPAT_ARTIFACTS\"",
+            &artifacts,
+        ));
+        assert_eq!(out.exit_code, Some(0), "{}", out.stderr_tail);
+        assert_eq!(
+            out.stdout_tail,
+            "[/bpfcompat/artifact/a.o]\n</bpfcompat/artifact/a.o>\n</bpfcompat/artifact/b c.o>\n"
+        );
     }
 
     #[test]

@@ -83,11 +83,11 @@ fn run(warnings: &mut Vec<String>) -> Outcome {
             CheckRequest::Command {
                 command,
                 bin,
-                artifact,
+                artifacts,
             } => CheckOutcome::Command(command::run(&command::Spec::guest(
                 command,
                 bin.as_deref(),
-                artifact.as_deref(),
+                artifacts,
             ))),
             CheckRequest::Object(req) => {
                 let facts = bpf_facts.get_or_insert_with(object::kernel_facts);

@@ -44,8 +44,11 @@ pub enum CheckRequest {
         command: String,
         /// Guest path of the user's binary, exported as `BPFCOMPAT_BIN`.
         bin: Option<String>,
-        /// Guest path of the artifact, exported as `BPFCOMPAT_ARTIFACT`.
-        artifact: Option<String>,
+        /// Guest paths of the artifacts, in command-line order: exported
+        /// one a line as `BPFCOMPAT_ARTIFACTS`, the first as
+        /// `BPFCOMPAT_ARTIFACT`.
+        #[serde(default)]
+        artifacts: Vec<String>,
     },
     /// Check a `.bpf.o` with the bundled libbpf validator.
     Object(object::ObjectCheckRequest),

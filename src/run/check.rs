@@ -9,7 +9,9 @@ use bpfcompat_proto::object::{FunctionalTest, LoaderContract, ValidationMode};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::boot::initramfs::{CommandPayload, ObjectPayload, Payload};
+use crate::boot::initramfs::{
+    CommandPayload, GuestError, GuestTool, ObjectPayload, Payload, GUEST_ARTIFACT_DIR,
+};
 use crate::kernel::ModuleWant;
 use crate::manifest::suite::Suite;
 use crate::manifest::{Manifest, ManifestError, RequiredProfile};
@@ -20,7 +22,10 @@ use crate::report::{ArtifactIdentity, CheckArtifact, Mode};
 pub struct CommandCheck {
     pub command: String,
     pub bin: Option<PathBuf>,
-    pub artifact: Option<PathBuf>,
+    /// Shipped side by side: their file names must differ.
+    pub artifacts: Vec<PathBuf>,
+    /// `--guest-tool`: on the guest's `PATH`, their file names differing too.
+    pub guest_tools: Vec<PathBuf>,
     pub expected_exit: i32,
 }
 
@@ -109,6 +114,21 @@ pub enum CheckError {
     InvalidObject(InvalidObject),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    #[error(
+        "{what} {first} and {what} {second} have the same file name, and both would be \
+         {dir}/{name} in the guest; rename one of them"
+    )]
+    SameName {
+        what: &'static str,
+        name: String,
+        dir: &'static str,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    #[error("--guest-tool {path} {why}; give an executable file (chmod +x)")]
+    NotExecutable { path: PathBuf, why: String },
+    #[error(transparent)]
+    Guest(#[from] GuestError),
 }
 
 pub fn prepare(spec: &CheckSpec) -> Result<Prepared, CheckError> {
@@ -130,26 +150,30 @@ fn prepare_command(check: &CommandCheck) -> Result<Prepared, CheckError> {
         .as_deref()
         .map(|p| CheckArtifact::read("--bin", p))
         .transpose()?;
-    let artifact = check
-        .artifact
-        .as_deref()
+    distinct_names("--artifact", GUEST_ARTIFACT_DIR, &check.artifacts)?;
+    let artifacts = check
+        .artifacts
+        .iter()
         .map(|p| CheckArtifact::read("--artifact", p))
-        .transpose()?;
-    let identity = match &artifact {
-        Some(a) => ArtifactIdentity {
-            id: format!("sha256:{}", a.sha256.as_deref().unwrap_or_default()),
-            name: a.name.clone(),
-        },
-        None => command_identity(&check.command, bin.as_ref()),
+        .collect::<Result<Vec<_>, _>>()?;
+    let (tools, notes) = guest_tools(&check.guest_tools)?;
+    let identity = if artifacts.is_empty() {
+        command_identity(&check.command, bin.as_ref())
+    } else {
+        files_identity(&artifacts)
     };
-    let shown = artifact.or(bin).unwrap_or_else(|| CheckArtifact {
-        name: identity.name.clone(),
-        path: None,
-        sha256: None,
-        case: None,
-        manifest: None,
-        inspection: None,
-    });
+    let shown = artifacts
+        .into_iter()
+        .next()
+        .or(bin)
+        .unwrap_or_else(|| CheckArtifact {
+            name: identity.name.clone(),
+            path: None,
+            sha256: None,
+            case: None,
+            manifest: None,
+            inspection: None,
+        });
     Ok(Prepared {
         mode: Mode::Command,
         identity,
@@ -159,12 +183,78 @@ fn prepare_command(check: &CommandCheck) -> Result<Prepared, CheckError> {
         payload: Payload::Command(CommandPayload {
             command: check.command.clone(),
             bin: check.bin.clone(),
-            artifact: check.artifact.clone(),
+            artifacts: check.artifacts.clone(),
+            tools,
         }),
         required_profiles: Vec::new(),
-        notes: Vec::new(),
+        notes,
         suite: None,
     })
+}
+
+/// `--guest-tool` files, checked, and the host's bpftool unless one of
+/// them is a bpftool; a note when the guest gets no bpftool at all.
+fn guest_tools(paths: &[PathBuf]) -> Result<(Vec<GuestTool>, Vec<String>), CheckError> {
+    distinct_names(
+        "--guest-tool",
+        crate::boot::initramfs::GUEST_TOOL_DIR,
+        paths,
+    )?;
+    let mut tools = Vec::with_capacity(paths.len() + 1);
+    for path in paths {
+        executable_file(path)?;
+        tools.push(GuestTool::user(path)?);
+    }
+    let mut notes = Vec::new();
+    if !tools.iter().any(|t| t.name() == "bpftool") {
+        match GuestTool::host_bpftool() {
+            Ok(bpftool) => tools.push(bpftool),
+            Err(why) => notes.push(format!("the guest has no bpftool: {why}")),
+        }
+    }
+    Ok((tools, notes))
+}
+
+fn executable_file(path: &Path) -> Result<(), CheckError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|err| CheckError::Unreadable {
+        what: "--guest-tool",
+        path: path.to_owned(),
+        err,
+    })?;
+    let mode = meta.permissions().mode();
+    let why = if !meta.is_file() {
+        "is not a file".to_owned()
+    } else if mode & 0o111 == 0 {
+        format!("is not executable (mode {:04o})", mode & 0o7777)
+    } else {
+        return Ok(());
+    };
+    Err(CheckError::NotExecutable {
+        path: path.to_owned(),
+        why,
+    })
+}
+
+/// Files shipped side by side in `dir` of the guest must differ in name.
+fn distinct_names(
+    what: &'static str,
+    dir: &'static str,
+    paths: &[PathBuf],
+) -> Result<(), CheckError> {
+    let mut seen: std::collections::HashMap<String, &PathBuf> = Default::default();
+    for path in paths {
+        if let Some(first) = seen.insert(file_name(path), path) {
+            return Err(CheckError::SameName {
+                what,
+                name: file_name(path),
+                dir,
+                first: first.clone(),
+                second: path.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn prepare_objects(objects: &[ObjectCheck]) -> Result<Prepared, CheckError> {
@@ -216,24 +306,7 @@ fn prepare_objects(objects: &[ObjectCheck]) -> Result<Prepared, CheckError> {
             contract,
         });
     }
-    let identity = match artifacts.as_slice() {
-        [one] => ArtifactIdentity {
-            id: format!("sha256:{}", one.sha256.as_deref().unwrap_or_default()),
-            name: one.name.clone(),
-        },
-        many => {
-            // Several objects are one artifact: their digests, in order.
-            let mut hasher = Sha256::new();
-            for a in many {
-                hasher.update(a.sha256.as_deref().unwrap_or_default().as_bytes());
-                hasher.update(b"\n");
-            }
-            ArtifactIdentity {
-                id: format!("sha256:{}", hex::encode(hasher.finalize())),
-                name: format!("{} (+{} more)", many[0].name, many.len() - 1),
-            }
-        }
-    };
+    let identity = files_identity(&artifacts);
     let module_wants = crate::run::modules::dedup(
         artifacts
             .iter()
@@ -252,6 +325,28 @@ fn prepare_objects(objects: &[ObjectCheck]) -> Result<Prepared, CheckError> {
         notes,
         suite: None,
     })
+}
+
+/// One file is known by its digest; several are one artifact, known by
+/// their digests in order.
+fn files_identity(artifacts: &[CheckArtifact]) -> ArtifactIdentity {
+    match artifacts {
+        [one] => ArtifactIdentity {
+            id: format!("sha256:{}", one.sha256.as_deref().unwrap_or_default()),
+            name: one.name.clone(),
+        },
+        many => {
+            let mut hasher = Sha256::new();
+            for a in many {
+                hasher.update(a.sha256.as_deref().unwrap_or_default().as_bytes());
+                hasher.update(b"\n");
+            }
+            ArtifactIdentity {
+                id: format!("sha256:{}", hex::encode(hasher.finalize())),
+                name: format!("{} (+{} more)", many[0].name, many.len() - 1),
+            }
+        }
+    }
 }
 
 /// What a contract asks that only behavior mode does, said when the mode
@@ -330,5 +425,112 @@ fn command_identity(command: &str, bin: Option<&CheckArtifact>) -> ArtifactIdent
     ArtifactIdentity {
         id: format!("command://{name}@{}", &digest[..16]),
         name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(artifacts: Vec<PathBuf>, guest_tools: Vec<PathBuf>) -> CheckSpec {
+        CheckSpec::Command(CommandCheck {
+            command: "true".into(),
+            bin: None,
+            artifacts,
+            guest_tools,
+            expected_exit: 0,
+        })
+    }
+
+    fn write(dir: &Path, name: &str, mode: u32) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, name).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    #[test]
+    fn every_artifact_ships_and_all_of_them_are_the_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = write(dir.path(), "a.bpf.o", 0o644);
+        let b = write(dir.path(), "b.bpf.o", 0o644);
+        let prepared = prepare(&command(vec![a.clone(), b.clone()], vec![])).unwrap();
+        let Payload::Command(payload) = &prepared.payload else {
+            panic!("not a command payload");
+        };
+        assert_eq!(payload.artifacts, [a.clone(), b]);
+        assert_eq!(prepared.identity.name, "a.bpf.o (+1 more)");
+        let one = prepare(&command(vec![a], vec![])).unwrap();
+        assert_ne!(one.identity.id, prepared.identity.id);
+        assert_eq!(one.identity.name, "a.bpf.o");
+    }
+
+    #[test]
+    fn same_named_files_are_refused_naming_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = write(dir.path(), "v1/prog.bpf.o", 0o644);
+        let second = write(dir.path(), "v2/prog.bpf.o", 0o644);
+        let err = prepare(&command(vec![first.clone(), second.clone()], vec![]))
+            .err()
+            .unwrap()
+            .to_string();
+        for part in [
+            first.display().to_string(),
+            second.display().to_string(),
+            "/bpfcompat/artifact/prog.bpf.o".into(),
+            "rename one".into(),
+        ] {
+            assert!(err.contains(&part), "{part}: {err}");
+        }
+        let one = write(dir.path(), "v1/tool", 0o755);
+        let two = write(dir.path(), "v2/tool", 0o755);
+        let err = prepare(&command(vec![], vec![one, two.clone()]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("--guest-tool") && err.contains("/usr/local/bin/tool"),
+            "{err}"
+        );
+        assert!(err.contains(&two.display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn guest_tools_must_be_executable_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = write(dir.path(), "plain", 0o644);
+        let missing = dir.path().join("missing");
+        for (path, says) in [
+            (plain, "is not executable (mode 0644)"),
+            (missing, "cannot read --guest-tool"),
+            (dir.path().to_owned(), "is not a file"),
+        ] {
+            let err = prepare(&command(vec![], vec![path.clone()]))
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(
+                err.contains(says) && err.contains(&path.display().to_string()),
+                "{err}"
+            );
+        }
+    }
+
+    /// A `--guest-tool` named bpftool is the guest's bpftool: the host's
+    /// is not shipped beside it, and nothing is missing.
+    #[test]
+    fn a_bpftool_of_ones_own_replaces_the_hosts() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = write(dir.path(), "bpftool", 0o755);
+        let prepared = prepare(&command(vec![], vec![own.clone()])).unwrap();
+        let Payload::Command(payload) = &prepared.payload else {
+            panic!("not a command payload");
+        };
+        assert_eq!(payload.tools.len(), 1, "{:?}", payload.tools);
+        assert_eq!(payload.tools[0].host, own);
+        assert_eq!(payload.tools[0].guest, "/usr/local/bin/bpftool");
+        assert!(prepared.notes.is_empty(), "{:?}", prepared.notes);
     }
 }

@@ -61,6 +61,21 @@ impl Scratch {
         path
     }
 
+    /// Compiles the C `source` with the host's `cc` into the program `name`,
+    /// dynamically linked: its libraries must come along into a guest.
+    pub fn cc(&self, name: &str, source: &str) -> PathBuf {
+        let src = self.write(&format!("{name}.c"), source);
+        let program = self.path(name);
+        let status = Command::new("cc")
+            .arg("-o")
+            .arg(&program)
+            .arg(&src)
+            .status()
+            .expect("a C compiler (cc) is installed");
+        assert!(status.success(), "cc {}", src.display());
+        program
+    }
+
     /// Runs bpfcompat with the scratch workdir, cache and report paths.
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_to(&self.path("report.json"), args)

@@ -318,7 +318,8 @@ fn lexical(path: &Path) -> PathBuf {
     out
 }
 
-fn is_elf(path: &Path) -> Result<bool, ElfError> {
+/// Starts with the ELF magic (a script does not).
+pub fn is_elf(path: &Path) -> Result<bool, ElfError> {
     use std::io::Read;
     let mut magic = [0u8; 4];
     let read = std::fs::File::open(path)

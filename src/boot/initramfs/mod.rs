@@ -12,7 +12,9 @@
 //! | `/etc/passwd`, `/etc/group`, `/etc/ld.so.cache` | root only; the host's loader cache |
 //! | `/bpfcompat/request.json` | the [`Request`] ([`proto::REQUEST_PATH`]) |
 //! | `/bpfcompat/bin/<name>` | `--bin`, mode 0755, and its libraries |
-//! | `/bpfcompat/artifact/<name>` | `--artifact` |
+//! | `/bpfcompat/artifact/<name>` | each `--artifact` (their file names differ) |
+//! | `/usr/sbin/bpftool` | the host's bpftool and its libraries, when the host has one |
+//! | `/usr/local/bin/<name>` | each `--guest-tool` and its libraries (first on `PATH`) |
 //!
 //! Object mode puts each object at `/bpfcompat/objects/<n>/<name>`, and its
 //! request carries the object's loader contract.
@@ -43,6 +45,11 @@ pub const GUEST_BIN_DIR: &str = "/bpfcompat/bin";
 pub const GUEST_ARTIFACT_DIR: &str = "/bpfcompat/artifact";
 /// Guest directory of the objects the validator checks.
 pub const GUEST_OBJECT_DIR: &str = "/bpfcompat/objects";
+/// Guest directory of `--guest-tool`: first on the command's `PATH`, so a
+/// tool there wins over one of the same name that bpfcompat ships.
+pub const GUEST_TOOL_DIR: &str = "/usr/local/bin";
+/// Where the host's bpftool goes in command mode.
+pub const GUEST_BPFTOOL: &str = "/usr/sbin/bpftool";
 
 /// What the user asked to run in command mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,9 +59,71 @@ pub struct CommandPayload {
     /// A host file copied to `/bpfcompat/bin/<file name>` (with its shared
     /// libraries) and exported as `BPFCOMPAT_BIN`.
     pub bin: Option<PathBuf>,
-    /// A host file copied to `/bpfcompat/artifact/<file name>` and exported
-    /// as `BPFCOMPAT_ARTIFACT`.
-    pub artifact: Option<PathBuf>,
+    /// Host files copied to `/bpfcompat/artifact/<file name>` (their file
+    /// names differ) and exported one a line as `BPFCOMPAT_ARTIFACTS`, the
+    /// first also as `BPFCOMPAT_ARTIFACT`.
+    pub artifacts: Vec<PathBuf>,
+    /// Host executables put on the guest's `PATH`, with their libraries.
+    pub tools: Vec<GuestTool>,
+}
+
+/// A host executable for the guest's `PATH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestTool {
+    /// What it is, for errors: `--guest-tool`, `bpftool`.
+    pub what: &'static str,
+    pub host: PathBuf,
+    pub guest: String,
+}
+
+impl GuestTool {
+    /// `--guest-tool FILE`: at `/usr/local/bin/<file name>`.
+    pub fn user(host: &Path) -> Result<GuestTool, GuestError> {
+        let what = "--guest-tool";
+        Ok(GuestTool {
+            what,
+            guest: format!("{GUEST_TOOL_DIR}/{}", file_name(what, host)?),
+            host: host.to_owned(),
+        })
+    }
+
+    /// The host's bpftool at [`GUEST_BPFTOOL`]; why not, when the host
+    /// has none, or only a wrapper script that cannot run in a guest.
+    pub fn host_bpftool() -> Result<GuestTool, GuestError> {
+        let host = find_tool(
+            "bpftool",
+            &[
+                "/usr/sbin/bpftool",
+                "/sbin/bpftool",
+                "/usr/local/sbin/bpftool",
+            ],
+            "install it (the bpftool package, as scripts/install-deps.sh does), or ship \
+             one with --guest-tool FILE",
+        )?;
+        Self::bpftool(host)
+    }
+
+    /// `host` at [`GUEST_BPFTOOL`], unless it is a script.
+    fn bpftool(host: PathBuf) -> Result<GuestTool, GuestError> {
+        let what = "bpftool";
+        let is_program = elf::is_elf(&host).map_err(|err| GuestError::Elf {
+            what: format!("{what} {}", host.display()),
+            err,
+        })?;
+        if !is_program {
+            return Err(GuestError::WrapperScript { path: host });
+        }
+        Ok(GuestTool {
+            what,
+            host,
+            guest: GUEST_BPFTOOL.to_owned(),
+        })
+    }
+
+    /// The name it is run by in the guest.
+    pub fn name(&self) -> &str {
+        self.guest.rsplit('/').next().unwrap_or(&self.guest)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +148,12 @@ pub enum GuestError {
         looked: String,
         hint: &'static str,
     },
+    #[error(
+        "{path} is a script, not the bpftool program (a wrapper such as Ubuntu's, which runs \
+         the bpftool of the host's kernel, cannot run in a guest); ship the program itself \
+         with --guest-tool FILE"
+    )]
+    WrapperScript { path: PathBuf },
     #[error("`{busybox} --list` failed: {why}; reinstall busybox-static")]
     BusyboxList { busybox: PathBuf, why: String },
     #[error("{what}: {err}")]
@@ -249,7 +324,8 @@ pub fn modules_archive(modules: Vec<GuestModule>) -> Vec<u8> {
     a.to_bytes()
 }
 
-/// Ships `--bin` (with its libraries) and `--artifact` for a command check.
+/// Ships `--bin` and the tools (with their libraries) and the artifacts
+/// for a command check.
 fn command_request(a: &mut Archive, payload: &CommandPayload) -> Result<CheckRequest, GuestError> {
     let bin = match &payload.bin {
         Some(host) => {
@@ -259,18 +335,22 @@ fn command_request(a: &mut Archive, payload: &CommandPayload) -> Result<CheckReq
         }
         None => None,
     };
-    let artifact = match &payload.artifact {
-        Some(host) => {
+    for tool in &payload.tools {
+        add_executable(a, tool.what, &tool.host, &tool.guest)?;
+    }
+    let artifacts = payload
+        .artifacts
+        .iter()
+        .map(|host| {
             let guest = format!("{GUEST_ARTIFACT_DIR}/{}", file_name("--artifact", host)?);
             add_data_file(a, "--artifact", host, &guest)?;
-            Some(guest)
-        }
-        None => None,
-    };
+            Ok(guest)
+        })
+        .collect::<Result<_, GuestError>>()?;
     Ok(CheckRequest::Command {
         command: payload.command.clone(),
         bin,
-        artifact,
+        artifacts,
     })
 }
 
@@ -438,7 +518,8 @@ mod tests {
         Payload::Command(CommandPayload {
             command: "echo hi".into(),
             bin,
-            artifact,
+            artifacts: artifact.into_iter().collect(),
+            tools: Vec::new(),
         })
     }
 
@@ -501,7 +582,7 @@ mod tests {
             [CheckRequest::Command {
                 command: "echo hi".into(),
                 bin: Some("/bpfcompat/bin/env".into()),
-                artifact: Some("/bpfcompat/artifact/prog.bpf.o".into()),
+                artifacts: vec!["/bpfcompat/artifact/prog.bpf.o".into()],
             }]
         );
         use std::os::unix::fs::PermissionsExt;
@@ -524,10 +605,83 @@ mod tests {
             [CheckRequest::Command {
                 command: "echo hi".into(),
                 bin: None,
-                artifact: None
+                artifacts: Vec::new(),
             }]
         );
         assert!(!root.path().join("bpfcompat/bin").exists());
+    }
+
+    /// Every artifact in the request in order, and the tools on `PATH`
+    /// with their libraries: they run chrooted into the tree.
+    #[test]
+    fn tools_and_every_artifact_are_staged() {
+        let dir = tempfile::tempdir().unwrap();
+        let artifacts: Vec<PathBuf> = ["b.bpf.o", "a.bpf.o"]
+            .iter()
+            .map(|name| {
+                let path = dir.path().join(name);
+                std::fs::write(&path, name).unwrap();
+                path
+            })
+            .collect();
+        let mut tools = vec![GuestTool::user(Path::new("/usr/bin/env")).unwrap()];
+        tools.extend(GuestTool::host_bpftool().ok());
+        let payload = Payload::Command(CommandPayload {
+            command: "true".into(),
+            bin: None,
+            artifacts,
+            tools: tools.clone(),
+        });
+        let root = unpack(&build_initramfs(&fake_agent(), &payload).unwrap());
+        let r = root.path();
+        let request: Request =
+            serde_json::from_slice(&std::fs::read(r.join("bpfcompat/request.json")).unwrap())
+                .unwrap();
+        let CheckRequest::Command { artifacts, .. } = &request.checks[0] else {
+            panic!("not a command: {request:?}");
+        };
+        assert_eq!(
+            artifacts,
+            &["/bpfcompat/artifact/b.bpf.o", "/bpfcompat/artifact/a.bpf.o"]
+        );
+        assert_eq!(
+            std::fs::read(r.join("bpfcompat/artifact/a.bpf.o")).unwrap(),
+            b"a.bpf.o"
+        );
+        assert_eq!(tools[0].guest, "/usr/local/bin/env");
+        assert_eq!(tools[0].name(), "env");
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("not root: the chroot runs are left to the boot tests");
+            return;
+        }
+        for tool in &tools {
+            let out = chroot_run(r, &[&tool.guest, "--help"]);
+            assert!(
+                out.status.success(),
+                "{} in the guest: {}",
+                tool.guest,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
+    #[test]
+    fn a_wrapper_script_is_no_bpftool_for_a_guest() {
+        let dir = tempfile::tempdir().unwrap();
+        let wrapper = dir.path().join("bpftool");
+        std::fs::write(
+            &wrapper,
+            "#!/bin/sh\nexec /usr/lib/linux-tools/$(uname -r)/bpftool\n",
+        )
+        .unwrap();
+        let err = GuestTool::bpftool(wrapper.clone()).unwrap_err().to_string();
+        assert!(
+            err.contains(&wrapper.display().to_string()) && err.contains("--guest-tool FILE"),
+            "{err}"
+        );
+        let tool = GuestTool::bpftool("/bin/bash".into()).unwrap();
+        assert_eq!(tool.guest, "/usr/sbin/bpftool");
+        assert_eq!(tool.name(), "bpftool");
     }
 
     #[test]

@@ -138,7 +138,7 @@ fn sockopt_sysctl() -> std::io::Result<()> {
 
 /// Runs `test` with bash in the guest, judged by its expectations.
 pub fn functional_test(test: &FunctionalTest) -> FunctionalTestOutcome {
-    let mut spec = command::Spec::guest(&test.command, None, None);
+    let mut spec = command::Spec::guest(&test.command, None, &[]);
     spec.timeout = Some(Duration::from_millis(test.timeout_ms));
     let ran = command::run(&spec);
     let timed_out = ran.signal == Some(libc::SIGKILL) && ran.duration_ms >= test.timeout_ms;
