@@ -4,6 +4,8 @@
 # cost under 1.3x one), and the validator's own time per object inside the
 # guest (from the report's validation.duration_ms).
 #
+# Also: the same ten objects in behavior mode against the default mode.
+#
 # Usage: bench/validator.sh [RUNS]   (default 3; needs `cargo build --release`,
 #        clang and libbpf-dev for the corpus)
 cd "$(dirname "$0")/.."
@@ -18,16 +20,34 @@ one=(--artifact "$work/corpus/${ten[0]}.bpf.o")
 all=()
 for o in "${ten[@]}"; do all+=(--artifact "$work/corpus/$o.bpf.o"); done
 
+# The validator's mean time per object in the last report.
+per_object() {
+  python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["targets"][0]["checks"]; print(round(sum(x["validation"]["duration_ms"] for x in c)/len(c)))' "$work/r.json"
+}
+
 printf '%-16s %12s %13s %7s %17s\n' kernel "1 obj (ms)" "10 objs (ms)" ratio "validator/obj (ms)"
 for id in "${order[@]}"; do
   matrix_for "$id" > "$work/$id.yaml"
   time_bpfcompat test "${one[@]}" --matrix "$work/$id.yaml" >/dev/null   # warm the cache
   t1=$(for _ in $(seq "$runs"); do time_bpfcompat test "${one[@]}" --matrix "$work/$id.yaml"; done | median)
   t10=$(for _ in $(seq "$runs"); do time_bpfcompat test "${all[@]}" --matrix "$work/$id.yaml"; done | median)
-  per=$(python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["targets"][0]["checks"]; print(round(sum(x["validation"]["duration_ms"] for x in c)/len(c)))' "$work/r.json")
-  printf '%-16s %12d %13d %7.2f %17d\n' "$id" "$t1" "$t10" "$(ratio "$t10" "$t1")" "$per"
+  printf '%-16s %12d %13d %7.2f %17d\n' "$id" "$t1" "$t10" "$(ratio "$t10" "$t1")" "$(per_object)"
 done
 printf 'accel: %s, %s\n' "$accel" "$(qemu-system-x86_64 --version | head -n1)"
+
+# Behavior mode: the same ten objects, each attached, held while the
+# built-in workload runs, and its run statistics read; against the default
+# mode (load-attach) in the same boot. The validator's time per object is
+# what behavior adds; the default mode must not pay for it (compare its
+# column with an older build through BPFCOMPAT_BENCH_BIN).
+printf '\n%-16s %18s %19s %22s %23s %7s\n' kernel "load-attach (ms)" "behavior (ms)" "load-attach/obj (ms)" "behavior/obj (ms)" ratio
+for id in "${order[@]}"; do
+  ta=$(for _ in $(seq "$runs"); do time_bpfcompat test "${all[@]}" --matrix "$work/$id.yaml"; done | median)
+  pa=$(per_object)
+  tb=$(for _ in $(seq "$runs"); do time_bpfcompat test "${all[@]}" --validation-mode behavior --matrix "$work/$id.yaml"; done | median)
+  pb=$(per_object)
+  printf '%-16s %18d %19d %22d %23d %7.2f\n' "$id" "$ta" "$tb" "$pa" "$pb" "$(ratio "$pb" "$pa")"
+done
 
 # Isolation: a 30-program object whose whole load fails on one program
 # (bench/bpf/thirty_programs.bpf.c). The validator finds the culprit by
