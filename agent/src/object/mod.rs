@@ -344,10 +344,12 @@ fn trial_load(
     if !attach {
         return Ok(());
     }
+    // The variant, not its companions (prog-array slots, attached by no one).
+    let companions = &object.contract.probe_companions;
     let loaded: Vec<bool> = object
         .progs
         .iter()
-        .map(|p| only.contains(&p.name))
+        .map(|p| only.contains(&p.name) && !companions.contains(&p.name))
         .collect();
     let attached = attach::attach_all(obj, &object.progs, &loaded, &object.maps, actx, false);
     match attached
