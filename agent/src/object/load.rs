@@ -35,6 +35,9 @@ pub struct MapDecl {
     pub map_type: u32,
     pub max_entries: u32,
     pub autocreate: bool,
+    /// A map of maps with neither an inner map definition nor an inner map
+    /// fd (the loader hands it one).
+    pub inner_missing: bool,
 }
 
 impl MapDecl {
@@ -84,11 +87,18 @@ pub fn declarations(obj: &OpenObject) -> (Vec<ProgDecl>, Vec<MapDecl>) {
         .maps()
         .map(|m| {
             let raw = m.as_libbpf_object().as_ptr();
+            let map_type = unsafe { libbpf_sys::bpf_map__type(raw) };
+            let map_in_map = matches!(
+                map_type,
+                libbpf_sys::BPF_MAP_TYPE_ARRAY_OF_MAPS | libbpf_sys::BPF_MAP_TYPE_HASH_OF_MAPS
+            );
             MapDecl {
                 name: m.name().to_string_lossy().into_owned(),
-                map_type: unsafe { libbpf_sys::bpf_map__type(raw) },
+                map_type,
                 max_entries: m.max_entries(),
                 autocreate: m.autocreate(),
+                inner_missing: map_in_map
+                    && unsafe { libbpf_sys::bpf_map__inner_map(raw) }.is_null(),
             }
         })
         .collect();

@@ -9,6 +9,7 @@ use bpfcompat_proto::object::{
 };
 
 use super::classify::{self, classify, Evidence};
+use super::contract::fixups::auto_size;
 use super::contract::Prepare;
 use super::load::{Culprit, FailurePoint, LoadAttempt, MapDecl, ProgDecl};
 use super::names;
@@ -58,6 +59,13 @@ impl Ctx<'_> {
         let t = names::map_type(m.map_type);
         ev.map_type_supported = self.probe(ProbeKind::MapType, &t, None);
         ev.map_type = Some(t);
+        ev.loader_gap = if m.max_entries == 0 && auto_size(m.map_type, None, 1).is_some() {
+            Some("compiled with max_entries 0, sized by its loader at run time".into())
+        } else if m.inner_missing && !self.prepare.gives_inner(&m.name) {
+            Some("a map of maps without an inner map, which its loader hands it".into())
+        } else {
+            None
+        };
         ev
     }
 }

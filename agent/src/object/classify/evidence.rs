@@ -51,6 +51,9 @@ pub struct Evidence {
     pub target: Option<String>,
     /// `/sys/kernel/security/lockdown`'s selected mode.
     pub lockdown: Option<String>,
+    /// Map creation: what the object leaves to its loader and nobody set
+    /// (`max_entries 0`, no inner map): no kernel creates it as compiled.
+    pub loader_gap: Option<String>,
 }
 
 impl Evidence {
@@ -71,6 +74,7 @@ impl Evidence {
             target_traceable: None,
             target: None,
             lockdown: None,
+            loader_gap: None,
         }
     }
 }

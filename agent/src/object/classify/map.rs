@@ -17,6 +17,19 @@ pub fn classify_map(ev: &Evidence) -> Diagnosis {
     if ev.errno == Some(EPERM) {
         return permission(ev, Phase::MapCreate, line);
     }
+    if let Some(gap) = &ev.loader_gap {
+        return diag(
+            FailureClass::InvalidObject,
+            Phase::MapCreate,
+            format!("{line} (the map is {gap})"),
+            format!(
+                "its loader sets this before load; say what it sets in a manifest (maps: - name: \
+                 {}, with max_entries: N or cpus, inner_ringbuf_bytes or inner_map; \
+                 docs/manifest.md), or keep the automatic fixups on",
+                ev.subject
+            ),
+        );
+    }
     match ev.map_type_supported {
         Some(false) => diag(
             FailureClass::UnsupportedMapType,

@@ -70,6 +70,7 @@ const LOAD_CAUSES: &[fn(&Evidence) -> Option<Diagnosis>] = &[
     unknown_helper,
     callback_without_jit,
     unmodifiable_target,
+    untyped_section,
     unknown_program_type,
     not_permitted,
     verifier_refusal,
@@ -226,6 +227,23 @@ fn unmodifiable_target(ev: &Evidence) -> Option<Diagnosis> {
          which needs CONFIG_FUNCTION_ERROR_INJECTION, or a security_* hook; \
          fexit cannot attach to noreturn functions): pick another target or \
          use fentry/fexit/kprobe",
+    ))
+}
+
+/// libbpf could not tell the program's type from its section: no kernel
+/// loads it as compiled; its loader sets the type.
+fn untyped_section(ev: &Evidence) -> Option<Diagnosis> {
+    let line = find_line(ev, &["missing BPF prog type"])?;
+    Some(diag(
+        FailureClass::InvalidObject,
+        P,
+        line,
+        format!(
+            "libbpf cannot tell the type of {} from its section: its loader sets it \
+             (bpf_program__set_type); say which in a manifest (program_types: - program: {}, \
+             type: socket_filter or another libbpf name) or use a SEC() libbpf knows",
+            ev.subject, ev.subject
+        ),
     ))
 }
 

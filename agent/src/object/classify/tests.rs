@@ -208,3 +208,27 @@ fn log_helpers() {
     assert_eq!(verifier_error_line(log), Some("1: (95) exit"));
     assert_eq!(insns_processed(""), None);
 }
+
+#[test]
+fn what_a_loader_sets_is_not_blamed_on_the_kernel() {
+    let mut e = ev(Phase::MapCreate, EINVAL);
+    e.subject = "stacks".into();
+    e.map_type = Some("stack_trace".into());
+    e.map_type_supported = Some(true);
+    e.libbpf_lines = vec!["map 'stacks': failed to create: -EINVAL".into()];
+    e.loader_gap = Some("compiled with max_entries 0, sized by its loader at run time".into());
+    let d = classify(&e);
+    assert_eq!(d.class, FailureClass::InvalidObject);
+    assert!(d.reason.contains("max_entries 0"), "{}", d.reason);
+    assert!(d.hint.contains("name: stacks"), "{}", d.hint);
+
+    let mut e = ev(Phase::ProgramLoad, EINVAL);
+    e.subject = "acl".into();
+    e.prog_type = Some("unspec".into());
+    e.prog_type_supported = Some(false);
+    e.libbpf_lines =
+        vec!["prog 'acl': missing BPF prog type, check ELF section name 'socket_acl'".into()];
+    let d = classify(&e);
+    assert_eq!(d.class, FailureClass::InvalidObject);
+    assert!(d.hint.contains("program_types"), "{}", d.hint);
+}

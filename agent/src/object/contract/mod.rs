@@ -81,6 +81,11 @@ impl Prepare {
         Ok((prepare, sizes.recorded))
     }
 
+    /// The contract hands map `name` an inner map.
+    pub fn gives_inner(&self, name: &str) -> bool {
+        self.inner_maps.iter().any(|(m, _)| m == name)
+    }
+
     /// Applies everything to a freshly opened `obj`. Errors are libbpf's
     /// refusals of a setting (its text names the map or program).
     pub fn apply(&self, obj: &mut OpenObject) -> Result<(), String> {
