@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::truth::build_corpus;
+use common::truth::{build_corpus, table, Expected};
 use common::*;
 
 fn fixture(name: &str) -> PathBuf {
@@ -21,7 +21,13 @@ fn fixture(name: &str) -> PathBuf {
 /// beside `ringbuf.bpf.o`).
 fn corpus_with_fixtures(s: &Scratch) -> PathBuf {
     let corpus = build_corpus(s.dir.path());
-    for name in ["corpus.suite.yaml", "globals.yaml", "ringbuf.manifest.yaml"] {
+    for name in [
+        "corpus.suite.yaml",
+        "globals.yaml",
+        "ringbuf.manifest.yaml",
+        "go-docs.suite.yaml",
+        "go-docs.manifest.yaml",
+    ] {
         std::fs::copy(fixture(name), corpus.join(name)).unwrap();
     }
     std::fs::create_dir_all(corpus.join("bad")).unwrap();
@@ -275,4 +281,138 @@ fn a_go_format_suite_runs_in_one_boot_and_names_its_cases() {
     assert!(history.contains("\"corpus-suite\""), "{history}");
     let md = std::fs::read_to_string(s.path("report.md")).unwrap();
     assert!(md.contains("| ring-events: ringbuf.bpf.o |"), "{md}");
+}
+
+/// A suite and a manifest shaped like the Go bpfcompat's documented examples
+/// (defaults with a report_dir, artifact_variant, a load_only case, one
+/// object in two cases, an inline behavior test) run as they say.
+#[test]
+fn a_suite_shaped_like_the_go_docs_runs() {
+    let _lock = boot_lock();
+    let s = Scratch::new();
+    let corpus = corpus_with_fixtures(&s);
+    let matrix = s.matrix(&[(&TINY, "")]);
+    let suite = corpus.join("go-docs.suite.yaml");
+    let run = s.run(&[
+        "test",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--matrix",
+        matrix.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.context());
+    assert!(
+        run.stderr.contains("defaults.report_dir: not used"),
+        "{}",
+        run.stderr
+    );
+    let checks = run.target(TINY.id)["checks"].as_array().unwrap();
+    let cases: Vec<_> = checks
+        .iter()
+        .map(|c| {
+            assert_eq!(c["status"], "pass", "{c}");
+            (
+                c["artifact"]["case"].as_str().unwrap(),
+                c["validation"]["mode"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // Behavior is sent; today's agent loads and attaches.
+    assert_eq!(
+        cases,
+        [
+            ("sched-tracepoint", "load_attach"),
+            ("network-xdp", "load_only"),
+            ("sched-behavior", "load_attach"),
+        ]
+    );
+}
+
+/// The corpus objects that stand for loader contracts, each with its
+/// manifest from tests/bpf/ beside it.
+fn corpus_with_manifests(s: &Scratch) -> (PathBuf, Vec<String>) {
+    let corpus = build_corpus(s.dir.path());
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf");
+    let mut names: Vec<String> = std::fs::read_dir(&src)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".manifest.yaml").map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    for name in &names {
+        let file = format!("{name}.manifest.yaml");
+        std::fs::copy(src.join(&file), corpus.join(&file)).unwrap();
+    }
+    (corpus, names)
+}
+
+/// GROUND_TRUTH.md says, for every manifest of the corpus, what each kernel
+/// must report with it, in the tables' format.
+#[test]
+fn every_corpus_manifest_has_its_expected_cells() {
+    let s = Scratch::new();
+    let (_, names) = corpus_with_manifests(&s);
+    assert!(names.len() >= 7, "{names:?}");
+    let with = table("| object + manifest | 5.10 | 6.1 | 6.12 | 7.2 | tiny |");
+    let objects: Vec<&str> = with.iter().map(|(o, _)| o.as_str()).collect();
+    assert_eq!(objects, names);
+    assert!(with.iter().all(|(_, cells)| cells.len() == ALL.len()));
+    // Where a fixup is what makes an object load, it fails on every kernel
+    // with --no-auto-fixups and no manifest, and passes with its manifest.
+    let no_auto =
+        table("| object, no manifest, --no-auto-fixups | 5.10 | 6.1 | 6.12 | 7.2 | tiny |");
+    assert_eq!(no_auto.len(), 3);
+    for (object, cells) in &no_auto {
+        assert!(
+            cells.iter().all(|c| matches!(c, Expected::Load(..))),
+            "{object}: {cells:?}"
+        );
+        let (_, cells) = with.iter().find(|(o, _)| o == object).unwrap();
+        assert!(cells.iter().all(|c| *c == Expected::Pass), "{object}");
+    }
+}
+
+/// The corpus's manifests are accepted against their objects (strictly:
+/// every program, map and global they name exists), found beside them, and
+/// sent with each check.
+#[test]
+fn the_corpus_manifests_are_found_beside_their_objects_and_sent() {
+    let _lock = boot_lock();
+    let s = Scratch::new();
+    let (corpus, names) = corpus_with_manifests(&s);
+    let matrix = s.matrix(&[(&TINY, "")]);
+    let objects: Vec<String> = names
+        .iter()
+        .map(|n| corpus.join(format!("{n}.bpf.o")).display().to_string())
+        .collect();
+    let mut args = vec!["test", "--matrix", matrix.to_str().unwrap()];
+    for o in &objects {
+        args.extend(["--artifact", o.as_str()]);
+    }
+    let run = s.run(&args);
+    // Some fail on tiny with their manifests too (see GROUND_TRUTH.md).
+    assert_eq!(run.code, 2, "{}", run.context());
+    for (name, object) in names.iter().zip(&objects) {
+        assert!(
+            run.stderr
+                .contains(&format!("{object}: using the manifest beside it")),
+            "{name}: {}",
+            run.stderr
+        );
+        let check = run.target(TINY.id)["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["artifact"]["name"] == format!("{name}.bpf.o").as_str())
+            .unwrap();
+        assert!(
+            check["artifact"]["manifest"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("{name}.manifest.yaml")),
+            "{check}"
+        );
+    }
 }

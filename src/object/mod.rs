@@ -545,6 +545,16 @@ mod tests {
             match name.as_str() {
                 "not_elf.bpf.o" => assert!(matches!(r, Err(InvalidObject::NotElf { .. }))),
                 "truncated.bpf.o" => assert!(matches!(r, Err(InvalidObject::Malformed { .. }))),
+                // A section libbpf cannot type, on purpose: its manifest
+                // gives the type (program_types).
+                "untyped_socket.bpf.o" => {
+                    let s = r.unwrap_or_else(|e| panic!("{e}"));
+                    assert_eq!(s.programs[0].prog_type, None);
+                    assert_eq!(
+                        s.warnings,
+                        ["section socket_acl: libbpf does not know this section name, so it cannot guess the program type"]
+                    );
+                }
                 _ => {
                     let s = r.unwrap_or_else(|e| panic!("{e}"));
                     assert!(!s.programs.is_empty(), "{name}");
