@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::truth::{build_corpus, table, Expected};
+use common::truth::{build_corpus, check_of, differences, remarks, table, Expected};
 use common::*;
 
 fn fixture(name: &str) -> PathBuf {
@@ -317,13 +317,12 @@ fn a_suite_shaped_like_the_go_docs_runs() {
             )
         })
         .collect();
-    // Behavior is sent; today's agent loads and attaches.
     assert_eq!(
         cases,
         [
             ("sched-tracepoint", "load_attach"),
             ("network-xdp", "load_only"),
-            ("sched-behavior", "load_attach"),
+            ("sched-behavior", "behavior"),
         ]
     );
 }
@@ -374,15 +373,19 @@ fn every_corpus_manifest_has_its_expected_cells() {
     }
 }
 
-/// The corpus's manifests are accepted against their objects (strictly:
-/// every program, map and global they name exists), found beside them, and
-/// sent with each check.
+const WITH_MANIFESTS: &str = "| object + manifest | 5.10 | 6.1 | 6.12 | 7.2 | tiny |";
+const NO_AUTO_FIXUPS: &str =
+    "| object, no manifest, --no-auto-fixups | 5.10 | 6.1 | 6.12 | 7.2 | tiny |";
+
+/// The loader-contract objects with their manifests (found beside them) on
+/// the five kernels: every cell of GROUND_TRUTH.md's table, the variant
+/// each kernel selects, and the fixups each check names.
 #[test]
-fn the_corpus_manifests_are_found_beside_their_objects_and_sent() {
+fn the_contract_corpus_with_its_manifests_on_every_test_kernel() {
     let _lock = boot_lock();
     let s = Scratch::new();
     let (corpus, names) = corpus_with_manifests(&s);
-    let matrix = s.matrix(&[(&TINY, "")]);
+    let matrix = s.matrix(&ALL.map(|k| (k, "")));
     let objects: Vec<String> = names
         .iter()
         .map(|n| corpus.join(format!("{n}.bpf.o")).display().to_string())
@@ -394,25 +397,107 @@ fn the_corpus_manifests_are_found_beside_their_objects_and_sent() {
     let run = s.run(&args);
     // Some fail on tiny with their manifests too (see GROUND_TRUTH.md).
     assert_eq!(run.code, 2, "{}", run.context());
-    for (name, object) in names.iter().zip(&objects) {
+    for object in &objects {
         assert!(
             run.stderr
                 .contains(&format!("{object}: using the manifest beside it")),
-            "{name}: {}",
+            "{}",
             run.stderr
         );
-        let check = run.target(TINY.id)["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["artifact"]["name"] == format!("{name}.bpf.o").as_str())
-            .unwrap();
-        assert!(
-            check["artifact"]["manifest"]
-                .as_str()
-                .unwrap()
-                .ends_with(&format!("{name}.manifest.yaml")),
-            "{check}"
-        );
     }
+    let ids = [&K510, &K61, &K612, &K72, &TINY].map(|k| k.id);
+    let wrong = differences(&table(WITH_MANIFESTS), &ids, |id| run.target(id).clone());
+    assert!(
+        wrong.is_empty(),
+        "ground truth differs:\n{}",
+        wrong.join("\n")
+    );
+
+    // Exactly the winner is loaded; the others say why not.
+    for (object, remarks) in remarks(WITH_MANIFESTS) {
+        for (id, remark) in ids.iter().zip(remarks) {
+            let check = check_of(run.target(id), &object);
+            let (Some(groups), Some(winner)) = (check["validation"]["variants"].as_array(), remark)
+            else {
+                continue;
+            };
+            let group = &groups[0];
+            assert_eq!(
+                group["selected"].as_str(),
+                Some(winner.as_str()),
+                "{object} on {id}: {group}"
+            );
+            for not in group["not_selected"].as_array().unwrap() {
+                let program = check["validation"]["programs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|p| p["name"] == not["program"])
+                    .unwrap();
+                assert_eq!(program["load"]["status"], "skipped", "{program}");
+                assert!(
+                    program["load"]["error"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("not selected"),
+                    "{program}"
+                );
+            }
+        }
+    }
+    // The fixups are named: sizes from the manifest, the CPU count.
+    let rings = check_of(run.target(K61.id), "ringbuf_cpus");
+    let fixups = rings["validation"]["fixups"].to_string();
+    assert!(
+        fixups.contains("possible CPUs") && fixups.contains("ringbuf of 262144 bytes"),
+        "{fixups}"
+    );
+    let md = std::fs::read_to_string(s.path("report.md")).unwrap();
+    assert!(md.contains("#### Loader contract"), "{md}");
+    assert!(
+        md.contains("| variant\\_trio.bpf.o: variant group rule\\_added | `rule_added_tracepoint` | `rule_added_kprobe` | `rule_added_fentry` | `rule_added_fentry` | `rule_added_tracepoint` |"),
+        "{md}"
+    );
+}
+
+/// Without manifests and with --no-auto-fixups, what the loader leaves to
+/// run time fails on every kernel, named as the object's gap.
+#[test]
+fn without_fixups_what_the_loader_sets_fails_everywhere() {
+    let _lock = boot_lock();
+    let s = Scratch::new();
+    let corpus = build_corpus(s.dir.path());
+    let truth = table(NO_AUTO_FIXUPS);
+    let matrix = s.matrix(&ALL.map(|k| (k, "")));
+    let mut args = vec![
+        "test",
+        "--no-auto-fixups",
+        "--matrix",
+        matrix.to_str().unwrap(),
+    ];
+    let objects: Vec<String> = truth
+        .iter()
+        .map(|(n, _)| corpus.join(format!("{n}.bpf.o")).display().to_string())
+        .collect();
+    for o in &objects {
+        args.extend(["--artifact", o.as_str()]);
+    }
+    let run = s.run(&args);
+    assert_eq!(run.code, 2, "{}", run.context());
+    let ids = [&K510, &K61, &K612, &K72, &TINY].map(|k| k.id);
+    let wrong = differences(&truth, &ids, |id| run.target(id).clone());
+    assert!(
+        wrong.is_empty(),
+        "ground truth differs:\n{}",
+        wrong.join("\n")
+    );
+    let stacks = check_of(run.target(K612.id), "stack_sized");
+    assert!(stacks["validation"].get("fixups").is_none(), "{stacks}");
+    assert!(
+        stacks["classification"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("manifest"),
+        "{stacks}"
+    );
 }
