@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use common::truth::{build_corpus, check_of, differences, remarks, table, Expected};
 use common::*;
+use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -500,4 +501,91 @@ fn without_fixups_what_the_loader_sets_fails_everywhere() {
             .contains("manifest"),
         "{stacks}"
     );
+}
+
+/// Behavior mode on every kernel: run statistics, the links held while a
+/// functional test runs (only the test triggers on_sethostname), a program
+/// the workload does not reach shown as not triggered, a failing test
+/// classified with its output, and a program that must run and does not.
+#[test]
+fn behavior_mode_on_every_test_kernel() {
+    let _lock = boot_lock();
+    let s = Scratch::new();
+    let corpus = build_corpus(s.dir.path());
+    for name in [
+        "behavior.suite.yaml",
+        "behavior-held.yaml",
+        "behavior-test-fails.yaml",
+        "behavior-not-triggered.yaml",
+    ] {
+        std::fs::copy(fixture(name), corpus.join(name)).unwrap();
+    }
+    let matrix = s.matrix(&ALL.map(|k| (k, "")));
+    let suite = corpus.join("behavior.suite.yaml");
+    let run = s.run(&[
+        "test",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--matrix",
+        matrix.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 2, "{}", run.context());
+    for k in ALL {
+        let checks = run.target(k.id)["checks"].as_array().unwrap().clone();
+        let [held, fails, not_triggered] = &checks[..] else {
+            panic!("three cases on {}: {checks:?}", k.id)
+        };
+        assert_eq!(held["status"], "pass", "{} {held}", k.id);
+        assert_eq!(held["validation"]["mode"], "behavior");
+        assert_eq!(held["validation"]["behavior"]["stats"], "BPF_ENABLE_STATS");
+        let runs = |c: &Value, p: &str| -> u64 {
+            c["validation"]["programs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["name"] == p)
+                .unwrap()["run"]["run_count"]
+                .as_u64()
+                .unwrap()
+        };
+        assert!(runs(held, "on_sethostname") > 0, "{} {held}", k.id);
+        assert!(runs(held, "on_switch") > 0, "{} {held}", k.id);
+        assert_eq!(runs(held, "on_reboot"), 0);
+        let warnings = held["warnings"].to_string();
+        assert!(
+            warnings.contains("on_reboot: attached but not triggered"),
+            "{warnings}"
+        );
+        let test = &held["functional"]["tests"][0];
+        assert_eq!(test["status"], "pass", "{test}");
+        assert_eq!(test["stdout_tail"], "bpfcompat-guest\n");
+
+        let class = &fails["classification"];
+        assert_eq!(class["code"], "FUNCTIONAL_TEST_FAILURE", "{} {fails}", k.id);
+        let reason = class["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("must-fail")
+                && reason.contains("exited 4")
+                && reason.contains("no-events-seen"),
+            "{reason}"
+        );
+        assert_eq!(
+            fails["functional"]["tests"][0]["failure"],
+            "exited 4, expected 0"
+        );
+
+        let class = &not_triggered["classification"];
+        assert_eq!(
+            class["code"], "PROGRAM_NOT_TRIGGERED",
+            "{} {not_triggered}",
+            k.id
+        );
+        assert!(
+            class["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("on_reboot never ran"),
+            "{class}"
+        );
+    }
 }
