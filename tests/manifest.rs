@@ -589,3 +589,104 @@ fn behavior_mode_on_every_test_kernel() {
         );
     }
 }
+
+/// Attach targets from a manifest replace the section's, on a real kernel:
+/// a kprobe's function, a tracepoint, a uprobe's binary and symbol; an
+/// interface or a cgroup the guest lacks is a missing target naming it;
+/// an optional attach that fails makes the check partial, not failed.
+#[test]
+fn manifests_choose_attach_targets() {
+    let _lock = boot_lock();
+    let s = Scratch::new();
+    let corpus = build_corpus(s.dir.path());
+    for name in [
+        "attach.suite.yaml",
+        "attach-kprobe.yaml",
+        "attach-optional.yaml",
+        "attach-tracepoint.yaml",
+        "attach-uprobe.yaml",
+        "attach-interface.yaml",
+        "attach-cgroup.yaml",
+    ] {
+        std::fs::copy(fixture(name), corpus.join(name)).unwrap();
+    }
+    let matrix = s.matrix(&[(&K61, "")]);
+    let suite = corpus.join("attach.suite.yaml");
+    let run = s.run(&[
+        "test",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--matrix",
+        matrix.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 2, "{}", run.context());
+    let checks = run.target(K61.id)["checks"].as_array().unwrap().clone();
+    let case = |name: &str| {
+        checks
+            .iter()
+            .find(|c| c["artifact"]["case"] == name)
+            .unwrap()
+            .clone()
+    };
+    let attach = |c: &Value, program: &str| {
+        c["validation"]["programs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == program)
+            .unwrap()["attach"]
+            .clone()
+    };
+
+    let kprobe = case("kprobe-symbol");
+    assert_eq!(kprobe["status"], "pass", "{kprobe}");
+    assert_eq!(attach(&kprobe, "on_missing_symbol")["target"], "vfs_read");
+
+    let optional = case("kprobe-optional");
+    assert_eq!(optional["status"], "partial", "{optional}");
+    assert!(
+        optional["skipped"][0]
+            .as_str()
+            .unwrap()
+            .contains("optional"),
+        "{optional}"
+    );
+    assert_eq!(
+        optional["validation"]["programs"][0]["attach_optional"],
+        true
+    );
+
+    let tp = case("tracepoint");
+    assert_eq!(tp["status"], "pass", "{tp}");
+    assert_eq!(
+        attach(&tp, "on_sched_switch")["target"],
+        "sched/sched_process_exec"
+    );
+
+    let uprobe = case("uprobe");
+    assert_eq!(
+        attach(&uprobe, "on_unnamed_uprobe")["status"],
+        "pass",
+        "{uprobe}"
+    );
+    assert_eq!(
+        attach(&uprobe, "on_unnamed_uprobe")["target"],
+        "/bin/bash:readline"
+    );
+
+    for (name, target) in [
+        ("interface", "interface eth0"),
+        ("cgroup", "cgroup /sys/fs/cgroup/app"),
+    ] {
+        let c = case(name);
+        assert_eq!(c["status"], "fail", "{c}");
+        assert_eq!(c["classification"]["code"], "ATTACH_TARGET_MISSING", "{c}");
+        assert!(
+            c["classification"]["hint"]
+                .as_str()
+                .unwrap()
+                .contains(target),
+            "{c}"
+        );
+    }
+}

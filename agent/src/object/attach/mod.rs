@@ -16,6 +16,8 @@ mod overrides;
 pub mod plan;
 mod targets;
 
+use std::path::Path;
+
 use bpfcompat_proto::object::{AttachResult, Phase, ProgramContract, Status};
 use libbpf_rs::{MapCore, Object};
 
@@ -160,13 +162,13 @@ fn attach_program(
             )),
             None,
         ),
-        Err(e) => (failed_attach(decl, &plan, e, &out, ctx), None),
+        Err(e) => (failed_attach(decl, (&plan, &site), e, &out, ctx), None),
     }
 }
 
 fn failed_attach(
     decl: &ProgDecl,
-    plan: &Plan,
+    (plan, site): (&Plan, &overrides::Site),
     e: Failure,
     out: &Output,
     ctx: &AttachCtx<'_>,
@@ -190,6 +192,19 @@ fn failed_attach(
             let lookup = plan::Lookup::Tracepoint(format!("{category}/{name}"));
             ev.target = Some(format!("{category}/{name}"));
             ev.target_exists = lookup.exists();
+        }
+        Plan::Uprobe { binary, symbol, .. } => {
+            ev.target = Some(format!("{binary}:{symbol}"));
+            // The binary may lack the symbol: not known here.
+            ev.target_exists = (!Path::new(binary).exists()).then_some(false);
+        }
+        Plan::Xdp | Plan::Tc | Plan::Tcx { .. } if site.ifname != "lo" => {
+            ev.target = Some(format!("interface {}", site.ifname));
+            ev.target_exists = Some(Path::new("/sys/class/net").join(&site.ifname).exists());
+        }
+        Plan::Cgroup => {
+            ev.target = Some(format!("cgroup {}", site.cgroup));
+            ev.target_exists = Some(Path::new(&site.cgroup).is_dir());
         }
         _ => {
             // lo, the cgroup root, the netns, sockets: made or checked by
