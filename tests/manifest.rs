@@ -22,14 +22,11 @@ fn fixture(name: &str) -> PathBuf {
 /// beside `ringbuf.bpf.o`).
 fn corpus_with_fixtures(s: &Scratch) -> PathBuf {
     let corpus = build_corpus(s.dir.path());
-    for name in [
-        "corpus.suite.yaml",
-        "globals.yaml",
-        "ringbuf.manifest.yaml",
-        "go-docs.suite.yaml",
-        "go-docs.manifest.yaml",
-    ] {
-        std::fs::copy(fixture(name), corpus.join(name)).unwrap();
+    for entry in std::fs::read_dir(fixture("")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, corpus.join(path.file_name().unwrap())).unwrap();
+        }
     }
     std::fs::create_dir_all(corpus.join("bad")).unwrap();
     for entry in std::fs::read_dir(fixture("bad")).unwrap() {
@@ -209,18 +206,10 @@ fn bad_manifests_and_suites_are_refused_before_booting() {
 fn a_go_format_suite_runs_in_one_boot_and_names_its_cases() {
     let _lock = boot_lock();
     let s = Scratch::new();
-    let corpus = corpus_with_fixtures(&s);
     // Optional in the matrix; the manifest's required_profiles makes it
     // required.
-    let matrix = s.matrix(&[(&TINY, "    required: false\n")]);
-    let suite = corpus.join("corpus.suite.yaml");
-    let run = s.run(&[
-        "test",
-        "--suite",
-        suite.to_str().unwrap(),
-        "--matrix",
-        matrix.to_str().unwrap(),
-    ]);
+    let (corpus, run) =
+        run_fixture_suite(&s, "corpus.suite.yaml", &[(&TINY, "    required: false\n")]);
     assert_eq!(run.code, 0, "{}", run.context());
     // Found beside its object, said so; the Go profile we lack, a warning.
     assert!(
@@ -291,16 +280,7 @@ fn a_go_format_suite_runs_in_one_boot_and_names_its_cases() {
 fn a_suite_shaped_like_the_go_docs_runs() {
     let _lock = boot_lock();
     let s = Scratch::new();
-    let corpus = corpus_with_fixtures(&s);
-    let matrix = s.matrix(&[(&TINY, "")]);
-    let suite = corpus.join("go-docs.suite.yaml");
-    let run = s.run(&[
-        "test",
-        "--suite",
-        suite.to_str().unwrap(),
-        "--matrix",
-        matrix.to_str().unwrap(),
-    ]);
+    let (_, run) = run_fixture_suite(&s, "go-docs.suite.yaml", &[(&TINY, "")]);
     assert_eq!(run.code, 0, "{}", run.context());
     assert!(
         run.stderr.contains("defaults.report_dir: not used"),
@@ -503,6 +483,22 @@ fn without_fixups_what_the_loader_sets_fails_everywhere() {
     );
 }
 
+/// Runs the fixture suite `name` beside the compiled corpus on `kernels`;
+/// returns the corpus directory too.
+fn run_fixture_suite(s: &Scratch, name: &str, kernels: &[(&Kernel, &str)]) -> (PathBuf, Run) {
+    let corpus = corpus_with_fixtures(s);
+    let matrix = s.matrix(kernels);
+    let suite = corpus.join(name);
+    let run = s.run(&[
+        "test",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--matrix",
+        matrix.to_str().unwrap(),
+    ]);
+    (corpus, run)
+}
+
 /// Behavior mode on every kernel: run statistics, the links held while a
 /// functional test runs (only the test triggers on_sethostname), a program
 /// the workload does not reach shown as not triggered, a failing test
@@ -511,24 +507,7 @@ fn without_fixups_what_the_loader_sets_fails_everywhere() {
 fn behavior_mode_on_every_test_kernel() {
     let _lock = boot_lock();
     let s = Scratch::new();
-    let corpus = build_corpus(s.dir.path());
-    for name in [
-        "behavior.suite.yaml",
-        "behavior-held.yaml",
-        "behavior-test-fails.yaml",
-        "behavior-not-triggered.yaml",
-    ] {
-        std::fs::copy(fixture(name), corpus.join(name)).unwrap();
-    }
-    let matrix = s.matrix(&ALL.map(|k| (k, "")));
-    let suite = corpus.join("behavior.suite.yaml");
-    let run = s.run(&[
-        "test",
-        "--suite",
-        suite.to_str().unwrap(),
-        "--matrix",
-        matrix.to_str().unwrap(),
-    ]);
+    let (_, run) = run_fixture_suite(&s, "behavior.suite.yaml", &ALL.map(|k| (k, "")));
     assert_eq!(run.code, 2, "{}", run.context());
     for k in ALL {
         let checks = run.target(k.id)["checks"].as_array().unwrap().clone();
@@ -598,27 +577,7 @@ fn behavior_mode_on_every_test_kernel() {
 fn manifests_choose_attach_targets() {
     let _lock = boot_lock();
     let s = Scratch::new();
-    let corpus = build_corpus(s.dir.path());
-    for name in [
-        "attach.suite.yaml",
-        "attach-kprobe.yaml",
-        "attach-optional.yaml",
-        "attach-tracepoint.yaml",
-        "attach-uprobe.yaml",
-        "attach-interface.yaml",
-        "attach-cgroup.yaml",
-    ] {
-        std::fs::copy(fixture(name), corpus.join(name)).unwrap();
-    }
-    let matrix = s.matrix(&[(&K61, "")]);
-    let suite = corpus.join("attach.suite.yaml");
-    let run = s.run(&[
-        "test",
-        "--suite",
-        suite.to_str().unwrap(),
-        "--matrix",
-        matrix.to_str().unwrap(),
-    ]);
+    let (_, run) = run_fixture_suite(&s, "attach.suite.yaml", &[(&K61, "")]);
     assert_eq!(run.code, 2, "{}", run.context());
     let checks = run.target(K61.id)["checks"].as_array().unwrap().clone();
     let case = |name: &str| {
