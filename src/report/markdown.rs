@@ -146,72 +146,77 @@ fn contract_matrix(report: &Report) -> ContractMatrix {
             Some(case) => format!("{case}: {}", name.artifact.name),
             None => name.artifact.name.clone(),
         };
-        let mut row = |label: String, cell: &dyn Fn(&ObjectOutcome) -> Option<String>| {
-            m.rows.push(ObjectRow {
-                name: format!("{name}: {label}"),
-                cells: outcomes
-                    .iter()
-                    .map(|o| o.and_then(cell).unwrap_or_else(|| "—".into()))
-                    .collect(),
-            });
-        };
-        for group in distinct(&outcomes, |o| {
-            o.variants.iter().map(|v| v.group.clone()).collect()
-        }) {
-            row(format!("variant group {group}"), &|o| {
-                let v = o.variants.iter().find(|v| v.group == group)?;
-                Some(match &v.selected {
-                    Some(p) => escape::code_span(p, NAME_CHARS),
-                    None => "❌ none".into(),
-                })
-            });
-        }
-        let fixups = distinct(&outcomes, |o| {
-            o.fixups
-                .iter()
-                .map(|f| (f.map.clone(), f.field.clone()))
-                .collect()
-        });
-        for (map, field) in fixups {
-            row(format!("map {map} {field}"), &|o| {
-                let f = o.fixups.iter().find(|f| f.map == map && f.field == field)?;
-                let by = if f.why == "manifest" {
-                    "manifest"
-                } else {
-                    "auto"
-                };
-                Some(format!("{} ({by})", escape::markdown(&f.value, NAME_CHARS)))
-            });
-        }
-        let runs = distinct(&outcomes, |o| {
-            o.programs
-                .iter()
-                .filter(|p| p.run.is_some())
-                .map(|p| p.name.clone())
-                .collect()
-        });
-        for program in runs {
-            row(format!("{program} runs"), &|o| {
-                let run = o
-                    .programs
-                    .iter()
-                    .find(|p| p.name == program)?
-                    .run
-                    .as_ref()?;
-                Some(run.run_count.to_string())
-            });
-        }
-        for why in distinct(&outcomes, |o| {
-            o.fixups
-                .iter()
-                .filter(|f| f.why != "manifest")
-                .map(|f| format!("{name}: map {}: {}", f.map, f.why))
-                .collect()
-        }) {
-            m.whys.push(why);
-        }
+        contract_rows(&name, &outcomes, &mut m);
     }
     m
+}
+
+/// The contract matrix's rows for one object, `outcomes` its outcome on
+/// each kernel.
+fn contract_rows(name: &str, outcomes: &[Option<&ObjectOutcome>], m: &mut ContractMatrix) {
+    let whys = distinct(outcomes, |o| {
+        o.fixups
+            .iter()
+            .filter(|f| f.why != "manifest")
+            .map(|f| format!("{name}: map {}: {}", f.map, f.why))
+            .collect()
+    });
+    m.whys.extend(whys);
+    let mut row = |label: String, cell: &dyn Fn(&ObjectOutcome) -> Option<String>| {
+        m.rows.push(ObjectRow {
+            name: format!("{name}: {label}"),
+            cells: outcomes
+                .iter()
+                .map(|o| o.and_then(cell).unwrap_or_else(|| "—".into()))
+                .collect(),
+        });
+    };
+    for group in distinct(outcomes, |o| {
+        o.variants.iter().map(|v| v.group.clone()).collect()
+    }) {
+        row(format!("variant group {group}"), &|o| {
+            let v = o.variants.iter().find(|v| v.group == group)?;
+            Some(match &v.selected {
+                Some(p) => escape::code_span(p, NAME_CHARS),
+                None => "❌ none".into(),
+            })
+        });
+    }
+    let fixups = distinct(outcomes, |o| {
+        o.fixups
+            .iter()
+            .map(|f| (f.map.clone(), f.field.clone()))
+            .collect()
+    });
+    for (map, field) in fixups {
+        row(format!("map {map} {field}"), &|o| {
+            let f = o.fixups.iter().find(|f| f.map == map && f.field == field)?;
+            let by = if f.why == "manifest" {
+                "manifest"
+            } else {
+                "auto"
+            };
+            Some(format!("{} ({by})", escape::markdown(&f.value, NAME_CHARS)))
+        });
+    }
+    let runs = distinct(outcomes, |o| {
+        o.programs
+            .iter()
+            .filter(|p| p.run.is_some())
+            .map(|p| p.name.clone())
+            .collect()
+    });
+    for program in runs {
+        row(format!("{program} runs"), &|o| {
+            let run = o
+                .programs
+                .iter()
+                .find(|p| p.name == program)?
+                .run
+                .as_ref()?;
+            Some(run.run_count.to_string())
+        });
+    }
 }
 
 /// The values `of` gives over every kernel's outcome, once each, in order.

@@ -208,30 +208,8 @@ fn check_declared(
     if object.progs.is_empty() {
         out.diagnosis = Some(no_programs(object.path));
     }
-    let actx = attach::AttachCtx {
-        kernel_btf: facts.btf,
-        lockdown: facts.lockdown.as_deref(),
-        programs: &object.contract.programs,
-    };
-    let mode = object.contract.validation_mode;
-
     // 2. Variants, chosen as the loader would.
-    let selection = {
-        let ctx = Ctx {
-            facts,
-            probes: &probes,
-            prepare: &prepare,
-        };
-        let mut trial =
-            |only: &BTreeSet<String>, attach: bool| trial_load(&object, &ctx, &actx, only, attach);
-        variants::select(
-            object.contract,
-            &object.progs,
-            &GuestKernel,
-            mode != ValidationMode::LoadOnly,
-            &mut trial,
-        )
-    };
+    let selection = select_variants(&object, &prepare, facts, &probes);
     for p in object
         .progs
         .iter_mut()
@@ -268,38 +246,11 @@ fn check_declared(
     };
 
     // 4. Attach; 5. behavior.
-    let loaded: Vec<bool> = prog_loads
-        .iter()
-        .map(|l| l.status == Status::Pass)
-        .collect();
-    let (attached, runs) = match (mode, whole.object.as_mut()) {
-        (ValidationMode::LoadOnly, _) => (none_attached(progs, maps, "load-only check"), None),
-        (_, None) => (
-            none_attached(progs, maps, "the object did not load as a whole"),
-            None,
-        ),
-        (ValidationMode::LoadAttach, Some(obj)) => (
-            attach::attach_all(obj, progs, &loaded, maps, &actx, false),
-            None,
-        ),
-        (ValidationMode::Behavior, Some(obj)) => {
-            let attached = attach::attach_all(obj, progs, &loaded, maps, &actx, false);
-            let ok: Vec<bool> = attached
-                .programs
-                .iter()
-                .map(|a| a.status == Status::Pass)
-                .collect();
-            let (behavior, runs) = run_behavior(obj, &object, &ok, &actx);
-            out.behavior = Some(behavior);
-            (attached, Some(runs))
-        }
-    };
+    let (attached, runs) = attach_and_run(&object, facts, whole.object.as_mut(), &prog_loads, out);
     drop(whole);
     out.programs = program_outcomes(&object, prog_loads, attached.programs, &selection);
-    if let Some(runs) = runs {
-        for (p, run) in out.programs.iter_mut().zip(runs) {
-            p.run = run;
-        }
+    for (p, run) in out.programs.iter_mut().zip(runs) {
+        p.run = run;
     }
     out.maps = map_outcomes(maps, creates.results, attached.maps);
     out.probes = probes;
@@ -310,6 +261,78 @@ fn check_declared(
         .as_ref()
         .and_then(|b| behavior::diagnosis(b, &not_run(out, object.contract)));
     roll_up(out, selection.failure.or(behavior));
+}
+
+fn attach_ctx<'a>(object: &'a Declared<'_>, facts: &'a BpfKernelFacts) -> attach::AttachCtx<'a> {
+    attach::AttachCtx {
+        kernel_btf: facts.btf,
+        lockdown: facts.lockdown.as_deref(),
+        programs: &object.contract.programs,
+    }
+}
+
+/// Step 2: each variant group's choice, by the kernel's answers and trial
+/// loads of the object as prepared.
+fn select_variants(
+    object: &Declared<'_>,
+    prepare: &Prepare,
+    facts: &BpfKernelFacts,
+    probes: &[FeatureProbe],
+) -> variants::Selection {
+    let ctx = Ctx {
+        facts,
+        probes,
+        prepare,
+    };
+    let actx = attach_ctx(object, facts);
+    let mut trial =
+        |only: &BTreeSet<String>, attach: bool| trial_load(object, &ctx, &actx, only, attach);
+    variants::select(
+        object.contract,
+        &object.progs,
+        &GuestKernel,
+        object.contract.validation_mode != ValidationMode::LoadOnly,
+        &mut trial,
+    )
+}
+
+/// Steps 4 and 5: attaches what loaded (in a mode that attaches) and, in
+/// behavior mode, runs the workload and tests (into `out.behavior`); each
+/// program's run statistics.
+fn attach_and_run(
+    object: &Declared<'_>,
+    facts: &BpfKernelFacts,
+    obj: Option<&mut Object>,
+    prog_loads: &[ProgramLoad],
+    out: &mut ObjectOutcome,
+) -> (attach::Attached, Vec<Option<RunStats>>) {
+    let (progs, maps) = (&object.progs, &object.maps);
+    let no_runs = || vec![None; progs.len()];
+    let actx = attach_ctx(object, facts);
+    let loaded: Vec<bool> = prog_loads
+        .iter()
+        .map(|l| l.status == Status::Pass)
+        .collect();
+    let mode = object.contract.validation_mode;
+    let Some(obj) = obj.filter(|_| mode != ValidationMode::LoadOnly) else {
+        let why = match mode {
+            ValidationMode::LoadOnly => "load-only check",
+            _ => "the object did not load as a whole",
+        };
+        return (none_attached(progs, maps, why), no_runs());
+    };
+    let attached = attach::attach_all(obj, progs, &loaded, maps, &actx, false);
+    if mode != ValidationMode::Behavior {
+        return (attached, no_runs());
+    }
+    let ok: Vec<bool> = attached
+        .programs
+        .iter()
+        .map(|a| a.status == Status::Pass)
+        .collect();
+    let (behavior, runs) = run_behavior(obj, object, &ok, &actx);
+    out.behavior = Some(behavior);
+    (attached, runs)
 }
 
 fn none_attached(progs: &[ProgDecl], maps: &[MapDecl], why: &str) -> attach::Attached {
