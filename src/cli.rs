@@ -309,8 +309,9 @@ pub struct TestArgs {
     /// [default: load-attach].
     #[arg(long, value_enum, conflicts_with = "command")]
     pub validation_mode: Option<ValidationModeArg>,
-    /// Apply only what manifests say: no default max_entries for maps compiled with 0, no
-    /// program type for sections libbpf does not know.
+    /// Apply only what manifests say: no loader's size for maps compiled with max_entries 0
+    /// (by default ring buffers get 256 KiB, per-CPU buffer holders the CPU count, others
+    /// 10240 entries, each named in the report's validation.fixups).
     #[arg(long, conflicts_with = "command")]
     pub no_auto_fixups: bool,
     #[command(flatten)]
