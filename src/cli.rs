@@ -507,6 +507,11 @@ pub struct CommonArgs {
     /// cannot run guests.
     #[arg(long, value_enum, default_value_t = AccelArg::Auto)]
     pub accel: AccelArg,
+    /// Restore each kernel from a snapshot of its booted guest, saved in the cache on first
+    /// use (docs/snapshots.md). auto: when the job is small enough to send faster than a
+    /// boot; off: always boot.
+    #[arg(long, value_enum, default_value_t = SnapshotsArg::Auto)]
+    pub snapshots: SnapshotsArg,
     #[command(flatten)]
     pub cache: CacheArgs,
     /// Where run directories (console logs, initramfs) and the run history go [default: a
@@ -628,6 +633,7 @@ impl CommonArgs {
             memory_budget_mb: self.memory_budget,
             timeout: self.timeout,
             accel: self.accel.into(),
+            snapshots: self.snapshots == SnapshotsArg::Auto,
             workdir: self.workdir,
             shard: self.shard,
             artifact_name: self.artifact_name,
@@ -695,6 +701,13 @@ impl KernelsArgs {
             action,
         }
     }
+}
+
+/// `--snapshots`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SnapshotsArg {
+    Auto,
+    Off,
 }
 
 /// `--accel`.
