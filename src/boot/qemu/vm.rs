@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use bpfcompat_proto::READY_LINE;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::UnixListener;
 use tokio::sync::{oneshot, watch};
@@ -275,7 +276,12 @@ async fn read_result(
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 let result = receiving.push(&buf[..n], MAX_RESULT_BYTES);
-                if ready_after.is_none() && bpfcompat_proto::ready_offset(&result).is_some() {
+                // Only the new bytes (and a ready line's length before
+                // them): a restored guest never says READY, and its result
+                // can be megabytes arriving a few bytes at a time.
+                let new = result.len().saturating_sub(n + READY_LINE.len());
+                if ready_after.is_none() && bpfcompat_proto::ready_offset(&result[new..]).is_some()
+                {
                     ready_after = Some(start.elapsed());
                 }
             }
