@@ -2,6 +2,7 @@
 //! up (and, on the host's side, saved as a snapshot or restored from one).
 //! See `bpfcompat_proto::job` for the frame and the answers.
 
+use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
@@ -20,11 +21,15 @@ pub fn wanted() -> bool {
 }
 
 /// Says it is waiting, takes one job (asking again for every corrupt or
-/// cut one) and unpacks it over `/`.
+/// cut one), inflates it and unpacks it over `/`.
 pub fn receive(port: &mut ResultPort) -> Result<(), String> {
     port.write(job::WAITING_LINE.as_bytes());
     port.finish();
-    let archive = read_job(port)?;
+    let deflated = read_job(port)?;
+    let mut archive = Vec::new();
+    flate2::read::DeflateDecoder::new(&deflated[..])
+        .read_to_end(&mut archive)
+        .map_err(|e| format!("cannot inflate the job: {e}"))?;
     crate::unpack::unpack(&archive, Path::new("/"))
         .map(drop)
         .map_err(|why| format!("cannot unpack the job: {why}"))

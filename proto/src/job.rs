@@ -3,10 +3,11 @@
 //!
 //! A guest booted with [`WAIT_PARAM`] on its command line sets itself up,
 //! says [`WAITING_LINE`] and waits. The host (after saving the guest as a
-//! snapshot, or after restoring one) sends one job frame: a newc archive that
-//! the agent unpacks over `/`, exactly what a boot would have had appended
-//! to its initramfs (the request, the objects, `--bin` and its libraries,
-//! tools, artifacts, modules). The frame is the result frame's format —
+//! snapshot, or after restoring one) sends one job frame: a newc archive,
+//! raw-deflated (the port is slow, objects shrink about 5x), that the agent
+//! inflates and unpacks over `/`, exactly what a boot would have had
+//! appended to its initramfs (the request, the objects, `--bin` and its
+//! libraries, tools, artifacts, modules). The frame is the result frame's format —
 //! length and sha256 in the header, a trailer — preceded by a few newlines,
 //! so a byte lost right after the restore only eats a newline.
 //!

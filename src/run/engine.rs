@@ -40,11 +40,11 @@ const HOST_RESERVE_MB: u64 = 1024;
 const KVM_SILENCE_LIMIT: Duration = Duration::from_secs(10);
 /// Where the KVM probe's answer is remembered, in the cache directory.
 const ACCEL_PROBE_FILE: &str = "accel-probe.json";
-/// The largest job sent to a restored guest: the result port carries about
-/// 110 KB/s into a TCG guest (measured: 200 KB in 1.9 s, 900 KB in 7.7 s),
-/// so beyond this, restoring and sending would take longer than the 1.7 s
-/// or more a boot takes, and the kernel is booted with the job in its
-/// initramfs instead (docs/snapshots.md).
+/// The largest job sent to a restored guest, deflated: the result port
+/// carries about 110 KB/s into a TCG guest (measured: 200 KB in 1.9 s,
+/// 900 KB in 7.7 s), so beyond this, restoring and sending would take longer
+/// than the 1.7 s or more a boot takes, and the kernel is booted with the
+/// job in its initramfs instead (docs/snapshots.md).
 pub const MAX_SNAPSHOT_JOB_BYTES: usize = 128 << 10;
 
 pub struct Settings {
@@ -466,11 +466,11 @@ impl Context {
         kernel_dir: &Path,
     ) -> Result<(BootRecord, AccelUse, Restore), Infra> {
         let modules = modules.unwrap_or_default();
-        let waiting = self
-            .waiting
-            .as_ref()
-            .filter(|w| w.job.len() + modules.len() <= MAX_SNAPSHOT_JOB_BYTES);
-        let Some(waiting) = waiting else {
+        let sendable = self.waiting.as_ref().and_then(|waiting| {
+            let job = initramfs::deflate_job(&[&waiting.job[..], &modules[..]].concat());
+            (job.len() <= MAX_SNAPSHOT_JOB_BYTES).then_some((waiting, job))
+        });
+        let Some((waiting, job)) = sendable else {
             let initrd = self.initrd_with((!modules.is_empty()).then_some(&modules), kernel_dir)?;
             let boot = BootSpec {
                 initrd: &initrd,
@@ -482,7 +482,6 @@ impl Context {
                 })
                 .await;
         };
-        let job = [&waiting.job[..], &modules[..]].concat();
         let boot = BootSpec {
             initrd: &waiting.base,
             ..boot
