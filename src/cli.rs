@@ -435,10 +435,11 @@ pub struct KernelsVerifyArgs {
 
 #[derive(Args)]
 pub struct KernelsPruneArgs {
-    /// Keep what this matrix's kernels need (a file or a built-in name).
+    /// Keep what this matrix's kernels need (a file or a built-in name), and the snapshots
+    /// of the kernel images kept.
     #[arg(long, value_name = "FILE|NAME", required_unless_present = "all")]
     pub matrix: Option<PathBuf>,
-    /// Remove every cached kernel.
+    /// Remove every cached kernel and snapshot.
     #[arg(long, conflicts_with = "matrix")]
     pub all: bool,
     #[command(flatten)]
