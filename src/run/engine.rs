@@ -525,16 +525,13 @@ impl Context {
                 .map_err(Infra::host)?
         };
         // Whoever held the lock may just have made it.
-        if !refused {
+        if !refused && matches!(waiting.store.lookup(key), Lookup::Ready(_)) {
             if let Tried::Restored(done) = self.restore(boot, waiting, key, job).await? {
                 return Ok(*done);
             }
         }
         let state = waiting.store.temp_file().map_err(Infra::host)?;
-        let start = Start::Wait {
-            job,
-            save: Some(&state),
-        };
+        let start = Start::Wait { job, save: &state };
         let record = self.boot_once(&BootSpec { start, ..boot }).await?;
         match record.job.as_ref().and_then(|j| j.saved.clone()) {
             Some(Ok(())) => {

@@ -29,12 +29,9 @@ const SAVE_LIMIT: Duration = Duration::from_secs(60);
 pub enum Start<'a> {
     /// A boot with everything in the initramfs.
     Boot,
-    /// A boot in wait mode: when the agent waits, save the guest to `save`
-    /// (if given), then send it `job`.
-    Wait {
-        job: &'a [u8],
-        save: Option<&'a Path>,
-    },
+    /// A boot in wait mode: when the agent waits, save the guest to `save`,
+    /// then send it `job`.
+    Wait { job: &'a [u8], save: &'a Path },
     /// Restore the guest saved in `from` (a boot in wait mode of the same
     /// kernel, initramfs and machine) and send it `job`.
     Restore { from: &'a Path, job: &'a [u8] },
@@ -57,7 +54,7 @@ pub struct JobRecord {
     pub accepted_after: Option<Duration>,
     /// Frames sent.
     pub attempts: u32,
-    /// A save was asked for: whether it worked.
+    /// A boot in wait mode: whether saving the guest worked.
     pub saved: Option<Result<(), String>>,
     /// Why the job never got in (QEMU is then stopped).
     pub failed: Option<String>,
@@ -158,9 +155,7 @@ async fn deliver(
                 // The guest ended first; the boot's record says how.
                 return Some(record);
             }
-            if let Some(path) = save {
-                record.saved = Some(save_to(monitor, path).await);
-            }
+            record.saved = Some(save_to(monitor, save).await);
             job
         }
         Start::Restore { job, .. } => {
