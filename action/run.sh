@@ -120,6 +120,14 @@ step_resolve() {
   local pinned=("$definition")
   [ ! -f "$lock" ] || pinned+=("$lock")
   hash=$(cat "${pinned[@]}" | sha256sum | cut -c1-16)
+  # Snapshots (docs/snapshots.md) are saved with the kernels; one restores
+  # only on a machine like the one that saved it, so the cache key carries
+  # the runner's CPU model and the bpfcompat version (its agent is in the
+  # snapshot). bpfcompat checks the whole key anyway and replaces what
+  # does not match.
+  local machine
+  machine=$({ grep -m1 '^model name' /proc/cpuinfo || echo unknown; printf '%s' "${BPFCOMPAT_VERSION:-}"; } |
+    sha256sum | cut -c1-12)
   # One artifact per job: two jobs differing in check name, command,
   # artifact or matrix get different names, and so do reruns.
   id=$(printf '%s\0' "$matrix" "$BPFCOMPAT_CHECK_NAME" "${BPFCOMPAT_COMMAND:-}" "${BPFCOMPAT_ARTIFACT:-}" "${BPFCOMPAT_SUITE:-}" | sha256sum | cut -c1-8)
@@ -128,6 +136,7 @@ step_resolve() {
   output matrix "$matrix"
   output lock-file "$lock"
   output matrix-hash "$hash"
+  output machine-hash "$machine"
   output artifacts "$list"
   output artifact-name "$name"
   output report-dir "$temp/reports/$name"

@@ -2,7 +2,9 @@
 # Validator cost: per test kernel, the median wall time of `bpfcompat test`
 # checking 1 object against checking 10 objects in the same boot (goal: ten
 # cost under 1.3x one), and the validator's own time per object inside the
-# guest (from the report's validation.duration_ms).
+# guest (from the report's validation.duration_ms). Then the whole corpus on
+# all kernels in one run: booting (--snapshots off) against restored from
+# warm snapshots.
 #
 # Also: the same ten objects in behavior mode against the default mode.
 #
@@ -48,6 +50,20 @@ for id in "${order[@]}"; do
   pb=$(per_object)
   printf '%-16s %18d %19d %22d %23d %7.2f\n' "$id" "$ta" "$tb" "$pa" "$pb" "$(ratio "$pb" "$pa")"
 done
+
+# The corpus, all objects on all kernels, booted and restored (warm).
+# (not those bpfcompat refuses before booting: `open:` in the ground truth)
+corpus=()
+for o in "$work"/corpus/*.bpf.o; do
+  grep -q "^| $(basename "$o" .bpf.o) | open: " tests/bpf/GROUND_TRUTH.md || corpus+=(--artifact "$o")
+done
+matrix_for "${order[@]}" > "$work/all.yaml"
+time_bpfcompat test "${corpus[@]}" --matrix "$work/all.yaml" --timeout 10m >/dev/null   # make the snapshots
+booted=$(for _ in $(seq "$runs"); do time_bpfcompat test "${corpus[@]}" --matrix "$work/all.yaml" --timeout 10m --snapshots off; done | median)
+warm=$(for _ in $(seq "$runs"); do time_bpfcompat test "${corpus[@]}" --matrix "$work/all.yaml" --timeout 10m; done | median)
+restored=$(python3 -c 'import json,sys; print(sum(1 for t in json.load(open(sys.argv[1]))["targets"] if t.get("restored")))' "$work/r.json")
+printf '\ncorpus (%d objects) on %d kernels: booted %d ms, restored %d ms (%.2fx; %d kernels restored)\n' \
+  "$(( ${#corpus[@]} / 2 ))" "${#order[@]}" "$booted" "$warm" "$(ratio "$warm" "$booted")" "$restored"
 
 # Isolation: a 30-program object whose whole load fails on one program
 # (bench/bpf/thirty_programs.bpf.c). The validator finds the culprit by

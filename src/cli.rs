@@ -436,10 +436,11 @@ pub struct KernelsVerifyArgs {
 
 #[derive(Args)]
 pub struct KernelsPruneArgs {
-    /// Keep what this matrix's kernels need (a file or a built-in name).
+    /// Keep what this matrix's kernels need (a file or a built-in name), and the snapshots
+    /// of the kernel images kept.
     #[arg(long, value_name = "FILE|NAME", required_unless_present = "all")]
     pub matrix: Option<PathBuf>,
-    /// Remove every cached kernel.
+    /// Remove every cached kernel and snapshot.
     #[arg(long, conflicts_with = "matrix")]
     pub all: bool,
     #[command(flatten)]
@@ -508,6 +509,11 @@ pub struct CommonArgs {
     /// cannot run guests.
     #[arg(long, value_enum, default_value_t = AccelArg::Auto)]
     pub accel: AccelArg,
+    /// Restore each kernel from a snapshot of its booted guest, saved in the cache on first
+    /// use (docs/snapshots.md). auto: when the job is small enough to send faster than a
+    /// boot; off: always boot.
+    #[arg(long, value_enum, default_value_t = SnapshotsArg::Auto)]
+    pub snapshots: SnapshotsArg,
     #[command(flatten)]
     pub cache: CacheArgs,
     /// Where run directories (console logs, initramfs) and the run history go [default: a
@@ -629,6 +635,7 @@ impl CommonArgs {
             memory_budget_mb: self.memory_budget,
             timeout: self.timeout,
             accel: self.accel.into(),
+            snapshots: self.snapshots == SnapshotsArg::Auto,
             workdir: self.workdir,
             shard: self.shard,
             artifact_name: self.artifact_name,
@@ -696,6 +703,13 @@ impl KernelsArgs {
             action,
         }
     }
+}
+
+/// `--snapshots`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SnapshotsArg {
+    Auto,
+    Off,
 }
 
 /// `--accel`.

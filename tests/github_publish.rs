@@ -52,6 +52,8 @@ fn target(id: &str, status: TargetStatus, required: bool) -> Target {
         },
         console_log: format!(".bpfcompat/run/{id}/console.log"),
         accel: None,
+        restored: false,
+        restore_ms: None,
         console_tail: (status == TargetStatus::InfraError).then(|| "Kernel panic".into()),
         checks: vec![Check {
             skipped: Vec::new(),

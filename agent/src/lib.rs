@@ -4,6 +4,9 @@
 //! 1. open the result port (ttyS1) and say READY;
 //! 2. mount what BPF tooling expects and bring `lo` up (failures are recorded
 //!    as setup warnings: old or tiny kernels lack some file systems);
+//!    In wait mode (`bpfcompat.wait` on the command line) it then says
+//!    WAITING and takes the job, the rest of its initramfs, over the result
+//!    port (`job`): the host snapshots a guest at that point and restores it;
 //! 3. load the kernel modules the host shipped, if any (`modules`);
 //! 4. run each requested check;
 //! 5. write one framed [`Outcome`] to the result port and reset the machine
@@ -14,9 +17,11 @@
 
 mod command;
 mod init;
+mod job;
 mod modules;
 mod object;
 mod serial;
+mod unpack;
 
 use std::panic::{self, AssertUnwindSafe};
 
@@ -36,7 +41,7 @@ pub fn main() {
     port.write(proto::READY_LINE.as_bytes());
 
     let mut warnings = Vec::new();
-    let outcome = match panic::catch_unwind(AssertUnwindSafe(|| run(&mut warnings))) {
+    let outcome = match panic::catch_unwind(AssertUnwindSafe(|| run(&mut port, &mut warnings))) {
         Ok(outcome) => outcome,
         Err(payload) => {
             let why = payload
@@ -52,8 +57,13 @@ pub fn main() {
     init::reset_machine();
 }
 
-fn run(warnings: &mut Vec<String>) -> Outcome {
+fn run(port: &mut serial::ResultPort, warnings: &mut Vec<String>) -> Outcome {
     warnings.extend(init::setup());
+    if job::wanted() {
+        if let Err(why) = job::receive(port) {
+            return failed(why, std::mem::take(warnings));
+        }
+    }
     let request = match read_request() {
         Ok(request) => request,
         Err(why) => return failed(why, std::mem::take(warnings)),

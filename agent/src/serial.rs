@@ -3,8 +3,9 @@
 
 use std::ffi::CString;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
+use std::time::Duration;
 
 use bpfcompat_proto::RESULT_PORT_FAILURE;
 
@@ -30,6 +31,34 @@ impl ResultPort {
             if let Err(e) = file.write_all(bytes) {
                 eprintln!("{RESULT_PORT_FAILURE}writing failed: {e}");
             }
+        }
+    }
+
+    /// Reads what has arrived, waiting at most `timeout` (for ever: `None`)
+    /// for the first byte; `Ok(0)` when nothing came in time.
+    pub fn read(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> std::io::Result<usize> {
+        let Some(file) = &mut self.file else {
+            return Err(std::io::Error::other("the result port could not be opened"));
+        };
+        let mut poll = libc::pollfd {
+            fd: file.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32);
+        // SAFETY: one valid pollfd.
+        match unsafe { libc::poll(&mut poll, 1, ms) } {
+            0 => Ok(0),
+            n if n < 0 => Err(std::io::Error::last_os_error()),
+            _ => file.read(buf),
+        }
+    }
+
+    /// Drops whatever arrived and was not read yet.
+    pub fn discard_input(&mut self) {
+        if let Some(file) = &self.file {
+            // SAFETY: a valid open descriptor.
+            unsafe { libc::tcflush(file.as_raw_fd(), libc::TCIFLUSH) };
         }
     }
 

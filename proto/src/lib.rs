@@ -6,7 +6,12 @@
 //! [`Outcome`]: a header carrying the payload length and its sha256, the JSON
 //! payload, and a trailer. Length and digest let the host tell a complete
 //! result from one cut short by a crash or a timeout.
+//!
+//! A guest restored from a snapshot gets its request the other way: the
+//! agent waits on the same port for a [`job`] frame (the same framing, host
+//! to guest) and acknowledges it.
 
+pub mod job;
 pub mod modules;
 pub mod object;
 
@@ -111,9 +116,14 @@ pub struct CommandOutcome {
 /// Serialises an outcome into one frame.
 pub fn encode_frame(outcome: &Outcome) -> Vec<u8> {
     let payload = serde_json::to_vec(outcome).expect("outcome serialises");
-    let digest = hex::encode(Sha256::digest(&payload));
-    let mut frame = format!("{HEADER_PREFIX}{} {digest}\n", payload.len()).into_bytes();
-    frame.extend_from_slice(&payload);
+    frame(HEADER_PREFIX, &payload)
+}
+
+/// `<prefix><len> <sha256>\n`, the payload, the trailer.
+fn frame(prefix: &str, payload: &[u8]) -> Vec<u8> {
+    let digest = hex::encode(Sha256::digest(payload));
+    let mut frame = format!("{prefix}{} {digest}\n", payload.len()).into_bytes();
+    frame.extend_from_slice(payload);
     frame.extend_from_slice(TRAILER.as_bytes());
     frame
 }
@@ -148,8 +158,14 @@ impl std::error::Error for FrameError {}
 
 /// Finds and checks the frame in everything read from the result port.
 pub fn decode_frame(stream: &[u8]) -> Result<Outcome, FrameError> {
-    let start = find(stream, HEADER_PREFIX.as_bytes()).ok_or(FrameError::Missing)?;
-    let rest = &stream[start + HEADER_PREFIX.len()..];
+    let payload = unframe(HEADER_PREFIX, stream)?;
+    serde_json::from_slice(payload).map_err(|e| FrameError::Corrupt(e.to_string()))
+}
+
+/// The checked payload of the first `prefix` frame in `stream`.
+fn unframe<'a>(prefix: &str, stream: &'a [u8]) -> Result<&'a [u8], FrameError> {
+    let start = find(stream, prefix.as_bytes()).ok_or(FrameError::Missing)?;
+    let rest = &stream[start + prefix.len()..];
     let eol = rest
         .iter()
         .position(|&b| b == b'\n')
@@ -179,7 +195,7 @@ pub fn decode_frame(stream: &[u8]) -> Result<Outcome, FrameError> {
             "sha256 {actual} does not match the header's {digest}"
         )));
     }
-    serde_json::from_slice(payload).map_err(|e| FrameError::Corrupt(e.to_string()))
+    Ok(payload)
 }
 
 /// Offset of the ready line in the stream, if the agent got that far.

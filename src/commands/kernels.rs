@@ -11,6 +11,7 @@ use std::time::Instant;
 use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::boot::snapshot::{SnapshotInfo, SnapshotKey, Snapshots};
 use crate::kernel::{self, KernelCache, KernelError, Mirror, Options, Transfer};
 use crate::matrix::lock::{self, LockMode};
 use crate::matrix::shipped;
@@ -284,7 +285,41 @@ fn list(cache: &KernelCache, matrix: Option<&Path>) -> anyhow::Result<u8> {
         human_bytes(total)
     );
     print!("{}", render(["SHA256", "KIND", "SIZE", "RELEASE"], &rows));
+    list_snapshots(cache);
     Ok(0)
+}
+
+/// The saved guests kernels are restored from (docs/snapshots.md).
+fn list_snapshots(cache: &KernelCache) {
+    let snapshots = Snapshots::new(cache.clone()).list();
+    if snapshots.is_empty() {
+        return;
+    }
+    let total: u64 = snapshots.iter().map(|s| s.bytes).sum();
+    let rows: Vec<[String; 6]> = snapshots
+        .iter()
+        .map(|s| {
+            let key = s.key.as_ref();
+            let field = |f: fn(&SnapshotKey) -> String| key.map_or_else(|| "?".to_owned(), f);
+            [
+                s.slot.clone(),
+                field(|k| k.kind.clone()),
+                field(|k| format!("{} MB, {} CPU", k.memory_mb, k.cpus)),
+                field(|k| format!("{} {}", k.accel, k.qemu_version)),
+                human_bytes(s.bytes),
+                field(|k| k.kernel_sha256.clone()),
+            ]
+        })
+        .collect();
+    println!();
+    println!("Snapshots ({}, {}):", snapshots.len(), human_bytes(total));
+    print!(
+        "{}",
+        render(
+            ["SLOT", "KIND", "GUEST", "MADE BY", "SIZE", "KERNEL SHA256"],
+            &rows
+        )
+    );
 }
 
 fn verify(cache: &KernelCache, matrix: Option<&Path>) -> anyhow::Result<u8> {
@@ -389,6 +424,21 @@ fn prune(cache: &KernelCache, keep_for: Option<&Path>) -> anyhow::Result<u8> {
         None => None,
     };
     let report = kernel::prune(cache, keep.as_ref())?;
+    // A snapshot goes with its kernel's image (all of them without
+    // --keep-for); they are remade on first use.
+    let kept_image = |s: &SnapshotInfo| {
+        keep.is_some()
+            && s.key
+                .as_ref()
+                .is_some_and(|k| cache.blob_path(&k.kernel_sha256).is_file())
+    };
+    let snapshots = Snapshots::new(cache.clone()).prune(|s| !kept_image(s))?;
+    let snapshot_bytes: u64 = snapshots.iter().map(|s| s.bytes).sum();
+    println!(
+        "removed {} snapshots ({})",
+        snapshots.len(),
+        human_bytes(snapshot_bytes)
+    );
     let freed: u64 = report.removed.iter().map(|(_, n)| n).sum();
     for (digest, n) in &report.removed {
         println!("removed {digest} ({})", human_bytes(*n));

@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub memory_budget_mb: Option<u64>,
     pub timeout: Option<Duration>,
     pub accel: AccelChoice,
+    /// Restore kernels from snapshots (`--snapshots auto`).
+    pub snapshots: bool,
     pub cache_dir: PathBuf,
     pub workdir: Option<PathBuf>,
     pub shard: Option<ShardSpec>,
@@ -134,6 +136,7 @@ async fn check_and_report(spec: CheckSpec, options: RunOptions) -> anyhow::Resul
             .unwrap_or_else(engine::default_memory_budget_mb),
         timeout: options.timeout.unwrap_or(DEFAULT_TIMEOUT),
         accel: options.accel,
+        snapshots: options.snapshots,
         cache_dir: options.cache_dir,
         workdir: workdir.clone(),
         mirror: Mirror::from_env(),

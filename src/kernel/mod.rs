@@ -57,6 +57,7 @@ pub use apt::{
     valid_package as valid_apt_package, valid_version as valid_apt_version, APT_GET_ENV,
 };
 pub use cache::KernelCache;
+pub(crate) use cache::{temp_prefix, DigestLock};
 pub use error::KernelError;
 pub use fetch::{Limits, ProgressFn, Transfer};
 pub use image::release_of;

@@ -142,6 +142,12 @@ pub struct Target {
     /// kernel could not be fetched).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accel: Option<AccelUse>,
+    /// Restored from a snapshot rather than booted; absent when booted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restored: bool,
+    /// A restore: from QEMU's start until the saved guest ran again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_ms: Option<u64>,
     /// The console's last lines, for infrastructure errors: what the kernel
     /// said before it died or hung.
     pub console_tail: Option<String>,

@@ -13,7 +13,8 @@ use thiserror::Error;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::boot::initramfs;
-use crate::boot::qemu::{self, AccelChoice, BootRecord, BootSpec, Ending, Qemu};
+use crate::boot::qemu::{self, AccelChoice, BootRecord, BootSpec, Ending, Qemu, Start};
+use crate::boot::snapshot::{self, Lookup, SnapshotKey, Snapshots};
 use crate::kernel::{self, KernelCache, Mirror, ModuleWant, ResolvedKernel};
 use crate::matrix::{KernelSpec, Matrix};
 use crate::report::{
@@ -39,6 +40,12 @@ const HOST_RESERVE_MB: u64 = 1024;
 const KVM_SILENCE_LIMIT: Duration = Duration::from_secs(10);
 /// Where the KVM probe's answer is remembered, in the cache directory.
 const ACCEL_PROBE_FILE: &str = "accel-probe.json";
+/// The largest job sent to a restored guest, deflated: the result port
+/// carries about 110 KB/s into a TCG guest (measured: 200 KB in 1.9 s,
+/// 900 KB in 7.7 s), so beyond this, restoring and sending would take longer
+/// than the 1.7 s or more a boot takes, and the kernel is booted with the
+/// job in its initramfs instead (docs/snapshots.md).
+pub const MAX_SNAPSHOT_JOB_BYTES: usize = 128 << 10;
 
 pub struct Settings {
     pub concurrency: usize,
@@ -47,6 +54,8 @@ pub struct Settings {
     pub memory_budget_mb: u64,
     pub timeout: Duration,
     pub accel: AccelChoice,
+    /// Restore kernels from snapshots where the job is small enough.
+    pub snapshots: bool,
     pub cache_dir: PathBuf,
     pub workdir: PathBuf,
     /// Tried before each kernel's origin.
@@ -59,6 +68,8 @@ pub enum EngineError {
     Qemu(#[from] qemu::QemuError),
     #[error(transparent)]
     Guest(#[from] initramfs::GuestError),
+    #[error(transparent)]
+    Snapshot(#[from] snapshot::SnapshotError),
     #[error("{what} {path}: {err}")]
     Io {
         what: &'static str,
@@ -90,12 +101,15 @@ pub async fn run(
     ));
     std::fs::create_dir_all(&run_dir).map_err(io_err("cannot create run directory", &run_dir))?;
     let agent = initramfs::locate_agent()?;
-    let initramfs = initramfs::build_initramfs(&agent, &check.payload)?;
+    let initramfs = initramfs::build(&agent, &check.payload)?;
     let initrd = run_dir.join("initramfs.cpio");
-    if let Err(err) = std::fs::write(&initrd, initramfs) {
-        // A half-written initramfs on a full disk would keep the space.
-        let _ = std::fs::remove_dir_all(&run_dir);
-        return Err(io_err("cannot write initramfs", &initrd)(err));
+    let base = run_dir.join("base.cpio");
+    for (path, bytes) in [(&initrd, &initramfs.full), (&base, &initramfs.base)] {
+        if let Err(err) = std::fs::write(path, bytes) {
+            // A half-written initramfs on a full disk would keep the space.
+            let _ = std::fs::remove_dir_all(&run_dir);
+            return Err(io_err("cannot write initramfs", path)(err));
+        }
     }
     // sockaddr_un paths are limited to 108 bytes, so the result sockets live
     // in a short temporary directory rather than the run directory.
@@ -113,6 +127,17 @@ pub async fn run(
         cache: KernelCache::new(settings.cache_dir.clone()),
         mirror: settings.mirror.clone(),
         initrd,
+        waiting: settings.snapshots.then(|| Waiting {
+            kind: match check.payload {
+                initramfs::Payload::Command(_) => "command",
+                initramfs::Payload::Objects(_) => "objects",
+            },
+            base_sha256: bpfcompat_proto::job::digest(&initramfs.base),
+            base,
+            job: initramfs.job,
+            store: Snapshots::new(KernelCache::new(settings.cache_dir.clone())),
+            refusal_said: std::sync::Once::new(),
+        }),
         run_dir: run_dir.clone(),
         sockets: sockets.path().to_owned(),
         default_timeout: settings.timeout,
@@ -173,6 +198,8 @@ struct Context {
     cache: KernelCache,
     mirror: Option<Mirror>,
     initrd: PathBuf,
+    /// How kernels are restored from snapshots; `None` with `--snapshots off`.
+    waiting: Option<Waiting>,
     run_dir: PathBuf,
     sockets: PathBuf,
     default_timeout: Duration,
@@ -185,6 +212,34 @@ struct Context {
     memory_budget_mb: u64,
     /// One permit per megabyte of [`Context::memory_budget_mb`].
     memory: Semaphore,
+}
+
+/// What restoring from snapshots needs: the wait-mode initramfs every
+/// snapshot of this kind boots, and the job each restored guest is sent.
+struct Waiting {
+    kind: &'static str,
+    base: PathBuf,
+    base_sha256: String,
+    job: Vec<u8>,
+    store: Snapshots,
+    /// A refused restore is said once a run.
+    refusal_said: std::sync::Once,
+}
+
+/// How a kernel's guest got going, for its target.
+#[derive(Default)]
+struct Restore {
+    restored: bool,
+    restore_ms: Option<u64>,
+}
+
+/// What a restore came to.
+enum Tried {
+    Restored(Box<(BootRecord, Restore)>),
+    /// No snapshot for the key (or a stale one).
+    Absent,
+    /// QEMU would not load it.
+    Refused,
 }
 
 impl Context {
@@ -241,6 +296,8 @@ impl Context {
             timing_ms: Timing::default(),
             console_log: kernel_dir.join("console.log").display().to_string(),
             accel: None,
+            restored: false,
+            restore_ms: None,
             console_tail: None,
             checks: Vec::new(),
         };
@@ -271,9 +328,7 @@ impl Context {
             reason: format!("cannot create {}: {e}", kernel_dir.display()),
             hint: "",
         })?;
-        let initrd = self
-            .initrd_for(index, spec, &kernel, &kernel_dir, target)
-            .await?;
+        let modules = self.modules_for(index, spec, &kernel, target).await;
         let memory_mb = spec.memory_mb.unwrap_or(DEFAULT_MEMORY_MB);
         let _admitted = self.admit(memory_mb).await?;
         self.progress.phase(index, "booting");
@@ -281,8 +336,8 @@ impl Context {
         let boot = BootSpec {
             label: &spec.id,
             kernel: &kernel.image,
-            initrd: &initrd,
-            // Set per attempt by boot_until_it_runs.
+            initrd: &self.initrd,
+            // Set per attempt by until_it_runs.
             accel: Accel::Tcg,
             silence_limit: None,
             memory_mb,
@@ -291,9 +346,14 @@ impl Context {
             timeout,
             console_log: Path::new(&target.console_log),
             result_socket: &self.sockets.join(format!("{index}.sock")),
+            start: Start::Boot,
         };
-        let (record, accel) = self.boot_until_it_runs(boot).await?;
+        let (record, accel, restore) = self
+            .start_guest(boot, &kernel.sha256, modules, &kernel_dir)
+            .await?;
         target.accel = Some(accel);
+        target.restored = restore.restored;
+        target.restore_ms = restore.restore_ms;
         let expect = Expectation {
             expected_exit: self.expected_exit,
             artifacts: &self.artifacts,
@@ -321,17 +381,16 @@ impl Context {
             })
     }
 
-    /// The initramfs for this kernel: the shared one, or, when the check
-    /// needs modules, a copy with the modules from the kernel's module tree
-    /// appended. Sets the kernel's module facts.
-    async fn initrd_for(
+    /// The archive of the modules this kernel's check needs, if any: the
+    /// kernel's module tree read, the closure planned. Sets the kernel's
+    /// module facts.
+    async fn modules_for(
         &self,
         index: usize,
         spec: &KernelSpec,
         kernel: &ResolvedKernel,
-        kernel_dir: &Path,
         target: &mut Target,
-    ) -> Result<PathBuf, Infra> {
+    ) -> Option<Vec<u8>> {
         let mut wants = self.module_wants.clone();
         wants.extend(modules::named_wants(
             &spec.modules.load,
@@ -339,7 +398,7 @@ impl Context {
         ));
         let wants = modules::dedup(wants);
         if wants.is_empty() {
-            return Ok(self.initrd.clone());
+            return None;
         }
         self.progress.phase(index, "reading modules");
         let cache = self.cache.clone();
@@ -351,14 +410,20 @@ impl Context {
         .await
         .expect("reading modules does not panic");
         target.kernel.modules = Some(facts);
-        if shipped.is_empty() {
+        (!shipped.is_empty()).then(|| initramfs::modules_archive(shipped))
+    }
+
+    /// The initramfs of a plain boot: the shared one, or a copy of it with
+    /// the kernel's modules appended.
+    fn initrd_with(&self, modules: Option<&[u8]>, kernel_dir: &Path) -> Result<PathBuf, Infra> {
+        let Some(modules) = modules else {
             return Ok(self.initrd.clone());
-        }
+        };
         let path = kernel_dir.join("initramfs.cpio");
         let write = || -> std::io::Result<()> {
             std::fs::copy(&self.initrd, &path)?;
             let mut file = std::fs::OpenOptions::new().append(true).open(&path)?;
-            std::io::Write::write_all(&mut file, &initramfs::modules_archive(shipped))
+            std::io::Write::write_all(&mut file, modules)
         };
         write().map_err(|e| Infra {
             reason: format!("cannot write {}: {e}", path.display()),
@@ -390,29 +455,194 @@ impl Context {
         Ok((memory, slot))
     }
 
-    /// Boots under the current accelerator; a KVM guest that stays silent
-    /// moves the run to TCG and this kernel is booted again.
-    async fn boot_until_it_runs(
+    /// Restores the kernel from its snapshot (made now if there is none)
+    /// when snapshots are on and the job is small enough to send; boots it
+    /// with everything in its initramfs otherwise.
+    async fn start_guest(
         &self,
-        mut boot: BootSpec<'_>,
-    ) -> Result<(BootRecord, AccelUse), Infra> {
+        boot: BootSpec<'_>,
+        kernel_sha256: &str,
+        modules: Option<Vec<u8>>,
+        kernel_dir: &Path,
+    ) -> Result<(BootRecord, AccelUse, Restore), Infra> {
+        let modules = modules.unwrap_or_default();
+        let sendable = self.waiting.as_ref().and_then(|waiting| {
+            let job = initramfs::deflate_job(&[&waiting.job[..], &modules[..]].concat());
+            (job.len() <= MAX_SNAPSHOT_JOB_BYTES).then_some((waiting, job))
+        });
+        let Some((waiting, job)) = sendable else {
+            let initrd = self.initrd_with((!modules.is_empty()).then_some(&modules), kernel_dir)?;
+            let boot = BootSpec {
+                initrd: &initrd,
+                ..boot
+            };
+            return self
+                .until_it_runs(boot, |boot| async move {
+                    Ok((self.boot_once(&boot).await?, Restore::default()))
+                })
+                .await;
+        };
+        let boot = BootSpec {
+            initrd: &waiting.base,
+            ..boot
+        };
+        let (record, accel, restore) = self
+            .until_it_runs(boot, |boot| {
+                let key = waiting.key(kernel_sha256, &self.qemu, &boot);
+                let job = &job;
+                async move { self.restore_or_save(boot, waiting, &key, job).await }
+            })
+            .await?;
+        if let Some(why) = record.job.as_ref().and_then(|j| j.failed.clone()) {
+            return Err(Infra {
+                reason: why,
+                hint: "Run with --snapshots off to boot the kernel with the job in its initramfs.",
+            });
+        }
+        Ok((record, accel, restore))
+    }
+
+    /// Restores the snapshot of `key`; where there is none, or QEMU refuses
+    /// it, boots in wait mode, saves the guest as the new snapshot (under
+    /// the slot's lock, so two runs make one) and sends it the job.
+    async fn restore_or_save(
+        &self,
+        boot: BootSpec<'_>,
+        waiting: &Waiting,
+        key: &SnapshotKey,
+        job: &[u8],
+    ) -> Result<(BootRecord, Restore), Infra> {
+        let refused = match self.restore(boot, waiting, key, job).await? {
+            Tried::Restored(done) => return Ok(*done),
+            Tried::Refused => true,
+            Tried::Absent => false,
+        };
+        let _lock = {
+            let (store, key) = (waiting.store.clone(), key.clone());
+            tokio::task::spawn_blocking(move || store.lock(&key))
+                .await
+                .expect("locking does not panic")
+                .map_err(Infra::host)?
+        };
+        // Whoever held the lock may just have made it.
+        if !refused && matches!(waiting.store.lookup(key), Lookup::Ready(_)) {
+            if let Tried::Restored(done) = self.restore(boot, waiting, key, job).await? {
+                return Ok(*done);
+            }
+        }
+        let state = waiting.store.temp_file().map_err(Infra::host)?;
+        let start = Start::Wait { job, save: &state };
+        let record = self.boot_once(&BootSpec { start, ..boot }).await?;
+        match record.job.as_ref().and_then(|j| j.saved.clone()) {
+            Some(Ok(())) => {
+                if let Err(e) = waiting.store.install(key, state) {
+                    eprintln!(
+                        "bpfcompat: the snapshot of {} was not kept: {e}",
+                        boot.label
+                    );
+                }
+            }
+            Some(Err(why)) => eprintln!("bpfcompat: no snapshot of {}: {why}", boot.label),
+            None => {}
+        }
+        Ok((record, Restore::default()))
+    }
+
+    /// The check on a restored guest, if the cache has a snapshot for `key`
+    /// and QEMU accepts it.
+    async fn restore(
+        &self,
+        boot: BootSpec<'_>,
+        waiting: &Waiting,
+        key: &SnapshotKey,
+        job: &[u8],
+    ) -> Result<Tried, Infra> {
+        let from = match waiting.store.lookup(key) {
+            Lookup::Ready(from) => from,
+            Lookup::Missing => return Ok(Tried::Absent),
+            Lookup::Stale(changes) => {
+                eprintln!(
+                    "bpfcompat: the snapshot of {} was saved with {changes}: making a new one",
+                    boot.label
+                );
+                return Ok(Tried::Absent);
+            }
+        };
+        let start = Start::Restore { from: &from, job };
+        let spec = BootSpec {
+            start,
+            // A restored guest has nothing more to say on its console.
+            silence_limit: None,
+            ..boot
+        };
+        let record = self.boot_once(&spec).await?;
+        let job = record.job.clone().unwrap_or_default();
+        let Some(after) = job.restored_after else {
+            let why = job.failed.unwrap_or_default();
+            let qemu = record
+                .qemu_stderr
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_owned();
+            waiting.refusal_said.call_once(|| {
+                eprintln!(
+                    "bpfcompat: QEMU refused the snapshot of {} ({why}{}{qemu}): booting instead \
+                     and replacing the snapshot",
+                    boot.label,
+                    if qemu.is_empty() { "" } else { ": " },
+                )
+            });
+            return Ok(Tried::Refused);
+        };
+        let restore = Restore {
+            restored: true,
+            restore_ms: Some(after.as_millis() as u64),
+        };
+        Ok(Tried::Restored(Box::new((record, restore))))
+    }
+
+    /// Runs `attempt` under the current accelerator; a KVM guest that stays
+    /// silent moves the run to TCG and the kernel is tried again.
+    async fn until_it_runs<'b, F, Fut>(
+        &self,
+        mut boot: BootSpec<'b>,
+        mut attempt: F,
+    ) -> Result<(BootRecord, AccelUse, Restore), Infra>
+    where
+        F: FnMut(BootSpec<'b>) -> Fut,
+        Fut: std::future::Future<Output = Result<(BootRecord, Restore), Infra>>,
+    {
         let mut accel = self.current_accel();
         loop {
             boot.accel = accel.accel;
             boot.silence_limit = (accel.accel == Accel::Kvm).then_some(KVM_SILENCE_LIMIT);
-            match qemu::boot(&self.qemu, &boot).await {
-                Ok(BootRecord {
-                    ending: Ending::Silent,
-                    ..
-                }) if accel.accel == Accel::Kvm => accel = self.fall_back_to_tcg(boot.label),
-                Ok(record) => return Ok((record, accel)),
-                Err(e) => {
-                    return Err(Infra {
-                        reason: e.to_string(),
-                        hint: "This is a problem on the host.",
-                    })
-                }
+            let (record, restore) = attempt(boot).await?;
+            if record.ending == Ending::Silent && accel.accel == Accel::Kvm {
+                accel = self.fall_back_to_tcg(boot.label);
+                continue;
             }
+            return Ok((record, accel, restore));
+        }
+    }
+
+    async fn boot_once(&self, boot: &BootSpec<'_>) -> Result<BootRecord, Infra> {
+        qemu::boot(&self.qemu, boot).await.map_err(Infra::host)
+    }
+}
+
+impl Waiting {
+    fn key(&self, kernel_sha256: &str, qemu: &Qemu, boot: &BootSpec<'_>) -> SnapshotKey {
+        SnapshotKey {
+            kernel_sha256: kernel_sha256.to_owned(),
+            kind: self.kind.to_owned(),
+            initramfs_sha256: self.base_sha256.clone(),
+            qemu_version: qemu.version.clone(),
+            accel: boot.accel,
+            cpu: snapshot::cpu_of(boot.accel),
+            memory_mb: boot.memory_mb,
+            cpus: boot.cpus,
+            cmdline: qemu::kernel_cmdline(boot.cmdline_extra, true),
         }
     }
 }
@@ -470,6 +700,15 @@ fn ship_modules(
 struct Infra {
     reason: String,
     hint: &'static str,
+}
+
+impl Infra {
+    fn host(e: impl std::fmt::Display) -> Infra {
+        Infra {
+            reason: e.to_string(),
+            hint: "This is a problem on the host.",
+        }
+    }
 }
 
 /// Puts a boot's verdict on its target; full verifier logs go to files.

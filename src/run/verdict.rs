@@ -400,6 +400,7 @@ mod tests {
 
     fn record(result: Vec<u8>, ending: Ending, panic: Option<&str>) -> BootRecord {
         BootRecord {
+            job: None,
             ending,
             result,
             ready_after: Some(Duration::from_millis(1500)),

@@ -33,6 +33,8 @@ pub fn target(id: &str, status: TargetStatus, class: Option<ClassCode>) -> Targe
         },
         console_log: format!("/runs/1/{id}/console.log"),
         accel: None,
+        restored: false,
+        restore_ms: None,
         console_tail: None,
         checks: Vec::new(),
     }

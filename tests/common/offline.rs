@@ -95,12 +95,20 @@ pub fn report(verdicts: &[Verdict]) -> Value {
 }
 
 /// A report without what differs between two runs of the same check:
-/// times, durations and the paths of per-run files.
+/// times, durations, the paths of per-run files, and whether a kernel was
+/// restored from a snapshot (a later run on the same cache is).
 pub fn without_run_details(mut report: Value) -> Value {
     fn strip(v: &mut Value) {
         match v {
             Value::Object(map) => {
-                for key in ["started_at", "duration_ms", "timing_ms", "console_log"] {
+                for key in [
+                    "started_at",
+                    "duration_ms",
+                    "timing_ms",
+                    "console_log",
+                    "restored",
+                    "restore_ms",
+                ] {
                     map.remove(key);
                 }
                 map.values_mut().for_each(strip);

@@ -96,6 +96,18 @@ impl Archive {
         self.entries.insert(path, entry);
     }
 
+    /// The entries of `self` that `base` lacks or has otherwise: unpacked
+    /// over `base`, they make `self`.
+    pub fn difference(&self, base: &Archive) -> Archive {
+        let entries = self
+            .entries
+            .iter()
+            .filter(|(path, entry)| base.entries.get(*path) != Some(entry))
+            .map(|(path, entry)| (path.clone(), entry.clone()))
+            .collect();
+        Archive { entries }
+    }
+
     /// Writes the whole archive, trailer included.
     pub fn write_to(&self, mut out: impl Write) -> io::Result<()> {
         for (index, (name, entry)) in self.entries.iter().enumerate() {

@@ -50,6 +50,8 @@ pub const GUEST_OBJECT_DIR: &str = "/bpfcompat/objects";
 pub const GUEST_TOOL_DIR: &str = "/usr/local/bin";
 /// Where the host's bpftool goes in command mode.
 pub const GUEST_BPFTOOL: &str = "/usr/sbin/bpftool";
+/// The [`GuestTool::what`] of the host's bpftool.
+const BPFTOOL: &str = "bpftool";
 
 /// What the user asked to run in command mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,7 +107,7 @@ impl GuestTool {
 
     /// `host` at [`GUEST_BPFTOOL`], unless it is a script.
     fn bpftool(host: PathBuf) -> Result<GuestTool, GuestError> {
-        let what = "bpftool";
+        let what = BPFTOOL;
         let is_program = elf::is_elf(&host).map_err(|err| GuestError::Elf {
             what: format!("{what} {}", host.display()),
             err,
@@ -214,7 +216,31 @@ pub struct ObjectPayload {
     pub contract: LoaderContract,
 }
 
-pub fn build_initramfs(agent: &Path, payload: &Payload) -> Result<Vec<u8>, GuestError> {
+/// A boot's initramfs, and the same split in two for wait mode: the part
+/// every job of its kind shares (what a snapshot boots) and the job.
+pub struct Initramfs {
+    /// Everything: what a plain boot gets.
+    pub full: Vec<u8>,
+    /// The agent, shells, `/etc`, and the host's bpftool for commands.
+    pub base: Vec<u8>,
+    /// The rest: request, objects, `--bin`, `--guest-tool`s, artifacts and
+    /// their libraries; unpacked over the base it makes `full`.
+    pub job: Vec<u8>,
+}
+
+pub fn build(agent: &Path, payload: &Payload) -> Result<Initramfs, GuestError> {
+    let base = base_archive(agent, payload)?;
+    let mut full = base.clone();
+    add_payload(&mut full, payload)?;
+    Ok(Initramfs {
+        job: full.difference(&base).to_bytes(),
+        base: base.to_bytes(),
+        full: full.to_bytes(),
+    })
+}
+
+/// What does not depend on the job: the same for every check of a kind.
+fn base_archive(agent: &Path, payload: &Payload) -> Result<Archive, GuestError> {
     let mut a = Archive::new();
     for (dir, mode) in [
         ("/proc", 0o555),
@@ -266,16 +292,27 @@ pub fn build_initramfs(agent: &Path, payload: &Payload) -> Result<Vec<u8>, Guest
     if cache.is_file() {
         add_data_file(&mut a, "the loader cache", cache, "/etc/ld.so.cache")?;
     }
+    // The host's bpftool is the same for every command: with the base, it
+    // need not travel with each job.
+    if let Payload::Command(command) = payload {
+        for tool in command.tools.iter().filter(|t| t.what == BPFTOOL) {
+            add_executable(&mut a, tool.what, &tool.host, &tool.guest)?;
+        }
+    }
+    Ok(a)
+}
 
+/// The request and everything it names.
+fn add_payload(a: &mut Archive, payload: &Payload) -> Result<(), GuestError> {
     let checks = match payload {
-        Payload::Command(command) => vec![command_request(&mut a, command)?],
+        Payload::Command(command) => vec![command_request(a, command)?],
         Payload::Objects(objects) => objects
             .iter()
             .enumerate()
             .map(|(i, object)| {
                 let host = &object.host;
                 let guest = format!("{GUEST_OBJECT_DIR}/{i}/{}", file_name("--artifact", host)?);
-                add_data_file(&mut a, "--artifact", host, &guest)?;
+                add_data_file(a, "--artifact", host, &guest)?;
                 Ok(CheckRequest::Object(ObjectCheckRequest::new(
                     guest,
                     object.contract.clone(),
@@ -289,7 +326,18 @@ pub fn build_initramfs(agent: &Path, payload: &Payload) -> Result<Vec<u8>, Guest
         serde_json::to_vec_pretty(&request).expect("a request serialises"),
         0o644,
     );
-    Ok(a.to_bytes())
+    Ok(())
+}
+
+/// A job as it travels to a waiting guest: raw-deflated (the agent
+/// inflates it; see `bpfcompat_proto::job`).
+pub fn deflate_job(archive: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder
+        .write_all(archive)
+        .and_then(|()| encoder.finish())
+        .expect("deflating into memory cannot fail")
 }
 
 /// One kernel module for a guest: its uncompressed ELF object.
@@ -506,12 +554,64 @@ mod tests {
     /// Unpacks an initramfs with the host's cpio into a temporary directory.
     pub(crate) fn unpack(bytes: &[u8]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        super::cpio::tests::cpio(
-            &["-id", "--quiet", "--no-absolute-filenames"],
-            bytes,
-            dir.path(),
-        );
+        unpack_into(bytes, dir.path());
         dir
+    }
+
+    fn unpack_into(bytes: &[u8], dir: &Path) {
+        super::cpio::tests::cpio(&["-idu", "--quiet", "--no-absolute-filenames"], bytes, dir);
+    }
+
+    fn build_initramfs(agent: &Path, payload: &Payload) -> Result<Vec<u8>, GuestError> {
+        build(agent, payload).map(|initramfs| initramfs.full)
+    }
+
+    /// Every path under `root` with its type and content.
+    fn tree(root: &Path) -> Vec<(PathBuf, String)> {
+        let mut out = Vec::new();
+        let mut dirs = vec![root.to_owned()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                let meta = std::fs::symlink_metadata(&path).unwrap();
+                let what = if meta.is_dir() {
+                    dirs.push(path.clone());
+                    "dir".to_owned()
+                } else if meta.file_type().is_symlink() {
+                    format!("-> {}", std::fs::read_link(&path).unwrap().display())
+                } else if meta.is_file() {
+                    bpfcompat_proto::job::digest(&std::fs::read(&path).unwrap())
+                } else {
+                    "node".to_owned()
+                };
+                out.push((path.strip_prefix(root).unwrap().to_owned(), what));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn the_base_and_the_job_make_the_full_initramfs() {
+        let dir = tempfile::tempdir().unwrap();
+        let artifact = dir.path().join("probe.bpf.o");
+        std::fs::write(&artifact, b"object").unwrap();
+        let payload = payload(Some(PathBuf::from("/bin/true")), Some(artifact));
+        let built = build(&fake_agent(), &payload).unwrap();
+        let full = unpack(&built.full);
+        let split = tempfile::tempdir().unwrap();
+        unpack_into(&built.base, split.path());
+        unpack_into(&built.job, split.path());
+        assert_eq!(tree(split.path()), tree(full.path()));
+        let job = unpack(&built.job);
+        assert!(job.path().join("bpfcompat/request.json").is_file());
+        assert!(job.path().join("bpfcompat/bin/true").is_file());
+        assert!(job.path().join("bpfcompat/artifact/probe.bpf.o").is_file());
+        for shared in ["init", "bin/bash", "bin/busybox", "etc/passwd"] {
+            assert!(!job.path().join(shared).exists(), "{shared} is in the job");
+        }
+        let base = unpack(&built.base);
+        assert!(!base.path().join("bpfcompat/request.json").exists());
     }
 
     fn payload(bin: Option<PathBuf>, artifact: Option<PathBuf>) -> Payload {

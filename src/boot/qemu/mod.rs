@@ -2,6 +2,8 @@
 
 mod accel;
 mod console;
+mod job;
+mod monitor;
 mod vm;
 
 use std::path::{Path, PathBuf};
@@ -11,7 +13,8 @@ use thiserror::Error;
 
 use crate::report::{Accel, AccelUse};
 
-pub use vm::{boot, BootRecord, BootSpec, Ending};
+pub use job::{JobRecord, Start};
+pub use vm::{boot, kernel_cmdline, BootRecord, BootSpec, Ending};
 
 const QEMU: &str = "qemu-system-x86_64";
 

@@ -1,15 +1,17 @@
-//! One boot: start QEMU on a kernel and initramfs, collect the console and
-//! the agent's result, enforce the timeout.
+//! One boot: start QEMU on a kernel and initramfs (or restore a snapshot of
+//! one), collect the console and the agent's result, enforce the timeout.
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use bpfcompat_proto::READY_LINE;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::UnixListener;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use super::console::ConsoleLog;
+use super::job::{self, JobRecord, Received, Start};
 use super::{accel, Qemu, QemuError};
 use crate::report::Accel;
 
@@ -18,6 +20,7 @@ use crate::report::Accel;
 const MAX_RESULT_BYTES: usize = 64 << 20;
 const CONSOLE_TAIL_LINES: usize = 40;
 
+#[derive(Clone, Copy)]
 pub struct BootSpec<'a> {
     /// The kernel's id, for error messages.
     pub label: &'a str,
@@ -35,6 +38,8 @@ pub struct BootSpec<'a> {
     pub console_log: &'a Path,
     /// Where QEMU connects to deliver ttyS1; must be a short path (sockaddr_un).
     pub result_socket: &'a Path,
+    /// How the guest starts and gets its job.
+    pub start: Start<'a>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +65,8 @@ pub struct BootRecord {
     pub panic_line: Option<String>,
     pub console_tail: String,
     pub qemu_stderr: String,
+    /// How the job got to a waiting or restored guest.
+    pub job: Option<JobRecord>,
 }
 
 pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuError> {
@@ -75,13 +82,24 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
     };
     let console_file = std::fs::File::create(spec.console_log).map_err(console_err)?;
 
-    let mut cmd = command(qemu, spec);
+    let monitor = spec.result_socket.with_extension("qmp");
+    let mut cmd = command(qemu, spec, &monitor);
     let start = Instant::now();
     let mut child = cmd.spawn().map_err(QemuError::Spawn)?;
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
     let (exited_tx, exited_rx) = watch::channel(false);
     let (printed_tx, printed_rx) = watch::channel(false);
+    let (received, receiving) = Received::new();
+    let (writer_tx, writer_rx) = oneshot::channel();
+    let (give_up_tx, give_up_rx) = oneshot::channel::<()>();
+    let driver = async {
+        let (record, writer) = job::drive(spec.start, &monitor, start, received, writer_rx).await;
+        if record.as_ref().is_some_and(|r| r.failed.is_some()) {
+            let _ = give_up_tx.send(());
+        }
+        (record, writer)
+    };
 
     let waiter = async {
         let ending = tokio::select! {
@@ -93,6 +111,10 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
             () = silence(spec.silence_limit, printed_rx) => {
                 let _ = child.kill().await;
                 Ending::Silent
+            }
+            Ok(()) = give_up_rx => {
+                let _ = child.kill().await;
+                Ending::Exited(None)
             }
         };
         let elapsed = start.elapsed();
@@ -114,18 +136,22 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
         }
         log.finish(CONSOLE_TAIL_LINES)
     };
-    let ((ending, elapsed), console, qemu_stderr, (result, ready_after)) = tokio::join!(
+    let ((ending, elapsed), console, qemu_stderr, (result, ready_after), (job, _writer)) = tokio::join!(
         waiter,
         console,
         read_bounded(stderr, 16 << 10),
-        read_result(listener, exited_rx, start),
+        read_result(listener, exited_rx, start, receiving, writer_tx),
+        driver,
     );
     let _ = std::fs::remove_file(spec.result_socket);
+    let _ = std::fs::remove_file(&monitor);
     let (panic_line, console_tail) = console.map_err(console_err)?;
     Ok(BootRecord {
         ending,
         result,
-        ready_after,
+        // A restored guest never says READY: it was ready when saved.
+        ready_after: ready_after.or(job.as_ref().and_then(|j| j.accepted_after)),
+        job,
         elapsed,
         panic_line,
         console_tail,
@@ -135,12 +161,8 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
 
 /// The QEMU command line for one boot: the kernel and initramfs, the
 /// console on ttyS0 (our stdout), the result channel on ttyS1 (a socket).
-fn command(qemu: &Qemu, spec: &BootSpec<'_>) -> tokio::process::Command {
-    let mut append = String::from("console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init");
-    if let Some(extra) = spec.cmdline_extra {
-        append.push(' ');
-        append.push_str(extra);
-    }
+fn command(qemu: &Qemu, spec: &BootSpec<'_>, monitor: &Path) -> tokio::process::Command {
+    let append = kernel_cmdline(spec.cmdline_extra, spec.start.job().is_some());
     let mut cmd = tokio::process::Command::new(&qemu.binary);
     cmd.args([
         "-nodefaults",
@@ -165,16 +187,51 @@ fn command(qemu: &Qemu, spec: &BootSpec<'_>) -> tokio::process::Command {
     .arg("-chardev")
     .arg(format!(
         "socket,id=result,path={}",
-        // QEMU option values escape commas by doubling them.
-        spec.result_socket.display().to_string().replace(',', ",,")
+        qemu_value(spec.result_socket)
     ))
     .args(["-serial", "chardev:result"])
+    .args(job_args(spec.start, monitor))
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
     .kill_on_drop(true);
 
     cmd
+}
+
+/// The kernel command line of a boot; the one of a saved guest is the one
+/// it was booted with.
+pub fn kernel_cmdline(extra: Option<&str>, wait: bool) -> String {
+    let mut append = String::from("console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init");
+    for word in [extra, wait.then_some(bpfcompat_proto::job::WAIT_PARAM)]
+        .into_iter()
+        .flatten()
+    {
+        append.push(' ');
+        append.push_str(word);
+    }
+    append
+}
+
+/// The monitor a waiting guest is saved or watched through, and the file
+/// a restored one is loaded from.
+fn job_args(start: Start<'_>, monitor: &Path) -> Vec<String> {
+    if start.job().is_none() {
+        return Vec::new();
+    }
+    let mut args = vec![
+        "-qmp".to_owned(),
+        format!("unix:{},server=on,wait=off", qemu_value(monitor)),
+    ];
+    if let Start::Restore { from, .. } = start {
+        args.extend(["-incoming".to_owned(), format!("file:{}", qemu_value(from))]);
+    }
+    args
+}
+
+/// A path as a QEMU option value: commas are escaped by doubling them.
+fn qemu_value(path: &Path) -> String {
+    path.display().to_string().replace(',', ",,")
 }
 
 /// Resolves when `limit` has passed and the console is still empty; never,
@@ -195,8 +252,10 @@ async fn read_result(
     listener: UnixListener,
     mut exited: watch::Receiver<bool>,
     start: Instant,
+    receiving: job::Receiving,
+    writer: oneshot::Sender<tokio::net::unix::OwnedWriteHalf>,
 ) -> (Vec<u8>, Option<Duration>) {
-    let mut stream = tokio::select! {
+    let stream = tokio::select! {
         // A connection already queued wins over the exit notice, so a guest
         // that answered and reset at once is not lost.
         biased;
@@ -206,22 +265,29 @@ async fn read_result(
         },
         _ = exited.wait_for(|e| *e) => return (Vec::new(), None),
     };
-    let mut result = Vec::new();
+    let (mut stream, write) = stream.into_split();
+    // Dropping the writing half would shut the port down: kept here when
+    // no job needs it.
+    let _unused = writer.send(write).err();
     let mut ready_after = None;
     let mut buf = vec![0u8; 64 << 10];
     loop {
         match stream.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                let keep = n.min(MAX_RESULT_BYTES - result.len());
-                result.extend_from_slice(&buf[..keep]);
-                if ready_after.is_none() && bpfcompat_proto::ready_offset(&result).is_some() {
+                let result = receiving.push(&buf[..n], MAX_RESULT_BYTES);
+                // Only the new bytes (and a ready line's length before
+                // them): a restored guest never says READY, and its result
+                // can be megabytes arriving a few bytes at a time.
+                let new = result.len().saturating_sub(n + READY_LINE.len());
+                if ready_after.is_none() && bpfcompat_proto::ready_offset(&result[new..]).is_some()
+                {
                     ready_after = Some(start.elapsed());
                 }
             }
         }
     }
-    (result, ready_after)
+    (receiving.finish(), ready_after)
 }
 
 async fn read_bounded(mut reader: impl AsyncRead + Unpin, limit: usize) -> Vec<u8> {

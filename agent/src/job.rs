@@ -1,0 +1,70 @@
+//! Wait mode: the job arrives on the result port after the guest was set
+//! up (and, on the host's side, saved as a snapshot or restored from one).
+//! See `bpfcompat_proto::job` for the frame and the answers.
+
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+use bpfcompat_proto::job::{self, Answer, Received};
+
+use crate::serial::ResultPort;
+
+/// A job that stops arriving this long is given up on and asked for again:
+/// the host sends without pause, so a gap means lost bytes.
+const IDLE_LIMIT: Duration = Duration::from_secs(2);
+
+/// Whether the kernel command line asks for wait mode.
+pub fn wanted() -> bool {
+    std::fs::read_to_string("/proc/cmdline")
+        .is_ok_and(|line| line.split_whitespace().any(|w| w == job::WAIT_PARAM))
+}
+
+/// Says it is waiting, takes one job (asking again for every corrupt or
+/// cut one), inflates it and unpacks it over `/`.
+pub fn receive(port: &mut ResultPort) -> Result<(), String> {
+    port.write(job::WAITING_LINE.as_bytes());
+    port.finish();
+    let deflated = read_job(port)?;
+    let mut archive = Vec::new();
+    flate2::read::DeflateDecoder::new(&deflated[..])
+        .read_to_end(&mut archive)
+        .map_err(|e| format!("cannot inflate the job: {e}"))?;
+    crate::unpack::unpack(&archive, Path::new("/"))
+        .map(drop)
+        .map_err(|why| format!("cannot unpack the job: {why}"))
+}
+
+fn read_job(port: &mut ResultPort) -> Result<Vec<u8>, String> {
+    let mut stream = Vec::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        // Without a header yet there is nothing to time out: the host's
+        // timeout bounds the wait.
+        let timeout = (!stream.is_empty()).then_some(IDLE_LIMIT);
+        let n = port
+            .read(&mut buf, timeout)
+            .map_err(|e| format!("cannot read the job from the result port: {e}"))?;
+        if n == 0 {
+            let why = format!("the job stopped after {} bytes", stream.len());
+            reject(port, &mut stream, why);
+            continue;
+        }
+        stream.extend_from_slice(&buf[..n]);
+        match job::receive(&stream) {
+            Received::Incomplete => {}
+            Received::Job(archive) => {
+                port.write(Answer::Ok(job::digest(archive)).line().as_bytes());
+                return Ok(archive.to_vec());
+            }
+            Received::Bad(why) => reject(port, &mut stream, why),
+        }
+    }
+}
+
+fn reject(port: &mut ResultPort, stream: &mut Vec<u8>, why: String) {
+    eprintln!("bpfcompat-guest: job refused, asking again: {why}");
+    port.discard_input();
+    stream.clear();
+    port.write(Answer::Bad(why).line().as_bytes());
+}
