@@ -241,3 +241,30 @@ fn a_snapshot_qemu_refuses_is_booted_instead_and_replaced() {
     );
     assert_eq!(restored(&run_once(&s, &matrix)), [(K61.id.into(), true)]);
 }
+
+/// Two runs on one cache at once make one snapshot: the second waits for
+/// the first's (under the cache's lock) and restores it.
+#[test]
+fn two_runs_on_one_cache_make_one_snapshot() {
+    let _lock = boot_lock();
+    let s = Scratch::new();
+    let matrix = s.matrix(&[(&K61, "")]);
+    let args = command_args("uname -r", &matrix, &[]);
+    let runs: Vec<Run> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ["a.json", "b.json"]
+            .map(|out| {
+                let (s, args) = (&s, &args);
+                scope.spawn(move || s.run_to(&s.path(out), args))
+            })
+            .into_iter()
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for run in &runs {
+        assert_eq!(run.code, 0, "{}", run.context());
+    }
+    let mut flags: Vec<bool> = runs.iter().map(|r| restored(r)[0].1).collect();
+    flags.sort();
+    assert_eq!(flags, [false, true], "one made it, the other restored it");
+    assert_eq!(snapshot_keys(&s).len(), 1);
+}
