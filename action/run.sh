@@ -102,6 +102,13 @@ step_resolve() {
     [ -n "${BPFCOMPAT_COMMAND:-}" ] || die "command-binary is given without command"
     [ -f "$BPFCOMPAT_COMMAND_BINARY" ] || die "command-binary '$BPFCOMPAT_COMMAND_BINARY' is not a file"
   fi
+  if [ -n "${BPFCOMPAT_GUEST_TOOLS:-}" ]; then
+    [ -n "${BPFCOMPAT_COMMAND:-}" ] || die "guest-tools is given without command"
+    local tool
+    while IFS= read -r tool; do
+      [ -z "$tool" ] || [ -f "$tool" ] || die "guest-tools: '$tool' is not a file"
+    done <<<"$BPFCOMPAT_GUEST_TOOLS"
+  fi
   local artifacts=()
   [ -z "${BPFCOMPAT_ARTIFACT:-}" ] || resolve_artifacts "$BPFCOMPAT_ARTIFACT"
   check_what_to_run
@@ -291,6 +298,10 @@ step_test() {
   if [ -n "${BPFCOMPAT_COMMAND:-}" ]; then
     args+=(--command "$BPFCOMPAT_COMMAND" --command-expect-exit "${BPFCOMPAT_COMMAND_EXPECT_EXIT:-0}")
     [ -z "${BPFCOMPAT_COMMAND_BINARY:-}" ] || args+=(--command-binary "$BPFCOMPAT_COMMAND_BINARY")
+    local tool
+    while IFS= read -r tool; do
+      [ -z "$tool" ] || args+=(--guest-tool "$tool")
+    done <<<"${BPFCOMPAT_GUEST_TOOLS:-}"
   else
     [ -z "${BPFCOMPAT_VALIDATION_MODE:-}" ] || args+=(--validation-mode "$BPFCOMPAT_VALIDATION_MODE")
     [ -z "${BPFCOMPAT_SUITE:-}" ] || args+=(--suite "$BPFCOMPAT_SUITE")

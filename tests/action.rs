@@ -369,6 +369,17 @@ fn inputs_are_checked_before_anything_is_downloaded() {
             "command-binary 'loader' is not a file",
         ),
         (
+            vec![("BPFCOMPAT_GUEST_TOOLS", "tools/bpftool")],
+            "guest-tools is given without command",
+        ),
+        (
+            vec![
+                ("BPFCOMPAT_COMMAND", "./loader"),
+                ("BPFCOMPAT_GUEST_TOOLS", "tools/bpftool\ntools/nc"),
+            ],
+            "guest-tools: 'tools/bpftool' is not a file",
+        ),
+        (
             vec![("BPFCOMPAT_MATRIX", "no-such")],
             "nor one of the built-in matrices: default mvp quirk-library",
         ),
@@ -582,4 +593,16 @@ fn suite_manifest_and_validation_mode_reach_bpfcompat_test() {
     assert!(has(&args, "--validation-mode", "load_only"), "{args:?}");
     assert!(has(&args, "--timeout", "90s"), "{args:?}");
     assert!(!args.iter().any(|a| a == "--suite"), "{args:?}");
+
+    std::fs::write(runner.workspace("bpftool"), b"x").unwrap();
+    std::fs::write(runner.workspace("nc"), b"x").unwrap();
+    let args = step(
+        &[
+            ("BPFCOMPAT_COMMAND", "bpftool prog show"),
+            ("BPFCOMPAT_GUEST_TOOLS", "bpftool\nnc\n"),
+        ],
+        &[],
+    );
+    assert!(has(&args, "--guest-tool", "bpftool"), "{args:?}");
+    assert!(has(&args, "--guest-tool", "nc"), "{args:?}");
 }

@@ -1025,6 +1025,7 @@ fn action_yml_is_a_composite_action_fed_through_env() {
         "suite",
         "suite-out",
         "suite-markdown",
+        "guest-tools",
         "matrix",
         "locked",
         "out",
