@@ -268,3 +268,34 @@ fn two_runs_on_one_cache_make_one_snapshot() {
     assert_eq!(flags, [false, true], "one made it, the other restored it");
     assert_eq!(snapshot_keys(&s).len(), 1);
 }
+
+/// A snapshot that cannot be saved (the cache's disk is full) costs the run
+/// nothing but the saving: the check still gets its verdict, the failure is
+/// said once, and no half-written state is left behind.
+#[test]
+fn a_snapshot_that_cannot_be_saved_leaves_the_check_and_nothing_behind() {
+    let _lock = boot_lock();
+    let s = Scratch::new();
+    let matrix = s.matrix(&[(&K61, "")]);
+    // The kernel is cached first; then the cache's temp space is too small
+    // for a guest's state.
+    let first = s.test_command("uname -r", &matrix, &["--snapshots", "off"]);
+    assert_eq!(first.code, 0, "{}", first.context());
+    let tmp = s.path("cache").join("tmp");
+    let _disk = Tmpfs::mount(tmp.clone(), "16m");
+    let run = run_once(&s, &matrix);
+    assert_eq!(restored(&run), [(K61.id.into(), false)]);
+    assert_eq!(
+        run.stderr.matches("no snapshot of").count(),
+        1,
+        "said once: {}",
+        run.context()
+    );
+    assert!(snapshot_keys(&s).is_empty(), "{:?}", snapshot_keys(&s));
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
