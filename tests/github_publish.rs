@@ -54,6 +54,7 @@ fn target(id: &str, status: TargetStatus, required: bool) -> Target {
         accel: None,
         restored: false,
         restore_ms: None,
+        snapshot_bytes: None,
         console_tail: (status == TargetStatus::InfraError).then(|| "Kernel panic".into()),
         checks: vec![Check {
             skipped: Vec::new(),

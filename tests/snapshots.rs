@@ -143,6 +143,8 @@ fn the_corpus_restored_gives_the_verdicts_of_a_boot_on_every_kernel() {
     for t in warm.report()["targets"].as_array().unwrap() {
         assert_eq!(t["checks"].as_array().unwrap().len(), objects.len());
         assert!(t["restore_ms"].as_u64().is_some(), "{t}");
+        let bytes = t["snapshot_bytes"].as_u64().unwrap_or_default();
+        assert!(bytes > 1 << 20, "the snapshot's size is reported: {t}");
     }
 }
 

@@ -148,6 +148,9 @@ pub struct Target {
     /// A restore: from QEMU's start until the saved guest ran again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore_ms: Option<u64>,
+    /// The size of the snapshot restored from, or saved by this run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_bytes: Option<u64>,
     /// The console's last lines, for infrastructure errors: what the kernel
     /// said before it died or hung.
     pub console_tail: Option<String>,

@@ -231,6 +231,8 @@ struct Waiting {
 struct Restore {
     restored: bool,
     restore_ms: Option<u64>,
+    /// The snapshot restored from, or saved by this run.
+    snapshot_bytes: Option<u64>,
 }
 
 /// What a restore came to.
@@ -298,6 +300,7 @@ impl Context {
             accel: None,
             restored: false,
             restore_ms: None,
+            snapshot_bytes: None,
             console_tail: None,
             checks: Vec::new(),
         };
@@ -354,6 +357,7 @@ impl Context {
         target.accel = Some(accel);
         target.restored = restore.restored;
         target.restore_ms = restore.restore_ms;
+        target.snapshot_bytes = restore.snapshot_bytes;
         let expect = Expectation {
             expected_exit: self.expected_exit,
             artifacts: &self.artifacts,
@@ -533,19 +537,19 @@ impl Context {
         let state = waiting.store.temp_file().map_err(Infra::host)?;
         let start = Start::Wait { job, save: &state };
         let record = self.boot_once(&BootSpec { start, ..boot }).await?;
+        let mut saved = Restore::default();
         match record.job.as_ref().and_then(|j| j.saved.clone()) {
-            Some(Ok(())) => {
-                if let Err(e) = waiting.store.install(key, state) {
-                    eprintln!(
-                        "bpfcompat: the snapshot of {} was not kept: {e}",
-                        boot.label
-                    );
-                }
-            }
+            Some(Ok(())) => match waiting.store.install(key, state) {
+                Ok(bytes) => saved.snapshot_bytes = Some(bytes),
+                Err(e) => eprintln!(
+                    "bpfcompat: the snapshot of {} was not kept: {e}",
+                    boot.label
+                ),
+            },
             Some(Err(why)) => eprintln!("bpfcompat: no snapshot of {}: {why}", boot.label),
             None => {}
         }
-        Ok((record, Restore::default()))
+        Ok((record, saved))
     }
 
     /// The check on a restored guest, if the cache has a snapshot for `key`
@@ -598,6 +602,7 @@ impl Context {
         let restore = Restore {
             restored: true,
             restore_ms: Some(after.as_millis() as u64),
+            snapshot_bytes: std::fs::metadata(&from).ok().map(|m| m.len()),
         };
         Ok(Tried::Restored(Box::new((record, restore))))
     }

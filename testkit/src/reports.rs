@@ -35,6 +35,7 @@ pub fn target(id: &str, status: TargetStatus, class: Option<ClassCode>) -> Targe
         accel: None,
         restored: false,
         restore_ms: None,
+        snapshot_bytes: None,
         console_tail: None,
         checks: Vec::new(),
     }
