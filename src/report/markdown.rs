@@ -12,7 +12,7 @@ use minijinja::{context, AutoEscape, Environment};
 
 use bpfcompat_proto::object::ObjectOutcome;
 
-use super::{CheckStatus, Report, TargetStatus};
+use super::{Check, CheckStatus, Report, TargetStatus};
 use crate::escape;
 
 const REPORT_TEMPLATE: &str = include_str!("../../templates/report.md.j2");
@@ -76,26 +76,32 @@ struct ObjectRow {
     cells: Vec<String>,
 }
 
-fn object_matrix(report: &Report) -> Vec<ObjectRow> {
-    // Kernels that could not be checked have no checks; take the names from
-    // one that has them all.
-    let Some(names) = report
+/// The checks of the run, by index: a kernel that could not be checked has
+/// none, so they are taken from one that has them all.
+fn checks_of_run(report: &Report) -> &[Check] {
+    report
         .targets
         .iter()
-        .map(|t| &t.checks)
+        .map(|t| &t.checks[..])
         .max_by_key(|c| c.len())
-    else {
-        return Vec::new();
-    };
-    names
+        .unwrap_or_default()
+}
+
+/// A check's row name: its object, after its case in a suite (which may
+/// check one object in several cases).
+fn row_name(c: &Check) -> String {
+    match &c.artifact.case {
+        Some(case) => format!("{case}: {}", c.artifact.name),
+        None => c.artifact.name.clone(),
+    }
+}
+
+fn object_matrix(report: &Report) -> Vec<ObjectRow> {
+    checks_of_run(report)
         .iter()
         .enumerate()
         .map(|(i, c)| ObjectRow {
-            // A suite may check one object in several cases.
-            name: match &c.artifact.case {
-                Some(case) => format!("{case}: {}", c.artifact.name),
-                None => c.artifact.name.clone(),
-            },
+            name: row_name(c),
             cells: report
                 .targets
                 .iter()
@@ -127,26 +133,13 @@ struct ContractMatrix {
 
 fn contract_matrix(report: &Report) -> ContractMatrix {
     let mut m = ContractMatrix::default();
-    let objects = report
-        .targets
-        .iter()
-        .map(|t| t.checks.len())
-        .max()
-        .unwrap_or(0);
-    for i in 0..objects {
+    for (i, c) in checks_of_run(report).iter().enumerate() {
         let outcomes: Vec<_> = report
             .targets
             .iter()
             .map(|t| t.checks.get(i).and_then(|c| c.validation.object.as_ref()))
             .collect();
-        let Some(name) = report.targets.iter().find_map(|t| t.checks.get(i)) else {
-            continue;
-        };
-        let name = match &name.artifact.case {
-            Some(case) => format!("{case}: {}", name.artifact.name),
-            None => name.artifact.name.clone(),
-        };
-        contract_rows(&name, &outcomes, &mut m);
+        contract_rows(&row_name(c), &outcomes, &mut m);
     }
     m
 }
