@@ -176,47 +176,43 @@ fn failed_attach(
     let mut ev = ctx.evidence(&decl.name, &e, out);
     ev.lockdown = ctx.lockdown.map(str::to_owned);
     ev.prog_type = Some(names::prog_type(decl.prog_type));
-    match plan {
-        Plan::Auto { target, lookup } => {
-            ev.target = Some(target.clone());
+    match plan.named_target() {
+        Some((target, lookup)) => {
+            ev.target = Some(target);
             ev.target_exists = lookup.exists();
             ev.target_traceable = lookup.traceable();
         }
-        Plan::Kprobe { func, .. } => {
-            let lookup = plan::Lookup::Symbol(vec![func.clone()]);
-            ev.target = Some(func.clone());
-            ev.target_exists = lookup.exists();
-            ev.target_traceable = lookup.traceable();
-        }
-        Plan::Tracepoint { category, name } => {
-            let lookup = plan::Lookup::Tracepoint(format!("{category}/{name}"));
-            ev.target = Some(format!("{category}/{name}"));
-            ev.target_exists = lookup.exists();
-        }
-        Plan::Uprobe { binary, symbol, .. } => {
-            ev.target = Some(format!("{binary}:{symbol}"));
-            // The binary may lack the symbol: not known here.
-            ev.target_exists = (!Path::new(binary).exists()).then_some(false);
-        }
-        Plan::Xdp | Plan::Tc | Plan::Tcx { .. } if site.ifname != "lo" => {
-            ev.target = Some(format!("interface {}", site.ifname));
-            ev.target_exists = Some(Path::new("/sys/class/net").join(&site.ifname).exists());
-        }
-        Plan::Cgroup => {
-            ev.target = Some(format!("cgroup {}", site.cgroup));
-            ev.target_exists = Some(Path::new(&site.cgroup).is_dir());
-        }
-        _ => {
-            // lo, the cgroup root, the netns, sockets: made or checked by
-            // us, they exist.
-            ev.target = Some(format!("{plan:?}"));
-            ev.target_exists = Some(true);
+        None => {
+            let (target, exists) = site_target(plan, site);
+            ev.target = Some(target);
+            ev.target_exists = exists;
         }
     }
     if ev.libbpf_lines.is_empty() {
         ev.libbpf_lines.push(e.1.clone());
     }
     failed(e, ev)
+}
+
+/// What a plan without a named target attached to, and whether it exists.
+fn site_target(plan: &Plan, site: &overrides::Site) -> (String, Option<bool>) {
+    match plan {
+        Plan::Uprobe { binary, symbol, .. } => (
+            format!("{binary}:{symbol}"),
+            // The binary may lack the symbol: not known here.
+            (!Path::new(binary).exists()).then_some(false),
+        ),
+        Plan::Xdp | Plan::Tc | Plan::Tcx { .. } if site.ifname != "lo" => (
+            format!("interface {}", site.ifname),
+            Some(Path::new("/sys/class/net").join(&site.ifname).exists()),
+        ),
+        Plan::Cgroup => (
+            format!("cgroup {}", site.cgroup),
+            Some(Path::new(&site.cgroup).is_dir()),
+        ),
+        // lo, the netns, sockets: made or checked by us, they exist.
+        _ => (format!("{plan:?}"), Some(true)),
+    }
 }
 
 /// Registers `decl` if it is a struct_ops map; None for other maps.

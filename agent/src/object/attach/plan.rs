@@ -49,6 +49,23 @@ pub enum Plan {
     Skip(String),
 }
 
+impl Plan {
+    /// The target a plan names (a kernel function, a tracepoint) and how to
+    /// look it up; `None` for plans that attach to a place (an interface,
+    /// a cgroup, a socket).
+    pub fn named_target(&self) -> Option<(String, Lookup)> {
+        match self {
+            Plan::Auto { target, lookup } => Some((target.clone(), lookup.clone())),
+            Plan::Kprobe { func, .. } => Some((func.clone(), Lookup::Symbol(vec![func.clone()]))),
+            Plan::Tracepoint { category, name } => {
+                let target = format!("{category}/{name}");
+                Some((target.clone(), Lookup::Tracepoint(target)))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// How to find out whether an attach target exists. Asked only when an
 /// attach failed, to tell a missing target from an unsupported attach type:
 /// reading kallsyms costs most of a second under emulation.
