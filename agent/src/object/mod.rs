@@ -127,8 +127,7 @@ fn read_declarations(
             return None;
         }
     };
-    let (_, maps) = load::declarations(&obj);
-    let prepare = match Prepare::new(contract, &obj, &maps) {
+    let prepare = match Prepare::new(contract, &obj) {
         Ok((prepare, fixups)) => {
             out.fixups = fixups;
             prepare

@@ -20,7 +20,6 @@ use libbpf_rs::{AsRawLibbpf, OpenObject};
 use libbpf_sys as s;
 
 use super::InnerMapFailure;
-use crate::object::load::MapDecl;
 use crate::object::names;
 
 /// What an automatic fixup gives a ring buffer compiled with size 0.
@@ -68,7 +67,7 @@ fn possible_cpus() -> u32 {
 }
 
 /// The map shapes `contract` and the automatic rules give `obj`'s maps.
-pub fn plan(contract: &LoaderContract, obj: &OpenObject, maps: &[MapDecl]) -> Sizes {
+pub fn plan(contract: &LoaderContract, obj: &OpenObject) -> Sizes {
     let mut sizes = Sizes::default();
     for f in &contract.maps {
         if let Some(n) = f.max_entries {
@@ -103,7 +102,7 @@ pub fn plan(contract: &LoaderContract, obj: &OpenObject, maps: &[MapDecl]) -> Si
         }
     }
     if contract.auto_fixups {
-        automatic(contract, obj, maps, &mut sizes);
+        automatic(contract, obj, &mut sizes);
     }
     sizes
 }
@@ -132,44 +131,39 @@ fn describe_inner(w: &InnerWant) -> String {
     }
 }
 
-/// Sizes for the maps compiled with 0 that the contract leaves alone.
-fn automatic(contract: &LoaderContract, obj: &OpenObject, maps: &[MapDecl], sizes: &mut Sizes) {
+/// Sizes for the maps compiled with 0 that the contract leaves alone (and
+/// for the inner map templates of maps it hands no inner map).
+fn automatic(contract: &LoaderContract, obj: &OpenObject, sizes: &mut Sizes) {
+    let cpus = possible_cpus();
     for m in obj.maps() {
         let name = m.name().to_string_lossy().into_owned();
-        let Some(decl) = maps.iter().find(|d| d.name == name) else {
-            continue;
-        };
-        let given = contract.maps.iter().find(|f| f.name == name);
-        let inner = unsafe { libbpf_sys::bpf_map__inner_map(m.as_libbpf_object().as_ptr()) };
-        let inner_made =
-            given.is_some_and(|f| f.inner_map.is_some() || f.inner_ringbuf_bytes.is_some());
-        let inner_type = (!inner.is_null()).then(|| unsafe { libbpf_sys::bpf_map__type(inner) });
-        if decl.max_entries == 0 && given.and_then(|f| f.max_entries).is_none() {
-            let inner_kind = if inner_made {
-                given
-                    .and_then(|f| f.inner_map.as_ref().map(|m| m.map_type))
-                    .or(Some(s::BPF_MAP_TYPE_RINGBUF))
-            } else {
-                inner_type
-            };
-            if let Some((value, shown, why)) = auto_size(decl.map_type, inner_kind, possible_cpus())
-            {
+        let raw = m.as_libbpf_object().as_ptr();
+        let template = unsafe { libbpf_sys::bpf_map__inner_map(raw) };
+        let template_type =
+            (!template.is_null()).then(|| unsafe { libbpf_sys::bpf_map__type(template) });
+        // What the map will hold: the inner map the contract hands it, else
+        // its template.
+        let handed = sizes
+            .inner_maps
+            .iter()
+            .find(|w| w.outer == name)
+            .map(|w| w.map_type);
+        let sized = contract
+            .maps
+            .iter()
+            .any(|f| f.name == name && f.max_entries.is_some());
+        if m.max_entries() == 0 && !sized {
+            let map_type = unsafe { libbpf_sys::bpf_map__type(raw) };
+            if let Some((value, shown, why)) = auto_size(map_type, handed.or(template_type), cpus) {
                 sizes.set(&name, "max_entries", value, shown, why);
             }
         }
-        if !inner.is_null() && !inner_made {
-            let inner_entries = unsafe { libbpf_sys::bpf_map__max_entries(inner) };
-            let t = inner_type.unwrap_or(0);
-            if inner_entries == 0 {
-                if let Some((value, shown, why)) = auto_size(t, None, possible_cpus()) {
-                    sizes.set(
-                        &name,
-                        "inner_map.max_entries",
-                        value,
-                        shown,
-                        format!("inner map: {why}"),
-                    );
-                }
+        let template_unsized =
+            !template.is_null() && unsafe { libbpf_sys::bpf_map__max_entries(template) } == 0;
+        if handed.is_none() && template_unsized {
+            if let Some((value, shown, why)) = auto_size(template_type.unwrap_or(0), None, cpus) {
+                let why = format!("inner map: {why}");
+                sizes.set(&name, "inner_map.max_entries", value, shown, why);
             }
         }
     }

@@ -18,8 +18,6 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use bpfcompat_proto::object::{AttachTarget, Fixup, GlobalValue, LoaderContract};
 use libbpf_rs::{AsRawLibbpf, OpenObject};
 
-use super::load::MapDecl;
-
 /// Everything applied to an opened object before it is loaded.
 #[derive(Default)]
 pub struct Prepare {
@@ -50,9 +48,8 @@ impl Prepare {
     pub fn new(
         contract: &LoaderContract,
         obj: &OpenObject,
-        maps: &[MapDecl],
     ) -> Result<(Prepare, Vec<Fixup>), InnerMapFailure> {
-        let sizes = fixups::plan(contract, obj, maps);
+        let sizes = fixups::plan(contract, obj);
         let mut inner_maps = Vec::new();
         for want in &sizes.inner_maps {
             let fd = fixups::create_inner(want)?;
