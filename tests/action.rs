@@ -187,15 +187,20 @@ fn the_binary_is_the_actions_release_verified_by_digest_and_version() {
     );
     std::fs::remove_file(runner.path("fakes/curl")).unwrap();
 
+    // The install step, from a release published in `dir`.
+    let install_from = |dir: &Path| {
+        let base = format!("file://{}", dir.display());
+        runner.run(
+            "install",
+            &[
+                ("BPFCOMPAT_BIN_DIR", bin),
+                ("BPFCOMPAT_RELEASE_BASE_URL", &base),
+            ],
+        )
+    };
     let good = release_dir(&runner, version);
     let base = format!("file://{}", good.display());
-    let step = runner.run(
-        "install",
-        &[
-            ("BPFCOMPAT_BIN_DIR", bin),
-            ("BPFCOMPAT_RELEASE_BASE_URL", &base),
-        ],
-    );
+    let step = install_from(&good);
     assert_eq!(step.code, 0, "{}", step.context());
     assert!(
         step.stdout
@@ -205,15 +210,7 @@ fn the_binary_is_the_actions_release_verified_by_digest_and_version() {
     );
 
     // A binary of another release than the action's scripts is refused.
-    let other = release_dir(&runner, "0.0.1");
-    let base = format!("file://{}", other.display());
-    let step = runner.run(
-        "install",
-        &[
-            ("BPFCOMPAT_BIN_DIR", bin),
-            ("BPFCOMPAT_RELEASE_BASE_URL", &base),
-        ],
-    );
+    let step = install_from(&release_dir(&runner, "0.0.1"));
     assert_eq!(step.code, 1, "{}", step.context());
     assert!(
         step.stderr.contains("says 'bpfcompat 0.0.1', not"),
@@ -226,14 +223,7 @@ fn the_binary_is_the_actions_release_verified_by_digest_and_version() {
     let mut bytes = std::fs::read(&archive).unwrap();
     bytes.push(0);
     std::fs::write(&archive, bytes).unwrap();
-    let base = format!("file://{}", good.display());
-    let step = runner.run(
-        "install",
-        &[
-            ("BPFCOMPAT_BIN_DIR", bin),
-            ("BPFCOMPAT_RELEASE_BASE_URL", &base),
-        ],
-    );
+    let step = install_from(&good);
     assert_eq!(step.code, 1, "{}", step.context());
     assert!(
         step.stderr.contains("does not match its published sha256"),
