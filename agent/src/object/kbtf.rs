@@ -35,37 +35,19 @@ impl Drop for Btf {
     }
 }
 
-/// The running kernel's BTF, parsed once per boot: the modules' split BTF
-/// (declared first: freed before the vmlinux BTF they extend).
-struct KernelBtf {
-    modules: Vec<Btf>,
-    vmlinux: Btf,
-}
-
-impl KernelBtf {
-    fn parse() -> Option<KernelBtf> {
-        let vmlinux = Btf::parse(VMLINUX, None)?;
-        let modules = std::fs::read_dir("/sys/kernel/btf")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.file_name() != "vmlinux")
-            .filter_map(|e| Btf::parse(&e.path().to_string_lossy(), Some(&vmlinux)))
-            .collect();
-        Some(KernelBtf { modules, vmlinux })
-    }
-}
-
-thread_local! {
-    static KERNEL_BTF: std::cell::OnceCell<Option<KernelBtf>> = const { std::cell::OnceCell::new() };
-}
-
 /// Whether the kernel's BTF (vmlinux or a loaded module's) has a type of
 /// `kind` (`BTF_KIND_FUNC`, `BTF_KIND_TYPEDEF`) named `name`; `None`
 /// without kernel BTF.
 pub fn has(name: &str, kind: u32) -> Option<bool> {
-    KERNEL_BTF.with(|cell| {
-        let btf = cell.get_or_init(KernelBtf::parse).as_ref()?;
-        Some(btf.vmlinux.has(name, kind) || btf.modules.iter().any(|m| m.has(name, kind)))
-    })
+    let vmlinux = Btf::parse(VMLINUX, None)?;
+    if vmlinux.has(name, kind) {
+        return Some(true);
+    }
+    let modules = std::fs::read_dir("/sys/kernel/btf").ok()?;
+    let found = modules
+        .flatten()
+        .filter(|e| e.file_name() != "vmlinux")
+        .filter_map(|e| Btf::parse(&e.path().to_string_lossy(), Some(&vmlinux)))
+        .any(|m| m.has(name, kind));
+    Some(found)
 }
