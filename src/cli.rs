@@ -10,6 +10,7 @@ use bpfcompat_proto::object::ValidationMode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::boot::qemu::AccelChoice;
+use crate::commands::doctor::DoctorOptions;
 use crate::commands::kernels::{KernelsAction, KernelsOptions};
 use crate::commands::merge::MergeOptions;
 use crate::commands::test::RunOptions;
@@ -133,6 +134,35 @@ pub enum Commands {
                       origin, by digest (<mirror>/sha256/<hex>) and by file name."
     )]
     Kernels(KernelsArgs),
+    /// What this host gives a run: QEMU, /dev/kvm, and the accelerator chosen, with its reason.
+    #[command(
+        long_about = "What this host gives a run: the QEMU found on PATH and its version, \
+                      whether /dev/kvm is usable, and the accelerator `--accel auto` chooses, \
+                      with its reason.\n\n\
+                      The verdict on KVM (a probe guest's answer, and a kernel found silent \
+                      under KVM by a run) is remembered in <cache>/accel.json for this boot of \
+                      the host, host kernel and QEMU binary; --forget-accel removes it so the \
+                      next run (or this command) finds it anew. --accel on a run always wins."
+    )]
+    Doctor(DoctorArgs),
+}
+
+#[derive(Args)]
+pub struct DoctorArgs {
+    /// Forget the remembered verdict on KVM, then find it anew.
+    #[arg(long)]
+    pub forget_accel: bool,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+impl DoctorArgs {
+    pub fn into_options(self) -> DoctorOptions {
+        DoctorOptions {
+            cache_dir: self.cache.cache_dir(),
+            forget_accel: self.forget_accel,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -503,10 +533,10 @@ pub struct CommonArgs {
     /// [default: a suite's, else 3m].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
-    /// Hardware acceleration. auto: KVM once a 64 KiB probe guest has run under it on this
-    /// host (checked once per host boot, within 2 s), else TCG emulation; a KVM guest that
-    /// prints nothing for 10 s switches the rest of the run to TCG. kvm: fail fast if KVM
-    /// cannot run guests.
+    /// Hardware acceleration. auto: KVM once a 64 KiB probe guest has entered long mode and
+    /// printed under it on this host (checked within 2 s), else TCG emulation; a KVM guest
+    /// that prints nothing for 10 s switches the run to TCG. Both findings are remembered per
+    /// host boot (`bpfcompat doctor` shows them). kvm: fail fast if KVM cannot run guests.
     #[arg(long, value_enum, default_value_t = AccelArg::Auto)]
     pub accel: AccelArg,
     /// Restore each kernel from a snapshot of its booted guest, saved in the cache on first

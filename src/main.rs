@@ -92,5 +92,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             let options = a.into_options();
             tokio::task::spawn_blocking(move || commands::kernels::run(options)).await?
         }
+        Commands::Doctor(a) => commands::doctor::run(&a.into_options()),
     }
 }

@@ -86,30 +86,35 @@ fn reason(run: &Run, id: &str) -> String {
     accel["reason"].as_str().unwrap().to_owned()
 }
 
-/// The real host, with the default a user gets: whatever is chosen, it ran
-/// the check and says why it was chosen.
+/// The real host, with the default a user gets: whatever is chosen really
+/// ran the kernel (a KVM guest has the kvm-clock clock source, a TCG one
+/// does not) and says why it was chosen.
 #[test]
 fn auto_accel_picks_one_that_works() {
     let _lock = boot_lock();
     let s = Scratch::new();
-    let matrix = s.matrix(&[(&TINY, "")]);
-    let run = s.test_command("true", &matrix, &["--accel", "auto"]);
+    let matrix = s.matrix(&[(&TINY, ""), (&K61, "")]);
+    let clock =
+        "echo clock=$(cat /sys/devices/system/clocksource/clocksource0/available_clocksource)";
+    let run = s.test_command(clock, &matrix, &["--accel", "auto"]);
     assert_eq!(run.code, 0, "{}", run.context());
-    let accel = &run.target(TINY.id)["accel"];
-    assert_eq!(accel["accel"], run.report()["accel"]);
-    if accel["accel"] == "tcg" {
+    for id in [TINY.id, K61.id] {
+        let target = run.target(id);
+        let accel = &target["accel"];
+        assert_eq!(accel["accel"], run.report()["accel"]);
+        let under_kvm = target.to_string().contains("kvm-clock");
+        assert_eq!(under_kvm, accel["accel"] == "kvm", "{target}");
         let why = accel["reason"].as_str().unwrap();
-        assert!(why.ends_with("using TCG"), "{why}");
-        assert!(
-            run.stderr.contains(why),
-            "said once on stderr: {}",
-            run.stderr
-        );
-    } else {
-        assert!(accel["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("a probe guest ran under KVM"));
+        if accel["accel"] == "tcg" {
+            assert!(why.ends_with("using TCG"), "{why}");
+            assert!(
+                run.stderr.contains(why),
+                "said once on stderr: {}",
+                run.stderr
+            );
+        } else {
+            assert!(why.starts_with("a probe guest ran under KVM"), "{why}");
+        }
     }
 }
 
@@ -135,7 +140,7 @@ fn a_kvm_that_runs_no_guest_code_falls_back_to_tcg_within_the_probe_deadline() {
     let (again, _) = run_on(&s, &host, &matrix, "auto");
     assert_eq!(again.code, 0, "{}", again.context());
     assert!(
-        reason(&again, TINY.id).contains("probed earlier in this boot of the host"),
+        reason(&again, TINY.id).contains("found earlier in this boot of the host"),
         "{}",
         again.context()
     );
@@ -168,8 +173,7 @@ fn a_silent_kvm_guest_moves_the_rest_of_the_run_to_tcg() {
     let matrix = s.matrix(&[(&K61, ""), (&TINY, "")]);
     let (run, took) = run_on(&s, &host, &matrix, "auto");
     assert_eq!(run.code, 0, "{}", run.context());
-    let said = "printed nothing in 10 s (a TCG boot prints within a second): using TCG for the \
-                remaining kernels";
+    let said = "printed nothing in 10 s (a TCG boot prints within a second): using TCG";
     assert_eq!(run.stderr.matches(said).count(), 1, "{}", run.stderr);
     // The first kernel to boot found out and was booted again under TCG;
     // the other never tried KVM. Both say which kernel it was.
@@ -183,4 +187,53 @@ fn a_silent_kvm_guest_moves_the_rest_of_the_run_to_tcg() {
         assert_eq!(run.target(id)["status"], "pass");
     }
     assert!(took < Duration::from_secs(90), "{took:?}");
+
+    // What the fallback found is remembered for this boot of the host: the
+    // next default run starts on TCG and never waits for the silence again.
+    let (again, _) = run_on(&s, &host, &matrix, "auto");
+    assert_eq!(again.code, 0, "{}", again.context());
+    let why = reason(&again, K61.id);
+    assert!(
+        why.contains("the KVM guest of ")
+            && why.ends_with("(found earlier in this boot of the host): using TCG"),
+        "{why}"
+    );
+    assert!(!again
+        .stderr
+        .contains("printed nothing in 10 s (a TCG boot prints within a second): using TCG\n"));
+    for id in [K61.id, TINY.id] {
+        assert_eq!(again.target(id)["status"], "pass");
+    }
+
+    // `doctor` shows it; --forget-accel forgets it.
+    let shown = doctor(&s, &host, &[]);
+    assert!(
+        shown.contains("accelerator: TCG (the KVM guest of "),
+        "{shown}"
+    );
+    let forgot = doctor(&s, &host, &["--forget-accel"]);
+    assert!(
+        forgot.contains("forgot the remembered accelerator verdict")
+            && forgot.contains("accelerator: KVM (a probe guest ran under KVM"),
+        "{forgot}"
+    );
+}
+
+/// `bpfcompat doctor` on the fake host, with the tests' cache; its stdout.
+fn doctor(s: &Scratch, host: &Path, extra: &[&str]) -> String {
+    let path = format!(
+        "{}:{}",
+        host.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bpfcompat"))
+        .arg("doctor")
+        .args(extra)
+        .arg("--cache-dir")
+        .arg(s.path("cache"))
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -3,6 +3,7 @@
 //! process's exit code. `compare`, `publish` and `history` live with their
 //! stages (`results::compare::run`, `github::publish`, `results::history`).
 
+pub mod doctor;
 pub mod kernels;
 pub mod merge;
 pub mod test;

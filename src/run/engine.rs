@@ -38,8 +38,6 @@ const HOST_RESERVE_MB: u64 = 1024;
 /// A kernel prints on its console within a second of starting, even under
 /// TCG; a KVM guest silent this long is not being run.
 const KVM_SILENCE_LIMIT: Duration = Duration::from_secs(10);
-/// Where the KVM probe's answer is remembered, in the cache directory.
-const ACCEL_PROBE_FILE: &str = "accel-probe.json";
 /// The largest job sent to a restored guest, deflated: the result port
 /// carries about 110 KB/s into a TCG guest (measured: 200 KB in 1.9 s,
 /// 900 KB in 7.7 s), so beyond this, restoring and sending would take longer
@@ -90,7 +88,10 @@ pub async fn run(
 ) -> Result<Report, EngineError> {
     let started = Instant::now();
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-    let qemu = Qemu::detect(settings.accel, &settings.cache_dir.join(ACCEL_PROBE_FILE))?;
+    let qemu = Qemu::detect(
+        settings.accel,
+        &settings.cache_dir.join(qemu::ACCEL_STATE_FILE),
+    )?;
     if settings.accel == AccelChoice::Auto && qemu.accel.accel == Accel::Tcg {
         eprintln!("bpfcompat: {}", qemu.accel.reason);
     }
@@ -257,18 +258,21 @@ impl Context {
         self.accel.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// A KVM guest stayed silent: every boot from now on uses TCG. Said once,
-    /// by the first kernel that finds out.
+    /// A KVM guest stayed silent: every boot from now on uses TCG, and so do
+    /// later runs in this boot of the host. Said once, by the first kernel
+    /// that finds out.
     fn fall_back_to_tcg(&self, kernel: &str) -> AccelUse {
         let mut accel = self.accel.lock().unwrap_or_else(|e| e.into_inner());
         if accel.accel == Accel::Kvm {
+            let why = format!(
+                "the KVM guest of {kernel} printed nothing in {} s (a TCG boot prints within \
+                 a second)",
+                KVM_SILENCE_LIMIT.as_secs()
+            );
+            self.qemu.remember_silent(&why);
             *accel = AccelUse {
                 accel: Accel::Tcg,
-                reason: format!(
-                    "the KVM guest of {kernel} printed nothing in {} s (a TCG boot prints \
-                     within a second): using TCG for the remaining kernels",
-                    KVM_SILENCE_LIMIT.as_secs()
-                ),
+                reason: format!("{why}: using TCG"),
             };
             eprintln!("bpfcompat: {}", accel.reason);
         }

@@ -12,7 +12,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -35,29 +35,62 @@ pub(super) fn accel_args(accel: Accel) -> [&'static str; 4] {
     }
 }
 
-/// Real-mode code at the reset vector: print [`MARKER`] on COM1, then write
-/// to the `isa-debug-exit` port so QEMU exits by itself.
+/// Code at the reset vector that does what a kernel's early boot does before
+/// it prints: build identity-mapped page tables in RAM, enable PAE, long
+/// mode and paging, enter 64-bit code through a GDT, then print [`MARKER`]
+/// on COM1 and write to the `isa-debug-exit` port so QEMU exits by itself.
+/// Some paravirtual KVM hosts run real-mode code and nothing past paging;
+/// this proves the part a Linux guest needs (assembled from the listing in
+/// the comments with GNU as, `ld -Ttext=0 --oformat binary`).
 fn firmware() -> Vec<u8> {
-    const MSG_AT: u8 = 22;
     #[rustfmt::skip]
-    let code: [u8; MSG_AT as usize] = [
-        0xBA, 0xF8, 0x03,       // mov dx, 0x3f8      (COM1)
-        0xBE, MSG_AT, 0x00,     // mov si, MSG_AT
-        0x2E, 0xAC,             // next: lodsb cs:[si]
-        0x84, 0xC0,             // test al, al
-        0x74, 0x03,             // jz done
-        0xEE,                   // out dx, al
-        0xEB, 0xF7,             // jmp next
-        0xB0, 0x00,             // done: mov al, 0
-        0xE6, 0xF4,             // out 0xf4, al       (isa-debug-exit)
-        0xF4,                   // halt: hlt
-        0xEB, 0xFD,             // jmp halt
+    let code: &[u8] = &[
+        // .code16, at F000:0000
+        0xFA,                                     // cli
+        0x31, 0xC0, 0x8E, 0xC0,                   // xor ax, ax; mov es, ax
+        0xBF, 0x00, 0x10,                         // mov di, 0x1000
+        0xB9, 0x00, 0x0C,                         // mov cx, 0xc00
+        0x66, 0x31, 0xC0, 0xFC,                   // xor eax, eax; cld
+        0x66, 0xF3, 0xAB,                         // rep stosd: zero 0x1000-0x3fff
+        0x26, 0x66, 0xC7, 0x06, 0x00, 0x10,       // mov dword es:[0x1000], 0x2003 (PML4)
+        0x03, 0x20, 0x00, 0x00,
+        0x26, 0x66, 0xC7, 0x06, 0x00, 0x20,       // mov dword es:[0x2000], 0x3003 (PDPT)
+        0x03, 0x30, 0x00, 0x00,
+        0x26, 0x66, 0xC7, 0x06, 0x00, 0x30,       // mov dword es:[0x3000], 0x83 (2 MiB page)
+        0x83, 0x00, 0x00, 0x00,
+        0x0F, 0x20, 0xE0, 0x66, 0x83, 0xC8, 0x20, // mov eax, cr4; or eax, 0x20 (PAE)
+        0x0F, 0x22, 0xE0,                         // mov cr4, eax
+        0x66, 0xB8, 0x00, 0x10, 0x00, 0x00,       // mov eax, 0x1000
+        0x0F, 0x22, 0xD8,                         // mov cr3, eax
+        0x66, 0xB9, 0x80, 0x00, 0x00, 0xC0,       // mov ecx, 0xc0000080 (EFER)
+        0x0F, 0x32,                               // rdmsr
+        0x66, 0x0D, 0x00, 0x01, 0x00, 0x00,       // or eax, 0x100 (LME)
+        0x0F, 0x30,                               // wrmsr
+        0x2E, 0x66, 0x0F, 0x01, 0x16, 0x98, 0x00, // lgdt cs:[gdtr]
+        0x0F, 0x20, 0xC0,                         // mov eax, cr0
+        0x66, 0x0D, 0x01, 0x00, 0x00, 0x80,       // or eax, 0x80000001 (PG, PE)
+        0x0F, 0x22, 0xC0,                         // mov cr0, eax
+        0x66, 0xEA, 0x6E, 0x00, 0x0F, 0x00,       // jmp far 0x08:0xf006e
+        0x08, 0x00,
+        // .code64, at 0x6e
+        0x66, 0xBA, 0xF8, 0x03,                   // mov dx, 0x3f8 (COM1)
+        0x48, 0x8D, 0x35, 0x25, 0x00, 0x00, 0x00, // lea rsi, [rip + msg]
+        0xAC,                                     // next: lodsb
+        0x84, 0xC0, 0x74, 0x03,                   // test al, al; jz done
+        0xEE,                                     // out dx, al
+        0xEB, 0xF8,                               // jmp next
+        0xB0, 0x00, 0xE6, 0xF4,                   // done: mov al, 0; out 0xf4, al
+        0xF4, 0xEB, 0xFD,                         // halt: hlt; jmp halt
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // gdt (at 0x88): null
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x9B, 0x20, 0x00, // 64-bit code, accessed
+        0x0F, 0x00, 0x88, 0x00, 0x0F, 0x00,       // gdtr (at 0x98): limit 15, base 0xf0088
+        // msg (at 0x9e)
     ];
     // Filled with hlt; 64 KiB is the smallest firmware QEMU maps, at
     // 0xF0000 and just below 4 GiB.
     let mut image = vec![0xF4; 64 << 10];
-    image[..code.len()].copy_from_slice(&code);
-    let msg = &mut image[usize::from(MSG_AT)..];
+    image[..code.len()].copy_from_slice(code);
+    let msg = &mut image[code.len()..];
     msg[..MARKER.len()].copy_from_slice(MARKER);
     msg[MARKER.len()] = 0;
     // The reset vector (F000:FFF0): jmp far F000:0000, the code above.
@@ -140,57 +173,102 @@ pub fn probe(qemu: &Path, accel: Accel, deadline: Duration) -> Result<Duration, 
     })
 }
 
-/// The probe's verdict on KVM for one boot of the host and one QEMU binary.
+/// What is known about KVM on this host: the probe's answer and, once a
+/// real kernel stayed silent under KVM although the probe ran, why.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Verdict {
+    /// The probe's time in milliseconds, or why KVM ran nothing.
+    pub probe: Result<u64, String>,
+    /// A kernel's KVM guest printed nothing (the silence fallback): why.
+    #[serde(default)]
+    pub silent: Option<String>,
+}
+
+/// A [`Verdict`] for one boot of the host, QEMU and host kernel.
+#[derive(Debug, Serialize, Deserialize)]
 struct Remembered {
     key: String,
-    /// The probe's time in milliseconds, or why KVM ran nothing.
-    kvm: Result<u64, String>,
+    verdict: Verdict,
 }
 
-/// Everything the answer depends on: the host's boot (a reboot or a new
-/// kernel module can change it) and the exact QEMU binary.
-fn probe_key(qemu: &Path) -> Option<String> {
-    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
-    let meta = std::fs::metadata(qemu).ok()?;
-    let modified = meta
-        .modified()
-        .ok()?
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?;
-    Some(format!(
-        "{} {} {} {}",
-        boot_id.trim(),
-        qemu.display(),
-        meta.len(),
-        modified.as_nanos()
-    ))
+/// Where the verdict on KVM is kept, and what it is valid for.
+#[derive(Debug, Clone)]
+pub struct Memory {
+    pub state: PathBuf,
+    /// `None` when the host's boot cannot be told: nothing is remembered.
+    key: Option<String>,
 }
 
-/// Probes KVM, or reads the answer remembered in `state` for this boot and
-/// QEMU. Returns the probe's result and whether it was remembered.
-pub fn probe_kvm_cached(qemu: &Path, state: &Path) -> (Result<Duration, String>, bool) {
-    let key = probe_key(qemu);
-    let remembered = std::fs::read(state)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Remembered>(&b).ok())
-        .filter(|r| key.as_ref() == Some(&r.key));
-    if let Some(r) = remembered {
-        return (r.kvm.map(Duration::from_millis), true);
+impl Memory {
+    /// The verdict's place for `qemu` (of `version`) in `state`. Everything
+    /// the answer depends on is in the key: the host's boot (a reboot or a
+    /// new kernel module can change it), the host kernel, the exact QEMU
+    /// binary and its version.
+    pub fn new(state: &Path, qemu: &Path, version: &str) -> Memory {
+        let key = (|| {
+            let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+            let host = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+            let meta = std::fs::metadata(qemu).ok()?;
+            let modified = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
+            Some(format!(
+                "{} {} {} {} {} {version}",
+                boot_id.trim(),
+                host.trim(),
+                qemu.display(),
+                meta.len(),
+                modified.as_nanos()
+            ))
+        })();
+        Memory {
+            state: state.to_owned(),
+            key,
+        }
     }
-    let result = probe(qemu, Accel::Kvm, PROBE_DEADLINE);
-    if let Some(key) = key {
+
+    /// The verdict remembered for this key, if any.
+    pub fn recall(&self) -> Option<Verdict> {
+        let bytes = std::fs::read(&self.state).ok()?;
+        let r: Remembered = serde_json::from_slice(&bytes).ok()?;
+        (self.key.as_ref() == Some(&r.key)).then_some(r.verdict)
+    }
+
+    /// Keeps `verdict`. Only a cache: a failure costs a probe next time.
+    pub fn keep(&self, verdict: &Verdict) {
+        let Some(key) = self.key.clone() else {
+            return;
+        };
         let record = Remembered {
             key,
-            kvm: result.clone().map(|d| d.as_millis() as u64),
+            verdict: verdict.clone(),
         };
-        // Only a cache: a failure to remember costs another probe next time.
-        let _ = remember(state, &record);
+        let _ = write_atomically(&self.state, &record);
     }
-    (result, false)
+
+    /// Forgets whatever was remembered; whether there was anything.
+    pub fn forget(&self) -> std::io::Result<bool> {
+        match std::fs::remove_file(&self.state) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
 }
 
-fn remember(state: &Path, record: &Remembered) -> std::io::Result<()> {
+/// The remembered verdict, or a fresh probe's (then remembered). Returns
+/// whether it was remembered.
+pub fn verdict(qemu: &Path, memory: &Memory) -> (Verdict, bool) {
+    if let Some(verdict) = memory.recall() {
+        return (verdict, true);
+    }
+    let verdict = Verdict {
+        probe: probe(qemu, Accel::Kvm, PROBE_DEADLINE).map(|d| d.as_millis() as u64),
+        silent: None,
+    };
+    memory.keep(&verdict);
+    (verdict, false)
+}
+
+fn write_atomically(state: &Path, record: &Remembered) -> std::io::Result<()> {
     let dir = state
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_owned);
@@ -246,16 +324,41 @@ mod tests {
     }
 
     #[test]
-    fn the_answer_is_remembered_per_boot_and_binary() {
+    fn the_answer_is_remembered_per_boot_binary_and_version() {
         let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("accel-probe.json");
-        let (first, remembered) = probe_kvm_cached(Path::new("/bin/false"), &state);
-        assert!(first.is_err() && !remembered);
-        let (second, remembered) = probe_kvm_cached(Path::new("/bin/false"), &state);
+        let state = dir.path().join("accel.json");
+        let memory = Memory::new(&state, Path::new("/bin/false"), "QEMU 10");
+        let (first, remembered) = verdict(Path::new("/bin/false"), &memory);
+        assert!(first.probe.is_err() && !remembered);
+        let (second, remembered) = verdict(Path::new("/bin/false"), &memory);
         assert!(remembered);
         assert_eq!(first, second);
-        // Another binary is another question.
-        let (_, remembered) = probe_kvm_cached(Path::new("/bin/true"), &state);
-        assert!(!remembered);
+        // What the silence fallback found is kept beside the probe's answer.
+        let silent = Verdict {
+            silent: Some("the KVM guest of k printed nothing".into()),
+            ..second
+        };
+        memory.keep(&silent);
+        assert_eq!(memory.recall(), Some(silent));
+        // Another binary or version is another question.
+        let other = Memory::new(&state, Path::new("/bin/true"), "QEMU 10");
+        assert_eq!(other.recall(), None);
+        let upgraded = Memory::new(&state, Path::new("/bin/false"), "QEMU 11");
+        assert_eq!(upgraded.recall(), None);
+        assert!(memory.forget().unwrap());
+        assert_eq!(memory.recall(), None);
+        assert!(!memory.forget().unwrap());
+    }
+
+    /// The bytes in [`firmware`] are what its listing assembles to: the
+    /// message lands where the `lea` points, the GDT where `lgdt` reads it.
+    #[test]
+    fn the_probe_firmware_is_laid_out_as_its_listing_says() {
+        let image = firmware();
+        assert_eq!(&image[0x9e..0x9e + MARKER.len()], MARKER);
+        // lea rsi, [rip + 0x25] ends at 0x79.
+        assert_eq!(0x79 + 0x25, 0x9e);
+        assert_eq!(&image[0x98..0x9e], &[0x0F, 0x00, 0x88, 0x00, 0x0F, 0x00]);
+        assert_eq!(image[0x6e..0x70], [0x66, 0xBA]);
     }
 }

@@ -17,6 +17,9 @@ pub use job::{JobRecord, Start};
 pub use vm::{boot, kernel_cmdline, BootRecord, BootSpec, Ending};
 
 const QEMU: &str = "qemu-system-x86_64";
+/// Where the verdict on KVM is remembered, in the cache directory
+/// (`bpfcompat doctor` shows it, `--forget-accel` removes it).
+pub const ACCEL_STATE_FILE: &str = "accel.json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccelChoice {
@@ -53,6 +56,8 @@ pub struct Qemu {
     pub version: String,
     /// What `--accel` settled on for this run.
     pub accel: AccelUse,
+    /// Where the verdict on KVM is remembered for this boot of the host.
+    pub memory: accel::Memory,
 }
 
 impl Qemu {
@@ -70,16 +75,28 @@ impl Qemu {
             .unwrap_or_default()
             .trim()
             .to_owned();
-        let accel = choose(choice, &binary, probe_state)?;
+        let memory = accel::Memory::new(probe_state, &binary, &version);
+        let accel = choose(choice, &binary, &memory)?;
         Ok(Qemu {
             binary,
             version,
             accel,
+            memory,
         })
+    }
+
+    /// A kernel's KVM guest printed nothing although the probe ran: `why`
+    /// is remembered, so later runs in this boot of the host use TCG from
+    /// the start instead of waiting for the silence again.
+    pub fn remember_silent(&self, why: &str) {
+        if let Some(mut verdict) = self.memory.recall() {
+            verdict.silent = Some(why.to_owned());
+            self.memory.keep(&verdict);
+        }
     }
 }
 
-fn choose(choice: AccelChoice, qemu: &Path, probe_state: &Path) -> Result<AccelUse, QemuError> {
+fn choose(choice: AccelChoice, qemu: &Path, memory: &accel::Memory) -> Result<AccelUse, QemuError> {
     let tcg = |reason: String| AccelUse {
         accel: Accel::Tcg,
         reason,
@@ -87,19 +104,20 @@ fn choose(choice: AccelChoice, qemu: &Path, probe_state: &Path) -> Result<AccelU
     if choice == AccelChoice::Tcg {
         return Ok(tcg("--accel tcg".to_owned()));
     }
-    let (probed, remembered) = accel::probe_kvm_cached(qemu, probe_state);
+    let (verdict, remembered) = accel::verdict(qemu, memory);
     let when = if remembered {
-        " (probed earlier in this boot of the host)"
+        " (found earlier in this boot of the host)"
     } else {
         ""
     };
-    match probed {
-        Ok(took) => Ok(AccelUse {
+    // `--accel kvm` insists: only the probe's answer can refuse it.
+    if let (Some(why), AccelChoice::Auto) = (verdict.silent, choice) {
+        return Ok(tcg(format!("{why}{when}: using TCG")));
+    }
+    match verdict.probe {
+        Ok(ms) => Ok(AccelUse {
             accel: Accel::Kvm,
-            reason: format!(
-                "a probe guest ran under KVM in {} ms{when}",
-                took.as_millis()
-            ),
+            reason: format!("a probe guest ran under KVM in {ms} ms{when}"),
         }),
         Err(why) if choice == AccelChoice::Kvm => Err(QemuError::KvmUnavailable(why)),
         Err(why) => Ok(tcg(format!("{why}{when}: using TCG"))),
