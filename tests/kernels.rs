@@ -149,6 +149,20 @@ fn every_source_kind_boots_and_is_pinned_by_the_lock_file() {
         assert_eq!(run.command_test(id)["stdout_tail"], "6.1.192\n");
     }
     assert!(run.stderr.contains("wrote"), "{}", run.stderr);
+    // Said for what really was resolved now, and only for that.
+    let unpinned = "resolving its source (not pinned by the lock file yet)";
+    for id in ["oci", "rpm-url", "apt"] {
+        assert!(
+            run.stderr.contains(&format!("[{id}] {unpinned}")),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(
+        !run.stderr.contains(&format!("[rpm-file] {unpinned}")),
+        "{}",
+        run.stderr
+    );
 
     let lock_path = s.path("all.yaml.lock");
     let lock_text = std::fs::read_to_string(&lock_path).unwrap();
@@ -171,6 +185,7 @@ fn every_source_kind_boots_and_is_pinned_by_the_lock_file() {
     assert_eq!(before.2, 1, "apt-get ran once");
     let run = test_command(&s, &src, &["--locked", "--concurrency", "2"]);
     assert_eq!(run.code, 0, "{}", run.context());
+    assert!(!run.stderr.contains(unpinned), "{}", run.stderr);
     assert_eq!(
         src.requests(),
         before,

@@ -141,11 +141,12 @@ struct Step<'a> {
 }
 
 impl Step<'_> {
+    /// `options` is asked only when the source is really resolved now.
     fn pin(
         &self,
         source: &mut kernel::Source,
         cache: &KernelCache,
-        opts: &Options,
+        options: &dyn Fn() -> Options,
         new: &mut LockFile,
         pinned: &mut Pinned,
     ) -> Result<(), LockError> {
@@ -182,7 +183,7 @@ impl Step<'_> {
         }
         let opts = Options {
             fresh: self.mode == LockMode::Refresh,
-            ..opts.clone()
+            ..options()
         };
         let resolved = if self.key.ends_with(":modules") {
             // What it resolved to is remembered by its name in the cache.
@@ -222,7 +223,8 @@ impl Step<'_> {
 /// Pin every unpinned source of `matrix` from its lock file, resolving (and
 /// so fetching into the cache) those the lock lacks, and write the lock file
 /// when that changed it. `options_for(id)` gives the options (mirror,
-/// progress) for resolving one kernel.
+/// progress) for resolving one kernel, and is called only for a kernel
+/// resolved now.
 pub fn pin_matrix(
     matrix: &mut Matrix,
     mode: LockMode,
@@ -253,7 +255,8 @@ pub fn pin_matrix(
                 lock_path: &path,
                 matrix_path: &matrix.path,
             };
-            step.pin(source, cache, &options_for(&spec.id), &mut new, &mut pinned)?;
+            let id = &spec.id;
+            step.pin(source, cache, &|| options_for(id), &mut new, &mut pinned)?;
         }
     }
     if mode != LockMode::ReadOnly && new != old && !new.kernels.is_empty() {
