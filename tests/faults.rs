@@ -195,6 +195,33 @@ echo end-of-stderr >&2; echo; awk '/MemTotal/ {{print \"memtotal-kb=\" $2}}' /pr
     assert!(report_size < 64 << 10, "report of {report_size} bytes");
 }
 
+/// A loader that eats the guest's memory is the matrix's problem (the guest
+/// is too small), not the kernel's or the check's: INFRA_GUEST_OOM, naming
+/// the size and how to raise it.
+#[test]
+fn a_guest_too_small_for_its_job_is_out_of_memory() {
+    let _lock = boot_lock();
+    let f = Fault::new();
+    let matrix = f.s.matrix(&[(&K61, "    memory: 128M\n")]);
+    let cmd = "awk 'BEGIN { s = \"x\"; while (1) s = s s }'";
+    let run = f.test_command(cmd, &matrix, Duration::from_secs(5 * 60));
+    assert_eq!(run.code, 1, "{}", run.context());
+    let t = run.target(K61.id);
+    assert_eq!(t["status"], "infra_error", "{t}");
+    let class = &t["classification"];
+    assert_eq!(class["code"], "INFRA_GUEST_OOM", "{t}");
+    let reason = class["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("the guest ran out of its 128 MB of memory: ")
+            && reason.contains("Out of memory"),
+        "{reason}"
+    );
+    assert!(
+        class["hint"].as_str().unwrap().contains("memory: 1G"),
+        "{t}"
+    );
+}
+
 #[test]
 fn a_panicking_kernel_is_reported_with_its_console() {
     let _lock = boot_lock();

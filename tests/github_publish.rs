@@ -33,6 +33,7 @@ fn target(id: &str, status: TargetStatus, required: bool) -> Target {
             bpf: None,
             probes: Vec::new(),
             modules: None,
+            memory: None,
         },
         classification: failed.then(|| Classification {
             code: if status == TargetStatus::InfraError {
@@ -55,6 +56,7 @@ fn target(id: &str, status: TargetStatus, required: bool) -> Target {
         restored: false,
         restore_ms: None,
         snapshot_bytes: None,
+        job_channel: None,
         console_tail: (status == TargetStatus::InfraError).then(|| "Kernel panic".into()),
         checks: vec![Check {
             skipped: Vec::new(),

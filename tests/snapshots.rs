@@ -148,6 +148,112 @@ fn the_corpus_restored_gives_the_verdicts_of_a_boot_on_every_kernel() {
     }
 }
 
+/// A real-sized job: nine objects of the corpus and two of a megabyte of
+/// incompressible data each, 2 MB deflated. Every Debian kernel restores it
+/// through fw_cfg with a boot's verdicts; the tiny kernel, which has no
+/// port I/O for user space, says so and boots it.
+#[test]
+fn a_two_megabyte_job_restores_through_fw_cfg_with_the_verdicts_of_a_boot() {
+    let _lock = boot_lock();
+    let s = Scratch::new();
+    let corpus = build_corpus(s.dir.path());
+    let mut objects: Vec<PathBuf> = [
+        "tracepoint",
+        "kprobe",
+        "ringbuf",
+        "maps",
+        "globals",
+        "fentry",
+        "xdp",
+        "cgroup",
+        "perf_event",
+    ]
+    .iter()
+    .map(|name| corpus.join(format!("{name}.bpf.o")))
+    .collect();
+    objects.extend([1, 2].map(|seed| big_object(s.dir.path(), 1_000_000, seed)));
+    let matrix = s.matrix(&ALL.map(|k| (k, "")));
+    let mut args = vec!["test", "--matrix", matrix.to_str().unwrap()];
+    args.extend(
+        objects
+            .iter()
+            .flat_map(|o| ["--artifact", o.to_str().unwrap()]),
+    );
+    let off = s.run(&[&args[..], &["--snapshots", "off"]].concat());
+    let cold = s.run(&args);
+    let warm = s.run(&args);
+    for run in [&off, &cold, &warm] {
+        // The tiny kernel has no BTF for fentry.
+        assert_eq!(run.code, 2, "{}", run.context());
+    }
+    let booted = verdicts(off.report());
+    assert_eq!(booted, verdicts(cold.report()), "the first run differs");
+    assert_eq!(
+        booted,
+        verdicts(warm.report()),
+        "a restored kernel differs from a booted one"
+    );
+    for t in warm.report()["targets"].as_array().unwrap() {
+        let tiny = t["id"] == TINY.id;
+        assert_eq!(t["restored"] == true, !tiny, "{}", warm.context());
+        let channel = if tiny { Value::Null } else { "fw_cfg".into() };
+        assert_eq!(t["job_channel"], channel, "{t}");
+    }
+    assert!(
+        warm.stderr.contains(&format!(
+            "the guest of {} did not take its job (no fw_cfg (opt/bpfcompat/job: no access to \
+             its I/O ports",
+            TINY.id
+        )),
+        "{}",
+        warm.stderr
+    );
+}
+
+/// Two restores of one snapshot are two different machines: different
+/// random bytes, and each has the host's clock, not the saved guest's.
+#[test]
+fn restored_guests_differ_in_randomness_and_clock() {
+    let _lock = boot_lock();
+    let s = Scratch::new();
+    let matrix = s.matrix(&[(&K61, "")]);
+    let cmd = "head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo; date +%s";
+    let run = |label: &str| {
+        let before = now();
+        let run = s.test_command(cmd, &matrix, &[]);
+        assert_eq!(run.code, 0, "{label}: {}", run.context());
+        let out = run.command_test(K61.id)["stdout_tail"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (random, clock) = out.trim().split_once('\n').expect("two lines");
+        let clock: u64 = clock.parse().unwrap();
+        assert!(
+            before - 1 <= clock && clock <= now() + 1,
+            "{label}: the guest's clock {clock} is the host's ({before}..)"
+        );
+        (run.target(K61.id)["restored"] == true, random.to_owned())
+    };
+    let (_, saved) = run("cold");
+    // Restored a while after the save: a clock carried over would be behind.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (first_restored, first) = run("first restore");
+    let (second_restored, second) = run("second restore");
+    assert!(first_restored && second_restored);
+    assert_eq!(first.len(), 32, "{first}");
+    assert!(
+        first != second && first != saved,
+        "{saved} {first} {second}"
+    );
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 #[test]
 fn a_shipped_binary_restored_gives_the_verdict_of_a_boot() {
     let _lock = boot_lock();

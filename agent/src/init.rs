@@ -4,7 +4,12 @@
 use std::ffi::{CStr, CString};
 use std::path::Path;
 
-use bpfcompat_proto::KernelFacts;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bpfcompat_proto::{GuestMemory, KernelFacts};
+
+/// The lowest `MemAvailable` sampled so far, in kB.
+static MIN_AVAILABLE_KB: AtomicU64 = AtomicU64::new(u64::MAX);
 
 /// `(source, target, fstype, data)`, mounted in this order. Later targets
 /// live in earlier file systems (`/sys/fs/bpf` in sysfs).
@@ -97,6 +102,92 @@ fn loopback_up() -> std::io::Result<()> {
     }
 }
 
+/// Makes a restored guest its own: its wall clock set to the host's
+/// (`clock_ns`), the host's random `seed` (hex) credited to the kernel's RNG
+/// and the RNG reseeded from it, so no two guests restored from one
+/// snapshot see the same clock or random bytes. Returns what failed.
+pub fn make_distinct(clock_ns: u64, seed: &str) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let now = libc::timespec {
+        tv_sec: (clock_ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (clock_ns % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: a valid timespec.
+    if unsafe { libc::clock_settime(libc::CLOCK_REALTIME, &now) } != 0 {
+        let e = std::io::Error::last_os_error();
+        warnings.push(format!("set the clock: {e}"));
+    }
+    if let Err(e) = reseed(seed) {
+        warnings.push(format!("reseed the RNG: {e}"));
+    }
+    warnings
+}
+
+/// `RNDADDENTROPY` with `seed`, credited in full, then `RNDRESEEDCRNG`: the
+/// kernel's generator reseeds now rather than at its next interval.
+fn reseed(seed: &str) -> std::io::Result<()> {
+    const RNDADDENTROPY: libc::c_ulong = 0x4008_5203;
+    const RNDRESEEDCRNG: libc::c_ulong = 0x5207;
+    let bytes: Vec<u8> = (0..seed.len() / 2)
+        .filter_map(|i| u8::from_str_radix(seed.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    // struct rand_pool_info { int entropy_count; int buf_size; __u32 buf[]; }
+    let mut info = Vec::with_capacity(8 + bytes.len());
+    info.extend_from_slice(&((bytes.len() * 8) as i32).to_ne_bytes());
+    info.extend_from_slice(&(bytes.len() as i32).to_ne_bytes());
+    info.extend_from_slice(&bytes);
+    let random = std::fs::File::open("/dev/urandom")?;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&random);
+    // SAFETY: `info` is a rand_pool_info of `bytes.len()` bytes, alive for
+    // the call; RNDRESEEDCRNG takes no argument.
+    unsafe {
+        if libc::ioctl(fd, RNDADDENTROPY, info.as_ptr()) != 0 || libc::ioctl(fd, RNDRESEEDCRNG) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Notes how much memory is available now (see [`GuestMemory`]).
+pub fn sample_memory() {
+    if let Some(kb) = meminfo("MemAvailable:") {
+        MIN_AVAILABLE_KB.fetch_min(kb, Ordering::Relaxed);
+    }
+}
+
+fn meminfo(field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with(field))?;
+    line[field.len()..].split_whitespace().next()?.parse().ok()
+}
+
+fn memory_facts() -> Option<GuestMemory> {
+    sample_memory();
+    let agent_peak_rss_kb = std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("VmHWM:")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })?;
+    // SAFETY: getrusage fills the zeroed struct.
+    let children_peak_rss_kb = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage.ru_maxrss.max(0) as u64
+    };
+    Some(GuestMemory {
+        total_kb: meminfo("MemTotal:")?,
+        min_available_kb: MIN_AVAILABLE_KB.load(Ordering::Relaxed),
+        agent_peak_rss_kb,
+        children_peak_rss_kb,
+    })
+}
+
 pub fn kernel_facts() -> KernelFacts {
     // SAFETY: uname fills the zeroed struct with NUL-terminated strings.
     let (release, arch) = unsafe {
@@ -114,6 +205,7 @@ pub fn kernel_facts() -> KernelFacts {
         btf: Path::new("/sys/kernel/btf/vmlinux").exists(),
         bpf: None,
         modules: Vec::new(),
+        memory: memory_facts(),
     }
 }
 

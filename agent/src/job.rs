@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
-use bpfcompat_proto::job::{self, Answer, Received};
+use bpfcompat_proto::job::{self, Answer, Envelope, Received};
 
 use crate::serial::ResultPort;
 
@@ -21,21 +21,23 @@ pub fn wanted() -> bool {
 }
 
 /// Says it is waiting, takes one job (asking again for every corrupt or
-/// cut one), inflates it and unpacks it over `/`.
-pub fn receive(port: &mut ResultPort) -> Result<(), String> {
+/// cut one), makes this guest its own (clock, random state), inflates the
+/// job and unpacks it over `/`. Returns what did not take, as warnings.
+pub fn receive(port: &mut ResultPort) -> Result<Vec<String>, String> {
     port.write(job::WAITING_LINE.as_bytes());
     port.finish();
-    let deflated = read_job(port)?;
+    let (envelope, deflated) = read_job(port)?;
+    let warnings = crate::init::make_distinct(envelope.clock_ns, &envelope.seed);
     let mut archive = Vec::new();
     flate2::read::DeflateDecoder::new(&deflated[..])
         .read_to_end(&mut archive)
         .map_err(|e| format!("cannot inflate the job: {e}"))?;
     crate::unpack::unpack(&archive, Path::new("/"))
-        .map(drop)
+        .map(|_| warnings)
         .map_err(|why| format!("cannot unpack the job: {why}"))
 }
 
-fn read_job(port: &mut ResultPort) -> Result<Vec<u8>, String> {
+fn read_job(port: &mut ResultPort) -> Result<(Envelope, Vec<u8>), String> {
     let mut stream = Vec::new();
     let mut buf = vec![0u8; 64 << 10];
     loop {
@@ -53,13 +55,29 @@ fn read_job(port: &mut ResultPort) -> Result<Vec<u8>, String> {
         stream.extend_from_slice(&buf[..n]);
         match job::receive(&stream) {
             Received::Incomplete => {}
-            Received::Job(archive) => {
-                port.write(Answer::Ok(job::digest(archive)).line().as_bytes());
-                return Ok(archive.to_vec());
-            }
+            Received::Job(envelope, inline) => match archive(&envelope, inline) {
+                Ok(archive) => {
+                    port.write(Answer::Ok(job::digest(&archive)).line().as_bytes());
+                    return Ok((envelope, archive));
+                }
+                Err(why) => reject(port, &mut stream, why),
+            },
             Received::Bad(why) => reject(port, &mut stream, why),
         }
     }
+}
+
+/// The archive: the bytes that followed the envelope, or its fw_cfg file.
+fn archive(envelope: &Envelope, inline: &[u8]) -> Result<Vec<u8>, String> {
+    let Some(file) = &envelope.fw_cfg else {
+        return Ok(inline.to_vec());
+    };
+    let fail = |why: String| format!("{}{}: {why}", job::FW_CFG_FAILED, file.name);
+    let bytes = crate::fwcfg::read_file(&file.name, file.len).map_err(fail)?;
+    if job::digest(&bytes) != file.sha256 {
+        return Err(fail("its sha256 is not the one announced".to_owned()));
+    }
+    Ok(bytes)
 }
 
 fn reject(port: &mut ResultPort, stream: &mut Vec<u8>, why: String) {

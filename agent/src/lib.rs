@@ -16,6 +16,7 @@
 //! panics included, ends up as a frame with `fatal` set.
 
 mod command;
+mod fwcfg;
 mod init;
 mod job;
 mod modules;
@@ -59,10 +60,13 @@ pub fn main() {
 
 fn run(port: &mut serial::ResultPort, warnings: &mut Vec<String>) -> Outcome {
     warnings.extend(init::setup());
+    init::sample_memory();
     if job::wanted() {
-        if let Err(why) = job::receive(port) {
-            return failed(why, std::mem::take(warnings));
+        match job::receive(port) {
+            Ok(distinct) => warnings.extend(distinct),
+            Err(why) => return failed(why, std::mem::take(warnings)),
         }
+        init::sample_memory();
     }
     let request = match read_request() {
         Ok(request) => request,
@@ -108,6 +112,7 @@ fn run(port: &mut serial::ResultPort, warnings: &mut Vec<String>) -> Outcome {
                 )))
             }
         });
+        init::sample_memory();
     }
     let mut kernel = init::kernel_facts();
     kernel.bpf = bpf_facts;

@@ -11,11 +11,45 @@
 //! length and sha256 in the header, a trailer — preceded by a few newlines,
 //! so a byte lost right after the restore only eats a newline.
 //!
+//! The frame's payload is an [`Envelope`] (one JSON line) and then the
+//! archive. The serial port carries about 110 KB/s into a TCG guest, so the
+//! archive usually travels by QEMU's fw_cfg device instead (a file given on
+//! QEMU's command line, read by the agent with port I/O and DMA at memory
+//! speed): the envelope then names it and the frame holds no archive.
+//!
 //! The agent answers each frame with an [`Answer`] line: `OK <sha256>` once
 //! the archive arrived whole, `BAD <why>` when it is corrupt or stopped
-//! coming (the host then sends it again).
+//! coming (the host then sends it again), `BAD fw_cfg: <why>` when the
+//! fw_cfg file could not be read (the host then sends the archive inline).
+
+use serde::{Deserialize, Serialize};
 
 use crate::FrameError;
+
+/// The fw_cfg file a job travels in.
+pub const FW_CFG_NAME: &str = "opt/bpfcompat/job";
+/// How a `BAD` answer starts when the fw_cfg file could not be read.
+pub const FW_CFG_FAILED: &str = "fw_cfg: ";
+
+/// What comes before the archive: where it is, and what a restored guest
+/// must not share with the guest its snapshot was taken from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The archive is this fw_cfg file; `None`: it follows in the frame.
+    pub fw_cfg: Option<FwCfgFile>,
+    /// The host's wall clock as it sent the frame, in nanoseconds since the
+    /// epoch: the guest's clock is set to it.
+    pub clock_ns: u64,
+    /// Random bytes, in hex, credited to the guest's RNG and reseeding it.
+    pub seed: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FwCfgFile {
+    pub name: String,
+    pub len: u64,
+    pub sha256: String,
+}
 
 /// On the kernel command line: wait for a job instead of reading the
 /// request from the initramfs.
@@ -30,10 +64,14 @@ const PREAMBLE: &str = "\n\n\n\n";
 const ACK_PREFIX: &str = "BPFCOMPAT JOB OK ";
 const NAK_PREFIX: &str = "BPFCOMPAT JOB BAD ";
 
-/// The frame that carries `archive`.
-pub fn encode(archive: &[u8]) -> Vec<u8> {
+/// The frame that carries `envelope` and the archive `inline` (empty when
+/// the envelope names a fw_cfg file).
+pub fn encode(envelope: &Envelope, inline: &[u8]) -> Vec<u8> {
+    let mut payload = serde_json::to_vec(envelope).expect("an envelope serialises");
+    payload.push(b'\n');
+    payload.extend_from_slice(inline);
     let mut bytes = PREAMBLE.as_bytes().to_vec();
-    bytes.extend(crate::frame(JOB_PREFIX, archive));
+    bytes.extend(crate::frame(JOB_PREFIX, &payload));
     bytes
 }
 
@@ -48,14 +86,23 @@ pub fn digest(archive: &[u8]) -> String {
 pub enum Received<'a> {
     /// Keep reading: no header yet, or not all of the payload.
     Incomplete,
-    Job(&'a [u8]),
+    /// The envelope and the archive that followed it (empty when it is in
+    /// fw_cfg).
+    Job(Envelope, &'a [u8]),
     /// Answer `BAD` with this reason and start over.
     Bad(String),
 }
 
 pub fn receive(stream: &[u8]) -> Received<'_> {
     match crate::unframe(JOB_PREFIX, stream) {
-        Ok(archive) => Received::Job(archive),
+        Ok(payload) => {
+            let eol = payload.iter().position(|&b| b == b'\n');
+            let envelope = eol.and_then(|at| serde_json::from_slice(&payload[..at]).ok());
+            match (envelope, eol) {
+                (Some(envelope), Some(at)) => Received::Job(envelope, &payload[at + 1..]),
+                _ => Received::Bad("the job's envelope does not parse".to_owned()),
+            }
+        }
         Err(FrameError::Truncated { expected, .. }) if expected > MAX_JOB_BYTES => Received::Bad(
             format!("a job of {expected} bytes is over the {MAX_JOB_BYTES}-byte limit"),
         ),
@@ -105,19 +152,46 @@ impl Answer {
 mod tests {
     use super::*;
 
+    fn envelope() -> Envelope {
+        Envelope {
+            fw_cfg: None,
+            clock_ns: 1_700_000_000_000_000_000,
+            seed: "00ff".into(),
+        }
+    }
+
     #[test]
     fn a_job_survives_a_lost_first_byte_and_junk_before_it() {
-        let archive = b"070701 pretend this is an archive".to_vec();
-        let frame = encode(&archive);
-        assert_eq!(receive(&frame[1..]), Received::Job(&archive[..]));
+        let archive = b"070701 pretend this is an\narchive".to_vec();
+        let frame = encode(&envelope(), &archive);
+        assert_eq!(
+            receive(&frame[1..]),
+            Received::Job(envelope(), &archive[..])
+        );
         let mut noisy = b"\x00\xffjunk".to_vec();
         noisy.extend_from_slice(&frame);
-        assert_eq!(receive(&noisy), Received::Job(&archive[..]));
+        assert_eq!(receive(&noisy), Received::Job(envelope(), &archive[..]));
+    }
+
+    #[test]
+    fn a_job_in_fw_cfg_carries_only_its_envelope() {
+        let envelope = Envelope {
+            fw_cfg: Some(FwCfgFile {
+                name: FW_CFG_NAME.into(),
+                len: 3,
+                sha256: digest(b"abc"),
+            }),
+            ..envelope()
+        };
+        let frame = encode(&envelope, &[]);
+        assert_eq!(receive(&frame), Received::Job(envelope, &[][..]));
+        let garbled = crate::frame(JOB_PREFIX, b"{not json\n");
+        assert!(matches!(receive(&garbled), Received::Bad(why) if why.contains("envelope")));
     }
 
     #[test]
     fn a_partial_job_waits_and_a_corrupt_one_is_refused() {
-        let frame = encode(b"payload bytes");
+        let frame = encode(&envelope(), b"payload bytes");
         assert_eq!(receive(&frame[..frame.len() - 3]), Received::Incomplete);
         assert_eq!(receive(b"no header yet"), Received::Incomplete);
         let mut flipped = frame.clone();

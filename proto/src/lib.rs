@@ -90,6 +90,21 @@ pub struct KernelFacts {
     /// what each gave; empty (and absent on the wire) when none was asked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub modules: Vec<modules::ModuleLoadResult>,
+    /// How much of its memory the guest used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<GuestMemory>,
+}
+
+/// A guest's memory use, for sizing guests: the lowest `MemAvailable` seen
+/// (after setup, after the job was unpacked, after each check) and the
+/// peak resident size of the agent (the validator runs libbpf in it) and
+/// of the largest command it ran.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GuestMemory {
+    pub total_kb: u64,
+    pub min_available_kb: u64,
+    pub agent_peak_rss_kb: u64,
+    pub children_peak_rss_kb: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -219,6 +234,7 @@ mod tests {
                 btf: true,
                 bpf: None,
                 modules: Vec::new(),
+                memory: None,
             },
             checks: vec![CheckOutcome::Command(CommandOutcome {
                 exit_code: Some(0),

@@ -88,6 +88,8 @@ struct RawKernel {
     required: bool,
     timeout: Option<String>,
     memory_mb: Option<u32>,
+    /// `memory_mb` with a unit: `768M`, `1G` (a bare number is megabytes).
+    memory: Option<serde_norway::Value>,
     cpus: Option<u32>,
     cmdline: Option<String>,
     source: RawSource,
@@ -277,8 +279,20 @@ impl Entry<'_> {
             .as_deref()
             .map(|t| parse_duration(t).map_err(|m| self.err(&["timeout"], m)))
             .transpose()?;
-        if let Some(m) = k.memory_mb.filter(|m| !(128..=65536).contains(m)) {
-            return Err(self.err(&["memory_mb"], format!("{m} is outside 128..=65536")));
+        let memory_mb = match (&k.memory, k.memory_mb) {
+            (Some(_), Some(_)) => {
+                return Err(self.err(&["memory"], "give memory or memory_mb, not both".into()))
+            }
+            (Some(m), None) => Some(parse_memory(m).map_err(|why| self.err(&["memory"], why))?),
+            (None, m) => m,
+        };
+        let field = if k.memory.is_some() {
+            "memory"
+        } else {
+            "memory_mb"
+        };
+        if let Some(m) = memory_mb.filter(|m| !(128..=65536).contains(m)) {
+            return Err(self.err(&[field], format!("{m} MB is outside 128..=65536 MB")));
         }
         if let Some(c) = k.cpus.filter(|c| !(1..=64).contains(c)) {
             return Err(self.err(&["cpus"], format!("{c} is outside 1..=64")));
@@ -287,7 +301,7 @@ impl Entry<'_> {
             id: k.id.clone(),
             required: k.required,
             timeout,
-            memory_mb: k.memory_mb,
+            memory_mb,
             cpus: k.cpus,
             cmdline: k.cmdline.clone(),
             source: self.source(&k.source, env, "source")?,
@@ -566,6 +580,28 @@ pub fn id_lines(text: &str) -> HashMap<String, usize> {
         .collect()
 }
 
+/// A guest's memory in megabytes: `512`, `768M`, `1G` (also `MB`, `GB`,
+/// `MiB`, `GiB`; binary units, as QEMU's `-m`).
+fn parse_memory(value: &serde_norway::Value) -> Result<u32, String> {
+    let text = match value {
+        serde_norway::Value::Number(n) => n.to_string(),
+        serde_norway::Value::String(s) => s.trim().to_owned(),
+        _ => return Err("expected a size such as 512, 768M or 1G".into()),
+    };
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let scale = match text[digits.len()..].to_ascii_uppercase().as_str() {
+        "" | "M" | "MB" | "MIB" => 1,
+        "G" | "GB" | "GIB" => 1024,
+        unit => return Err(format!("unknown unit {unit:?} in {text:?}: use M or G")),
+    };
+    digits
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("{text:?} is not a size such as 512, 768M or 1G"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -598,6 +634,34 @@ mod tests {
 
     fn err(text: &str) -> String {
         parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn memory_takes_a_unit_and_names_its_field() {
+        let kernel = |memory: &str| {
+            format!("name: ci\nkernels:\n  - id: a\n    {memory}\n    source: {{file: x}}\n")
+        };
+        for (given, mb) in [
+            ("memory: 1G", 1024),
+            ("memory: 768M", 768),
+            ("memory: 640", 640),
+            ("memory_mb: 256", 256),
+        ] {
+            assert_eq!(
+                parse(&kernel(given)).unwrap().kernels[0].memory_mb,
+                Some(mb),
+                "{given}"
+            );
+        }
+        let e = err(&kernel("memory: 1T"));
+        assert!(
+            e.contains(":4: ") && e.contains("memory") && e.contains("use M or G"),
+            "{e}"
+        );
+        let e = err(&kernel("memory: 64M"));
+        assert!(e.contains("kernels[0] (a).memory: 64 MB is outside"), "{e}");
+        let e = err(&kernel("memory: 1G\n    memory_mb: 512"));
+        assert!(e.contains("not both"), "{e}");
     }
 
     #[test]

@@ -71,6 +71,40 @@ fn machine_name(m: u16) -> String {
     }
 }
 
+/// `data` with the bytes of its DWARF sections (`.debug_*` and their
+/// relocation sections) zeroed. libbpf never reads them, so a guest loads
+/// the same object, while a job carrying it deflates to a fraction: real
+/// objects are mostly DWARF. Headers stay, so no offset or size changes.
+/// Data that is not an ELF file is returned as it is.
+pub fn without_dwarf(mut data: Vec<u8>) -> Vec<u8> {
+    let Ok(file) = object::File::parse(&*data) else {
+        return data;
+    };
+    let dwarf: Vec<(u64, u64)> = file
+        .sections()
+        .filter(|s| {
+            s.name().is_ok_and(|n| {
+                let n = n
+                    .strip_prefix(".rela")
+                    .or_else(|| n.strip_prefix(".rel"))
+                    .unwrap_or(n);
+                n.starts_with(".debug_")
+            })
+        })
+        .filter_map(|s| s.file_range())
+        .collect();
+    drop(file);
+    for (start, len) in dwarf {
+        let range = usize::try_from(start)
+            .ok()
+            .zip(usize::try_from(start + len).ok());
+        if let Some(bytes) = range.and_then(|(from, to)| data.get_mut(from..to)) {
+            bytes.fill(0);
+        }
+    }
+    data
+}
+
 /// The sections an inspection reads.
 #[derive(Default)]
 pub(super) struct Sections {

@@ -21,6 +21,7 @@ use object::{Object, ObjectSection};
 use sha2::{Digest, Sha256};
 
 use crate::report::inspection::{HelperUse, ObjectSummary, ProgramSummary};
+pub use elf::without_dwarf;
 use elf::{Externs, Malformed, Sections};
 pub use libbpf::{map_type_id, map_type_name, prog_type_id, prog_type_names, section_prog_type};
 

@@ -84,6 +84,16 @@ pub struct Shard {
     pub matrix_kernels: Vec<String>,
 }
 
+/// The way a job travels into a waiting guest.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum JobChannel {
+    /// QEMU's fw_cfg device, read by DMA: memory speed.
+    FwCfg,
+    /// The result port, ttyS1: about 110 KB/s under TCG; the fallback.
+    Serial,
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Accel {
@@ -151,6 +161,10 @@ pub struct Target {
     /// The size of the snapshot restored from, or saved by this run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_bytes: Option<u64>,
+    /// How the job reached a restored (or snapshotted) guest; absent when
+    /// the kernel booted with everything in its initramfs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_channel: Option<JobChannel>,
     /// The console's last lines, for infrastructure errors: what the kernel
     /// said before it died or hung.
     pub console_tail: Option<String>,
@@ -190,6 +204,9 @@ pub struct KernelInfo {
     /// needed no module (nothing was looked at, so nothing is said).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modules: Option<ModuleFacts>,
+    /// How much of its memory the guest used (see `bench/memory.sh`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<bpfcompat_proto::GuestMemory>,
 }
 
 /// What the guest was given of the kernel's modules, and what loading gave.
@@ -247,6 +264,8 @@ pub enum ClassCode {
     CommandValidationFailure,
     InfraTimeout,
     KernelPanic,
+    /// The guest ran out of its memory: the matrix should give it more.
+    InfraGuestOom,
     InfraError,
     /// A `.bpf.o` failure, classified by the validator.
     #[serde(untagged)]
@@ -260,6 +279,7 @@ impl ClassCode {
             ClassCode::CommandValidationFailure => "COMMAND_VALIDATION_FAILURE",
             ClassCode::InfraTimeout => "INFRA_TIMEOUT",
             ClassCode::KernelPanic => "KERNEL_PANIC",
+            ClassCode::InfraGuestOom => "INFRA_GUEST_OOM",
             ClassCode::InfraError => "INFRA_ERROR",
         }
     }

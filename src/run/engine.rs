@@ -13,13 +13,13 @@ use thiserror::Error;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::boot::initramfs;
-use crate::boot::qemu::{self, AccelChoice, BootRecord, BootSpec, Ending, Qemu, Start};
+use crate::boot::qemu::{self, AccelChoice, BootRecord, BootSpec, Ending, Job, Qemu, Start};
 use crate::boot::snapshot::{self, Lookup, SnapshotKey, Snapshots};
 use crate::kernel::{self, KernelCache, Mirror, ModuleWant, ResolvedKernel};
 use crate::matrix::{KernelSpec, Matrix};
 use crate::report::{
-    self, Accel, AccelUse, Check, CheckArtifact, ClassCode, Classification, KernelInfo, MatrixRef,
-    ModuleFacts, Report, Summary, Target, TargetStatus, Timing,
+    self, Accel, AccelUse, Check, CheckArtifact, ClassCode, Classification, JobChannel, KernelInfo,
+    MatrixRef, ModuleFacts, Report, Summary, Target, TargetStatus, Timing,
 };
 use crate::run::check::Prepared;
 use crate::run::modules;
@@ -38,12 +38,11 @@ const HOST_RESERVE_MB: u64 = 1024;
 /// A kernel prints on its console within a second of starting, even under
 /// TCG; a KVM guest silent this long is not being run.
 const KVM_SILENCE_LIMIT: Duration = Duration::from_secs(10);
-/// The largest job sent to a restored guest, deflated: the result port
-/// carries about 110 KB/s into a TCG guest (measured: 200 KB in 1.9 s,
-/// 900 KB in 7.7 s), so beyond this, restoring and sending would take longer
-/// than the 1.7 s or more a boot takes, and the kernel is booted with the
-/// job in its initramfs instead (docs/snapshots.md).
-pub const MAX_SNAPSHOT_JOB_BYTES: usize = 128 << 10;
+/// The largest job sent to a restored guest, deflated. It travels as a
+/// fw_cfg file read by DMA (memory speed), so this bounds what the guest
+/// holds, not the time; a larger job boots with it in the initramfs
+/// (docs/snapshots.md).
+pub const MAX_SNAPSHOT_JOB_BYTES: usize = 32 << 20;
 
 pub struct Settings {
     pub concurrency: usize,
@@ -100,18 +99,7 @@ pub async fn run(
         started_at.replace([':', '-'], ""),
         std::process::id()
     ));
-    std::fs::create_dir_all(&run_dir).map_err(io_err("cannot create run directory", &run_dir))?;
-    let agent = initramfs::locate_agent()?;
-    let initramfs = initramfs::build(&agent, &check.payload)?;
-    let initrd = run_dir.join("initramfs.cpio");
-    let base = run_dir.join("base.cpio");
-    for (path, bytes) in [(&initrd, &initramfs.full), (&base, &initramfs.base)] {
-        if let Err(err) = std::fs::write(path, bytes) {
-            // A half-written initramfs on a full disk would keep the space.
-            let _ = std::fs::remove_dir_all(&run_dir);
-            return Err(io_err("cannot write initramfs", path)(err));
-        }
-    }
+    let guest = write_initramfs(&run_dir, &check.payload)?;
     // sockaddr_un paths are limited to 108 bytes, so the result sockets live
     // in a short temporary directory rather than the run directory.
     let sockets = tempfile::Builder::new()
@@ -121,49 +109,16 @@ pub async fn run(
             "cannot create socket directory",
             &std::env::temp_dir(),
         ))?;
-
-    let ctx = Arc::new(Context {
-        accel: std::sync::Mutex::new(qemu.accel.clone()),
+    let ctx = Arc::new(Context::new(
+        matrix,
+        check,
+        settings,
         qemu,
-        cache: KernelCache::new(settings.cache_dir.clone()),
-        mirror: settings.mirror.clone(),
-        initrd,
-        waiting: settings.snapshots.then(|| Waiting {
-            kind: match check.payload {
-                initramfs::Payload::Command(_) => "command",
-                initramfs::Payload::Objects(_) => "objects",
-            },
-            base_sha256: bpfcompat_proto::job::digest(&initramfs.base),
-            base,
-            job: initramfs.job,
-            store: Snapshots::new(KernelCache::new(settings.cache_dir.clone())),
-            refusal_said: std::sync::Once::new(),
-        }),
-        run_dir: run_dir.clone(),
-        sockets: sockets.path().to_owned(),
-        default_timeout: settings.timeout,
-        expected_exit: check.expected_exit,
-        artifacts: check.artifacts.clone(),
-        module_wants: check.module_wants.clone(),
-        progress: Progress::new(matrix.kernels.iter().map(|k| k.id.clone()).collect()),
-        slots: Semaphore::new(settings.concurrency.max(1)),
-        memory_budget_mb: settings.memory_budget_mb,
-        memory: Semaphore::new(settings.memory_budget_mb.min(u64::from(u32::MAX)) as usize),
-    });
-    // A JoinSet aborts its tasks when dropped, so an interrupted run takes
-    // every QEMU down with it (each child is kill_on_drop).
-    let mut tasks = tokio::task::JoinSet::new();
-    for (index, spec) in matrix.kernels.iter().cloned().enumerate() {
-        let ctx = ctx.clone();
-        tasks.spawn(async move { (index, ctx.check_kernel(index, &spec).await) });
-    }
-    let mut slots: Vec<Option<Target>> = (0..matrix.kernels.len()).map(|_| None).collect();
-    while let Some(joined) = tasks.join_next().await {
-        let (index, target) = joined.expect("kernel task does not panic");
-        slots[index] = Some(target);
-    }
-    let targets: Vec<Target> = slots.into_iter().flatten().collect();
-    let summary = Summary::of(&targets);
+        guest,
+        run_dir,
+        sockets.path(),
+    ));
+    let targets = check_every_kernel(&ctx, matrix).await;
     let libbpf_version = targets
         .iter()
         .flat_map(|t| &t.checks)
@@ -186,9 +141,57 @@ pub async fn run(
         libbpf_version,
         started_at,
         duration_ms: started.elapsed().as_millis() as u64,
-        summary,
+        summary: Summary::of(&targets),
         targets,
     })
+}
+
+/// The initramfs every kernel boots, in the run directory: the full one,
+/// and the base a snapshot boots in wait mode.
+struct Guest {
+    initrd: PathBuf,
+    base: PathBuf,
+    base_sha256: String,
+    job: Vec<u8>,
+}
+
+fn write_initramfs(run_dir: &Path, payload: &initramfs::Payload) -> Result<Guest, EngineError> {
+    std::fs::create_dir_all(run_dir).map_err(io_err("cannot create run directory", run_dir))?;
+    let agent = initramfs::locate_agent()?;
+    let initramfs = initramfs::build(&agent, payload)?;
+    let initrd = run_dir.join("initramfs.cpio");
+    let base = run_dir.join("base.cpio");
+    for (path, bytes) in [(&initrd, &initramfs.full), (&base, &initramfs.base)] {
+        if let Err(err) = std::fs::write(path, bytes) {
+            // A half-written initramfs on a full disk would keep the space.
+            let _ = std::fs::remove_dir_all(run_dir);
+            return Err(io_err("cannot write initramfs", path)(err));
+        }
+    }
+    Ok(Guest {
+        initrd,
+        base,
+        base_sha256: bpfcompat_proto::job::digest(&initramfs.base),
+        job: initramfs.job,
+    })
+}
+
+/// Every kernel of `matrix`, in parallel (bounded by the context's slots
+/// and memory), its target in the matrix's order.
+async fn check_every_kernel(ctx: &Arc<Context>, matrix: &Matrix) -> Vec<Target> {
+    // A JoinSet aborts its tasks when dropped, so an interrupted run takes
+    // every QEMU down with it (each child is kill_on_drop).
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, spec) in matrix.kernels.iter().cloned().enumerate() {
+        let ctx = ctx.clone();
+        tasks.spawn(async move { (index, ctx.check_kernel(index, &spec).await) });
+    }
+    let mut slots: Vec<Option<Target>> = (0..matrix.kernels.len()).map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        let (index, target) = joined.expect("kernel task does not panic");
+        slots[index] = Some(target);
+    }
+    slots.into_iter().flatten().collect()
 }
 
 struct Context {
@@ -234,18 +237,59 @@ struct Restore {
     restore_ms: Option<u64>,
     /// The snapshot restored from, or saved by this run.
     snapshot_bytes: Option<u64>,
+    /// How the job got in.
+    channel: Option<JobChannel>,
 }
 
 /// What a restore came to.
 enum Tried {
     Restored(Box<(BootRecord, Restore)>),
-    /// No snapshot for the key (or a stale one).
-    Absent,
+    /// No snapshot for the key, or a stale one: what differed.
+    Absent(Option<String>),
     /// QEMU would not load it.
     Refused,
 }
 
 impl Context {
+    fn new(
+        matrix: &Matrix,
+        check: &Prepared,
+        settings: &Settings,
+        qemu: Qemu,
+        guest: Guest,
+        run_dir: PathBuf,
+        sockets: &Path,
+    ) -> Context {
+        Context {
+            accel: std::sync::Mutex::new(qemu.accel.clone()),
+            qemu,
+            cache: KernelCache::new(settings.cache_dir.clone()),
+            mirror: settings.mirror.clone(),
+            initrd: guest.initrd,
+            waiting: settings.snapshots.then(|| Waiting {
+                kind: match check.payload {
+                    initramfs::Payload::Command(_) => "command",
+                    initramfs::Payload::Objects(_) => "objects",
+                },
+                base_sha256: guest.base_sha256,
+                base: guest.base,
+                job: guest.job,
+                store: Snapshots::new(KernelCache::new(settings.cache_dir.clone())),
+                refusal_said: std::sync::Once::new(),
+            }),
+            run_dir,
+            sockets: sockets.to_owned(),
+            default_timeout: settings.timeout,
+            expected_exit: check.expected_exit,
+            artifacts: check.artifacts.clone(),
+            module_wants: check.module_wants.clone(),
+            progress: Progress::new(matrix.kernels.iter().map(|k| k.id.clone()).collect()),
+            slots: Semaphore::new(settings.concurrency.max(1)),
+            memory_budget_mb: settings.memory_budget_mb,
+            memory: Semaphore::new(settings.memory_budget_mb.min(u64::from(u32::MAX)) as usize),
+        }
+    }
+
     fn fetch_options(&self, index: usize) -> kernel::Options {
         kernel::Options {
             mirror: self.mirror.clone(),
@@ -297,6 +341,7 @@ impl Context {
                 bpf: None,
                 probes: Vec::new(),
                 modules: None,
+                memory: None,
             },
             classification: None,
             timing_ms: Timing::default(),
@@ -305,6 +350,7 @@ impl Context {
             restored: false,
             restore_ms: None,
             snapshot_bytes: None,
+            job_channel: None,
             console_tail: None,
             checks: Vec::new(),
         };
@@ -362,9 +408,11 @@ impl Context {
         target.restored = restore.restored;
         target.restore_ms = restore.restore_ms;
         target.snapshot_bytes = restore.snapshot_bytes;
+        target.job_channel = restore.channel;
         let expect = Expectation {
             expected_exit: self.expected_exit,
             artifacts: &self.artifacts,
+            memory_mb,
         };
         apply(
             target,
@@ -465,7 +513,8 @@ impl Context {
 
     /// Restores the kernel from its snapshot (made now if there is none)
     /// when snapshots are on and the job is small enough to send; boots it
-    /// with everything in its initramfs otherwise.
+    /// with everything in its initramfs otherwise, or when the restored
+    /// guest did not take its job.
     async fn start_guest(
         &self,
         boot: BootSpec<'_>,
@@ -474,39 +523,57 @@ impl Context {
         kernel_dir: &Path,
     ) -> Result<(BootRecord, AccelUse, Restore), Infra> {
         let modules = modules.unwrap_or_default();
-        let sendable = self.waiting.as_ref().and_then(|waiting| {
+        if let Some(waiting) = &self.waiting {
             let job = initramfs::deflate_job(&[&waiting.job[..], &modules[..]].concat());
-            (job.len() <= MAX_SNAPSHOT_JOB_BYTES).then_some((waiting, job))
-        });
-        let Some((waiting, job)) = sendable else {
-            let initrd = self.initrd_with((!modules.is_empty()).then_some(&modules), kernel_dir)?;
-            let boot = BootSpec {
-                initrd: &initrd,
-                ..boot
-            };
-            return self
-                .until_it_runs(boot, |boot| async move {
-                    Ok((self.boot_once(&boot).await?, Restore::default()))
-                })
-                .await;
+            if job.len() <= MAX_SNAPSHOT_JOB_BYTES {
+                let file = kernel_dir.join("job.deflate");
+                let job = Job {
+                    archive: &job,
+                    // Without the file, the job goes over the result port.
+                    fw_cfg: std::fs::write(&file, &job).is_ok().then_some(&file),
+                };
+                let started = self.restored(boot, waiting, kernel_sha256, job).await?;
+                match started.0.job.as_ref().and_then(|j| j.failed.as_ref()) {
+                    None => return Ok(started),
+                    Some(why) => eprintln!(
+                        "bpfcompat: the guest of {} did not take its job ({why}): booting it \
+                         with the job in its initramfs instead",
+                        boot.label
+                    ),
+                }
+            }
+        }
+        let initrd = self.initrd_with((!modules.is_empty()).then_some(&modules), kernel_dir)?;
+        let boot = BootSpec {
+            initrd: &initrd,
+            ..boot
         };
+        self.until_it_runs(boot, |boot| async move {
+            Ok((self.boot_once(&boot).await?, Restore::default()))
+        })
+        .await
+    }
+
+    /// The check on a guest restored from the kernel's snapshot, or on the
+    /// guest whose snapshot is being made.
+    async fn restored(
+        &self,
+        boot: BootSpec<'_>,
+        waiting: &Waiting,
+        kernel_sha256: &str,
+        job: Job<'_>,
+    ) -> Result<(BootRecord, AccelUse, Restore), Infra> {
         let boot = BootSpec {
             initrd: &waiting.base,
             ..boot
         };
-        let (record, accel, restore) = self
+        let (record, accel, mut restore) = self
             .until_it_runs(boot, |boot| {
                 let key = waiting.key(kernel_sha256, &self.qemu, &boot);
-                let job = &job;
                 async move { self.restore_or_save(boot, waiting, &key, job).await }
             })
             .await?;
-        if let Some(why) = record.job.as_ref().and_then(|j| j.failed.clone()) {
-            return Err(Infra {
-                reason: why,
-                hint: "Run with --snapshots off to boot the kernel with the job in its initramfs.",
-            });
-        }
+        restore.channel = record.job.as_ref().and_then(|j| j.channel);
         Ok((record, accel, restore))
     }
 
@@ -518,12 +585,12 @@ impl Context {
         boot: BootSpec<'_>,
         waiting: &Waiting,
         key: &SnapshotKey,
-        job: &[u8],
+        job: Job<'_>,
     ) -> Result<(BootRecord, Restore), Infra> {
-        let refused = match self.restore(boot, waiting, key, job).await? {
+        let (refused, stale) = match self.restore(boot, waiting, key, job).await? {
             Tried::Restored(done) => return Ok(*done),
-            Tried::Refused => true,
-            Tried::Absent => false,
+            Tried::Refused => (true, None),
+            Tried::Absent(stale) => (false, stale),
         };
         let _lock = {
             let (store, key) = (waiting.store.clone(), key.clone());
@@ -544,7 +611,15 @@ impl Context {
         let mut saved = Restore::default();
         match record.job.as_ref().and_then(|j| j.saved.clone()) {
             Some(Ok(())) => match waiting.store.install(key, state) {
-                Ok(bytes) => saved.snapshot_bytes = Some(bytes),
+                Ok(bytes) => {
+                    saved.snapshot_bytes = Some(bytes);
+                    if let Some(changes) = stale {
+                        eprintln!(
+                            "bpfcompat: replaced the snapshot of {}: it was saved with {changes}",
+                            boot.label
+                        );
+                    }
+                }
                 Err(e) => eprintln!(
                     "bpfcompat: the snapshot of {} was not kept: {e}",
                     boot.label
@@ -563,18 +638,14 @@ impl Context {
         boot: BootSpec<'_>,
         waiting: &Waiting,
         key: &SnapshotKey,
-        job: &[u8],
+        job: Job<'_>,
     ) -> Result<Tried, Infra> {
         let from = match waiting.store.lookup(key) {
             Lookup::Ready(from) => from,
-            Lookup::Missing => return Ok(Tried::Absent),
-            Lookup::Stale(changes) => {
-                eprintln!(
-                    "bpfcompat: the snapshot of {} was saved with {changes}: making a new one",
-                    boot.label
-                );
-                return Ok(Tried::Absent);
-            }
+            Lookup::Missing => return Ok(Tried::Absent(None)),
+            // Said once it is replaced: a KVM guest found silent is booted
+            // again under TCG, whose snapshot may be the one in the slot.
+            Lookup::Stale(changes) => return Ok(Tried::Absent(Some(changes))),
         };
         let start = Start::Restore { from: &from, job };
         let spec = BootSpec {
@@ -607,6 +678,7 @@ impl Context {
             restored: true,
             restore_ms: Some(after.as_millis() as u64),
             snapshot_bytes: std::fs::metadata(&from).ok().map(|m| m.len()),
+            channel: None,
         };
         Ok(Tried::Restored(Box::new((record, restore))))
     }
@@ -727,6 +799,7 @@ fn apply(target: &mut Target, mut v: verdict::Verdict, record: BootRecord, kerne
         target.kernel.arch = Some(kernel.arch);
         target.kernel.btf = Some(kernel.btf);
         target.kernel.bpf = kernel.bpf;
+        target.kernel.memory = kernel.memory;
         if let Some(facts) = target.kernel.modules.as_mut() {
             modules::add_results(facts, &kernel.modules);
         }

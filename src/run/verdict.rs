@@ -34,6 +34,8 @@ pub struct Expectation<'a> {
     pub expected_exit: i32,
     /// What each check was about, in request order.
     pub artifacts: &'a [CheckArtifact],
+    /// The guest's memory, for an out-of-memory verdict.
+    pub memory_mb: u32,
 }
 
 pub fn judge(record: &BootRecord, timeout: Duration, expect: &Expectation) -> Verdict {
@@ -58,7 +60,16 @@ pub fn judge(record: &BootRecord, timeout: Duration, expect: &Expectation) -> Ve
         checks: Vec::new(),
         timing: timing.clone(),
     };
-    // A panic outranks everything: whatever else happened, the kernel died.
+    // Out of memory outranks everything: what failed after it (a panic,
+    // a killed agent or loader) says nothing about the kernel or the object.
+    if let Some(line) = &record.oom_line {
+        return infra(
+            ClassCode::InfraGuestOom,
+            out_of_memory(expect, line),
+            OOM_HINT,
+        );
+    }
+    // Then a panic: whatever else happened, the kernel died.
     if let Some(line) = &record.panic_line {
         return infra(
             ClassCode::KernelPanic,
@@ -103,6 +114,13 @@ pub fn judge(record: &BootRecord, timeout: Duration, expect: &Expectation) -> Ve
             return infra(ClassCode::InfraError, reason, hint);
         }
     };
+    if let Some(why) = outcome.fatal.as_ref().filter(|why| is_out_of_memory(why)) {
+        return infra(
+            ClassCode::InfraGuestOom,
+            out_of_memory(expect, why),
+            OOM_HINT,
+        );
+    }
     if let Some(why) = &outcome.fatal {
         return infra(
             ClassCode::InfraError,
@@ -134,6 +152,29 @@ pub fn judge(record: &BootRecord, timeout: Duration, expect: &Expectation) -> Ve
         checks,
         timing,
     }
+}
+
+const OOM_HINT: &str = "Give this kernel more memory in the matrix: `memory: 1G` (or \
+                        `memory_mb: 1024`); the default is 512 MB.";
+
+fn out_of_memory(expect: &Expectation, evidence: &str) -> String {
+    format!(
+        "the guest ran out of its {} MB of memory: {evidence}",
+        expect.memory_mb
+    )
+}
+
+/// Whether the agent failed for want of memory: the initramfs or job is
+/// unpacked into RAM, so a full root file system is a full memory.
+fn is_out_of_memory(why: &str) -> bool {
+    [
+        "No space left on device",
+        "Cannot allocate memory",
+        "os error 28",
+        "os error 12",
+    ]
+    .iter()
+    .any(|m| why.contains(m))
 }
 
 /// A kernel row's class: the most frequent class of its failing checks
@@ -406,6 +447,7 @@ mod tests {
             ready_after: Some(Duration::from_millis(1500)),
             elapsed: Duration::from_millis(2000),
             panic_line: panic.map(str::to_owned),
+            oom_line: None,
             console_tail: String::new(),
             qemu_stderr: String::new(),
         }
@@ -426,6 +468,7 @@ mod tests {
                 btf: true,
                 bpf: None,
                 modules: Vec::new(),
+                memory: None,
             },
             checks: vec![CheckOutcome::Command(CommandOutcome {
                 exit_code,
@@ -458,6 +501,7 @@ mod tests {
             &Expectation {
                 expected_exit,
                 artifacts: std::slice::from_ref(&artifact),
+                memory_mb: 256,
             },
         )
     }
@@ -482,6 +526,38 @@ mod tests {
 
         let v = judge_it(&record(frame(None), exited(0), None), 0);
         assert!(v.classification.unwrap().reason.contains("signal 9"));
+    }
+
+    /// A guest out of memory is the matrix's to fix, whatever failed after
+    /// it: never the object's or the kernel's failure.
+    #[test]
+    fn a_guest_out_of_memory_says_its_size_and_how_to_raise_it() {
+        let mut killed = record(frame(None), exited(0), None);
+        killed.oom_line = Some("Out of memory: Killed process 9 (loader)".into());
+        let mut panicked = record(
+            Vec::new(),
+            exited(0),
+            Some("Kernel panic - not syncing: Attempted to kill init!"),
+        );
+        panicked.oom_line = killed.oom_line.clone();
+        let mut full = READY_LINE.as_bytes().to_vec();
+        full.extend(encode_frame(&Outcome {
+            fatal: Some("cannot unpack the job: write /bpfcompat/request.json: No space left on device (os error 28)".into()),
+            ..decode_frame(&frame(Some(0))).unwrap()
+        }));
+        for r in [killed, panicked, record(full, exited(0), None)] {
+            let v = judge_it(&r, 0);
+            assert_eq!(v.status, TargetStatus::InfraError);
+            let c = v.classification.unwrap();
+            assert_eq!(c.code, ClassCode::InfraGuestOom);
+            assert!(
+                c.reason
+                    .starts_with("the guest ran out of its 256 MB of memory: "),
+                "{}",
+                c.reason
+            );
+            assert!(c.hint.contains("memory: 1G"), "{}", c.hint);
+        }
     }
 
     #[test]
@@ -510,6 +586,7 @@ mod tests {
                 btf: true,
                 bpf: None,
                 modules: Vec::new(),
+                memory: None,
             },
             checks: vec![],
             setup_warnings: vec![],

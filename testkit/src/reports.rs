@@ -18,6 +18,7 @@ pub fn target(id: &str, status: TargetStatus, class: Option<ClassCode>) -> Targe
             bpf: None,
             probes: Vec::new(),
             modules: None,
+            memory: None,
         },
         classification: class.map(|code| Classification {
             code,
@@ -36,6 +37,7 @@ pub fn target(id: &str, status: TargetStatus, class: Option<ClassCode>) -> Targe
         restored: false,
         restore_ms: None,
         snapshot_bytes: None,
+        job_channel: None,
         console_tail: None,
         checks: Vec::new(),
     }

@@ -22,6 +22,24 @@ pub fn build_corpus(dir: &Path) -> PathBuf {
     out
 }
 
+/// `tests/bpf/make_big.sh`: an object in `dir` carrying `bytes` of
+/// incompressible read-only data (seeded by `seed`), a real-sized job.
+pub fn big_object(dir: &Path, bytes: usize, seed: u32) -> PathBuf {
+    let out = dir.join(format!("big-{seed}.bpf.o"));
+    let status = Command::new("sh")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bpf/make_big.sh"))
+        .arg(&out)
+        .arg(bytes.to_string())
+        .arg(seed.to_string())
+        .status()
+        .expect("sh runs tests/bpf/make_big.sh");
+    assert!(
+        status.success(),
+        "tests/bpf/make_big.sh failed: clang is installed by scripts/install-deps.sh"
+    );
+    out
+}
+
 /// One expected cell of a ground-truth table.
 #[derive(Debug, PartialEq)]
 pub enum Expected {

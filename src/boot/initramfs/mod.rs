@@ -312,7 +312,12 @@ fn add_payload(a: &mut Archive, payload: &Payload) -> Result<(), GuestError> {
             .map(|(i, object)| {
                 let host = &object.host;
                 let guest = format!("{GUEST_OBJECT_DIR}/{i}/{}", file_name("--artifact", host)?);
-                add_data_file(a, "--artifact", host, &guest)?;
+                let bytes = std::fs::read(host).map_err(|err| GuestError::Unreadable {
+                    what: "--artifact",
+                    path: host.to_owned(),
+                    err,
+                })?;
+                a.add_file(&guest, crate::object::without_dwarf(bytes), 0o644);
                 Ok(CheckRequest::Object(ObjectCheckRequest::new(
                     guest,
                     object.contract.clone(),

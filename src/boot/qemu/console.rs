@@ -22,6 +22,20 @@ const PANIC_MARKERS: &[&str] = &[
     "traps: PANIC: double fault",
 ];
 
+/// Console lines that mean the guest ran out of memory: the OOM killer, or
+/// an initramfs that did not fit.
+const OOM_MARKERS: &[&str] = &["Out of memory", "oom-kill:", "Initramfs unpacking failed"];
+
+/// What a finished console said.
+pub struct Console {
+    /// The first line that says the kernel died.
+    pub panic_line: Option<String>,
+    /// The first line that says the guest ran out of memory.
+    pub oom_line: Option<String>,
+    /// The last lines.
+    pub tail: String,
+}
+
 pub struct ConsoleLog {
     file: std::fs::File,
     written: usize,
@@ -29,6 +43,7 @@ pub struct ConsoleLog {
     tail: VecDeque<u8>,
     line: Vec<u8>,
     panic_line: Option<String>,
+    oom_line: Option<String>,
 }
 
 impl ConsoleLog {
@@ -40,6 +55,7 @@ impl ConsoleLog {
             tail: VecDeque::with_capacity(TAIL_BYTES),
             line: Vec::new(),
             panic_line: None,
+            oom_line: None,
         }
     }
 
@@ -63,18 +79,21 @@ impl ConsoleLog {
     }
 
     fn scan_line(&mut self) {
-        if self.panic_line.is_none() {
-            let line = String::from_utf8_lossy(&self.line);
-            if PANIC_MARKERS.iter().any(|m| line.contains(m)) {
-                self.panic_line = Some(line.trim().to_owned());
+        let line = String::from_utf8_lossy(&self.line);
+        for (markers, found) in [
+            (PANIC_MARKERS, &mut self.panic_line),
+            (OOM_MARKERS, &mut self.oom_line),
+        ] {
+            if found.is_none() && markers.iter().any(|m| line.contains(m)) {
+                *found = Some(line.trim().to_owned());
             }
         }
         self.line.clear();
     }
 
     /// Flushes the file (appending the tail if the head overflowed) and
-    /// returns the first panic line and the last `lines` lines.
-    pub fn finish(mut self, lines: usize) -> std::io::Result<(Option<String>, String)> {
+    /// returns what it said, with the last `lines` lines.
+    pub fn finish(mut self, lines: usize) -> std::io::Result<Console> {
         if !self.line.is_empty() {
             self.scan_line();
         }
@@ -93,7 +112,11 @@ impl ConsoleLog {
         let text = String::from_utf8_lossy(&tail).replace('\r', "");
         let all: Vec<&str> = text.lines().collect();
         let tail_text = all[all.len().saturating_sub(lines)..].join("\n");
-        Ok((self.panic_line, tail_text))
+        Ok(Console {
+            panic_line: self.panic_line,
+            oom_line: self.oom_line,
+            tail: tail_text,
+        })
     }
 }
 
@@ -111,13 +134,20 @@ mod tests {
             log.push(&noise).unwrap();
             log.push(b"\r\n").unwrap();
         }
+        log.push(b"[ 0.9] Out of memory: Killed process 7 (loader)\r\n")
+            .unwrap();
         log.push(b"[ 1.0] Kernel panic - not syncing: sysrq triggered crash\r\nend")
             .unwrap();
-        let (panic, tail) = log.finish(2).unwrap();
+        let console = log.finish(2).unwrap();
         assert_eq!(
-            panic.as_deref(),
+            console.panic_line.as_deref(),
             Some("[ 1.0] Kernel panic - not syncing: sysrq triggered crash")
         );
+        assert_eq!(
+            console.oom_line.as_deref(),
+            Some("[ 0.9] Out of memory: Killed process 7 (loader)")
+        );
+        let tail = console.tail;
         assert!(tail.ends_with("crash\nend"), "{tail}");
         let size = std::fs::metadata(&path).unwrap().len() as usize;
         assert!(size <= HEAD_BYTES + TAIL_BYTES + 200, "{size}");

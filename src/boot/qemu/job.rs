@@ -6,12 +6,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bpfcompat_proto::job::{self as wire, Answer};
+use bpfcompat_proto::job::{self as wire, Answer, Envelope, FwCfgFile};
 use tokio::io::AsyncWriteExt;
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::sync::{oneshot, watch};
 
 use super::monitor::Monitor;
+use crate::report::JobChannel;
 
 /// Frames sent before the job is given up on.
 const ATTEMPTS: u32 = 3;
@@ -23,6 +24,18 @@ const SLOWEST_BYTES_PER_SEC: u64 = 32 << 10;
 const SLACK: Duration = Duration::from_secs(5);
 /// Saving a guest writes its memory to disk.
 const SAVE_LIMIT: Duration = Duration::from_secs(60);
+/// The largest job sent over the result port when the guest cannot read it
+/// from fw_cfg: the port carries about 110 KB/s into a TCG guest (measured:
+/// 200 KB in 1.9 s), so past this a boot is faster.
+pub const MAX_SERIAL_JOB_BYTES: usize = 128 << 10;
+
+/// A job for a waiting guest: its deflated archive, and the file that holds
+/// it for QEMU's fw_cfg device when it travels that way.
+#[derive(Debug, Clone, Copy)]
+pub struct Job<'a> {
+    pub archive: &'a [u8],
+    pub fw_cfg: Option<&'a Path>,
+}
 
 /// How a guest gets going.
 #[derive(Debug, Clone, Copy)]
@@ -31,17 +44,17 @@ pub enum Start<'a> {
     Boot,
     /// A boot in wait mode: when the agent waits, save the guest to `save`,
     /// then send it `job`.
-    Wait { job: &'a [u8], save: &'a Path },
+    Wait { job: Job<'a>, save: &'a Path },
     /// Restore the guest saved in `from` (a boot in wait mode of the same
     /// kernel, initramfs and machine) and send it `job`.
-    Restore { from: &'a Path, job: &'a [u8] },
+    Restore { from: &'a Path, job: Job<'a> },
 }
 
-impl Start<'_> {
-    pub(super) fn job(&self) -> Option<&[u8]> {
+impl<'a> Start<'a> {
+    pub(super) fn job(&self) -> Option<Job<'a>> {
         match self {
             Start::Boot => None,
-            Start::Wait { job, .. } | Start::Restore { job, .. } => Some(job),
+            Start::Wait { job, .. } | Start::Restore { job, .. } => Some(*job),
         }
     }
 }
@@ -54,6 +67,8 @@ pub struct JobRecord {
     pub accepted_after: Option<Duration>,
     /// Frames sent.
     pub attempts: u32,
+    /// The way the job got in, once it did.
+    pub channel: Option<JobChannel>,
     /// A boot in wait mode: whether saving the guest worked.
     pub saved: Option<Result<(), String>>,
     /// Why the job never got in (QEMU is then stopped).
@@ -180,7 +195,10 @@ async fn deliver(
     };
     let writer = kept.insert(writer);
     match send(writer, &mut received, job, &mut record.attempts).await {
-        Ok(()) => record.accepted_after = Some(started.elapsed()),
+        Ok(channel) => {
+            record.accepted_after = Some(started.elapsed());
+            record.channel = Some(channel);
+        }
         Err(why) => record.failed = Some(why),
     }
     Some(record)
@@ -194,21 +212,27 @@ async fn save_to(monitor: &Path, path: &Path) -> Result<(), String> {
         .await
 }
 
-/// Sends the frame until the agent acknowledges it, [`ATTEMPTS`] times at
-/// most, each bounded by its size.
+/// Sends the job until the agent acknowledges it, [`ATTEMPTS`] times at
+/// most, each bounded by its size: by fw_cfg when QEMU has its file, over
+/// the port itself once the guest says it cannot read fw_cfg.
 async fn send(
     writer: &mut OwnedWriteHalf,
     received: &mut Received,
-    job: &[u8],
+    job: Job<'_>,
     attempts: &mut u32,
-) -> Result<(), String> {
-    let frame = wire::encode(job);
-    let digest = wire::digest(job);
-    let allowance = SLACK + Duration::from_secs(frame.len() as u64 / SLOWEST_BYTES_PER_SEC);
+) -> Result<JobChannel, String> {
+    let digest = wire::digest(job.archive);
+    // Why the guest could not read fw_cfg, once it said so.
+    let mut refused = job
+        .fw_cfg
+        .is_none()
+        .then(|| "QEMU has no fw_cfg file".to_owned());
     let mut from = received.len();
     let mut last = String::new();
     while *attempts < ATTEMPTS {
         *attempts += 1;
+        let frame = frame(job, refused.as_deref(), &digest)?;
+        let allowance = SLACK + Duration::from_secs(frame.len() as u64 / SLOWEST_BYTES_PER_SEC);
         let attempt = async {
             writer
                 .write_all(&frame)
@@ -220,10 +244,20 @@ async fn send(
                 .ok_or_else(|| "the guest closed the result port".to_owned())
         };
         match tokio::time::timeout(allowance, attempt).await {
-            Ok(Ok((Answer::Ok(got), _))) if got == digest => return Ok(()),
+            Ok(Ok((Answer::Ok(got), _))) if got == digest => {
+                return Ok(match refused {
+                    None => JobChannel::FwCfg,
+                    Some(_) => JobChannel::Serial,
+                })
+            }
             Ok(Ok((answer, end))) => {
                 from += end;
-                last = format!("{answer:?}");
+                match answer {
+                    Answer::Bad(why) if why.starts_with(wire::FW_CFG_FAILED) => {
+                        refused = Some(why[wire::FW_CFG_FAILED.len()..].to_owned());
+                    }
+                    answer => last = format!("{answer:?}"),
+                }
             }
             Ok(Err(why)) => return Err(why),
             Err(_) => {
@@ -234,8 +268,46 @@ async fn send(
     }
     Err(format!(
         "the guest did not take its job ({} bytes) in {ATTEMPTS} attempts; the last: {last}",
-        job.len()
+        job.archive.len()
     ))
+}
+
+/// One frame of `job`: the envelope with a fresh clock and seed, and the
+/// archive itself once fw_cfg was `refused` (why).
+fn frame(job: Job<'_>, refused: Option<&str>, digest: &str) -> Result<Vec<u8>, String> {
+    let serial = refused.is_some();
+    if let Some(why) = refused.filter(|_| job.archive.len() > MAX_SERIAL_JOB_BYTES) {
+        return Err(format!(
+            "no fw_cfg ({why}), and a job of {} bytes is over the {MAX_SERIAL_JOB_BYTES} the \
+             result port carries faster than a boot",
+            job.archive.len(),
+        ));
+    }
+    let envelope = Envelope {
+        fw_cfg: (!serial).then(|| FwCfgFile {
+            name: wire::FW_CFG_NAME.to_owned(),
+            len: job.archive.len() as u64,
+            sha256: digest.to_owned(),
+        }),
+        clock_ns: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+        seed: seed()?,
+    };
+    Ok(wire::encode(
+        &envelope,
+        if serial { job.archive } else { &[] },
+    ))
+}
+
+/// 32 bytes from the host's RNG, in hex.
+fn seed() -> Result<String, String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| format!("cannot read the host's /dev/urandom: {e}"))?;
+    Ok(hex::encode(bytes))
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

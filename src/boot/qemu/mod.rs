@@ -13,7 +13,7 @@ use thiserror::Error;
 
 use crate::report::{Accel, AccelUse};
 
-pub use job::{JobRecord, Start};
+pub use job::{Job, JobRecord, Start, MAX_SERIAL_JOB_BYTES};
 pub use vm::{boot, kernel_cmdline, BootRecord, BootSpec, Ending};
 
 const QEMU: &str = "qemu-system-x86_64";

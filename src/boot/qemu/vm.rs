@@ -63,6 +63,8 @@ pub struct BootRecord {
     pub elapsed: Duration,
     /// First console line that says the kernel died.
     pub panic_line: Option<String>,
+    /// First console line that says the guest ran out of memory.
+    pub oom_line: Option<String>,
     pub console_tail: String,
     pub qemu_stderr: String,
     /// How the job got to a waiting or restored guest.
@@ -145,7 +147,7 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
     );
     let _ = std::fs::remove_file(spec.result_socket);
     let _ = std::fs::remove_file(&monitor);
-    let (panic_line, console_tail) = console.map_err(console_err)?;
+    let console = console.map_err(console_err)?;
     Ok(BootRecord {
         ending,
         result,
@@ -153,8 +155,9 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
         ready_after: ready_after.or(job.as_ref().and_then(|j| j.accepted_after)),
         job,
         elapsed,
-        panic_line,
-        console_tail,
+        panic_line: console.panic_line,
+        oom_line: console.oom_line,
+        console_tail: console.tail,
         qemu_stderr: String::from_utf8_lossy(&qemu_stderr).trim().to_owned(),
     })
 }
@@ -213,8 +216,8 @@ pub fn kernel_cmdline(extra: Option<&str>, wait: bool) -> String {
     append
 }
 
-/// The monitor a waiting guest is saved or watched through, and the file
-/// a restored one is loaded from.
+/// The monitor a waiting guest is saved or watched through, the fw_cfg
+/// file its job travels in, and the file a restored one is loaded from.
 fn job_args(start: Start<'_>, monitor: &Path) -> Vec<String> {
     if start.job().is_none() {
         return Vec::new();
@@ -223,6 +226,16 @@ fn job_args(start: Start<'_>, monitor: &Path) -> Vec<String> {
         "-qmp".to_owned(),
         format!("unix:{},server=on,wait=off", qemu_value(monitor)),
     ];
+    if let Some(file) = start.job().and_then(|job| job.fw_cfg) {
+        args.extend([
+            "-fw_cfg".to_owned(),
+            format!(
+                "name={},file={}",
+                bpfcompat_proto::job::FW_CFG_NAME,
+                qemu_value(file)
+            ),
+        ]);
+    }
     if let Start::Restore { from, .. } = start {
         args.extend(["-incoming".to_owned(), format!("file:{}", qemu_value(from))]);
     }
