@@ -86,6 +86,40 @@ impl Fault {
         self.run_to(&self.report(), &command_args(cmd, matrix, &[]), bound)
     }
 
+    /// [`Fault::test_command`], and while it runs: once `state` (polled
+    /// every 100 ms) holds, `act` on what it found. Fails, saying `what` and
+    /// how the run ended, if the run ends first. There is no deadline of its
+    /// own, however slow the host: the run bounds the wait (its kernels'
+    /// timeouts, and `bound`).
+    fn test_command_until<T>(
+        &self,
+        cmd: &str,
+        matrix: &Path,
+        bound: Duration,
+        what: &str,
+        mut state: impl FnMut() -> Option<T>,
+        act: impl FnOnce(T),
+    ) -> Run {
+        std::thread::scope(|scope| {
+            let run = scope.spawn(|| self.test_command(cmd, matrix, bound));
+            loop {
+                // Asked before `state`: a state that came just before the
+                // run ended still counts.
+                let ended = run.is_finished();
+                if let Some(found) = state() {
+                    act(found);
+                    break;
+                }
+                if ended {
+                    let run = run.join().unwrap();
+                    panic!("the run ended before {what}: {}", run.context());
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            run.join().unwrap()
+        })
+    }
+
     /// The console log of kernel `id` in the (only) run directory, once the
     /// run has created it.
     fn console_log(&self, id: &str) -> Option<PathBuf> {
@@ -95,18 +129,6 @@ impl Fault {
             .ok()?
             .path();
         Some(run_dir.join(id).join("console.log")).filter(|p| p.is_file())
-    }
-}
-
-/// Polls `done` every 100 ms; fails, saying `what`, after `limit`.
-fn wait_for<T>(what: &str, limit: Duration, mut done: impl FnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = done() {
-            return value;
-        }
-        assert!(started.elapsed() < limit, "{what} within {limit:?}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -319,28 +341,27 @@ fn qemu_killed_from_outside_fails_only_its_kernel() {
     let matrix = f.s.matrix(&[(&K61, "    timeout: 2m\n"), (&TINY, "")]);
     // The marker is computed, so only a running check can print it.
     let cmd = "[ \"$(uname -r)\" != 6.1.0-47-cloud-amd64 ] || { echo check-$((6*7))-running > /dev/console; sleep 1000; }";
-    let run = std::thread::scope(|scope| {
-        let run = scope.spawn(|| f.test_command(cmd, &matrix, Duration::from_secs(3 * 60)));
-        let log = wait_for(
-            "the 6.1 kernel's console log",
-            Duration::from_secs(60),
-            || f.console_log(K61.id),
-        );
-        wait_for("the 6.1 check to start", Duration::from_secs(90), || {
-            let text = std::fs::read(&log).ok()?;
+    let run = f.test_command_until(
+        cmd,
+        &matrix,
+        Duration::from_secs(3 * 60),
+        "the 6.1 check started",
+        || {
+            let text = std::fs::read(f.console_log(K61.id)?).ok()?;
             String::from_utf8_lossy(&text)
                 .contains("check-42-running")
                 .then_some(())
-        });
-        let qemus = qemus_under(f.s.dir.path());
-        let victim = qemus
-            .iter()
-            .find(|(_, cmdline)| cmdline.contains(K61.file))
-            .unwrap_or_else(|| panic!("no QEMU booting {} in {qemus:?}", K61.file));
-        // SAFETY: kill(2) on a QEMU this test started.
-        assert_eq!(unsafe { libc::kill(victim.0 as i32, libc::SIGKILL) }, 0);
-        run.join().unwrap()
-    });
+        },
+        |()| {
+            let qemus = qemus_under(f.s.dir.path());
+            let victim = qemus
+                .iter()
+                .find(|(_, cmdline)| cmdline.contains(K61.file))
+                .unwrap_or_else(|| panic!("no QEMU booting {} in {qemus:?}", K61.file));
+            // SAFETY: kill(2) on a QEMU this test started.
+            assert_eq!(unsafe { libc::kill(victim.0 as i32, libc::SIGKILL) }, 0);
+        },
+    );
     assert_eq!(run.code, 1, "{}", run.context());
     let killed = run.target(K61.id);
     assert_verdict(
@@ -455,15 +476,15 @@ fn a_console_log_on_a_full_disk_is_an_error_naming_it() {
     let disk = Tmpfs::mount(f.s.path("work"), "64m");
     let matrix = f.s.matrix(&[(&K61, "    timeout: 2m\n")]);
     let cmd = format!("sleep 3; {CONSOLE_FLOOD}; echo done");
-    let run = std::thread::scope(|scope| {
-        let run = scope.spawn(|| f.test_command(&cmd, &matrix, Duration::from_secs(3 * 60)));
-        // The console log is created after the initramfs is written.
-        wait_for("the console log", Duration::from_secs(60), || {
-            f.console_log(K61.id)
-        });
-        disk.fill();
-        run.join().unwrap()
-    });
+    // The console log is created after the initramfs is written.
+    let run = f.test_command_until(
+        &cmd,
+        &matrix,
+        Duration::from_secs(3 * 60),
+        "the console log was created",
+        || f.console_log(K61.id),
+        |_| disk.fill(),
+    );
     assert_eq!(run.code, 1, "{}", run.context());
     let t = run.target(K61.id);
     let log = t["console_log"].as_str().unwrap();
