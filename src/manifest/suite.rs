@@ -15,7 +15,8 @@ use std::time::Duration;
 use bpfcompat_proto::object::{FunctionalTest, ValidationMode};
 use serde::Deserialize;
 
-use super::{Doc, ManifestError, TestSpec};
+use super::functional::TestSpec;
+use super::{Doc, ManifestError};
 use crate::matrix::parse_duration;
 use crate::yaml::Field;
 
@@ -412,5 +413,135 @@ fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Suites in the Go tool's format (the fixtures under
+    //! tests/fixtures/contract/).
+
+    use super::*;
+    use crate::manifest::fixture;
+
+    #[test]
+    fn the_go_suite_format_parses() {
+        let s = Suite::load(&fixture("suite.yaml")).unwrap();
+        let dir = fixture("");
+        assert_eq!(s.name, "exec-monitor-suite");
+        assert_eq!(
+            s.matrix,
+            Some(dir.join("../../../matrices/test-kernels.yaml"))
+        );
+        assert_eq!(s.workdir, Some(dir.join("../../../target/suite-work")));
+        // The longest of the defaults' and the cases' timeouts.
+        assert_eq!(s.timeout, Some(Duration::from_secs(360)));
+        assert_eq!(s.concurrency, Some(2));
+        let names: Vec<_> = s.cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "exec-tracepoint",
+                "net-xdp",
+                "exec-behavior",
+                "legacy-fields"
+            ]
+        );
+        let exec = &s.cases[0];
+        assert_eq!(exec.artifact, dir.join("build/exec.bpf.o"));
+        assert_eq!(exec.manifest, Some(dir.join("manifests/exec.yaml")));
+        assert_eq!(exec.mode, Some(ValidationMode::LoadAttach));
+        assert_eq!(s.cases[1].mode, Some(ValidationMode::LoadOnly));
+        assert_eq!(s.cases[1].manifest, None);
+        let behavior = &s.cases[2];
+        assert_eq!(behavior.mode, Some(ValidationMode::Behavior));
+        let test = behavior.test.as_ref().unwrap();
+        assert_eq!(test.name, "exec-behavior");
+        assert_eq!(test.command, "./scripts/smoke-exec.sh");
+        assert_eq!(test.timeout_ms, 30_000);
+        assert_eq!(test.expect_stdout_contains.as_deref(), Some("saw-execve"));
+
+        // What the Go tool's runner used and bpfcompat does not: a warning each,
+        // naming file, line and field.
+        let fields: Vec<&str> = s
+            .warnings
+            .iter()
+            .map(|w| w.split(": ").nth(1).unwrap())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "defaults.report_dir",
+                "cases[3].runner",
+                "cases[3].keep_vm_on_failure",
+                "cases[3].out",
+                "cases[3].markdown",
+                "cases[3].artifact_uri",
+                "cases[3].workdir",
+                "cases[3].concurrency",
+            ],
+            "{:#?}",
+            s.warnings
+        );
+        assert!(
+            s.warnings[0].contains("suite.yaml:6: defaults.report_dir: not used"),
+            "{}",
+            s.warnings[0]
+        );
+    }
+
+    fn suite_error(text: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.yaml");
+        std::fs::write(&path, text).unwrap();
+        let e = Suite::load(&path).unwrap_err().to_string();
+        e.strip_prefix(&path.display().to_string())
+            .unwrap_or_else(|| panic!("names the file: {e}"))
+            .to_owned()
+    }
+
+    #[test]
+    fn suite_errors_name_line_and_field() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("name: s\ncases:\n  - name: a\n    artifact: a.o\n    bogus: 1\n", ":5: ", "unknown field `bogus`"),
+            ("name: s\ncases: []\n", ":2: ", "cases: the suite has no cases"),
+            ("name: -s\ncases:\n  - {name: a, artifact: a.o}\n", ":1: ", "name: \"-s\" must be"),
+            ("name: s\ncases:\n  - name: a\n", ":3: ", "cases[0]: has no artifact"),
+            (
+                "name: s\ncases:\n  - {name: a, artifact: a.o}\n  - name: a\n    artifact: b.o\n",
+                ":4: ",
+                "cases[1].name: \"a\" is used by an earlier case",
+            ),
+            (
+                "name: s\ndefaults:\n  validation_mode: attach\ncases:\n  - {name: a, artifact: a.o}\n",
+                ":3: ",
+                "defaults.validation_mode: \"attach\" is not load_only, load_attach or behavior",
+            ),
+            (
+                "name: s\ndefaults:\n  timeout: soon\ncases:\n  - {name: a, artifact: a.o}\n",
+                ":3: ",
+                "defaults.timeout: \"soon\" is not a duration",
+            ),
+            (
+                "name: s\ndefaults:\n  matrix: a.yaml\ncases:\n  - name: a\n    artifact: a.o\n    matrix: b.yaml\n",
+                ":7: ",
+                "cases[0].matrix: ",
+            ),
+            (
+                "name: s\ncases:\n  - name: a\n    artifact: a.o\n    test:\n      mode: load_only\n      command: x\n",
+                ":6: ",
+                "cases[0].test.mode: \"load_only\": a test runs in behavior mode",
+            ),
+            (
+                "name: s\ncases:\n  - name: a\n    artifact: a.o\n    test:\n      command: x\n      expect:\n        exit_code: 300\n",
+                ":8: ",
+                "cases[0].test.expect.exit_code: 300 is not an exit code",
+            ),
+        ];
+        for (text, line, part) in cases {
+            let e = suite_error(text);
+            assert!(e.starts_with(line), "{text:?}: expected line {line}: {e}");
+            assert!(e.contains(part), "{text:?}: expected {part:?} in: {e}");
+        }
     }
 }
