@@ -15,7 +15,7 @@ use crate::commands::kernels::{KernelsAction, KernelsOptions};
 use crate::commands::merge::MergeOptions;
 use crate::commands::test::RunOptions;
 use crate::commands::DEFAULT_WORKDIR;
-use crate::github::{CommentMode, PublishOptions};
+use crate::github::{CommentMode, PublishOptions, Trigger};
 use crate::matrix::parse_duration;
 use crate::matrix::shard::ShardSpec;
 use crate::results::compare;
@@ -386,12 +386,26 @@ pub struct PublishArgs {
         hide_env_values = true
     )]
     pub token: Option<String>,
+    /// The report is another workflow run's artifact, in a job `on: workflow_run`: publish
+    /// for that run's head commit and pull request (from the event, never the report), after
+    /// checking the report against docs/report.schema.json and its size limits; no path it
+    /// names is read.
+    #[arg(long)]
+    pub workflow_run: bool,
     /// The check run's name; also tells this matrix's PR comment from others'.
     #[arg(long, value_name = "NAME", default_value = "bpfcompat")]
     pub check_name: String,
+    /// Create or update the check run; false uses the token only to read the base's results.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub check_run: bool,
     /// Post a sticky PR comment: true, false, or on-failure (a kernel failed or regressed).
     #[arg(long, value_enum, value_name = "WHEN", default_value = "true")]
     pub comment: CommentArg,
+    /// The login whose comment with our marker is ours to update [default: who the token acts
+    /// as, GraphQL's viewer: github-actions[bot] for GITHUB_TOKEN]. Comments by anyone else
+    /// are never edited.
+    #[arg(long, value_name = "LOGIN")]
+    pub comment_author: Option<String>,
     /// What fails this step: required (the report's own exit code), any (optional kernels
     /// too), regression (a required kernel regressed against the base commit), any-change,
     /// never; the same words and rules as `compare --fail-on`.
@@ -679,9 +693,15 @@ impl PublishArgs {
     pub fn into_options(self) -> PublishOptions {
         PublishOptions {
             report: self.report,
+            trigger: match self.workflow_run {
+                true => Trigger::WorkflowRun,
+                false => Trigger::ThisRun,
+            },
             token: self.token,
             check_name: self.check_name,
+            check_run: self.check_run,
             comment: self.comment.into(),
+            comment_author: self.comment_author,
             fail_on: self.fail_on.into(),
             compare_base: self.compare_base,
             artifact_url: self.artifact_url,

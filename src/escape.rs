@@ -267,6 +267,10 @@ mod tests {
         assert_eq!(markdown("<!-- x -->", 160), "&lt;!-- x --&gt;");
         assert_eq!(markdown("a\u{1b}[31mb\0c\u{202e}d", 160), "a�\\[31mb�c�d");
         assert_eq!(markdown("abcdef", 3), "abc…");
+        assert_eq!(
+            markdown("@org/team @everyone --> <details> ../x", 160),
+            "@\u{200b}org/team @\u{200b}everyone --&gt; &lt;details&gt; ../x"
+        );
     }
 
     #[test]

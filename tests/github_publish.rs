@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use bpfcompat::report::*;
-use bpfcompat_testkit::github::{FakeGithub, TOKEN};
+use bpfcompat_testkit::github::{FakeGithub, ACTIONS_BOT, TOKEN};
 use bpfcompat_testkit::inert::{assert_inert_markdown, assert_inert_plain, outside_code};
 use bpfcompat_testkit::reports as fixture;
 use serde_json::{json, Value};
@@ -149,6 +149,12 @@ fn passing(ids: &[&str]) -> Vec<Target> {
 enum Event {
     PullRequest,
     Push(&'static str),
+    /// A `workflow_run` job publishing the results of the run that
+    /// `pull_request` started (`--workflow-run`): a fork's lists no pull
+    /// request, which is then found by its head `forker:feature`.
+    WorkflowRun {
+        fork: bool,
+    },
 }
 
 struct Run {
@@ -180,13 +186,31 @@ fn publish_with(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> Run {
+    publish_json(gh, event, report.to_json().as_bytes(), args, env)
+}
+
+/// [`publish_with`] of a report's bytes as they are, whatever they hold.
+/// Under `GITHUB_ACTIONS=true` the token is on stdout once, first, in the
+/// `::add-mask::` command that has the runner hide it; nowhere else, ever.
+fn publish_json(
+    gh: &FakeGithub,
+    event: Event,
+    report: &[u8],
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, text: &str| -> PathBuf {
+    let write = |name: &str, bytes: &[u8]| -> PathBuf {
         let path = dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
+        std::fs::write(&path, bytes).unwrap();
         path
     };
-    let report_path = write("report.json", &report.to_json());
+    let report_path = write("report.json", report);
+    let (workflow_run, event_name) = match event {
+        Event::PullRequest => (false, "pull_request"),
+        Event::Push(_) => (false, "push"),
+        Event::WorkflowRun { .. } => (true, "workflow_run"),
+    };
     let (payload, sha) = match event {
         Event::PullRequest => (
             json!({
@@ -201,17 +225,44 @@ fn publish_with(
             MERGE,
         ),
         Event::Push(sha) => (json!({ "after": sha, "ref": "refs/heads/main" }), sha),
+        Event::WorkflowRun { fork } => {
+            let listed = json!([{
+                "number": PR,
+                "head": { "sha": HEAD, "ref": "feature" },
+                "base": { "sha": BASE, "ref": "main" },
+            }]);
+            (
+                json!({
+                    "action": "completed",
+                    "workflow_run": {
+                        "id": 41,
+                        "event": "pull_request",
+                        "head_sha": HEAD,
+                        "head_branch": "feature",
+                        "head_repository": {
+                            "owner": { "login": if fork { "forker" } else { "octo" } },
+                        },
+                        "pull_requests": if fork { json!([]) } else { listed },
+                        "html_url": "https://github.com/octo/widgets/actions/runs/41",
+                    },
+                }),
+                // The default branch's head, which a workflow_run job runs on.
+                MERGE,
+            )
+        }
     };
-    let event_path = write("event.json", &payload.to_string());
-    let summary = write("summary.md", "");
-    let output = write("output", "");
+    let event_path = write("event.json", payload.to_string().as_bytes());
+    let summary = write("summary.md", b"");
+    let output = write("output", b"");
     let out = Command::new(env!("CARGO_BIN_EXE_bpfcompat"))
         .arg("publish")
         .arg("--report")
         .arg(&report_path)
+        .args(workflow_run.then_some("--workflow-run"))
         .args(args)
         .env_clear()
         .env("GITHUB_REPOSITORY", "octo/widgets")
+        .env("GITHUB_EVENT_NAME", event_name)
         .env("GITHUB_EVENT_PATH", &event_path)
         .env("GITHUB_SHA", sha)
         .env("GITHUB_API_URL", &gh.url)
@@ -228,8 +279,17 @@ fn publish_with(
         .iter()
         .find(|(k, _)| *k == "GITHUB_TOKEN")
         .map_or(TOKEN, |(_, v)| v);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mask = format!("::add-mask::{token}");
+    let unmasked = match env.contains(&("GITHUB_ACTIONS", "true")) {
+        true => {
+            let rest = stdout.strip_prefix(&format!("{mask}\n"));
+            rest.unwrap_or_else(|| panic!("the token is not masked first:\n{stdout}"))
+        }
+        false => &stdout,
+    };
     let mut texts = vec![
-        ("stdout".to_owned(), out.stdout.clone()),
+        ("stdout".to_owned(), unmasked.as_bytes().to_vec()),
         ("stderr".to_owned(), out.stderr.clone()),
     ];
     for entry in std::fs::read_dir(dir.path()).unwrap() {
@@ -1324,4 +1384,379 @@ fn kernel_logs_are_folded_and_annotations_point_at_the_kernels_line() {
     let annotations = annotations.as_array().unwrap();
     assert_eq!(annotations.len(), 1);
     assert_eq!(annotations[0]["start_line"], 5, "the line of `- id: bad`");
+}
+
+// ------------------------------------------------- whose comment is ours
+
+/// Anyone who can comment can post our marker first. Such a comment is
+/// never edited (nor even tried: the fake would answer 403); ours is created
+/// beside it, then updated in place.
+#[test]
+fn a_planted_marker_comment_by_another_user_is_never_edited() {
+    let gh = FakeGithub::start();
+    let fake = format!("{MARKER}\n## bpfcompat: ✅ compatible\n\nEverything passed.");
+    let planted: Vec<u64> = {
+        let mut state = gh.state();
+        ["mallory", "other-app[bot]", "github-actions"]
+            .iter()
+            .map(|login| state.add_comment(PR, &fake, login))
+            .collect()
+    };
+    let mut targets = passing(&["a"]);
+    targets.push(target("b", TargetStatus::Fail, true));
+    for round in 0..2 {
+        let run = publish(&gh, Event::PullRequest, &report(targets.clone()), &[]);
+        assert_eq!(run.code, 2, "round {round}: {}", run.context());
+        let state = gh.state();
+        for id in &planted {
+            let c = state.comments.iter().find(|c| c["id"] == *id).unwrap();
+            assert_eq!(c["body"], fake.as_str(), "round {round}: planted {id} kept");
+        }
+        let ours: Vec<&Value> = state
+            .comments_on(PR)
+            .into_iter()
+            .filter(|c| c["user"]["login"] == ACTIONS_BOT)
+            .collect();
+        assert_eq!(ours.len(), 1, "round {round}: one comment of ours");
+        let body = ours[0]["body"].as_str().unwrap();
+        assert!(
+            body.starts_with(MARKER) && body.contains("❌ fail"),
+            "{body}"
+        );
+        assert!(
+            state.requests.iter().all(|r| r.status < 300),
+            "nothing refused: {:#?}",
+            state.requests
+        );
+        let patched: Vec<&str> = state
+            .requests
+            .iter()
+            .filter(|r| r.method == "PATCH" && r.target.contains("/issues/comments/"))
+            .map(|r| r.target.as_str())
+            .collect();
+        let expected = [format!(
+            "/repos/octo/widgets/issues/comments/{}",
+            ours[0]["id"]
+        )];
+        assert_eq!(
+            patched,
+            expected[..round],
+            "round {round}: only ours patched"
+        );
+    }
+}
+
+/// An app's token writes as `APP[bot]`, found by GraphQL's viewer; an
+/// explicit --comment-author is taken as it is, without asking.
+#[test]
+fn the_comment_author_is_who_the_token_acts_as_or_the_one_given() {
+    let gh = FakeGithub::start();
+    let bot = "bpfcompat-app[bot]";
+    let ours = {
+        let mut state = gh.state();
+        state.viewer = bot.into();
+        state.add_comment(PR, &format!("{MARKER}\nold"), ACTIONS_BOT);
+        state.add_comment(PR, &format!("{MARKER}\nold"), bot)
+    };
+    let run = publish(&gh, Event::PullRequest, &report(passing(&["a"])), &[]);
+    assert_eq!(run.code, 0, "{}", run.context());
+    {
+        let state = gh.state();
+        assert_eq!(state.comments_on(PR).len(), 2, "updated, not created");
+        let updated = state.comments.iter().find(|c| c["id"] == ours).unwrap();
+        assert!(updated["body"].as_str().unwrap().contains("✅ pass"));
+        assert!(state.requests.iter().any(|r| r.target == "/graphql"));
+    }
+    let gh = FakeGithub::start();
+    let given = {
+        let mut state = gh.state();
+        state.viewer = "machine-user".into();
+        state.add_comment(PR, &format!("{MARKER}\nold"), "machine-user")
+    };
+    let args = ["--comment-author", "Machine-User"];
+    let run = publish(&gh, Event::PullRequest, &report(passing(&["a"])), &args);
+    assert_eq!(run.code, 0, "{}", run.context());
+    let state = gh.state();
+    let updated = state.comments.iter().find(|c| c["id"] == given).unwrap();
+    assert!(updated["body"].as_str().unwrap().contains("✅ pass"));
+    assert!(state.requests.iter().all(|r| r.target != "/graphql"));
+}
+
+// ---------------------------------------- another run's report (forks)
+
+/// A schema-valid report (the one shape `--workflow-run` accepts), whose
+/// console logs and matrix are files the publishing job must never read.
+fn stranger_report(targets: Vec<Target>, secret: &Path) -> Report {
+    let mut r = fixture::report(targets);
+    r.matrix.path = secret.display().to_string();
+    for t in &mut r.targets {
+        t.console_log = secret.display().to_string();
+        t.kernel.sha256 = None;
+    }
+    r
+}
+
+#[test]
+fn a_workflow_run_job_publishes_for_the_run_its_event_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("credentials");
+    std::fs::write(&secret, "SECRET-ON-THE-PUBLISHING-RUNNER\n- id: b\n").unwrap();
+    for fork in [false, true] {
+        let gh = FakeGithub::start();
+        if fork {
+            let mut state = gh.state();
+            state.add_pull(PR + 1, "forker:feature", &"4".repeat(40), BASE);
+            state.add_pull(PR, "forker:feature", HEAD, BASE);
+        }
+        let base = stranger_report(passing(&["a", "b"]), &secret);
+        assert_eq!(publish(&gh, Event::Push(BASE), &base, &[]).code, 0);
+        let mut targets = passing(&["a"]);
+        targets.push(target("b", TargetStatus::Fail, true));
+        let head = stranger_report(targets, &secret);
+        let run = publish(&gh, Event::WorkflowRun { fork }, &head, &[]);
+        assert_eq!(run.code, 2, "fork {fork}: {}", run.context());
+        let state = gh.state();
+        assert!(state.check_runs_on(MERGE).is_empty(), "not on GITHUB_SHA");
+        let check = state.check_runs_on(HEAD)[0].clone();
+        assert_eq!(check["conclusion"], "failure");
+        assert!(
+            check["annotations"].as_array().unwrap().is_empty(),
+            "the matrix path is no path in this repository"
+        );
+        let comments = state.comments_on(PR);
+        assert_eq!(comments.len(), 1, "fork {fork}: on the run's pull request");
+        let body = comments[0]["body"].as_str().unwrap();
+        assert!(
+            body.contains("**1 regression**"),
+            "compared with the base: {body}"
+        );
+        assert!(
+            body.contains("(https://github.com/octo/widgets/actions/runs/41)"),
+            "the link is the other run's: {body}"
+        );
+        let looked_up = state.requests.iter().any(|r| r.target.contains("/pulls?"));
+        assert_eq!(looked_up, fork, "only a fork's pull request is looked up");
+        let published = serde_json::to_string(&(&state.check_runs, &state.comments)).unwrap();
+        for text in [&published, &run.stdout, &run.stderr, &run.summary] {
+            assert!(!text.contains("SECRET"), "a file the report names was read");
+        }
+        assert!(
+            !run.stdout.contains("::group::"),
+            "no console log of another run"
+        );
+    }
+}
+
+/// Whatever is wrong with another run's report, nothing reaches GitHub:
+/// one line on stderr names the file and the field, and says why.
+#[test]
+fn a_malformed_or_oversized_report_from_another_run_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = stranger_report(passing(&["a"]), &dir.path().join("x"));
+    let good = serde_json::to_value(&good).unwrap();
+    let edit = |f: &dyn Fn(&mut Value)| {
+        let mut v = good.clone();
+        f(&mut v);
+        serde_json::to_vec(&v).unwrap()
+    };
+    let huge = "@everyone ".repeat(1 << 20);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "a 10 MB string",
+            edit(&|v| v["targets"][0]["kernel"]["release"] = json!(huge)),
+            "targets[0].kernel.release: a string of 10485760 bytes",
+        ),
+        (
+            "a path for a kernel id",
+            edit(&|v| v["targets"][0]["id"] = json!("../../etc")),
+            "targets[0].id: \"../../etc\" does not match",
+        ),
+        (
+            "control characters in a kernel id",
+            edit(&|v| v["targets"][0]["id"] = json!("a\u{1b}[2J\r::error::x")),
+            "targets[0].id:",
+        ),
+        (
+            "a status the schema does not know",
+            edit(&|v| v["targets"][0]["status"] = json!("<details>")),
+            ": targets[0]",
+        ),
+        (
+            "a missing field",
+            edit(&|v| drop(v.as_object_mut().unwrap().remove("targets"))),
+            "top level: \"targets\" is a required property",
+        ),
+        (
+            "another schema version",
+            edit(&|v| v["schema"] = json!("bpfcompat.report/v0")),
+            "is a \"bpfcompat.report/v0\" report, not \"bpfcompat.report/v1\"",
+        ),
+        (
+            "a file larger than any report",
+            vec![b' '; (32 << 20) + 1],
+            "is 33554433 bytes, more than the 33554432 a report may be",
+        ),
+        ("no JSON", b"<!-- -->".to_vec(), "is not a bpfcompat report"),
+    ];
+    for (case, bytes, expected) in cases {
+        let gh = FakeGithub::start();
+        let run = publish_json(&gh, Event::WorkflowRun { fork: true }, &bytes, &[], &[]);
+        assert_eq!(run.code, 1, "{case}: {}", run.context());
+        assert!(gh.state().requests.is_empty(), "{case}: nothing is posted");
+        assert_eq!(
+            run.stderr.lines().count(),
+            1,
+            "{case}: one line: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.len() < 600,
+            "{case}: a short line: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("report.json") && run.stderr.contains(expected),
+            "{case}: {}",
+            run.stderr
+        );
+        assert_inert_plain(case, &run.stderr);
+        assert!(run.summary.is_empty() && run.outputs.is_empty(), "{case}");
+    }
+}
+
+/// A report that matches the schema but whose every free text is hostile:
+/// what reaches GitHub shows it as text, pings no one, links no issue, fakes
+/// no row, marker or HTML, and the check run goes where the event says.
+#[test]
+fn a_hostile_report_from_another_run_reaches_github_inert() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = format!(
+        "{} --> <details><summary>ok</summary> @everyone @org/team #1 ../../x | fake | row |",
+        fixture::HOSTILE
+    );
+    let mut targets = passing(&["a"]);
+    targets.push(target("b", TargetStatus::Fail, true));
+    let mut r = stranger_report(targets, &dir.path().join("x"));
+    r.matrix.path = "../../../etc/passwd".into();
+    r.artifact.name = hostile.clone();
+    r.matrix.name = hostile.clone();
+    r.tool_version = hostile.clone();
+    for t in &mut r.targets {
+        t.kernel.release = Some(hostile.clone());
+        t.kernel.source = hostile.clone();
+        if let Some(c) = &mut t.classification {
+            c.reason = hostile.clone();
+            c.hint = hostile.clone();
+        }
+        t.checks = target("x", t.status, true).checks;
+        for c in &mut t.checks {
+            c.artifact.name = hostile.clone();
+            let test = &mut c.functional.tests[0];
+            test.name = hostile.clone();
+            test.outcome.stderr_tail = format!("{hostile}\n````\n</details>\n");
+        }
+    }
+    let gh = FakeGithub::start();
+    // A pull request since pushed again is no longer at the run's head.
+    gh.state()
+        .add_pull(PR, "forker:feature", &"5".repeat(40), BASE);
+    let run = publish(&gh, Event::WorkflowRun { fork: true }, &r, &[]);
+    assert_eq!(run.code, 2, "{}", run.context());
+    assert!(
+        gh.state().comments.is_empty(),
+        "no pull request at its head"
+    );
+    assert!(
+        run.stdout.contains("no open pull request"),
+        "{}",
+        run.stdout
+    );
+    gh.state().pulls.clear();
+    gh.state().add_pull(PR, "forker:feature", HEAD, BASE);
+    let run = publish(&gh, Event::WorkflowRun { fork: true }, &r, &[]);
+    assert_eq!(run.code, 2, "{}", run.context());
+    let state = gh.state();
+    let check = state.check_runs_on(HEAD)[0].clone();
+    let comment = state.comments_on(PR)[0]["body"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    drop(state);
+    assert!(check["annotations"].as_array().unwrap().is_empty());
+    let output = |field: &str| check["output"][field].as_str().unwrap().to_owned();
+    for (what, text) in [
+        ("comment", comment.as_str()),
+        ("check run summary", &output("summary")),
+        ("check run text", &output("text")),
+        ("job summary", &run.summary),
+        ("markdown output", &run.outputs["markdown"]),
+    ] {
+        assert_inert_markdown(what, text);
+        // Code shows mentions as text; everywhere else they are broken.
+        let shown = outside_code(text);
+        assert!(
+            !shown.contains("@everyone") && !shown.contains("@org/team"),
+            "{what}"
+        );
+        let rows = shown.lines().filter(|l| l.starts_with('|')).count();
+        let expected = if what == "check run text" { 0 } else { 4 };
+        assert_eq!(
+            rows, expected,
+            "{what}: a header, its rule, two kernels:\n{text}"
+        );
+    }
+    assert_inert_plain("check run title", &output("title"));
+    assert_inert_plain("stdout", &run.stdout);
+    assert_inert_plain("stderr", &run.stderr);
+}
+
+/// Every GitHub call a run makes fails in turn, answered by a server that
+/// quotes the `Authorization` header back: whichever it is, the token is
+/// masked first and reaches no output, log or file (`publish_json` greps
+/// them all); the failure is said, with the quote redacted.
+#[test]
+fn the_token_never_leaks_whichever_github_call_fails() {
+    let mut targets = passing(&["a"]);
+    targets.push(target("b", TargetStatus::Fail, true));
+    let head = fixture::report(targets);
+    let env = [("GITHUB_ACTIONS", "true")];
+    for event in [|| Event::PullRequest, || Event::WorkflowRun { fork: true }] {
+        let setup = || {
+            let gh = FakeGithub::start();
+            gh.state().add_pull(PR, "forker:feature", HEAD, BASE);
+            let base = fixture::report(passing(&["a", "b"]));
+            assert_eq!(publish(&gh, Event::Push(BASE), &base, &[]).code, 0);
+            let before = gh.state().requests.len();
+            (gh, before)
+        };
+        let (gh, before) = setup();
+        let run = publish_with(&gh, event(), &head, &[], &env);
+        assert_eq!(run.code, 2, "{}", run.context());
+        let calls: Vec<String> = gh.state().requests[before..]
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.target))
+            .collect();
+        assert!(calls.len() >= 6, "{calls:#?}");
+        for (n, call) in calls.iter().enumerate() {
+            for status in [403, 500] {
+                let (gh, before) = setup();
+                {
+                    let mut state = gh.state();
+                    state.fail_with = Some(status);
+                    state.fail_request = Some(before + n);
+                }
+                let run = publish_with(&gh, event(), &head, &[], &env);
+                let log = format!("{}{}", run.stdout, run.stderr);
+                assert!(
+                    log.contains("you sent Bearer ***"),
+                    "{call} answered {status}: {}",
+                    run.context()
+                );
+                assert!(
+                    run.summary.contains("| b |"),
+                    "{call}: the summary is written"
+                );
+            }
+        }
+    }
 }

@@ -1,4 +1,5 @@
-//! A thin blocking client for the few GitHub REST calls `publish` makes.
+//! A thin blocking client for the few GitHub REST calls `publish` makes, and
+//! its one GraphQL query (who the token acts as).
 //!
 //! ureq (already our HTTP client for kernel downloads, on rustls) rather than
 //! octocrab: we need generic JSON, `Link` pagination and PATCH on issue
@@ -35,6 +36,8 @@ pub enum ApiError {
         url: String,
         err: serde_json::Error,
     },
+    #[error("POST {url}: GitHub answered the query with errors: {message}")]
+    GraphQl { url: String, message: String },
     #[error("GET {url}: the next page {next} is not on {base}; not sending the token there")]
     ForeignLink {
         url: String,
@@ -83,6 +86,10 @@ impl ApiError {
                 url: r(url),
                 err,
             },
+            ApiError::GraphQl { url, message } => ApiError::GraphQl {
+                url: r(url),
+                message: r(message),
+            },
             ApiError::ForeignLink { url, next, base } => ApiError::ForeignLink {
                 url: r(url),
                 next: r(next),
@@ -95,12 +102,15 @@ impl ApiError {
 pub struct Client {
     agent: ureq::Agent,
     base: String,
+    graphql: String,
     token: String,
 }
 
 impl Client {
-    /// `base` is the API root without a trailing slash (`GITHUB_API_URL`).
-    pub fn new(base: &str, token: &str) -> Client {
+    /// `base` is the REST API root without a trailing slash
+    /// (`GITHUB_API_URL`), `graphql` the GraphQL endpoint
+    /// (`GITHUB_GRAPHQL_URL`).
+    pub fn new(base: &str, graphql: &str, token: &str) -> Client {
         let agent = ureq::Agent::config_builder()
             // Statuses are answers to read (403 means "degrade"), not errors.
             .http_status_as_error(false)
@@ -111,8 +121,35 @@ impl Client {
         Client {
             agent,
             base: base.to_owned(),
+            graphql: graphql.to_owned(),
             token: token.to_owned(),
         }
+    }
+
+    /// The `data` of a GraphQL `query`; an answer with `errors` is an error.
+    pub fn graphql(&self, query: &str) -> Result<Value, ApiError> {
+        let body = serde_json::json!({ "query": query });
+        let (answer, _) = self.send(Method::Post, &self.graphql, &[], Some(&body))?;
+        match answer.get("errors").and_then(Value::as_array) {
+            Some(errors) if !errors.is_empty() => {
+                let message = errors
+                    .iter()
+                    .filter_map(|e| e.get("message")?.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                Err(self.graphql_error(&message))
+            }
+            _ => Ok(answer.get("data").cloned().unwrap_or(Value::Null)),
+        }
+    }
+
+    /// An answer of the GraphQL endpoint that is not what was asked for.
+    pub fn graphql_error(&self, message: &str) -> ApiError {
+        ApiError::GraphQl {
+            url: self.graphql.clone(),
+            message: message.to_owned(),
+        }
+        .redacted(&self.token)
     }
 
     pub fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, ApiError> {

@@ -1,6 +1,7 @@
 //! The sticky pull-request comment: one per check name, found again by a
 //! hidden marker and edited in place, so reruns and pushes do not pile up
-//! comments.
+//! comments. Anyone who can comment can post our marker too: only a comment
+//! the token's own identity wrote is ours, and no other is ever edited.
 
 use serde_json::{json, Value};
 
@@ -29,12 +30,26 @@ pub fn marker(check_name: &str) -> String {
     format!("<!-- bpfcompat:matrix:{name} -->")
 }
 
-/// Updates the comment that starts with `marker` (searching every page), or
-/// creates one. A comment merely quoting the marker does not start with it.
+/// The login of the identity the token acts as, whose comments are ours:
+/// GraphQL's `viewer`, which answers for `GITHUB_TOKEN`
+/// (`github-actions[bot]`), an app's installation token (`APP[bot]`) and a
+/// person's token alike.
+pub fn own_login(client: &Client) -> Result<String, ApiError> {
+    let data = client.graphql("query { viewer { login } }")?;
+    match data.pointer("/viewer/login").and_then(Value::as_str) {
+        Some(login) if !login.is_empty() => Ok(login.to_owned()),
+        _ => Err(client.graphql_error("the answer names no viewer.login")),
+    }
+}
+
+/// Updates the comment `author` wrote that starts with `marker` (searching
+/// every page), or creates one. Another user's comment is never ours, marker
+/// or not; nor is one merely quoting the marker, which does not start with it.
 pub fn upsert(
     client: &Client,
     repo: &Repo,
     pr: u64,
+    author: &str,
     marker: &str,
     body: &str,
 ) -> Result<Posted, ApiError> {
@@ -43,8 +58,10 @@ pub fn upsert(
         &[("per_page", "100")],
     )?;
     let existing = comments.iter().find_map(|c| {
+        let login = c.pointer("/user/login").and_then(Value::as_str)?;
         let body = c.get("body").and_then(Value::as_str)?;
-        body.starts_with(marker)
+        // Logins are case-insensitive.
+        (login.eq_ignore_ascii_case(author) && body.starts_with(marker))
             .then(|| c.get("id").and_then(Value::as_u64))
             .flatten()
     });

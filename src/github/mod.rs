@@ -5,6 +5,11 @@
 //! A read-only token (pull requests from forks) is expected, not an error:
 //! whatever GitHub refuses with 403 becomes a warning, and the job summary,
 //! step outputs and the report.json artifact still carry the results.
+//!
+//! With [`Trigger::WorkflowRun`] the report is another run's artifact and a
+//! stranger's words: it is checked against the schema and its size limits
+//! before anything is posted, the commit and pull request come from the
+//! event, and no path it names is read.
 
 mod api;
 mod check_run;
@@ -13,6 +18,7 @@ mod compare;
 mod env;
 mod render;
 mod runner;
+mod workflow_run;
 
 use std::path::{Path, PathBuf};
 
@@ -23,7 +29,8 @@ use crate::results::compare::FailOn;
 use api::{ApiError, Client};
 use check_run::{CheckRun, Conclusion};
 use compare::{Baseline, Change, MissingBase, Results};
-use env::GithubEnv;
+pub use env::Trigger;
+use env::{GithubEnv, PullRequest};
 use render::View;
 
 /// When to post the sticky pull-request comment.
@@ -39,10 +46,17 @@ pub enum CommentMode {
 pub struct PublishOptions {
     /// The report.json written by `bpfcompat test`.
     pub report: PathBuf,
+    /// Whose results the report is: this job's, or another run's artifact.
+    pub trigger: Trigger,
     /// Without one, only the job summary and the outputs are written.
     pub token: Option<String>,
     pub check_name: String,
+    /// Create or update the check run (else the token only reads).
+    pub check_run: bool,
     pub comment: CommentMode,
+    /// Whose comment carrying our marker is ours; the token's own identity
+    /// (GraphQL's `viewer`) when not given.
+    pub comment_author: Option<String>,
     pub fail_on: FailOn,
     /// On pull requests, compare with this check run's results on the base.
     pub compare_base: bool,
@@ -51,10 +65,19 @@ pub struct PublishOptions {
 }
 
 pub fn publish(args: &PublishOptions) -> anyhow::Result<u8> {
-    let report = Report::read(&args.report)?;
-    let gh = GithubEnv::from_env(|name| std::env::var(name).ok())?;
+    let untrusted = args.trigger == Trigger::WorkflowRun;
+    let report = match untrusted {
+        true => Report::read_untrusted(&args.report)?,
+        false => Report::read(&args.report)?,
+    };
+    let gh = GithubEnv::from_env(|name| std::env::var(name).ok(), args.trigger)?;
     let client = match args.token.as_deref().filter(|t| !t.is_empty()) {
-        Some(token) => Some(Client::new(&gh.api_url, token)),
+        Some(token) => {
+            if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
+                runner::add_mask(token);
+            }
+            Some(Client::new(&gh.api_url, &gh.graphql_url, token))
+        }
         None => {
             runner::warning(
                 "bpfcompat publish: no GitHub token (--token or GITHUB_TOKEN), so no check run \
@@ -63,50 +86,76 @@ pub fn publish(args: &PublishOptions) -> anyhow::Result<u8> {
             None
         }
     };
-    let baseline = baseline(args, &gh, client.as_ref(), &report);
+    // Errors other than 403 fail the step, but only after the job summary
+    // and outputs are written: the results must reach the user either way.
+    let mut errors = Vec::new();
+    let pull_request = match &gh.workflow_run {
+        None => gh.pull_request.clone(),
+        Some(run) => {
+            let found = workflow_run::pull_request(run, client.as_ref(), &gh.repo);
+            let found = settle("pull request lookup", found, &mut errors).flatten();
+            if found.is_none() && run.event == "pull_request" {
+                println!(
+                    "bpfcompat: no open pull request has the run's head {} (pushed again \
+                     since?): no comment",
+                    run.head_sha
+                );
+            }
+            found
+        }
+    };
+    let baseline = baseline(
+        args,
+        &gh.repo,
+        pull_request.as_ref(),
+        client.as_ref(),
+        &report,
+    );
     let regressions = baseline.count(Change::Regressed);
     let exit_code = args.fail_on.exit_code(&report, baseline.kernels());
-    for t in &report.targets {
-        runner::log_group(
-            &kernel_log_title(t),
-            &console_tail(Path::new(&t.console_log)),
-        );
+    // Another run's console logs are on another machine; a path its report
+    // names is nothing to read here.
+    if !untrusted {
+        for t in &report.targets {
+            runner::log_group(
+                &kernel_log_title(t),
+                &console_tail(Path::new(&t.console_log)),
+            );
+        }
     }
     let link = args.artifact_url.as_deref().or(gh.run_url.as_deref());
     let view = View::new(&report, &baseline, &args.check_name, link);
 
-    // Errors other than 403 fail the step, but only after the job summary
-    // and outputs are written: the results must reach the user either way.
-    let mut errors = Vec::new();
     if let Some(client) = &client {
-        let run = CheckRun {
-            name: args.check_name.clone(),
-            conclusion: conclusion(&report, regressions, exit_code),
-            title: view.title(),
-            summary: view.check_summary(),
-            text: view.check_text(),
-            annotations: check_run::annotations(
-                &report,
-                &baseline,
-                &repo_relative(&report.matrix.path, gh.workspace.as_deref()),
-                &std::fs::read_to_string(&report.matrix.path)
-                    .map(|text| crate::matrix::id_lines(&text))
-                    .unwrap_or_default(),
-            ),
-        };
-        let published = check_run::publish(client, &gh.repo, &gh.head_sha, &run);
-        if let Some(p) = settle("check run", published, &mut errors) {
-            println!(
-                "bpfcompat: check run {:?} on {}: {p:?}",
-                crate::escape::plain_line(&run.name),
-                gh.head_sha
-            );
+        if args.check_run {
+            let run = CheckRun {
+                name: args.check_name.clone(),
+                conclusion: conclusion(&report, regressions, exit_code),
+                title: view.title(),
+                summary: view.check_summary(),
+                text: view.check_text(),
+                annotations: annotations(&report, &baseline, &gh, untrusted),
+            };
+            let published = check_run::publish(client, &gh.repo, &gh.head_sha, &run);
+            if let Some(p) = settle("check run", published, &mut errors) {
+                println!(
+                    "bpfcompat: check run {:?} on {}: {p:?}",
+                    crate::escape::plain_line(&run.name),
+                    gh.head_sha
+                );
+            }
         }
-        match &gh.pull_request {
+        match &pull_request {
             Some(pr) if args.comment.wants(&report, regressions) => {
                 let marker = comment::marker(&args.check_name);
-                let posted =
-                    comment::upsert(client, &gh.repo, pr.number, &marker, &view.comment(&marker));
+                let posted = match &args.comment_author {
+                    Some(author) => Ok(author.clone()),
+                    None => comment::own_login(client),
+                }
+                .and_then(|author| {
+                    let body = view.comment(&marker);
+                    comment::upsert(client, &gh.repo, pr.number, &author, &marker, &body)
+                });
                 if let Some(p) = settle("pull-request comment", posted, &mut errors) {
                     println!("bpfcompat: comment on pull request #{}: {p:?}", pr.number);
                 }
@@ -126,15 +175,49 @@ pub fn publish(args: &PublishOptions) -> anyhow::Result<u8> {
     }
 }
 
+/// One annotation per kernel that did not pass, on its line of the matrix.
+/// Another run's report names a matrix on another machine: its path is used
+/// only when it is a plain path inside the repository, and never read.
+fn annotations(
+    report: &Report,
+    baseline: &Baseline,
+    gh: &GithubEnv,
+    untrusted: bool,
+) -> Vec<serde_json::Value> {
+    let path = repo_relative(&report.matrix.path, gh.workspace.as_deref());
+    if !untrusted {
+        let lines = std::fs::read_to_string(&report.matrix.path)
+            .map(|text| crate::matrix::id_lines(&text))
+            .unwrap_or_default();
+        return check_run::annotations(report, baseline, &path, &lines);
+    }
+    match plain_repo_path(&path) {
+        true => check_run::annotations(report, baseline, &path, &Default::default()),
+        false => Vec::new(),
+    }
+}
+
+/// `matrices/ci.yaml`, not `/etc/passwd`, `../x` or anything odd.
+fn plain_repo_path(path: &str) -> bool {
+    !path.is_empty()
+        && path.len() <= 255
+        && !path.starts_with('/')
+        && path.split('/').all(|part| !matches!(part, "" | "." | ".."))
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
+}
+
 /// The base commit's results, from the check run of the same name there.
 /// Whatever is missing is said plainly in the comment, never an error.
 fn baseline(
     args: &PublishOptions,
-    gh: &GithubEnv,
+    repo: &env::Repo,
+    pull_request: Option<&PullRequest>,
     client: Option<&Client>,
     report: &Report,
 ) -> Baseline {
-    let Some(pr) = gh.pull_request.as_ref().filter(|_| args.compare_base) else {
+    let Some(pr) = pull_request.filter(|_| args.compare_base) else {
         return Baseline::Off;
     };
     let missing = |reason| Baseline::Missing {
@@ -144,7 +227,7 @@ fn baseline(
     let Some(client) = client else {
         return missing(MissingBase::NoToken);
     };
-    match check_run::find(client, &gh.repo, &pr.base_sha, &args.check_name) {
+    match check_run::find(client, repo, &pr.base_sha, &args.check_name) {
         Ok(run) => match run.and_then(|r| Results::extract(check_run::text_of(&r))) {
             Some(base) => Baseline::Compared {
                 base_sha: pr.base_sha.clone(),

@@ -23,6 +23,17 @@ pub fn warning(message: &str) {
     println!("::warning::{}", escape::workflow_command(message));
 }
 
+/// Tells the runner to print `secret` as `***` wherever it would appear in
+/// the job's log from here on (the command itself is not shown). Its data is
+/// escaped as the runner unescapes it, so the whole value is masked.
+pub fn add_mask(secret: &str) {
+    let data = secret
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A");
+    println!("::add-mask::{data}");
+}
+
 /// A folded group in the step's log: `title` on its line, `body` inside.
 /// The body (a guest's console) is made inert with `::stop-commands::` and
 /// a token it cannot guess, so nothing in it is taken as a workflow command.

@@ -5,6 +5,7 @@
 //! reads them, so field names change only with the schema version.
 
 pub mod inspection;
+pub mod limits;
 pub mod markdown;
 
 use std::io::Write;
@@ -15,6 +16,7 @@ use bpfcompat_proto::CommandOutcome;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::escape;
 use inspection::ObjectSummary;
 
 pub use markdown::render_markdown;
@@ -448,16 +450,42 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 pub enum ReadError {
     #[error("cannot read report {path}: {err}")]
     Io { path: PathBuf, err: std::io::Error },
-    #[error("{path} is not a bpfcompat report: {err}")]
-    Parse {
-        path: PathBuf,
-        err: serde_json::Error,
-    },
+    #[error("{path} is not a bpfcompat report: {message}")]
+    Parse { path: PathBuf, message: String },
     #[error(
         "{path} is a {found:?} report, not {SCHEMA:?}: this bpfcompat reads, compares, merges \
          and publishes only reports of the same schema as its own; rerun the check with it"
     )]
     Schema { path: PathBuf, found: String },
+    #[error(
+        "{path} is {bytes} bytes, more than the {} a report may be: not a report bpfcompat wrote",
+        limits::MAX_REPORT_BYTES
+    )]
+    TooLarge { path: PathBuf, bytes: u64 },
+    #[error("{path}: {}: {}; not a report bpfcompat wrote", .finding.field, .finding.message)]
+    Limit {
+        path: PathBuf,
+        finding: limits::Finding,
+    },
+    #[error(
+        "{path}: {}: {} (docs/report.schema.json); a report from another run is published \
+         only as `bpfcompat test` writes it",
+        .finding.field, .finding.message
+    )]
+    Invalid {
+        path: PathBuf,
+        finding: limits::Finding,
+    },
+}
+
+/// How far a report is trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trust {
+    /// Written by this job's own `bpfcompat test`: its schema version, its
+    /// sizes and its shape are checked.
+    Own,
+    /// Another run's artifact: the whole schema too, before any of it is used.
+    Stranger,
 }
 
 impl Report {
@@ -465,34 +493,88 @@ impl Report {
         serde_json::to_string_pretty(self).expect("report serialises") + "\n"
     }
 
-    /// Reads a report written by `to_json`; errors name the file.
+    /// Reads a report written by `to_json`; errors name the file (and the
+    /// field, for one over the limits of [`limits`]).
     pub fn read(path: &Path) -> Result<Report, ReadError> {
-        let bytes = std::fs::read(path).map_err(|err| ReadError::Io {
-            path: path.to_owned(),
-            err,
-        })?;
-        Report::parse(path, &bytes)
+        Report::parse_trusting(path, &Report::read_bytes(path)?, Trust::Own)
     }
 
-    /// Parses report bytes already read from `path`, for callers that also
-    /// need the bytes themselves (e.g. to check their digest). The one place
-    /// a report's schema is checked: before its shape, so a report of
-    /// another version is named as such, not as malformed.
-    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Report, ReadError> {
-        let parse_err = |err| ReadError::Parse {
+    /// A report file's bytes, for [`Report::parse`]; refused unread when it
+    /// is larger than any report.
+    pub fn read_bytes(path: &Path) -> Result<Vec<u8>, ReadError> {
+        use std::io::Read as _;
+        let io = |err| ReadError::Io {
             path: path.to_owned(),
             err,
         };
-        #[derive(Deserialize)]
-        struct Versioned {
-            schema: String,
-        }
-        let Versioned { schema } = serde_json::from_slice(bytes).map_err(parse_err)?;
-        if schema != SCHEMA {
-            return Err(ReadError::Schema {
+        let file = std::fs::File::open(path).map_err(io)?;
+        let mut bytes = Vec::new();
+        file.take(limits::MAX_REPORT_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        match bytes.len() as u64 {
+            n if n > limits::MAX_REPORT_BYTES => Err(ReadError::TooLarge {
                 path: path.to_owned(),
-                found: schema,
-            });
+                bytes: std::fs::metadata(path).map_or(n, |m| m.len()),
+            }),
+            _ => Ok(bytes),
+        }
+    }
+
+    /// Reads a report a stranger may have written (another workflow run's
+    /// artifact): it must match `docs/report.schema.json` as well, and the
+    /// error names the first field that does not.
+    pub fn read_untrusted(path: &Path) -> Result<Report, ReadError> {
+        Report::parse_trusting(path, &Report::read_bytes(path)?, Trust::Stranger)
+    }
+
+    /// Parses report bytes already read from `path`, for callers that also
+    /// need the bytes themselves (e.g. to check their digest), as
+    /// [`Report::read`] does.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Report, ReadError> {
+        Report::parse_trusting(path, bytes, Trust::Own)
+    }
+
+    /// The one place a report's schema is checked: its version before its
+    /// shape, so a report of another version is named as such, not as
+    /// malformed.
+    fn parse_trusting(path: &Path, bytes: &[u8], trust: Trust) -> Result<Report, ReadError> {
+        let parse_err = |err: serde_json::Error| ReadError::Parse {
+            path: path.to_owned(),
+            // serde quotes the value it did not expect: a line of it at most.
+            message: escape::plain_line(&err.to_string())
+                .chars()
+                .take(300)
+                .collect(),
+        };
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(parse_err)?;
+        match value.get("schema").and_then(serde_json::Value::as_str) {
+            Some(SCHEMA) => {}
+            Some(found) => {
+                return Err(ReadError::Schema {
+                    path: path.to_owned(),
+                    found: found.chars().take(100).collect(),
+                })
+            }
+            None => {
+                return Err(ReadError::Parse {
+                    path: path.to_owned(),
+                    message: "no \"schema\" string".into(),
+                })
+            }
+        }
+        let over = |finding| ReadError::Limit {
+            path: path.to_owned(),
+            finding,
+        };
+        limits::check_sizes(&value).map_or(Ok(()), |f| Err(over(f)))?;
+        if trust == Trust::Stranger {
+            if let Some(finding) = limits::check_schema(&value) {
+                return Err(ReadError::Invalid {
+                    path: path.to_owned(),
+                    finding,
+                });
+            }
         }
         serde_json::from_slice(bytes).map_err(parse_err)
     }

@@ -326,10 +326,7 @@ pub fn find_report(
         });
     };
     let path = &record.report.path;
-    let bytes = std::fs::read(path).map_err(|err| ReadError::Io {
-        path: path.clone(),
-        err,
-    })?;
+    let bytes = Report::read_bytes(path)?;
     let actual = sha256_hex(&bytes);
     if actual != record.report.sha256 {
         return Err(HistoryError::ReportChanged {

@@ -1,9 +1,11 @@
-//! A stateful fake of the few GitHub REST endpoints `bpfcompat publish`
-//! uses, served by the [`TestServer`] on 127.0.0.1: it stores check runs and
-//! comments, paginates comments 30 to a page with `Link` headers, checks
-//! the token, enforces GitHub's size caps, can answer 403 to writes as a
-//! read-only token gets or fail every request as a broken proxy would, and
-//! records every request.
+//! A stateful fake of the few GitHub endpoints `bpfcompat publish` uses,
+//! served by the [`TestServer`] on 127.0.0.1: it stores check runs, comments
+//! (each with its author) and pull requests, paginates comments 30 to a page
+//! with `Link` headers, answers GraphQL's `viewer { login }` with the
+//! identity the token acts as, refuses to let it edit another user's
+//! comment, checks the token, enforces GitHub's size caps, can answer 403 to
+//! writes as a read-only token gets or fail requests as a broken proxy
+//! would, and records every request.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -26,20 +28,49 @@ pub struct Recorded {
     pub status: u16,
 }
 
-#[derive(Default)]
+/// The login GitHub shows for what `GITHUB_TOKEN` writes.
+pub const ACTIONS_BOT: &str = "github-actions[bot]";
+
 pub struct State {
     pub check_runs: Vec<Value>,
     /// Comments of every pull request: `{"id", "issue", "body", "user"}`.
     pub comments: Vec<Value>,
+    /// Open pull requests, as `GET /repos/{o}/{r}/pulls` lists them
+    /// (`number`, `head.sha`, `head.label`, `base.sha`).
+    pub pulls: Vec<Value>,
+    /// Who the token acts as: the author of the comments it creates, the
+    /// only one whose comments it may edit, GraphQL's `viewer`.
+    pub viewer: String,
     pub requests: Vec<Recorded>,
     /// Answer 403 to check-run writes, as for a fork's read-only token.
     pub forbid_checks: bool,
     /// Answer 403 to comment writes.
     pub forbid_comments: bool,
-    /// Answer every request with this status, quoting the request's
-    /// `Authorization` header in the message, as a careless proxy might.
+    /// Answer requests with this status, quoting the request's
+    /// `Authorization` header in the message, as a careless proxy might:
+    /// every request, or only the one [`State::fail_request`] counts to.
     pub fail_with: Option<u16>,
+    /// With `fail_with`: fail only the request with this index (from 0),
+    /// answering every other one as usual.
+    pub fail_request: Option<usize>,
     next_id: u64,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            check_runs: Vec::new(),
+            comments: Vec::new(),
+            pulls: Vec::new(),
+            viewer: ACTIONS_BOT.to_owned(),
+            requests: Vec::new(),
+            forbid_checks: false,
+            forbid_comments: false,
+            fail_with: None,
+            fail_request: None,
+            next_id: 0,
+        }
+    }
 }
 
 impl State {
@@ -54,6 +85,16 @@ impl State {
             "id": id, "issue": issue, "body": body, "user": { "login": login }
         }));
         id
+    }
+
+    /// An open pull request from `label` (`owner:branch`) at `head_sha`.
+    pub fn add_pull(&mut self, number: u64, label: &str, head_sha: &str, base_sha: &str) {
+        self.pulls.push(json!({
+            "number": number,
+            "state": "open",
+            "head": { "sha": head_sha, "label": label },
+            "base": { "sha": base_sha },
+        }));
     }
 
     pub fn check_runs_on(&self, sha: &str) -> Vec<&Value> {
@@ -131,7 +172,8 @@ fn reply(status: u16, body: Value) -> Response {
 }
 
 fn route(req: &Request, state: &mut State, base: &str) -> Response {
-    if let Some(status) = state.fail_with {
+    let failing = state.fail_request.is_none_or(|n| n == state.requests.len());
+    if let Some(status) = state.fail_with.filter(|_| failing) {
         let sent = req.header("authorization").unwrap_or("nothing");
         return reply(
             status,
@@ -153,6 +195,7 @@ fn route(req: &Request, state: &mut State, base: &str) -> Response {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let write = req.method != "GET";
     match (req.method.as_str(), segments.as_slice()) {
+        ("POST", ["graphql"]) => graphql(&body, state),
         (_, ["repos", _, _, "check-runs", ..]) if write && state.forbid_checks => forbidden(),
         (_, ["repos", _, _, "issues", ..]) if write && state.forbid_comments => forbidden(),
         ("GET", ["repos", _, _, "commits", sha, "check-runs"]) => {
@@ -206,6 +249,17 @@ fn route(req: &Request, state: &mut State, base: &str) -> Response {
             merge_output(run, &body);
             reply(200, run.clone())
         }
+        ("GET", ["repos", _, _, "pulls"]) => {
+            let head = param("head");
+            let pulls: Vec<Value> = state
+                .pulls
+                .iter()
+                .filter(|p| param("state").is_none_or(|s| p["state"] == s))
+                .filter(|p| head.as_deref().is_none_or(|h| p["head"]["label"] == h))
+                .cloned()
+                .collect();
+            reply(200, Value::Array(pulls))
+        }
         ("GET", ["repos", _, _, "issues", issue, "comments"]) => {
             let page: usize = param("page").and_then(|p| p.parse().ok()).unwrap_or(1);
             let all = state.comments_on(issue.parse().unwrap_or(0));
@@ -227,8 +281,8 @@ fn route(req: &Request, state: &mut State, base: &str) -> Response {
         }
         ("POST", ["repos", _, _, "issues", issue, "comments"]) => match comment_body(&body) {
             Ok(text) => {
-                let id =
-                    state.add_comment(issue.parse().unwrap_or(0), &text, "github-actions[bot]");
+                let viewer = state.viewer.clone();
+                let id = state.add_comment(issue.parse().unwrap_or(0), &text, &viewer);
                 reply(
                     201,
                     state
@@ -241,20 +295,41 @@ fn route(req: &Request, state: &mut State, base: &str) -> Response {
             Err(invalid) => invalid,
         },
         ("PATCH", ["repos", _, _, "issues", "comments", id]) => match comment_body(&body) {
-            Ok(text) => match state
-                .comments
-                .iter_mut()
-                .find(|c| c["id"].as_u64() == id.parse().ok())
-            {
-                Some(c) => {
-                    c["body"] = Value::String(text);
-                    reply(200, c.clone())
+            Ok(text) => {
+                let viewer = state.viewer.clone();
+                match state
+                    .comments
+                    .iter_mut()
+                    .find(|c| c["id"].as_u64() == id.parse().ok())
+                {
+                    // A token may edit only what its own identity wrote.
+                    Some(c) if c["user"]["login"] != viewer.as_str() => forbidden(),
+                    Some(c) => {
+                        c["body"] = Value::String(text);
+                        reply(200, c.clone())
+                    }
+                    None => reply(404, json!({ "message": "Not Found" })),
                 }
-                None => reply(404, json!({ "message": "Not Found" })),
-            },
+            }
             Err(invalid) => invalid,
         },
         _ => reply(404, json!({ "message": "Not Found" })),
+    }
+}
+
+/// `{ viewer { login } }`, the one query `publish` asks.
+fn graphql(body: &Value, state: &State) -> Response {
+    let query = body["query"].as_str().unwrap_or_default();
+    if query.split_whitespace().collect::<String>() == "query{viewer{login}}" {
+        reply(
+            200,
+            json!({ "data": { "viewer": { "login": state.viewer } } }),
+        )
+    } else {
+        reply(
+            200,
+            json!({ "errors": [{ "message": format!("the fake knows no query {query:?}") }] }),
+        )
     }
 }
 

@@ -65,6 +65,8 @@ pub fn assert_inert_markdown(what: &str, markdown: &str) {
         assert!(!linked, "{what}: {:?} at {i}:\n{shown}", &shown[i..]);
     }
     assert!(!shown.contains("GH-7"), "{what}: an issue reference");
+    // Outside our own comments, nothing could close one.
+    assert!(!shown.contains("-->"), "{what}: a comment's end:\n{shown}");
     assert!(!shown.contains("https://e.ex"), "{what}: a link");
     for (i, _) in prose.match_indices("](") {
         assert!(

@@ -68,13 +68,15 @@ pub fn report(targets: Vec<Target>) -> Report {
     }
 }
 
-/// What a hostile name, reason or log may hold, short enough to fit a
-/// table cell whole: Markdown (a table pipe, emphasis, a link, a heading,
-/// fences, math), HTML (tags, a fake sticky marker), a mention and issue
-/// references, workflow commands, ANSI and OSC 8 escape sequences, CR, NUL,
-/// DEL, a C1 CSI and a bidirectional override.
-pub const HOSTILE: &str = "|*_[l](https://e.ex)\n# H\n````t`</details><script><!-- bpfcompat:matrix:bpfcompat \
-    -->@octocat #1 GH-7 $x\\\u{1b}[31m\u{1b}]8;;h\u{7}\r\n ::add-mask::m ##[error]%0A\u{0}\u{7f}\u{9b}\u{202e}";
+/// What a hostile name, reason or log may hold, its markup within the 160
+/// characters a table cell keeps, its control characters after: Markdown (a table pipe, emphasis, a
+/// link, a heading, fences, math), HTML (tags, a fake sticky marker, a
+/// comment closed early), mentions of a person, a team and everyone, issue
+/// references, a path out of the tree, workflow commands, ANSI and OSC 8
+/// escape sequences, CR, NUL, DEL, a C1 CSI and a bidirectional override.
+pub const HOSTILE: &str = "|*_[l](https://e.ex)\n# H\n````t`</details><details><script><!-- bpfcompat:matrix:bpfcompat \
+    --> @octocat @org/team @everyone #1 GH-7 ../../x $x\\\u{1b}[31m\u{1b}]8;;h\u{7}\r\n ::add-mask::m \
+    ##[error]%0A\u{0}\u{7f}\u{9b}\u{202e}";
 
 /// A report of the validator whose every string is [`HOSTILE`] (ids and
 /// names with a suffix, to stay distinct): a failing object with a
