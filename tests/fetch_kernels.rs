@@ -9,7 +9,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use bpfcompat_testkit::kernels::{ALL, K61_DEB, MODULES_72, TINY};
+mod common;
+
+use bpfcompat_testkit::sha256_hex;
+use common::{output_text, ALL, K61_DEB, MODULES_72, TINY};
 
 fn script(args: &[&Path], env: &[(&str, &str)]) -> Output {
     Command::new("bash")
@@ -22,15 +25,6 @@ fn script(args: &[&Path], env: &[(&str, &str)]) -> Output {
         .expect("bash runs")
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// Every file the tests use, with the digest they pin.
 fn pinned() -> Vec<(&'static str, &'static str)> {
     ALL.iter()
@@ -40,11 +34,6 @@ fn pinned() -> Vec<(&'static str, &'static str)> {
             (MODULES_72.file, MODULES_72.sha256),
         ])
         .collect()
-}
-
-fn sha256(path: &Path) -> String {
-    use sha2::Digest as _;
-    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
 }
 
 fn shared_kernels() -> PathBuf {
@@ -68,7 +57,7 @@ fn the_script_reproduces_the_test_kernels() {
                 ("BPFCOMPAT_DEBIAN_SECURITY_MIRROR", nowhere),
             ],
         );
-        assert!(out.status.success(), "{}", text(&out));
+        assert!(out.status.success(), "{}", output_text(&out));
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(stdout.matches(": present").count(), 6, "{stdout}");
         assert!(stdout.contains("every test kernel is in"), "{stdout}");
@@ -86,7 +75,7 @@ fn the_script_reproduces_the_test_kernels() {
             eprintln!(
                 "SKIPPED the download half: no Debian mirror is reachable from here; the \
                  present test kernels were checked offline\n{}",
-                text(&out)
+                output_text(&out)
             );
             return;
         }
@@ -95,11 +84,11 @@ fn the_script_reproduces_the_test_kernels() {
                 "SKIPPED: neither the test kernels ({}) nor a Debian mirror are reachable, \
                  so scripts/fetch-test-kernels.sh cannot be checked here\n{}",
                 shared.display(),
-                text(&out)
+                output_text(&out)
             );
             return;
         }
-        (false, false) => panic!("{}", text(&out)),
+        (false, false) => panic!("{}", output_text(&out)),
     }
     for (file, digest) in pinned() {
         let path = dir.path().join(file);
@@ -107,7 +96,7 @@ fn the_script_reproduces_the_test_kernels() {
             assert!(!path.exists(), "--no-build builds nothing");
             continue;
         }
-        assert_eq!(sha256(&path), digest, "{file}");
+        assert_eq!(sha256_hex(&std::fs::read(&path).unwrap()), digest, "{file}");
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -123,7 +112,7 @@ fn the_script_reproduces_the_test_kernels() {
             ("BPFCOMPAT_DEBIAN_SECURITY_MIRROR", nowhere),
         ],
     );
-    assert!(again.status.success(), "{}", text(&again));
+    assert!(again.status.success(), "{}", output_text(&again));
 }
 
 /// Without a mirror of its own or one in apt's sources (Ubuntu's runners),
@@ -147,7 +136,7 @@ fn without_a_debian_mirror_the_script_says_what_to_set() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
     assert!(
         stderr.contains("no Debian mirror: set BPFCOMPAT_DEBIAN_MIRROR"),
         "{stderr}"
