@@ -79,6 +79,22 @@ step_check_runner() {
 # Every input is checked here, before QEMU or bpfcompat is downloaded: a
 # typo costs seconds, not a fetched toolchain and a matrix of kernels.
 step_resolve() {
+  local mode=${BPFCOMPAT_MODE:-full}
+  one_of mode "$mode" full test publish
+  one_of comment "${BPFCOMPAT_COMMENT:-true}" true false on-failure
+  one_of fail-on "${BPFCOMPAT_FAIL_ON:-required}" required any regression any-change never
+  one_of compare-base "${BPFCOMPAT_COMPARE_BASE:-true}" true false
+  check_version "${BPFCOMPAT_VERSION:-}"
+  local name=${BPFCOMPAT_ARTIFACT_NAME:-}
+  [[ "$name" =~ ^[A-Za-z0-9._-]*$ ]] ||
+    die "artifact-name '$name' is not made of letters, digits, '.', '_' and '-'"
+  local temp="${RUNNER_TEMP:-/tmp}/bpfcompat"
+  mkdir -p "$temp"
+  output bin-dir "$temp/bin"
+  if [ "$mode" = publish ]; then
+    resolve_publish "$name" "$temp"
+    return
+  fi
   local matrix hash id lock definition
   matrix=$(resolve_matrix "${BPFCOMPAT_MATRIX:?matrix is required}")
   lock=$(lock_file_of "$matrix")
@@ -89,15 +105,11 @@ step_resolve() {
   # Empty: bpfcompat's default (load-attach), or a suite's own modes.
   one_of validation-mode "${BPFCOMPAT_VALIDATION_MODE:-load-attach}" \
     load-only load_only load-attach load_attach behavior
-  one_of comment "${BPFCOMPAT_COMMENT:-true}" true false on-failure
-  one_of fail-on "${BPFCOMPAT_FAIL_ON:-required}" required any regression any-change never
-  one_of compare-base "${BPFCOMPAT_COMPARE_BASE:-true}" true false
   if ! [[ "${BPFCOMPAT_COMMAND_EXPECT_EXIT:-0}" =~ ^[0-9]{1,3}$ ]] || [ "${BPFCOMPAT_COMMAND_EXPECT_EXIT:-0}" -gt 255 ]; then
     die "command-expect-exit '$BPFCOMPAT_COMMAND_EXPECT_EXIT' is not an exit code (0-255)"
   fi
   [[ "${BPFCOMPAT_CONCURRENCY:-}" =~ ^([1-9][0-9]*)?$ ]] ||
     die "concurrency '$BPFCOMPAT_CONCURRENCY' is not a positive number"
-  check_version "${BPFCOMPAT_VERSION:-}"
   if [ -n "${BPFCOMPAT_COMMAND_BINARY:-}" ]; then
     [ -n "${BPFCOMPAT_COMMAND:-}" ] || die "command-binary is given without command"
     [ -f "$BPFCOMPAT_COMMAND_BINARY" ] || die "command-binary '$BPFCOMPAT_COMMAND_BINARY' is not a file"
@@ -113,8 +125,6 @@ step_resolve() {
   [ -z "${BPFCOMPAT_ARTIFACT:-}" ] || resolve_artifacts "$BPFCOMPAT_ARTIFACT"
   check_what_to_run
   check_outputs
-  local temp="${RUNNER_TEMP:-/tmp}/bpfcompat"
-  mkdir -p "$temp"
   # The expanded glob, one NUL-terminated path each, for the test step.
   local list="$temp/artifacts"
   : >"$list"
@@ -136,10 +146,13 @@ step_resolve() {
   machine=$({ grep -m1 '^model name' /proc/cpuinfo || echo unknown; printf '%s' "${BPFCOMPAT_VERSION:-}"; } |
     sha256sum | cut -c1-12)
   # One artifact per job: two jobs differing in check name, command,
-  # artifact or matrix get different names, and so do reruns.
-  id=$(printf '%s\0' "$matrix" "$BPFCOMPAT_CHECK_NAME" "${BPFCOMPAT_COMMAND:-}" "${BPFCOMPAT_ARTIFACT:-}" "${BPFCOMPAT_SUITE:-}" | sha256sum | cut -c1-8)
-  local name="bpfcompat-${GITHUB_JOB:-job}-${BPFCOMPAT_CHECK_NAME}-${id}-${GITHUB_RUN_ATTEMPT:-1}"
-  name=$(printf '%s' "$name" | tr -c 'A-Za-z0-9._-' '-')
+  # artifact or matrix get different names, and so do reruns. A name given
+  # (artifact-name, for a publishing workflow to find) is replaced by reruns.
+  if [ -z "$name" ]; then
+    id=$(printf '%s\0' "$matrix" "$BPFCOMPAT_CHECK_NAME" "${BPFCOMPAT_COMMAND:-}" "${BPFCOMPAT_ARTIFACT:-}" "${BPFCOMPAT_SUITE:-}" | sha256sum | cut -c1-8)
+    name="bpfcompat-${GITHUB_JOB:-job}-${BPFCOMPAT_CHECK_NAME}-${id}-${GITHUB_RUN_ATTEMPT:-1}"
+    name=$(printf '%s' "$name" | tr -c 'A-Za-z0-9._-' '-')
+  fi
   output matrix "$matrix"
   output lock-file "$lock"
   output matrix-hash "$hash"
@@ -147,8 +160,31 @@ step_resolve() {
   output artifacts "$list"
   output artifact-name "$name"
   output report-dir "$temp/reports/$name"
-  output bin-dir "$temp/bin"
   output cache-dir "$HOME/.cache/bpfcompat"
+}
+
+# mode: publish, in a workflow on: workflow_run. Nothing of the other run is
+# run or trusted here: its artifact is downloaded into an empty directory of
+# RUNNER_TEMP, and bpfcompat reads only its report.json, as a stranger's.
+resolve_publish() {
+  local name=$1 temp=$2
+  [ "${GITHUB_EVENT_NAME:-}" = workflow_run ] ||
+    die "mode: publish publishes another run's report, in a workflow on: workflow_run; this one runs on ${GITHUB_EVENT_NAME:-an unknown event} (docs/github-action.md, pull requests from forks)"
+  [ -n "$name" ] ||
+    die "mode: publish needs artifact-name: the name the other workflow's bpfcompat step (mode: test) uploaded its report as"
+  local inputs input
+  inputs=(command command-binary artifact suite manifest guest-tools out markdown)
+  for input in "${inputs[@]}"; do
+    local var="BPFCOMPAT_${input//-/_}"
+    var=${var^^}
+    [ "$input" != markdown ] || var=BPFCOMPAT_MARKDOWN_OUT
+    [ -z "${!var:-}" ] || die "mode: publish runs nothing, so $input means nothing here; drop it"
+  done
+  local dir="$temp/published/$name"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  output artifact-name "$name"
+  output report-dir "$dir"
 }
 
 # command, artifact (expanded into $artifacts by the caller), suite and
@@ -343,12 +379,23 @@ copy_to() {
 }
 
 step_publish() {
-  local args=(publish --report "${BPFCOMPAT_REPORT:?}"
+  local report=${BPFCOMPAT_REPORT:-} comment=${BPFCOMPAT_COMMENT:-true}
+  local mode_args=()
+  case "${BPFCOMPAT_MODE:-full}" in
+    # The unprivileged half: the token only reads the base's results.
+    test) mode_args=(--check-run false) comment=false ;;
+    publish)
+      report="${BPFCOMPAT_REPORT_DIR:?}/report.json"
+      [ -f "$report" ] || die "the artifact '${BPFCOMPAT_ARTIFACT_NAME:-}' of the workflow run has no report.json"
+      mode_args=(--workflow-run) ;;
+  esac
+  local args=(publish --report "${report:?}" "${mode_args[@]}"
     --check-name "${BPFCOMPAT_CHECK_NAME:-bpfcompat}"
-    --comment "${BPFCOMPAT_COMMENT:-true}"
+    --comment "$comment"
     --fail-on "${BPFCOMPAT_FAIL_ON:-required}"
     --compare-base "${BPFCOMPAT_COMPARE_BASE:-true}")
   [ -z "${BPFCOMPAT_ARTIFACT_URL:-}" ] || args+=(--artifact-url "$BPFCOMPAT_ARTIFACT_URL")
+  [ -z "${BPFCOMPAT_COMMENT_AUTHOR:-}" ] || args+=(--comment-author "$BPFCOMPAT_COMMENT_AUTHOR")
   # The token stays in GITHUB_TOKEN: not on a command line.
   bpfcompat "${args[@]}"
 }

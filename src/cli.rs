@@ -86,8 +86,14 @@ pub enum Commands {
                       On pull requests, each kernel is compared with the check run of the same \
                       name on the base commit, which carries that run's results.\n\n\
                       Reads GITHUB_REPOSITORY, GITHUB_EVENT_PATH, GITHUB_SHA, GITHUB_API_URL, \
-                      GITHUB_STEP_SUMMARY, GITHUB_OUTPUT. A 403 from GitHub (pull requests from \
-                      forks get a read-only token) is a warning, not a failure.\n\n\
+                      GITHUB_GRAPHQL_URL, GITHUB_STEP_SUMMARY, GITHUB_OUTPUT. A 403 from GitHub \
+                      (pull requests from forks get a read-only token) is a warning, not a \
+                      failure. The sticky comment is only ever one the token's own identity \
+                      wrote (or --comment-author's).\n\n\
+                      For forks' pull requests, publish from a workflow on workflow_run with \
+                      --workflow-run: the report (another run's artifact) is checked against \
+                      docs/report.schema.json and its size limits before anything is posted, and \
+                      the commit and pull request come from the event (docs/github-action.md).\n\n\
                       Exit code by --fail-on, the same words and rules as `compare`: required: \
                       the report's own (0 pass, 2 a required kernel failed, 1 one could not be \
                       checked); any: also optional kernels; regression: 2 when a required kernel \

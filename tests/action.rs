@@ -596,3 +596,90 @@ fn suite_manifest_and_validation_mode_reach_bpfcompat_test() {
     assert!(has(&args, "--guest-tool", "bpftool"), "{args:?}");
     assert!(has(&args, "--guest-tool", "nc"), "{args:?}");
 }
+
+/// mode: test publishes nothing with its token (it only reads the base's
+/// results); mode: publish, on workflow_run only, runs nothing but
+/// `bpfcompat publish --workflow-run` on the report.json of the artifact it
+/// downloaded, and refuses what would run something.
+#[test]
+fn modes_split_testing_from_publishing() {
+    let runner = Runner::new();
+    runner.fake(
+        "bpfcompat",
+        "printf '%s\\n' \"$@\" > \"$RUNNER_TEMP/args\"\n",
+    );
+    let publish = |env: &[(&str, &str)]| {
+        let step = runner.run("publish", env);
+        assert_eq!(step.code, 0, "{}", step.context());
+        std::fs::read_to_string(runner.path("temp/args")).unwrap()
+    };
+    let report = runner.path("report.json");
+    std::fs::write(&report, "{}").unwrap();
+    let report = report.to_str().unwrap();
+    let args = publish(&[("BPFCOMPAT_MODE", "test"), ("BPFCOMPAT_REPORT", report)]);
+    assert!(args.contains("--check-run\nfalse\n"), "{args}");
+    assert!(args.contains("--comment\nfalse\n"), "{args}");
+    assert!(!args.contains("--workflow-run"), "{args}");
+    let args = publish(&[
+        ("BPFCOMPAT_REPORT", report),
+        ("BPFCOMPAT_COMMENT_AUTHOR", "my-app[bot]"),
+    ]);
+    assert!(args.contains("--comment\ntrue\n"), "{args}");
+    assert!(args.contains("--comment-author\nmy-app[bot]\n"), "{args}");
+    assert!(!args.contains("--check-run"), "{args}");
+
+    let resolve = |env: &[(&str, &str)]| runner.run("resolve", env);
+    let on_run = [
+        ("BPFCOMPAT_MODE", "publish"),
+        ("GITHUB_EVENT_NAME", "workflow_run"),
+        ("BPFCOMPAT_ARTIFACT_NAME", "bpfcompat-report"),
+        ("BPFCOMPAT_MATRIX", "default"),
+    ];
+    let resolved = resolve(&on_run);
+    assert_eq!(resolved.code, 0, "{}", resolved.context());
+    let dir = &resolved.outputs["report-dir"];
+    assert!(
+        dir.starts_with(runner.path("temp").to_str().unwrap()),
+        "{dir}"
+    );
+    assert_eq!(resolved.outputs["artifact-name"], "bpfcompat-report");
+    let missing = runner.run(
+        "publish",
+        &[("BPFCOMPAT_MODE", "publish"), ("BPFCOMPAT_REPORT_DIR", dir)],
+    );
+    assert_eq!(missing.code, 1, "{}", missing.context());
+    assert!(
+        missing.stderr.contains("has no report.json"),
+        "{}",
+        missing.stderr
+    );
+    std::fs::write(Path::new(dir).join("report.json"), "{}").unwrap();
+    let args = publish(&[("BPFCOMPAT_MODE", "publish"), ("BPFCOMPAT_REPORT_DIR", dir)]);
+    assert!(
+        args.starts_with(&format!(
+            "publish\n--report\n{dir}/report.json\n--workflow-run\n"
+        )),
+        "{args}"
+    );
+
+    for (change, says) in [
+        (
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            "in a workflow on: workflow_run",
+        ),
+        (("BPFCOMPAT_ARTIFACT_NAME", ""), "needs artifact-name"),
+        (
+            ("BPFCOMPAT_ARTIFACT_NAME", "../x"),
+            "is not made of letters",
+        ),
+        (("BPFCOMPAT_COMMAND", "make"), "command means nothing here"),
+        (("BPFCOMPAT_MODE", "both"), "mode 'both' is not one of"),
+    ] {
+        let mut env = on_run.to_vec();
+        env.retain(|(k, _)| *k != change.0);
+        env.push(change);
+        let step = resolve(&env);
+        assert_eq!(step.code, 1, "{change:?}: {}", step.context());
+        assert!(step.stderr.contains(says), "{change:?}: {}", step.stderr);
+    }
+}

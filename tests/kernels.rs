@@ -13,7 +13,7 @@ use bpfcompat_testkit::http::{Plan, TestServer};
 use bpfcompat_testkit::oci::{oci_registry, Registry};
 use bpfcompat_testkit::packages::{build_deb, build_rpm, TarEntry};
 use bpfcompat_testkit::sha256_hex;
-use common::{kernels_dir, Run, Running, Scratch, TINY};
+use common::{kernels_dir, output_text, Run, Running, Scratch, TINY};
 
 /// The servers and files behind a matrix with one kernel of each source kind,
 /// all of them the tiny 6.1 kernel (the fastest to boot).
@@ -214,15 +214,6 @@ fn bpfcompat(args: &[&str], env: &[(&str, &str)]) -> Output {
     start(args, env).finish_within(KERNELS_COMMAND_LIMIT)
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// A matrix of one unpinned URL to the tiny kernel on `server`.
 fn url_matrix(s: &Scratch, server: &TestServer) -> PathBuf {
     s.write(
@@ -254,7 +245,7 @@ fn locked_runs_fail_on_a_missing_or_changed_pin_naming_the_kernel() {
     let cache = s.path("cache");
     let c = cache.to_str().unwrap();
     let out = bpfcompat(&["kernels", "lock", "--matrix", m, "--cache-dir", c], &[]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let lock_path = s.path("url.yaml.lock");
     let lock = std::fs::read_to_string(&lock_path).unwrap();
     assert!(lock.contains(TINY.sha256), "{lock}");
@@ -326,7 +317,7 @@ fn mirror_and_import_make_no_network_request() {
         ],
         &env,
     );
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("tiny") && stdout.contains("6.1.192"),
@@ -346,14 +337,14 @@ fn mirror_and_import_make_no_network_request() {
         ],
         &[],
     );
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains(TINY.sha256),
         "{}",
-        text(&out)
+        output_text(&out)
     );
     let out = bpfcompat(&["kernels", "fetch", "--matrix", p, "--cache-dir", c], &[]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let out = bpfcompat(&["kernels", "list", "--matrix", p, "--cache-dir", c], &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -364,21 +355,21 @@ fn mirror_and_import_make_no_network_request() {
 
     // verify, then prune --all empties the cache.
     let out = bpfcompat(&["kernels", "verify", "--matrix", p, "--cache-dir", c], &[]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let out = bpfcompat(&["kernels", "prune", "--all", "--cache-dir", c], &[]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let out = bpfcompat(&["kernels", "list", "--matrix", p, "--cache-dir", c], &[]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("not cached"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
     let out = bpfcompat(&["kernels", "verify", "--matrix", p, "--cache-dir", c], &[]);
     assert_eq!(
         out.status.code(),
         Some(1),
         "a matrix kernel is missing: {}",
-        text(&out)
+        output_text(&out)
     );
 }
 
@@ -407,7 +398,7 @@ fn concurrent_runs_on_one_cache_download_once() {
     let children: Vec<Running> = (0..2).map(|_| start(&fetch, &[])).collect();
     for child in children {
         let out = child.finish_within(KERNELS_COMMAND_LIMIT);
-        assert!(out.status.success(), "{}", text(&out));
+        assert!(out.status.success(), "{}", output_text(&out));
     }
     assert_eq!(server.requests(), 1, "the URL was downloaded once");
     let after_two = registry.server.requests();
@@ -432,7 +423,7 @@ fn concurrent_runs_on_one_cache_download_once() {
 
     // Everything both stored is intact, and the matrix's kernels are there.
     let out = bpfcompat(&["kernels", "verify", "--matrix", m, "--cache-dir", c], &[]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains(" 0 corrupt"), "{stdout}");
     assert_eq!(stdout.matches(" cached ").count(), 2, "{stdout}");
@@ -455,7 +446,7 @@ fn a_cache_error_names_its_cause_once() {
         ],
         &[],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(cache.to_str().unwrap()), "{stderr}");
     assert_eq!(stderr.matches("Not a directory").count(), 1, "{stderr}");
@@ -477,7 +468,7 @@ fn shipped_matrices_are_found_by_name() {
         ],
         &[],
     );
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("rhel8-4.18-backports") && stdout.contains("not cached"),
@@ -486,7 +477,7 @@ fn shipped_matrices_are_found_by_name() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("built-in matrix"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
     let out = bpfcompat(
         &["kernels", "list", "--matrix", "no-such", "--cache-dir", c],
@@ -496,7 +487,7 @@ fn shipped_matrices_are_found_by_name() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("default, mvp, quirk-library"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
 }
 
@@ -567,7 +558,7 @@ fn verify_remote_asks_every_origin_without_downloading() {
     };
     let argv = args(matrix.to_str().unwrap());
     let out = bpfcompat(&argv.iter().map(String::as_str).collect::<Vec<_>>(), &env);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let row = |id: &str| {
         stdout
@@ -615,7 +606,7 @@ fn verify_remote_asks_every_origin_without_downloading() {
     );
     let argv = args(gone.to_str().unwrap());
     let out = bpfcompat(&argv.iter().map(String::as_str).collect::<Vec<_>>(), &env);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("UNAVAILABLE") && stdout.contains("HTTP 404"),
@@ -641,7 +632,7 @@ fn a_modules_source_is_fetched_listed_and_kept_like_its_kernel() {
     let (m, c) = (matrix.to_str().unwrap(), cache.to_str().unwrap());
     for command in ["fetch", "list", "prune"] {
         let out = bpfcompat(&["kernels", command, "--matrix", m, "--cache-dir", c], &[]);
-        assert!(out.status.success(), "{command}: {}", text(&out));
+        assert!(out.status.success(), "{command}: {}", output_text(&out));
         if command != "prune" {
             let stdout = String::from_utf8_lossy(&out.stdout);
             let row = stdout

@@ -203,6 +203,16 @@ impl Run {
     }
 }
 
+/// A finished command's exit code, stdout and stderr, for a failed assertion.
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// Every report a test produces must match the published schema.
 pub fn assert_valid_report(report: &Value) {
     let schema: Value =
