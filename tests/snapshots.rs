@@ -40,12 +40,13 @@ fn verdicts(report: &Value) -> Vec<String> {
     out
 }
 
-/// Drops the fields that say when, how long or where, and how many bytes
-/// came out (an iterator's output names the guest's tasks).
+/// Drops the fields that say when, how long or where, how many bytes came
+/// out (an iterator's output names the guest's tasks), and how much memory
+/// the guest used.
 fn strip(mut v: Value) -> Value {
     if let Some(map) = v.as_object_mut() {
         map.retain(|k, _| {
-            !["log", "_ms", "duration", "file", "path", "_bytes"]
+            !["log", "_ms", "duration", "file", "path", "_bytes", "memory"]
                 .iter()
                 .any(|w| k.contains(w))
         });

@@ -108,6 +108,8 @@ pub fn without_run_details(mut report: Value) -> Value {
                     "console_log",
                     "restored",
                     "restore_ms",
+                    // How much memory a guest used varies from boot to boot.
+                    "memory",
                 ] {
                     map.remove(key);
                 }
