@@ -149,6 +149,12 @@ fn every_source_kind_boots_and_is_pinned_by_the_lock_file() {
         assert_eq!(run.command_test(id)["stdout_tail"], "6.1.192\n");
     }
     assert!(run.stderr.contains("wrote"), "{}", run.stderr);
+    assert_eq!(
+        resolving(&run),
+        ["apt", "oci", "rpm-url"],
+        "only the unpinned sources are resolved while pinning: {}",
+        run.stderr
+    );
 
     let lock_path = s.path("all.yaml.lock");
     let lock_text = std::fs::read_to_string(&lock_path).unwrap();
@@ -181,6 +187,21 @@ fn every_source_kind_boots_and_is_pinned_by_the_lock_file() {
         lock_text,
         "the lock file is unchanged"
     );
+    assert!(resolving(&run).is_empty(), "{}", run.stderr);
+}
+
+/// The kernels whose source the run said it resolved while pinning, sorted.
+fn resolving(run: &Run) -> Vec<&str> {
+    let mut ids: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter_map(|l| {
+            l.strip_suffix("] resolving its source (not pinned by the lock file yet)")?
+                .strip_prefix('[')
+        })
+        .collect();
+    ids.sort_unstable();
+    ids
 }
 
 /// Long enough for a `kernels` command on a busy 2-core runner; nothing

@@ -145,7 +145,7 @@ impl Step<'_> {
         &self,
         source: &mut kernel::Source,
         cache: &KernelCache,
-        opts: &Options,
+        opts: &dyn Fn() -> Options,
         new: &mut LockFile,
         pinned: &mut Pinned,
     ) -> Result<(), LockError> {
@@ -182,7 +182,7 @@ impl Step<'_> {
         }
         let opts = Options {
             fresh: self.mode == LockMode::Refresh,
-            ..opts.clone()
+            ..opts()
         };
         let resolved = if self.key.ends_with(":modules") {
             // What it resolved to is remembered by its name in the cache.
@@ -222,7 +222,7 @@ impl Step<'_> {
 /// Pin every unpinned source of `matrix` from its lock file, resolving (and
 /// so fetching into the cache) those the lock lacks, and write the lock file
 /// when that changed it. `options_for(id)` gives the options (mirror,
-/// progress) for resolving one kernel.
+/// progress) for resolving one kernel, and is called only for those.
 pub fn pin_matrix(
     matrix: &mut Matrix,
     mode: LockMode,
@@ -253,7 +253,10 @@ pub fn pin_matrix(
                 lock_path: &path,
                 matrix_path: &matrix.path,
             };
-            step.pin(source, cache, &options_for(&spec.id), &mut new, &mut pinned)?;
+            // Asked for only when the source is resolved: options_for
+            // says so to the user and may start a progress bar.
+            let opts = || options_for(&spec.id);
+            step.pin(source, cache, &opts, &mut new, &mut pinned)?;
         }
     }
     if mode != LockMode::ReadOnly && new != old && !new.kernels.is_empty() {
