@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bpfcompat_testkit::http::{Plan, TestServer};
+use bpfcompat_testkit::tmpfs::Tmpfs;
 use common::*;
 use serde_json::Value;
 

@@ -3,46 +3,22 @@
 //! package), indexed from each module's own ELF, and the closure a check
 //! needs; served over loopback HTTP like any package.
 
-use std::fs;
-use std::path::Path;
-
-use bpfcompat::kernel::{
-    self, prune, verify, KernelCache, KernelError, ModuleWant, Options, Source,
+use bpfcompat::kernel::{self, prune, verify, KernelError};
+use bpfcompat_testkit::cache::{
+    file_source, load_order, oci_source, resolve, resolve_modules, scratch_cache, serve_kernel,
+    url_source, want_function, want_module,
 };
-use bpfcompat_testkit::http::{Plan, TestServer};
-use bpfcompat_testkit::kernels::{fake_bzimage, kernels_dir, K61, K61_DEB, K72, MODULES_72, TINY};
+use bpfcompat_testkit::http::Plan;
+use bpfcompat_testkit::kernels::{fake_bzimage, K61, K61_DEB, K72, MODULES_72, TINY};
 use bpfcompat_testkit::oci::oci_registry;
-
-fn file_source(path: &Path) -> Source {
-    Source::File {
-        path: path.to_owned(),
-        sha256: None,
-        kernel_path: None,
-    }
-}
-
-fn want_module(name: &str) -> ModuleWant {
-    ModuleWant::Module {
-        name: name.into(),
-        why: "tc program".into(),
-    }
-}
 
 #[test]
 fn the_61_package_gives_its_kernel_and_its_module_tree() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = KernelCache::new(dir.path().join("cache"));
-    let server = TestServer::start(
-        fs::read(kernels_dir().join(K61_DEB.file)).unwrap(),
-        Plan::default(),
-    );
-    let source = Source::Url {
-        url: server.url("linux-image.deb"),
-        sha256: Some(K61_DEB.sha256.into()),
-        kernel_path: None,
-    };
+    let (_dir, cache) = scratch_cache();
+    let server = serve_kernel(&K61_DEB, Plan::default());
+    let source = url_source(server.url("linux-image.deb"), K61_DEB.sha256);
     let started = std::time::Instant::now();
-    let k = kernel::resolve(&cache, &source, &Options::default()).unwrap();
+    let k = resolve(&cache, &source).unwrap();
     eprintln!(
         "6.1 package with modules resolved in {:?}",
         started.elapsed()
@@ -77,14 +53,10 @@ fn the_61_package_gives_its_kernel_and_its_module_tree() {
     let plan = tree.plan(&[
         want_module("sch_ingress"),
         want_module("cls_bpf"),
-        ModuleWant::Function {
-            name: "nf_conntrack_in".into(),
-            why: "kprobe/nf_conntrack_in".into(),
-        },
+        want_function("nf_conntrack_in"),
     ]);
-    let order: Vec<&str> = plan.load.iter().map(|(m, _)| m.name.as_str()).collect();
     assert_eq!(
-        order,
+        load_order(&plan),
         [
             "sch_ingress",
             "cls_bpf",
@@ -100,12 +72,12 @@ fn the_61_package_gives_its_kernel_and_its_module_tree() {
 
     // Resolved again: from the cache, with the same tree, without a request.
     let requests = server.requests();
-    let again = kernel::resolve(&cache, &source, &Options::default()).unwrap();
+    let again = resolve(&cache, &source).unwrap();
     assert_eq!(again, k);
     assert_eq!(server.requests(), requests);
 
     // The same package as a modules source needs no second extraction.
-    let same = kernel::resolve_modules(&cache, &source, &Options::default()).unwrap();
+    let same = resolve_modules(&cache, &source).unwrap();
     assert_eq!(same.id, tree.id);
 
     // verify checks the tree's files; prune keeps the tree of a kept
@@ -122,10 +94,9 @@ fn the_61_package_gives_its_kernel_and_its_module_tree() {
 
 #[test]
 fn a_modules_package_is_a_module_source_and_its_xz_modules_are_decompressed() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = KernelCache::new(dir.path().join("cache"));
-    let modules = file_source(&kernels_dir().join(MODULES_72.file));
-    let tree = kernel::resolve_modules(&cache, &modules, &Options::default()).unwrap();
+    let (_dir, cache) = scratch_cache();
+    let modules = file_source(&MODULES_72.path(), None);
+    let tree = resolve_modules(&cache, &modules).unwrap();
     assert_eq!(tree.index.releases, ["7.2.13+deb14-cloud-amd64"]);
     assert_eq!(
         tree.index.builtin, None,
@@ -135,14 +106,10 @@ fn a_modules_package_is_a_module_source_and_its_xz_modules_are_decompressed() {
         want_module("sch_ingress"),
         want_module("cls_bpf"),
         want_module("no_such_module"),
-        ModuleWant::Function {
-            name: "nf_conntrack_in".into(),
-            why: "kprobe/nf_conntrack_in".into(),
-        },
+        want_function("nf_conntrack_in"),
     ]);
-    let order: Vec<&str> = plan.load.iter().map(|(m, _)| m.name.as_str()).collect();
     assert_eq!(
-        order,
+        load_order(&plan),
         [
             "sch_ingress",
             "cls_bpf",
@@ -160,29 +127,23 @@ fn a_modules_package_is_a_module_source_and_its_xz_modules_are_decompressed() {
     assert_eq!(&elf[..4], b"\x7fELF", "decompressed for the guest");
 
     // Its kernel has no modules of its own, and is no module source.
-    let binary = file_source(&kernels_dir().join(K72.file));
-    let k = kernel::resolve(&cache, &binary, &Options::default()).unwrap();
+    let binary = file_source(&K72.path(), None);
+    let k = resolve(&cache, &binary).unwrap();
     assert_eq!(k.modules, None);
-    let err = kernel::resolve_modules(&cache, &binary, &Options::default()).unwrap_err();
+    let err = resolve_modules(&cache, &binary).unwrap_err();
     assert!(matches!(err, KernelError::NoModules { .. }), "{err}");
     assert!(err.to_string().contains("linux-modules-RELEASE"), "{err}");
     // Nor is a bare bzImage.
-    let bare = file_source(&kernels_dir().join(TINY.file));
-    let err = kernel::resolve_modules(&cache, &bare, &Options::default()).unwrap_err();
+    let bare = file_source(&TINY.path(), None);
+    let err = resolve_modules(&cache, &bare).unwrap_err();
     assert!(err.to_string().contains("holds no kernel modules"), "{err}");
 }
 
 #[test]
 fn an_image_layer_of_modules_is_collected_even_when_a_module_is_unreadable() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = KernelCache::new(dir.path().join("cache"));
+    let (_dir, cache) = scratch_cache();
     let registry = oci_registry("kernels/k", "6.1", &fake_bzimage(b"oci"), ".gz");
-    let source = Source::Oci {
-        reference: registry.reference.clone(),
-        digest: None,
-        kernel_path: None,
-    };
-    let k = kernel::resolve(&cache, &source, &Options::default()).unwrap();
+    let k = resolve(&cache, &oci_source(&registry.reference)).unwrap();
     let tree = kernel::open_modules(&cache, k.modules.as_deref().unwrap())
         .unwrap()
         .unwrap();

@@ -7,54 +7,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bpfcompat::kernel::{
-    self, import, list_blobs, prune, verify, KernelCache, KernelError, Limits, Mirror, Options,
-    ResolvedKernel, Source, SourceFormat, Transfer, APT_GET_ENV,
+    self, import, list_blobs, prune, verify, KernelError, Limits, Mirror, Options, ResolvedKernel,
+    Source, SourceFormat, Transfer, APT_GET_ENV,
+};
+use bpfcompat_testkit::cache::{
+    assert_nothing_kept, file_source, listing, oci_source, offline, resolve, resolve_cached,
+    resolve_twice_at_once, scratch_cache, serve_kernel, unpinned_url, url_source,
 };
 use bpfcompat_testkit::http::{Plan, TestServer};
-use bpfcompat_testkit::kernels::{fake_bzimage, kernels_dir, K72, TINY};
+use bpfcompat_testkit::kernels::{fake_bzimage, K72, TINY};
 use bpfcompat_testkit::oci::oci_registry;
 use bpfcompat_testkit::packages::{build_deb, build_rpm, TarEntry};
 use bpfcompat_testkit::sha256_hex;
-
-fn new_cache() -> (tempfile::TempDir, KernelCache) {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = KernelCache::new(dir.path().join("cache"));
-    (dir, cache)
-}
-
-/// Names of the files in a cache subfolder (empty if it does not exist).
-fn listing(cache: &KernelCache, sub: &str) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(cache.root().join(sub))
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
-/// Resolve with the default options: no mirror, no progress.
-fn resolve(cache: &KernelCache, source: &Source) -> Result<ResolvedKernel, KernelError> {
-    kernel::resolve(cache, source, &Options::default())
-}
-
-fn url_source(url: String, sha256: &str) -> Source {
-    Source::Url {
-        url,
-        sha256: Some(sha256.to_owned()),
-        kernel_path: None,
-    }
-}
-
-fn file_source(path: &Path, sha256: Option<&str>) -> Source {
-    Source::File {
-        path: path.to_owned(),
-        sha256: sha256.map(str::to_owned),
-        kernel_path: None,
-    }
-}
+use bpfcompat_testkit::tmpfs::Tmpfs;
 
 fn assert_is_the_72_image(k: &ResolvedKernel) {
     assert_eq!(k.format, SourceFormat::Deb);
@@ -91,8 +56,8 @@ fn describe_names_the_source() {
 
 #[test]
 fn a_bzimage_file_is_used_in_place() {
-    let (_dir, cache) = new_cache();
-    let path = kernels_dir().join(TINY.file);
+    let (_dir, cache) = scratch_cache();
+    let path = TINY.path();
     for sha in [
         None,
         Some(TINY.sha256),
@@ -112,8 +77,8 @@ fn a_bzimage_file_is_used_in_place() {
 
 #[test]
 fn a_bzimage_file_with_the_wrong_sha256_names_both_digests() {
-    let (_dir, cache) = new_cache();
-    let path = kernels_dir().join(TINY.file);
+    let (_dir, cache) = scratch_cache();
+    let path = TINY.path();
     let wrong = "ab".repeat(32);
     let err = resolve(&cache, &file_source(&path, Some(&wrong))).unwrap_err();
     let msg = err.to_string();
@@ -126,12 +91,8 @@ fn a_bzimage_file_with_the_wrong_sha256_names_both_digests() {
 
 #[test]
 fn a_malformed_sha256_or_url_is_refused_up_front() {
-    let (_dir, cache) = new_cache();
-    let err = resolve(
-        &cache,
-        &file_source(&kernels_dir().join(TINY.file), Some("abc")),
-    )
-    .unwrap_err();
+    let (_dir, cache) = scratch_cache();
+    let err = resolve(&cache, &file_source(&TINY.path(), Some("abc"))).unwrap_err();
     assert!(matches!(err, KernelError::BadSha256 { .. }), "{err}");
     let err = resolve(
         &cache,
@@ -146,7 +107,7 @@ fn a_malformed_sha256_or_url_is_refused_up_front() {
 
 #[test]
 fn a_missing_file_is_named() {
-    let (dir, cache) = new_cache();
+    let (dir, cache) = scratch_cache();
     let path = dir.path().join("no-such-vmlinuz");
     let msg = resolve(&cache, &file_source(&path, None))
         .unwrap_err()
@@ -159,7 +120,7 @@ fn a_missing_file_is_named() {
 
 #[test]
 fn a_non_kernel_file_is_rejected_naming_it() {
-    let (dir, cache) = new_cache();
+    let (dir, cache) = scratch_cache();
     let path = dir.path().join("notes.txt");
     fs::write(&path, "this is not a kernel\n").unwrap();
     let err = resolve(&cache, &file_source(&path, None)).unwrap_err();
@@ -185,8 +146,8 @@ fn a_non_kernel_file_is_rejected_naming_it() {
 
 #[test]
 fn the_real_deb_file_is_extracted_once() {
-    let (_dir, cache) = new_cache();
-    let deb = kernels_dir().join(K72.file);
+    let (_dir, cache) = scratch_cache();
+    let deb = K72.path();
     let started = Instant::now();
     let first = resolve(&cache, &file_source(&deb, Some(K72.sha256))).unwrap();
     let cold = started.elapsed();
@@ -215,8 +176,8 @@ fn the_real_deb_file_is_extracted_once() {
 
 #[test]
 fn the_real_deb_over_http_is_downloaded_once() {
-    let (_dir, cache) = new_cache();
-    let body = fs::read(kernels_dir().join(K72.file)).unwrap();
+    let (_dir, cache) = scratch_cache();
+    let body = K72.bytes();
     let server = TestServer::start(body, Plan::default());
     let source = url_source(server.url("linux.deb"), K72.sha256);
 
@@ -257,8 +218,8 @@ fn the_real_deb_over_http_is_downloaded_once() {
 
 #[test]
 fn a_file_url_needs_no_network() {
-    let (_dir, cache) = new_cache();
-    let path = kernels_dir().join(TINY.file);
+    let (_dir, cache) = scratch_cache();
+    let path = TINY.path();
     let url = format!("file://{}", path.display());
     let k = resolve(&cache, &url_source(url, TINY.sha256)).unwrap();
     assert_eq!(k.image, cache.blob_path(TINY.sha256));
@@ -266,7 +227,7 @@ fn a_file_url_needs_no_network() {
     assert_eq!(fs::read(&k.image).unwrap(), fs::read(&path).unwrap());
 
     // Percent-encoded names, and a missing file named in the error.
-    let (dir, cache) = new_cache();
+    let (dir, cache) = scratch_cache();
     let odd = dir.path().join("a kernel+1");
     fs::copy(&path, &odd).unwrap();
     let url = format!("file://{}/a%20kernel+1", dir.path().display());
@@ -276,7 +237,7 @@ fn a_file_url_needs_no_network() {
             .sha256,
         TINY.sha256
     );
-    let (_empty_dir, cache) = new_cache();
+    let (_empty_dir, cache) = scratch_cache();
     let url = format!("file://{}/gone", dir.path().display());
     let msg = resolve(&cache, &url_source(url, TINY.sha256))
         .unwrap_err()
@@ -287,11 +248,8 @@ fn a_file_url_needs_no_network() {
 
 #[test]
 fn a_wrong_sha256_over_http_keeps_nothing() {
-    let (_dir, cache) = new_cache();
-    let server = TestServer::start(
-        fs::read(kernels_dir().join(TINY.file)).unwrap(),
-        Plan::default(),
-    );
+    let (_dir, cache) = scratch_cache();
+    let server = serve_kernel(&TINY, Plan::default());
     let url = server.url("vmlinuz");
     let wrong = "0".repeat(64);
     let err = resolve(&cache, &url_source(url.clone(), &wrong)).unwrap_err();
@@ -301,25 +259,21 @@ fn a_wrong_sha256_over_http_keeps_nothing() {
         msg.contains(&url) && msg.contains(&wrong) && msg.contains(TINY.sha256),
         "{msg}"
     );
-    assert!(listing(&cache, "blobs/sha256").is_empty());
-    assert!(listing(&cache, "tmp").is_empty());
+    assert_nothing_kept(&cache);
     assert_eq!(server.requests(), 1, "a mismatch is not retried");
 }
 
 #[test]
 fn a_connection_dropped_mid_body_is_retried() {
-    let (_dir, cache) = new_cache();
+    let (_dir, cache) = scratch_cache();
     let plan = Plan {
         truncate_first: 1,
         ..Plan::default()
     };
-    let server = TestServer::start(fs::read(kernels_dir().join(TINY.file)).unwrap(), plan);
+    let server = serve_kernel(&TINY, plan);
     let k = resolve(&cache, &url_source(server.url("vmlinuz"), TINY.sha256)).unwrap();
     assert_eq!(k.sha256, TINY.sha256);
-    assert_eq!(
-        fs::read(&k.image).unwrap(),
-        fs::read(kernels_dir().join(TINY.file)).unwrap()
-    );
+    assert_eq!(fs::read(&k.image).unwrap(), TINY.bytes());
     assert_eq!(server.requests(), 2);
     assert!(listing(&cache, "tmp").is_empty());
 }
@@ -339,14 +293,14 @@ fn impatient() -> Options {
 
 #[test]
 fn a_server_that_stalls_after_the_headers_is_given_up_on() {
-    let (_dir, cache) = new_cache();
+    let (_dir, cache) = scratch_cache();
     // Headers, then silence for 2 s on every attempt.
     let plan = Plan {
         stall_first: usize::MAX,
         break_at: Some(0),
         ..Plan::default()
     };
-    let server = TestServer::start(fs::read(kernels_dir().join(TINY.file)).unwrap(), plan);
+    let server = serve_kernel(&TINY, plan);
     let url = server.url("vmlinuz");
     let started = Instant::now();
     let err =
@@ -367,16 +321,15 @@ fn a_server_that_stalls_after_the_headers_is_given_up_on() {
         took < Duration::from_secs(4),
         "each attempt gave up after the read timeout: {took:?}"
     );
-    assert!(listing(&cache, "blobs/sha256").is_empty());
-    assert!(listing(&cache, "tmp").is_empty());
+    assert_nothing_kept(&cache);
 }
 
 #[test]
 fn server_errors_are_retried_a_bounded_number_of_times() {
-    let body = fs::read(kernels_dir().join(TINY.file)).unwrap();
+    let body = TINY.bytes();
 
     // Two 503s, then the body: the third attempt succeeds.
-    let (_dir, cache) = new_cache();
+    let (_dir, cache) = scratch_cache();
     let plan = Plan {
         status_first: Some((503, 2)),
         ..Plan::default()
@@ -389,7 +342,7 @@ fn server_errors_are_retried_a_bounded_number_of_times() {
     // each attempt starts afresh or resumes: three attempts, then an error
     // saying so.
     for ranges in [false, true] {
-        let (_dir, cache) = new_cache();
+        let (_dir, cache) = scratch_cache();
         let plan = Plan {
             truncate_first: usize::MAX,
             ranges,
@@ -422,12 +375,11 @@ fn server_errors_are_retried_a_bounded_number_of_times() {
             ],
             "ranges {ranges}"
         );
-        assert!(listing(&cache, "blobs/sha256").is_empty());
-        assert!(listing(&cache, "tmp").is_empty());
+        assert_nothing_kept(&cache);
     }
 
     // A 404 is final at once.
-    let (_dir, cache) = new_cache();
+    let (_dir, cache) = scratch_cache();
     let plan = Plan {
         status_first: Some((404, usize::MAX)),
         ..Plan::default()
@@ -448,7 +400,7 @@ fn a_refused_connection_is_reported_after_the_attempts() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let (_dir, cache) = new_cache();
+    let (_dir, cache) = scratch_cache();
     let url = format!("http://{addr}/vmlinuz");
     let err = resolve(&cache, &url_source(url.clone(), TINY.sha256)).unwrap_err();
     assert!(
@@ -458,60 +410,16 @@ fn a_refused_connection_is_reported_after_the_attempts() {
     assert!(err.to_string().contains(&url), "{err}");
 }
 
-/// A 4 MiB tmpfs on a temp dir, unmounted when dropped.
-struct SmallDisk {
-    dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount() -> SmallDisk {
-        let dir = tempfile::tempdir().unwrap();
-        let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=4m", "bpfcompat-test"])
-            .arg(dir.path())
-            .output();
-        match out {
-            Ok(out) if out.status.success() => SmallDisk { dir },
-            Ok(out) => panic!(
-                "cannot mount a 4 MiB tmpfs on {} for the full-disk test: {}; run the tests as root",
-                dir.path().display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-            Err(e) => panic!("cannot run mount for the full-disk test: {e}"),
-        }
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        // Lazily, so that nothing left open can keep it mounted; the temp
-        // dir is removed after this.
-        let unmounted = std::process::Command::new("umount")
-            .arg("--lazy")
-            .arg(self.dir.path())
-            .status();
-        if !unmounted.as_ref().is_ok_and(|s| s.success()) {
-            eprintln!(
-                "cannot unmount {}: {unmounted:?}",
-                self.dir.path().display()
-            );
-        }
-    }
-}
-
 #[test]
 fn a_full_disk_fails_clearly_and_leaves_the_cache_consistent() {
-    let disk = SmallDisk::mount();
-    let cache = KernelCache::new(disk.dir.path().join("cache"));
+    let (_dir, cache) = scratch_cache();
+    let _disk = Tmpfs::mount(cache.root().to_owned(), "4m");
     let root = cache.root().display().to_string();
     // Already cached: 2.3 MB of the 4 MiB.
-    import(&cache, &kernels_dir().join(TINY.file)).unwrap();
+    import(&cache, &TINY.path()).unwrap();
 
     // A 13.7 MB package: the download runs out of space.
-    let server = TestServer::start(
-        fs::read(kernels_dir().join(K72.file)).unwrap(),
-        Plan::default(),
-    );
+    let server = serve_kernel(&K72, Plan::default());
     let err = resolve(&cache, &url_source(server.url("linux.deb"), K72.sha256)).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, KernelError::CacheFull { .. }), "{msg}");
@@ -552,50 +460,30 @@ fn a_full_disk_fails_clearly_and_leaves_the_cache_consistent() {
     // kernel still resolves without the network.
     let report = verify(&cache).unwrap();
     assert_eq!((report.checked, report.removed.len()), (2, 0));
-    let offline = Options {
-        offline: true,
-        ..Options::default()
-    };
-    let k = kernel::resolve(
-        &cache,
-        &url_source("https://example.invalid/k".into(), TINY.sha256),
-        &offline,
-    )
-    .unwrap();
+    let k = resolve_cached(&cache, TINY.sha256).unwrap();
     assert_eq!(sha256_hex(&fs::read(&k.image).unwrap()), TINY.sha256);
 }
 
 #[test]
 fn concurrent_resolves_of_one_url_download_once() {
-    let (_dir, cache) = new_cache();
+    let (_dir, cache) = scratch_cache();
     let plan = Plan {
         slow: true,
         ..Plan::default()
     };
-    let server = TestServer::start(fs::read(kernels_dir().join(TINY.file)).unwrap(), plan);
+    let server = serve_kernel(&TINY, plan);
     let source = url_source(server.url("vmlinuz"), TINY.sha256);
-    let results: Vec<ResolvedKernel> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..2)
-            .map(|_| s.spawn(|| resolve(&cache, &source).unwrap()))
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let results = resolve_twice_at_once(&cache, &source);
     assert_eq!(server.requests(), 1);
     assert_eq!(results[0], results[1]);
     assert_eq!(results[0].sha256, TINY.sha256);
-    assert_eq!(
-        fs::read(&results[0].image).unwrap(),
-        fs::read(kernels_dir().join(TINY.file)).unwrap()
-    );
+    assert_eq!(fs::read(&results[0].image).unwrap(), TINY.bytes());
 }
 
 #[test]
 fn a_corrupt_blob_is_detected_and_fetched_again() {
-    let (_dir, cache) = new_cache();
-    let server = TestServer::start(
-        fs::read(kernels_dir().join(TINY.file)).unwrap(),
-        Plan::default(),
-    );
+    let (_dir, cache) = scratch_cache();
+    let server = serve_kernel(&TINY, Plan::default());
     let source = url_source(server.url("vmlinuz"), TINY.sha256);
     let first = resolve(&cache, &source).unwrap();
     assert_eq!(server.requests(), 1);
@@ -617,7 +505,7 @@ fn a_corrupt_blob_is_detected_and_fetched_again() {
 
 #[test]
 fn unsafe_or_ambiguous_packages_are_rejected_and_leave_nothing() {
-    let (dir, cache) = new_cache();
+    let (dir, cache) = scratch_cache();
     let kernel = fake_bzimage(b"k");
 
     let evil = dir.path().join("evil.deb");
@@ -683,19 +571,11 @@ fn unsafe_or_ambiguous_packages_are_rejected_and_leave_nothing() {
     assert_eq!(k.format, SourceFormat::Deb);
 }
 
-fn oci_source(reference: &str) -> Source {
-    Source::Oci {
-        reference: reference.to_owned(),
-        digest: None,
-        kernel_path: None,
-    }
-}
-
 #[test]
 fn an_oci_image_is_pulled_with_a_token_and_cached() {
-    let tiny = fs::read(kernels_dir().join(TINY.file)).unwrap();
+    let tiny = TINY.bytes();
     for compression in [".gz", ".zst"] {
-        let (_dir, cache) = new_cache();
+        let (_dir, cache) = scratch_cache();
         let registry = oci_registry("cilium/ci-kernels", "6.1", &tiny, compression);
         let source = oci_source(&registry.reference);
         let k = resolve(&cache, &source).unwrap_or_else(|e| panic!("{compression}: {e}"));
@@ -745,7 +625,7 @@ fn an_oci_image_is_pulled_with_a_token_and_cached() {
 
 #[test]
 fn an_oci_image_with_an_unknown_digest_or_tag_is_refused() {
-    let (_dir, cache) = new_cache();
+    let (_dir, cache) = scratch_cache();
     let registry = oci_registry("k", "1", &fake_bzimage(b"k"), ".gz");
     let wrong = "c".repeat(64);
     let msg = resolve(&cache, &oci_source(&registry.reference).pinned(&wrong))
@@ -766,8 +646,8 @@ fn an_oci_image_with_an_unknown_digest_or_tag_is_refused() {
 
 #[test]
 fn an_rpm_over_http_gives_its_image_and_kernel_path_picks() {
-    let (_dir, cache) = new_cache();
-    let tiny = fs::read(kernels_dir().join(TINY.file)).unwrap();
+    let (_dir, cache) = scratch_cache();
+    let tiny = TINY.bytes();
     let other = fake_bzimage(b"another");
     let rpm = build_rpm(
         ".xz",
@@ -800,23 +680,14 @@ fn an_rpm_over_http_gives_its_image_and_kernel_path_picks() {
 
 #[test]
 fn an_unpinned_url_is_remembered_and_resolved_once() {
-    let (_dir, cache) = new_cache();
+    let (_dir, cache) = scratch_cache();
     let plan = Plan {
         slow: true,
         ..Plan::default()
     };
-    let server = TestServer::start(fs::read(kernels_dir().join(TINY.file)).unwrap(), plan);
-    let source = Source::Url {
-        url: server.url("vmlinuz"),
-        sha256: None,
-        kernel_path: None,
-    };
-    let results: Vec<ResolvedKernel> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..2)
-            .map(|_| s.spawn(|| resolve(&cache, &source).unwrap()))
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let server = serve_kernel(&TINY, plan);
+    let source = unpinned_url(server.url("vmlinuz"));
+    let results = resolve_twice_at_once(&cache, &source);
     assert_eq!(results[0], results[1]);
     assert_eq!(results[0].source_sha256, TINY.sha256);
     assert_eq!(
@@ -826,33 +697,25 @@ fn an_unpinned_url_is_remembered_and_resolved_once() {
     );
 
     // Offline: cached, so fine; an unknown source is NotCached.
-    let offline = Options {
-        offline: true,
-        ..Options::default()
-    };
     assert_eq!(
-        kernel::resolve(&cache, &source, &offline).unwrap(),
+        kernel::resolve(&cache, &source, &offline()).unwrap(),
         results[0]
     );
-    let other = Source::Url {
-        url: server.url("other"),
-        sha256: None,
-        kernel_path: None,
-    };
-    let err = kernel::resolve(&cache, &other, &offline).unwrap_err();
+    let other = unpinned_url(server.url("other"));
+    let err = kernel::resolve(&cache, &other, &offline()).unwrap_err();
     assert!(matches!(err, KernelError::NotCached { .. }), "{err}");
     assert_eq!(server.requests(), 1);
 }
 
 #[test]
 fn a_broken_download_resumes_where_it_stopped() {
-    let (_dir, cache) = new_cache();
+    let (_dir, cache) = scratch_cache();
     let plan = Plan {
         truncate_first: 1,
         ranges: true,
         ..Plan::default()
     };
-    let server = TestServer::start(fs::read(kernels_dir().join(TINY.file)).unwrap(), plan);
+    let server = serve_kernel(&TINY, plan);
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = seen.clone();
     let opts = Options {
@@ -868,7 +731,7 @@ fn a_broken_download_resumes_where_it_stopped() {
     )
     .unwrap();
     assert_eq!(k.sha256, TINY.sha256);
-    let size = fs::metadata(kernels_dir().join(TINY.file)).unwrap().len();
+    let size = fs::metadata(TINY.path()).unwrap().len();
     assert_eq!(
         server.ranges(),
         [None, Some(format!("bytes={}-", size / 2))],
@@ -880,11 +743,11 @@ fn a_broken_download_resumes_where_it_stopped() {
 
 #[test]
 fn the_mirror_is_tried_first_by_digest_and_by_name() {
-    let tiny = fs::read(kernels_dir().join(TINY.file)).unwrap();
+    let tiny = TINY.bytes();
     let mirror_dir = tempfile::tempdir().unwrap();
     fs::create_dir_all(mirror_dir.path().join("sha256")).unwrap();
     fs::write(mirror_dir.path().join("sha256").join(TINY.sha256), &tiny).unwrap();
-    let deb = fs::read(kernels_dir().join(K72.file)).unwrap();
+    let deb = K72.bytes();
     fs::write(mirror_dir.path().join("linux.deb"), &deb).unwrap();
     let opts = Options {
         mirror: Some(Mirror::parse(&mirror_dir.path().display().to_string())),
@@ -892,7 +755,7 @@ fn the_mirror_is_tried_first_by_digest_and_by_name() {
     };
     let origin = TestServer::start(b"the origin is never asked".to_vec(), Plan::default());
 
-    let (_dir, cache) = new_cache();
+    let (_dir, cache) = scratch_cache();
     let k = kernel::resolve(
         &cache,
         &url_source(origin.url("vmlinuz"), TINY.sha256),
@@ -900,11 +763,7 @@ fn the_mirror_is_tried_first_by_digest_and_by_name() {
     )
     .unwrap();
     assert_eq!(k.sha256, TINY.sha256);
-    let unpinned = Source::Url {
-        url: origin.url("linux.deb"),
-        sha256: None,
-        kernel_path: None,
-    };
+    let unpinned = unpinned_url(origin.url("linux.deb"));
     let k = kernel::resolve(&cache, &unpinned, &opts).unwrap();
     assert_is_the_72_image(&k);
     assert_eq!(origin.requests(), 0);
@@ -916,7 +775,7 @@ fn the_mirror_is_tried_first_by_digest_and_by_name() {
     )
     .unwrap();
     let server = TestServer::start(tiny, Plan::default());
-    let (_dir, cache) = new_cache();
+    let (_dir, cache) = scratch_cache();
     let k = kernel::resolve(
         &cache,
         &url_source(server.url("vmlinuz"), TINY.sha256),
@@ -929,8 +788,8 @@ fn the_mirror_is_tried_first_by_digest_and_by_name() {
 
 #[test]
 fn apt_sources_run_the_configured_apt_get() {
-    let (dir, cache) = new_cache();
-    let deb = kernels_dir().join(K72.file);
+    let (dir, cache) = scratch_cache();
+    let deb = K72.path();
     // A stand-in apt-get: checks its arguments, drops the package here.
     let script = dir.path().join("apt-get");
     fs::write(
@@ -971,25 +830,16 @@ fn apt_sources_run_the_configured_apt_get() {
 
 #[test]
 fn import_verify_and_prune_look_after_the_cache() {
-    let (_dir, cache) = new_cache();
-    let tiny = kernels_dir().join(TINY.file);
+    let (_dir, cache) = scratch_cache();
+    let tiny = TINY.path();
     let info = import(&cache, &tiny).unwrap();
     assert_eq!((info.sha256.as_str(), info.kind), (TINY.sha256, "bzImage"));
     assert_eq!(info.release.as_deref(), Some("6.1.192"));
     // An imported kernel resolves pinned, offline.
-    let offline = Options {
-        offline: true,
-        ..Options::default()
-    };
-    let k = kernel::resolve(
-        &cache,
-        &url_source("https://example.invalid/k".into(), TINY.sha256),
-        &offline,
-    )
-    .unwrap();
+    let k = resolve_cached(&cache, TINY.sha256).unwrap();
     assert_eq!(k.image, cache.blob_path(TINY.sha256));
 
-    let deb = resolve(&cache, &file_source(&kernels_dir().join(K72.file), None)).unwrap();
+    let deb = resolve(&cache, &file_source(&K72.path(), None)).unwrap();
     assert_eq!(list_blobs(&cache).unwrap().len(), 2);
     assert_eq!(verify(&cache).unwrap().removed.len(), 0);
 

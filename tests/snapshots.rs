@@ -6,6 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use bpfcompat_testkit::tmpfs::Tmpfs;
 use common::truth::*;
 use common::*;
 use serde_json::Value;

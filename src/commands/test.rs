@@ -74,7 +74,7 @@ pub struct Interrupted {
 pub async fn run(spec: CheckSpec, options: RunOptions) -> anyhow::Result<u8> {
     let cache = KernelCache::new(options.cache_dir.clone());
     tokio::select! {
-        code = check_and_report(spec, options) => code,
+        code = check_and_report(spec, options, &cache) => code,
         signal = interrupted() => {
             cache.discard_own_temp_files();
             Err(signal.into())
@@ -82,7 +82,11 @@ pub async fn run(spec: CheckSpec, options: RunOptions) -> anyhow::Result<u8> {
     }
 }
 
-async fn check_and_report(spec: CheckSpec, options: RunOptions) -> anyhow::Result<u8> {
+async fn check_and_report(
+    spec: CheckSpec,
+    options: RunOptions,
+    cache: &KernelCache,
+) -> anyhow::Result<u8> {
     // The user's inputs first: a bad object, manifest or suite is an error
     // before anything is downloaded or booted.
     let mut check = check::prepare(&spec)?;
@@ -105,11 +109,7 @@ async fn check_and_report(spec: CheckSpec, options: RunOptions) -> anyhow::Resul
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_WORKDIR));
     // Pinning may download (a source first seen): off the async workers.
-    let (arg, locked, cache) = (
-        options.matrix.clone(),
-        options.locked,
-        KernelCache::new(options.cache_dir.clone()),
-    );
+    let (arg, locked, cache) = (options.matrix.clone(), options.locked, cache.clone());
     let mut matrix = tokio::task::spawn_blocking(move || {
         kernels::prepare_matrix(arg.as_deref(), locked, &cache)
     })

@@ -222,15 +222,7 @@ impl Single<'_> {
                     Some(digest) => digest,
                     None => obtain(&mut tmp)?,
                 };
-                {
-                    let _lock = self.cache.lock(&digest)?;
-                    if self.cache.verified_blob(&digest)?.is_none() {
-                        self.cache.store_blob(tmp, &digest)?;
-                    } // else `tmp` is dropped, hence removed.
-                }
-                // Now pinned, and in the cache: perhaps already extracted
-                // for another source with the same content.
-                let kernel = self.resolve_pinned(&digest, &mut |_| Err(self.not_cached()))?;
+                let kernel = self.resolve_fetched(&digest, tmp)?;
                 self.cache.write_name(&key, &digest)?;
                 Ok(kernel)
             }
@@ -273,6 +265,19 @@ impl Single<'_> {
             }
         };
         self.kernel_from_blob(blob, expected)
+    }
+
+    /// The kernel from `tmp`, just fetched and hashed to `digest`, which is
+    /// kept as the digest's blob (replacing one stored before: the same
+    /// bytes) and not hashed again: what was extracted from that content
+    /// before (perhaps for another source), or what the blob gives.
+    fn resolve_fetched(&self, digest: &str, tmp: NamedTempFile) -> Result<Got, KernelError> {
+        let _lock = self.cache.lock(digest)?;
+        let blob = self.cache.store_blob(tmp, digest)?;
+        if let Some(got) = extract::cached_extraction(self.cache, digest, self.want)? {
+            return Ok(got);
+        }
+        self.kernel_from_blob(blob, digest)
     }
 
     /// The mirror's copy, if it has one (that matches `expected`).

@@ -141,12 +141,11 @@ struct Step<'a> {
 }
 
 impl Step<'_> {
-    /// `options` is asked only when the source is really resolved now.
     fn pin(
         &self,
         source: &mut kernel::Source,
         cache: &KernelCache,
-        options: &dyn Fn() -> Options,
+        opts: &dyn Fn() -> Options,
         new: &mut LockFile,
         pinned: &mut Pinned,
     ) -> Result<(), LockError> {
@@ -183,7 +182,7 @@ impl Step<'_> {
         }
         let opts = Options {
             fresh: self.mode == LockMode::Refresh,
-            ..options()
+            ..opts()
         };
         let resolved = if self.key.ends_with(":modules") {
             // What it resolved to is remembered by its name in the cache.
@@ -223,8 +222,7 @@ impl Step<'_> {
 /// Pin every unpinned source of `matrix` from its lock file, resolving (and
 /// so fetching into the cache) those the lock lacks, and write the lock file
 /// when that changed it. `options_for(id)` gives the options (mirror,
-/// progress) for resolving one kernel, and is called only for a kernel
-/// resolved now.
+/// progress) for resolving one kernel, and is called only for those.
 pub fn pin_matrix(
     matrix: &mut Matrix,
     mode: LockMode,
@@ -255,8 +253,10 @@ pub fn pin_matrix(
                 lock_path: &path,
                 matrix_path: &matrix.path,
             };
-            let id = &spec.id;
-            step.pin(source, cache, &|| options_for(id), &mut new, &mut pinned)?;
+            // Asked for only when the source is resolved: options_for
+            // says so to the user and may start a progress bar.
+            let opts = || options_for(&spec.id);
+            step.pin(source, cache, &opts, &mut new, &mut pinned)?;
         }
     }
     if mode != LockMode::ReadOnly && new != old && !new.kernels.is_empty() {

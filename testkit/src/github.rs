@@ -172,25 +172,11 @@ fn reply(status: u16, body: Value) -> Response {
 }
 
 fn route(req: &Request, state: &mut State, base: &str) -> Response {
-    let failing = state.fail_request.is_none_or(|n| n == state.requests.len());
-    if let Some(status) = state.fail_with.filter(|_| failing) {
-        let sent = req.header("authorization").unwrap_or("nothing");
-        return reply(
-            status,
-            json!({ "message": format!("failed; you sent {sent}") }),
-        );
-    }
-    if req.header("authorization") != Some(&format!("Bearer {TOKEN}")) {
-        return reply(401, json!({ "message": "Bad credentials" }));
+    if let Some(refused) = refusal(req, state) {
+        return refused;
     }
     let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
-    let param = |name: &str| {
-        query
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| percent_decode(v))
-    };
+    let param = |name: &str| query_param(query, name);
     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let write = req.method != "GET";
@@ -199,122 +185,174 @@ fn route(req: &Request, state: &mut State, base: &str) -> Response {
         (_, ["repos", _, _, "check-runs", ..]) if write && state.forbid_checks => forbidden(),
         (_, ["repos", _, _, "issues", ..]) if write && state.forbid_comments => forbidden(),
         ("GET", ["repos", _, _, "commits", sha, "check-runs"]) => {
-            let name = param("check_name");
-            let runs: Vec<Value> = state
-                .check_runs
-                .iter()
-                .filter(|r| r["head_sha"] == *sha)
-                .filter(|r| name.as_deref().is_none_or(|n| r["name"] == n))
-                .cloned()
-                .collect();
-            reply(
-                200,
-                json!({ "total_count": runs.len(), "check_runs": runs }),
-            )
+            list_check_runs(state, sha, param("check_name"))
         }
-        ("POST", ["repos", _, _, "check-runs"]) => {
-            if let Some(invalid) = invalid_check_run(&body) {
-                return invalid;
-            }
-            let id = state.id();
-            let mut run = json!({
-                "id": id,
-                "name": body["name"],
-                "head_sha": body["head_sha"],
-                "status": body["status"],
-                "conclusion": body["conclusion"],
-                "output": {},
-                "annotations": [],
-            });
-            merge_output(&mut run, &body);
-            state.check_runs.push(run.clone());
-            reply(201, run)
-        }
-        ("PATCH", ["repos", _, _, "check-runs", id]) => {
-            if let Some(invalid) = invalid_check_run(&body) {
-                return invalid;
-            }
-            let Some(run) = state
-                .check_runs
-                .iter_mut()
-                .find(|r| r["id"].as_u64() == id.parse().ok())
-            else {
-                return reply(404, json!({ "message": "Not Found" }));
-            };
-            for field in ["name", "status", "conclusion"] {
-                if !body[field].is_null() {
-                    run[field] = body[field].clone();
-                }
-            }
-            merge_output(run, &body);
-            reply(200, run.clone())
-        }
-        ("GET", ["repos", _, _, "pulls"]) => {
-            let head = param("head");
-            let pulls: Vec<Value> = state
-                .pulls
-                .iter()
-                .filter(|p| param("state").is_none_or(|s| p["state"] == s))
-                .filter(|p| head.as_deref().is_none_or(|h| p["head"]["label"] == h))
-                .cloned()
-                .collect();
-            reply(200, Value::Array(pulls))
-        }
+        ("POST", ["repos", _, _, "check-runs"]) => create_check_run(state, &body),
+        ("PATCH", ["repos", _, _, "check-runs", id]) => update_check_run(state, id, &body),
+        ("GET", ["repos", _, _, "pulls"]) => list_pulls(state, param("state"), param("head")),
         ("GET", ["repos", _, _, "issues", issue, "comments"]) => {
             let page: usize = param("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-            let all = state.comments_on(issue.parse().unwrap_or(0));
-            let last = all.len().div_ceil(PAGE).max(1);
-            let items: Vec<Value> = all
-                .iter()
-                .skip((page - 1) * PAGE)
-                .take(PAGE)
-                .map(|c| (*c).clone())
-                .collect();
-            let mut response = reply(200, Value::Array(items));
-            if page < last {
-                response.link = Some(format!(
-                    "<{base}{path}?page={}>; rel=\"next\", <{base}{path}?page={last}>; rel=\"last\"",
-                    page + 1
-                ));
-            }
-            response
+            list_comments(state, issue, page, &format!("{base}{path}"))
         }
-        ("POST", ["repos", _, _, "issues", issue, "comments"]) => match comment_body(&body) {
-            Ok(text) => {
-                let viewer = state.viewer.clone();
-                let id = state.add_comment(issue.parse().unwrap_or(0), &text, &viewer);
-                reply(
-                    201,
-                    state
-                        .comments
-                        .last()
-                        .cloned()
-                        .unwrap_or(json!({ "id": id })),
-                )
-            }
-            Err(invalid) => invalid,
-        },
-        ("PATCH", ["repos", _, _, "issues", "comments", id]) => match comment_body(&body) {
-            Ok(text) => {
-                let viewer = state.viewer.clone();
-                match state
-                    .comments
-                    .iter_mut()
-                    .find(|c| c["id"].as_u64() == id.parse().ok())
-                {
-                    // A token may edit only what its own identity wrote.
-                    Some(c) if c["user"]["login"] != viewer.as_str() => forbidden(),
-                    Some(c) => {
-                        c["body"] = Value::String(text);
-                        reply(200, c.clone())
-                    }
-                    None => reply(404, json!({ "message": "Not Found" })),
-                }
-            }
-            Err(invalid) => invalid,
-        },
-        _ => reply(404, json!({ "message": "Not Found" })),
+        ("POST", ["repos", _, _, "issues", issue, "comments"]) => {
+            create_comment(state, issue, &body)
+        }
+        ("PATCH", ["repos", _, _, "issues", "comments", id]) => update_comment(state, id, &body),
+        _ => not_found(),
     }
+}
+
+/// What is answered before any route: the request failed as the test
+/// asked (every one, or the one numbered), or a missing or wrong token.
+fn refusal(req: &Request, state: &State) -> Option<Response> {
+    let failing = state.fail_request.is_none_or(|n| n == state.requests.len());
+    if let Some(status) = state.fail_with.filter(|_| failing) {
+        let sent = req.header("authorization").unwrap_or("nothing");
+        return Some(reply(
+            status,
+            json!({ "message": format!("failed; you sent {sent}") }),
+        ));
+    }
+    (req.header("authorization") != Some(&format!("Bearer {TOKEN}")))
+        .then(|| reply(401, json!({ "message": "Bad credentials" })))
+}
+
+/// The first value of query parameter `name`, percent-decoded.
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| percent_decode(v))
+}
+
+/// The check runs of commit `sha`, of the check `name` if one is asked.
+fn list_check_runs(state: &State, sha: &str, name: Option<String>) -> Response {
+    let runs: Vec<Value> = state
+        .check_runs
+        .iter()
+        .filter(|r| r["head_sha"] == sha)
+        .filter(|r| name.as_deref().is_none_or(|n| r["name"] == n))
+        .cloned()
+        .collect();
+    reply(
+        200,
+        json!({ "total_count": runs.len(), "check_runs": runs }),
+    )
+}
+
+fn create_check_run(state: &mut State, body: &Value) -> Response {
+    if let Some(invalid) = invalid_check_run(body) {
+        return invalid;
+    }
+    let id = state.id();
+    let mut run = json!({
+        "id": id,
+        "name": body["name"],
+        "head_sha": body["head_sha"],
+        "status": body["status"],
+        "conclusion": body["conclusion"],
+        "output": {},
+        "annotations": [],
+    });
+    merge_output(&mut run, body);
+    state.check_runs.push(run.clone());
+    reply(201, run)
+}
+
+fn update_check_run(state: &mut State, id: &str, body: &Value) -> Response {
+    if let Some(invalid) = invalid_check_run(body) {
+        return invalid;
+    }
+    let Some(run) = state
+        .check_runs
+        .iter_mut()
+        .find(|r| r["id"].as_u64() == id.parse().ok())
+    else {
+        return not_found();
+    };
+    for field in ["name", "status", "conclusion"] {
+        if !body[field].is_null() {
+            run[field] = body[field].clone();
+        }
+    }
+    merge_output(run, body);
+    reply(200, run.clone())
+}
+
+/// Page `page` of an issue's comments, [`PAGE`] to a page, with the `Link`
+/// header GitHub sends (to `url`, the path asked) while more pages follow.
+fn list_comments(state: &State, issue: &str, page: usize, url: &str) -> Response {
+    let all = state.comments_on(issue.parse().unwrap_or(0));
+    let last = all.len().div_ceil(PAGE).max(1);
+    let items: Vec<Value> = all
+        .iter()
+        .skip((page - 1) * PAGE)
+        .take(PAGE)
+        .map(|c| (*c).clone())
+        .collect();
+    let mut response = reply(200, Value::Array(items));
+    if page < last {
+        response.link = Some(format!(
+            "<{url}?page={}>; rel=\"next\", <{url}?page={last}>; rel=\"last\"",
+            page + 1
+        ));
+    }
+    response
+}
+
+fn create_comment(state: &mut State, issue: &str, body: &Value) -> Response {
+    match comment_body(body) {
+        Ok(text) => {
+            let viewer = state.viewer.clone();
+            let id = state.add_comment(issue.parse().unwrap_or(0), &text, &viewer);
+            reply(
+                201,
+                state
+                    .comments
+                    .last()
+                    .cloned()
+                    .unwrap_or(json!({ "id": id })),
+            )
+        }
+        Err(invalid) => invalid,
+    }
+}
+
+fn update_comment(state: &mut State, id: &str, body: &Value) -> Response {
+    let text = match comment_body(body) {
+        Ok(text) => text,
+        Err(invalid) => return invalid,
+    };
+    match state
+        .comments
+        .iter_mut()
+        .find(|c| c["id"].as_u64() == id.parse().ok())
+    {
+        // A token may edit only what its own identity wrote.
+        Some(c) if c["user"]["login"] != state.viewer.as_str() => forbidden(),
+        Some(c) => {
+            c["body"] = Value::String(text);
+            reply(200, c.clone())
+        }
+        None => not_found(),
+    }
+}
+
+/// Open or closed pull requests, of the head `owner:branch` if one is asked.
+fn list_pulls(state: &State, wanted: Option<String>, head: Option<String>) -> Response {
+    let pulls: Vec<Value> = state
+        .pulls
+        .iter()
+        .filter(|p| wanted.as_deref().is_none_or(|s| p["state"] == s))
+        .filter(|p| head.as_deref().is_none_or(|h| p["head"]["label"] == h))
+        .cloned()
+        .collect();
+    reply(200, Value::Array(pulls))
+}
+
+fn not_found() -> Response {
+    reply(404, json!({ "message": "Not Found" }))
 }
 
 /// `{ viewer { login } }`, the one query `publish` asks.

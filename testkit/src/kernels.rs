@@ -12,6 +12,18 @@ pub struct Kernel {
     pub btf: bool,
 }
 
+impl Kernel {
+    /// Its file under [`kernels_dir`].
+    pub fn path(&self) -> PathBuf {
+        kernels_dir().join(self.file)
+    }
+
+    /// Its file's bytes.
+    pub fn bytes(&self) -> Vec<u8> {
+        std::fs::read(self.path()).unwrap()
+    }
+}
+
 pub const K510: Kernel = Kernel {
     id: "debian-11-5.10",
     file: "vmlinuz-5.10.0-46-cloud-amd64",
@@ -66,6 +78,13 @@ pub const K61_DEB: Kernel = Kernel {
 pub struct Package {
     pub file: &'static str,
     pub sha256: &'static str,
+}
+
+impl Package {
+    /// Its file under [`kernels_dir`].
+    pub fn path(&self) -> PathBuf {
+        kernels_dir().join(self.file)
+    }
 }
 
 pub const MODULES_72: Package = Package {

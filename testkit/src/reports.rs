@@ -3,6 +3,10 @@
 //! the JSON forms (`*_json`) and deserialise them.
 
 use bpfcompat::report::*;
+use bpfcompat_proto::object::{
+    AttachResult, Diagnosis, FailureClass, Fixup, MapOutcome, NotSelected, ObjectOutcome, Phase,
+    ProgramLoad, ProgramOutcome, Status, StepResult, ValidationMode, VariantChoice,
+};
 
 pub fn target(id: &str, status: TargetStatus, class: Option<ClassCode>) -> Target {
     Target {
@@ -83,125 +87,201 @@ pub const HOSTILE: &str = "|*_[l](https://e.ex)\n# H\n````t`</details><details><
 /// rejected program and map, a failing command with its output tails, a
 /// kernel that could not be checked, one that passed.
 pub fn hostile() -> Report {
-    use bpfcompat_proto::object::{
-        AttachResult, Diagnosis, FailureClass, Fixup, MapOutcome, NotSelected, ObjectOutcome,
-        Phase, ProgramLoad, ProgramOutcome, Status, StepResult, ValidationMode, VariantChoice,
+    let object = hostile_object_check();
+    let mut failed = target(
+        &h(" kernel 1"),
+        TargetStatus::Fail,
+        Some(ClassCode::Object(FailureClass::VerifierRejection)),
+    );
+    failed.classification = Some(hostile_classification(ClassCode::Object(
+        FailureClass::VerifierRejection,
+    )));
+    failed.checks = vec![object.clone(), hostile_command_check()];
+    let mut broken = target(
+        &h(" kernel 2"),
+        TargetStatus::InfraError,
+        Some(ClassCode::KernelPanic),
+    );
+    broken.required = false;
+    broken.classification = Some(hostile_classification(ClassCode::KernelPanic));
+    broken.console_tail = Some(h(" console"));
+    let mut passed = target(&h(" kernel 3"), TargetStatus::Pass, None);
+    let mut pass = object;
+    pass.status = CheckStatus::Pass;
+    pass.classification = None;
+    passed.checks = vec![pass];
+    let mut targets = vec![failed, broken, passed];
+    targets.iter_mut().for_each(hostile_kernel);
+    let mut r = report(targets);
+    r.mode = Mode::Artifact;
+    r.artifact = ArtifactIdentity {
+        id: h(" id"),
+        name: h(" artifact"),
     };
-    let h = |suffix: &str| format!("{HOSTILE}{suffix}");
-    let diagnosis = |class, phase| Diagnosis {
+    r.matrix = MatrixRef {
+        name: h(" matrix"),
+        digest: h(" digest"),
+        path: h(" yaml"),
+    };
+    r.tool_version = h(" version");
+    r.qemu_version = h(" qemu");
+    r.libbpf_version = Some(h(" libbpf"));
+    r
+}
+
+/// [`HOSTILE`] with `suffix`.
+fn h(suffix: &str) -> String {
+    format!("{HOSTILE}{suffix}")
+}
+
+fn hostile_diagnosis(class: FailureClass, phase: Phase) -> Diagnosis {
+    Diagnosis {
         class,
         phase,
         reason: h(" reason"),
         hint: h(" hint"),
-    };
-    let classification = |code| Classification {
+    }
+}
+
+fn hostile_classification(code: ClassCode) -> Classification {
+    Classification {
         code,
         reason: h(" reason"),
         hint: h(" hint"),
         phase: Some(Phase::ProgramLoad),
         other_classes: 2,
-    };
-    let artifact = |suffix: &str| CheckArtifact {
+    }
+}
+
+fn hostile_artifact(suffix: &str) -> CheckArtifact {
+    CheckArtifact {
         name: h(suffix),
         path: Some(h(" path")),
         sha256: Some(h(" sha")),
         case: Some(h(" case")),
         manifest: Some(h(" manifest")),
         inspection: None,
-    };
-    let object = Check {
+    }
+}
+
+/// A kernel's own strings made hostile.
+fn hostile_kernel(t: &mut Target) {
+    t.kernel.release = Some(h(" release"));
+    t.kernel.arch = Some(h(" arch"));
+    t.kernel.source = h(" source");
+    t.kernel.sha256 = Some(h(" sha256"));
+    t.console_log = h(" console");
+}
+
+/// An object that failed: its load refused, a program rejected, a map
+/// unsupported, with a fixup and a variant choice.
+fn hostile_object_check() -> Check {
+    Check {
         kind: CheckKind::Object,
         status: CheckStatus::Fail,
-        classification: Some(classification(ClassCode::Object(
+        classification: Some(hostile_classification(ClassCode::Object(
             FailureClass::VerifierRejection,
         ))),
         skipped: vec![h(" skipped")],
         warnings: vec![h(" warning")],
-        artifact: artifact(".bpf.o"),
+        artifact: hostile_artifact(".bpf.o"),
         validation: Validation {
             load_status: LoadStatus::Fail,
             libbpf_log_file: Some(h(" libbpf log")),
-            object: Some(ObjectOutcome {
-                path: h(" guest"),
-                mode: ValidationMode::LoadOnly,
-                libbpf_version: h(" libbpf"),
-                status: Status::Fail,
-                open: StepResult::pass(),
-                load: StepResult {
-                    status: Status::Fail,
-                    errno: Some(13),
-                    error: Some(h(" load")),
-                },
-                diagnosis: Some(diagnosis(
-                    FailureClass::VerifierRejection,
-                    Phase::ProgramLoad,
-                )),
-                programs: vec![ProgramOutcome {
-                    name: h(" prog"),
-                    section: h(" section"),
-                    prog_type: h(" type"),
-                    attach_type: h(" attach"),
-                    autoload: true,
-                    load: ProgramLoad {
-                        status: Status::Fail,
-                        errno: Some(13),
-                        error: Some(h(" error")),
-                        verifier_log_tail: h(" verifier log\n````````\n"),
-                        verifier_log: String::new(),
-                        verifier_log_file: Some(h(" log")),
-                        verifier_log_bytes: 1,
-                        insns_processed: Some(1),
-                        isolated: false,
-                        diagnosis: Some(diagnosis(
-                            FailureClass::VerifierRejection,
-                            Phase::ProgramLoad,
-                        )),
-                    },
-                    attach: AttachResult::skipped(h(" skipped")),
-                    attach_optional: false,
-                    run: None,
-                }],
-                maps: vec![MapOutcome {
-                    name: h(" map"),
-                    map_type: h(" map type"),
-                    max_entries: 1,
-                    create: StepResult::pass(),
-                    attach: None,
-                    diagnosis: Some(diagnosis(
-                        FailureClass::UnsupportedMapType,
-                        Phase::MapCreate,
-                    )),
-                }],
-                probes: Vec::new(),
-                libbpf_log: h(" libbpf log"),
-                duration_ms: 1,
-                fixups: vec![Fixup {
-                    map: h(" map"),
-                    field: "max_entries".into(),
-                    value: h(" value"),
-                    why: h(" why"),
-                }],
-                variants: vec![VariantChoice {
-                    group: h(" group"),
-                    selected: Some(h(" variant")),
-                    selected_because: Some(h(" because")),
-                    not_selected: vec![NotSelected {
-                        program: h(" other"),
-                        reason: h(" reason"),
-                    }],
-                }],
-                behavior: None,
-            }),
+            object: Some(hostile_object_outcome()),
         },
         functional: Functional { tests: Vec::new() },
-    };
-    let command = Check {
+    }
+}
+
+fn hostile_object_outcome() -> ObjectOutcome {
+    ObjectOutcome {
+        path: h(" guest"),
+        mode: ValidationMode::LoadOnly,
+        libbpf_version: h(" libbpf"),
+        status: Status::Fail,
+        open: StepResult::pass(),
+        load: StepResult {
+            status: Status::Fail,
+            errno: Some(13),
+            error: Some(h(" load")),
+        },
+        diagnosis: Some(hostile_diagnosis(
+            FailureClass::VerifierRejection,
+            Phase::ProgramLoad,
+        )),
+        programs: vec![hostile_program()],
+        maps: vec![MapOutcome {
+            name: h(" map"),
+            map_type: h(" map type"),
+            max_entries: 1,
+            create: StepResult::pass(),
+            attach: None,
+            diagnosis: Some(hostile_diagnosis(
+                FailureClass::UnsupportedMapType,
+                Phase::MapCreate,
+            )),
+        }],
+        probes: Vec::new(),
+        libbpf_log: h(" libbpf log"),
+        duration_ms: 1,
+        fixups: vec![Fixup {
+            map: h(" map"),
+            field: "max_entries".into(),
+            value: h(" value"),
+            why: h(" why"),
+        }],
+        variants: vec![VariantChoice {
+            group: h(" group"),
+            selected: Some(h(" variant")),
+            selected_because: Some(h(" because")),
+            not_selected: vec![NotSelected {
+                program: h(" other"),
+                reason: h(" reason"),
+            }],
+        }],
+        behavior: None,
+    }
+}
+
+/// A program the verifier rejected, with a log tail that closes fences.
+fn hostile_program() -> ProgramOutcome {
+    ProgramOutcome {
+        name: h(" prog"),
+        section: h(" section"),
+        prog_type: h(" type"),
+        attach_type: h(" attach"),
+        autoload: true,
+        load: ProgramLoad {
+            status: Status::Fail,
+            errno: Some(13),
+            error: Some(h(" error")),
+            verifier_log_tail: h(" verifier log\n````````\n"),
+            verifier_log: String::new(),
+            verifier_log_file: Some(h(" log")),
+            verifier_log_bytes: 1,
+            insns_processed: Some(1),
+            isolated: false,
+            diagnosis: Some(hostile_diagnosis(
+                FailureClass::VerifierRejection,
+                Phase::ProgramLoad,
+            )),
+        },
+        attach: AttachResult::skipped(h(" skipped")),
+        attach_optional: false,
+        run: None,
+    }
+}
+
+/// A command that exited 3, with its error and output tails.
+fn hostile_command_check() -> Check {
+    Check {
         kind: CheckKind::Command,
         status: CheckStatus::Fail,
         classification: None,
         skipped: Vec::new(),
         warnings: Vec::new(),
-        artifact: artifact(" loader"),
+        artifact: hostile_artifact(" loader"),
         validation: Validation {
             load_status: LoadStatus::Skipped,
             libbpf_log_file: None,
@@ -227,54 +307,7 @@ pub fn hostile() -> Report {
                 },
             }],
         },
-    };
-    let kernel = |t: &mut Target| {
-        t.kernel.release = Some(h(" release"));
-        t.kernel.arch = Some(h(" arch"));
-        t.kernel.source = h(" source");
-        t.kernel.sha256 = Some(h(" sha256"));
-        t.console_log = h(" console");
-    };
-    let mut failed = target(
-        &h(" kernel 1"),
-        TargetStatus::Fail,
-        Some(ClassCode::Object(FailureClass::VerifierRejection)),
-    );
-    failed.classification = Some(classification(ClassCode::Object(
-        FailureClass::VerifierRejection,
-    )));
-    failed.checks = vec![object.clone(), command];
-    kernel(&mut failed);
-    let mut broken = target(
-        &h(" kernel 2"),
-        TargetStatus::InfraError,
-        Some(ClassCode::KernelPanic),
-    );
-    broken.required = false;
-    broken.classification = Some(classification(ClassCode::KernelPanic));
-    broken.console_tail = Some(h(" console"));
-    kernel(&mut broken);
-    let mut passed = target(&h(" kernel 3"), TargetStatus::Pass, None);
-    let mut pass = object;
-    pass.status = CheckStatus::Pass;
-    pass.classification = None;
-    passed.checks = vec![pass];
-    kernel(&mut passed);
-    let mut r = report(vec![failed, broken, passed]);
-    r.mode = Mode::Artifact;
-    r.artifact = ArtifactIdentity {
-        id: h(" id"),
-        name: h(" artifact"),
-    };
-    r.matrix = MatrixRef {
-        name: h(" matrix"),
-        digest: h(" digest"),
-        path: h(" yaml"),
-    };
-    r.tool_version = h(" version");
-    r.qemu_version = h(" qemu");
-    r.libbpf_version = Some(h(" libbpf"));
-    r
+    }
 }
 
 /// [`hostile`] as JSON, for unit tests inside bpfcompat.
