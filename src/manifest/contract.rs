@@ -60,6 +60,7 @@ mod tests {
             map_type: Some(map_type),
             map_type_name: map_type_name(map_type).map(str::to_owned),
             max_entries: Some(0),
+            ..MapSummary::default()
         }
     }
 
