@@ -380,6 +380,10 @@ pub struct BpfKernelFacts {
     pub lockdown: Option<String>,
     /// `/proc/sys/kernel/unprivileged_bpf_disabled`.
     pub unprivileged_bpf_disabled: Option<i32>,
+    /// `/proc/sys/kernel/perf_event_max_stack`: the deepest stack a
+    /// stack-trace map may hold (127 unless changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perf_event_max_stack: Option<u32>,
     /// Things that could not be read, and why.
     pub warnings: Vec<String>,
 }

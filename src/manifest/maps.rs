@@ -111,6 +111,7 @@ impl Checker<'_> {
                 max_entries,
                 inner_ringbuf_bytes,
                 inner_map,
+                ..MapFixup::default()
             });
         }
         Ok(out)
