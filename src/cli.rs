@@ -345,10 +345,17 @@ pub struct TestArgs {
     /// [default: load-attach].
     #[arg(long, value_enum, conflicts_with = "command")]
     pub validation_mode: Option<ValidationModeArg>,
-    /// Apply only what manifests say: no loader's size for maps compiled with max_entries 0
-    /// (by default ring buffers get 256 KiB, per-CPU buffer holders the CPU count, others
-    /// 10240 entries, each named in the report's validation.fixups).
-    #[arg(long, conflicts_with = "command")]
+    /// Apply only what manifests say, nothing for what maps leave to their loader. By default
+    /// maps compiled with max_entries 0 get a loader's size (ring buffers 256 KiB, per-CPU
+    /// buffer holders the CPU count, others 10240 entries), stack-trace maps with value size 0
+    /// the kernel's perf_event_max_stack frames of 8 bytes, and LPM tries, local storages and
+    /// arenas the flag they need (BPF_F_NO_PREALLOC, BPF_F_MMAPABLE), each named in the
+    /// report's validation.fixups.
+    #[arg(
+        long = "no-fixups",
+        visible_alias = "no-auto-fixups",
+        conflicts_with = "command"
+    )]
     pub no_auto_fixups: bool,
     #[command(flatten)]
     pub common: CommonArgs,
@@ -881,6 +888,8 @@ mod tests {
             "--no-auto-fixups",
         ]);
         assert_eq!(o[0].manifest.as_deref(), Some(Path::new("m.yaml")));
+        assert!(!o[0].auto_fixups);
+        let o = objects(&["--artifact", "a.bpf.o", "--no-fixups"]);
         assert!(!o[0].auto_fixups);
         match test_spec(&["--suite", "s.yaml", "--validation-mode", "load_only"]).unwrap() {
             CheckSpec::Suite(s) => {

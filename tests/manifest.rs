@@ -340,10 +340,9 @@ fn every_corpus_manifest_has_its_expected_cells() {
     assert_eq!(objects, names);
     assert!(with.iter().all(|(_, cells)| cells.len() == ALL.len()));
     // Where a fixup is what makes an object load, it fails on every kernel
-    // with --no-auto-fixups and no manifest, and passes with its manifest.
-    let no_auto =
-        table("| object, no manifest, --no-auto-fixups | 5.10 | 6.1 | 6.12 | 7.2 | tiny |");
-    assert_eq!(no_auto.len(), 3);
+    // with --no-fixups and no manifest, and passes with its manifest.
+    let no_auto = table(NO_FIXUPS);
+    assert_eq!(no_auto.len(), 5);
     for (object, cells) in &no_auto {
         assert!(
             cells.iter().all(|c| matches!(c, Expected::Load(..))),
@@ -355,8 +354,51 @@ fn every_corpus_manifest_has_its_expected_cells() {
 }
 
 const WITH_MANIFESTS: &str = "| object + manifest | 5.10 | 6.1 | 6.12 | 7.2 | tiny |";
-const NO_AUTO_FIXUPS: &str =
-    "| object, no manifest, --no-auto-fixups | 5.10 | 6.1 | 6.12 | 7.2 | tiny |";
+const NO_FIXUPS: &str = "| object, no manifest, --no-fixups | 5.10 | 6.1 | 6.12 | 7.2 | tiny |";
+/// The bare kernels' table: the corpus without manifests, automatic
+/// fixups on.
+const MAIN: &str = "| object | 5.10 | 6.1 | 6.12 | 7.2 | tiny |";
+/// Objects whose maps leave nothing to their loader, though they look as
+/// if they might (GROUND_TRUTH.md, "What maps leave to their loader").
+const LEAVE_NOTHING: [&str; 2] = ["bloom_default", "struct_ops_link"];
+
+/// The rows of table `header` for `objects`.
+fn rows_of(header: &str, objects: &[&str]) -> Vec<(String, Vec<Expected>)> {
+    table(header)
+        .into_iter()
+        .filter(|(o, _)| objects.contains(&o.as_str()))
+        .collect()
+}
+
+/// `bpfcompat test` of the corpus `objects` on the five kernels, with
+/// `flags`.
+fn run_corpus(s: &Scratch, corpus: &Path, objects: &[&str], flags: &[&str]) -> Run {
+    let matrix = s.matrix(&ALL.map(|k| (k, "")));
+    let paths: Vec<String> = objects
+        .iter()
+        .map(|n| corpus.join(format!("{n}.bpf.o")).display().to_string())
+        .collect();
+    let mut args = vec!["test", "--matrix", matrix.to_str().unwrap()];
+    args.extend(flags);
+    for p in &paths {
+        args.extend(["--artifact", p.as_str()]);
+    }
+    s.run(&args)
+}
+
+/// Every cell of `truth` that `run` contradicts, as lines.
+fn contradicted(truth: &[(String, Vec<Expected>)], run: &Run) -> String {
+    let ids = ALL.map(|k| k.id);
+    differences(truth, &ids, |id| run.target(id).clone()).join("\n")
+}
+
+/// The report's fixup `field` of map `map` in `check`.
+fn fixup<'a>(check: &'a Value, map: &str, field: &str) -> &'a Value {
+    check["validation"]["fixups"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["map"] == map && f["field"] == field))
+        .unwrap_or_else(|| panic!("no fixup of {map} {field}: {check}"))
+}
 
 /// The loader-contract objects with their manifests (found beside them) on
 /// the five kernels: every cell of GROUND_TRUTH.md's table, the variant
@@ -366,33 +408,24 @@ fn the_contract_corpus_with_its_manifests_on_every_test_kernel() {
     let _lock = boot_lock();
     let s = Scratch::new();
     let (corpus, names) = corpus_with_manifests(&s);
-    let matrix = s.matrix(&ALL.map(|k| (k, "")));
-    let objects: Vec<String> = names
-        .iter()
-        .map(|n| corpus.join(format!("{n}.bpf.o")).display().to_string())
-        .collect();
-    let mut args = vec!["test", "--matrix", matrix.to_str().unwrap()];
-    for o in &objects {
-        args.extend(["--artifact", o.as_str()]);
-    }
-    let run = s.run(&args);
+    let objects: Vec<&str> = names.iter().map(String::as_str).collect();
+    let run = run_corpus(&s, &corpus, &objects, &[]);
     // Some fail on tiny with their manifests too (see GROUND_TRUTH.md).
     assert_eq!(run.code, 2, "{}", run.context());
     for object in &objects {
+        let object = corpus.join(format!("{object}.bpf.o"));
         assert!(
-            run.stderr
-                .contains(&format!("{object}: using the manifest beside it")),
+            run.stderr.contains(&format!(
+                "{}: using the manifest beside it",
+                object.display()
+            )),
             "{}",
             run.stderr
         );
     }
-    let ids = [&K510, &K61, &K612, &K72, &TINY].map(|k| k.id);
-    let wrong = differences(&table(WITH_MANIFESTS), &ids, |id| run.target(id).clone());
-    assert!(
-        wrong.is_empty(),
-        "ground truth differs:\n{}",
-        wrong.join("\n")
-    );
+    let ids = ALL.map(|k| k.id);
+    let wrong = contradicted(&table(WITH_MANIFESTS), &run);
+    assert!(wrong.is_empty(), "ground truth differs:\n{wrong}");
 
     // Exactly the winner is loaded; the others say why not.
     for (object, remarks) in remarks(WITH_MANIFESTS) {
@@ -433,6 +466,18 @@ fn the_contract_corpus_with_its_manifests_on_every_test_kernel() {
         fixups.contains("possible CPUs") && fixups.contains("ringbuf of 262144 bytes"),
         "{fixups}"
     );
+    // stack_depth: 64 frames of 8 bytes; the trie's flag by name.
+    let stacks = check_of(run.target(K510.id), "stack_unsized");
+    let depth = fixup(stacks, "stack_traces", "value_size");
+    assert_eq!(
+        (&depth["value"], &depth["why"]),
+        (&"512".into(), &"manifest".into())
+    );
+    let trie = check_of(run.target(TINY.id), "lpm_unflagged");
+    assert_eq!(
+        fixup(trie, "allowed_nets", "map_flags")["value"],
+        "0x1 (BPF_F_NO_PREALLOC)"
+    );
     let md = std::fs::read_to_string(s.path("report.md")).unwrap();
     assert!(md.contains("#### Loader contract"), "{md}");
     assert!(
@@ -441,46 +486,134 @@ fn the_contract_corpus_with_its_manifests_on_every_test_kernel() {
     );
 }
 
-/// Without manifests and with --no-auto-fixups, what the loader leaves to
-/// run time fails on every kernel, named as the object's gap.
+/// Without manifests and with --no-fixups, what the loader leaves to run
+/// time fails on every kernel, named as the object's gap with the manifest
+/// field that fills it; no map a kernel refuses for a parameter the object
+/// left unset is UNKNOWN; objects that leave nothing are unchanged.
 #[test]
 fn without_fixups_what_the_loader_sets_fails_everywhere() {
     let _lock = boot_lock();
     let s = Scratch::new();
     let corpus = build_corpus(s.dir.path());
-    let truth = table(NO_AUTO_FIXUPS);
-    let matrix = s.matrix(&ALL.map(|k| (k, "")));
-    let mut args = vec![
-        "test",
-        "--no-auto-fixups",
-        "--matrix",
-        matrix.to_str().unwrap(),
-    ];
-    let objects: Vec<String> = truth
-        .iter()
-        .map(|(n, _)| corpus.join(format!("{n}.bpf.o")).display().to_string())
-        .collect();
-    for o in &objects {
-        args.extend(["--artifact", o.as_str()]);
-    }
-    let run = s.run(&args);
+    let truth = table(NO_FIXUPS);
+    let mut objects: Vec<&str> = truth.iter().map(|(n, _)| n.as_str()).collect();
+    objects.extend(LEAVE_NOTHING);
+    let run = run_corpus(&s, &corpus, &objects, &["--no-fixups"]);
     assert_eq!(run.code, 2, "{}", run.context());
-    let ids = [&K510, &K61, &K612, &K72, &TINY].map(|k| k.id);
-    let wrong = differences(&truth, &ids, |id| run.target(id).clone());
-    assert!(
-        wrong.is_empty(),
-        "ground truth differs:\n{}",
-        wrong.join("\n")
-    );
+    let wrong = contradicted(&truth, &run) + &contradicted(&rows_of(MAIN, &LEAVE_NOTHING), &run);
+    assert!(wrong.is_empty(), "ground truth differs:\n{wrong}");
     let stacks = check_of(run.target(K612.id), "stack_sized");
     assert!(stacks["validation"].get("fixups").is_none(), "{stacks}");
+    let says = |object: &str, parts: &[&str]| {
+        let class = &check_of(run.target(K612.id), object)["classification"];
+        let text = format!("{} {}", class["reason"], class["hint"]);
+        for part in parts {
+            assert!(text.contains(part), "{object}: {part:?} in {class}");
+        }
+    };
+    says("stack_sized", &["manifest", "max_entries: N"]);
+    says(
+        "stack_unsized",
+        &[
+            "leaves value_size and max_entries to its loader",
+            "name: stack_traces, stack_depth: N (or value_size: N), max_entries: N",
+            "drop --no-fixups",
+        ],
+    );
+    says("lpm_unflagged", &["map_flags: [BPF_F_NO_PREALLOC]"]);
+    for k in ALL {
+        for check in run.target(k.id)["checks"].as_array().unwrap() {
+            map_failures_blame_the_kernel_only_for_what_is_set(check);
+        }
+    }
+}
+
+/// Each map of `check` that failed to create: a type the kernel lacks, the
+/// object's gap where it leaves the map something to set, and only where
+/// it leaves nothing the kernel's refusal of what it set.
+fn map_failures_blame_the_kernel_only_for_what_is_set(check: &Value) {
+    let inspected = check["artifact"]["inspection"]["maps"].as_array().unwrap();
+    for map in check["validation"]["maps"].as_array().unwrap() {
+        let Some(class) = map["diagnosis"]["class"].as_str() else {
+            continue;
+        };
+        let left = &inspected.iter().find(|m| m["name"] == map["name"]).unwrap()["left_to_loader"];
+        let gap = !left.as_array().unwrap().is_empty();
+        match class {
+            "UNSUPPORTED_MAP_TYPE" => {}
+            "INVALID_OBJECT" => assert!(gap, "{map} leaves nothing: {check}"),
+            _ => assert!(!gap, "{map} leaves {left} to its loader: {check}"),
+        }
+    }
+}
+
+/// Maps that leave their value size, max_entries or a flag to their
+/// loader load on every kernel with the fixups a loader applies, each
+/// named with its value; a bloom filter without map_extra needs none; a
+/// flag too new for a kernel is still that kernel's to refuse.
+#[test]
+fn maps_the_loader_leaves_unset_load_with_their_fixups_named() {
+    let _lock = boot_lock();
+    let s = Scratch::new();
+    let corpus = build_corpus(s.dir.path());
+    let mut objects = vec!["stack_unsized", "lpm_unflagged", "stack_sized"];
+    objects.extend(LEAVE_NOTHING);
+    let run = run_corpus(&s, &corpus, &objects, &[]);
+    assert_eq!(run.code, 2, "{}", run.context());
+    let wrong = contradicted(&rows_of(MAIN, &objects), &run);
+    assert!(wrong.is_empty(), "ground truth differs:\n{wrong}");
+    for k in ALL {
+        let t = run.target(k.id);
+        assert_eq!(t["kernel"]["bpf"]["perf_event_max_stack"], 127, "{}", k.id);
+        let stacks = check_of(t, "stack_unsized");
+        let depth = fixup(stacks, "stack_traces", "value_size");
+        assert_eq!(depth["value"], "1016 (127 frames of 8 bytes)", "{depth}");
+        assert!(
+            depth["why"]
+                .as_str()
+                .unwrap()
+                .contains("the kernel's perf_event_max_stack"),
+            "{depth}"
+        );
+        assert_eq!(
+            fixup(stacks, "stack_traces", "max_entries")["value"],
+            "10240"
+        );
+        let trie = check_of(t, "lpm_unflagged");
+        let flags = fixup(trie, "allowed_nets", "map_flags");
+        assert_eq!(flags["value"], "0x1 (BPF_F_NO_PREALLOC)", "{flags}");
+        assert_eq!(trie["validation"]["fixups"].as_array().unwrap().len(), 1);
+        for object in LEAVE_NOTHING {
+            let c = check_of(t, object);
+            assert!(c["validation"].get("fixups").is_none(), "{c}");
+        }
+        for check in t["checks"].as_array().unwrap() {
+            map_failures_blame_the_kernel_only_for_what_is_set(check);
+        }
+    }
+    // The inspection says what each map leaves to its loader.
+    let t510 = run.target(K510.id);
+    let left = |object: &str| {
+        check_of(t510, object)["artifact"]["inspection"]["maps"][0]["left_to_loader"].clone()
+    };
+    assert_eq!(
+        left("stack_unsized"),
+        serde_json::json!(["value_size", "max_entries"])
+    );
+    assert_eq!(left("lpm_unflagged"), serde_json::json!(["no_prealloc"]));
+    assert_eq!(left("bloom_default"), serde_json::json!([]));
+    // BPF_F_LINK (6.4) is a flag the object sets: 5.10 refuses it.
+    let link = &check_of(t510, "struct_ops_link")["classification"];
+    assert_eq!(link["phase"], "map_create", "{link}");
     assert!(
-        stacks["classification"]["hint"]
+        link["hint"]
             .as_str()
             .unwrap()
-            .contains("manifest"),
-        "{stacks}"
+            .contains("added after this kernel"),
+        "{link}"
     );
+    let md = std::fs::read_to_string(s.path("report.md")).unwrap();
+    assert!(md.contains("map stack\\_traces value\\_size"), "{md}");
 }
 
 /// Runs the fixture suite `name` beside the compiled corpus on `kernels`;

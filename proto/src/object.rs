@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 mod applied;
 mod contract;
 mod helpers;
+pub mod map_params;
 
 pub use applied::{
     BehaviorOutcome, Fixup, FunctionalTestOutcome, NotSelected, RunStats, VariantChoice,
@@ -15,6 +16,7 @@ pub use contract::{
     AttachTarget, FunctionalTest, GlobalValue, InnerMap, LoaderContract, MapFixup, MaxEntries,
     ProgramContract, ProgramTypeOverride, Requirement, ValidationMode, Variant, VariantGroup,
 };
+pub use map_params::{MapParam, MapShape};
 
 /// The name of BPF helper `id` (`bpf_loop` for 181), if libbpf 1.7 knows it.
 pub fn helper_name(id: u32) -> Option<&'static str> {
@@ -378,6 +380,10 @@ pub struct BpfKernelFacts {
     pub lockdown: Option<String>,
     /// `/proc/sys/kernel/unprivileged_bpf_disabled`.
     pub unprivileged_bpf_disabled: Option<i32>,
+    /// `/proc/sys/kernel/perf_event_max_stack`: the deepest stack a
+    /// stack-trace map may hold (127 unless changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perf_event_max_stack: Option<u32>,
     /// Things that could not be read, and why.
     pub warnings: Vec<String>,
 }

@@ -24,20 +24,29 @@ impl Checker<'_> {
         field: &Field,
         name: &str,
     ) -> Result<&ProgramSummary, ManifestError> {
-        self.object
-            .programs
-            .iter()
-            .find(|p| p.name == name)
-            .ok_or_else(|| {
-                self.err(
-                    field,
-                    format!(
-                        "{} has no program {name:?} (its programs: {}); fix the name or drop the entry",
-                        self.object.path.display(),
-                        list(self.object.programs.iter().map(|p| p.name.as_str()))
-                    ),
-                )
-            })
+        self.named(field, "program", &self.object.programs, name, |p| &p.name)
+    }
+
+    /// The one of `items` (the object's `what`s) called `name`, or an
+    /// error at `field` listing them.
+    pub(super) fn named<'b, T>(
+        &self,
+        field: &Field,
+        what: &str,
+        items: &'b [T],
+        name: &str,
+        name_of: impl Fn(&T) -> &str,
+    ) -> Result<&'b T, ManifestError> {
+        items.iter().find(|i| name_of(i) == name).ok_or_else(|| {
+            self.err(
+                field,
+                format!(
+                    "{} has no {what} {name:?} (its {what}s: {}); fix the name or drop the entry",
+                    self.object.path.display(),
+                    list(items.iter().map(&name_of))
+                ),
+            )
+        })
     }
 }
 

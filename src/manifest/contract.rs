@@ -60,6 +60,7 @@ mod tests {
             map_type: Some(map_type),
             map_type_name: map_type_name(map_type).map(str::to_owned),
             max_entries: Some(0),
+            ..MapSummary::default()
         }
     }
 
@@ -98,6 +99,8 @@ mod tests {
                 map("counters_by_string", 1),
                 map("ringbufs", 12),
                 map("visibility", 13),
+                map("stacks", 7),
+                map("nets", 11),
             ],
             globals: vec![
                 global("target_pid", ".rodata", 0, 4),
@@ -278,6 +281,39 @@ mod tests {
             .to_owned()
     }
 
+    /// Our map fields: sizes, a stack depth in frames, flags by name or
+    /// number.
+    #[test]
+    fn map_sizes_and_flags_resolve() {
+        let c = contract(
+            "maps:\n  - name: stacks\n    stack_depth: 127\n    max_entries: 1024\n  \
+             - name: nets\n    map_flags: [BPF_F_NO_PREALLOC, BPF_F_RDONLY_PROG]\n  \
+             - name: counters\n    key_size: 16\n    value_size: 24\n    map_flags: 1\n",
+        );
+        let fix = |n: &str| c.maps.iter().find(|m| m.name == n).unwrap();
+        assert_eq!(fix("stacks").value_size, Some(127 * 8));
+        assert_eq!(fix("stacks").max_entries, Some(MaxEntries::Exactly(1024)));
+        assert_eq!(fix("nets").map_flags, Some(0x81));
+        let counters = fix("counters");
+        assert_eq!(
+            (counters.key_size, counters.value_size, counters.map_flags),
+            (Some(16), Some(24), Some(1))
+        );
+        // Build-id stacks are frames of 32 bytes.
+        let c = contract(
+            "maps:\n  - name: stacks\n    stack_depth: 10\n    map_flags: [BPF_F_STACK_BUILD_ID]\n",
+        );
+        assert_eq!(c.maps[0].value_size, Some(320));
+    }
+
+    /// `text` as a manifest of [`object`], resolved.
+    fn contract(text: &str) -> LoaderContract {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.yaml");
+        std::fs::write(&path, text).unwrap();
+        Manifest::load(&path).unwrap().contract(&object()).unwrap()
+    }
+
     /// Manifests [`object`] refuses: the text, the line of the error and
     /// what the error says.
     const BAD: &[(&str, &str, &[&str])] = &[
@@ -333,6 +369,41 @@ mod tests {
             &["maps[0].name: build/exec.bpf.o has no map \"countres\" (its maps: per_cpu_scratch, counters"],
         ),
         ("maps:\n  - name: counters\n", ":2: ", &["maps[0]: sets nothing"]),
+        (
+            "maps:\n  - name: stacks\n    stack_depth: 127\n    value_size: 1016\n",
+            ":3: ",
+            &["maps[0].stack_depth: give value_size or stack_depth, not both"],
+        ),
+        (
+            "maps:\n  - name: counters\n    stack_depth: 8\n",
+            ":3: ",
+            &["maps[0].stack_depth: map \"counters\" is a hash, not a stack_trace: give its value_size"],
+        ),
+        (
+            "maps:\n  - name: stacks\n    value_size: 1020\n",
+            ":3: ",
+            &["maps[0].value_size: 1020 is not a whole number of 8-byte frames"],
+        ),
+        (
+            "maps:\n  - name: stacks\n    stack_depth: 0\n",
+            ":3: ",
+            &["maps[0].stack_depth: 0 is not a stack depth"],
+        ),
+        (
+            "maps:\n  - name: counters\n    key_size: 0\n",
+            ":3: ",
+            &["maps[0].key_size: must be positive"],
+        ),
+        (
+            "maps:\n  - name: nets\n    map_flags:\n      - BPF_F_NO_PREALOC\n",
+            ":4: ",
+            &["maps[0].map_flags[0]: \"BPF_F_NO_PREALOC\" is not a map flag; one of BPF_F_NO_PREALLOC"],
+        ),
+        (
+            "maps:\n  - name: nets\n    map_flags: prealloc\n",
+            ":3: ",
+            &["maps[0].map_flags: must be a number or a list of flags"],
+        ),
         (
             "maps:\n  - name: counters\n    inner_ringbuf_bytes: 4096\n",
             ":3: ",

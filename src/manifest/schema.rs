@@ -78,6 +78,14 @@ pub(super) struct RawMap {
     pub max_entries: Option<Value>,
     pub inner_ringbuf_bytes: Option<u32>,
     pub inner_map: Option<RawInnerMap>,
+    /// Ours: `bpf_map__set_key_size`.
+    pub key_size: Option<u32>,
+    /// Ours: `bpf_map__set_value_size`.
+    pub value_size: Option<u32>,
+    /// Ours: a stack-trace map's value size, in frames.
+    pub stack_depth: Option<u32>,
+    /// Ours: `bpf_map__set_map_flags`: a number or a list of `BPF_F_*`.
+    pub map_flags: Option<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

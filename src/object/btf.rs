@@ -2,6 +2,8 @@
 //! its `.maps` DATASEC, the global variables of its data sections, and the
 //! count of CO-RE relocations in `.BTF.ext`.
 
+use bpfcompat_proto::object::MapShape;
+
 use super::libbpf::{map_type_name, MAP_TYPE_STRUCT_OPS};
 use crate::report::inspection::{GlobalVar, MapSummary};
 
@@ -202,41 +204,89 @@ impl<'a> Btf<'a> {
                 continue;
             }
             for SecVar { var, .. } in vars {
-                let map_name = self.name(var.name_off);
-                if struct_ops {
-                    maps.push(MapSummary {
-                        name: map_name,
+                let name = self.name(var.name_off);
+                maps.push(if struct_ops {
+                    // libbpf shapes these from the kernel's type.
+                    MapSummary {
+                        name,
                         map_type: Some(MAP_TYPE_STRUCT_OPS),
                         map_type_name: Some("struct_ops".into()),
                         max_entries: Some(1),
-                    });
-                    continue;
-                }
-                let mut map_type = None;
-                let mut max_entries = None;
-                if let Some(def) = self
-                    .get(self.resolve(var.size_or_type))
-                    .filter(|d| d.kind == 4)
-                {
-                    for m in 0..def.vlen {
-                        let mname = self.name(u32_at(def.extra, m * 12, self.little)?);
-                        let mtype = u32_at(def.extra, m * 12 + 4, self.little)?;
-                        match mname.as_str() {
-                            "type" => map_type = self.uint_value(mtype),
-                            "max_entries" => max_entries = self.uint_value(mtype),
-                            _ => {}
-                        }
+                        ..MapSummary::default()
                     }
-                }
-                maps.push(MapSummary {
-                    name: map_name,
-                    map_type,
-                    map_type_name: map_type.and_then(map_type_name).map(str::to_owned),
-                    max_entries,
+                } else {
+                    self.map_def(name, var.size_or_type)?
                 });
             }
         }
         Ok(maps)
+    }
+
+    /// The map `name` defined by the struct of type `type_id`, read as
+    /// libbpf reads it: `__uint(field, N)` members, `__type(key, T)` and
+    /// `__type(value, T)` as T's size, `__array(values, ...)` as 4-byte
+    /// values with an inner map.
+    fn map_def(&self, name: String, type_id: u32) -> Result<MapSummary, String> {
+        let mut map = MapSummary {
+            name,
+            ..MapSummary::default()
+        };
+        let mut inner_map = false;
+        if let Some(def) = self.get(self.resolve(type_id)).filter(|d| d.kind == 4) {
+            for m in 0..def.vlen {
+                let member = self.name(u32_at(def.extra, m * 12, self.little)?);
+                let mtype = u32_at(def.extra, m * 12 + 4, self.little)?;
+                match member.as_str() {
+                    "type" => map.map_type = self.uint_value(mtype),
+                    "max_entries" => map.max_entries = self.uint_value(mtype),
+                    "key_size" => map.key_size = self.uint_value(mtype),
+                    "value_size" => map.value_size = self.uint_value(mtype),
+                    "key" => map.key_size = self.pointee_size(mtype),
+                    "value" => map.value_size = self.pointee_size(mtype),
+                    "values" => {
+                        map.value_size = Some(4);
+                        inner_map = true;
+                    }
+                    "map_flags" => map.map_flags = self.uint_value(mtype),
+                    _ => {}
+                }
+            }
+        }
+        map.map_type_name = map.map_type.and_then(map_type_name).map(str::to_owned);
+        map.left_to_loader = MapShape {
+            map_type: map.map_type.unwrap_or(0),
+            key_size: map.key_size.unwrap_or(0),
+            value_size: map.value_size.unwrap_or(0),
+            max_entries: map.max_entries.unwrap_or(0),
+            map_flags: map.map_flags.unwrap_or(0),
+            inner_map,
+        }
+        .left_unset();
+        Ok(map)
+    }
+
+    /// `__type(key, T)` is `T *key`: the size of T.
+    fn pointee_size(&self, member_type: u32) -> Option<u32> {
+        let ptr = self
+            .get(self.resolve(member_type))
+            .filter(|t| t.kind == 2)?;
+        self.size_of(ptr.size_or_type, 0)
+    }
+
+    /// The size of type `id` in bytes, if it has one.
+    fn size_of(&self, id: u32, depth: u32) -> Option<u32> {
+        let t = self.get(self.resolve(id)).filter(|_| depth < 32)?;
+        match t.kind {
+            // INT, STRUCT, UNION, ENUM, FLOAT, ENUM64: the size is theirs.
+            1 | 4 | 5 | 6 | 16 | 19 => Some(t.size_or_type),
+            2 => Some(8),
+            3 => {
+                let elem = u32_at(t.extra, 0, self.little).ok()?;
+                let n = u32_at(t.extra, 8, self.little).ok()?;
+                self.size_of(elem, depth + 1)?.checked_mul(n)
+            }
+            _ => None,
+        }
     }
 
     /// The variables of the data sections a loader may set before load:

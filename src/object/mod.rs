@@ -536,6 +536,55 @@ mod tests {
         );
     }
 
+    /// Each map's sizes as libbpf reads them, and what the kernel requires
+    /// that the object leaves to its loader.
+    #[test]
+    fn maps_say_what_they_leave_to_their_loader() {
+        use bpfcompat_proto::object::MapParam::*;
+        let Some(s) = obj("stack_unsized") else {
+            return;
+        };
+        let stacks = &s.maps[0];
+        assert_eq!((stacks.key_size, stacks.value_size), (Some(4), None));
+        assert_eq!(stacks.left_to_loader, [ValueSize, MaxEntries]);
+        let left = |name: &str| -> Vec<_> {
+            obj(name)
+                .unwrap()
+                .maps
+                .iter()
+                .map(|m| (m.name.clone(), m.left_to_loader.clone()))
+                .collect()
+        };
+        assert_eq!(
+            left("stack_sized"),
+            [
+                ("stacks".into(), vec![MaxEntries]),
+                ("stack_counts".into(), vec![MaxEntries])
+            ]
+        );
+        assert_eq!(
+            left("lpm_unflagged"),
+            [("allowed_nets".into(), vec![NoPrealloc])]
+        );
+        assert_eq!(left("ringbuf_cpus")[0].1, [MaxEntries, InnerMap]);
+        // map_extra 0 is 5 hash functions; struct_ops maps are libbpf's.
+        assert!(left("bloom_default")[0].1.is_empty());
+        assert!(left("struct_ops_link")[0].1.is_empty());
+
+        let s = obj("lpm_unflagged").unwrap();
+        // struct ipv4_prefix: two __u32.
+        assert_eq!(s.maps[0].key_size, Some(8));
+        assert_eq!(s.maps[0].map_flags, None);
+        let s = obj("maps").unwrap();
+        let perf = s.maps.iter().find(|m| m.name == "perf_events").unwrap();
+        // libbpf gives a perf event array the CPU count.
+        assert_eq!((perf.key_size, perf.max_entries), (Some(4), None));
+        assert!(perf.left_to_loader.is_empty());
+        let s = obj("arena").unwrap();
+        assert!(s.maps[0].map_flags.is_some_and(|f| f & (1 << 10) != 0));
+        assert!(s.maps[0].left_to_loader.is_empty());
+    }
+
     #[test]
     fn every_corpus_object_inspects_or_is_rejected_on_purpose() {
         let Some(dir) = corpus() else { return };

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use bpfcompat_proto::object::MapParam;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -52,7 +53,7 @@ pub struct ProgramSummary {
     pub kfuncs: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct MapSummary {
     pub name: String,
     /// `BPF_MAP_TYPE_*` id, if the definition says.
@@ -60,6 +61,22 @@ pub struct MapSummary {
     /// libbpf's name for it (`ringbuf`, `arena`, ...).
     pub map_type_name: Option<String>,
     pub max_entries: Option<u32>,
+    /// Bytes of its key and of its value (`__type(key, ...)` or
+    /// `__uint(key_size, ...)`; 4 for the fds of `__array(values, ...)`),
+    /// and its `map_flags`, if the definition says. Absent in reports
+    /// written before bpfcompat read them.
+    #[serde(default)]
+    pub key_size: Option<u32>,
+    #[serde(default)]
+    pub value_size: Option<u32>,
+    #[serde(default)]
+    pub map_flags: Option<u32>,
+    /// What the kernel requires of the map's type that the object leaves
+    /// zero or unset, for its loader to set before load: `key_size`,
+    /// `value_size`, `max_entries`, `inner_map`, `no_prealloc`, `mmapable`
+    /// (the agent's automatic fixups or a manifest's `maps:` set them).
+    #[serde(default)]
+    pub left_to_loader: Vec<MapParam>,
 }
 
 /// A global variable a loader can set before load.

@@ -49,7 +49,7 @@ pub struct ObjectCheck {
     /// The suite case.
     pub case: Option<String>,
     pub mode: ValidationMode,
-    /// `false` with `--no-auto-fixups`.
+    /// `false` with `--no-fixups` (`--no-auto-fixups`).
     pub auto_fixups: bool,
     /// A suite case's inline `test:`.
     pub test: Option<FunctionalTest>,

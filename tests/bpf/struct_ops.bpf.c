@@ -2,6 +2,14 @@
  * attaching the struct_ops map. */
 #include "common.h"
 
+/* struct_ops_link.bpf.c includes this file with its own section and map. */
+#ifndef BPFCOMPAT_STRUCT_OPS_SEC
+#define BPFCOMPAT_STRUCT_OPS_SEC ".struct_ops"
+#define BPFCOMPAT_CC bpfcompat_cc
+#endif
+#define BPFCOMPAT_STR(x) #x
+#define BPFCOMPAT_NAME(x) BPFCOMPAT_STR(x)
+
 struct tcp_congestion_ops {
 	__u32 (*ssthresh)(struct sock *sk);
 	void (*cong_avoid)(struct sock *sk, __u32 ack, __u32 acked);
@@ -26,12 +34,12 @@ __u32 BPF_PROG(bpfcompat_undo_cwnd, struct sock *sk)
 	return 2;
 }
 
-SEC(".struct_ops")
-struct tcp_congestion_ops bpfcompat_cc = {
+SEC(BPFCOMPAT_STRUCT_OPS_SEC)
+struct tcp_congestion_ops BPFCOMPAT_CC = {
 	.ssthresh = (void *)bpfcompat_ssthresh,
 	.cong_avoid = (void *)bpfcompat_cong_avoid,
 	.undo_cwnd = (void *)bpfcompat_undo_cwnd,
-	.name = "bpfcompat_cc",
+	.name = BPFCOMPAT_NAME(BPFCOMPAT_CC),
 };
 
 char LICENSE[] SEC("license") = "GPL";

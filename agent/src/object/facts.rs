@@ -42,19 +42,32 @@ pub fn parse_lockdown(s: &str) -> Option<String> {
     Some(s[start + 1..end].to_owned())
 }
 
+/// A file that may be missing (the kernel lacks the feature): its trimmed
+/// text, or None; a file that is there but unreadable is a warning.
+fn read_optional(path: &str, warnings: &mut Vec<String>) -> Option<String> {
+    match read_trim(path) {
+        Ok(v) => Some(v),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            warnings.push(format!("{path}: {e}"));
+            None
+        }
+    }
+}
+
 pub fn kernel_facts() -> BpfKernelFacts {
     let mut f = BpfKernelFacts {
         btf: Path::new("/sys/kernel/btf/vmlinux").exists(),
         ..Default::default()
     };
-    match read_trim("/proc/sys/net/core/bpf_jit_enable") {
-        Ok(v) => f.jit_enable = v.parse().ok(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => f
-            .warnings
-            .push(format!("/proc/sys/net/core/bpf_jit_enable: {e}")),
-    }
+    let w = &mut f.warnings;
+    // Missing: the kernel was built without a BPF JIT.
+    f.jit_enable =
+        read_optional("/proc/sys/net/core/bpf_jit_enable", w).and_then(|v| v.parse().ok());
     f.jit = matches!(f.jit_enable, Some(1) | Some(2));
+    // Missing: no perf events, so no stack-trace maps either.
+    f.perf_event_max_stack =
+        read_optional("/proc/sys/kernel/perf_event_max_stack", w).and_then(|v| v.parse().ok());
     match read_trim("/proc/sys/kernel/unprivileged_bpf_disabled") {
         Ok(v) => f.unprivileged_bpf_disabled = v.parse().ok(),
         Err(e) => f
@@ -75,14 +88,9 @@ pub fn kernel_facts() -> BpfKernelFacts {
         }
         Err(e) => f.warnings.push(format!("/sys/kernel/security/lsm: {e}")),
     }
-    match read_trim("/sys/kernel/security/lockdown") {
-        Ok(v) => f.lockdown = parse_lockdown(&v),
-        // No lockdown LSM built in: nothing is locked down.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => f
-            .warnings
-            .push(format!("/sys/kernel/security/lockdown: {e}")),
-    }
+    // Missing: no lockdown LSM built in, so nothing is locked down.
+    f.lockdown = read_optional("/sys/kernel/security/lockdown", &mut f.warnings)
+        .and_then(|v| parse_lockdown(&v));
     f
 }
 

@@ -4,10 +4,11 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use bpfcompat_proto::object::Phase;
+use bpfcompat_proto::object::{MapShape, Phase};
 use libbpf_rs::{AsRawLibbpf, Object, ObjectBuilder, OpenObject};
 
 use super::capture::{Capture, Output};
+use super::contract::fixups::shape_of;
 use super::contract::Prepare;
 
 /// A program as the object declares it.
@@ -28,16 +29,15 @@ impl ProgDecl {
     }
 }
 
-/// A map as the object declares it.
+/// A map as the object declares it, with the loader contract applied.
 #[derive(Debug, Clone)]
 pub struct MapDecl {
     pub name: String,
     pub map_type: u32,
-    pub max_entries: u32,
+    /// Its sizes and flags; `inner_map` says whether it has an inner map
+    /// definition (an inner map fd the contract hands it is not seen here).
+    pub shape: MapShape,
     pub autocreate: bool,
-    /// A map of maps with neither an inner map definition nor an inner map
-    /// fd (the loader hands it one).
-    pub inner_missing: bool,
 }
 
 impl MapDecl {
@@ -86,19 +86,12 @@ pub fn declarations(obj: &OpenObject) -> (Vec<ProgDecl>, Vec<MapDecl>) {
     let maps = obj
         .maps()
         .map(|m| {
-            let raw = m.as_libbpf_object().as_ptr();
-            let map_type = unsafe { libbpf_sys::bpf_map__type(raw) };
-            let map_in_map = matches!(
-                map_type,
-                libbpf_sys::BPF_MAP_TYPE_ARRAY_OF_MAPS | libbpf_sys::BPF_MAP_TYPE_HASH_OF_MAPS
-            );
+            let shape = shape_of(m.as_libbpf_object().as_ptr());
             MapDecl {
                 name: m.name().to_string_lossy().into_owned(),
-                map_type,
-                max_entries: m.max_entries(),
+                map_type: shape.map_type,
+                shape,
                 autocreate: m.autocreate(),
-                inner_missing: map_in_map
-                    && unsafe { libbpf_sys::bpf_map__inner_map(raw) }.is_null(),
             }
         })
         .collect();

@@ -88,7 +88,7 @@ pub fn check_object_with(
         variants: vec![],
         behavior: None,
     };
-    if let Some((prepare, progs, maps)) = read_declarations(path, contract, &mut out) {
+    if let Some((prepare, progs, maps)) = read_declarations(path, contract, facts, &mut out) {
         let object = Declared {
             path,
             contract,
@@ -115,6 +115,7 @@ struct Declared<'a> {
 fn read_declarations(
     path: &Path,
     contract: &LoaderContract,
+    facts: &BpfKernelFacts,
     out: &mut ObjectOutcome,
 ) -> Option<(Prepare, Vec<ProgDecl>, Vec<MapDecl>)> {
     let cap = capture::Capture::start();
@@ -127,7 +128,7 @@ fn read_declarations(
             return None;
         }
     };
-    let prepare = match Prepare::new(contract, &obj) {
+    let prepare = match Prepare::new(contract, &obj, facts.perf_event_max_stack) {
         Ok((prepare, fixups)) => {
             out.fixups = fixups;
             prepare
@@ -590,7 +591,7 @@ fn map_outcomes(
         .map(|((m, (create, diagnosis)), attach)| MapOutcome {
             name: m.name.clone(),
             map_type: names::map_type(m.map_type),
-            max_entries: m.max_entries,
+            max_entries: m.shape.max_entries,
             create,
             attach,
             diagnosis,

@@ -8,8 +8,8 @@ use bpfcompat_proto::object::{
     StepResult, VERIFIER_LOG_MAX_BYTES, VERIFIER_LOG_TAIL_BYTES,
 };
 
-use super::classify::{self, classify, Evidence};
-use super::contract::fixups::auto_size;
+use super::classify::{self, classify, Evidence, LoaderGap};
+use super::contract::fixups;
 use super::contract::Prepare;
 use super::load::{Culprit, FailurePoint, LoadAttempt, MapDecl, ProgDecl};
 use super::names;
@@ -59,14 +59,25 @@ impl Ctx<'_> {
         let t = names::map_type(m.map_type);
         ev.map_type_supported = self.probe(ProbeKind::MapType, &t, None);
         ev.map_type = Some(t);
-        ev.loader_gap = if m.max_entries == 0 && auto_size(m.map_type, None, 1).is_some() {
-            Some("compiled with max_entries 0, sized by its loader at run time".into())
-        } else if m.inner_missing && !self.prepare.gives_inner(&m.name) {
-            Some("a map of maps without an inner map, which its loader hands it".into())
-        } else {
-            None
-        };
+        ev.loader_gap = self.loader_gap(m);
         ev
+    }
+
+    /// What map `m` leaves unset once prepared: what its loader would set.
+    fn loader_gap(&self, m: &MapDecl) -> Option<LoaderGap> {
+        let mut shape = m.shape;
+        shape.inner_map |= self.prepare.gives_inner(&m.name);
+        let params = shape.left_unset();
+        if params.is_empty() {
+            return None;
+        }
+        let fixups_would =
+            !self.prepare.auto_fixups && params.iter().all(|p| fixups::would_fix(*p, &shape));
+        Some(LoaderGap {
+            params,
+            map_type: m.map_type,
+            fixups_would,
+        })
     }
 }
 

@@ -35,8 +35,9 @@ pub struct LoaderContract {
     /// The suite case this check is (`cases[].name`); `None` outside suites.
     pub case: Option<String>,
     pub validation_mode: ValidationMode,
-    /// `false` with `--no-auto-fixups`: no default `max_entries` for maps
-    /// compiled with 0; only what the contract says.
+    /// `false` with `--no-fixups`: nothing for what maps leave unset
+    /// (`max_entries` 0, a stack map's value size, required flags); only
+    /// what the contract says.
     pub auto_fixups: bool,
     /// Applied to maps after open, before load.
     pub maps: Vec<MapFixup>,
@@ -76,12 +77,22 @@ impl Default for LoaderContract {
 }
 
 /// Sets a map's shape before load, as its loader does at run time (maps
-/// compiled with `max_entries = 0`, maps of maps without an inner map).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// compiled with `max_entries = 0` or value size 0, maps of maps without an
+/// inner map, flags).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MapFixup {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_entries: Option<MaxEntries>,
+    /// `bpf_map__set_key_size`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_size: Option<u32>,
+    /// `bpf_map__set_value_size` (a stack-trace map's depth × frame size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_size: Option<u32>,
+    /// `bpf_map__set_map_flags`: the map's flags, replacing the object's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map_flags: Option<u32>,
     /// Create a `BPF_MAP_TYPE_RINGBUF` of this many bytes and make it the
     /// inner map of this array or hash of maps (`bpf_map__set_inner_map_fd`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -251,8 +262,8 @@ mod tests {
             maps: vec![MapFixup {
                 name: "events".into(),
                 max_entries: Some(MaxEntries::PossibleCpus),
-                inner_ringbuf_bytes: None,
-                inner_map: None,
+                value_size: Some(1016),
+                ..MapFixup::default()
             }],
             programs: vec![ProgramContract {
                 name: "p".into(),
@@ -270,6 +281,8 @@ mod tests {
         let json = serde_json::to_string(&req).unwrap();
         assert!(json.contains(r#""validation_mode":"behavior""#), "{json}");
         assert!(json.contains(r#""max_entries":"possible_cpus""#), "{json}");
+        assert!(json.contains(r#""value_size":1016"#), "{json}");
+        assert!(!json.contains("key_size"), "{json}");
         let back: ObjectCheckRequest = serde_json::from_str(&json).unwrap();
         assert_eq!(back, req);
     }

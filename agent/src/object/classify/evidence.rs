@@ -1,7 +1,7 @@
 //! What is known about one failure, and how to read it: the lines that
 //! say why, errno names, and the verifier log's own summary lines.
 
-use bpfcompat_proto::object::Phase;
+use bpfcompat_proto::object::{MapParam, Phase};
 
 pub const EPERM: i32 = 1;
 pub const ENOENT: i32 = 2;
@@ -52,8 +52,18 @@ pub struct Evidence {
     /// `/sys/kernel/security/lockdown`'s selected mode.
     pub lockdown: Option<String>,
     /// Map creation: what the object leaves to its loader and nobody set
-    /// (`max_entries 0`, no inner map): no kernel creates it as compiled.
-    pub loader_gap: Option<String>,
+    /// (`max_entries` 0, a value size 0, no inner map, a required flag): no
+    /// kernel creates it as compiled.
+    pub loader_gap: Option<LoaderGap>,
+}
+
+/// The parameters a map leaves to its loader that nobody set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoaderGap {
+    pub params: Vec<MapParam>,
+    pub map_type: u32,
+    /// The automatic fixups are off (`--no-fixups`) and would set them all.
+    pub fixups_would: bool,
 }
 
 impl Evidence {

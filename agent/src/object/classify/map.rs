@@ -1,10 +1,13 @@
-//! Creating a map: the kernel does not know its type, or refused its
-//! parameters.
+//! Creating a map: the kernel does not know its type, the object left to
+//! its loader a parameter nobody set, or the kernel refused parameters the
+//! object did set.
 
 use bpfcompat_proto::object::{Diagnosis, FailureClass, Phase};
 
 use super::diagnosis::{diag, permission};
-use super::evidence::{errno_text, find_line_or, says_unsupported, Evidence, E2BIG, ENOMEM, EPERM};
+use super::evidence::{
+    errno_text, find_line_or, says_unsupported, Evidence, LoaderGap, E2BIG, ENOMEM, EPERM,
+};
 
 pub fn classify_map(ev: &Evidence) -> Diagnosis {
     let line = find_line_or(ev, &["failed to create", "map '"], || {
@@ -17,21 +20,9 @@ pub fn classify_map(ev: &Evidence) -> Diagnosis {
     if ev.errno == Some(EPERM) {
         return permission(ev, Phase::MapCreate, line);
     }
-    if let Some(gap) = &ev.loader_gap {
+    // A type the kernel predates: nothing the loader sets would help.
+    if ev.map_type_supported == Some(false) {
         return diag(
-            FailureClass::InvalidObject,
-            Phase::MapCreate,
-            format!("{line} (the map is {gap})"),
-            format!(
-                "its loader sets this before load; say what it sets in a manifest (maps: - name: \
-                 {}, with max_entries: N or cpus, inner_ringbuf_bytes or inner_map; \
-                 docs/manifest.md), or keep the automatic fixups on",
-                ev.subject
-            ),
-        );
-    }
-    match ev.map_type_supported {
-        Some(false) => diag(
             FailureClass::UnsupportedMapType,
             Phase::MapCreate,
             format!(
@@ -39,7 +30,12 @@ pub fn classify_map(ev: &Evidence) -> Diagnosis {
                 ev.map_type.as_deref().unwrap_or("?")
             ),
             map_hint(ev.map_type.as_deref()),
-        ),
+        );
+    }
+    if let Some(gap) = &ev.loader_gap {
+        return loader_gap(ev, gap, line);
+    }
+    match ev.map_type_supported {
         None if says_unsupported(ev.errno) => diag(
             FailureClass::UnsupportedMapType,
             Phase::MapCreate,
@@ -63,6 +59,38 @@ pub fn classify_map(ev: &Evidence) -> Diagnosis {
             },
         ),
     }
+}
+
+/// A map created without what its loader sets: the object's gap, named
+/// with the manifest fields that fill it.
+fn loader_gap(ev: &Evidence, gap: &LoaderGap, line: String) -> Diagnosis {
+    let names: Vec<&str> = gap.params.iter().map(|p| p.name()).collect();
+    let (names, them) = match names.split_last() {
+        Some((last, [])) => (last.to_string(), "it"),
+        Some((last, rest)) => (format!("{} and {last}", rest.join(", ")), "them"),
+        None => (String::new(), "it"),
+    };
+    let fields = gap
+        .params
+        .iter()
+        .map(|p| p.manifest_field(gap.map_type))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let fixups = if gap.fixups_would {
+        format!(", or drop --no-fixups: the automatic fixups set {them} as loaders do")
+    } else {
+        String::new()
+    };
+    diag(
+        FailureClass::InvalidObject,
+        Phase::MapCreate,
+        format!("{line} (the object leaves {names} to its loader, and nothing set {them})"),
+        format!(
+            "its loader sets {names} before load: say what it sets in a manifest (maps: - name: \
+             {}, {fields}; docs/manifest.md){fixups}",
+            ev.subject
+        ),
+    )
 }
 
 fn map_hint(map_type: Option<&str>) -> String {

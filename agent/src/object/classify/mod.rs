@@ -27,7 +27,7 @@ mod tests;
 
 use bpfcompat_proto::object::{Diagnosis, Phase};
 
-pub use evidence::{insns_processed, Evidence};
+pub use evidence::{insns_processed, Evidence, LoaderGap};
 
 /// Classifies one failure.
 pub fn classify(ev: &Evidence) -> Diagnosis {

@@ -1,6 +1,6 @@
 //! The classifier on the failures it has to tell apart.
 
-use bpfcompat_proto::object::{FailureClass, Phase};
+use bpfcompat_proto::object::{FailureClass, MapParam, Phase};
 
 use super::classify;
 use super::evidence::*;
@@ -216,11 +216,48 @@ fn what_a_loader_sets_is_not_blamed_on_the_kernel() {
     e.map_type = Some("stack_trace".into());
     e.map_type_supported = Some(true);
     e.libbpf_lines = vec!["map 'stacks': failed to create: -EINVAL".into()];
-    e.loader_gap = Some("compiled with max_entries 0, sized by its loader at run time".into());
+    e.loader_gap = Some(LoaderGap {
+        params: vec![MapParam::ValueSize, MapParam::MaxEntries],
+        map_type: libbpf_sys::BPF_MAP_TYPE_STACK_TRACE,
+        fixups_would: true,
+    });
     let d = classify(&e);
     assert_eq!(d.class, FailureClass::InvalidObject);
-    assert!(d.reason.contains("max_entries 0"), "{}", d.reason);
-    assert!(d.hint.contains("name: stacks"), "{}", d.hint);
+    assert!(
+        d.reason
+            .contains("leaves value_size and max_entries to its loader, and nothing set them"),
+        "{}",
+        d.reason
+    );
+    assert!(
+        d.hint
+            .contains("name: stacks, stack_depth: N (or value_size: N), max_entries: N"),
+        "{}",
+        d.hint
+    );
+    assert!(d.hint.contains("drop --no-fixups"), "{}", d.hint);
+
+    // Only what the object really set is the kernel's to refuse.
+    e.loader_gap = None;
+    let d = classify(&e);
+    assert_eq!(d.class, FailureClass::Unknown);
+    assert!(d.hint.contains("added after this kernel"), "{}", d.hint);
+
+    // A type the kernel predates is that, whatever the object left unset.
+    e.map_type_supported = Some(false);
+    e.loader_gap = Some(LoaderGap {
+        params: vec![MapParam::NoPrealloc],
+        map_type: libbpf_sys::BPF_MAP_TYPE_LPM_TRIE,
+        fixups_would: false,
+    });
+    assert_eq!(classify(&e).class, FailureClass::UnsupportedMapType);
+    e.map_type_supported = Some(true);
+    let d = classify(&e);
+    assert!(
+        d.hint.contains("map_flags: [BPF_F_NO_PREALLOC]") && !d.hint.contains("--no-fixups"),
+        "{}",
+        d.hint
+    );
 
     let mut e = ev(Phase::ProgramLoad, EINVAL);
     e.subject = "acl".into();

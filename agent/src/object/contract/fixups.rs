@@ -1,21 +1,31 @@
 //! Map shapes set before load: the contract's, then the automatic ones for
-//! maps compiled with `max_entries = 0` that libbpf does not size itself.
+//! what a map leaves to its loader ([`MapShape::left_unset`]) that libbpf
+//! does not set itself.
 //!
-//! Automatic sizes (docs/manifest.md, "Automatic fixups"):
-//! - ring buffers (and user ring buffers): [`RINGBUF_BYTES`], a
-//!   page-aligned power of two;
-//! - maps of maps whose inner map is a ring buffer or a perf event array
-//!   (one per CPU, as Falco's probe has them): the possible CPUs;
-//! - CPU maps: the possible CPUs;
-//! - stack-trace, hash, array, LRU, LPM, queue/stack, bloom, socket, device
-//!   and prog-array maps and other maps of maps: [`DEFAULT_ENTRIES`].
+//! Automatic fixups (docs/manifest.md, "Automatic fixups"):
+//! - `max_entries` 0: ring buffers (and user ring buffers) get
+//!   [`RINGBUF_BYTES`], a page-aligned power of two; maps of maps whose
+//!   inner map is a ring buffer or a perf event array (one per CPU, as
+//!   Falco's probe has them) and CPU maps the possible CPUs; stack-trace,
+//!   hash, array, LRU, LPM, queue/stack, bloom, socket, device and
+//!   prog-array maps and other maps of maps [`DEFAULT_ENTRIES`];
+//! - a stack-trace map's value size 0: the kernel's `perf_event_max_stack`
+//!   frames (127 where it does not say) of 8 bytes (32 with
+//!   `BPF_F_STACK_BUILD_ID`), as profilers size it;
+//! - a flag the map's type is never created without (`BPF_F_NO_PREALLOC`
+//!   of LPM tries and local storages, `BPF_F_MMAPABLE` of arenas): added.
 //!
-//! Left alone: maps libbpf sizes (perf event arrays get the CPU count),
-//! local storage maps (whose size must be 0), and everything with a size.
+//! Left alone: what libbpf sets itself (perf event arrays get the CPU
+//! count), local storage sizes (which must be 0), everything with a value,
+//! and what no loader has a default for (key sizes, other value sizes, an
+//! arena's pages, an inner map to invent): those fail as the object's gap.
 
 use std::os::fd::{FromRawFd, OwnedFd};
 
-use bpfcompat_proto::object::{Fixup, InnerMap, LoaderContract, MaxEntries};
+use bpfcompat_proto::object::map_params::{
+    describe_flags, map_types, stack_frame_bytes, MapParam, MapShape,
+};
+use bpfcompat_proto::object::{Fixup, InnerMap, LoaderContract, MapFixup, MaxEntries};
 use libbpf_rs::{AsRawLibbpf, OpenObject};
 use libbpf_sys as s;
 
@@ -26,6 +36,8 @@ use crate::object::names;
 pub const RINGBUF_BYTES: u32 = 256 * 1024;
 /// What an automatic fixup gives other maps compiled with size 0.
 pub const DEFAULT_ENTRIES: u32 = 10240;
+/// `perf_event_max_stack`'s default, for a kernel that does not say.
+pub const DEFAULT_MAX_STACK: u32 = 127;
 
 /// An inner map to make before any load.
 pub struct InnerWant {
@@ -36,29 +48,72 @@ pub struct InnerWant {
     pub max_entries: u32,
 }
 
+/// A map parameter set before load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    MaxEntries,
+    KeySize,
+    ValueSize,
+    MapFlags,
+    /// `max_entries` of the inner map template libbpf made from the BTF.
+    InnerMaxEntries,
+}
+
+impl Setting {
+    /// Its name in the report's fixups.
+    pub fn field(self) -> &'static str {
+        match self {
+            Setting::MaxEntries => "max_entries",
+            Setting::KeySize => "key_size",
+            Setting::ValueSize => "value_size",
+            Setting::MapFlags => "map_flags",
+            Setting::InnerMaxEntries => "inner_map.max_entries",
+        }
+    }
+}
+
 /// Every map shape to set, and what to report of them.
 #[derive(Default)]
 pub struct Sizes {
-    pub max_entries: Vec<(String, u32)>,
-    pub inner_max_entries: Vec<(String, u32)>,
+    /// (map, what, value), in the order they are set.
+    pub settings: Vec<(String, Setting, u32)>,
     pub inner_maps: Vec<InnerWant>,
     pub recorded: Vec<Fixup>,
 }
 
 impl Sizes {
-    fn set(&mut self, map: &str, field: &str, value: u32, shown: String, why: String) {
-        if field == "max_entries" {
-            self.max_entries.push((map.to_owned(), value));
-        } else {
-            self.inner_max_entries.push((map.to_owned(), value));
-        }
+    fn set(&mut self, map: &str, setting: Setting, value: u32, shown: String, why: String) {
+        self.settings.push((map.to_owned(), setting, value));
         self.recorded.push(Fixup {
             map: map.to_owned(),
-            field: field.to_owned(),
+            field: setting.field().to_owned(),
             value: shown,
             why,
         });
     }
+
+    /// `shape` of map `name` once the settings so far are applied.
+    fn applied(&self, name: &str, mut shape: MapShape) -> MapShape {
+        for (_, setting, v) in self.settings.iter().filter(|(m, _, _)| m == name) {
+            match setting {
+                Setting::MaxEntries => shape.max_entries = *v,
+                Setting::KeySize => shape.key_size = *v,
+                Setting::ValueSize => shape.value_size = *v,
+                Setting::MapFlags => shape.map_flags = *v,
+                Setting::InnerMaxEntries => {}
+            }
+        }
+        shape.inner_map |= self.inner_maps.iter().any(|w| w.outer == name);
+        shape
+    }
+}
+
+/// What the automatic fixups need to know of the booted kernel.
+#[derive(Default)]
+pub struct Kernel {
+    pub cpus: u32,
+    /// `/proc/sys/kernel/perf_event_max_stack`, if the kernel said.
+    pub max_stack: Option<u32>,
 }
 
 fn possible_cpus() -> u32 {
@@ -66,45 +121,88 @@ fn possible_cpus() -> u32 {
     n.max(1) as u32
 }
 
-/// The map shapes `contract` and the automatic rules give `obj`'s maps.
-pub fn plan(contract: &LoaderContract, obj: &OpenObject) -> Sizes {
+/// A map as libbpf will create it (so far): its declaration with what
+/// libbpf filled in at open.
+pub fn shape_of(raw: *const s::bpf_map) -> MapShape {
+    unsafe {
+        MapShape {
+            map_type: s::bpf_map__type(raw),
+            key_size: s::bpf_map__key_size(raw),
+            value_size: s::bpf_map__value_size(raw),
+            max_entries: s::bpf_map__max_entries(raw),
+            map_flags: s::bpf_map__map_flags(raw),
+            inner_map: !s::bpf_map__inner_map(raw as *mut _).is_null(),
+        }
+    }
+}
+
+/// The map shapes `contract` and the automatic rules give `obj`'s maps;
+/// `max_stack` is the kernel's `perf_event_max_stack`.
+pub fn plan(contract: &LoaderContract, obj: &OpenObject, max_stack: Option<u32>) -> Sizes {
     let mut sizes = Sizes::default();
     for f in &contract.maps {
-        if let Some(n) = f.max_entries {
-            let (value, shown) = match n {
-                MaxEntries::Exactly(n) => (n, n.to_string()),
-                MaxEntries::PossibleCpus => {
-                    let n = possible_cpus();
-                    (n, format!("{n} (the possible CPUs)"))
-                }
-            };
-            sizes.set(&f.name, "max_entries", value, shown, "manifest".into());
-        }
-        let inner = match (&f.inner_map, f.inner_ringbuf_bytes) {
-            (Some(m), _) => Some(inner_from(&f.name, m)),
-            (None, Some(bytes)) => Some(InnerWant {
-                outer: f.name.clone(),
-                map_type: s::BPF_MAP_TYPE_RINGBUF,
-                key_size: 0,
-                value_size: 0,
-                max_entries: bytes,
-            }),
-            (None, None) => None,
-        };
-        if let Some(want) = inner {
-            sizes.recorded.push(Fixup {
-                map: f.name.clone(),
-                field: "inner_map".into(),
-                value: describe_inner(&want),
-                why: "manifest".into(),
-            });
-            sizes.inner_maps.push(want);
-        }
+        from_manifest(f, &mut sizes);
     }
     if contract.auto_fixups {
-        automatic(contract, obj, &mut sizes);
+        let kernel = Kernel {
+            cpus: possible_cpus(),
+            max_stack,
+        };
+        automatic(obj, &kernel, &mut sizes);
     }
     sizes
+}
+
+/// What a manifest's `maps:` entry sets.
+fn from_manifest(f: &MapFixup, sizes: &mut Sizes) {
+    let manifest = || "manifest".to_owned();
+    if let Some(n) = f.max_entries {
+        let (value, shown) = match n {
+            MaxEntries::Exactly(n) => (n, n.to_string()),
+            MaxEntries::PossibleCpus => {
+                let n = possible_cpus();
+                (n, format!("{n} (the possible CPUs)"))
+            }
+        };
+        sizes.set(&f.name, Setting::MaxEntries, value, shown, manifest());
+    }
+    for (setting, value) in [
+        (Setting::KeySize, f.key_size),
+        (Setting::ValueSize, f.value_size),
+    ] {
+        if let Some(v) = value {
+            sizes.set(&f.name, setting, v, v.to_string(), manifest());
+        }
+    }
+    if let Some(flags) = f.map_flags {
+        sizes.set(
+            &f.name,
+            Setting::MapFlags,
+            flags,
+            describe_flags(flags),
+            manifest(),
+        );
+    }
+    let inner = match (&f.inner_map, f.inner_ringbuf_bytes) {
+        (Some(m), _) => Some(inner_from(&f.name, m)),
+        (None, Some(bytes)) => Some(InnerWant {
+            outer: f.name.clone(),
+            map_type: s::BPF_MAP_TYPE_RINGBUF,
+            key_size: 0,
+            value_size: 0,
+            max_entries: bytes,
+        }),
+        (None, None) => None,
+    };
+    if let Some(want) = inner {
+        sizes.recorded.push(Fixup {
+            map: f.name.clone(),
+            field: "inner_map".into(),
+            value: describe_inner(&want),
+            why: manifest(),
+        });
+        sizes.inner_maps.push(want);
+    }
 }
 
 fn inner_from(outer: &str, m: &InnerMap) -> InnerWant {
@@ -131,10 +229,9 @@ fn describe_inner(w: &InnerWant) -> String {
     }
 }
 
-/// Sizes for the maps compiled with 0 that the contract leaves alone (and
-/// for the inner map templates of maps it hands no inner map).
-fn automatic(contract: &LoaderContract, obj: &OpenObject, sizes: &mut Sizes) {
-    let cpus = possible_cpus();
+/// What the automatic rules set on the maps the contract leaves something
+/// unset on (and the inner map templates of maps it hands no inner map).
+fn automatic(obj: &OpenObject, kernel: &Kernel, sizes: &mut Sizes) {
     for m in obj.maps() {
         let name = m.name().to_string_lossy().into_owned();
         let raw = m.as_libbpf_object().as_ptr();
@@ -148,31 +245,83 @@ fn automatic(contract: &LoaderContract, obj: &OpenObject, sizes: &mut Sizes) {
             .iter()
             .find(|w| w.outer == name)
             .map(|w| w.map_type);
-        let sized = contract
-            .maps
-            .iter()
-            .any(|f| f.name == name && f.max_entries.is_some());
-        if m.max_entries() == 0 && !sized {
-            let map_type = unsafe { libbpf_sys::bpf_map__type(raw) };
-            if let Some((value, shown, why)) = auto_size(map_type, handed.or(template_type), cpus) {
-                sizes.set(&name, "max_entries", value, shown, why);
+        let shape = sizes.applied(&name, shape_of(raw));
+        for param in shape.left_unset() {
+            if let Some((setting, value, shown, why)) =
+                automatic_value(param, &shape, handed.or(template_type), kernel)
+            {
+                sizes.set(&name, setting, value, shown, why);
             }
         }
         let template_unsized =
             !template.is_null() && unsafe { libbpf_sys::bpf_map__max_entries(template) } == 0;
         if handed.is_none() && template_unsized {
-            if let Some((value, shown, why)) = auto_size(template_type.unwrap_or(0), None, cpus) {
+            let (cpus, t) = (kernel.cpus, template_type.unwrap_or(0));
+            if let Some((value, shown, why)) = auto_size(t, None, cpus) {
                 let why = format!("inner map: {why}");
-                sizes.set(&name, "inner_map.max_entries", value, shown, why);
+                sizes.set(&name, Setting::InnerMaxEntries, value, shown, why);
             }
         }
     }
 }
 
+/// What an automatic fixup sets for `param`, which `shape` leaves unset,
+/// as (what, value, shown, why); `None` where no loader has a default.
+fn automatic_value(
+    param: MapParam,
+    shape: &MapShape,
+    inner: Option<u32>,
+    kernel: &Kernel,
+) -> Option<(Setting, u32, String, String)> {
+    match param {
+        MapParam::MaxEntries => auto_size(shape.map_type, inner, kernel.cpus)
+            .map(|(value, shown, why)| (Setting::MaxEntries, value, shown, why)),
+        MapParam::ValueSize if shape.map_type == map_types::STACK_TRACE => {
+            let (value, shown, why) = stack_value_size(kernel.max_stack, shape.map_flags);
+            Some((Setting::ValueSize, value, shown, why))
+        }
+        MapParam::NoPrealloc | MapParam::Mmapable => {
+            let flags = shape.map_flags | param.flag()?;
+            let flag = param.name().trim_start_matches("map_flags ");
+            let why = format!(
+                "compiled without {flag}, without which the kernel creates no {}; added, as its loader must",
+                names::map_type(shape.map_type)
+            );
+            Some((Setting::MapFlags, flags, describe_flags(flags), why))
+        }
+        _ => None,
+    }
+}
+
+/// The automatic fixups would set `param` on a map shaped `shape`.
+pub fn would_fix(param: MapParam, shape: &MapShape) -> bool {
+    automatic_value(param, shape, None, &Kernel::default()).is_some()
+}
+
+/// A stack-trace map's value size as profilers give it: the deepest stack
+/// the kernel keeps (`perf_event_max_stack`), in frames of 8 bytes (32
+/// with build ids); as (value, shown, why).
+fn stack_value_size(max_stack: Option<u32>, map_flags: u32) -> (u32, String, String) {
+    let depth = max_stack.unwrap_or(DEFAULT_MAX_STACK);
+    let frame = stack_frame_bytes(map_flags);
+    let source = match max_stack {
+        Some(_) => "the kernel's perf_event_max_stack",
+        None => "perf_event_max_stack's default (the kernel does not say)",
+    };
+    (
+        depth * frame,
+        format!("{} ({depth} frames of {frame} bytes)", depth * frame),
+        format!(
+            "compiled with value size 0: a stack-trace map whose depth its loader sets; \
+             {source}, {depth} frames of {frame} bytes, as profilers size it"
+        ),
+    )
+}
+
 /// The size a loader would give a map of `map_type` compiled with
-/// `max_entries = 0`, as (value, shown, why); `None` where it must stay 0
-/// or libbpf sizes it.
-pub fn auto_size(map_type: u32, inner: Option<u32>, cpus: u32) -> Option<(u32, String, String)> {
+/// `max_entries = 0`, as (value, shown, why); `None` where it must stay 0,
+/// libbpf sizes it or no loader has a default.
+fn auto_size(map_type: u32, inner: Option<u32>, cpus: u32) -> Option<(u32, String, String)> {
     let per_cpu = |what: &str| {
         Some((
             cpus,
@@ -293,5 +442,59 @@ mod tests {
         ] {
             assert_eq!(auto_size(t, None, 4), None, "{t}");
         }
+    }
+
+    /// A profiler's stack map (a key and nothing else) on a kernel that
+    /// says 127, an LPM trie without its flag, a hash without a key.
+    #[test]
+    fn what_maps_leave_unset_gets_a_loaders_value_or_nothing() {
+        let kernel = Kernel {
+            cpus: 4,
+            max_stack: Some(127),
+        };
+        let stack = MapShape {
+            map_type: s::BPF_MAP_TYPE_STACK_TRACE,
+            key_size: 4,
+            ..MapShape::default()
+        };
+        let (setting, value, shown, why) =
+            automatic_value(MapParam::ValueSize, &stack, None, &kernel).unwrap();
+        assert_eq!((setting, value), (Setting::ValueSize, 1016));
+        assert_eq!(shown, "1016 (127 frames of 8 bytes)");
+        assert!(why.contains("the kernel's perf_event_max_stack"), "{why}");
+        let build_ids = MapShape {
+            map_flags: bpfcompat_proto::object::map_params::STACK_BUILD_ID,
+            ..stack
+        };
+        let without_kernel = Kernel::default();
+        let (_, value, _, why) =
+            automatic_value(MapParam::ValueSize, &build_ids, None, &without_kernel).unwrap();
+        assert_eq!(value, 127 * 32);
+        assert!(why.contains("default"), "{why}");
+
+        let trie = MapShape {
+            map_type: s::BPF_MAP_TYPE_LPM_TRIE,
+            map_flags: 1 << 7,
+            ..MapShape::default()
+        };
+        let (setting, value, shown, why) =
+            automatic_value(MapParam::NoPrealloc, &trie, None, &kernel).unwrap();
+        assert_eq!((setting, value), (Setting::MapFlags, 0x81));
+        assert_eq!(shown, "0x81 (BPF_F_NO_PREALLOC | BPF_F_RDONLY_PROG)");
+        assert!(why.contains("no lpm_trie"), "{why}");
+
+        let hash = MapShape {
+            map_type: s::BPF_MAP_TYPE_HASH,
+            ..MapShape::default()
+        };
+        assert!(!would_fix(MapParam::KeySize, &hash));
+        assert!(!would_fix(MapParam::ValueSize, &hash));
+        assert!(would_fix(MapParam::MaxEntries, &hash));
+        assert!(would_fix(MapParam::ValueSize, &stack));
+        let arena = MapShape {
+            map_type: s::BPF_MAP_TYPE_ARENA,
+            ..MapShape::default()
+        };
+        assert!(!would_fix(MapParam::MaxEntries, &arena));
     }
 }

@@ -4,13 +4,15 @@
 //! the object, so the whole load, the trial loads and the isolation loads
 //! all see the object its loader would load.
 //!
-//! [`fixups`] decides map shapes, [`variants`] which variant of each group
+//! [`fixups`] decides map shapes (sizes, flags), [`variants`] which variant of each group
 //! is kept, [`behavior`] runs the workload and tests once everything is
 //! attached.
 
 pub mod behavior;
 pub mod fixups;
 pub mod variants;
+
+use fixups::Setting;
 
 use std::collections::BTreeSet;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -21,17 +23,18 @@ use libbpf_rs::{AsRawLibbpf, OpenObject};
 /// Everything applied to an opened object before it is loaded.
 #[derive(Default)]
 pub struct Prepare {
-    max_entries: Vec<(String, u32)>,
+    /// Map sizes and flags, as (map, what, value).
+    settings: Vec<(String, Setting, u32)>,
     /// Inner maps made here, for maps of maps (`bpf_map__set_inner_map_fd`).
     inner_maps: Vec<(String, OwnedFd)>,
-    /// Sizes for the inner map templates libbpf made from the BTF.
-    inner_max_entries: Vec<(String, u32)>,
     prog_types: Vec<(String, u32)>,
     globals: Vec<GlobalValue>,
     /// fentry/fexit/lsm programs given another function: set before load.
     attach_targets: Vec<(String, String)>,
     /// Variants not selected: autoload off.
     pub off: BTreeSet<String>,
+    /// The automatic fixups are on (no `--no-fixups`).
+    pub auto_fixups: bool,
 }
 
 /// An inner map that could not be made: the kernel refused it.
@@ -43,22 +46,23 @@ pub struct InnerMapFailure {
 }
 
 impl Prepare {
-    /// What `contract` asks for `obj` (as opened), with the fixups it
-    /// implies recorded for the report.
+    /// What `contract` asks for `obj` (as opened) on a kernel whose
+    /// `perf_event_max_stack` is `max_stack`, with the fixups it implies
+    /// recorded for the report.
     pub fn new(
         contract: &LoaderContract,
         obj: &OpenObject,
+        max_stack: Option<u32>,
     ) -> Result<(Prepare, Vec<Fixup>), InnerMapFailure> {
-        let sizes = fixups::plan(contract, obj);
+        let sizes = fixups::plan(contract, obj, max_stack);
         let mut inner_maps = Vec::new();
         for want in &sizes.inner_maps {
             let fd = fixups::create_inner(want)?;
             inner_maps.push((want.outer.clone(), fd));
         }
         let prepare = Prepare {
-            max_entries: sizes.max_entries,
+            settings: sizes.settings,
             inner_maps,
-            inner_max_entries: sizes.inner_max_entries,
             prog_types: contract
                 .program_types
                 .iter()
@@ -74,6 +78,7 @@ impl Prepare {
                 })
                 .collect(),
             off: BTreeSet::new(),
+            auto_fixups: contract.auto_fixups,
         };
         Ok((prepare, sizes.recorded))
     }
@@ -109,35 +114,47 @@ impl Prepare {
         }
         for m in obj.maps_mut() {
             let name = m.name().to_string_lossy().into_owned();
-            let raw = m.as_libbpf_object().as_ptr();
-            if let Some((_, n)) = self.max_entries.iter().find(|(m, _)| *m == name) {
-                check(
-                    unsafe { libbpf_sys::bpf_map__set_max_entries(raw, *n) },
-                    || format!("setting max_entries of map {name} to {n}"),
-                )?;
+            self.apply_map(&name, m.as_libbpf_object().as_ptr())?;
+        }
+        Ok(())
+    }
+
+    /// Applies the settings, inner map and globals of map `name`.
+    fn apply_map(&self, name: &str, raw: *mut libbpf_sys::bpf_map) -> Result<(), String> {
+        for (_, setting, v) in self.settings.iter().filter(|(m, _, _)| m == name) {
+            let target = match setting {
+                Setting::InnerMaxEntries => unsafe { libbpf_sys::bpf_map__inner_map(raw) },
+                _ => raw,
+            };
+            if target.is_null() {
+                continue;
             }
-            if let Some((_, n)) = self.inner_max_entries.iter().find(|(m, _)| *m == name) {
-                let inner = unsafe { libbpf_sys::bpf_map__inner_map(raw) };
-                if !inner.is_null() {
-                    check(
-                        unsafe { libbpf_sys::bpf_map__set_max_entries(inner, *n) },
-                        || format!("setting max_entries of the inner map of {name} to {n}"),
-                    )?;
+            let rc = unsafe {
+                match setting {
+                    Setting::MaxEntries | Setting::InnerMaxEntries => {
+                        libbpf_sys::bpf_map__set_max_entries(target, *v)
+                    }
+                    Setting::KeySize => libbpf_sys::bpf_map__set_key_size(target, *v),
+                    Setting::ValueSize => libbpf_sys::bpf_map__set_value_size(target, *v),
+                    Setting::MapFlags => libbpf_sys::bpf_map__set_map_flags(target, *v),
                 }
-            }
-            if let Some((_, fd)) = self.inner_maps.iter().find(|(m, _)| *m == name) {
-                check(
-                    unsafe { libbpf_sys::bpf_map__set_inner_map_fd(raw, fd.as_raw_fd()) },
-                    || format!("setting the inner map of {name}"),
-                )?;
-            }
-            for g in self
-                .globals
-                .iter()
-                .filter(|g| internal_map_of(&name, raw, &g.section))
-            {
-                set_global(raw, g)?;
-            }
+            };
+            check(rc, || {
+                format!("setting {} of map {name} to {v}", setting.field())
+            })?;
+        }
+        if let Some((_, fd)) = self.inner_maps.iter().find(|(m, _)| m == name) {
+            check(
+                unsafe { libbpf_sys::bpf_map__set_inner_map_fd(raw, fd.as_raw_fd()) },
+                || format!("setting the inner map of {name}"),
+            )?;
+        }
+        for g in self
+            .globals
+            .iter()
+            .filter(|g| internal_map_of(name, raw, &g.section))
+        {
+            set_global(raw, g)?;
         }
         Ok(())
     }
