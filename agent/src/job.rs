@@ -56,8 +56,8 @@ fn read_job(port: &mut ResultPort) -> Result<(Envelope, Vec<u8>), String> {
         match job::receive(&stream) {
             Received::Incomplete => {}
             Received::Job(envelope, inline) => match archive(&envelope, inline) {
-                Ok(archive) => {
-                    port.write(Answer::Ok(job::digest(&archive)).line().as_bytes());
+                Ok((archive, digest)) => {
+                    port.write(Answer::Ok(digest).line().as_bytes());
                     return Ok((envelope, archive));
                 }
                 Err(why) => reject(port, &mut stream, why),
@@ -67,17 +67,19 @@ fn read_job(port: &mut ResultPort) -> Result<(Envelope, Vec<u8>), String> {
     }
 }
 
-/// The archive: the bytes that followed the envelope, or its fw_cfg file.
-fn archive(envelope: &Envelope, inline: &[u8]) -> Result<Vec<u8>, String> {
+/// The archive, the bytes that followed the envelope or its fw_cfg file,
+/// and its sha256 (hashed once: megabytes are slow under emulation).
+fn archive(envelope: &Envelope, inline: &[u8]) -> Result<(Vec<u8>, String), String> {
     let Some(file) = &envelope.fw_cfg else {
-        return Ok(inline.to_vec());
+        return Ok((inline.to_vec(), job::digest(inline)));
     };
     let fail = |why: String| format!("{}{}: {why}", job::FW_CFG_FAILED, file.name);
     let bytes = crate::fwcfg::read_file(&file.name, file.len).map_err(fail)?;
-    if job::digest(&bytes) != file.sha256 {
+    let digest = job::digest(&bytes);
+    if digest != file.sha256 {
         return Err(fail("its sha256 is not the one announced".to_owned()));
     }
-    Ok(bytes)
+    Ok((bytes, digest))
 }
 
 fn reject(port: &mut ResultPort, stream: &mut Vec<u8>, why: String) {
