@@ -22,6 +22,7 @@
 //! - [`commands`] and [`cli`]: the edge, where flags become options and
 //!   stages become subcommands.
 
+pub mod arch;
 pub mod boot;
 pub mod cli;
 pub mod commands;

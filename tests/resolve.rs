@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bpfcompat::arch::Arch;
 use bpfcompat::kernel::{
     self, import, list_blobs, prune, verify, KernelError, Limits, Mirror, Options, ResolvedKernel,
     Source, SourceFormat, Transfer, APT_GET_ENV,
@@ -15,7 +16,7 @@ use bpfcompat_testkit::cache::{
     resolve_twice_at_once, scratch_cache, serve_kernel, unpinned_url, url_source,
 };
 use bpfcompat_testkit::http::{Plan, TestServer};
-use bpfcompat_testkit::kernels::{fake_bzimage, K72, TINY};
+use bpfcompat_testkit::kernels::{fake_bzimage, ARM64, K72, TINY};
 use bpfcompat_testkit::oci::oci_registry;
 use bpfcompat_testkit::packages::{build_deb, build_rpm, TarEntry};
 use bpfcompat_testkit::sha256_hex;
@@ -855,4 +856,47 @@ fn import_verify_and_prune_look_after_the_cache() {
     prune(&cache, None).unwrap();
     assert!(listing(&cache, "blobs/sha256").is_empty());
     assert!(listing(&cache, "extracted").is_empty());
+}
+
+#[test]
+fn an_arm64_package_resolves_as_arm64_and_is_refused_as_x86() {
+    let (_dir, cache) = scratch_cache();
+    for k in ARM64 {
+        let source = file_source(&k.path(), Some(k.sha256));
+        let arm64 = Options {
+            arch: Arch::Arm64,
+            ..offline()
+        };
+        let got = kernel::resolve(&cache, &source, &arm64).unwrap();
+        assert_eq!(got.format, SourceFormat::Deb, "{}", k.id);
+        assert!(got.modules.is_some(), "{}: its modules are kept", k.id);
+        let head = &fs::read(&got.image).unwrap()[..0x40];
+        assert_eq!(&head[0x38..0x3c], b"ARM\x64", "{}: the Image itself", k.id);
+
+        let x86 = Options {
+            arch: Arch::X86_64,
+            ..offline()
+        };
+        let msg = kernel::resolve(&cache, &source, &x86)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("is an arm64 kernel")
+                && msg.contains("declares `arch: x86_64`")
+                && msg.contains("set `arch: arm64`"),
+            "{msg}"
+        );
+    }
+    // And an x86 image declared arm64 is refused the other way round.
+    let arm64 = Options {
+        arch: Arch::Arm64,
+        ..offline()
+    };
+    let msg = kernel::resolve(&cache, &file_source(&TINY.path(), None), &arm64)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("is an x86_64 kernel") && msg.contains("`arch: arm64`"),
+        "{msg}"
+    );
 }

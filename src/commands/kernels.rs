@@ -181,7 +181,10 @@ fn kernel_rows(
             rows.push([id, state, release, digest, size, source.describe()]);
         };
     for k in &matrix.kernels {
-        let opts = opts_for(&k.id);
+        let opts = Options {
+            arch: k.arch,
+            ..opts_for(&k.id)
+        };
         let resolved = kernel::resolve(cache, &k.source, &opts).map(|r| {
             [
                 "cached".into(),
@@ -364,7 +367,7 @@ fn verify_remote(cache: &KernelCache, matrix: Option<&Path>) -> anyhow::Result<u
             ];
             for (id, source) in sources {
                 let Some(source) = source else { continue };
-                let (state, detail) = match kernel::check_remote(source, &limits) {
+                let (state, detail) = match kernel::check_remote(source, k.arch, &limits) {
                     Ok(detail) => {
                         let moved = match (source.pin(), detail.strip_prefix("points at sha256:")) {
                             (Some(pin), Some(now)) if pin != now => {

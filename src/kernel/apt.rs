@@ -14,6 +14,7 @@ use tempfile::NamedTempFile;
 use super::cache::{self, KernelCache};
 use super::error::KernelError;
 use super::hash;
+use crate::arch::Arch;
 
 /// The environment variable naming the apt-get to run.
 pub const APT_GET_ENV: &str = "BPFCOMPAT_APT_GET";
@@ -39,8 +40,12 @@ pub fn valid_version(version: &str) -> bool {
 
 /// The name apt gives the downloaded file (`NAME_VERSION_amd64.deb`, the
 /// epoch's colon written `%3a`), to look for in a mirror.
-pub(crate) fn file_name(package: &str, version: &str) -> String {
-    format!("{package}_{}_amd64.deb", version.replace(':', "%3a"))
+pub(crate) fn file_name(package: &str, version: &str, arch: Arch) -> String {
+    format!(
+        "{package}_{}_{}.deb",
+        version.replace(':', "%3a"),
+        arch.debian()
+    )
 }
 
 /// One `apt-get download` of `PACKAGE=VERSION` for a source: its checked
@@ -49,14 +54,21 @@ struct AptGet<'a> {
     origin: &'a str,
     package: &'a str,
     version: &'a str,
+    arch: Arch,
 }
 
 impl<'a> AptGet<'a> {
-    fn new(origin: &'a str, package: &'a str, version: &'a str) -> Result<Self, KernelError> {
+    fn new(
+        origin: &'a str,
+        package: &'a str,
+        version: &'a str,
+        arch: Arch,
+    ) -> Result<Self, KernelError> {
         let apt = AptGet {
             origin,
             package,
             version,
+            arch,
         };
         if !valid_package(package) || !valid_version(version) {
             return Err(apt.err(format!(
@@ -73,13 +85,21 @@ impl<'a> AptGet<'a> {
         }
     }
 
+    /// `PACKAGE=VERSION`, or `PACKAGE:ARCH=VERSION` for another architecture
+    /// than the host's (apt must know it: `dpkg --add-architecture`).
+    fn spec(&self) -> String {
+        if self.arch == Arch::host() {
+            format!("{}={}", self.package, self.version)
+        } else {
+            format!("{}:{}={}", self.package, self.arch.debian(), self.version)
+        }
+    }
+
     /// `apt-get download [extra] PACKAGE=VERSION` in `dir`.
     fn run(&self, extra: &[&str], dir: Option<&Path>) -> Result<std::process::Output, KernelError> {
         let program = std::env::var_os(APT_GET_ENV).unwrap_or_else(|| "apt-get".into());
         let mut cmd = Command::new(&program);
-        cmd.arg("download")
-            .args(extra)
-            .arg(format!("{}={}", self.package, self.version));
+        cmd.arg("download").args(extra).arg(self.spec());
         if let Some(dir) = dir {
             cmd.current_dir(dir);
         }
@@ -94,14 +114,20 @@ impl<'a> AptGet<'a> {
 
 /// Where apt would fetch `PACKAGE=VERSION` from, without fetching it
 /// (`apt-get download --print-uris`): for `bpfcompat kernels verify --remote`.
-pub(crate) fn print_uri(origin: &str, package: &str, version: &str) -> Result<String, KernelError> {
-    let apt = AptGet::new(origin, package, version)?;
+pub(crate) fn print_uri(
+    origin: &str,
+    package: &str,
+    version: &str,
+    arch: Arch,
+) -> Result<String, KernelError> {
+    let apt = AptGet::new(origin, package, version, arch)?;
     let output = apt.run(&["--print-uris"], None)?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     match stdout.lines().find(|l| l.starts_with('\'')) {
         Some(line) if output.status.success() => Ok(line.trim().to_owned()),
         _ => Err(apt.err(format!(
-            "`apt-get download --print-uris {package}={version}` found no such package ({}): {}",
+            "`apt-get download --print-uris {}` found no such package ({}): {}",
+            apt.spec(),
             output.status,
             String::from_utf8_lossy(&output.stderr).trim()
         ))),
@@ -115,9 +141,10 @@ pub(crate) fn download(
     origin: &str,
     package: &str,
     version: &str,
+    arch: Arch,
     out: &mut NamedTempFile,
 ) -> Result<String, KernelError> {
-    let apt = AptGet::new(origin, package, version)?;
+    let apt = AptGet::new(origin, package, version, arch)?;
     let dir = tempfile::Builder::new()
         .prefix(&cache::temp_prefix("apt"))
         .tempdir_in(cache.tmp_dir())
@@ -128,9 +155,18 @@ pub(crate) fn download(
         let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         return Err(apt.err(format!(
-            "`apt-get download {package}={version}` failed ({}): {}",
+            "`apt-get download {}` failed ({}): {}{}",
+            apt.spec(),
             output.status,
-            tail.join(" / ")
+            tail.join(" / "),
+            if arch == Arch::host() {
+                String::new()
+            } else {
+                format!(
+                    "; for {arch} packages apt needs `dpkg --add-architecture {}` and `apt-get update`",
+                    arch.debian()
+                )
+            }
         )));
     }
     let debs: Vec<_> = std::fs::read_dir(dir.path())
@@ -141,7 +177,8 @@ pub(crate) fn download(
         .collect();
     let [deb] = debs.as_slice() else {
         return Err(apt.err(format!(
-            "`apt-get download {package}={version}` left {} .deb files, expected one",
+            "`apt-get download {}` left {} .deb files, expected one",
+            apt.spec(),
             debs.len()
         )));
     };
@@ -168,6 +205,7 @@ mod tests {
         assert!(valid_version("1:2.0~rc1+b2"));
         assert!(!valid_version("-1"));
         assert!(!valid_version("1 2"));
-        assert_eq!(file_name("a", "1:2-3"), "a_1%3a2-3_amd64.deb");
+        assert_eq!(file_name("a", "1:2-3", Arch::X86_64), "a_1%3a2-3_amd64.deb");
+        assert_eq!(file_name("a", "1", Arch::Arm64), "a_1_arm64.deb");
     }
 }

@@ -273,7 +273,8 @@ mod tests {
         );
         let msg = extract(&deb).err().expect("must be rejected").to_string();
         assert!(
-            msg.contains("./boot/vmlinuz-1.0") && msg.contains("not an x86 bzImage"),
+            msg.contains("./boot/vmlinuz-1.0")
+                && msg.contains("neither an x86 bzImage nor an arm64 Image"),
             "{msg}"
         );
     }

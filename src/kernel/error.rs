@@ -3,6 +3,8 @@
 use std::io;
 use std::path::PathBuf;
 
+use crate::arch::Arch;
+
 /// Everything that can go wrong getting a kernel. Each message names the input
 /// it is about and says what to do. Reports and warnings print the message
 /// alone, so most messages show their cause; such a cause is not also
@@ -37,7 +39,7 @@ pub enum KernelError {
         actual: String,
     },
 
-    #[error("kernel source {origin} is not a kernel: found {found}; expected an x86 bzImage (boot header \"HdrS\" at offset 0x202) or a Debian (.deb) or RPM (.rpm) package containing one")]
+    #[error("kernel source {origin} is not a kernel: found {found}; expected an x86 bzImage (boot header \"HdrS\" at offset 0x202), an arm64 Image (\"ARM\\x64\" at 0x38), or a Debian (.deb) or RPM (.rpm) package containing one")]
     NotAKernel { origin: String, found: String },
 
     #[error("kernel source {origin}: downloading {url} failed after {attempts} attempt(s): {detail}; check the URL and the network (proxy settings come from HTTPS_PROXY/HTTP_PROXY/NO_PROXY)")]
@@ -93,8 +95,15 @@ pub enum KernelError {
         candidates: Vec<String>,
     },
 
-    #[error("kernel source {origin}: package entry {entry} is not an x86 bzImage (found {found}); this package's kernel cannot be booted with qemu -kernel")]
-    ImageNotBzImage {
+    #[error("kernel source {origin} is an {found} kernel, but the matrix declares `arch: {declared}` for it; set `arch: {found}` on this kernel, or point its source at the {declared} build")]
+    WrongArch {
+        origin: String,
+        declared: Arch,
+        found: Arch,
+    },
+
+    #[error("kernel source {origin}: package entry {entry} is neither an x86 bzImage nor an arm64 Image (found {found}); this package's kernel cannot be booted with qemu -kernel")]
+    ImageNotBootable {
         origin: String,
         entry: String,
         found: String,

@@ -91,7 +91,7 @@ pub(crate) fn read_record(cache: &KernelCache, key: &str) -> Option<Record> {
 fn record_text(record: &Record) -> String {
     let kind = match (&record.image, record.format) {
         (None, _) => "modules",
-        (Some(_), SourceFormat::BzImage | SourceFormat::Deb) => "deb",
+        (Some(_), SourceFormat::BzImage | SourceFormat::Image | SourceFormat::Deb) => "deb",
         (Some(_), SourceFormat::Rpm) => "rpm",
         (Some(_), SourceFormat::Oci) => "oci",
     };

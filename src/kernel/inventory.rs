@@ -44,6 +44,7 @@ pub fn list_blobs(cache: &KernelCache) -> Result<Vec<BlobInfo>, KernelError> {
 fn kind_of(head: &[u8]) -> &'static str {
     match SourceFormat::recognise(head) {
         Some(SourceFormat::BzImage) => "bzImage",
+        Some(SourceFormat::Image) => "Image",
         Some(SourceFormat::Deb) => "deb",
         Some(SourceFormat::Rpm) => "rpm",
         Some(SourceFormat::Oci) => "image",

@@ -348,12 +348,13 @@ impl<'a> Image<'a> {
     }
 
     fn select_platform(&self, entries: &[Descriptor]) -> Result<String, KernelError> {
-        let amd64 = entries.iter().find(|e| {
+        let arch = self.opts.arch.oci();
+        let wanted = entries.iter().find(|e| {
             e.platform
                 .as_ref()
-                .is_some_and(|p| p.os == "linux" && p.architecture == "amd64")
+                .is_some_and(|p| p.os == "linux" && p.architecture == arch)
         });
-        match amd64 {
+        match wanted {
             Some(entry) => self.digest_of(entry),
             None => {
                 let found: Vec<String> = entries
@@ -364,7 +365,7 @@ impl<'a> Image<'a> {
                     })
                     .collect();
                 Err(self.err(format!(
-                    "the image has no linux/amd64 variant (it has: {}); QEMU here boots x86_64 kernels",
+                    "the image has no linux/{arch} variant (it has: {}); set the kernel's `arch:` to one of them",
                     found.join(", ")
                 )))
             }
@@ -812,6 +813,16 @@ mod tests {
             msg.contains("no linux/amd64") && msg.contains("linux/arm64"),
             "{msg}"
         );
+        // An arm64 kernel takes the arm64 variant.
+        let opts = Options {
+            arch: crate::arch::Arch::Arm64,
+            ..Options::default()
+        };
+        let image = Image {
+            opts: &opts,
+            ..image
+        };
+        assert_eq!(image.select_platform(&entries).unwrap(), "a".repeat(64));
     }
 
     #[test]

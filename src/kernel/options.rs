@@ -2,6 +2,7 @@
 
 use super::fetch::{Limits, ProgressFn};
 use super::mirror::Mirror;
+use crate::arch::Arch;
 
 /// How to resolve: where else to look, what to tell, what not to do.
 #[derive(Clone, Default)]
@@ -19,4 +20,7 @@ pub struct Options {
     /// Timeouts, size limit and attempts of every download (tests shorten
     /// them to provoke faults quickly).
     pub limits: Limits,
+    /// The architecture the kernel must be (the matrix's `arch:`): which
+    /// package apt fetches, which variant of an image index is taken.
+    pub arch: Arch,
 }

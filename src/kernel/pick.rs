@@ -199,8 +199,8 @@ fn extract_entry(
     };
     let write_err = |path: &std::path::Path, err| KernelError::cache("write", path.to_owned(), err);
     let head = sniff::read_head(entry).map_err(read_err)?;
-    if !sniff::is_bzimage(&head) {
-        return Err(KernelError::ImageNotBzImage {
+    if sniff::kernel_arch(&head).is_none() {
+        return Err(KernelError::ImageNotBootable {
             origin: origin.to_owned(),
             entry: name,
             found: sniff::describe(&head),

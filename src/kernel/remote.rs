@@ -7,10 +7,11 @@ use super::error::KernelError;
 use super::fetch::{self, Limits};
 use super::source::Source;
 use super::{apt, oci};
+use crate::arch::Arch;
 
 /// What the source's origin says now, in a few words: "HTTP 200, 14 MB",
 /// "points at sha256:...", apt's URI. An error when it is not published.
-pub fn check_remote(source: &Source, limits: &Limits) -> Result<String, KernelError> {
+pub fn check_remote(source: &Source, arch: Arch, limits: &Limits) -> Result<String, KernelError> {
     let origin = source.describe();
     match source {
         Source::File { path, .. } => std::fs::metadata(path)
@@ -25,7 +26,7 @@ pub fn check_remote(source: &Source, limits: &Limits) -> Result<String, KernelEr
             .map(|digest| format!("points at sha256:{digest}")),
         Source::Apt {
             package, version, ..
-        } => apt::print_uri(&origin, package, version).map(|uri| format!("apt has {uri}")),
+        } => apt::print_uri(&origin, package, version, arch).map(|uri| format!("apt has {uri}")),
     }
 }
 

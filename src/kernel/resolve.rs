@@ -16,6 +16,7 @@ use super::modtree::ModuleTree;
 use super::options::Options;
 use super::source::{ResolvedKernel, Source, SourceFormat};
 use super::{apt, extract, fetch, hash, oci, sniff};
+use crate::arch::Arch;
 
 /// Resolve a source to a verified bzImage, downloading and extracting into the
 /// cache as needed. Blocking.
@@ -24,10 +25,31 @@ pub fn resolve(
     source: &Source,
     opts: &Options,
 ) -> Result<ResolvedKernel, KernelError> {
-    match resolve_for(cache, source, opts, Want::Kernel(source.kernel_path()))? {
-        Got::Kernel(kernel) => Ok(kernel),
+    let kernel = match resolve_for(cache, source, opts, Want::Kernel(source.kernel_path()))? {
+        Got::Kernel(kernel) => kernel,
         Got::Modules(_) => unreachable!("a kernel was wanted"),
+    };
+    let found = match kernel.format {
+        SourceFormat::BzImage => Some(Arch::X86_64),
+        SourceFormat::Image => Some(Arch::Arm64),
+        _ => image_arch(&kernel.image)
+            .map_err(|err| KernelError::cache("read", kernel.image.clone(), err))?,
+    };
+    match found {
+        Some(found) if found != opts.arch => Err(KernelError::WrongArch {
+            origin: source.describe(),
+            declared: opts.arch,
+            found,
+        }),
+        _ => Ok(kernel),
     }
+}
+
+/// The architecture of a kernel image on disk, from its head.
+fn image_arch(image: &Path) -> io::Result<Option<Arch>> {
+    Ok(sniff::kernel_arch(&sniff::read_head(&mut File::open(
+        image,
+    )?)?))
 }
 
 /// Resolve a source of kernel modules (a matrix entry's `modules:`) to its
@@ -90,7 +112,7 @@ fn resolve_for(
         Source::Apt {
             package, version, ..
         } => {
-            let name = apt::file_name(package, version);
+            let name = apt::file_name(package, version, opts.arch);
             let single = Single {
                 cache,
                 opts,
@@ -99,7 +121,7 @@ fn resolve_for(
                 mirror_name: Some(&name),
             };
             single.resolve(pin.as_deref(), &mut |out| {
-                apt::download(cache, &origin, package, version, out)
+                apt::download(cache, &origin, package, version, opts.arch, out)
             })
         }
         Source::Oci { reference, .. } => {
@@ -132,7 +154,9 @@ fn resolve_file(
         }
     }
     match SourceFormat::recognise(&head) {
-        Some(SourceFormat::BzImage) => bare_image(origin, path.to_owned(), &actual, want),
+        Some(format @ (SourceFormat::BzImage | SourceFormat::Image)) => {
+            bare_image(origin, path.to_owned(), &actual, format, want)
+        }
         Some(format) => {
             cache.prepare()?;
             let _lock = cache.lock(&actual)?;
@@ -157,11 +181,12 @@ fn hash_and_head(r: impl Read) -> io::Result<(String, Vec<u8>)> {
     Ok((r.finish()?, head))
 }
 
-/// A bare bzImage: the kernel, with no module tree; no use as modules.
+/// A bare kernel image: the kernel, with no module tree; no use as modules.
 fn bare_image(
     origin: &str,
     image: PathBuf,
     digest: &str,
+    format: SourceFormat,
     want: Want<'_>,
 ) -> Result<Got, KernelError> {
     match want {
@@ -173,7 +198,7 @@ fn bare_image(
             image,
             sha256: digest.to_owned(),
             source_sha256: digest.to_owned(),
-            format: SourceFormat::BzImage,
+            format,
             modules: None,
         })),
         Want::Modules => Err(KernelError::NoModules {
@@ -309,7 +334,9 @@ impl Single<'_> {
         let blob_err = |err| KernelError::cache("read", blob.clone(), err);
         let head = sniff::read_head(&mut File::open(&blob).map_err(blob_err)?).map_err(blob_err)?;
         match SourceFormat::recognise(&head) {
-            Some(SourceFormat::BzImage) => bare_image(self.origin, blob, digest, self.want),
+            Some(format @ (SourceFormat::BzImage | SourceFormat::Image)) => {
+                bare_image(self.origin, blob, digest, format, self.want)
+            }
             Some(format) => {
                 let result = extract::extract_locked(
                     self.cache,

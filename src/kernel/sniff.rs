@@ -3,12 +3,18 @@
 
 use std::io::{self, Read};
 
+use crate::arch::Arch;
+
 /// How many leading bytes recognition needs: the bzImage magic ends at 0x206.
 pub(crate) const HEAD_LEN: usize = 0x206;
 
 /// The x86 boot protocol's header signature (Documentation/arch/x86/boot.rst).
 const BZIMAGE_MAGIC_OFFSET: usize = 0x202;
 const BZIMAGE_MAGIC: &[u8; 4] = b"HdrS";
+/// The arm64 `Image` header's magic, "ARM\x64" at 0x38
+/// (Documentation/arch/arm64/booting.rst).
+const ARM64_MAGIC_OFFSET: usize = 0x38;
+const ARM64_MAGIC: &[u8; 4] = b"ARM\x64";
 const AR_MAGIC: &[u8; 8] = b"!<arch>\n";
 /// The lead of an RPM package (rpm's `docs/manual/format.md`).
 const RPM_MAGIC: &[u8; 4] = &[0xed, 0xab, 0xee, 0xdb];
@@ -32,6 +38,31 @@ const BOOT_SIGNATURE: &[u8; 2] = &[0x55, 0xaa];
 pub fn is_bzimage(head: &[u8]) -> bool {
     head.get(BZIMAGE_MAGIC_OFFSET..BZIMAGE_MAGIC_OFFSET + BZIMAGE_MAGIC.len())
         == Some(BZIMAGE_MAGIC)
+}
+
+/// The architecture of a kernel image QEMU boots with `-kernel`, from its
+/// head: an x86 bzImage, or an arm64 `Image`, plain or gzip-compressed (as
+/// Ubuntu ships it). `None` for anything else.
+pub fn kernel_arch(head: &[u8]) -> Option<Arch> {
+    let arm64 = |head: &[u8]| {
+        head.get(ARM64_MAGIC_OFFSET..ARM64_MAGIC_OFFSET + ARM64_MAGIC.len()) == Some(ARM64_MAGIC)
+    };
+    if is_bzimage(head) {
+        Some(Arch::X86_64)
+    } else if arm64(head) || (is_gzip(head) && arm64(&inflated_head(head))) {
+        Some(Arch::Arm64)
+    } else {
+        None
+    }
+}
+
+/// As much of a gzip stream's start as `head` inflates to.
+fn inflated_head(head: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _truncated = flate2::read::GzDecoder::new(head)
+        .take(HEAD_LEN as u64)
+        .read_to_end(&mut out);
+    out
 }
 
 /// An ar archive: a Debian package, or a static library.
@@ -77,7 +108,7 @@ pub(crate) fn describe(head: &[u8]) -> String {
     let what = if head.is_empty() {
         "an empty file"
     } else if head.starts_with(ELF_MAGIC) {
-        "an ELF file (an uncompressed vmlinux? QEMU needs the compressed bzImage, e.g. arch/x86/boot/bzImage)"
+        "an ELF file (an uncompressed vmlinux? QEMU needs the bzImage, e.g. arch/x86/boot/bzImage, or arm64's arch/arm64/boot/Image)"
     } else if is_gzip(head) {
         "gzip-compressed data"
     } else if is_xz(head) {

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::fetch::redact_url;
 use super::sniff;
+use crate::arch::Arch;
 
 /// Where a kernel comes from, as written in the matrix. `kernel_path` names
 /// the image inside a package or image that holds several.
@@ -110,6 +111,8 @@ impl Source {
 pub enum SourceFormat {
     /// An x86 bzImage, bootable as it is.
     BzImage,
+    /// An arm64 `Image` (plain or gzip-compressed), bootable as it is.
+    Image,
     /// A Debian binary package containing a bzImage.
     Deb,
     /// An RPM package containing a bzImage.
@@ -123,9 +126,12 @@ impl SourceFormat {
     /// counts as a package here; whether it really is a Debian one is checked on
     /// extraction.
     pub(crate) fn recognise(head: &[u8]) -> Option<SourceFormat> {
-        if sniff::is_bzimage(head) {
-            Some(SourceFormat::BzImage)
-        } else if sniff::is_ar(head) {
+        match sniff::kernel_arch(head) {
+            Some(Arch::X86_64) => return Some(SourceFormat::BzImage),
+            Some(Arch::Arm64) => return Some(SourceFormat::Image),
+            None => {}
+        }
+        if sniff::is_ar(head) {
             Some(SourceFormat::Deb)
         } else if sniff::is_rpm(head) {
             Some(SourceFormat::Rpm)
@@ -138,7 +144,7 @@ impl SourceFormat {
 /// A kernel ready to boot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedKernel {
-    /// A bzImage on disk, verified just now, ready for `qemu -kernel`.
+    /// A kernel image (bzImage or arm64 Image) on disk, verified just now, ready for `qemu -kernel`.
     pub image: PathBuf,
     /// sha256 (lowercase hex) of that bzImage.
     pub sha256: String,

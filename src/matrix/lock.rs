@@ -255,7 +255,10 @@ pub fn pin_matrix(
             };
             // Asked for only when the source is resolved: options_for
             // says so to the user and may start a progress bar.
-            let opts = || options_for(&spec.id);
+            let opts = || Options {
+                arch: spec.arch,
+                ..options_for(&spec.id)
+            };
             step.pin(source, cache, &opts, &mut new, &mut pinned)?;
         }
     }

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::arch::Arch;
 use crate::kernel::Source;
 use crate::yaml::{self, Field};
 
@@ -41,6 +42,8 @@ pub struct KernelSpec {
     pub memory_mb: Option<u32>,
     pub cpus: Option<u32>,
     pub cmdline: Option<String>,
+    /// `arch:`, the host's when absent; the image must be of it.
+    pub arch: Arch,
     pub source: Source,
     /// `modules:`: where the kernel's modules come from when its own
     /// package has none, and modules to load whatever the check needs.
@@ -92,6 +95,7 @@ struct RawKernel {
     memory: Option<serde_norway::Value>,
     cpus: Option<u32>,
     cmdline: Option<String>,
+    arch: Option<String>,
     source: RawSource,
     /// A list of names, or a mapping (see [`ModuleSpec`]); told apart by hand
     /// so that each shape gets its own error messages.
@@ -297,6 +301,15 @@ impl Entry<'_> {
         if let Some(c) = k.cpus.filter(|c| !(1..=64).contains(c)) {
             return Err(self.err(&["cpus"], format!("{c} is outside 1..=64")));
         }
+        let arch = match k.arch.as_deref() {
+            None => Arch::host(),
+            Some(text) => Arch::parse(text).ok_or_else(|| {
+                self.err(
+                    &["arch"],
+                    format!("unknown architecture {text:?}; use x86_64 (amd64) or arm64 (aarch64)"),
+                )
+            })?,
+        };
         Ok(KernelSpec {
             id: k.id.clone(),
             required: k.required,
@@ -304,6 +317,7 @@ impl Entry<'_> {
             memory_mb,
             cpus: k.cpus,
             cmdline: k.cmdline.clone(),
+            arch,
             source: self.source(&k.source, env, "source")?,
             modules: self.modules(k.modules.as_ref(), env)?,
         })
@@ -662,6 +676,30 @@ mod tests {
         assert!(e.contains("kernels[0] (a).memory: 64 MB is outside"), "{e}");
         let e = err(&kernel("memory: 1G\n    memory_mb: 512"));
         assert!(e.contains("not both"), "{e}");
+    }
+
+    #[test]
+    fn arch_defaults_to_the_hosts_and_takes_both_spellings() {
+        let kernel = |arch: &str| {
+            format!("name: ci\nkernels:\n  - id: a\n    {arch}\n    source: {{file: x}}\n")
+        };
+        assert_eq!(parse(&kernel("")).unwrap().kernels[0].arch, Arch::host());
+        for (given, arch) in [
+            ("arch: aarch64", Arch::Arm64),
+            ("arch: amd64", Arch::X86_64),
+        ] {
+            assert_eq!(
+                parse(&kernel(given)).unwrap().kernels[0].arch,
+                arch,
+                "{given}"
+            );
+        }
+        let e = err(&kernel("arch: riscv64"));
+        assert!(
+            e.contains(":4: ")
+                && e.contains("kernels[0] (a).arch: unknown architecture \"riscv64\""),
+            "{e}"
+        );
     }
 
     #[test]

@@ -290,10 +290,11 @@ impl Context {
         }
     }
 
-    fn fetch_options(&self, index: usize) -> kernel::Options {
+    fn fetch_options(&self, index: usize, spec: &KernelSpec) -> kernel::Options {
         kernel::Options {
             mirror: self.mirror.clone(),
             progress: self.progress.download(index),
+            arch: spec.arch,
             ..kernel::Options::default()
         }
     }
@@ -427,7 +428,7 @@ impl Context {
         self.progress.phase(index, "fetching kernel");
         let cache = self.cache.clone();
         let source = spec.source.clone();
-        let opts = self.fetch_options(index);
+        let opts = self.fetch_options(index, spec);
         tokio::task::spawn_blocking(move || kernel::resolve(&cache, &source, &opts))
             .await
             .expect("kernel resolution does not panic")
@@ -458,7 +459,7 @@ impl Context {
         }
         self.progress.phase(index, "reading modules");
         let cache = self.cache.clone();
-        let opts = self.fetch_options(index);
+        let opts = self.fetch_options(index, spec);
         let (own, source) = (kernel.modules.clone(), spec.modules.source.clone());
         let (shipped, facts) = tokio::task::spawn_blocking(move || {
             ship_modules(&cache, own.as_deref(), source.as_ref(), &opts, &wants)

@@ -73,6 +73,24 @@ pub const K61_DEB: Kernel = Kernel {
     btf: true,
 };
 
+/// Debian's arm64 cloud kernels, as their packages (an uncompressed arm64
+/// `Image` at `boot/vmlinuz-*`, modules under `lib/modules/`).
+pub const ARM64_510: Kernel = Kernel {
+    id: "debian-11-5.10-arm64",
+    file: "arm64/linux-image-5.10.0-32-cloud-arm64_5.10.223-1_arm64.deb",
+    sha256: "1b79a526115ffed1262a3bcb127e9596a6849ad4acc31aacbef93db0c9cf7352",
+    release: "5.10.0-32-cloud-arm64",
+    btf: true,
+};
+pub const ARM64_61: Kernel = Kernel {
+    id: "debian-12-6.1-arm64",
+    file: "arm64/linux-image-6.1.0-47-cloud-arm64_6.1.170-3_arm64.deb",
+    sha256: "7fb763389f2e6fbbcf37f6b12d6dcc7be35aa2a2980abb32f4497afb4b7362bd",
+    release: "6.1.0-47-cloud-arm64",
+    btf: true,
+};
+pub const ARM64: [&Kernel; 2] = [&ARM64_510, &ARM64_61];
+
 /// A package of modules only: the modules half of [`K72`] (xz-compressed,
 /// under `usr/lib/modules/`).
 pub struct Package {
@@ -103,6 +121,7 @@ pub fn kernels_dir() -> PathBuf {
         .map(|k| k.file)
         .into_iter()
         .chain([K61_DEB.file, MODULES_72.file])
+        .chain(ARM64.map(|k| k.file))
     {
         assert!(
             dir.join(file).is_file(),
