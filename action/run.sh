@@ -295,7 +295,8 @@ step_install() {
     digest=$(cut -d' ' -f1 "$tmp/$asset.sha256")
     (cd "$tmp" && echo "$digest  $asset" | sha256sum --check --strict --quiet) ||
       die "$asset from $base does not match its published sha256"
-    tar -xzf "$tmp/$asset" -C "$bin_dir" bpfcompat bpfcompat-guest
+    # The arm64 guests' agent too, in archives that have it.
+    tar -xzf "$tmp/$asset" -C "$bin_dir" --wildcards bpfcompat 'bpfcompat-guest*'
     rm -rf "$tmp"
     installed="from $base/$asset, sha256 $digest"
   fi

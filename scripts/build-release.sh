@@ -3,7 +3,9 @@
 # the release workflow ships what this script makes, and .ci/run tests it
 # (tests/release.rs). Usage: scripts/build-release.sh [DIST]   (default dist/)
 #
-#   DIST/bpfcompat-x86_64-linux.tar.gz          bpfcompat and bpfcompat-guest
+#   DIST/bpfcompat-x86_64-linux.tar.gz          bpfcompat, bpfcompat-guest and
+#                                                bpfcompat-guest-aarch64 (the agent of
+#                                                arm64 guests, scripts/build-guest.sh)
 #   DIST/bpfcompat-x86_64-linux.tar.gz.sha256   its digest, which the action checks
 #   DIST/bpfcompat-x86_64-linux.cdx.json        CycloneDX SBOM of Cargo.lock, when
 #                                                cargo-cyclonedx is installed
@@ -24,12 +26,15 @@ out="${CARGO_TARGET_DIR:-$PWD/target}/$target/release"
 
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
   cargo build --release --locked --target "$target" -p bpfcompat
+arm64_agent=$(bash scripts/build-guest.sh aarch64 release | tail -n1)
+cp "$arm64_agent" "$out/bpfcompat-guest-aarch64"
 
 # Reproducible: fixed order, owner and mtime (the commit's), no gzip name
 # or timestamp, so a rebuild of a commit gives the same digest.
 epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$epoch" \
-  --mode=0755 -C "$out" -cf - bpfcompat bpfcompat-guest | gzip -n -9 >"$dist/$name.tar.gz"
+  --mode=0755 -C "$out" -cf - bpfcompat bpfcompat-guest bpfcompat-guest-aarch64 |
+  gzip -n -9 >"$dist/$name.tar.gz"
 (cd "$dist" && sha256sum "$name.tar.gz" >"$name.tar.gz.sha256")
 
 sbom="$dist/$name.cdx.json"

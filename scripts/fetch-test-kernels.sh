@@ -5,6 +5,7 @@
 #
 #   vmlinuz-*        boot/vmlinuz-* of the linux-image-* package named below
 #   packages/*.deb   the packages themselves, unchanged
+#   arm64/*.deb      Debian's arm64 cloud kernel packages, unchanged
 #   vmlinuz-6.1.192-tiny-nobtf
 #                    built here from Debian's linux-source-6.1 6.1.192-2 with
 #                    scripts/kernel-configs/config-6.1.192-tiny-nobtf, by the
@@ -42,6 +43,8 @@ main pool/main/l/linux-signed-amd64/linux-image-6.1.0-47-cloud-amd64_6.1.170-3_a
 main pool/main/l/linux-signed-amd64/linux-image-6.12.107+deb13-cloud-amd64_6.12.107-1_amd64.deb 04434ff520f860423eafe4203d986a35682ce73c2f71baa39e988ca0da93ac91 image ./boot/vmlinuz-6.12.107+deb13-cloud-amd64 vmlinuz-6.12.107+deb13-cloud-amd64 d1bc2c60a78ae6979736d081bc3c90e45ace6baf414f767dff588e319d3492bd
 main pool/main/l/linux-signed-amd64/linux-binary-7.2.13+deb14-cloud-amd64_7.2.13-1_amd64.deb 03e41f1c34c16583462f029e81944a85ebcdb78098c258dedfa1cfdd680a27f8 keep packages/linux-binary-7.2.13+deb14-cloud-amd64_7.2.13-1_amd64.deb
 main pool/main/l/linux/linux-modules-7.2.13+deb14-cloud-amd64_7.2.13-1_amd64.deb 97d79546041e3fdfb44dccff180938894d1bf8eb298f091f88539c1b37080bef keep packages/linux-modules-7.2.13+deb14-cloud-amd64_7.2.13-1_amd64.deb
+main pool/main/l/linux-signed-arm64/linux-image-5.10.0-32-cloud-arm64_5.10.223-1_arm64.deb 1b79a526115ffed1262a3bcb127e9596a6849ad4acc31aacbef93db0c9cf7352 keep arm64/linux-image-5.10.0-32-cloud-arm64_5.10.223-1_arm64.deb
+main pool/main/l/linux-signed-arm64/linux-image-6.1.0-47-cloud-arm64_6.1.170-3_arm64.deb 7fb763389f2e6fbbcf37f6b12d6dcc7be35aa2a2980abb32f4497afb4b7362bd keep arm64/linux-image-6.1.0-47-cloud-arm64_6.1.170-3_arm64.deb
 EOF
 }
 tiny_file=vmlinuz-6.1.192-tiny-nobtf

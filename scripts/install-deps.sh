@@ -26,6 +26,13 @@ if [ -r /etc/os-release ] && . /etc/os-release && [ "${VERSION_CODENAME:-}" = bo
 fi
 
 export DEBIAN_FRONTEND=noninteractive
+# arm64 guests need arm64 packages (the Rust standard library for the
+# aarch64 agent, busybox): Debian serves every architecture from one archive.
+debian_arm64=""
+if [ -r /etc/os-release ] && . /etc/os-release && [ "${ID:-}" = debian ] && [ "$(dpkg --print-architecture)" = amd64 ]; then
+  debian_arm64=yes
+  dpkg --print-foreign-architectures | grep -qx arm64 || $SUDO dpkg --add-architecture arm64
+fi
 $SUDO apt-get update -qq
 
 packages=(
@@ -38,9 +45,34 @@ packages=(
   python3 cpio xz-utils zstd bc libc6-dev
 )
 $SUDO apt-get install -y -qq --no-install-recommends "${packages[@]}"
+qemu=(qemu-system-x86 qemu-system-arm)
 if [ -n "$qemu_suite" ]; then
-  $SUDO apt-get install -y -qq --no-install-recommends -t "$qemu_suite" qemu-system-x86
+  $SUDO apt-get install -y -qq --no-install-recommends -t "$qemu_suite" "${qemu[@]}"
 else
-  $SUDO apt-get install -y -qq --no-install-recommends qemu-system-x86
+  $SUDO apt-get install -y -qq --no-install-recommends "${qemu[@]}"
 fi
 qemu-system-x86_64 --version | head -n1
+qemu-system-aarch64 --version | head -n1
+
+# arm64 guests on this x86_64 host: the aarch64 agent's cross toolchain
+# (gcc, and Debian's rustc-web, whose libstd-rust-web-dev:arm64 is the
+# aarch64 standard library: scripts/build-guest.sh), arm64 kernel headers
+# for the BPF corpus, and Debian's static busybox for arm64 command mode at
+# /usr/local/lib/bpfcompat/aarch64/busybox (where bpfcompat looks).
+# Elsewhere (Ubuntu's runners) the standard library comes from rustup and
+# arm64 command mode needs BPFCOMPAT_BUSYBOX_AARCH64.
+$SUDO apt-get install -y -qq --no-install-recommends \
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross linux-libc-dev-arm64-cross
+if [ -z "$debian_arm64" ] && command -v rustup >/dev/null; then
+  rustup target add aarch64-unknown-linux-gnu
+fi
+if [ -n "$debian_arm64" ]; then
+  $SUDO apt-get install -y -qq --no-install-recommends rustc-web libstd-rust-web-dev:arm64
+  busybox_dir=/usr/local/lib/bpfcompat/aarch64
+  if [ ! -x "$busybox_dir/busybox" ]; then
+    tmp=$(mktemp -d) && chmod 0755 "$tmp"
+    (cd "$tmp" && apt-get download -qq busybox-static:arm64 && dpkg-deb -x busybox-static_*_arm64.deb root)
+    $SUDO install -D -m 0755 "$tmp/root/bin/busybox" "$busybox_dir/busybox"
+    rm -rf "$tmp"
+  fi
+fi

@@ -17,6 +17,7 @@
 //! - [`report`]: the report model, its JSON and Markdown.
 //! - [`results`]: the run history, comparing two reports, merging shards.
 //! - [`github`]: publishing a report to a pull request.
+//! - [`arch`]: x86_64 and arm64, and what each is called where.
 //! - [`term`]: progress lines and tables on the terminal; [`escape`]: making
 //!   untrusted text inert in each rendering.
 //! - [`commands`] and [`cli`]: the edge, where flags become options and

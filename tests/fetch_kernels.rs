@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 mod common;
 
 use bpfcompat_testkit::sha256_hex;
-use common::{output_text, ALL, K61_DEB, MODULES_72, TINY};
+use common::{output_text, ALL, ARM64, K61_DEB, MODULES_72, TINY};
 
 fn script(args: &[&Path], env: &[(&str, &str)]) -> Output {
     Command::new("bash")
@@ -33,6 +33,7 @@ fn pinned() -> Vec<(&'static str, &'static str)> {
             (K61_DEB.file, K61_DEB.sha256),
             (MODULES_72.file, MODULES_72.sha256),
         ])
+        .chain(ARM64.iter().map(|k| (k.file, k.sha256)))
         .collect()
 }
 
@@ -59,7 +60,7 @@ fn the_script_reproduces_the_test_kernels() {
         );
         assert!(out.status.success(), "{}", output_text(&out));
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(stdout.matches(": present").count(), 6, "{stdout}");
+        assert_eq!(stdout.matches(": present").count(), 8, "{stdout}");
         assert!(stdout.contains("every test kernel is in"), "{stdout}");
     }
 

@@ -17,11 +17,11 @@ use std::process::Command;
 use bpfcompat_testkit::http::{Plan, TestServer};
 use common::*;
 use object::elf::{DT_NEEDED, PT_INTERP};
-use object::read::elf::{Dyn, ElfFile64, ProgramHeader};
+use object::read::elf::{Dyn, ElfFile64, FileHeader, ProgramHeader};
 use object::Endianness;
 
 const ARCHIVE: &str = "bpfcompat-x86_64-linux.tar.gz";
-const BINARIES: [&str; 2] = ["bpfcompat", "bpfcompat-guest"];
+const BINARIES: [&str; 3] = ["bpfcompat", "bpfcompat-guest", "bpfcompat-guest-aarch64"];
 /// The oldest glibc a dynamically linked release may need: Debian 11's.
 const OLDEST_GLIBC: (u32, u32) = (2, 31);
 
@@ -58,6 +58,8 @@ fn unpack() -> tempfile::TempDir {
 /// What a binary needs from the system at run time.
 #[derive(Debug)]
 struct Linkage {
+    /// `e_machine`: 62 for x86-64, 183 for AArch64.
+    machine: u16,
     interpreter: Option<String>,
     needed: Vec<String>,
     /// The `GLIBC_x.y` versions it asks for, newest last.
@@ -77,6 +79,7 @@ fn linkage(path: &Path) -> Linkage {
                 .to_owned()
         })
     });
+    let machine = elf.elf_header().e_machine(endian);
     let sections = elf.elf_section_table();
     let mut needed = Vec::new();
     if let Some((dynamic, link)) = sections.dynamic(endian, data).unwrap() {
@@ -106,6 +109,7 @@ fn linkage(path: &Path) -> Linkage {
     }
     glibc.sort();
     Linkage {
+        machine,
         interpreter,
         needed,
         glibc,
@@ -121,7 +125,10 @@ fn release_binaries_are_static_or_need_glibc_2_31_at_most() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, BINARIES, "the archive holds the two binaries");
+    assert_eq!(
+        names, BINARIES,
+        "the archive holds the host's binaries and the arm64 agent"
+    );
     for name in BINARIES {
         let l = linkage(&dir.path().join(name));
         let is_static = l.interpreter.is_none() && l.needed.is_empty();
@@ -134,11 +141,14 @@ fn release_binaries_are_static_or_need_glibc_2_31_at_most() {
             OLDEST_GLIBC.0,
             OLDEST_GLIBC.1
         );
-        // The agent is /init: static, it brings no library into the guest.
-        if name == "bpfcompat-guest" {
-            assert!(is_static, "the agent is static: {l:?}");
+        // The agents are /init: static, they bring no library into the guest.
+        if name.starts_with("bpfcompat-guest") {
+            assert!(is_static, "{name} is static: {l:?}");
         }
     }
+    let machine = |name: &str| linkage(&dir.path().join(name)).machine;
+    assert_eq!(machine("bpfcompat-guest"), 62);
+    assert_eq!(machine("bpfcompat-guest-aarch64"), 183);
     // The linkage check itself tells a dynamic program from a static one.
     let bash = linkage(Path::new("/bin/bash"));
     assert!(bash.interpreter.is_some() && bash.needed.iter().any(|n| n == "libc.so.6"));
@@ -310,6 +320,35 @@ fn the_installed_release_checks_objects_and_runs_commands_on_a_real_kernel() {
             cpio.display()
         );
     }
+
+    // An arm64 kernel runs with the arm64 agent the archive ships beside it.
+    let arm64 = s.write(
+        "arm64.yaml",
+        &format!(
+            "name: arm64\nkernels:\n  - id: {}\n    arch: arm64\n    source:\n      file: {}\n",
+            ARM64_61.id,
+            ARM64_61.path().display()
+        ),
+    );
+    let program = |mut c: Command| {
+        c.env_remove("BPFCOMPAT_GUEST_AARCH64");
+        c
+    };
+    let kprobe = corpus.join("kprobe.bpf.o");
+    let r = s.run_program(
+        program(Command::new(bin_dir.join("bpfcompat"))),
+        &s.path("arm64.json"),
+        &[
+            "test",
+            "--matrix",
+            arm64.to_str().unwrap(),
+            "--artifact",
+            kprobe.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.context());
+    assert_eq!(r.target(ARM64_61.id)["kernel"]["arch"], "arm64");
 }
 
 /// The static binary resolves names with glibc's built-in `files` and `dns`

@@ -4,6 +4,7 @@
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,17 +31,23 @@ pub struct Spec {
 }
 
 impl Spec {
-    /// The guest's settings: `/bin/bash -lc`, as root in `/root`.
+    /// The guest's settings: `/bin/bash -lc` (busybox's `/bin/sh` where the
+    /// guest has no bash: arm64 guests), as root in `/root`.
     /// `BPFCOMPAT_ARTIFACTS` lists `artifacts` one a line;
     /// `BPFCOMPAT_ARTIFACT` is the first (empty when there is none).
     pub fn guest(command: &str, bin: Option<&str>, artifacts: &[String]) -> Self {
         let all = artifacts.join("\n");
+        let shell = if Path::new("/bin/bash").exists() {
+            "/bin/bash"
+        } else {
+            "/bin/sh"
+        };
         let env = [
             ("PATH", GUEST_PATH),
             ("HOME", "/root"),
             ("USER", "root"),
             ("LOGNAME", "root"),
-            ("SHELL", "/bin/bash"),
+            ("SHELL", shell),
             ("TERM", "dumb"),
             ("BPFCOMPAT_BIN", bin.unwrap_or("")),
             (
@@ -51,7 +58,7 @@ impl Spec {
             ("BPFCOMPAT_REMOTE_ROOT", proto::REMOTE_ROOT),
         ];
         Spec {
-            shell: "/bin/bash".into(),
+            shell: shell.into(),
             command: command.into(),
             cwd: "/root".into(),
             env: env

@@ -23,8 +23,13 @@ pub const REQUEST_PATH: &str = "/bpfcompat/request.json";
 /// Root of everything bpfcompat puts into the guest; exported to commands as
 /// `BPFCOMPAT_REMOTE_ROOT`.
 pub const REMOTE_ROOT: &str = "/bpfcompat";
-/// The serial device the agent writes its frames to.
-pub const RESULT_DEVICE: &str = "/dev/ttyS1";
+/// The serial device the agent writes its frames to: the second UART
+/// (the 8250's COM2 on x86, the virt machine's second PL011 on arm64).
+pub const RESULT_DEVICE: &str = if cfg!(target_arch = "aarch64") {
+    "/dev/ttyAMA1"
+} else {
+    "/dev/ttyS1"
+};
 /// Sent first, so the host can tell boot time from check time.
 pub const READY_LINE: &str = "BPFCOMPAT READY\n";
 /// Starts the console line in which the agent says it cannot use the result

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use crate::arch::Arch;
 use crate::boot::qemu::{self, AccelChoice, Qemu};
 
 pub struct DoctorOptions {
@@ -16,7 +17,7 @@ pub struct DoctorOptions {
 pub fn run(options: &DoctorOptions) -> anyhow::Result<u8> {
     let state = options.cache_dir.join(qemu::ACCEL_STATE_FILE);
     if options.forget_accel {
-        let qemu = Qemu::detect(AccelChoice::Tcg, &state)?;
+        let qemu = Qemu::detect(Arch::host(), AccelChoice::Tcg, &state)?;
         let forgot = qemu
             .memory
             .forget()
@@ -30,8 +31,20 @@ pub fn run(options: &DoctorOptions) -> anyhow::Result<u8> {
             }
         );
     }
-    let qemu = Qemu::detect(AccelChoice::Auto, &state)?;
+    let qemu = Qemu::detect(Arch::host(), AccelChoice::Auto, &state)?;
     println!("qemu:        {} ({})", qemu.binary.display(), qemu.version);
+    for arch in Arch::ALL.into_iter().filter(|a| *a != Arch::host()) {
+        // Only a matrix with such kernels needs it.
+        match Qemu::detect(arch, AccelChoice::Tcg, &state) {
+            Ok(other) => println!(
+                "{:<12} {} ({}), under TCG",
+                format!("{arch} qemu:"),
+                other.binary.display(),
+                other.version
+            ),
+            Err(e) => println!("{:<12} {e}", format!("{arch} qemu:")),
+        }
+    }
     println!("/dev/kvm:    {}", kvm_device(Path::new("/dev/kvm")));
     println!(
         "accelerator: {} ({})",

@@ -55,7 +55,8 @@ pub(super) fn check_header(path: &Path, data: &[u8]) -> Result<bool, InvalidObje
     Ok(little)
 }
 
-fn machine_name(m: u16) -> String {
+/// The architecture an ELF `e_machine` stands for, in words.
+pub fn machine_name(m: u16) -> String {
     match m {
         3 => "x86 (i386)".into(),
         8 => "MIPS".into(),

@@ -10,6 +10,8 @@
 
 mod btf;
 mod elf;
+
+pub use elf::machine_name;
 mod libbpf;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -590,6 +592,10 @@ mod tests {
         let Some(dir) = corpus() else { return };
         for e in std::fs::read_dir(dir).unwrap().flatten() {
             let p = e.path();
+            // arm64/ and x86 -> .: the builds for each architecture.
+            if p.is_dir() {
+                continue;
+            }
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
             let r = inspect(&p);
             match name.as_str() {

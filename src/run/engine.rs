@@ -5,6 +5,7 @@
 //! problems that make every boot pointless (no QEMU, no agent, unreadable
 //! inputs) abort the run.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use thiserror::Error;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+use crate::arch::Arch;
 use crate::boot::initramfs;
 use crate::boot::qemu::{self, AccelChoice, BootRecord, BootSpec, Ending, Job, Qemu, Start};
 use crate::boot::snapshot::{self, Lookup, SnapshotKey, Snapshots};
@@ -87,19 +89,29 @@ pub async fn run(
 ) -> Result<Report, EngineError> {
     let started = Instant::now();
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-    let qemu = Qemu::detect(
-        settings.accel,
-        &settings.cache_dir.join(qemu::ACCEL_STATE_FILE),
-    )?;
-    if settings.accel == AccelChoice::Auto && qemu.accel.accel == Accel::Tcg {
-        eprintln!("bpfcompat: {}", qemu.accel.reason);
-    }
     let run_dir = settings.workdir.join("runs").join(format!(
         "{}-{}",
         started_at.replace([':', '-'], ""),
         std::process::id()
     ));
-    let guest = write_initramfs(&run_dir, &check.payload)?;
+    let mut platforms = BTreeMap::new();
+    for arch in matrix
+        .kernels
+        .iter()
+        .map(|k| k.arch)
+        .collect::<BTreeSet<_>>()
+    {
+        let qemu = Qemu::detect(
+            arch,
+            settings.accel,
+            &settings.cache_dir.join(qemu::ACCEL_STATE_FILE),
+        )?;
+        if settings.accel != AccelChoice::Tcg && qemu.accel.accel == Accel::Tcg {
+            eprintln!("bpfcompat: {}", qemu.accel.reason);
+        }
+        let guest = write_initramfs(&run_dir, &check.payload, arch)?;
+        platforms.insert(arch, Platform::new(qemu, guest, check, settings));
+    }
     // sockaddr_un paths are limited to 108 bytes, so the result sockets live
     // in a short temporary directory rather than the run directory.
     let sockets = tempfile::Builder::new()
@@ -113,8 +125,7 @@ pub async fn run(
         matrix,
         check,
         settings,
-        qemu,
-        guest,
+        platforms,
         run_dir,
         sockets.path(),
     ));
@@ -136,8 +147,8 @@ pub async fn run(
         },
         // The caller knows whether it restricted the matrix to a shard.
         shard: None,
-        accel: ctx.current_accel().accel,
-        qemu_version: ctx.qemu.version.clone(),
+        accel: ctx.main_platform().current_accel().accel,
+        qemu_version: ctx.main_platform().qemu.version.clone(),
         libbpf_version,
         started_at,
         duration_ms: started.elapsed().as_millis() as u64,
@@ -146,8 +157,8 @@ pub async fn run(
     })
 }
 
-/// The initramfs every kernel boots, in the run directory: the full one,
-/// and the base a snapshot boots in wait mode.
+/// The initramfs every kernel of one architecture boots, in the run
+/// directory: the full one, and the base a snapshot boots in wait mode.
 struct Guest {
     initrd: PathBuf,
     base: PathBuf,
@@ -155,12 +166,21 @@ struct Guest {
     job: Vec<u8>,
 }
 
-fn write_initramfs(run_dir: &Path, payload: &initramfs::Payload) -> Result<Guest, EngineError> {
+fn write_initramfs(
+    run_dir: &Path,
+    payload: &initramfs::Payload,
+    arch: Arch,
+) -> Result<Guest, EngineError> {
     std::fs::create_dir_all(run_dir).map_err(io_err("cannot create run directory", run_dir))?;
-    let agent = initramfs::locate_agent()?;
-    let initramfs = initramfs::build(&agent, payload)?;
-    let initrd = run_dir.join("initramfs.cpio");
-    let base = run_dir.join("base.cpio");
+    let initramfs = initramfs::build(&initramfs::Userland::locate(arch)?, payload)?;
+    // The host's architecture keeps the plain names.
+    let suffix = if arch == Arch::host() {
+        String::new()
+    } else {
+        format!("-{arch}")
+    };
+    let initrd = run_dir.join(format!("initramfs{suffix}.cpio"));
+    let base = run_dir.join(format!("base{suffix}.cpio"));
     for (path, bytes) in [(&initrd, &initramfs.full), (&base, &initramfs.base)] {
         if let Err(err) = std::fs::write(path, bytes) {
             // A half-written initramfs on a full disk would keep the space.
@@ -195,15 +215,10 @@ async fn check_every_kernel(ctx: &Arc<Context>, matrix: &Matrix) -> Vec<Target> 
 }
 
 struct Context {
-    qemu: Qemu,
-    /// The accelerator new boots use: the detected one, until a KVM guest
-    /// turns out silent and the rest of the run falls back to TCG.
-    accel: std::sync::Mutex<AccelUse>,
+    /// One per architecture of the matrix's kernels.
+    platforms: BTreeMap<Arch, Platform>,
     cache: KernelCache,
     mirror: Option<Mirror>,
-    initrd: PathBuf,
-    /// How kernels are restored from snapshots; `None` with `--snapshots off`.
-    waiting: Option<Waiting>,
     run_dir: PathBuf,
     sockets: PathBuf,
     default_timeout: Duration,
@@ -216,6 +231,17 @@ struct Context {
     memory_budget_mb: u64,
     /// One permit per megabyte of [`Context::memory_budget_mb`].
     memory: Semaphore,
+}
+
+/// What the guests of one architecture boot with.
+struct Platform {
+    qemu: Qemu,
+    /// The accelerator new boots use: the detected one, until a KVM guest
+    /// turns out silent and the rest of the run falls back to TCG.
+    accel: std::sync::Mutex<AccelUse>,
+    initrd: PathBuf,
+    /// How kernels are restored from snapshots; `None` with `--snapshots off`.
+    waiting: Option<Waiting>,
 }
 
 /// What restoring from snapshots needs: the wait-mode initramfs every
@@ -250,21 +276,11 @@ enum Tried {
     Refused,
 }
 
-impl Context {
-    fn new(
-        matrix: &Matrix,
-        check: &Prepared,
-        settings: &Settings,
-        qemu: Qemu,
-        guest: Guest,
-        run_dir: PathBuf,
-        sockets: &Path,
-    ) -> Context {
-        Context {
+impl Platform {
+    fn new(qemu: Qemu, guest: Guest, check: &Prepared, settings: &Settings) -> Platform {
+        Platform {
             accel: std::sync::Mutex::new(qemu.accel.clone()),
             qemu,
-            cache: KernelCache::new(settings.cache_dir.clone()),
-            mirror: settings.mirror.clone(),
             initrd: guest.initrd,
             waiting: settings.snapshots.then(|| Waiting {
                 kind: match check.payload {
@@ -277,25 +293,6 @@ impl Context {
                 store: Snapshots::new(KernelCache::new(settings.cache_dir.clone())),
                 refusal_said: std::sync::Once::new(),
             }),
-            run_dir,
-            sockets: sockets.to_owned(),
-            default_timeout: settings.timeout,
-            expected_exit: check.expected_exit,
-            artifacts: check.artifacts.clone(),
-            module_wants: check.module_wants.clone(),
-            progress: Progress::new(matrix.kernels.iter().map(|k| k.id.clone()).collect()),
-            slots: Semaphore::new(settings.concurrency.max(1)),
-            memory_budget_mb: settings.memory_budget_mb,
-            memory: Semaphore::new(settings.memory_budget_mb.min(u64::from(u32::MAX)) as usize),
-        }
-    }
-
-    fn fetch_options(&self, index: usize, spec: &KernelSpec) -> kernel::Options {
-        kernel::Options {
-            mirror: self.mirror.clone(),
-            progress: self.progress.download(index),
-            arch: spec.arch,
-            ..kernel::Options::default()
         }
     }
 
@@ -324,6 +321,98 @@ impl Context {
         accel.clone()
     }
 
+    /// The initramfs of a plain boot: the shared one, or a copy of it with
+    /// the kernel's modules appended.
+    fn initrd_with(&self, modules: Option<&[u8]>, kernel_dir: &Path) -> Result<PathBuf, Infra> {
+        let Some(modules) = modules else {
+            return Ok(self.initrd.clone());
+        };
+        let path = kernel_dir.join("initramfs.cpio");
+        let write = || -> std::io::Result<()> {
+            std::fs::copy(&self.initrd, &path)?;
+            let mut file = std::fs::OpenOptions::new().append(true).open(&path)?;
+            std::io::Write::write_all(&mut file, modules)
+        };
+        write().map_err(|e| Infra {
+            reason: format!("cannot write {}: {e}", path.display()),
+            hint: "This is a problem on the host (disk space?).",
+        })?;
+        Ok(path)
+    }
+
+    /// Runs `attempt` under the current accelerator; a KVM guest that stays
+    /// silent moves the run to TCG and the kernel is tried again.
+    async fn until_it_runs<'b, F, Fut>(
+        &self,
+        mut boot: BootSpec<'b>,
+        mut attempt: F,
+    ) -> Result<(BootRecord, AccelUse, Restore), Infra>
+    where
+        F: FnMut(BootSpec<'b>) -> Fut,
+        Fut: std::future::Future<Output = Result<(BootRecord, Restore), Infra>>,
+    {
+        let mut accel = self.current_accel();
+        loop {
+            boot.accel = accel.accel;
+            boot.silence_limit = (accel.accel == Accel::Kvm).then_some(KVM_SILENCE_LIMIT);
+            let (record, restore) = attempt(boot).await?;
+            if record.ending == Ending::Silent && accel.accel == Accel::Kvm {
+                accel = self.fall_back_to_tcg(boot.label);
+                continue;
+            }
+            return Ok((record, accel, restore));
+        }
+    }
+
+    async fn boot_once(&self, boot: &BootSpec<'_>) -> Result<BootRecord, Infra> {
+        qemu::boot(&self.qemu, boot).await.map_err(Infra::host)
+    }
+}
+
+impl Context {
+    fn new(
+        matrix: &Matrix,
+        check: &Prepared,
+        settings: &Settings,
+        platforms: BTreeMap<Arch, Platform>,
+        run_dir: PathBuf,
+        sockets: &Path,
+    ) -> Context {
+        Context {
+            platforms,
+            cache: KernelCache::new(settings.cache_dir.clone()),
+            mirror: settings.mirror.clone(),
+            run_dir,
+            sockets: sockets.to_owned(),
+            default_timeout: settings.timeout,
+            expected_exit: check.expected_exit,
+            artifacts: check.artifacts.clone(),
+            module_wants: check.module_wants.clone(),
+            progress: Progress::new(matrix.kernels.iter().map(|k| k.id.clone()).collect()),
+            slots: Semaphore::new(settings.concurrency.max(1)),
+            memory_budget_mb: settings.memory_budget_mb,
+            memory: Semaphore::new(settings.memory_budget_mb.min(u64::from(u32::MAX)) as usize),
+        }
+    }
+
+    fn fetch_options(&self, index: usize, spec: &KernelSpec) -> kernel::Options {
+        kernel::Options {
+            mirror: self.mirror.clone(),
+            progress: self.progress.download(index),
+            arch: spec.arch,
+            ..kernel::Options::default()
+        }
+    }
+
+    /// The platform the run's report names: the host's architecture's,
+    /// or the first there is.
+    fn main_platform(&self) -> &Platform {
+        self.platforms
+            .get(&Arch::host())
+            .or_else(|| self.platforms.values().next())
+            .expect("a matrix has kernels")
+    }
+
     /// One kernel, start to verdict: whatever goes wrong becomes its
     /// target's verdict, never the run's.
     async fn check_kernel(&self, index: usize, spec: &KernelSpec) -> Target {
@@ -335,7 +424,7 @@ impl Context {
             status: TargetStatus::InfraError,
             kernel: KernelInfo {
                 release: None,
-                arch: None,
+                arch: Some(spec.arch.to_string()),
                 btf: None,
                 source: spec.source.describe(),
                 sha256: None,
@@ -383,6 +472,7 @@ impl Context {
             hint: "",
         })?;
         let modules = self.modules_for(index, spec, &kernel, target).await;
+        let platform = &self.platforms[&spec.arch];
         let memory_mb = spec.memory_mb.unwrap_or(DEFAULT_MEMORY_MB);
         let _admitted = self.admit(memory_mb).await?;
         self.progress.phase(index, "booting");
@@ -390,7 +480,7 @@ impl Context {
         let boot = BootSpec {
             label: &spec.id,
             kernel: &kernel.image,
-            initrd: &self.initrd,
+            initrd: &platform.initrd,
             // Set per attempt by until_it_runs.
             accel: Accel::Tcg,
             silence_limit: None,
@@ -402,7 +492,7 @@ impl Context {
             result_socket: &self.sockets.join(format!("{index}.sock")),
             start: Start::Boot,
         };
-        let (record, accel, restore) = self
+        let (record, accel, restore) = platform
             .start_guest(boot, &kernel.sha256, modules, &kernel_dir)
             .await?;
         target.accel = Some(accel);
@@ -470,25 +560,6 @@ impl Context {
         (!shipped.is_empty()).then(|| initramfs::modules_archive(shipped))
     }
 
-    /// The initramfs of a plain boot: the shared one, or a copy of it with
-    /// the kernel's modules appended.
-    fn initrd_with(&self, modules: Option<&[u8]>, kernel_dir: &Path) -> Result<PathBuf, Infra> {
-        let Some(modules) = modules else {
-            return Ok(self.initrd.clone());
-        };
-        let path = kernel_dir.join("initramfs.cpio");
-        let write = || -> std::io::Result<()> {
-            std::fs::copy(&self.initrd, &path)?;
-            let mut file = std::fs::OpenOptions::new().append(true).open(&path)?;
-            std::io::Write::write_all(&mut file, modules)
-        };
-        write().map_err(|e| Infra {
-            reason: format!("cannot write {}: {e}", path.display()),
-            hint: "This is a problem on the host (disk space?).",
-        })?;
-        Ok(path)
-    }
-
     /// Waits for this guest's share of the memory budget, then for a slot.
     async fn admit(
         &self,
@@ -511,7 +582,10 @@ impl Context {
         let slot = self.slots.acquire().await.expect(closed);
         Ok((memory, slot))
     }
+}
 
+/// Restoring and saving snapshots of one architecture's guests.
+impl Platform {
     /// Restores the kernel from its snapshot (made now if there is none)
     /// when snapshots are on and the job is small enough to send; boots it
     /// with everything in its initramfs otherwise, or when the restored
@@ -683,34 +757,6 @@ impl Context {
         };
         Ok(Tried::Restored(Box::new((record, restore))))
     }
-
-    /// Runs `attempt` under the current accelerator; a KVM guest that stays
-    /// silent moves the run to TCG and the kernel is tried again.
-    async fn until_it_runs<'b, F, Fut>(
-        &self,
-        mut boot: BootSpec<'b>,
-        mut attempt: F,
-    ) -> Result<(BootRecord, AccelUse, Restore), Infra>
-    where
-        F: FnMut(BootSpec<'b>) -> Fut,
-        Fut: std::future::Future<Output = Result<(BootRecord, Restore), Infra>>,
-    {
-        let mut accel = self.current_accel();
-        loop {
-            boot.accel = accel.accel;
-            boot.silence_limit = (accel.accel == Accel::Kvm).then_some(KVM_SILENCE_LIMIT);
-            let (record, restore) = attempt(boot).await?;
-            if record.ending == Ending::Silent && accel.accel == Accel::Kvm {
-                accel = self.fall_back_to_tcg(boot.label);
-                continue;
-            }
-            return Ok((record, accel, restore));
-        }
-    }
-
-    async fn boot_once(&self, boot: &BootSpec<'_>) -> Result<BootRecord, Infra> {
-        qemu::boot(&self.qemu, boot).await.map_err(Infra::host)
-    }
 }
 
 impl Waiting {
@@ -724,7 +770,7 @@ impl Waiting {
             cpu: snapshot::cpu_of(boot.accel),
             memory_mb: boot.memory_mb,
             cpus: boot.cpus,
-            cmdline: qemu::kernel_cmdline(boot.cmdline_extra, true),
+            cmdline: qemu::kernel_cmdline(qemu.arch, boot.cmdline_extra, true),
         }
     }
 }
@@ -797,7 +843,8 @@ impl Infra {
 fn apply(target: &mut Target, mut v: verdict::Verdict, record: BootRecord, kernel_dir: &Path) {
     if let Some(kernel) = v.kernel.take() {
         target.kernel.release = Some(kernel.release);
-        target.kernel.arch = Some(kernel.arch);
+        // `uname -m` (aarch64) in the matrix's words (arm64).
+        target.kernel.arch = Some(Arch::parse(&kernel.arch).map_or(kernel.arch, |a| a.to_string()));
         target.kernel.btf = Some(kernel.btf);
         target.kernel.bpf = kernel.bpf;
         target.kernel.memory = kernel.memory;

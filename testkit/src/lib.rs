@@ -1,4 +1,5 @@
-//! Helpers for bpfcompat's tests, kept out of the library: the test kernels,
+//! Helpers for bpfcompat's tests, kept out of the library: the test kernels
+//! (and the agent for the arm64 ones),
 //! a scratch kernel cache and the sources resolved into it, packages and
 //! images built on the spot, one HTTP test server (and on it an
 //! OCI registry and a fake GitHub API that enforces GitHub's limits), report
@@ -9,6 +10,7 @@
 
 use sha2::{Digest, Sha256};
 
+pub mod agent;
 pub mod cache;
 pub mod github;
 pub mod http;

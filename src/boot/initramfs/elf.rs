@@ -318,6 +318,26 @@ fn lexical(path: &Path) -> PathBuf {
     out
 }
 
+/// What the initramfs needs to know of a program beyond its libraries.
+pub struct Program {
+    /// `e_machine`.
+    pub machine: u16,
+    /// Needs neither a program interpreter nor shared libraries.
+    pub is_static: bool,
+}
+
+/// The [`Program`] at `path`; `None` for a script.
+pub fn program(path: &Path) -> Result<Option<Program>, ElfError> {
+    if !is_elf(path)? {
+        return Ok(None);
+    }
+    let info = parse(path)?;
+    Ok(Some(Program {
+        machine: info.machine,
+        is_static: info.interpreter.is_none() && info.needed.is_empty(),
+    }))
+}
+
 /// Starts with the ELF magic (a script does not).
 pub fn is_elf(path: &Path) -> Result<bool, ElfError> {
     use std::io::Read;

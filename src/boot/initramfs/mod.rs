@@ -26,6 +26,7 @@
 
 mod cpio;
 mod elf;
+mod userland;
 
 use std::path::{Path, PathBuf};
 
@@ -33,7 +34,9 @@ use bpfcompat_proto::modules::{ModuleLoadRequest, ModuleToLoad, MODULES_DIR, MOD
 use bpfcompat_proto::object::{LoaderContract, ObjectCheckRequest};
 use bpfcompat_proto::{self as proto, CheckRequest, Request};
 
+use crate::arch::Arch;
 use cpio::Archive;
+pub use userland::{agent_env, agent_name, Userland, FOREIGN_BUSYBOX_DIR};
 
 /// Name of the agent binary the workspace builds.
 pub const AGENT_NAME: &str = "bpfcompat-guest";
@@ -131,11 +134,49 @@ impl GuestTool {
 #[derive(Debug, thiserror::Error)]
 pub enum GuestError {
     #[error(
-        "the guest agent `{AGENT_NAME}` was not found (looked for {looked}); build the \
-         workspace with `cargo build --release` so it sits next to the bpfcompat \
-         binary, or set {AGENT_ENV} to its path"
+        "no {arch} guest agent was found (looked for {looked}); {}, or set {env} to its path",
+        if *arch == Arch::host() {
+            "build the workspace with `cargo build --release` so it sits next to the \
+             bpfcompat binary"
+        } else {
+            "install the release archive (it ships bpfcompat-guest-aarch64 beside \
+             bpfcompat), or build it with `scripts/build-guest.sh aarch64`"
+        }
     )]
-    AgentNotFound { looked: String },
+    AgentNotFound {
+        arch: Arch,
+        looked: String,
+        env: String,
+    },
+    #[error(
+        "{what} {path} is a program for {found}, not for the {arch} guest it would run in; \
+         give one built for {arch}"
+    )]
+    WrongArch {
+        what: String,
+        path: PathBuf,
+        arch: Arch,
+        found: String,
+    },
+    #[error(
+        "{what} {path} needs shared libraries, which a {arch} guest does not get from this \
+         host (they are the host's own architecture's); link it statically for {arch}"
+    )]
+    ForeignDynamic {
+        what: String,
+        path: PathBuf,
+        arch: Arch,
+    },
+    #[error(
+        "command mode on {arch} guests needs a static {arch} busybox (looked for {looked}); \
+         scripts/install-deps.sh unpacks Debian's busybox-static:{} there, or set {env}",
+        arch.debian()
+    )]
+    ForeignBusybox {
+        arch: Arch,
+        env: String,
+        looked: String,
+    },
     #[error("{what} {path} cannot be read: {err}")]
     Unreadable {
         what: &'static str,
@@ -160,43 +201,6 @@ pub enum GuestError {
     BusyboxList { busybox: PathBuf, why: String },
     #[error("{what}: {err}")]
     Elf { what: String, err: elf::ElfError },
-}
-
-/// The agent to put at `/init`: `$BPFCOMPAT_GUEST`, else `bpfcompat-guest`
-/// next to the running executable.
-pub fn locate_agent() -> Result<PathBuf, GuestError> {
-    let exe = std::env::current_exe().map_err(|e| GuestError::AgentNotFound {
-        looked: format!("the directory of the running program, which is unknown: {e}"),
-    })?;
-    locate_agent_from(std::env::var_os(AGENT_ENV).map(PathBuf::from), &exe)
-}
-
-fn locate_agent_from(env: Option<PathBuf>, exe: &Path) -> Result<PathBuf, GuestError> {
-    if let Some(path) = env.filter(|p| !p.as_os_str().is_empty()) {
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(GuestError::AgentNotFound {
-                looked: format!("{} (from {AGENT_ENV})", path.display()),
-            })
-        };
-    }
-    let mut looked = Vec::new();
-    // `target/<profile>/bpfcompat`, or `target/<profile>/deps/<test binary>`.
-    let dir = exe.parent();
-    let parent = dir
-        .filter(|d| d.file_name() == Some("deps".as_ref()))
-        .and_then(Path::parent);
-    for dir in dir.into_iter().chain(parent) {
-        let candidate = dir.join(AGENT_NAME);
-        if candidate.is_file() {
-            return Ok(candidate);
-        }
-        looked.push(candidate.display().to_string());
-    }
-    Err(GuestError::AgentNotFound {
-        looked: looked.join(", "),
-    })
 }
 
 /// The uncompressed newc initramfs for one command-mode boot.
@@ -228,10 +232,10 @@ pub struct Initramfs {
     pub job: Vec<u8>,
 }
 
-pub fn build(agent: &Path, payload: &Payload) -> Result<Initramfs, GuestError> {
-    let base = base_archive(agent, payload)?;
+pub fn build(guest: &Userland, payload: &Payload) -> Result<Initramfs, GuestError> {
+    let base = base_archive(guest, payload)?;
     let mut full = base.clone();
-    add_payload(&mut full, payload)?;
+    add_payload(&mut full, payload, guest.arch)?;
     Ok(Initramfs {
         job: full.difference(&base).to_bytes(),
         base: base.to_bytes(),
@@ -240,7 +244,7 @@ pub fn build(agent: &Path, payload: &Payload) -> Result<Initramfs, GuestError> {
 }
 
 /// What does not depend on the job: the same for every check of a kind.
-fn base_archive(agent: &Path, payload: &Payload) -> Result<Archive, GuestError> {
+fn base_archive(guest: &Userland, payload: &Payload) -> Result<Archive, GuestError> {
     let mut a = Archive::new();
     for (dir, mode) in [
         ("/proc", 0o555),
@@ -261,31 +265,33 @@ fn base_archive(agent: &Path, payload: &Payload) -> Result<Archive, GuestError> 
     // Nodes the agent needs before it mounts devtmpfs (and if that fails).
     a.add_char_device("/dev/console", 5, 1, 0o600);
     a.add_char_device("/dev/null", 1, 3, 0o666);
-    a.add_char_device("/dev/ttyS0", 4, 64, 0o660);
-    a.add_char_device("/dev/ttyS1", 4, 65, 0o660);
+    // The console and the result port: 8250s on x86, PL011s on arm64.
+    let (tty, major) = match guest.arch {
+        Arch::X86_64 => ("/dev/ttyS", 4),
+        Arch::Arm64 => ("/dev/ttyAMA", 204),
+    };
+    a.add_char_device(&format!("{tty}0"), major, 64, 0o660);
+    a.add_char_device(&format!("{tty}1"), major, 65, 0o660);
     a.add_symlink("/dev/fd", "/proc/self/fd");
     a.add_symlink("/dev/stdin", "/proc/self/fd/0");
     a.add_symlink("/dev/stdout", "/proc/self/fd/1");
     a.add_symlink("/dev/stderr", "/proc/self/fd/2");
 
-    add_executable(&mut a, "the guest agent", agent, "/init")?;
-
+    let arch = guest.arch;
+    add_executable(&mut a, "the guest agent", &guest.agent, "/init", arch)?;
+    if guest.is_foreign() {
+        // No bash, bpftool or libraries of the host's: busybox's sh.
+        if let Payload::Command(_) = payload {
+            add_busybox(&mut a, &userland::foreign_busybox(arch)?, arch)?;
+        }
+        add_users(&mut a, "/bin/sh");
+        return Ok(a);
+    }
     let bash = find_tool("bash", &["/bin/bash", "/usr/bin/bash"], "install bash")?;
-    add_executable(&mut a, "bash", &bash, "/bin/bash")?;
+    add_executable(&mut a, "bash", &bash, "/bin/bash", arch)?;
     a.add_symlink("/bin/sh", "bash");
-    add_busybox(&mut a)?;
-
-    a.add_file(
-        "/etc/passwd",
-        b"root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
-            .to_vec(),
-        0o644,
-    );
-    a.add_file(
-        "/etc/group",
-        b"root:x:0:\nnogroup:x:65534:\n".to_vec(),
-        0o644,
-    );
+    add_busybox(&mut a, &find_busybox()?, arch)?;
+    add_users(&mut a, "/bin/bash");
     // Libraries from ld.so.conf directories sit at their host paths; the
     // host's cache tells the guest's loader where they are.
     let cache = Path::new("/etc/ld.so.cache");
@@ -296,16 +302,33 @@ fn base_archive(agent: &Path, payload: &Payload) -> Result<Archive, GuestError> 
     // need not travel with each job.
     if let Payload::Command(command) = payload {
         for tool in command.tools.iter().filter(|t| t.what == BPFTOOL) {
-            add_executable(&mut a, tool.what, &tool.host, &tool.guest)?;
+            add_executable(&mut a, tool.what, &tool.host, &tool.guest, arch)?;
         }
     }
     Ok(a)
 }
 
+/// `/etc/passwd` and `/etc/group`: root, whose shell is `shell`, and nobody.
+fn add_users(a: &mut Archive, shell: &str) {
+    a.add_file(
+        "/etc/passwd",
+        format!(
+            "root:x:0:0:root:/root:{shell}\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+        )
+        .into_bytes(),
+        0o644,
+    );
+    a.add_file(
+        "/etc/group",
+        b"root:x:0:\nnogroup:x:65534:\n".to_vec(),
+        0o644,
+    );
+}
+
 /// The request and everything it names.
-fn add_payload(a: &mut Archive, payload: &Payload) -> Result<(), GuestError> {
+fn add_payload(a: &mut Archive, payload: &Payload, arch: Arch) -> Result<(), GuestError> {
     let checks = match payload {
-        Payload::Command(command) => vec![command_request(a, command)?],
+        Payload::Command(command) => vec![command_request(a, command, arch)?],
         Payload::Objects(objects) => objects
             .iter()
             .enumerate()
@@ -379,17 +402,26 @@ pub fn modules_archive(modules: Vec<GuestModule>) -> Vec<u8> {
 
 /// Ships `--bin` and the tools (with their libraries) and the artifacts
 /// for a command check.
-fn command_request(a: &mut Archive, payload: &CommandPayload) -> Result<CheckRequest, GuestError> {
+fn command_request(
+    a: &mut Archive,
+    payload: &CommandPayload,
+    arch: Arch,
+) -> Result<CheckRequest, GuestError> {
     let bin = match &payload.bin {
         Some(host) => {
             let guest = format!("{GUEST_BIN_DIR}/{}", file_name("--bin", host)?);
-            add_executable(a, "--bin", host, &guest)?;
+            add_executable(a, "--bin", host, &guest, arch)?;
             Some(guest)
         }
         None => None,
     };
-    for tool in &payload.tools {
-        add_executable(a, tool.what, &tool.host, &tool.guest)?;
+    // The host's bpftool runs only in guests of the host's architecture.
+    let tools = payload
+        .tools
+        .iter()
+        .filter(|t| t.what != BPFTOOL || userland::runs_on(&t.host, arch));
+    for tool in tools {
+        add_executable(a, tool.what, &tool.host, &tool.guest, arch)?;
     }
     let artifacts = payload
         .artifacts
@@ -427,6 +459,7 @@ fn add_executable(
     what: &'static str,
     host: &Path,
     guest: &str,
+    arch: Arch,
 ) -> Result<(), GuestError> {
     a.add_host_file(guest, host, Some(0o755))
         .map_err(|err| GuestError::Unreadable {
@@ -434,6 +467,10 @@ fn add_executable(
             path: host.to_owned(),
             err,
         })?;
+    userland::check_program(what, host, arch)?;
+    if arch != Arch::host() {
+        return Ok(()); // Static: checked.
+    }
     let libs = elf::closure(host, Path::new(guest)).map_err(|err| GuestError::Elf {
         what: format!("the shared libraries of {what} {}", host.display()),
         err,
@@ -517,9 +554,16 @@ fn find_busybox() -> Result<PathBuf, GuestError> {
         })
 }
 
-fn add_busybox(a: &mut Archive) -> Result<(), GuestError> {
-    let busybox = find_busybox()?;
-    add_executable(a, "busybox", &busybox, "/bin/busybox")?;
+/// `busybox` at `/bin/busybox` and its applets as links to it. The list
+/// comes from the host's busybox, which also runs where `busybox` (of
+/// another architecture) cannot: Debian builds every architecture's alike.
+fn add_busybox(a: &mut Archive, busybox: &Path, arch: Arch) -> Result<(), GuestError> {
+    add_executable(a, "busybox", busybox, "/bin/busybox", arch)?;
+    let busybox = if arch == Arch::host() {
+        busybox.to_owned()
+    } else {
+        find_busybox()?
+    };
     let out = std::process::Command::new(&busybox)
         .arg("--list")
         .output()
@@ -568,7 +612,11 @@ mod tests {
     }
 
     fn build_initramfs(agent: &Path, payload: &Payload) -> Result<Vec<u8>, GuestError> {
-        build(agent, payload).map(|initramfs| initramfs.full)
+        let guest = Userland {
+            arch: Arch::host(),
+            agent: agent.to_owned(),
+        };
+        build(&guest, payload).map(|initramfs| initramfs.full)
     }
 
     /// Every path under `root` with its type and content.
@@ -602,7 +650,11 @@ mod tests {
         let artifact = dir.path().join("probe.bpf.o");
         std::fs::write(&artifact, b"object").unwrap();
         let payload = payload(Some(PathBuf::from("/bin/true")), Some(artifact));
-        let built = build(&fake_agent(), &payload).unwrap();
+        let guest = Userland {
+            arch: Arch::host(),
+            agent: fake_agent(),
+        };
+        let built = build(&guest, &payload).unwrap();
         let full = unpack(&built.full);
         let split = tempfile::tempdir().unwrap();
         unpack_into(&built.base, split.path());
@@ -976,33 +1028,5 @@ mod tests {
             err.to_string().contains("--artifact /nonexistent/prog.o"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn agent_is_found_from_env_or_beside_the_executable() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        std::fs::create_dir_all(d.join("release/deps")).unwrap();
-        let exe = d.join("release/bpfcompat");
-        let agent = d.join("release").join(AGENT_NAME);
-        let err = locate_agent_from(None, &exe).unwrap_err().to_string();
-        assert!(err.contains("cargo build --release"), "{err}");
-        assert!(err.contains(&agent.display().to_string()), "{err}");
-
-        std::fs::write(&agent, b"").unwrap();
-        assert_eq!(locate_agent_from(None, &exe).unwrap(), agent);
-        // From a test binary in deps/.
-        let test_exe = d.join("release/deps/bpfcompat-0123");
-        assert_eq!(locate_agent_from(None, &test_exe).unwrap(), agent);
-        // The environment wins, and must point at a file.
-        let other = d.join("other-agent");
-        std::fs::write(&other, b"").unwrap();
-        assert_eq!(locate_agent_from(Some(other.clone()), &exe).unwrap(), other);
-        let err = locate_agent_from(Some(d.join("nope")), &exe)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("nope") && err.contains(AGENT_ENV), "{err}");
-        // An empty variable counts as unset.
-        assert_eq!(locate_agent_from(Some("".into()), &exe).unwrap(), agent);
     }
 }

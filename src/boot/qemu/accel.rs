@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::arch::Arch;
 use crate::report::Accel;
 
 /// How long the probe guest may take to print its marker. QEMU starts and
@@ -26,13 +27,56 @@ const MARKER: &[u8] = b"bpfcompat-probe-ok\n";
 
 /// The options that select an accelerator and its CPU model, shared by the
 /// probe and every boot so the probe proves what the boots will use.
-pub(super) fn accel_args(accel: Accel) -> [&'static str; 4] {
-    match accel {
-        Accel::Kvm => ["-accel", "kvm", "-cpu", "host"],
+/// arm64 guests run on the virt machine (the PL011s, GIC and PSCI every
+/// arm64 kernel knows); x86 on QEMU's default `pc`.
+pub(super) fn accel_args(arch: Arch, accel: Accel) -> Vec<&'static str> {
+    let mut args = match arch {
         // microvm is reported to hang without KVM; `pc` is the default.
+        Arch::X86_64 => vec![],
+        Arch::Arm64 => vec!["-machine", "virt"],
+    };
+    args.extend(match accel {
+        Accel::Kvm => ["-accel", "kvm", "-cpu", "host"],
         // Keep cx16 (in `max`): turning it off changes verdicts.
         Accel::Tcg => ["-accel", "tcg", "-cpu", "max"],
+    });
+    args
+}
+
+/// The probe guest of `arch`, and the options that let it end QEMU.
+fn probe_guest(arch: Arch) -> (Vec<u8>, &'static [&'static str]) {
+    match arch {
+        Arch::X86_64 => (
+            firmware(),
+            &["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"],
+        ),
+        Arch::Arm64 => (arm64_firmware(), &[]),
     }
+}
+
+/// The arm64 probe, at the virt machine's flash (address 0, where its CPU
+/// starts): writes [`MARKER`] to the first PL011 and powers off through
+/// PSCI SYSTEM_OFF over HVC (QEMU's and KVM's own PSCI). Assembled from
+/// the listing with GNU as, `ld -Ttext=0` and `objcopy -O binary`.
+fn arm64_firmware() -> Vec<u8> {
+    #[rustfmt::skip]
+    let code: &[u32] = &[
+        0xd2a12001, // mov  x1, #0x9000000 (PL011 UART0 data register)
+        0x10000142, // adr  x2, msg (at 0x2c)
+        0x38401443, // 1: ldrb w3, [x2], #1
+        0x34000063, // cbz  w3, 2f
+        0xb9000023, // str  w3, [x1]
+        0x17fffffd, // b    1b
+        0xd2b08000, // 2: mov x0, #0x84000000
+        0xf2800100, // movk x0, #0x8 (PSCI SYSTEM_OFF)
+        0xd4000002, // hvc  #0
+        0xd503207f, // 3: wfi
+        0x17ffffff, // b    3b
+    ];
+    let mut image: Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
+    image.extend_from_slice(MARKER);
+    image.push(0);
+    image
 }
 
 /// Code at the reset vector that does what a kernel's early boot does before
@@ -100,13 +144,19 @@ fn firmware() -> Vec<u8> {
 
 /// Runs the probe guest under `accel`; how long it took to print its
 /// marker, or why it did not.
-pub fn probe(qemu: &Path, accel: Accel, deadline: Duration) -> Result<Duration, String> {
+pub fn probe(
+    qemu: &Path,
+    arch: Arch,
+    accel: Accel,
+    deadline: Duration,
+) -> Result<Duration, String> {
     let dir = tempfile::Builder::new()
         .prefix("bpfcompat-probe-")
         .tempdir()
         .map_err(|e| format!("cannot create a directory for the probe guest ({e})"))?;
     let bios = dir.path().join("probe.bin");
-    std::fs::write(&bios, firmware())
+    let (firmware, exit) = probe_guest(arch);
+    std::fs::write(&bios, firmware)
         .map_err(|e| format!("cannot write the probe guest {} ({e})", bios.display()))?;
     let start = Instant::now();
     let mut child = Command::new(qemu)
@@ -117,9 +167,9 @@ pub fn probe(qemu: &Path, accel: Accel, deadline: Duration) -> Result<Duration, 
             "-display",
             "none",
         ])
-        .args(accel_args(accel))
+        .args(accel_args(arch, accel))
         .args(["-m", "16", "-serial", "stdio"])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+        .args(exit)
         .arg("-bios")
         .arg(&bios)
         .stdin(Stdio::null())
@@ -158,7 +208,7 @@ pub fn probe(qemu: &Path, accel: Accel, deadline: Duration) -> Result<Duration, 
     let said = said
         .lines()
         .map(|l| {
-            let l = l.trim_start_matches("qemu-system-x86_64: ");
+            let l = l.trim_start_matches(&format!("{}: ", arch.qemu()));
             l.trim_start_matches("error: ").trim()
         })
         .find(|l| !l.is_empty() && !l.starts_with("terminating on signal"));
@@ -256,12 +306,12 @@ impl Memory {
 
 /// The remembered verdict, or a fresh probe's (then remembered). Returns
 /// whether it was remembered.
-pub fn verdict(qemu: &Path, memory: &Memory) -> (Verdict, bool) {
+pub fn verdict(qemu: &Path, arch: Arch, memory: &Memory) -> (Verdict, bool) {
     if let Some(verdict) = memory.recall() {
         return (verdict, true);
     }
     let verdict = Verdict {
-        probe: probe(qemu, Accel::Kvm, PROBE_DEADLINE).map(|d| d.as_millis() as u64),
+        probe: probe(qemu, arch, Accel::Kvm, PROBE_DEADLINE).map(|d| d.as_millis() as u64),
         silent: None,
     };
     memory.keep(&verdict);
@@ -284,13 +334,21 @@ mod tests {
     use super::*;
 
     fn qemu() -> PathBuf {
-        super::super::find_on_path(super::super::QEMU).expect("QEMU is installed for the tests")
+        qemu_of(Arch::host())
     }
 
+    fn qemu_of(arch: Arch) -> PathBuf {
+        super::super::find_on_path(arch.qemu()).expect("QEMU is installed for the tests")
+    }
+
+    /// Each architecture's probe prints its marker and ends QEMU itself.
     #[test]
     fn the_probe_guest_runs_under_tcg() {
-        let took = probe(&qemu(), Accel::Tcg, PROBE_DEADLINE).expect("TCG always runs guests");
-        assert!(took < PROBE_DEADLINE);
+        for arch in Arch::ALL {
+            let took = probe(&qemu_of(arch), arch, Accel::Tcg, PROBE_DEADLINE)
+                .unwrap_or_else(|why| panic!("TCG always runs the {arch} probe: {why}"));
+            assert!(took < PROBE_DEADLINE, "{arch}: {took:?}");
+        }
     }
 
     /// A QEMU that starts its guest paused is what a KVM that accepts VMs
@@ -307,7 +365,13 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(&paused, std::fs::Permissions::from_mode(0o755)).unwrap();
         let start = Instant::now();
-        let why = probe(&paused, Accel::Tcg, Duration::from_millis(700)).unwrap_err();
+        let why = probe(
+            &paused,
+            Arch::host(),
+            Accel::Tcg,
+            Duration::from_millis(700),
+        )
+        .unwrap_err();
         assert!(why.contains("ran no guest code in 0.7 s"), "{why}");
         // Bounded, not timed: a loaded host starts QEMU slowly.
         assert!(
@@ -319,7 +383,13 @@ mod tests {
 
     #[test]
     fn a_qemu_that_dies_says_why() {
-        let why = probe(Path::new("/bin/false"), Accel::Kvm, PROBE_DEADLINE).unwrap_err();
+        let why = probe(
+            Path::new("/bin/false"),
+            Arch::host(),
+            Accel::Kvm,
+            PROBE_DEADLINE,
+        )
+        .unwrap_err();
         assert_eq!(why, "QEMU exited before a guest ran under KVM");
     }
 
@@ -328,9 +398,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("accel.json");
         let memory = Memory::new(&state, Path::new("/bin/false"), "QEMU 10");
-        let (first, remembered) = verdict(Path::new("/bin/false"), &memory);
+        let (first, remembered) = verdict(Path::new("/bin/false"), Arch::host(), &memory);
         assert!(first.probe.is_err() && !remembered);
-        let (second, remembered) = verdict(Path::new("/bin/false"), &memory);
+        let (second, remembered) = verdict(Path::new("/bin/false"), Arch::host(), &memory);
         assert!(remembered);
         assert_eq!(first, second);
         // What the silence fallback found is kept beside the probe's answer.

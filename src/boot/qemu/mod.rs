@@ -11,12 +11,12 @@ use std::process::Command;
 
 use thiserror::Error;
 
+use crate::arch::Arch;
 use crate::report::{Accel, AccelUse};
 
 pub use job::{Job, JobRecord, Start, MAX_SERIAL_JOB_BYTES};
 pub use vm::{boot, kernel_cmdline, BootRecord, BootSpec, Ending};
 
-const QEMU: &str = "qemu-system-x86_64";
 /// Where the verdict on KVM is remembered, in the cache directory
 /// (`bpfcompat doctor` shows it, `--forget-accel` removes it).
 pub const ACCEL_STATE_FILE: &str = "accel.json";
@@ -32,17 +32,19 @@ pub enum AccelChoice {
 #[derive(Debug, Error)]
 pub enum QemuError {
     #[error(
-        "{QEMU} was not found on PATH; install it (Debian/Ubuntu: `apt-get install qemu-system-x86`, \
-         or run scripts/install-deps.sh)"
+        "{} was not found on PATH; install it (Debian/Ubuntu: `apt-get install {}`, \
+         or run scripts/install-deps.sh)",
+        arch.qemu(),
+        arch.qemu_package()
     )]
-    NotFound,
+    NotFound { arch: Arch },
     #[error(
         "--accel kvm was requested but KVM cannot run guests here: {0}. Check that /dev/kvm \
          exists and is read-write for this user (GitHub runners: add a udev rule \
          KERNEL==\"kvm\", GROUP=\"kvm\", MODE=\"0666\"), or use --accel auto to fall back to TCG"
     )]
     KvmUnavailable(String),
-    #[error("cannot start {QEMU}: {0}")]
+    #[error("cannot start QEMU: {0}")]
     Spawn(std::io::Error),
     #[error("result channel for {kernel}: {err}")]
     Channel { kernel: String, err: std::io::Error },
@@ -52,6 +54,8 @@ pub enum QemuError {
 
 #[derive(Debug, Clone)]
 pub struct Qemu {
+    /// The architecture of the guests it runs.
+    pub arch: Arch,
     pub binary: PathBuf,
     pub version: String,
     /// What `--accel` settled on for this run.
@@ -61,10 +65,12 @@ pub struct Qemu {
 }
 
 impl Qemu {
-    /// Finds QEMU and settles the accelerator. `probe_state` is where the
-    /// KVM probe's answer is remembered for this boot of the host.
-    pub fn detect(choice: AccelChoice, probe_state: &Path) -> Result<Qemu, QemuError> {
-        let binary = find_on_path(QEMU).ok_or(QemuError::NotFound)?;
+    /// Finds the QEMU of `arch` and settles the accelerator. `probe_state`
+    /// is where the KVM probe's answer is remembered for this boot of the
+    /// host. KVM runs only guests of the host's architecture: another's
+    /// run under TCG whatever `choice` says.
+    pub fn detect(arch: Arch, choice: AccelChoice, probe_state: &Path) -> Result<Qemu, QemuError> {
+        let binary = find_on_path(arch.qemu()).ok_or(QemuError::NotFound { arch })?;
         let output = Command::new(&binary)
             .arg("--version")
             .output()
@@ -76,8 +82,20 @@ impl Qemu {
             .trim()
             .to_owned();
         let memory = accel::Memory::new(probe_state, &binary, &version);
-        let accel = choose(choice, &binary, &memory)?;
+        let accel = if arch == Arch::host() {
+            choose(choice, &binary, &memory)?
+        } else {
+            AccelUse {
+                accel: Accel::Tcg,
+                reason: format!(
+                    "{arch} guests on this {} host run under TCG (KVM runs only the host's \
+                     architecture)",
+                    Arch::host()
+                ),
+            }
+        };
         Ok(Qemu {
+            arch,
             binary,
             version,
             accel,
@@ -104,7 +122,7 @@ fn choose(choice: AccelChoice, qemu: &Path, memory: &accel::Memory) -> Result<Ac
     if choice == AccelChoice::Tcg {
         return Ok(tcg("--accel tcg".to_owned()));
     }
-    let (verdict, remembered) = accel::verdict(qemu, memory);
+    let (verdict, remembered) = accel::verdict(qemu, Arch::host(), memory);
     let when = if remembered {
         " (found earlier in this boot of the host)"
     } else {

@@ -13,6 +13,7 @@ use tokio::sync::{oneshot, watch};
 use super::console::ConsoleLog;
 use super::job::{self, JobRecord, Received, Start};
 use super::{accel, Qemu, QemuError};
+use crate::arch::Arch;
 use crate::report::Accel;
 
 /// Result bytes accepted from one guest; a real frame is far smaller, so a
@@ -165,7 +166,7 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
 /// The QEMU command line for one boot: the kernel and initramfs, the
 /// console on ttyS0 (our stdout), the result channel on ttyS1 (a socket).
 fn command(qemu: &Qemu, spec: &BootSpec<'_>, monitor: &Path) -> tokio::process::Command {
-    let append = kernel_cmdline(spec.cmdline_extra, spec.start.job().is_some());
+    let append = kernel_cmdline(qemu.arch, spec.cmdline_extra, spec.start.job().is_some());
     let mut cmd = tokio::process::Command::new(&qemu.binary);
     cmd.args([
         "-nodefaults",
@@ -177,7 +178,7 @@ fn command(qemu: &Qemu, spec: &BootSpec<'_>, monitor: &Path) -> tokio::process::
     // No network device: the user's loader runs as root and must not
     // reach the internet or the host.
     .args(["-nic", "none"])
-    .args(accel::accel_args(spec.accel))
+    .args(accel::accel_args(qemu.arch, spec.accel))
     .args(["-m", &spec.memory_mb.to_string()])
     .args(["-smp", &spec.cpus.to_string()])
     .arg("-kernel")
@@ -204,8 +205,11 @@ fn command(qemu: &Qemu, spec: &BootSpec<'_>, monitor: &Path) -> tokio::process::
 
 /// The kernel command line of a boot; the one of a saved guest is the one
 /// it was booted with.
-pub fn kernel_cmdline(extra: Option<&str>, wait: bool) -> String {
-    let mut append = String::from("console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init");
+pub fn kernel_cmdline(arch: Arch, extra: Option<&str>, wait: bool) -> String {
+    let mut append = format!(
+        "console={} panic=-1 oops=panic loglevel=4 rdinit=/init",
+        arch.console()
+    );
     for word in [extra, wait.then_some(bpfcompat_proto::job::WAIT_PARAM)]
         .into_iter()
         .flatten()

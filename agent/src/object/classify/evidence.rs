@@ -51,6 +51,9 @@ pub struct Evidence {
     pub target: Option<String>,
     /// `/sys/kernel/security/lockdown`'s selected mode.
     pub lockdown: Option<String>,
+    /// The guest is arm64 (the agent's own architecture): hints name what
+    /// differs there.
+    pub arm64: bool,
     /// Map creation: what the object leaves to its loader and nobody set
     /// (`max_entries` 0, a value size 0, no inner map, a required flag): no
     /// kernel creates it as compiled.
@@ -84,6 +87,7 @@ impl Evidence {
             target_traceable: None,
             target: None,
             lockdown: None,
+            arm64: cfg!(target_arch = "aarch64"),
             loader_gap: None,
         }
     }

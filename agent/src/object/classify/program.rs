@@ -11,7 +11,19 @@ use super::evidence::{
 
 const P: Phase = Phase::ProgramLoad;
 
-fn core_hint() -> &'static str {
+fn core_hint(reason: &str) -> &'static str {
+    // `struct pt_regs.di` on arm64, `struct user_pt_regs.regs` on x86: the
+    // register accessors (PT_REGS_PARM1_CORE...) of the other architecture.
+    if [" struct pt_regs.", " struct user_pt_regs."]
+        .iter()
+        .any(|t| reason.contains(t))
+    {
+        return "the program reads the registers through another architecture's layout: \
+                it was built for a different __TARGET_ARCH_* than this kernel's; build \
+                the object once per architecture (clang -D__TARGET_ARCH_x86 and \
+                -D__TARGET_ARCH_arm64) and check each build on its \
+                architecture's kernels";
+    }
     "a field or type this program reads does not exist in this kernel's BTF: \
      guard the access with bpf_core_field_exists()/bpf_core_type_exists() and \
      provide a fallback (e.g. a ___v2 struct flavour for the other layout)"
@@ -24,11 +36,13 @@ pub fn classify_core(ev: &Evidence) -> Diagnosis {
         find_line(ev, &["BTF"]).unwrap_or("CO-RE needs kernel BTF and this kernel has none"),
     )
     .unwrap_or_else(|| {
+        let reason =
+            find_line(ev, &["CO-RE", "relo #", "relocation"]).unwrap_or("CO-RE relocation failed");
         diag(
             FailureClass::CoreRelocationFailure,
             Phase::CoreRelocation,
-            find_line(ev, &["CO-RE", "relo #", "relocation"]).unwrap_or("CO-RE relocation failed"),
-            core_hint(),
+            reason,
+            core_hint(reason),
         )
     })
 }
@@ -106,7 +120,12 @@ fn core_poison(ev: &Evidence) -> Option<Diagnosis> {
         // libbpf prints the unresolved relocation on the line after the
         // poisoned instruction; prefer it, it names the field.
         let reason = find_line(ev, &["failed to resolve CO-RE relocation"]).unwrap_or(line);
-        diag(FailureClass::CoreRelocationFailure, P, reason, core_hint())
+        diag(
+            FailureClass::CoreRelocationFailure,
+            P,
+            reason,
+            core_hint(reason),
+        )
     }))
 }
 

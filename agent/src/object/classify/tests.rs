@@ -63,6 +63,20 @@ fn core_poison_beats_unknown_func() {
 }
 
 #[test]
+fn registers_of_another_architecture_say_to_build_per_architecture() {
+    let mut e = ev(Phase::ProgramLoad, EINVAL);
+    e.verifier_log = "1: <invalid CO-RE relocation>\n\
+        failed to resolve CO-RE relocation <byte_off> [2] struct pt_regs.di (0:14 @ offset 112)\n"
+        .into();
+    let d = classify(&e);
+    assert_eq!(d.class, FailureClass::CoreRelocationFailure);
+    assert!(
+        d.hint.contains("another architecture's layout")
+            && d.hint.contains("once per architecture")
+    );
+}
+
+#[test]
 fn too_large() {
     let mut e = ev(Phase::ProgramLoad, E2BIG);
     e.verifier_log = "The sequence of 8193 jumps is too complex.\nprocessed 40000 insns\n".into();
@@ -152,6 +166,45 @@ fn attach_failures() {
     assert_eq!(classify(&e).class, FailureClass::UnsupportedAttachType);
     let e = ev(Phase::Attach, EPERM);
     assert_eq!(classify(&e).class, FailureClass::PermissionDenied);
+}
+
+#[test]
+fn arm64_attach_failures_say_what_differs_there() {
+    // A kprobe on x86's syscall wrapper, in an arm64 guest.
+    let mut e = ev(Phase::Attach, ENOENT);
+    e.arm64 = true;
+    e.target_exists = Some(false);
+    e.target = Some("kprobe __x64_sys_openat".into());
+    let d = classify(&e);
+    assert_eq!(d.class, FailureClass::AttachTargetMissing);
+    assert!(
+        d.hint.contains("__x64_sys_openat does not exist on arm64")
+            && d.hint.contains("__arm64_sys_openat")
+            && d.hint.contains("ksyscall/openat"),
+        "{}",
+        d.hint
+    );
+    // And the other way round on x86.
+    e.arm64 = false;
+    e.target = Some("kprobe __arm64_sys_openat".into());
+    assert!(classify(&e).hint.contains("here it is __x64_sys_openat"));
+    // A missing function of no syscall keeps the general hint.
+    e.target = Some("kprobe nope".into());
+    assert!(classify(&e)
+        .hint
+        .contains("nope does not exist in this kernel"));
+
+    // fentry without ftrace direct calls (arm64 before 6.4).
+    let mut e = ev(Phase::Attach, ENOTSUPP);
+    e.prog_type = Some("tracing".into());
+    e.arm64 = true;
+    let d = classify(&e);
+    assert_eq!(d.class, FailureClass::UnsupportedAttachType);
+    assert!(d
+        .hint
+        .contains("arm64 has the trampoline from 6.0 and direct calls from 6.4"));
+    e.arm64 = false;
+    assert!(!classify(&e).hint.contains("arm64"));
 }
 
 #[test]
