@@ -272,4 +272,17 @@ mod tests {
             "{md}"
         );
     }
+
+    #[test]
+    fn a_matrix_of_two_architectures_says_which_each_kernel_is() {
+        let json = reports::report_json(&[("a", "pass", None), ("b", "pass", None)]);
+        let mut r = serde_json::from_value::<crate::report::Report>(json).unwrap();
+        r.targets[0].kernel.arch = Some("x86_64".into());
+        r.targets[1].kernel.arch = Some("x86_64".into());
+        assert!(!render_markdown(&r).contains("| Arch |"));
+        r.targets[1].kernel.arch = Some("arm64".into());
+        let md = render_markdown(&r);
+        assert!(md.contains("| Kernel | Arch | Release |"), "{md}");
+        assert!(md.lines().any(|l| l.starts_with("| b | arm64 |")), "{md}");
+    }
 }
