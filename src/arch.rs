@@ -56,6 +56,15 @@ impl Arch {
         }
     }
 
+    /// The word BPF builds use: `__TARGET_ARCH_x86`, bpf2go's `_x86_bpfel.o`;
+    /// what `{arch}` in an `--artifact` path stands for.
+    pub fn target_word(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86",
+            Arch::Arm64 => "arm64",
+        }
+    }
+
     /// The QEMU that runs a guest of this architecture.
     pub fn qemu(self) -> &'static str {
         match self {

@@ -323,7 +323,9 @@ pub struct TestArgs {
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u8), requires = "command")]
     pub command_expect_exit: u8,
     /// A .bpf.o to check with the bundled validator; repeat it to check several in the
-    /// same boot (each with X.manifest.yaml beside X.bpf.o, if there is one). With --command:
+    /// same boot (each with X.manifest.yaml beside X.bpf.o, if there is one). `{arch}` in
+    /// the path (quote it) is `x86` or `arm64`: each kernel checks its architecture's
+    /// build, e.g. 'build/{arch}/probe.bpf.o'. With --command:
     /// files shipped into the guest, listed in $BPFCOMPAT_ARTIFACTS, the first as
     /// $BPFCOMPAT_ARTIFACT.
     #[arg(long, value_name = "FILE", conflicts_with = "suite")]

@@ -150,3 +150,77 @@ fn programs_and_kernels_of_the_wrong_architecture_are_refused_by_name() {
         "{reason}"
     );
 }
+
+/// `{arch}` in an --artifact path: each kernel checks its architecture's
+/// build, and the report says which ran where.
+#[test]
+fn each_kernel_checks_the_build_for_its_architecture() {
+    let _lock = boot_lock();
+    let s = Scratch::new();
+    let corpus = build_corpus(s.dir.path());
+    let template = corpus.join("{arch}/pt_regs_core.bpf.o");
+    let template = template.to_str().unwrap();
+    let matrix = s.matrix(&[(&K61, ""), (&ARM64_61, ARCH)]);
+    let run = arm64_run(
+        &s,
+        &[
+            "test",
+            "--matrix",
+            matrix.to_str().unwrap(),
+            "--artifact",
+            template,
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.context());
+    for (k, build) in [(&K61, "/x86/"), (&ARM64_61, "/arm64/")] {
+        let checks = run.target(k.id)["checks"].as_array().unwrap();
+        assert_eq!(checks.len(), 1, "{}: its own build only", k.id);
+        assert!(checks[0]["artifact"]["path"]
+            .as_str()
+            .unwrap()
+            .contains(build));
+        assert_eq!(checks[0]["status"], "pass", "{}", checks[0]);
+    }
+
+    // No build at all, or none for an architecture of the matrix.
+    let missing = s.path("{arch}/nothing.bpf.o");
+    let run = arm64_run(
+        &s,
+        &[
+            "test",
+            "--matrix",
+            matrix.to_str().unwrap(),
+            "--artifact",
+            missing.to_str().unwrap(),
+        ],
+    );
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("no build of it exists")
+            && run
+                .stderr
+                .contains(&s.path("arm64/nothing.bpf.o").display().to_string()),
+        "{}",
+        run.context()
+    );
+    let x86_only = s.path("{arch}/xdp.bpf.o");
+    std::fs::create_dir_all(s.path("x86")).unwrap();
+    std::fs::copy(corpus.join("xdp.bpf.o"), s.path("x86/xdp.bpf.o")).unwrap();
+    let run = arm64_run(
+        &s,
+        &[
+            "test",
+            "--matrix",
+            matrix.to_str().unwrap(),
+            "--artifact",
+            x86_only.to_str().unwrap(),
+        ],
+    );
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr
+            .contains("the matrix has arm64 kernels, but no arm64 build"),
+        "{}",
+        run.context()
+    );
+}

@@ -328,6 +328,11 @@ mod tests {
         let mut spec = Spec::guest(command, Some("/bpfcompat/bin/x"), artifacts);
         spec.cwd = std::env::temp_dir().display().to_string();
         spec.env.push(("PATH".into(), "/usr/bin:/bin".into()));
+        // Not the host's own login profile (a version manager's rehash in
+        // ~/.bashrc can block a login shell for a minute): the guest's
+        // /root has none either.
+        spec.env.retain(|(k, _)| k != "HOME");
+        spec.env.push(("HOME".into(), "/nonexistent".into()));
         spec
     }
 

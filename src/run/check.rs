@@ -9,6 +9,7 @@ use bpfcompat_proto::object::{FunctionalTest, LoaderContract, ValidationMode};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::arch::Arch;
 use crate::boot::initramfs::{
     CommandPayload, GuestError, GuestTool, ObjectPayload, Payload, GUEST_ARTIFACT_DIR,
 };
@@ -129,7 +130,12 @@ pub enum CheckError {
     NotExecutable { path: PathBuf, why: String },
     #[error(transparent)]
     Guest(#[from] GuestError),
+    #[error("--artifact {template}: no build of it exists (tried {tried})")]
+    NoBuild { template: PathBuf, tried: String },
 }
+
+/// In an `--artifact` path, each architecture's word (see [`builds`]).
+pub const ARCH_PLACEHOLDER: &str = "{arch}";
 
 pub fn prepare(spec: &CheckSpec) -> Result<Prepared, CheckError> {
     match spec {
@@ -263,48 +269,16 @@ fn prepare_objects(objects: &[ObjectCheck]) -> Result<Prepared, CheckError> {
     let mut required_profiles = Vec::new();
     let mut notes = Vec::new();
     for check in objects {
-        // Inspection rejects what is not a BPF object (and oversized files
-        // without reading them whole); the digest is of the bytes it read.
-        let summary = object::inspect(&check.path).map_err(CheckError::InvalidObject)?;
-        let manifest = match &check.manifest {
-            Some(path) => Some(Manifest::load(path)?),
-            None => match Manifest::beside(&check.path) {
-                Some(path) => {
-                    let m = Manifest::load(&path)?;
-                    notes.push(format!(
-                        "{}: using the manifest beside it, {}",
-                        check.path.display(),
-                        m.describe()
-                    ));
-                    Some(m)
-                }
-                None => None,
-            },
-        };
-        let mut contract = match &manifest {
-            Some(m) => {
-                required_profiles.extend(m.required_profiles()?);
-                m.contract(&summary)?
-            }
-            None => LoaderContract::default(),
-        };
-        contract.case = check.case.clone();
-        contract.validation_mode = check.mode;
-        contract.auto_fixups = check.auto_fixups;
-        contract.functional_tests.extend(check.test.clone());
-        notes.extend(behavior_only(check, &contract));
-        artifacts.push(CheckArtifact {
-            name: file_name(&check.path),
-            path: Some(check.path.display().to_string()),
-            sha256: Some(summary.sha256.clone()),
-            case: check.case.clone(),
-            manifest: manifest.as_ref().map(|m| m.path().display().to_string()),
-            inspection: Some(summary),
-        });
-        payloads.push(ObjectPayload {
-            host: check.path.clone(),
-            contract,
-        });
+        for (arch, path) in builds(&check.path)? {
+            let check = ObjectCheck {
+                path,
+                ..check.clone()
+            };
+            let (artifact, payload) =
+                prepare_object(&check, arch, &mut notes, &mut required_profiles)?;
+            artifacts.push(artifact);
+            payloads.push(payload);
+        }
     }
     let identity = files_identity(&artifacts);
     let module_wants = crate::run::modules::dedup(
@@ -325,6 +299,96 @@ fn prepare_objects(objects: &[ObjectCheck]) -> Result<Prepared, CheckError> {
         notes,
         suite: None,
     })
+}
+
+/// The builds an `--artifact` path names: `{arch}` in it stands for each
+/// architecture's word (`x86`, `arm64`, as bpf2go and libbpf-bootstrap name
+/// their builds), and each build that exists is checked on its
+/// architecture's kernels; a path without it is one object for every kernel.
+fn builds(path: &Path) -> Result<Vec<(Option<Arch>, PathBuf)>, CheckError> {
+    let text = path.to_string_lossy();
+    if !text.contains(ARCH_PLACEHOLDER) {
+        return Ok(vec![(None, path.to_owned())]);
+    }
+    let all: Vec<(Arch, PathBuf)> = Arch::ALL
+        .iter()
+        .map(|a| {
+            (
+                *a,
+                PathBuf::from(text.replace(ARCH_PLACEHOLDER, a.target_word())),
+            )
+        })
+        .collect();
+    let found: Vec<(Option<Arch>, PathBuf)> = all
+        .iter()
+        .filter(|(_, p)| p.is_file())
+        .map(|(a, p)| (Some(*a), p.clone()))
+        .collect();
+    if found.is_empty() {
+        return Err(CheckError::NoBuild {
+            template: path.to_owned(),
+            tried: all
+                .iter()
+                .map(|(_, p)| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    Ok(found)
+}
+
+/// One object (one build of an `{arch}` path): inspected, its manifest
+/// applied.
+fn prepare_object(
+    check: &ObjectCheck,
+    arch: Option<Arch>,
+    notes: &mut Vec<String>,
+    required_profiles: &mut Vec<RequiredProfile>,
+) -> Result<(CheckArtifact, ObjectPayload), CheckError> {
+    // Inspection rejects what is not a BPF object (and oversized files
+    // without reading them whole); the digest is of the bytes it read.
+    let summary = object::inspect(&check.path).map_err(CheckError::InvalidObject)?;
+    let manifest = match &check.manifest {
+        Some(path) => Some(Manifest::load(path)?),
+        None => match Manifest::beside(&check.path) {
+            Some(path) => {
+                let m = Manifest::load(&path)?;
+                notes.push(format!(
+                    "{}: using the manifest beside it, {}",
+                    check.path.display(),
+                    m.describe()
+                ));
+                Some(m)
+            }
+            None => None,
+        },
+    };
+    let mut contract = match &manifest {
+        Some(m) => {
+            required_profiles.extend(m.required_profiles()?);
+            m.contract(&summary)?
+        }
+        None => LoaderContract::default(),
+    };
+    contract.case = check.case.clone();
+    contract.validation_mode = check.mode;
+    contract.auto_fixups = check.auto_fixups;
+    contract.functional_tests.extend(check.test.clone());
+    notes.extend(behavior_only(check, &contract));
+    let artifact = CheckArtifact {
+        name: file_name(&check.path),
+        path: Some(check.path.display().to_string()),
+        sha256: Some(summary.sha256.clone()),
+        case: check.case.clone(),
+        manifest: manifest.as_ref().map(|m| m.path().display().to_string()),
+        inspection: Some(summary),
+    };
+    let payload = ObjectPayload {
+        host: check.path.clone(),
+        contract,
+        arch,
+    };
+    Ok((artifact, payload))
 }
 
 /// One file is known by its digest; several are one artifact, known by

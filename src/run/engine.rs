@@ -69,6 +69,13 @@ pub enum EngineError {
     Guest(#[from] initramfs::GuestError),
     #[error(transparent)]
     Snapshot(#[from] snapshot::SnapshotError),
+    #[error(
+        "the matrix has {arch} kernels, but no {arch} build of the --artifact paths with \
+         `{{arch}}` exists (`{{arch}}` is `{}` there): build one, or leave the {arch} \
+         kernels out",
+        arch.target_word()
+    )]
+    NoBuildFor { arch: Arch },
     #[error("{what} {path}: {err}")]
     Io {
         what: &'static str,
@@ -109,8 +116,9 @@ pub async fn run(
         if settings.accel != AccelChoice::Tcg && qemu.accel.accel == Accel::Tcg {
             eprintln!("bpfcompat: {}", qemu.accel.reason);
         }
-        let guest = write_initramfs(&run_dir, &check.payload, arch)?;
-        platforms.insert(arch, Platform::new(qemu, guest, check, settings));
+        let (payload, artifacts) = for_arch(check, arch)?;
+        let guest = write_initramfs(&run_dir, &payload, arch)?;
+        platforms.insert(arch, Platform::new(qemu, guest, artifacts, check, settings));
     }
     // sockaddr_un paths are limited to 108 bytes, so the result sockets live
     // in a short temporary directory rather than the run directory.
@@ -155,6 +163,29 @@ pub async fn run(
         summary: Summary::of(&targets),
         targets,
     })
+}
+
+/// What the kernels of `arch` check: the objects for every kernel and the
+/// builds for `arch` of `{arch}` paths, with their artifacts in the same
+/// order.
+fn for_arch(
+    check: &Prepared,
+    arch: Arch,
+) -> Result<(initramfs::Payload, Vec<CheckArtifact>), EngineError> {
+    let initramfs::Payload::Objects(objects) = &check.payload else {
+        return Ok((check.payload.clone(), check.artifacts.clone()));
+    };
+    let per_arch = objects.iter().any(|o| o.arch.is_some());
+    if per_arch && !objects.iter().any(|o| o.arch == Some(arch)) {
+        return Err(EngineError::NoBuildFor { arch });
+    }
+    let (objects, artifacts) = objects
+        .iter()
+        .zip(&check.artifacts)
+        .filter(|(o, _)| o.arch.is_none_or(|a| a == arch))
+        .map(|(o, a)| (o.clone(), a.clone()))
+        .unzip();
+    Ok((initramfs::Payload::Objects(objects), artifacts))
 }
 
 /// The initramfs every kernel of one architecture boots, in the run
@@ -223,7 +254,6 @@ struct Context {
     sockets: PathBuf,
     default_timeout: Duration,
     expected_exit: i32,
-    artifacts: Vec<CheckArtifact>,
     /// What every guest loads first; each kernel's `modules:` adds more.
     module_wants: Vec<ModuleWant>,
     progress: Progress,
@@ -242,6 +272,8 @@ struct Platform {
     initrd: PathBuf,
     /// How kernels are restored from snapshots; `None` with `--snapshots off`.
     waiting: Option<Waiting>,
+    /// What each check of these kernels' guests is, in request order.
+    artifacts: Vec<CheckArtifact>,
 }
 
 /// What restoring from snapshots needs: the wait-mode initramfs every
@@ -277,11 +309,18 @@ enum Tried {
 }
 
 impl Platform {
-    fn new(qemu: Qemu, guest: Guest, check: &Prepared, settings: &Settings) -> Platform {
+    fn new(
+        qemu: Qemu,
+        guest: Guest,
+        artifacts: Vec<CheckArtifact>,
+        check: &Prepared,
+        settings: &Settings,
+    ) -> Platform {
         Platform {
             accel: std::sync::Mutex::new(qemu.accel.clone()),
             qemu,
             initrd: guest.initrd,
+            artifacts,
             waiting: settings.snapshots.then(|| Waiting {
                 kind: match check.payload {
                     initramfs::Payload::Command(_) => "command",
@@ -386,7 +425,6 @@ impl Context {
             sockets: sockets.to_owned(),
             default_timeout: settings.timeout,
             expected_exit: check.expected_exit,
-            artifacts: check.artifacts.clone(),
             module_wants: check.module_wants.clone(),
             progress: Progress::new(matrix.kernels.iter().map(|k| k.id.clone()).collect()),
             slots: Semaphore::new(settings.concurrency.max(1)),
@@ -502,7 +540,7 @@ impl Context {
         target.job_channel = restore.channel;
         let expect = Expectation {
             expected_exit: self.expected_exit,
-            artifacts: &self.artifacts,
+            artifacts: &platform.artifacts,
             memory_mb,
         };
         apply(

@@ -218,6 +218,9 @@ pub enum Payload {
 pub struct ObjectPayload {
     pub host: PathBuf,
     pub contract: LoaderContract,
+    /// The one architecture whose kernels check it (an `{arch}` path's
+    /// build); `None`: every kernel.
+    pub arch: Option<Arch>,
 }
 
 /// A boot's initramfs, and the same split in two for wait mode: the part
@@ -855,6 +858,7 @@ mod tests {
                     validation_mode: mode,
                     ..LoaderContract::default()
                 },
+                arch: None,
             }
         };
         let payload = Payload::Objects(vec![

@@ -21,8 +21,8 @@ fn core_hint(reason: &str) -> &'static str {
         return "the program reads the registers through another architecture's layout: \
                 it was built for a different __TARGET_ARCH_* than this kernel's; build \
                 the object once per architecture (clang -D__TARGET_ARCH_x86 and \
-                -D__TARGET_ARCH_arm64) and check each build on its \
-                architecture's kernels";
+                -D__TARGET_ARCH_arm64) and give each kernel its own with \
+                --artifact 'build/{arch}/prog.bpf.o'";
     }
     "a field or type this program reads does not exist in this kernel's BTF: \
      guard the access with bpf_core_field_exists()/bpf_core_type_exists() and \
