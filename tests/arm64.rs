@@ -224,3 +224,58 @@ fn each_kernel_checks_the_build_for_its_architecture() {
         run.context()
     );
 }
+
+/// Behavior mode on arm64: the links held while a functional test runs in
+/// busybox's sh, run counts, a failing test and a program never triggered
+/// classified as on x86 (tests/manifest.rs).
+#[test]
+fn behavior_mode_runs_on_both_arm64_kernels() {
+    let _lock = boot_lock();
+    let s = Scratch::new();
+    let corpus = build_corpus(s.dir.path());
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/contract");
+    for entry in std::fs::read_dir(&fixtures).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, corpus.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let matrix = s.matrix(&ARM64.map(|k| (k, ARCH)));
+    let suite = corpus.join("behavior.suite.yaml");
+    let run = arm64_run(
+        &s,
+        &[
+            "test",
+            "--suite",
+            suite.to_str().unwrap(),
+            "--matrix",
+            matrix.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 2, "{}", run.context());
+    for k in ARM64 {
+        let checks = run.target(k.id)["checks"].as_array().unwrap().clone();
+        let [held, fails, not_triggered] = &checks[..] else {
+            panic!("three cases on {}: {checks:?}", k.id)
+        };
+        assert_eq!(held["status"], "pass", "{} {held}", k.id);
+        let test = &held["functional"]["tests"][0];
+        assert_eq!(test["stdout_tail"], "bpfcompat-guest\n", "{test}");
+        let program = held["validation"]["programs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "on_sethostname")
+            .unwrap()
+            .clone();
+        assert!(
+            program["run"]["run_count"].as_u64().unwrap() > 0,
+            "{program}"
+        );
+        assert_eq!(fails["classification"]["code"], "FUNCTIONAL_TEST_FAILURE");
+        assert_eq!(
+            not_triggered["classification"]["code"],
+            "PROGRAM_NOT_TRIGGERED"
+        );
+    }
+}

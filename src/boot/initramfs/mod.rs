@@ -283,8 +283,15 @@ fn base_archive(guest: &Userland, payload: &Payload) -> Result<Archive, GuestErr
     let arch = guest.arch;
     add_executable(&mut a, "the guest agent", &guest.agent, "/init", arch)?;
     if guest.is_foreign() {
-        // No bash, bpftool or libraries of the host's: busybox's sh.
-        if let Payload::Command(_) = payload {
+        // No bash, bpftool or libraries of the host's: busybox's sh, for
+        // commands and behavior mode's functional tests.
+        let runs_commands = match payload {
+            Payload::Command(_) => true,
+            Payload::Objects(objects) => objects
+                .iter()
+                .any(|o| !o.contract.functional_tests.is_empty()),
+        };
+        if runs_commands {
             add_busybox(&mut a, &userland::foreign_busybox(arch)?, arch)?;
         }
         add_users(&mut a, "/bin/sh");
