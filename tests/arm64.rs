@@ -279,3 +279,30 @@ fn behavior_mode_runs_on_both_arm64_kernels() {
         );
     }
 }
+
+/// A job far over the serial port's 128 KiB reaches a restored arm64 guest
+/// through fw_cfg (the virt machine's MMIO window and its DMA).
+#[test]
+fn a_megabyte_job_restores_on_arm64_through_fw_cfg() {
+    let _lock = boot_lock();
+    let s = Scratch::new();
+    let big = big_object(s.dir.path(), 1 << 20, 11);
+    let matrix = s.matrix(&[(&ARM64_61, ARCH)]);
+    let args = [
+        "test",
+        "--snapshots",
+        "auto",
+        "--matrix",
+        matrix.to_str().unwrap(),
+        "--artifact",
+        big.to_str().unwrap(),
+    ];
+    for restored in [false, true] {
+        let run = arm64_run(&s, &args);
+        assert_eq!(run.code, 0, "{}", run.context());
+        let t = run.target(ARM64_61.id);
+        assert_eq!(t["restored"].as_bool().unwrap_or(false), restored, "{t}");
+        assert_eq!(t["job_channel"], "fw_cfg", "{t}");
+        assert_eq!(t["checks"][0]["status"], "pass");
+    }
+}

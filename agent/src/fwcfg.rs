@@ -1,7 +1,8 @@
 //! Reading a file from QEMU's fw_cfg device, from PID 1 without any kernel
-//! driver: the selector and data ports, and the DMA interface for the file
-//! itself, so a job of megabytes arrives at memory speed (the serial port
-//! carries about 110 KB/s into a TCG guest).
+//! driver: its selector and data registers (x86's I/O ports, or the arm64
+//! virt machine's MMIO window through `/dev/mem`), and the DMA interface for
+//! the file itself, so a job of megabytes arrives at memory speed (the
+//! serial port carries about 110 KB/s into a TCG guest).
 //!
 //! The DMA interface takes guest-physical addresses: the buffer is locked
 //! in memory and each of its pages is looked up in `/proc/self/pagemap`.
@@ -11,22 +12,142 @@ pub fn read_file(name: &str, len: u64) -> Result<Vec<u8>, String> {
     imp::read_file(name, len)
 }
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 mod imp {
     pub fn read_file(_: &str, _: u64) -> Result<Vec<u8>, String> {
         Err("this architecture's fw_cfg is not read yet".to_owned())
     }
 }
 
+/// The registers: x86's I/O ports.
 #[cfg(target_arch = "x86_64")]
-mod imp {
+mod device {
     use std::arch::asm;
-    use std::io::{Read, Seek, SeekFrom};
 
     const PORT_SELECTOR: u16 = 0x510;
     const PORT_DATA: u16 = 0x511;
     const PORT_DMA_HIGH: u16 = 0x514;
     const PORT_DMA_LOW: u16 = 0x518;
+
+    pub struct Device;
+
+    impl Device {
+        pub fn open() -> Result<Device, String> {
+            // SAFETY: asks the kernel for access to fw_cfg's ports only.
+            if unsafe { libc::ioperm(u64::from(PORT_SELECTOR), 12, 1) } != 0 {
+                return Err(format!(
+                    "no access to its I/O ports: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            Ok(Device)
+        }
+
+        pub fn select(&self, key: u16) {
+            // SAFETY: ioperm granted the port; the selector takes a 16-bit key.
+            unsafe {
+                asm!("out dx, ax", in("dx") PORT_SELECTOR, in("ax") key, options(nomem, nostack))
+            };
+        }
+
+        pub fn read_data(&self, out: &mut [u8]) {
+            for byte in out {
+                // SAFETY: ioperm granted the port; reading it has no other effect.
+                unsafe {
+                    asm!("in al, dx", out("al") *byte, in("dx") PORT_DATA, options(nomem, nostack))
+                };
+            }
+        }
+
+        /// Starts a DMA transfer whose control structure is at `address`.
+        pub fn start_dma(&self, address: u64) {
+            // SAFETY: the device reads the control structure and writes the
+            // page it names, both the caller's; the low half starts it.
+            unsafe {
+                asm!("out dx, eax", in("dx") PORT_DMA_HIGH, in("eax") ((address >> 32) as u32).to_be(), options(nostack));
+                asm!("out dx, eax", in("dx") PORT_DMA_LOW, in("eax") (address as u32).to_be(), options(nostack));
+            }
+        }
+    }
+}
+
+/// The registers: the virt machine's MMIO window (data at +0, the selector
+/// at +8, DMA at +16, all big-endian), mapped from `/dev/mem`.
+#[cfg(target_arch = "aarch64")]
+mod device {
+    /// Where QEMU's virt machine puts fw_cfg (hw/arm/virt.c, VIRT_FW_CFG).
+    const BASE: i64 = 0x0902_0000;
+    const LEN: usize = 0x18;
+
+    pub struct Device {
+        regs: *mut u8,
+    }
+
+    impl Device {
+        pub fn open() -> Result<Device, String> {
+            let mem = std::ffi::CString::new("/dev/mem").expect("no NUL");
+            // SAFETY: a plain open of a device node.
+            let fd = unsafe { libc::open(mem.as_ptr(), libc::O_RDWR | libc::O_SYNC) };
+            if fd < 0 {
+                return Err(format!(
+                    "cannot open /dev/mem: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            // SAFETY: maps the device's registers only; the fd is closed
+            // after (the mapping stays).
+            let regs = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    LEN,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED,
+                    fd,
+                    BASE,
+                )
+            };
+            // SAFETY: the fd opened above.
+            unsafe { libc::close(fd) };
+            if regs == libc::MAP_FAILED {
+                return Err(format!(
+                    "cannot map its registers from /dev/mem: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            Ok(Device { regs: regs.cast() })
+        }
+
+        pub fn select(&self, key: u16) {
+            // SAFETY: the selector register of the mapping.
+            unsafe { self.regs.add(8).cast::<u16>().write_volatile(key.to_be()) };
+        }
+
+        pub fn read_data(&self, out: &mut [u8]) {
+            for byte in out {
+                // SAFETY: the data register; each read yields the next byte.
+                *byte = unsafe { self.regs.read_volatile() };
+            }
+        }
+
+        /// Starts a DMA transfer whose control structure is at `address`.
+        pub fn start_dma(&self, address: u64) {
+            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+            // SAFETY: the DMA address register; the low half starts it.
+            unsafe {
+                let dma = self.regs.add(16).cast::<u32>();
+                dma.write_volatile(((address >> 32) as u32).to_be());
+                dma.add(1).write_volatile((address as u32).to_be());
+            }
+        }
+    }
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod imp {
+    use std::io::{Read, Seek, SeekFrom};
+
+    use super::device::Device;
+
     const KEY_SIGNATURE: u16 = 0x0000;
     const KEY_ID: u16 = 0x0001;
     const KEY_FILE_DIR: u16 = 0x0019;
@@ -37,39 +158,37 @@ mod imp {
     const PAGE: usize = 4096;
 
     pub fn read_file(name: &str, len: u64) -> Result<Vec<u8>, String> {
-        // SAFETY: asks the kernel for access to fw_cfg's ports only.
-        if unsafe { libc::ioperm(u64::from(PORT_SELECTOR), 12, 1) } != 0 {
-            return Err(format!(
-                "no access to its I/O ports: {}",
-                std::io::Error::last_os_error()
-            ));
+        // SAFETY: sysconf has no preconditions.
+        if unsafe { libc::sysconf(libc::_SC_PAGESIZE) } != PAGE as libc::c_long {
+            return Err("pages are not 4 KiB here".to_owned());
         }
+        let device = Device::open()?;
         let mut signature = [0u8; 4];
-        read_item(KEY_SIGNATURE, &mut signature);
+        read_item(&device, KEY_SIGNATURE, &mut signature);
         if &signature != b"QEMU" {
             return Err("no fw_cfg device".to_owned());
         }
         let mut id = [0u8; 4];
-        read_item(KEY_ID, &mut id);
+        read_item(&device, KEY_ID, &mut id);
         if u32::from_le_bytes(id) & ID_DMA == 0 {
             return Err("the fw_cfg device has no DMA interface".to_owned());
         }
-        let (key, size) = find(name)?;
+        let (key, size) = find(&device, name)?;
         if u64::from(size) != len {
             return Err(format!("{name} is {size} bytes, not the {len} announced"));
         }
-        dma_read(key, size as usize)
+        dma_read(&device, key, size as usize)
     }
 
     /// The selector and size of the file `name` in fw_cfg's directory.
-    fn find(name: &str) -> Result<(u16, u32), String> {
-        select(KEY_FILE_DIR);
+    fn find(device: &Device, name: &str) -> Result<(u16, u32), String> {
+        device.select(KEY_FILE_DIR);
         let mut count = [0u8; 4];
-        read_data(&mut count);
+        device.read_data(&mut count);
         for _ in 0..u32::from_be_bytes(count) {
             // struct FWCfgFile { be32 size; be16 select; u16; char name[56] }
             let mut entry = [0u8; 64];
-            read_data(&mut entry);
+            device.read_data(&mut entry);
             let end = entry[8..].iter().position(|&b| b == 0).unwrap_or(56);
             if &entry[8..8 + end] == name.as_bytes() {
                 let size = u32::from_be_bytes([entry[0], entry[1], entry[2], entry[3]]);
@@ -79,30 +198,14 @@ mod imp {
         Err(format!("no file {name} in fw_cfg"))
     }
 
-    fn read_item(key: u16, out: &mut [u8]) {
-        select(key);
-        read_data(out);
-    }
-
-    fn select(key: u16) {
-        // SAFETY: ioperm granted the port; the selector takes a 16-bit key.
-        unsafe {
-            asm!("out dx, ax", in("dx") PORT_SELECTOR, in("ax") key, options(nomem, nostack))
-        };
-    }
-
-    fn read_data(out: &mut [u8]) {
-        for byte in out {
-            // SAFETY: ioperm granted the port; reading it has no other effect.
-            unsafe {
-                asm!("in al, dx", out("al") *byte, in("dx") PORT_DATA, options(nomem, nostack))
-            };
-        }
+    fn read_item(device: &Device, key: u16, out: &mut [u8]) {
+        device.select(key);
+        device.read_data(out);
     }
 
     /// `len` bytes of the item `key`, by DMA, a page at a time into a locked
     /// buffer whose first page holds the DMA control structure.
-    fn dma_read(key: u16, len: usize) -> Result<Vec<u8>, String> {
+    fn dma_read(device: &Device, key: u16, len: usize) -> Result<Vec<u8>, String> {
         let pages = len.div_ceil(PAGE);
         let buffer = Locked::new((pages + 1) * PAGE)?;
         let physical = buffer.physical_pages()?;
@@ -124,13 +227,7 @@ mod imp {
                     .write_volatile(physical[page + 1].to_be());
             }
             std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-            let address = physical[0];
-            // SAFETY: the device reads the control structure and writes the
-            // page it names, both ours; the low half starts the transfer.
-            unsafe {
-                asm!("out dx, eax", in("dx") PORT_DMA_HIGH, in("eax") ((address >> 32) as u32).to_be(), options(nostack));
-                asm!("out dx, eax", in("dx") PORT_DMA_LOW, in("eax") (address as u32).to_be(), options(nostack));
-            }
+            device.start_dma(physical[0]);
             // SAFETY: as above; QEMU clears the control word when done.
             let status = unsafe { u32::from_be(control.read_volatile()) };
             if status != 0 {
