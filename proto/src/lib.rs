@@ -218,6 +218,12 @@ fn unframe<'a>(prefix: &str, stream: &'a [u8]) -> Result<&'a [u8], FrameError> {
     Ok(payload)
 }
 
+/// Whether `stream` holds a whole, intact result frame: nothing the guest
+/// says after it can change the verdict.
+pub fn frame_complete(stream: &[u8]) -> bool {
+    unframe(HEADER_PREFIX, stream).is_ok()
+}
+
 /// Offset of the ready line in the stream, if the agent got that far.
 pub fn ready_offset(stream: &[u8]) -> Option<usize> {
     find(stream, READY_LINE.as_bytes())

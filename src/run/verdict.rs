@@ -208,7 +208,7 @@ const AGENT_BUG_HINT: &str =
 fn lost_result(record: &BootRecord, e: FrameError) -> (String, &'static str) {
     let status = match record.ending {
         Ending::Exited(status) => status,
-        Ending::TimedOut | Ending::Silent => None,
+        Ending::TimedOut | Ending::Silent | Ending::Answered => None,
     };
     // bpfcompat only ever kills QEMU at the timeout, which is told apart
     // above: any other signal came from outside.

@@ -52,6 +52,10 @@ pub enum Ending {
     TimedOut,
     /// We killed it at `silence_limit`: the console never said a word.
     Silent,
+    /// We stopped it once its result had arrived whole: what the guest does
+    /// after (reset, shut down) cannot change the verdict, and under TCG
+    /// it takes a tenth of a second.
+    Answered,
 }
 
 #[derive(Debug)]
@@ -96,6 +100,7 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
     let (received, receiving) = Received::new();
     let (writer_tx, writer_rx) = oneshot::channel();
     let (give_up_tx, give_up_rx) = oneshot::channel::<()>();
+    let (answered_tx, answered_rx) = oneshot::channel::<()>();
     let driver = async {
         let (record, writer) = job::drive(spec.start, &monitor, start, received, writer_rx).await;
         if record.as_ref().is_some_and(|r| r.failed.is_some()) {
@@ -118,6 +123,10 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
             Ok(()) = give_up_rx => {
                 let _ = child.kill().await;
                 Ending::Exited(None)
+            }
+            Ok(()) = answered_rx => {
+                let _ = child.kill().await;
+                Ending::Answered
             }
         };
         let elapsed = start.elapsed();
@@ -143,7 +152,14 @@ pub async fn boot(qemu: &Qemu, spec: &BootSpec<'_>) -> Result<BootRecord, QemuEr
         waiter,
         console,
         read_bounded(stderr, 16 << 10),
-        read_result(listener, exited_rx, start, receiving, writer_tx),
+        read_result(
+            listener,
+            exited_rx,
+            start,
+            receiving,
+            writer_tx,
+            answered_tx
+        ),
         driver,
     );
     let _ = std::fs::remove_file(spec.result_socket);
@@ -271,7 +287,9 @@ async fn read_result(
     start: Instant,
     receiving: job::Receiving,
     writer: oneshot::Sender<tokio::net::unix::OwnedWriteHalf>,
+    answered: oneshot::Sender<()>,
 ) -> (Vec<u8>, Option<Duration>) {
+    let mut answered = Some(answered);
     let stream = tokio::select! {
         // A connection already queued wins over the exit notice, so a guest
         // that answered and reset at once is not lost.
@@ -300,6 +318,9 @@ async fn read_result(
                 if ready_after.is_none() && bpfcompat_proto::ready_offset(&result[new..]).is_some()
                 {
                     ready_after = Some(start.elapsed());
+                }
+                if answered.is_some() && bpfcompat_proto::frame_complete(&result) {
+                    let _ = answered.take().map(|a| a.send(()));
                 }
             }
         }
