@@ -226,9 +226,15 @@ pub fn kernel_cmdline(arch: Arch, extra: Option<&str>, wait: bool) -> String {
         "console={} panic=-1 oops=panic loglevel=4 rdinit=/init",
         arch.console()
     );
-    for word in [extra, wait.then_some(bpfcompat_proto::job::WAIT_PARAM)]
-        .into_iter()
-        .flatten()
+    // A guest to be saved zeroes the pages it frees (the initramfs it
+    // unpacked, the kernel's init memory): the snapshot skips zero pages.
+    for word in [
+        extra,
+        wait.then_some(bpfcompat_proto::job::WAIT_PARAM),
+        wait.then_some("init_on_free=1"),
+    ]
+    .into_iter()
+    .flatten()
     {
         append.push(' ');
         append.push_str(word);
