@@ -42,7 +42,7 @@ packages=(
   clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config make gcc
   autoconf automake autopoint flex bison gawk
   # tests and benchmarks: a C compiler with static libc, cpio, bc
-  python3 cpio xz-utils zstd bc libc6-dev
+  python3 cpio xz-utils zstd bc libc6-dev curl
 )
 $SUDO apt-get install -y -qq --no-install-recommends "${packages[@]}"
 qemu=(qemu-system-x86 qemu-system-arm)
@@ -59,8 +59,10 @@ qemu-system-aarch64 --version | head -n1
 # aarch64 standard library: scripts/build-guest.sh), arm64 kernel headers
 # for the BPF corpus, and Debian's static busybox for arm64 command mode at
 # /usr/local/lib/bpfcompat/aarch64/busybox (where bpfcompat looks).
-# Elsewhere (Ubuntu's runners) the standard library comes from rustup and
-# arm64 command mode needs BPFCOMPAT_BUSYBOX_AARCH64.
+# Elsewhere (Ubuntu's runners) the standard library comes from rustup, and
+# busybox from Debian's archive when BPFCOMPAT_DEBIAN_MIRROR names a mirror
+# (its base URL, as for scripts/fetch-test-kernels.sh), checked by its
+# digest; without one, arm64 command mode needs BPFCOMPAT_BUSYBOX_AARCH64.
 $SUDO apt-get install -y -qq --no-install-recommends \
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross linux-libc-dev-arm64-cross
 if [ -z "$debian_arm64" ] && command -v rustup >/dev/null; then
@@ -68,11 +70,19 @@ if [ -z "$debian_arm64" ] && command -v rustup >/dev/null; then
 fi
 if [ -n "$debian_arm64" ]; then
   $SUDO apt-get install -y -qq --no-install-recommends rustc-web libstd-rust-web-dev:arm64
-  busybox_dir=/usr/local/lib/bpfcompat/aarch64
-  if [ ! -x "$busybox_dir/busybox" ]; then
-    tmp=$(mktemp -d) && chmod 0755 "$tmp"
-    (cd "$tmp" && apt-get download -qq busybox-static:arm64 && dpkg-deb -x busybox-static_*_arm64.deb root)
-    $SUDO install -D -m 0755 "$tmp/root/bin/busybox" "$busybox_dir/busybox"
-    rm -rf "$tmp"
+fi
+busybox_dir=/usr/local/lib/bpfcompat/aarch64
+busybox_deb=pool/main/b/busybox/busybox-static_1.35.0-4+deb12u1+b1_arm64.deb
+busybox_sha256=732c9135564fc71337e0e05fb4da4d11e6c28c1834bce3e405e575afef2a52f5
+if [ ! -x "$busybox_dir/busybox" ] && { [ -n "$debian_arm64" ] || [ -n "${BPFCOMPAT_DEBIAN_MIRROR:-}" ]; }; then
+  tmp=$(mktemp -d) && chmod 0755 "$tmp"
+  if [ -n "$debian_arm64" ]; then
+    (cd "$tmp" && apt-get download -qq busybox-static:arm64 && mv busybox-static_*_arm64.deb busybox.deb)
+  else
+    curl -fsSL --retry 3 -o "$tmp/busybox.deb" "${BPFCOMPAT_DEBIAN_MIRROR%/}/$busybox_deb"
+    echo "$busybox_sha256  $tmp/busybox.deb" | sha256sum -c --quiet
   fi
+  dpkg-deb -x "$tmp/busybox.deb" "$tmp/root"
+  $SUDO install -D -m 0755 "$tmp/root/bin/busybox" "$busybox_dir/busybox"
+  rm -rf "$tmp"
 fi
