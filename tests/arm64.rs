@@ -183,17 +183,13 @@ fn each_kernel_checks_the_build_for_its_architecture() {
     }
 
     // No build at all, or none for an architecture of the matrix.
-    let missing = s.path("{arch}/nothing.bpf.o");
-    let run = arm64_run(
-        &s,
-        &[
-            "test",
-            "--matrix",
-            matrix.to_str().unwrap(),
-            "--artifact",
-            missing.to_str().unwrap(),
-        ],
-    );
+    let check = |artifact: &std::path::Path| {
+        let args = ["test", "--matrix", matrix.to_str().unwrap(), "--artifact"];
+        let mut args = args.to_vec();
+        args.push(artifact.to_str().unwrap());
+        arm64_run(&s, &args)
+    };
+    let run = check(&s.path("{arch}/nothing.bpf.o"));
     assert_ne!(run.code, 0);
     assert!(
         run.stderr.contains("no build of it exists")
@@ -203,19 +199,9 @@ fn each_kernel_checks_the_build_for_its_architecture() {
         "{}",
         run.context()
     );
-    let x86_only = s.path("{arch}/xdp.bpf.o");
     std::fs::create_dir_all(s.path("x86")).unwrap();
     std::fs::copy(corpus.join("xdp.bpf.o"), s.path("x86/xdp.bpf.o")).unwrap();
-    let run = arm64_run(
-        &s,
-        &[
-            "test",
-            "--matrix",
-            matrix.to_str().unwrap(),
-            "--artifact",
-            x86_only.to_str().unwrap(),
-        ],
-    );
+    let run = check(&s.path("{arch}/xdp.bpf.o"));
     assert_ne!(run.code, 0);
     assert!(
         run.stderr
