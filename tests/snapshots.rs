@@ -151,7 +151,7 @@ fn the_corpus_restored_gives_the_verdicts_of_a_boot_on_every_kernel() {
 }
 
 /// A real-sized job: nine objects of the corpus and two of a megabyte of
-/// incompressible data each, 2 MB deflated. Every Debian kernel restores it
+/// incompressible data each, a 2 MB job. Every Debian kernel restores it
 /// through fw_cfg with a boot's verdicts; the tiny kernel, which has no
 /// port I/O for user space, says so and boots it.
 #[test]

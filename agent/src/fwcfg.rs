@@ -203,61 +203,92 @@ mod imp {
         device.read_data(out);
     }
 
-    /// `len` bytes of the item `key`, by DMA, a page at a time into a locked
-    /// buffer whose first page holds the DMA control structure.
+    /// `len` bytes of the item `key`, by DMA straight into the returned
+    /// buffer (pinned meanwhile), one transfer per physically contiguous
+    /// run of its pages; the control structure has a locked page of its own.
     fn dma_read(device: &Device, key: u16, len: usize) -> Result<Vec<u8>, String> {
-        let pages = len.div_ceil(PAGE);
-        let buffer = Locked::new((pages + 1) * PAGE)?;
-        let physical = buffer.physical_pages()?;
-        let control = buffer.ptr.cast::<u32>();
-        for page in 0..pages {
-            let chunk = PAGE.min(len - page * PAGE);
+        let mut data = vec![0u8; len];
+        if len == 0 {
+            return Ok(data);
+        }
+        let control = Locked::new()?;
+        let control_at = physical_runs(control.ptr, PAGE)?[0].0;
+        let pinned = Pinned::new(&mut data)?;
+        let runs = physical_runs(pinned.ptr, pinned.len)?;
+        let words = control.ptr.cast::<u32>();
+        for (n, (address, chunk)) in runs.into_iter().enumerate() {
             let mut op = DMA_READ;
-            if page == 0 {
+            if n == 0 {
                 op |= DMA_SELECT | (u32::from(key) << 16);
             }
-            // SAFETY: the control structure is in the first page of the
-            // buffer, which lives until the end of this function.
+            // SAFETY: the control structure is the locked page, which lives
+            // until the end of this function.
             unsafe {
-                control.write_volatile(op.to_be());
-                control.add(1).write_volatile((chunk as u32).to_be());
-                control
-                    .add(2)
-                    .cast::<u64>()
-                    .write_volatile(physical[page + 1].to_be());
+                words.write_volatile(op.to_be());
+                words.add(1).write_volatile(chunk.to_be());
+                words.add(2).cast::<u64>().write_volatile(address.to_be());
             }
             std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-            device.start_dma(physical[0]);
+            device.start_dma(control_at);
             // SAFETY: as above; QEMU clears the control word when done.
-            let status = unsafe { u32::from_be(control.read_volatile()) };
+            let status = unsafe { u32::from_be(words.read_volatile()) };
             if status != 0 {
                 let what = if status & DMA_ERROR != 0 {
                     "failed"
                 } else {
                     "did not finish"
                 };
-                return Err(format!("DMA of page {page} {what} (control {status:#x})"));
+                return Err(format!("DMA of run {n} {what} (control {status:#x})"));
             }
         }
-        // SAFETY: the data pages follow the control page; `len` bytes of
-        // them were written.
-        let data = unsafe { std::slice::from_raw_parts(buffer.ptr.add(PAGE), len) };
-        Ok(data.to_vec())
+        drop(pinned);
+        Ok(data)
     }
 
-    /// Anonymous memory locked in RAM, so its physical pages stay put.
+    /// The physical ranges (address, length) that hold the `len` bytes at
+    /// `ptr`, which must stay resident: each page looked up in
+    /// `/proc/self/pagemap`, neighbours in physical memory merged.
+    fn physical_runs(ptr: *const u8, len: usize) -> Result<Vec<(u64, u32)>, String> {
+        let (start, end) = (ptr as usize, ptr as usize + len);
+        let first = start / PAGE;
+        let pages = (end - 1) / PAGE - first + 1;
+        let mut map = std::fs::File::open("/proc/self/pagemap")
+            .map_err(|e| format!("cannot open /proc/self/pagemap: {e}"))?;
+        let mut entries = vec![0u8; pages * 8];
+        map.seek(SeekFrom::Start(first as u64 * 8))
+            .and_then(|_| map.read_exact(&mut entries))
+            .map_err(|e| format!("cannot read /proc/self/pagemap: {e}"))?;
+        let mut runs: Vec<(u64, u32)> = Vec::new();
+        for (n, entry) in entries.chunks_exact(8).enumerate() {
+            let entry = u64::from_le_bytes(entry.try_into().expect("8 bytes"));
+            let pfn = entry & ((1 << 55) - 1);
+            if entry >> 63 == 0 || pfn == 0 {
+                return Err("a DMA page has no physical address".to_owned());
+            }
+            let page = (first + n) * PAGE;
+            let (from, to) = (start.max(page), end.min(page + PAGE));
+            let address = pfn * PAGE as u64 + (from - page) as u64;
+            let chunk = (to - from) as u32;
+            match runs.last_mut() {
+                Some((at, n)) if *at + u64::from(*n) == address => *n += chunk,
+                _ => runs.push((address, chunk)),
+            }
+        }
+        Ok(runs)
+    }
+
+    /// A locked page of anonymous memory, so its physical address stays put.
     struct Locked {
         ptr: *mut u8,
-        len: usize,
     }
 
     impl Locked {
-        fn new(len: usize) -> Result<Locked, String> {
+        fn new() -> Result<Locked, String> {
             // SAFETY: a fresh anonymous mapping, populated and locked.
             let ptr = unsafe {
                 libc::mmap(
                     std::ptr::null_mut(),
-                    len,
+                    PAGE,
                     libc::PROT_READ | libc::PROT_WRITE,
                     libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE | libc::MAP_LOCKED,
                     -1,
@@ -266,44 +297,45 @@ mod imp {
             };
             if ptr == libc::MAP_FAILED {
                 return Err(format!(
-                    "cannot lock {len} bytes for DMA: {}",
+                    "cannot lock a page for DMA: {}",
                     std::io::Error::last_os_error()
                 ));
             }
-            Ok(Locked {
-                ptr: ptr.cast(),
-                len,
-            })
-        }
-
-        /// The physical address of each page, from `/proc/self/pagemap`.
-        fn physical_pages(&self) -> Result<Vec<u64>, String> {
-            let mut map = std::fs::File::open("/proc/self/pagemap")
-                .map_err(|e| format!("cannot open /proc/self/pagemap: {e}"))?;
-            let first = self.ptr as u64 / PAGE as u64;
-            map.seek(SeekFrom::Start(first * 8))
-                .map_err(|e| format!("cannot read /proc/self/pagemap: {e}"))?;
-            let mut entries = vec![0u8; self.len / PAGE * 8];
-            map.read_exact(&mut entries)
-                .map_err(|e| format!("cannot read /proc/self/pagemap: {e}"))?;
-            entries
-                .chunks_exact(8)
-                .map(|e| {
-                    let entry = u64::from_le_bytes(e.try_into().expect("8 bytes"));
-                    let pfn = entry & ((1 << 55) - 1);
-                    if entry >> 63 == 0 || pfn == 0 {
-                        return Err("a DMA page has no physical address".to_owned());
-                    }
-                    Ok(pfn * PAGE as u64)
-                })
-                .collect()
+            Ok(Locked { ptr: ptr.cast() })
         }
     }
 
     impl Drop for Locked {
         fn drop(&mut self) {
             // SAFETY: the mapping made in `new`, unmapped once.
-            unsafe { libc::munmap(self.ptr.cast(), self.len) };
+            unsafe { libc::munmap(self.ptr.cast(), PAGE) };
+        }
+    }
+
+    /// A buffer held in RAM (mlock) while DMA writes into it.
+    struct Pinned {
+        ptr: *mut u8,
+        len: usize,
+    }
+
+    impl Pinned {
+        fn new(buffer: &mut [u8]) -> Result<Pinned, String> {
+            let (ptr, len) = (buffer.as_mut_ptr(), buffer.len());
+            // SAFETY: locks the caller's live buffer, which outlives this.
+            if unsafe { libc::mlock(ptr.cast(), len) } != 0 {
+                return Err(format!(
+                    "cannot lock {len} bytes for DMA: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            Ok(Pinned { ptr, len })
+        }
+    }
+
+    impl Drop for Pinned {
+        fn drop(&mut self) {
+            // SAFETY: the range locked in `new`.
+            unsafe { libc::munlock(self.ptr.cast(), self.len) };
         }
     }
 }

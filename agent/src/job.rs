@@ -2,7 +2,6 @@
 //! up (and, on the host's side, saved as a snapshot or restored from one).
 //! See `bpfcompat_proto::job` for the frame and the answers.
 
-use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
@@ -21,17 +20,13 @@ pub fn wanted() -> bool {
 }
 
 /// Says it is waiting, takes one job (asking again for every corrupt or
-/// cut one), makes this guest its own (clock, random state), inflates the
-/// job and unpacks it over `/`. Returns what did not take, as warnings.
+/// cut one), makes this guest its own (clock, random state) and unpacks the
+/// job over `/`. Returns what did not take, as warnings.
 pub fn receive(port: &mut ResultPort) -> Result<Vec<String>, String> {
     port.write(job::WAITING_LINE.as_bytes());
     port.finish();
-    let (envelope, deflated) = read_job(port)?;
+    let (envelope, archive) = read_job(port)?;
     let warnings = crate::init::make_distinct(envelope.clock_ns, &envelope.seed);
-    let mut archive = Vec::new();
-    flate2::read::DeflateDecoder::new(&deflated[..])
-        .read_to_end(&mut archive)
-        .map_err(|e| format!("cannot inflate the job: {e}"))?;
     crate::unpack::unpack(&archive, Path::new("/"))
         .map(|_| warnings)
         .map_err(|why| format!("cannot unpack the job: {why}"))
@@ -67,11 +62,12 @@ fn read_job(port: &mut ResultPort) -> Result<(Envelope, Vec<u8>), String> {
     }
 }
 
-/// The archive, the bytes that followed the envelope or its fw_cfg file,
-/// and its sha256 (hashed once: megabytes are slow under emulation).
-fn archive(envelope: &Envelope, inline: &[u8]) -> Result<(Vec<u8>, String), String> {
+/// The archive, inflated from the frame or read from its fw_cfg file, and
+/// its sha256 (hashed once: megabytes are slow under emulation).
+fn archive(envelope: &Envelope, inline: Vec<u8>) -> Result<(Vec<u8>, String), String> {
     let Some(file) = &envelope.fw_cfg else {
-        return Ok((inline.to_vec(), job::digest(inline)));
+        let digest = job::digest(&inline);
+        return Ok((inline, digest));
     };
     let fail = |why: String| format!("{}{}: {why}", job::FW_CFG_FAILED, file.name);
     let bytes = crate::fwcfg::read_file(&file.name, file.len).map_err(fail)?;

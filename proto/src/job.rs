@@ -3,22 +3,23 @@
 //!
 //! A guest booted with [`WAIT_PARAM`] on its command line sets itself up,
 //! says [`WAITING_LINE`] and waits. The host (after saving the guest as a
-//! snapshot, or after restoring one) sends one job frame: a newc archive,
-//! raw-deflated (the port is slow, objects shrink about 5x), that the agent
-//! inflates and unpacks over `/`, exactly what a boot would have had
+//! snapshot, or after restoring one) sends one job frame; the agent unpacks
+//! the job's newc archive over `/`, exactly what a boot would have had
 //! appended to its initramfs (the request, the objects, `--bin` and its
-//! libraries, tools, artifacts, modules). The frame is the result frame's format —
-//! length and sha256 in the header, a trailer — preceded by a few newlines,
-//! so a byte lost right after the restore only eats a newline.
+//! libraries, tools, artifacts, modules). The frame is the result frame's
+//! format (length and sha256 in the header, a trailer) preceded by a few
+//! newlines, so a byte lost right after the restore only eats a newline.
 //!
-//! The frame's payload is an [`Envelope`] (one JSON line) and then the
-//! archive. The serial port carries about 110 KB/s into a TCG guest, so the
-//! archive usually travels by QEMU's fw_cfg device instead (a file given on
-//! QEMU's command line, read by the agent with port I/O and DMA at memory
-//! speed): the envelope then names it and the frame holds no archive.
+//! The frame's payload is an [`Envelope`] (one JSON line), then the archive
+//! raw-deflated. The serial port carries about 110 KB/s into a TCG guest, so
+//! the archive usually travels by QEMU's fw_cfg device instead (a file given
+//! on QEMU's command line, read by the agent with port I/O and DMA at memory
+//! speed): the envelope then names it, the file holds the archive as it is
+//! (inflating megabytes costs more under emulation than moving them), and
+//! the frame holds no archive.
 //!
-//! The agent answers each frame with an [`Answer`] line: `OK <sha256>` once
-//! the archive arrived whole, `BAD <why>` when it is corrupt or stopped
+//! The agent answers each frame with an [`Answer`] line: `OK <sha256 of the
+//! archive>` once it arrived whole, `BAD <why>` when it is corrupt or stopped
 //! coming (the host then sends it again), `BAD fw_cfg: <why>` when the
 //! fw_cfg file could not be read (the host then sends the archive inline).
 
@@ -64,12 +65,14 @@ const PREAMBLE: &str = "\n\n\n\n";
 const ACK_PREFIX: &str = "BPFCOMPAT JOB OK ";
 const NAK_PREFIX: &str = "BPFCOMPAT JOB BAD ";
 
-/// The frame that carries `envelope` and the archive `inline` (empty when
-/// the envelope names a fw_cfg file).
-pub fn encode(envelope: &Envelope, inline: &[u8]) -> Vec<u8> {
+/// The frame that carries `envelope` and the archive `inline`, deflated
+/// (nothing when the envelope names a fw_cfg file).
+pub fn encode(envelope: &Envelope, inline: Option<&[u8]>) -> Vec<u8> {
     let mut payload = serde_json::to_vec(envelope).expect("an envelope serialises");
     payload.push(b'\n');
-    payload.extend_from_slice(inline);
+    if let Some(archive) = inline {
+        payload.extend(crate::deflate(archive));
+    }
     let mut bytes = PREAMBLE.as_bytes().to_vec();
     bytes.extend(crate::frame(JOB_PREFIX, &payload));
     bytes
@@ -83,24 +86,31 @@ pub fn digest(archive: &[u8]) -> String {
 
 /// What the agent has, given everything it read since it last answered.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Received<'a> {
+pub enum Received {
     /// Keep reading: no header yet, or not all of the payload.
     Incomplete,
-    /// The envelope and the archive that followed it (empty when it is in
-    /// fw_cfg).
-    Job(Envelope, &'a [u8]),
+    /// The envelope and the archive that followed it, inflated (empty when
+    /// it is in fw_cfg).
+    Job(Envelope, Vec<u8>),
     /// Answer `BAD` with this reason and start over.
     Bad(String),
 }
 
-pub fn receive(stream: &[u8]) -> Received<'_> {
+pub fn receive(stream: &[u8]) -> Received {
     match crate::unframe(JOB_PREFIX, stream) {
         Ok(payload) => {
             let eol = payload.iter().position(|&b| b == b'\n');
             let envelope = eol.and_then(|at| serde_json::from_slice(&payload[..at]).ok());
-            match (envelope, eol) {
-                (Some(envelope), Some(at)) => Received::Job(envelope, &payload[at + 1..]),
-                _ => Received::Bad("the job's envelope does not parse".to_owned()),
+            let (Some(envelope), Some(at)) = (envelope, eol) else {
+                return Received::Bad("the job's envelope does not parse".to_owned());
+            };
+            let inline = &payload[at + 1..];
+            if inline.is_empty() {
+                return Received::Job(envelope, Vec::new());
+            }
+            match crate::inflate(inline, MAX_JOB_BYTES) {
+                Ok(archive) => Received::Job(envelope, archive),
+                Err(e) => Received::Bad(format!("cannot inflate the job: {e}")),
             }
         }
         Err(FrameError::Truncated { expected, .. }) if expected > MAX_JOB_BYTES => Received::Bad(
@@ -163,14 +173,14 @@ mod tests {
     #[test]
     fn a_job_survives_a_lost_first_byte_and_junk_before_it() {
         let archive = b"070701 pretend this is an\narchive".to_vec();
-        let frame = encode(&envelope(), &archive);
+        let frame = encode(&envelope(), Some(&archive));
         assert_eq!(
             receive(&frame[1..]),
-            Received::Job(envelope(), &archive[..])
+            Received::Job(envelope(), archive.clone())
         );
         let mut noisy = b"\x00\xffjunk".to_vec();
         noisy.extend_from_slice(&frame);
-        assert_eq!(receive(&noisy), Received::Job(envelope(), &archive[..]));
+        assert_eq!(receive(&noisy), Received::Job(envelope(), archive));
     }
 
     #[test]
@@ -183,15 +193,15 @@ mod tests {
             }),
             ..envelope()
         };
-        let frame = encode(&envelope, &[]);
-        assert_eq!(receive(&frame), Received::Job(envelope, &[][..]));
+        let frame = encode(&envelope, None);
+        assert_eq!(receive(&frame), Received::Job(envelope, Vec::new()));
         let garbled = crate::frame(JOB_PREFIX, b"{not json\n");
         assert!(matches!(receive(&garbled), Received::Bad(why) if why.contains("envelope")));
     }
 
     #[test]
     fn a_partial_job_waits_and_a_corrupt_one_is_refused() {
-        let frame = encode(&envelope(), b"payload bytes");
+        let frame = encode(&envelope(), Some(b"payload bytes"));
         assert_eq!(receive(&frame[..frame.len() - 3]), Received::Incomplete);
         assert_eq!(receive(b"no header yet"), Received::Incomplete);
         let mut flipped = frame.clone();

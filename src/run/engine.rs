@@ -40,10 +40,9 @@ const HOST_RESERVE_MB: u64 = 1024;
 /// A kernel prints on its console within a second of starting, even under
 /// TCG; a KVM guest silent this long is not being run.
 const KVM_SILENCE_LIMIT: Duration = Duration::from_secs(10);
-/// The largest job sent to a restored guest, deflated. It travels as a
-/// fw_cfg file read by DMA (memory speed), so this bounds what the guest
-/// holds, not the time; a larger job boots with it in the initramfs
-/// (docs/snapshots.md).
+/// The largest job sent to a restored guest. It travels as a fw_cfg file
+/// read by DMA (memory speed), so this bounds what the guest holds, not the
+/// time; a larger job boots with it in the initramfs (docs/snapshots.md).
 pub const MAX_SNAPSHOT_JOB_BYTES: usize = 32 << 20;
 
 pub struct Settings {
@@ -637,9 +636,9 @@ impl Platform {
     ) -> Result<(BootRecord, AccelUse, Restore), Infra> {
         let modules = modules.unwrap_or_default();
         if let Some(waiting) = &self.waiting {
-            let job = initramfs::deflate_job(&[&waiting.job[..], &modules[..]].concat());
+            let job = [&waiting.job[..], &modules[..]].concat();
             if job.len() <= MAX_SNAPSHOT_JOB_BYTES {
-                let file = kernel_dir.join("job.deflate");
+                let file = kernel_dir.join("job.cpio");
                 let job = Job {
                     archive: &job,
                     // Without the file, the job goes over the result port.

@@ -367,17 +367,6 @@ fn add_payload(a: &mut Archive, payload: &Payload, arch: Arch) -> Result<(), Gue
     Ok(())
 }
 
-/// A job as it travels to a waiting guest: raw-deflated (the agent
-/// inflates it; see `bpfcompat_proto::job`).
-pub fn deflate_job(archive: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder
-        .write_all(archive)
-        .and_then(|()| encoder.finish())
-        .expect("deflating into memory cannot fail")
-}
-
 /// One kernel module for a guest: its uncompressed ELF object.
 pub struct GuestModule {
     pub name: String,

@@ -29,8 +29,8 @@ const SAVE_LIMIT: Duration = Duration::from_secs(60);
 /// 200 KB in 1.9 s), so past this a boot is faster.
 pub const MAX_SERIAL_JOB_BYTES: usize = 128 << 10;
 
-/// A job for a waiting guest: its deflated archive, and the file that holds
-/// it for QEMU's fw_cfg device when it travels that way.
+/// A job for a waiting guest: its newc archive, and the file that holds it
+/// for QEMU's fw_cfg device when it travels that way.
 #[derive(Debug, Clone, Copy)]
 pub struct Job<'a> {
     pub archive: &'a [u8],
@@ -273,16 +273,9 @@ async fn send(
 }
 
 /// One frame of `job`: the envelope with a fresh clock and seed, and the
-/// archive itself once fw_cfg was `refused` (why).
+/// archive itself (deflated) once fw_cfg was `refused` (why).
 fn frame(job: Job<'_>, refused: Option<&str>, digest: &str) -> Result<Vec<u8>, String> {
     let serial = refused.is_some();
-    if let Some(why) = refused.filter(|_| job.archive.len() > MAX_SERIAL_JOB_BYTES) {
-        return Err(format!(
-            "no fw_cfg ({why}), and a job of {} bytes is over the {MAX_SERIAL_JOB_BYTES} the \
-             result port carries faster than a boot",
-            job.archive.len(),
-        ));
-    }
     let envelope = Envelope {
         fw_cfg: (!serial).then(|| FwCfgFile {
             name: wire::FW_CFG_NAME.to_owned(),
@@ -294,10 +287,15 @@ fn frame(job: Job<'_>, refused: Option<&str>, digest: &str) -> Result<Vec<u8>, S
             .map_or(0, |d| d.as_nanos() as u64),
         seed: seed()?,
     };
-    Ok(wire::encode(
-        &envelope,
-        if serial { job.archive } else { &[] },
-    ))
+    let frame = wire::encode(&envelope, serial.then_some(job.archive));
+    if let Some(why) = refused.filter(|_| frame.len() > MAX_SERIAL_JOB_BYTES) {
+        return Err(format!(
+            "no fw_cfg ({why}), and a job of {} bytes deflated is over the \
+             {MAX_SERIAL_JOB_BYTES} the result port carries faster than a boot",
+            frame.len(),
+        ));
+    }
+    Ok(frame)
 }
 
 /// 32 bytes from the host's RNG, in hex.
