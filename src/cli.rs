@@ -13,6 +13,7 @@ use crate::boot::qemu::AccelChoice;
 use crate::commands::doctor::DoctorOptions;
 use crate::commands::kernels::{KernelsAction, KernelsOptions};
 use crate::commands::merge::MergeOptions;
+use crate::commands::shards::PlanOptions;
 use crate::commands::test::RunOptions;
 use crate::commands::DEFAULT_WORKDIR;
 use crate::github::{CommentMode, PublishOptions, Trigger};
@@ -129,6 +130,8 @@ pub enum Commands {
         after_help = "Example:\n  bpfcompat merge shards/*.json --out report.json --markdown report.md"
     )]
     Merge(MergeArgs),
+    /// Split a matrix into shards of about equal time for a fan-out over CI runners.
+    Shards(ShardsArgs),
     /// Fetch, list, verify, prune and lock kernels; import kernel files into the cache.
     #[command(
         long_about = "Look after the kernels of a matrix and the kernel cache.\n\n\
@@ -285,6 +288,55 @@ pub struct MergeArgs {
     /// Merge even if some shards are missing (their kernels are left out, with a warning).
     #[arg(long)]
     pub allow_partial: bool,
+}
+
+#[derive(Args)]
+pub struct ShardsArgs {
+    #[command(subcommand)]
+    pub command: ShardsCommand,
+}
+
+#[derive(Subcommand)]
+pub enum ShardsCommand {
+    /// Split the matrix into --jobs shards of about equal time; run each with --shard I/N
+    /// --shard-plan FILE, then `merge` their reports.
+    #[command(
+        long_about = "Split the matrix into --jobs shards of about equal time, by each kernel's \
+                      time (`timing_ms.total`) in the reports given with --timings (a merged \
+                      report of the last run is the usual one; a later report wins). Kernels \
+                      no report has cost the median of those measured; with no report at all, \
+                      shards get equal counts. Longest first: each kernel, slowest first, goes \
+                      to the shard with the least time so far.\n\n\
+                      Writes the plan (JSON) for `test --shard I/N --shard-plan FILE`, and prints \
+                      each shard's kernels and expected time. A run refuses a plan that does not \
+                      split its matrix into N shards exactly (a kernel added since: plan again).",
+        after_help = "Example:\n  bpfcompat shards plan --matrix matrices/fleet.yaml --jobs 5 \
+                      --timings last-report.json --out plan.json\n  \
+                      bpfcompat test --matrix matrices/fleet.yaml --artifact x.bpf.o --shard 2/5 \
+                      --shard-plan plan.json --out shard-2.json"
+    )]
+    Plan(ShardsPlanArgs),
+}
+
+#[derive(Args)]
+pub struct ShardsPlanArgs {
+    /// The kernel matrix: a file, or the name of a built-in one [default: default].
+    #[arg(long, value_name = "FILE|NAME")]
+    pub matrix: Option<PathBuf>,
+    /// How many shards (CI jobs); at most the matrix's kernel count.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+    /// A report of an earlier run (merged, whole or a shard's): its per-kernel times are the
+    /// costs. Repeatable.
+    #[arg(long, value_name = "REPORT")]
+    pub timings: Vec<PathBuf>,
+    /// Where to write the plan (written atomically).
+    #[arg(long, value_name = "FILE", default_value = "shard-plan.json")]
+    pub out: PathBuf,
+    /// Append `shards=["1/N",...]` to this file, for a workflow's strategy.matrix (give
+    /// "$GITHUB_OUTPUT").
+    #[arg(long, value_name = "FILE")]
+    pub github_output: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -583,6 +635,10 @@ pub struct CommonArgs {
     /// e.g. 2/3; combine the shards' reports with `bpfcompat merge`.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<ShardSpec>,
+    /// Take shard I's kernels from this plan (`bpfcompat shards plan`: shards of about equal
+    /// time) instead of every Nth; it must split this matrix into N shards.
+    #[arg(long, value_name = "FILE", requires = "shard")]
+    pub shard_plan: Option<PathBuf>,
     /// The name this run is recorded under in the history [default: the report's artifact name].
     #[arg(long, value_name = "NAME")]
     pub artifact_name: Option<String>,
@@ -697,6 +753,7 @@ impl CommonArgs {
             snapshots: self.snapshots == SnapshotsArg::Auto,
             workdir: self.workdir,
             shard: self.shard,
+            shard_plan: self.shard_plan,
             artifact_name: self.artifact_name,
             artifact_version: self.artifact_version,
             modules: self.modules,
@@ -720,6 +777,18 @@ impl PublishArgs {
             fail_on: self.fail_on.into(),
             compare_base: self.compare_base,
             artifact_url: self.artifact_url,
+        }
+    }
+}
+
+impl ShardsPlanArgs {
+    pub fn into_options(self) -> PlanOptions {
+        PlanOptions {
+            matrix: self.matrix,
+            jobs: usize::from(self.jobs),
+            timings: self.timings,
+            out: self.out,
+            github_output: self.github_output,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use bpfcompat::cli::{Cli, Commands, HistoryCommand};
+use bpfcompat::cli::{Cli, Commands, HistoryCommand, ShardsCommand};
 use bpfcompat::commands::{self, test::Interrupted};
 use bpfcompat::results::{compare, history};
 use bpfcompat::{escape, github};
@@ -87,6 +87,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             Ok(compare::run(base, head, &options)?)
         }
         Commands::Merge(a) => commands::merge::run(a.into_options()),
+        Commands::Shards(a) => match a.command {
+            ShardsCommand::Plan(p) => commands::shards::plan(p.into_options()),
+        },
         // Blocking I/O (downloads, hashing), off the runtime's worker threads.
         Commands::Kernels(a) => {
             let options = a.into_options();

@@ -952,6 +952,7 @@ fn hostile_reports_are_inert_on_the_terminal_and_in_markdown_files() {
         index: 1,
         count: 1,
         matrix_kernels: shard.targets.iter().map(|t| t.id.clone()).collect(),
+        plan: None,
     });
     write("shard.json", &shard);
     let merge = [

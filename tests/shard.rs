@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use common::offline::*;
-use common::{boot_lock, Scratch, K510, K72, TINY};
+use common::{boot_lock, Scratch, ALL, K510, K72, TINY};
 use serde_json::{json, Value};
 
 /// A matrix of `n` kernels whose files exist (they are never booted here).
@@ -277,5 +277,145 @@ fn real_shards_merge_into_the_unsharded_report() {
             "--fail-on",
             "any-change",
         ],
+    );
+}
+
+#[test]
+fn a_plan_that_does_not_split_this_matrix_is_refused_before_anything_boots() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let matrix = dummy_matrix(d, 3);
+    let out = expect(
+        0,
+        d,
+        &[
+            "shards",
+            "plan",
+            "--matrix",
+            &matrix,
+            "--jobs",
+            "2",
+            "--out",
+            "plan.json",
+        ],
+    );
+    assert!(
+        stdout(&out).contains("shard 2/2: 1 kernel(s)")
+            && stdout(&out).contains("0 of 3 kernels measured"),
+        "{}",
+        stdout(&out)
+    );
+    let e = stderr(&expect(
+        1,
+        d,
+        &["shards", "plan", "--matrix", &matrix, "--jobs", "4"],
+    ));
+    assert!(e.contains("--jobs 4") && e.contains("only 3 kernel"), "{e}");
+    // A kernel added since the plan was made.
+    let grown = dummy_matrix(d, 4);
+    let test = |shard: &str| {
+        let args = [
+            "test-command",
+            "--cmd",
+            "true",
+            "--matrix",
+            &grown,
+            "--out",
+            "r.json",
+            "--shard",
+            shard,
+            "--shard-plan",
+            "plan.json",
+        ];
+        stderr(&expect(1, d, &args))
+    };
+    let e = test("1/2");
+    assert!(
+        e.contains("plan.json has no shard for kernel k3") && e.contains("shards plan"),
+        "{e}"
+    );
+    let e = test("1/3");
+    assert!(e.contains("the plan has 2 shard(s)"), "{e}");
+    assert!(!d.join("r.json").exists());
+}
+
+/// What the fan-out workflow runs, on the five test kernels: one whole run,
+/// a plan of three shards from its times, the three shards by that plan
+/// and their merge, equal to the whole run cell by cell.
+#[test]
+fn planned_shards_of_the_test_kernels_merge_into_the_one_runner_report() {
+    let _lock = boot_lock();
+    let s = Scratch::new();
+    let matrix = s.matrix(&ALL.map(|k| (k, "")));
+    let matrix = matrix.to_str().unwrap();
+    let cmd = r#"[ "$(uname -r)" != 6.1.192 ]"#;
+    let run = |out: &str, extra: &[&str]| {
+        let args = [
+            &["test-command", "--cmd", cmd, "--matrix", matrix][..],
+            extra,
+        ]
+        .concat();
+        s.run_to(&s.path(out), &args)
+    };
+    let whole = run("whole.json", &[]);
+    assert_eq!(whole.code, 2, "{}", whole.context());
+    let d = s.dir.path();
+    let github_output = s.path("github-output");
+    let planned = expect(
+        0,
+        d,
+        &[
+            "shards",
+            "plan",
+            "--matrix",
+            matrix,
+            "--jobs",
+            "3",
+            "--timings",
+            "whole.json",
+            "--out",
+            "plan.json",
+            "--github-output",
+            github_output.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        stdout(&planned).contains("5 of 5 kernels measured"),
+        "{}",
+        stdout(&planned)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&github_output).unwrap(),
+        "shards=[\"1/3\",\"2/3\",\"3/3\"]\n"
+    );
+    let plan_file = s.path("plan.json");
+    let plan = read_json(&plan_file);
+    let mut shards = Vec::new();
+    for i in 1..=3 {
+        let (spec, out) = (format!("{i}/3"), format!("shard-{i}.json"));
+        let plan_file = plan_file.to_str().unwrap();
+        let shard = run(&out, &["--shard", &spec, "--shard-plan", plan_file]);
+        let ids: Vec<Value> = shard.report()["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].clone())
+            .collect();
+        assert_eq!(
+            json!(ids),
+            plan["shards"][i - 1]["kernels"],
+            "{}",
+            shard.context()
+        );
+        shards.push(out);
+    }
+    let mut merge = vec!["merge", "--out", "merged.json"];
+    merge.extend(shards.iter().map(String::as_str));
+    expect(2, d, &merge);
+    let merged = read_json(&d.join("merged.json"));
+    common::assert_valid_report(&merged);
+    assert_eq!(
+        without_run_details(merged),
+        without_run_details(whole.report().clone())
     );
 }

@@ -6,6 +6,7 @@
 pub mod doctor;
 pub mod kernels;
 pub mod merge;
+pub mod shards;
 pub mod test;
 
 use std::path::Path;

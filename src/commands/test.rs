@@ -9,6 +9,7 @@ use crate::commands::{kernels, write_report, DEFAULT_WORKDIR};
 use crate::escape;
 use crate::kernel::{KernelCache, Mirror};
 use crate::manifest::{self, suite::Suite};
+use crate::matrix::plan::Plan;
 use crate::matrix::shard::ShardSpec;
 use crate::results::history;
 use crate::run::check::{self, CheckSpec};
@@ -37,6 +38,8 @@ pub struct RunOptions {
     pub cache_dir: PathBuf,
     pub workdir: Option<PathBuf>,
     pub shard: Option<ShardSpec>,
+    /// `--shard-plan`: the split `shard` is taken from, instead of round-robin.
+    pub shard_plan: Option<PathBuf>,
     pub artifact_name: Option<String>,
     pub artifact_version: Option<String>,
     /// `--modules`: loaded in every guest first.
@@ -117,9 +120,13 @@ async fn check_and_report(
     for warning in manifest::require_profiles(&mut matrix, &check.required_profiles) {
         eprintln!("bpfcompat: warning: {}", escape::plain(&warning));
     }
+    let plan = match &options.shard_plan {
+        Some(path) => Some((path.as_path(), Plan::read(path)?)),
+        None => None,
+    };
     let shard = options
         .shard
-        .map(|spec| spec.restrict(&mut matrix))
+        .map(|spec| spec.restrict(&mut matrix, plan.as_ref().map(|(p, plan)| (*p, plan))))
         .transpose()?;
     // Taken before the run: the version is the code that was tested, even if
     // the tree changes while the kernels boot.

@@ -6,6 +6,7 @@
 //! so a matrix means the same thing from wherever CI invokes it.
 
 pub mod lock;
+pub mod plan;
 pub mod shard;
 pub mod shipped;
 

@@ -84,6 +84,10 @@ pub struct Shard {
     /// `merge` needs it to restore the order and to name the kernels of a
     /// missing shard.
     pub matrix_kernels: Vec<String>,
+    /// The kernels of every shard, when a plan (`--shard-plan`) split the
+    /// matrix; absent for round-robin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Vec<Vec<String>>>,
 }
 
 /// The way a job travels into a waiting guest.

@@ -58,12 +58,18 @@ pub struct Merged {
 type Field = fn(&Report) -> String;
 
 /// What must be equal across shards, and how to show it in an error.
-const SAME_RUN: [(&str, Field); 4] = [
+const SAME_RUN: [(&str, Field); 5] = [
     ("bpfcompat version", |r| r.tool_version.clone()),
     ("artifact", |r| r.artifact.id.clone()),
     ("matrix digest", |r| r.matrix.digest.clone()),
     ("shard count", |r| {
         r.shard.as_ref().map_or(0, |s| s.count).to_string()
+    }),
+    ("shard plan", |r| {
+        match r.shard.as_ref().and_then(|s| s.plan.as_ref()) {
+            Some(plan) => format!("{plan:?}"),
+            None => "none (round-robin)".to_owned(),
+        }
     }),
 ];
 
@@ -95,7 +101,8 @@ pub fn merge(inputs: Vec<(PathBuf, Report)>, allow_partial: bool) -> Result<Merg
     }
 
     let mut warnings = Vec::new();
-    let missing = missing_shards(&shards, matrix_kernels, &slots)?;
+    let plan = first.shard.as_ref().and_then(|s| s.plan.as_deref());
+    let missing = missing_shards(&shards, matrix_kernels, plan, &slots)?;
     if !missing.is_empty() {
         if !allow_partial {
             return Err(MergeError::Missing { missing });
@@ -176,6 +183,7 @@ fn of_one_run(inputs: Vec<(PathBuf, Report)>) -> Result<Vec<Input>, MergeError> 
 fn missing_shards(
     shards: &[Input],
     matrix_kernels: &[String],
+    plan: Option<&[Vec<String>]>,
     slots: &[Option<Target>],
 ) -> Result<String, MergeError> {
     let count = shards[0].0.count;
@@ -183,7 +191,8 @@ fn missing_shards(
     for index in 1..=count {
         let spec = ShardSpec { index, count };
         let unchecked: Vec<&str> = spec
-            .positions(matrix_kernels.len())
+            .positions_in(matrix_kernels, plan)
+            .into_iter()
             .filter(|&p| slots[p].is_none())
             .map(|p| matrix_kernels[p].as_str())
             .collect();
@@ -248,12 +257,22 @@ mod tests {
     /// Splits `whole` the way `--shard I/count` runs would have checked it,
     /// each shard starting `i` seconds later.
     fn shards(whole: &Report, count: usize) -> Vec<(PathBuf, Report)> {
+        planned_shards(whole, count, None)
+    }
+
+    /// The same, the shards taken from `plan` when there is one.
+    fn planned_shards(
+        whole: &Report,
+        count: usize,
+        plan: Option<Vec<Vec<String>>>,
+    ) -> Vec<(PathBuf, Report)> {
         let ids: Vec<String> = whole.targets.iter().map(|t| t.id.clone()).collect();
         (1..=count)
             .map(|index| {
                 let spec = ShardSpec { index, count };
                 let targets: Vec<Target> = spec
-                    .positions(ids.len())
+                    .positions_in(&ids, plan.as_deref())
+                    .into_iter()
                     .map(|p| whole.targets[p].clone())
                     .collect();
                 let r = Report {
@@ -261,6 +280,7 @@ mod tests {
                         index,
                         count,
                         matrix_kernels: ids.clone(),
+                        plan: plan.clone(),
                     }),
                     started_at: format!("2025-01-01T00:00:0{index}Z"),
                     duration_ms: 1000,
@@ -271,6 +291,29 @@ mod tests {
                 (PathBuf::from(format!("shard-{index}.json")), r)
             })
             .collect()
+    }
+
+    #[test]
+    fn planned_shards_merge_back_and_a_missing_one_is_named_with_its_kernels() {
+        let whole = whole();
+        let plan: Vec<Vec<String>> = [&["b", "c", "e"][..], &["a"], &["d"]]
+            .iter()
+            .map(|ids| ids.iter().map(|id| id.to_string()).collect())
+            .collect();
+        let mut inputs = planned_shards(&whole, 3, Some(plan.clone()));
+        let mut got = merge(inputs.clone(), false).unwrap().report;
+        (got.started_at, got.duration_ms) = (whole.started_at.clone(), whole.duration_ms);
+        assert_eq!(got, whole);
+        inputs.remove(0);
+        let e = merge(inputs.clone(), false).unwrap_err().to_string();
+        assert!(e.contains("shard 1/3 (kernels b, c, e)"), "{e}");
+        // A shard of another plan is another run.
+        let mut other = planned_shards(&whole, 3, None);
+        other.remove(1);
+        inputs.truncate(1);
+        inputs.extend(other);
+        let e = merge(inputs, false).unwrap_err().to_string();
+        assert!(e.contains("shard plan"), "{e}");
     }
 
     #[test]
