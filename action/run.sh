@@ -80,7 +80,7 @@ step_check_runner() {
 # typo costs seconds, not a fetched toolchain and a matrix of kernels.
 step_resolve() {
   local mode=${BPFCOMPAT_MODE:-full}
-  one_of mode "$mode" full test publish
+  one_of mode "$mode" full test publish plan merge
   one_of comment "${BPFCOMPAT_COMMENT:-true}" true false on-failure
   one_of fail-on "${BPFCOMPAT_FAIL_ON:-required}" required any regression any-change never
   one_of compare-base "${BPFCOMPAT_COMPARE_BASE:-true}" true false
@@ -95,6 +95,11 @@ step_resolve() {
     resolve_publish "$name" "$temp"
     return
   fi
+  if [ "$mode" = merge ]; then
+    resolve_merge "$name" "$temp"
+    return
+  fi
+  check_shard "$mode" "$name"
   local matrix hash id lock definition
   matrix=$(resolve_matrix "${BPFCOMPAT_MATRIX:?matrix is required}")
   lock=$(lock_file_of "$matrix")
@@ -123,7 +128,15 @@ step_resolve() {
   fi
   local artifacts=()
   [ -z "${BPFCOMPAT_ARTIFACT:-}" ] || resolve_artifacts "$BPFCOMPAT_ARTIFACT"
-  check_what_to_run
+  if [ "$mode" = plan ]; then
+    [[ "${BPFCOMPAT_JOBS:-}" =~ ^[1-9][0-9]*$ ]] ||
+      die "mode: plan needs jobs, the number of shards (a positive number), not '${BPFCOMPAT_JOBS:-}'"
+    [ -z "${BPFCOMPAT_TIMINGS:-}" ] || [ -f "$BPFCOMPAT_TIMINGS" ] ||
+      echo "::notice::bpfcompat: timings '$BPFCOMPAT_TIMINGS' is not there (a first run?): shards get equal kernel counts"
+    output plan "$temp/plan/shard-plan.json"
+  else
+    check_what_to_run
+  fi
   check_outputs
   # The expanded glob, one NUL-terminated path each, for the test step.
   local list="$temp/artifacts"
@@ -148,7 +161,11 @@ step_resolve() {
   # One artifact per job: two jobs differing in check name, command,
   # artifact or matrix get different names, and so do reruns. A name given
   # (artifact-name, for a publishing workflow to find) is replaced by reruns.
-  if [ -z "$name" ]; then
+  if [ -n "${BPFCOMPAT_SHARD:-}" ]; then
+    name="$name-shard-${BPFCOMPAT_SHARD%/*}-of-${BPFCOMPAT_SHARD#*/}"
+  elif [ "$mode" = plan ]; then
+    name="${name:-bpfcompat}-plan"
+  elif [ -z "$name" ]; then
     id=$(printf '%s\0' "$matrix" "$BPFCOMPAT_CHECK_NAME" "${BPFCOMPAT_COMMAND:-}" "${BPFCOMPAT_ARTIFACT:-}" "${BPFCOMPAT_SUITE:-}" | sha256sum | cut -c1-8)
     name="bpfcompat-${GITHUB_JOB:-job}-${BPFCOMPAT_CHECK_NAME}-${id}-${GITHUB_RUN_ATTEMPT:-1}"
     name=$(printf '%s' "$name" | tr -c 'A-Za-z0-9._-' '-')
@@ -185,6 +202,39 @@ resolve_publish() {
   mkdir -p "$dir"
   output artifact-name "$name"
   output report-dir "$dir"
+}
+
+# shard and shard-plan: one part of a fan-out, run in mode test and
+# published once by mode merge, which finds the parts by artifact-name.
+check_shard() {
+  local mode=$1 name=$2 shard=${BPFCOMPAT_SHARD:-} plan=${BPFCOMPAT_SHARD_PLAN:-}
+  if [ -z "$shard" ]; then
+    [ -z "$plan" ] || die "shard-plan is given without shard: give the shard (I/N) this job runs"
+    return 0
+  fi
+  [[ "$shard" =~ ^[1-9][0-9]*/[1-9][0-9]*$ ]] && [ "${shard%/*}" -le "${shard#*/}" ] ||
+    die "shard '$shard' is not I/N with 1 <= I <= N, such as 2/3"
+  [ "$mode" = test ] ||
+    die "shard is given with mode: $mode; a shard's report is one part of the matrix: run each shard with mode: test, then publish once with mode: merge"
+  [ -n "$name" ] ||
+    die "shard needs artifact-name: mode: merge finds the shards' reports by it (NAME-shard-I-of-N)"
+  [ -z "$plan" ] || [ -f "$plan" ] || die "shard-plan '$plan' is not a file (the plan job's artifact, downloaded first?)"
+}
+
+# mode: merge, the last job of a fan-out: the shards' reports, uploaded
+# by mode test as NAME-shard-I-of-N, are downloaded into an empty
+# directory, merged and published once.
+resolve_merge() {
+  local name=$1 temp=$2
+  [ -n "$name" ] ||
+    die "mode: merge needs artifact-name: the one the shards (mode: test with shard) were given"
+  [ -z "${BPFCOMPAT_SHARD:-}" ] || die "shard is given with mode: merge, which merges every shard"
+  local dir="$temp/shards/$name"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  output artifact-name "$name"
+  output shards-dir "$dir"
+  output report-dir "$temp/reports/$name"
 }
 
 # command, artifact (expanded into $artifacts by the caller), suite and
@@ -330,6 +380,8 @@ step_test() {
   [ -z "${BPFCOMPAT_TIMEOUT:-}" ] || args+=(--timeout "$BPFCOMPAT_TIMEOUT")
   [ "${BPFCOMPAT_LOCKED:-false}" != true ] || args+=(--locked)
   [ -z "${BPFCOMPAT_CONCURRENCY:-}" ] || args+=(--concurrency "$BPFCOMPAT_CONCURRENCY")
+  [ -z "${BPFCOMPAT_SHARD:-}" ] || args+=(--shard "$BPFCOMPAT_SHARD")
+  [ -z "${BPFCOMPAT_SHARD_PLAN:-}" ] || args+=(--shard-plan "$(realpath "$BPFCOMPAT_SHARD_PLAN")")
   local artifacts=()
   mapfile -d '' -t artifacts <"${BPFCOMPAT_ARTIFACTS:?}"
   if [ -n "${BPFCOMPAT_COMMAND:-}" ]; then
@@ -365,6 +417,36 @@ step_test() {
   # The resolve step has refused suite-out and out naming different files.
   copy_to "${BPFCOMPAT_SUITE_OUT:-${BPFCOMPAT_OUT:-}}" "$report"
   copy_to "${BPFCOMPAT_SUITE_MARKDOWN:-${BPFCOMPAT_MARKDOWN_OUT:-}}" "$report_dir/report.md"
+  output report "$report"
+  output exit-code "$code"
+}
+
+# mode: plan: shards of about equal time for the jobs input, by the times
+# of the timings report when there is one; shards=[...] for strategy.matrix.
+step_plan() {
+  local plan=${BPFCOMPAT_PLAN:?}
+  mkdir -p "$(dirname "$plan")"
+  local args=(shards plan --matrix "${BPFCOMPAT_MATRIX_FILE:?}" --jobs "${BPFCOMPAT_JOBS:?}"
+    --out "$plan" --github-output "$GITHUB_OUTPUT")
+  [ -z "${BPFCOMPAT_TIMINGS:-}" ] || [ ! -f "$BPFCOMPAT_TIMINGS" ] || args+=(--timings "$(realpath "$BPFCOMPAT_TIMINGS")")
+  (cd "${GITHUB_WORKSPACE:-$PWD}" && bpfcompat "${args[@]}")
+}
+
+# mode: merge: every shard's report.json, downloaded one directory each.
+step_merge() {
+  local dir=${BPFCOMPAT_SHARDS_DIR:?} report_dir=${BPFCOMPAT_REPORT_DIR:?}
+  local reports=()
+  shopt -s nullglob
+  reports=("$dir"/*/report.json)
+  shopt -u nullglob
+  [ ${#reports[@]} -gt 0 ] ||
+    die "no shard reports were downloaded for artifact-name '${BPFCOMPAT_ARTIFACT_NAME:-}' (NAME-shard-I-of-N)"
+  mkdir -p "$report_dir"
+  local report="$report_dir/report.json" code=0
+  bpfcompat merge "${reports[@]}" --out "$report" --markdown "$report_dir/report.md" || code=$?
+  [ -s "$report" ] || die "bpfcompat merge exited $code without writing a report"
+  copy_to "${BPFCOMPAT_OUT:-}" "$report"
+  copy_to "${BPFCOMPAT_MARKDOWN_OUT:-}" "$report_dir/report.md"
   output report "$report"
   output exit-code "$code"
 }
@@ -407,6 +489,8 @@ case "${1:-}" in
   install-qemu) step_install_qemu ;;
   install) step_install ;;
   test) step_test ;;
+  plan) step_plan ;;
+  merge) step_merge ;;
   publish) step_publish ;;
-  *) die "usage: run.sh check-runner|resolve|install-qemu|install|test|publish" ;;
+  *) die "usage: run.sh check-runner|resolve|install-qemu|install|test|plan|merge|publish" ;;
 esac

@@ -683,3 +683,167 @@ fn modes_split_testing_from_publishing() {
         assert!(step.stderr.contains(says), "{change:?}: {}", step.stderr);
     }
 }
+
+/// The fan-out's three modes with the real bpfcompat (nothing boots): plan
+/// splits a matrix and gives the strategy matrix; a shard (mode test) is
+/// named for the merge and checks the plan's share; merge joins the
+/// shards' reports into one.
+#[test]
+fn a_fan_out_plans_names_its_shards_and_merges_them() {
+    let runner = Runner::new();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_bpfcompat"),
+        runner.path("fakes/bpfcompat"),
+    )
+    .unwrap();
+    let kernels: String = ["a", "b", "c"]
+        .iter()
+        .map(|id| {
+            std::fs::write(runner.workspace(id), "not a kernel").unwrap();
+            format!("  - id: {id}\n    source: {{file: {id}}}\n")
+        })
+        .collect();
+    std::fs::write(
+        runner.workspace("fleet.yaml"),
+        format!("name: fleet\nkernels:\n{kernels}"),
+    )
+    .unwrap();
+    let base = [
+        ("BPFCOMPAT_MATRIX", "fleet.yaml"),
+        ("BPFCOMPAT_CHECK_NAME", "fleet"),
+        ("BPFCOMPAT_ARTIFACT_NAME", "fleet"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut env = base.to_vec();
+        env.extend_from_slice(extra);
+        env
+    };
+
+    let resolved = runner.run(
+        "resolve",
+        &with(&[("BPFCOMPAT_MODE", "plan"), ("BPFCOMPAT_JOBS", "2")]),
+    );
+    assert_eq!(resolved.code, 0, "{}", resolved.context());
+    assert_eq!(resolved.outputs["artifact-name"], "fleet-plan");
+    let plan = resolved.outputs["plan"].clone();
+    let planned = runner.run(
+        "plan",
+        &[
+            ("BPFCOMPAT_MATRIX_FILE", &resolved.outputs["matrix"]),
+            ("BPFCOMPAT_PLAN", &plan),
+            ("BPFCOMPAT_JOBS", "2"),
+            ("BPFCOMPAT_TIMINGS", "absent.json"),
+        ],
+    );
+    assert_eq!(planned.code, 0, "{}", planned.context());
+    assert_eq!(planned.outputs["shards"], r#"["1/2","2/2"]"#);
+    std::fs::copy(&plan, runner.workspace("shard-plan.json")).unwrap();
+
+    let shard = runner.run(
+        "resolve",
+        &with(&[
+            ("BPFCOMPAT_MODE", "test"),
+            ("BPFCOMPAT_ARTIFACT", "a"),
+            ("BPFCOMPAT_SHARD", "2/2"),
+            ("BPFCOMPAT_SHARD_PLAN", "shard-plan.json"),
+        ]),
+    );
+    assert_eq!(shard.code, 0, "{}", shard.context());
+    assert_eq!(shard.outputs["artifact-name"], "fleet-shard-2-of-2");
+
+    // What download-artifact leaves: a directory per shard's artifact.
+    let merge = runner.run("resolve", &with(&[("BPFCOMPAT_MODE", "merge")]));
+    assert_eq!(merge.code, 0, "{}", merge.context());
+    let shards_dir = Path::new(&merge.outputs["shards-dir"]);
+    for (index, verdicts) in [
+        (1, &[("a", "pass", None), ("c", "pass", None)][..]),
+        (2, &[("b", "pass", None)][..]),
+    ] {
+        let mut report = bpfcompat_testkit::reports::report_json(verdicts);
+        report["shard"] =
+            serde_json::json!({"index": index, "count": 2, "matrix_kernels": ["a", "b", "c"]});
+        let dir = shards_dir.join(format!("fleet-shard-{index}-of-2"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("report.json"), report.to_string()).unwrap();
+    }
+    let merged = runner.run(
+        "merge",
+        &[
+            ("BPFCOMPAT_SHARDS_DIR", shards_dir.to_str().unwrap()),
+            ("BPFCOMPAT_REPORT_DIR", &merge.outputs["report-dir"]),
+            ("BPFCOMPAT_OUT", "merged.json"),
+        ],
+    );
+    assert_eq!(merged.code, 0, "{}", merged.context());
+    assert_eq!(merged.outputs["exit-code"], "0");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(runner.workspace("merged.json")).unwrap())
+            .unwrap();
+    let ids = bpfcompat_testkit::reports::target_ids(&report);
+    assert_eq!(ids, ["a", "b", "c"]);
+    let empty = runner.run(
+        "merge",
+        &[
+            (
+                "BPFCOMPAT_SHARDS_DIR",
+                runner.path("temp").to_str().unwrap(),
+            ),
+            ("BPFCOMPAT_REPORT_DIR", &merge.outputs["report-dir"]),
+            ("BPFCOMPAT_ARTIFACT_NAME", "fleet"),
+        ],
+    );
+    assert_eq!(empty.code, 1);
+    assert!(
+        empty.stderr.contains("no shard reports"),
+        "{}",
+        empty.stderr
+    );
+
+    for (change, says) in [
+        (
+            &[("BPFCOMPAT_MODE", "full"), ("BPFCOMPAT_SHARD", "1/2")][..],
+            "run each shard with mode: test",
+        ),
+        (
+            &[("BPFCOMPAT_MODE", "test"), ("BPFCOMPAT_SHARD", "3/2")],
+            "is not I/N",
+        ),
+        (
+            &[
+                ("BPFCOMPAT_MODE", "test"),
+                ("BPFCOMPAT_SHARD", "1/2"),
+                ("BPFCOMPAT_ARTIFACT_NAME", ""),
+            ],
+            "shard needs artifact-name",
+        ),
+        (
+            &[
+                ("BPFCOMPAT_MODE", "test"),
+                ("BPFCOMPAT_SHARD_PLAN", "shard-plan.json"),
+            ],
+            "without shard",
+        ),
+        (
+            &[
+                ("BPFCOMPAT_MODE", "test"),
+                ("BPFCOMPAT_SHARD", "1/2"),
+                ("BPFCOMPAT_SHARD_PLAN", "nope.json"),
+            ],
+            "is not a file",
+        ),
+        (&[("BPFCOMPAT_MODE", "plan")], "needs jobs"),
+        (
+            &[("BPFCOMPAT_MODE", "merge"), ("BPFCOMPAT_ARTIFACT_NAME", "")],
+            "merge needs artifact-name",
+        ),
+    ] {
+        let mut env = with(&[("BPFCOMPAT_ARTIFACT", "a")]);
+        for (k, v) in change {
+            env.retain(|(key, _)| key != k);
+            env.push((k, v));
+        }
+        let step = runner.run("resolve", &env);
+        assert_eq!(step.code, 1, "{change:?}: {}", step.context());
+        assert!(step.stderr.contains(says), "{change:?}: {}", step.stderr);
+    }
+}

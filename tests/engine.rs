@@ -56,12 +56,7 @@ cat "$BPFCOMPAT_ARTIFACT"; echo; echo to-stderr >&2
         .as_str()
         .unwrap()
         .starts_with("sha256:"));
-    let ids: Vec<&str> = report["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap())
-        .collect();
+    let ids = bpfcompat_testkit::reports::target_ids(report);
     assert_eq!(
         ids,
         [K510.id, K61.id, K612.id, TINY.id, K72.id],

@@ -1106,6 +1106,10 @@ fn action_yml_is_a_composite_action_fed_through_env() {
         "compare-base",
         "github-token",
         "version",
+        "shard",
+        "shard-plan",
+        "jobs",
+        "timings",
     ];
     inputs.sort();
     assert_eq!(names(&action["inputs"]), inputs);
@@ -1117,6 +1121,7 @@ fn action_yml_is_a_composite_action_fed_through_env() {
         "regressions",
         "report",
         "markdown",
+        "shards",
     ];
     outputs.sort();
     assert_eq!(names(&action["outputs"]), outputs);
@@ -1161,7 +1166,11 @@ fn action_yml_is_a_composite_action_fed_through_env() {
         names.push(name);
     }
     names.sort();
-    assert_eq!(names, ["bpfcompat.yml", "deny.yml", "release.yml"]);
+    assert_eq!(
+        names,
+        ["bpfcompat.yml", "deny.yml", "fanout.yml", "release.yml"]
+    );
+    fanout_runs_its_own_action(root);
     release_workflow_ships_what_ci_tests(root);
     let dependabot: Value = serde_norway::from_str(
         &std::fs::read_to_string(root.join(".github/dependabot.yml")).unwrap(),
@@ -1257,6 +1266,34 @@ const VERIFIED_PINS: [(&str, &str, &str); 5] = [
 /// user puts the commit of the release they adopt (the docs say how).
 const OWN_ACTION_PLACEHOLDER: &str =
     "bpfcompat/action@0000000000000000000000000000000000000000 # v1";
+/// The reusable fan-out: called, never triggered; plan, shards, report, in
+/// that order; and each runs the action of its own commit, checked out by
+/// `job.workflow_sha` (a tag could move between the jobs).
+fn fanout_runs_its_own_action(root: &Path) {
+    let text = std::fs::read_to_string(root.join(".github/workflows/fanout.yml")).unwrap();
+    let workflow: Value = serde_norway::from_str(&text).unwrap();
+    let on: Vec<&String> = workflow["on"].as_object().unwrap().keys().collect();
+    assert_eq!(on, ["workflow_call"]);
+    let jobs = workflow["jobs"].as_object().unwrap();
+    assert_eq!(jobs.keys().collect::<Vec<_>>(), ["plan", "report", "shard"]);
+    assert_eq!(jobs["shard"]["needs"], "plan");
+    assert_eq!(jobs["report"]["needs"], "shard");
+    for (name, mode) in [("plan", "plan"), ("shard", "test"), ("report", "merge")] {
+        let steps = jobs[name]["steps"].as_array().unwrap();
+        let at = steps
+            .iter()
+            .position(|s| s["uses"] == "./.bpfcompat-action")
+            .unwrap_or_else(|| panic!("{name} runs the action"));
+        assert_eq!(steps[at]["with"]["mode"], mode, "{name}");
+        let checkout = &steps[at - 1]["with"];
+        assert_eq!(checkout["ref"], "${{ job.workflow_sha }}", "{name}");
+        assert_eq!(checkout["path"], ".bpfcompat-action", "{name}");
+    }
+}
+
+/// The same for the fan-out workflow of the action's repository.
+const OWN_WORKFLOW_PLACEHOLDER: &str =
+    "bpfcompat/action/.github/workflows/fanout.yml@0000000000000000000000000000000000000000 # v1";
 
 /// Every `uses:` in the repository (the workflows, action.yml, the example
 /// workflows and the examples in README.md and docs/) names a full commit
@@ -1296,6 +1333,10 @@ fn every_uses_is_pinned_by_a_verified_commit() {
             }
             if uses.starts_with("bpfcompat/action@") {
                 assert!(docs && uses == OWN_ACTION_PLACEHOLDER, "{at}");
+                continue;
+            }
+            if uses.starts_with("bpfcompat/action/") {
+                assert!(docs && uses == OWN_WORKFLOW_PLACEHOLDER, "{at}");
                 continue;
             }
             let (action, reference) = uses

@@ -112,12 +112,7 @@ fn merge_restores_matrix_order_and_exits_with_the_verdict() {
     );
     let merged = read_json(&d.join("merged.json"));
     common::assert_valid_report(&merged);
-    let ids: Vec<&str> = merged["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap())
-        .collect();
+    let ids = bpfcompat_testkit::reports::target_ids(&merged);
     assert_eq!(ids, ["a", "b", "c", "d", "e"]);
     assert!(
         merged.get("shard").is_none(),
@@ -236,12 +231,7 @@ fn real_shards_merge_into_the_unsharded_report() {
             r["shard"]["matrix_kernels"],
             json!([K510.id, TINY.id, K72.id])
         );
-        let got: Vec<&str> = r["targets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["id"].as_str().unwrap())
-            .collect();
+        let got = bpfcompat_testkit::reports::target_ids(r);
         assert_eq!(got, ids, "{}", shard.context());
     }
     assert_eq!(one.code, 0, "{}", one.context());

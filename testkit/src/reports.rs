@@ -330,3 +330,13 @@ pub fn report_json(targets: &[(&str, &str, Option<&str>)]) -> serde_json::Value 
         .collect();
     serde_json::to_value(report(targets)).expect("reports serialise")
 }
+
+/// The ids of a report's targets, in report order.
+pub fn target_ids(report: &serde_json::Value) -> Vec<&str> {
+    report["targets"]
+        .as_array()
+        .expect("a report has targets")
+        .iter()
+        .map(|t| t["id"].as_str().expect("a target has an id"))
+        .collect()
+}
