@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::boot::qemu::AccelChoice;
 use crate::commands::doctor::DoctorOptions;
+use crate::commands::kernels::SweepOptions;
 use crate::commands::kernels::{KernelsAction, KernelsOptions};
 use crate::commands::merge::MergeOptions;
 use crate::commands::shards::PlanOptions;
@@ -507,6 +508,48 @@ pub enum KernelsCommand {
     Lock(KernelsMatrixArgs),
     /// Add kernel images or packages (files, or every file under a directory) to the cache, by digest.
     Import(KernelsImportArgs),
+    /// Every point release of a kernel series in Debian or Ubuntu package indices, as a matrix
+    /// pinned by the indices' sha256.
+    #[command(
+        long_about = "Every point release of a kernel series that Debian or Ubuntu archives \
+                      offer, as a matrix: each `linux-image-SERIES.X-FLAVOUR` package of the \
+                      `Packages` indices (--index, plain, .gz or .xz; a file or a URL; give the \
+                      suite's and its security suite's to see every ABI still published), \
+                      newest first by version, each a `url:` source under the archive's root \
+                      pinned by the sha256 the index gives it, so the matrix needs no lock.",
+        after_help = "Example:\n  bpfcompat kernels sweep 6.1 --flavour cloud-amd64 --last 5 \\\n    \
+                      --index $MIRROR/debian/dists/bookworm/main/binary-amd64/Packages.xz \\\n    \
+                      --index $MIRROR/debian-security/dists/bookworm-security/main/binary-amd64/Packages.xz \\\n    \
+                      --out matrices/debian-6.1-sweep.yaml"
+    )]
+    Sweep(KernelsSweepArgs),
+}
+
+#[derive(Args)]
+pub struct KernelsSweepArgs {
+    /// The series: the kernel version's first two numbers (6.1, 5.15).
+    #[arg(value_name = "SERIES")]
+    pub series: String,
+    /// The flavour ending the package names: cloud-amd64, amd64, arm64 (Debian), generic,
+    /// aws (Ubuntu).
+    #[arg(long, value_name = "FLAVOUR")]
+    pub flavour: String,
+    /// A `Packages` index (file or URL). Repeatable.
+    #[arg(long = "index", value_name = "FILE|URL", required = true)]
+    pub indices: Vec<String>,
+    /// Only the N newest point releases.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub last: Option<u16>,
+    /// The archive's root URL the packages' Filename paths are under [default: the index URL
+    /// up to /dists/]. Needed for an index given as a file.
+    #[arg(long, value_name = "URL")]
+    pub archive: Option<String>,
+    /// The matrix's name [default: sweep-SERIES-FLAVOUR].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Where to write the matrix (atomically) [default: standard output].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -831,6 +874,18 @@ impl KernelsArgs {
             ),
             KernelsCommand::Prune(a) => (a.cache, KernelsAction::Prune { keep_for: a.matrix }),
             KernelsCommand::Import(a) => (a.cache, KernelsAction::Import { paths: a.paths }),
+            KernelsCommand::Sweep(a) => (
+                CacheArgs { cache_dir: None },
+                KernelsAction::Sweep(SweepOptions {
+                    series: a.series,
+                    flavour: a.flavour,
+                    indices: a.indices,
+                    last: a.last.map(usize::from),
+                    archive: a.archive,
+                    name: a.name,
+                    out: a.out,
+                }),
+            ),
         };
         KernelsOptions {
             cache_dir: cache.cache_dir(),

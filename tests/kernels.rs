@@ -13,7 +13,7 @@ use bpfcompat_testkit::http::{Plan, TestServer};
 use bpfcompat_testkit::oci::{oci_registry, Registry};
 use bpfcompat_testkit::packages::{build_deb, build_rpm, TarEntry};
 use bpfcompat_testkit::sha256_hex;
-use common::{kernels_dir, Run, Running, Scratch, TINY};
+use common::{kernels_dir, Run, Running, Scratch, K61_DEB, TINY};
 
 /// The servers and files behind a matrix with one kernel of each source kind,
 /// all of them the tiny 6.1 kernel (the fastest to boot).
@@ -662,4 +662,109 @@ fn a_modules_source_is_fetched_listed_and_kept_like_its_kernel() {
     }
     let trees = std::fs::read_dir(cache.join("modules")).unwrap().count();
     assert_eq!(trees, 1, "prune kept the module tree the matrix needs");
+}
+
+/// A sweep of the recorded Debian bookworm indices: every 6.1 cloud ABI,
+/// newest first, pinned by the indices' digests; the entry for the package
+/// the test kernels hold (6.1.0-47) resolves offline through a mirror of
+/// it, by the digest the index gave, and boots.
+#[test]
+fn a_swept_debian_abi_resolves_by_the_index_digest_and_boots() {
+    let _lock = common::boot_lock();
+    let s = Scratch::new();
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sweep");
+    let main = fixtures.join("bookworm-Packages");
+    let security = fixtures.join("bookworm-security-Packages");
+    let archive = "https://archive.invalid/debian";
+    let all = s.path("all.yaml");
+    let args = |index: &[&PathBuf], out: &PathBuf, extra: &[&str]| {
+        let mut args = vec!["kernels", "sweep", "6.1", "--flavour", "cloud-amd64"];
+        for i in index {
+            args.extend(["--index", i.to_str().unwrap()]);
+        }
+        args.extend(["--archive", archive, "--out", out.to_str().unwrap()]);
+        args.extend(extra);
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        bpfcompat(&args, &[])
+    };
+    let out = run(args(&[&main, &security], &all, &[]));
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = String::from_utf8_lossy(&out.stderr).into_owned();
+    let abis: Vec<&str> = listed
+        .lines()
+        .filter(|l| l.starts_with("linux-image-"))
+        .collect();
+    assert!(abis.len() >= 3, "{listed}");
+    assert_eq!(
+        abis.last().unwrap(),
+        &"linux-image-6.1.0-47-cloud-amd64 6.1.170-3"
+    );
+    let yaml = std::fs::read_to_string(&all).unwrap();
+    assert!(
+        yaml.contains(&format!("sha256: {}", K61_DEB.sha256)),
+        "{yaml}"
+    );
+
+    // The oldest ABI alone: the index of its one stanza.
+    let text_of_main = std::fs::read_to_string(&main).unwrap();
+    let stanza = text_of_main
+        .split("\n\n")
+        .find(|st| st.starts_with("Package: linux-image-6.1.0-47-cloud-amd64\n"))
+        .unwrap();
+    let one = s.write("one-Packages", stanza);
+    let matrix = s.path("sweep.yaml");
+    let out = run(args(&[&one], &matrix, &["--last", "1"]));
+    assert!(out.status.success(), "{}", text(&out));
+    let mirror = kernels_dir().join("packages");
+    let cache = s.path("cache");
+    let env = [("BPFCOMPAT_KERNEL_MIRROR", mirror.to_str().unwrap())];
+    let fetched = bpfcompat(
+        &[
+            "kernels",
+            "fetch",
+            "--matrix",
+            matrix.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert!(fetched.status.success(), "{}", text(&fetched));
+    let run = s.run_with_env(
+        &[
+            "test-command",
+            "--cmd",
+            "uname -r",
+            "--matrix",
+            matrix.to_str().unwrap(),
+            "--locked",
+        ],
+        &env,
+    );
+    assert_eq!(run.code, 0, "{}", run.context());
+    assert_eq!(
+        run.command_test("6.1.0-47-cloud-amd64")["stdout_tail"]
+            .as_str()
+            .unwrap()
+            .trim(),
+        K61_DEB.release
+    );
+
+    let nothing = run_sweep_error(&args(&[&main], &s.path("none.yaml"), &[]), "6.12");
+    assert!(
+        nothing.contains("no point release of 6.12 in flavour cloud-amd64"),
+        "{nothing}"
+    );
+}
+
+/// `kernels sweep` with the series swapped for `series`: its error.
+fn run_sweep_error(args: &[String], series: &str) -> String {
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    args[2] = series;
+    let out = bpfcompat(&args, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }

@@ -115,6 +115,20 @@ pub enum KernelsAction {
     Import {
         paths: Vec<PathBuf>,
     },
+    Sweep(SweepOptions),
+}
+
+/// `kernels sweep`.
+pub struct SweepOptions {
+    pub series: String,
+    pub flavour: String,
+    /// `Packages` indices, files or URLs.
+    pub indices: Vec<String>,
+    pub last: Option<usize>,
+    /// The archive's root URL; by default the first URL index's up to `/dists/`.
+    pub archive: Option<String>,
+    pub name: Option<String>,
+    pub out: Option<PathBuf>,
 }
 
 /// Blocking; the exit code.
@@ -131,7 +145,68 @@ pub fn run(options: KernelsOptions) -> anyhow::Result<u8> {
         KernelsAction::Verify { matrix, .. } => verify(&cache, matrix.as_deref()),
         KernelsAction::Prune { keep_for } => prune(&cache, keep_for.as_deref()),
         KernelsAction::Import { paths } => import(&cache, &paths),
+        KernelsAction::Sweep(options) => sweep(&options),
     }
+}
+
+/// Writes the matrix of a series' point releases in the indices.
+fn sweep(o: &SweepOptions) -> anyhow::Result<u8> {
+    let archive = match &o.archive {
+        Some(archive) => archive.clone(),
+        None => o
+            .indices
+            .iter()
+            .find_map(|i| kernel::sweep::archive_of(i))
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no --index is a URL with /dists/ in it to find the archive's root: give \
+                     --archive URL, the root the indices' Filename paths are under"
+                )
+            })?,
+    };
+    let limits = kernel::Limits::default();
+    let texts = o
+        .indices
+        .iter()
+        .map(|i| kernel::sweep::read_index(i, &limits))
+        .collect::<Result<Vec<String>, _>>()?;
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let offers = kernel::sweep::sweep(&texts, &o.series, &o.flavour, o.last);
+    if offers.is_empty() {
+        bail!(
+            "no point release of {} in flavour {} in {}: packages are named \
+             linux-image-{}.X-{} (check the series, the flavour and that the index is the \
+             architecture's)",
+            o.series,
+            o.flavour,
+            o.indices.join(", "),
+            o.series,
+            o.flavour
+        );
+    }
+    let name = o
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("sweep-{}-{}", o.series, o.flavour));
+    let yaml = kernel::sweep::matrix_yaml(&name, &archive, &offers);
+    match &o.out {
+        Some(path) => {
+            crate::report::write_atomically(path, yaml.as_bytes())
+                .with_context(|| format!("cannot write the matrix {}", path.display()))?;
+            for offer in &offers {
+                eprintln!("{} {}", offer.package, offer.version);
+            }
+            eprintln!(
+                "{} point release(s) of {}: {}",
+                offers.len(),
+                o.series,
+                path.display()
+            );
+        }
+        None => print!("{yaml}"),
+    }
+    Ok(0)
 }
 
 fn short(digest: &str) -> String {

@@ -135,6 +135,9 @@ pub enum KernelError {
     #[error("kernel source {origin}: {detail}; check the package name and version (`apt-cache policy PACKAGE` lists the versions this runner's apt knows; run `apt-get update` first)")]
     Apt { origin: String, detail: String },
 
+    #[error("package index {index}: cannot read it: {err}; give a Debian or Ubuntu `Packages` index (plain, .gz or .xz), a file or an http(s) URL")]
+    IndexRead { index: String, err: std::io::Error },
+
     #[error("kernel source {origin} is not in the kernel cache and this run may not fetch it; run `bpfcompat kernels fetch` with network access, or `bpfcompat kernels import` its file")]
     NotCached { origin: String },
 

@@ -51,6 +51,7 @@ mod resolve;
 mod rpm;
 mod sniff;
 mod source;
+pub mod sweep;
 mod tarball;
 
 pub use apt::{
