@@ -523,6 +523,24 @@ pub enum KernelsCommand {
                       --out matrices/debian-6.1-sweep.yaml"
     )]
     Sweep(KernelsSweepArgs),
+    /// Whether the matrix's `sweep:` entries are behind their indices: a newer point release
+    /// published, or a swept one gone; exits 2 if so.
+    #[command(
+        long_about = "Whether the matrix's `sweep:` entries are behind their indices: each \
+                      entry's point releases in the lock file against what its indices offer \
+                      now. A newer point release, or a locked one no longer published, is \
+                      listed and makes the exit code 2; 0 when all are current; 1 on an error \
+                      (an index that cannot be read). `kernels lock` takes the new ones in. \
+                      `kernels verify --remote` checks the other sources are still published."
+    )]
+    Outdated(KernelsOutdatedArgs),
+}
+
+#[derive(Args)]
+pub struct KernelsOutdatedArgs {
+    /// The kernel matrix: a file, or the name of a built-in one [default: default].
+    #[arg(long, value_name = "FILE|NAME")]
+    pub matrix: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -874,6 +892,10 @@ impl KernelsArgs {
             ),
             KernelsCommand::Prune(a) => (a.cache, KernelsAction::Prune { keep_for: a.matrix }),
             KernelsCommand::Import(a) => (a.cache, KernelsAction::Import { paths: a.paths }),
+            KernelsCommand::Outdated(a) => (
+                CacheArgs { cache_dir: None },
+                KernelsAction::Outdated { matrix: a.matrix },
+            ),
             KernelsCommand::Sweep(a) => (
                 CacheArgs { cache_dir: None },
                 KernelsAction::Sweep(SweepOptions {

@@ -768,3 +768,87 @@ fn run_sweep_error(args: &[String], series: &str) -> String {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// A `sweep:` entry of a matrix: swept from its index on the first fetch
+/// and recorded in the lock file, its kernels fetched by the index's
+/// digests; `kernels outdated` says when the index offers a newer point
+/// release, and `--locked` refuses a sweep the lock file has not swept.
+#[test]
+fn a_sweep_entry_is_locked_and_outdated_says_when_a_newer_release_is_out() {
+    let s = Scratch::new();
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sweep");
+    let bookworm = std::fs::read_to_string(fixtures.join("bookworm-Packages")).unwrap();
+    let stanza = bookworm
+        .split("\n\n")
+        .find(|st| st.starts_with("Package: linux-image-6.1.0-47-cloud-amd64\n"))
+        .unwrap();
+    s.write("Packages", stanza);
+    let sweep = "  - id: deb61\n    required: false\n    sweep:\n      series: \"6.1\"\n      \
+                 flavour: cloud-amd64\n      index: [Packages]\n      \
+                 archive: https://archive.invalid/debian\n";
+    let matrix = s.write("fleet.yaml", &format!("name: fleet\nkernels:\n{sweep}"));
+    let m = matrix.to_str().unwrap();
+    let mirror = kernels_dir().join("packages");
+    let env = [("BPFCOMPAT_KERNEL_MIRROR", mirror.to_str().unwrap())];
+    let cache = s.path("cache");
+    let c = cache.to_str().unwrap();
+    let fetched = bpfcompat(&["kernels", "fetch", "--matrix", m, "--cache-dir", c], &env);
+    assert!(fetched.status.success(), "{}", text(&fetched));
+    assert!(
+        String::from_utf8_lossy(&fetched.stderr).contains("[deb61] sweeping its indices"),
+        "{}",
+        text(&fetched)
+    );
+    let lock: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("fleet.yaml.lock")).unwrap()).unwrap();
+    let swept = &lock["sweeps"]["deb61"]["kernels"];
+    assert_eq!(swept[0]["id"], "deb61-6.1.0-47-cloud-amd64", "{lock}");
+    assert_eq!(swept[0]["sha256"], K61_DEB.sha256);
+    let listed = bpfcompat(&["kernels", "list", "--matrix", m, "--cache-dir", c], &[]);
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("deb61-6.1.0-47-cloud-amd64"),
+        "{}",
+        text(&listed)
+    );
+
+    let outdated = bpfcompat(&["kernels", "outdated", "--matrix", m], &[]);
+    assert_eq!(outdated.status.code(), Some(0), "{}", text(&outdated));
+    // The archive moves on: the whole bookworm index, 6.1.0-50 in it.
+    s.write("Packages", &bookworm);
+    let outdated = bpfcompat(&["kernels", "outdated", "--matrix", m], &[]);
+    assert_eq!(outdated.status.code(), Some(2), "{}", text(&outdated));
+    let said = String::from_utf8_lossy(&outdated.stdout);
+    assert!(
+        said.contains("newer") && said.contains("linux-image-6.1.0-50-cloud-amd64"),
+        "{said}"
+    );
+    // A locked run still checks what was swept.
+    let fetch_locked = || {
+        bpfcompat(
+            &[
+                "kernels",
+                "fetch",
+                "--matrix",
+                m,
+                "--cache-dir",
+                c,
+                "--locked",
+            ],
+            &env,
+        )
+    };
+    let locked = fetch_locked();
+    assert!(locked.status.success(), "{}", text(&locked));
+    // An edited sweep is not what the lock file swept.
+    s.write(
+        "fleet.yaml",
+        &format!("name: fleet\nkernels:\n{sweep}      last: 1\n"),
+    );
+    let refused = fetch_locked();
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("has not swept kernels[deb61]"),
+        "{}",
+        text(&refused)
+    );
+}

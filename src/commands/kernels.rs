@@ -116,6 +116,9 @@ pub enum KernelsAction {
         paths: Vec<PathBuf>,
     },
     Sweep(SweepOptions),
+    Outdated {
+        matrix: Option<PathBuf>,
+    },
 }
 
 /// `kernels sweep`.
@@ -146,7 +149,80 @@ pub fn run(options: KernelsOptions) -> anyhow::Result<u8> {
         KernelsAction::Prune { keep_for } => prune(&cache, keep_for.as_deref()),
         KernelsAction::Import { paths } => import(&cache, &paths),
         KernelsAction::Sweep(options) => sweep(&options),
+        KernelsAction::Outdated { matrix } => outdated(matrix.as_deref()),
     }
+}
+
+/// Each `sweep:` entry's locked point releases against its indices now.
+fn outdated(arg: Option<&Path>) -> anyhow::Result<u8> {
+    let matrix = shipped::load(arg)?;
+    if matrix.sweeps.is_empty() {
+        println!(
+            "{} has no sweep: entries; `bpfcompat kernels verify --remote` checks that its \
+             sources are still published",
+            matrix.path.display()
+        );
+        return Ok(0);
+    }
+    let old = lock::LockFile::load(&matrix.lock_path())?;
+    let mut rows: Vec<[String; 3]> = Vec::new();
+    for sweep in &matrix.sweeps {
+        let id = sweep.template.id.clone();
+        let Some(pin) = old
+            .sweeps
+            .get(&id)
+            .filter(|p| p.sweep == sweep.spec.describe())
+        else {
+            let lock = matrix.lock_path().display().to_string();
+            rows.push([
+                id,
+                "not swept".into(),
+                format!("{lock} has not swept it yet"),
+            ]);
+            continue;
+        };
+        let offers = sweep
+            .spec
+            .offers(&kernel::Limits::default())
+            .with_context(|| format!("sweep {id}"))?;
+        let newest = pin
+            .kernels
+            .iter()
+            .map(|k| k.version.as_str())
+            .max_by(|a, b| kernel::sweep::compare_versions(a, b))
+            .unwrap_or_default();
+        for o in &offers {
+            if kernel::sweep::compare_versions(&o.version, newest).is_gt() {
+                rows.push([
+                    id.clone(),
+                    "newer".into(),
+                    format!("{} {}", o.package, o.version),
+                ]);
+            }
+        }
+        for k in &pin.kernels {
+            if !offers
+                .iter()
+                .any(|o| o.package == k.package && o.version == k.version)
+            {
+                rows.push([
+                    id.clone(),
+                    "gone".into(),
+                    format!("{} {}", k.package, k.version),
+                ]);
+            }
+        }
+    }
+    if rows.is_empty() {
+        println!("every sweep of {} is current", matrix.path.display());
+        return Ok(0);
+    }
+    print!("{}", render(["SWEEP", "STATE", "POINT RELEASE"], &rows));
+    println!(
+        "run `bpfcompat kernels lock --matrix {}` to take them in, and commit the lock file",
+        matrix.path.display()
+    );
+    Ok(2)
 }
 
 /// Writes the matrix of a series' point releases in the indices.
@@ -165,14 +241,14 @@ fn sweep(o: &SweepOptions) -> anyhow::Result<u8> {
                 )
             })?,
     };
-    let limits = kernel::Limits::default();
-    let texts = o
-        .indices
-        .iter()
-        .map(|i| kernel::sweep::read_index(i, &limits))
-        .collect::<Result<Vec<String>, _>>()?;
-    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let offers = kernel::sweep::sweep(&texts, &o.series, &o.flavour, o.last);
+    let spec = kernel::sweep::SweepSpec {
+        series: o.series.clone(),
+        flavour: o.flavour.clone(),
+        indices: o.indices.clone(),
+        archive,
+        last: o.last,
+    };
+    let offers = spec.offers(&kernel::Limits::default())?;
     if offers.is_empty() {
         bail!(
             "no point release of {} in flavour {} in {}: packages are named \
@@ -189,7 +265,7 @@ fn sweep(o: &SweepOptions) -> anyhow::Result<u8> {
         .name
         .clone()
         .unwrap_or_else(|| format!("sweep-{}-{}", o.series, o.flavour));
-    let yaml = kernel::sweep::matrix_yaml(&name, &archive, &offers);
+    let yaml = kernel::sweep::matrix_yaml(&name, &spec.archive, &offers);
     match &o.out {
         Some(path) => {
             crate::report::write_atomically(path, yaml.as_bytes())

@@ -25,6 +25,48 @@ pub struct Offer {
     pub sha256: String,
 }
 
+/// A matrix's `sweep:`: a series and flavour, the indices to read them from
+/// and the archive root their packages are under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepSpec {
+    pub series: String,
+    pub flavour: String,
+    pub indices: Vec<String>,
+    pub archive: String,
+    pub last: Option<usize>,
+}
+
+impl SweepSpec {
+    /// Stable text for the lock file: an edited sweep is swept again.
+    pub fn describe(&self) -> String {
+        let last = self.last.map(|n| format!(" last {n}")).unwrap_or_default();
+        let indices: Vec<String> = self.indices.iter().map(|i| fetch::redact_url(i)).collect();
+        format!(
+            "sweep:{} {}{last} from {} under {}",
+            self.series,
+            self.flavour,
+            indices.join(" "),
+            fetch::redact_url(&self.archive)
+        )
+    }
+
+    /// Its point releases as the indices offer them now, newest first.
+    pub fn offers(&self, limits: &Limits) -> Result<Vec<Offer>, KernelError> {
+        let texts = self
+            .indices
+            .iter()
+            .map(|i| read_index(i, limits))
+            .collect::<Result<Vec<String>, _>>()?;
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        Ok(sweep(&texts, &self.series, &self.flavour, self.last))
+    }
+
+    /// The URL of an offer's package.
+    pub fn url_of(&self, offer: &Offer) -> String {
+        format!("{}/{}", self.archive.trim_end_matches('/'), offer.filename)
+    }
+}
+
 /// The point releases of `series` (`6.1`) in `flavour` (`cloud-amd64`) in
 /// the `Packages` indices, newest first, each once, the `last` newest only
 /// when given.
@@ -166,8 +208,14 @@ pub fn matrix_yaml(name: &str, archive: &str, offers: &[Offer]) -> String {
     out
 }
 
-/// The matrix id of a package: its name without `linux-image-`, in the
-/// characters an id may have.
+impl Offer {
+    /// The matrix id of its kernel: the package's name without
+    /// `linux-image-`, in the characters an id may have.
+    pub fn kernel_id(&self) -> String {
+        kernel_id(&self.package)
+    }
+}
+
 fn kernel_id(package: &str) -> String {
     package
         .trim_start_matches("linux-image-")

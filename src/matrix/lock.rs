@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::kernel::{self, KernelCache, KernelError, Options};
-use crate::matrix::Matrix;
+use crate::matrix::{KernelSpec, Matrix};
 
 const VERSION: u32 = 1;
 
@@ -24,6 +24,28 @@ pub struct LockFile {
     pub version: u32,
     /// By kernel id; sorted, so the file diffs well.
     pub kernels: BTreeMap<String, Entry>,
+    /// What each `sweep:` entry (by its id) expanded to.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sweeps: BTreeMap<String, SweepPin>,
+}
+
+/// The point releases a `sweep:` found, so later runs check the same ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepPin {
+    /// `SweepSpec::describe()` of the entry; an edited one is swept again.
+    pub sweep: String,
+    pub kernels: Vec<Swept>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Swept {
+    pub id: String,
+    pub package: String,
+    pub version: String,
+    pub url: String,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +81,21 @@ pub enum LockError {
     },
     #[error("cannot write lock file {}: {err}", path.display())]
     Write { path: PathBuf, err: std::io::Error },
+    #[error("--locked: lock file {} has not swept kernels[{id}] ({sweep}) yet; run `bpfcompat kernels lock --matrix {matrix}` and commit the lock file", path.display())]
+    SweepMissing {
+        path: PathBuf,
+        id: String,
+        sweep: String,
+        matrix: String,
+    },
+    #[error("sweep {id}: {err}")]
+    Sweep { id: String, err: KernelError },
+    #[error("sweep {id} ({sweep}) found no point release: check its series, flavour and indices")]
+    SweepEmpty { id: String, sweep: String },
+    #[error("sweep {id}: its point release {kernel} has the id of another kernel of the matrix; give the sweep another id")]
+    SweepClash { id: String, kernel: String },
+    #[error("sweep {id}: the id of its point release {kernel} is over 64 characters; give the sweep a shorter id")]
+    SweepId { id: String, kernel: String },
 }
 
 impl LockFile {
@@ -233,8 +270,9 @@ pub fn pin_matrix(
     let old = LockFile::load(&path)?;
     let mut new = LockFile {
         version: VERSION,
-        kernels: BTreeMap::new(),
+        ..LockFile::default()
     };
+    expand_sweeps(matrix, &old, &mut new, mode)?;
     let mut pinned = Pinned::default();
     for spec in &mut matrix.kernels {
         // A kernel's modules source is pinned under "<id>:modules" (ids
@@ -262,9 +300,114 @@ pub fn pin_matrix(
             step.pin(source, cache, &opts, &mut new, &mut pinned)?;
         }
     }
-    if mode != LockMode::ReadOnly && new != old && !new.kernels.is_empty() {
+    let empty = new.kernels.is_empty() && new.sweeps.is_empty();
+    if mode != LockMode::ReadOnly && new != old && !empty {
         new.save(&path)?;
         pinned.written = true;
     }
     Ok(pinned)
+}
+
+/// Turns each `sweep:` of `matrix` into its kernels, in its place: the
+/// point releases the old lock file swept (unless refreshing), else those
+/// its indices offer now (not with `--locked`; left out read-only), all
+/// recorded in `new`.
+pub fn expand_sweeps(
+    matrix: &mut Matrix,
+    old: &LockFile,
+    new: &mut LockFile,
+    mode: LockMode,
+) -> Result<(), LockError> {
+    let sweeps = std::mem::take(&mut matrix.sweeps);
+    // From the last, so each insertion leaves the earlier places alone.
+    for sweep in sweeps.iter().rev() {
+        let id = &sweep.template.id;
+        let desc = sweep.spec.describe();
+        let locked = old
+            .sweeps
+            .get(id)
+            .filter(|p| p.sweep == desc && mode != LockMode::Refresh);
+        let pin = match (locked, mode) {
+            (Some(pin), _) => pin.clone(),
+            (None, LockMode::ReadOnly) => continue,
+            (None, LockMode::Locked) => {
+                return Err(LockError::SweepMissing {
+                    path: matrix.lock_path(),
+                    id: id.clone(),
+                    sweep: desc,
+                    matrix: matrix.path.display().to_string(),
+                })
+            }
+            (None, LockMode::Update | LockMode::Refresh) => sweep_now(sweep, &desc)?,
+        };
+        let kernels = pin.kernels.iter().map(|k| kernel_of(&sweep.template, k));
+        let kernels: Vec<_> = kernels.collect();
+        for k in &kernels {
+            if matrix.kernels.iter().any(|other| other.id == k.id) {
+                return Err(LockError::SweepClash {
+                    id: id.clone(),
+                    kernel: k.id.clone(),
+                });
+            }
+        }
+        matrix.kernels.splice(sweep.at..sweep.at, kernels);
+        new.sweeps.insert(id.clone(), pin);
+    }
+    Ok(())
+}
+
+/// The point releases a sweep's indices offer now.
+fn sweep_now(sweep: &crate::matrix::PendingSweep, desc: &str) -> Result<SweepPin, LockError> {
+    let id = &sweep.template.id;
+    eprintln!("[{id}] sweeping its indices (not swept by the lock file yet)");
+    let offers = sweep
+        .spec
+        .offers(&kernel::Limits::default())
+        .map_err(|err| LockError::Sweep {
+            id: id.clone(),
+            err,
+        })?;
+    if offers.is_empty() {
+        return Err(LockError::SweepEmpty {
+            id: id.clone(),
+            sweep: desc.to_owned(),
+        });
+    }
+    if let Some(o) = offers
+        .iter()
+        .find(|o| !super::valid_id(&format!("{id}-{}", o.kernel_id())))
+    {
+        return Err(LockError::SweepId {
+            id: id.clone(),
+            kernel: format!("{id}-{}", o.kernel_id()),
+        });
+    }
+    let kernels = offers
+        .iter()
+        .map(|o| Swept {
+            id: format!("{id}-{}", o.kernel_id()),
+            package: o.package.clone(),
+            version: o.version.clone(),
+            url: sweep.spec.url_of(o),
+            sha256: o.sha256.clone(),
+        })
+        .collect();
+    Ok(SweepPin {
+        sweep: desc.to_owned(),
+        kernels,
+    })
+}
+
+/// The kernel a swept point release stands for: the `sweep:` entry's
+/// settings with the release's id and its `url:` source, pinned.
+fn kernel_of(template: &KernelSpec, swept: &Swept) -> KernelSpec {
+    KernelSpec {
+        id: swept.id.clone(),
+        source: kernel::Source::Url {
+            url: swept.url.clone(),
+            sha256: Some(swept.sha256.clone()),
+            kernel_path: None,
+        },
+        ..template.clone()
+    }
 }

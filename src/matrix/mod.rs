@@ -30,9 +30,23 @@ pub struct Matrix {
     /// matrices apart.
     pub digest: String,
     pub kernels: Vec<KernelSpec>,
+    /// `sweep:` entries not expanded yet (`lock::expand_sweeps` turns each
+    /// into kernels at its place), in matrix order.
+    pub sweeps: Vec<PendingSweep>,
     /// Its lock file: `<matrix>.lock` beside a matrix file, or
     /// `.bpfcompat/<name>.lock` in the current directory for a built-in one.
     pub lock: PathBuf,
+}
+
+/// A `sweep:` entry: the point releases it stands for, and what each of
+/// its kernels takes from the entry (its `id` is their ids' prefix; its
+/// `source` is each one's own when expanded).
+#[derive(Debug, Clone)]
+pub struct PendingSweep {
+    /// How many kernels came before it in the matrix.
+    pub at: usize,
+    pub spec: crate::kernel::sweep::SweepSpec,
+    pub template: KernelSpec,
 }
 
 #[derive(Debug, Clone)]
@@ -97,7 +111,10 @@ struct RawKernel {
     cpus: Option<u32>,
     cmdline: Option<String>,
     arch: Option<String>,
-    source: RawSource,
+    source: Option<RawSource>,
+    /// Instead of `source:`: every point release of a series in package
+    /// indices, each a kernel (`kernels sweep`).
+    sweep: Option<RawSweep>,
     /// A list of names, or a mapping (see [`ModuleSpec`]); told apart by hand
     /// so that each shape gets its own error messages.
     modules: Option<serde_norway::Value>,
@@ -119,6 +136,19 @@ fn default_required() -> bool {
     true
 }
 
+/// What a `sweep:` entry's template kernel has as its source until each
+/// point release gives its own (`.invalid` never resolves).
+fn placeholder_source() -> RawSource {
+    RawSource {
+        file: None,
+        url: Some("https://sweep.invalid/".to_owned()),
+        oci: None,
+        apt: None,
+        sha256: None,
+        kernel_path: None,
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSource {
@@ -128,6 +158,16 @@ struct RawSource {
     apt: Option<RawApt>,
     sha256: Option<String>,
     kernel_path: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSweep {
+    series: String,
+    flavour: String,
+    index: Vec<String>,
+    archive: Option<String>,
+    last: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -211,6 +251,7 @@ impl Matrix {
         }
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut kernels = Vec::with_capacity(raw.kernels.len());
+        let mut sweeps = Vec::new();
         for (index, k) in raw.kernels.into_iter().enumerate() {
             let entry = Entry {
                 text,
@@ -230,7 +271,22 @@ impl Matrix {
                     format!("duplicate id, already used by kernels[{first}]"),
                 ));
             }
-            kernels.push(entry.kernel(&k, &env)?);
+            match (&k.source, &k.sweep) {
+                (Some(source), None) => kernels.push(entry.kernel(&k, source, &env)?),
+                (None, Some(sweep)) => sweeps.push(PendingSweep {
+                    at: kernels.len(),
+                    spec: entry.sweep(sweep, &env)?,
+                    template: entry.kernel(&k, &placeholder_source(), &env)?,
+                }),
+                _ => {
+                    return Err(entry.err(
+                        &["source"],
+                        "give exactly one of `source:` (one kernel) or `sweep:` (every point \
+                         release of a series)"
+                            .into(),
+                    ))
+                }
+            }
         }
         let mut lock = path.as_os_str().to_owned();
         lock.push(".lock");
@@ -239,6 +295,7 @@ impl Matrix {
             path: path.to_owned(),
             digest: hex::encode(Sha256::digest(text.as_bytes())),
             kernels,
+            sweeps,
             lock: PathBuf::from(lock),
         })
     }
@@ -274,9 +331,61 @@ impl Entry<'_> {
         }
     }
 
+    fn sweep(
+        &self,
+        raw: &RawSweep,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<crate::kernel::sweep::SweepSpec, MatrixError> {
+        if raw.index.is_empty() {
+            return Err(self.err(&["sweep", "index"], "give at least one index".into()));
+        }
+        if raw.last == Some(0) {
+            return Err(self.err(&["sweep", "last"], "must be at least 1".into()));
+        }
+        let expand = |key: &str, value: &str| {
+            expand_vars(value, env).map_err(|m| self.err(&["sweep", key], m))
+        };
+        // A file index is relative to the matrix, like `file:`.
+        let base = self.path.parent().unwrap_or(Path::new("."));
+        let indices = raw
+            .index
+            .iter()
+            .map(|i| {
+                let i = expand("index", i)?;
+                Ok(match i.contains("://") {
+                    true => i,
+                    false => base.join(&i).display().to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let archive = match raw.archive.as_deref() {
+            Some(a) => expand("archive", a)?,
+            None => indices
+                .iter()
+                .find_map(|i| crate::kernel::sweep::archive_of(i))
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    self.err(
+                        &["sweep", "archive"],
+                        "no index is a URL with /dists/ in it: give `archive:`, the root the \
+                         indices' Filename paths are under"
+                            .into(),
+                    )
+                })?,
+        };
+        Ok(crate::kernel::sweep::SweepSpec {
+            series: raw.series.clone(),
+            flavour: raw.flavour.clone(),
+            indices,
+            archive,
+            last: raw.last,
+        })
+    }
+
     fn kernel(
         &self,
         k: &RawKernel,
+        source: &RawSource,
         env: &impl Fn(&str) -> Option<String>,
     ) -> Result<KernelSpec, MatrixError> {
         let timeout = k
@@ -319,7 +428,7 @@ impl Entry<'_> {
             cpus: k.cpus,
             cmdline: k.cmdline.clone(),
             arch,
-            source: self.source(&k.source, env, "source")?,
+            source: self.source(source, env, "source")?,
             modules: self.modules(k.modules.as_ref(), env)?,
         })
     }

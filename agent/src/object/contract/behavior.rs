@@ -138,7 +138,11 @@ fn sockopt_sysctl() -> std::io::Result<()> {
 
 /// Runs `test` with bash in the guest, judged by its expectations.
 pub fn functional_test(test: &FunctionalTest) -> FunctionalTestOutcome {
-    let mut spec = command::Spec::guest(&test.command, None, &[]);
+    run_functional(test, command::Spec::guest(&test.command, None, &[]))
+}
+
+/// [`functional_test`] with the command run as `spec` says.
+fn run_functional(test: &FunctionalTest, mut spec: command::Spec) -> FunctionalTestOutcome {
     spec.timeout = Some(Duration::from_millis(test.timeout_ms));
     let ran = command::run(&spec);
     let timed_out = ran.signal == Some(libc::SIGKILL) && ran.duration_ms >= test.timeout_ms;
@@ -234,6 +238,16 @@ mod tests {
             expect_stdout_contains: Some("ok".into()),
             expect_stderr_contains: None,
         }
+    }
+
+    /// On the host: not the host's own login profile (a version manager's
+    /// rehash in ~/.bashrc can block a login shell for a minute); the
+    /// guest's /root has none either.
+    fn functional_test(test: &FunctionalTest) -> FunctionalTestOutcome {
+        let mut spec = command::Spec::guest(&test.command, None, &[]);
+        spec.env.retain(|(k, _)| k != "HOME");
+        spec.env.push(("HOME".into(), "/nonexistent".into()));
+        run_functional(test, spec)
     }
 
     #[test]
