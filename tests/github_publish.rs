@@ -1168,7 +1168,13 @@ fn action_yml_is_a_composite_action_fed_through_env() {
     names.sort();
     assert_eq!(
         names,
-        ["bpfcompat.yml", "deny.yml", "fanout.yml", "release.yml"]
+        [
+            "bpfcompat.yml",
+            "deny.yml",
+            "fanout.yml",
+            "freshness.yml",
+            "release.yml"
+        ]
     );
     fanout_runs_its_own_action(root);
     release_workflow_ships_what_ci_tests(root);

@@ -822,6 +822,23 @@ fn a_sweep_entry_is_locked_and_outdated_says_when_a_newer_release_is_out() {
         said.contains("newer") && said.contains("linux-image-6.1.0-50-cloud-amd64"),
         "{said}"
     );
+    // The weekly freshness check says so too, for its issue.
+    let fresh = Command::new("bash")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/freshness.sh"))
+        .arg(m)
+        .env("BPFCOMPAT_BIN", env!("CARGO_BIN_EXE_bpfcompat"))
+        .env("BPFCOMPAT_CACHE_DIR", c)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&fresh.stdout);
+    assert_eq!(fresh.status.code(), Some(1), "{}", text(&fresh));
+    assert!(
+        report.contains("`bpfcompat kernels outdated` exited 2")
+            && report.contains("linux-image-6.1.0-50-cloud-amd64")
+            // Its archive (.invalid) publishes nothing, which is said too.
+            && report.contains("`bpfcompat kernels verify --remote` exited 1"),
+        "{report}"
+    );
     // A locked run still checks what was swept.
     let fetch_locked = || {
         bpfcompat(
