@@ -549,10 +549,12 @@ pub struct KernelsSweepArgs {
     #[arg(value_name = "SERIES")]
     pub series: String,
     /// The flavour ending the package names: cloud-amd64, amd64, arm64 (Debian), generic,
-    /// aws (Ubuntu).
+    /// aws (Ubuntu); for an RPM repository the package name: kernel-core (RHEL 9 and
+    /// rebuilds), kernel (Amazon Linux), kernel-uek-core (Oracle UEK), kernel-default (SUSE).
     #[arg(long, value_name = "FLAVOUR")]
     pub flavour: String,
-    /// A `Packages` index (file or URL). Repeatable.
+    /// A `Packages` index, or an RPM repository's repodata/repomd.xml (file or URL).
+    /// Repeatable.
     #[arg(long = "index", value_name = "FILE|URL", required = true)]
     pub indices: Vec<String>,
     /// Only the N newest point releases.
@@ -562,6 +564,10 @@ pub struct KernelsSweepArgs {
     /// up to /dists/]. Needed for an index given as a file.
     #[arg(long, value_name = "URL")]
     pub archive: Option<String>,
+    /// RPM repositories: the package each release's modules come from, of the same version
+    /// (kernel-modules-core on RHEL 9 and its rebuilds).
+    #[arg(long, value_name = "PACKAGE")]
+    pub modules: Option<String>,
     /// The matrix's name [default: sweep-SERIES-FLAVOUR].
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
@@ -903,6 +909,7 @@ impl KernelsArgs {
                     flavour: a.flavour,
                     indices: a.indices,
                     last: a.last.map(usize::from),
+                    modules: a.modules,
                     archive: a.archive,
                     name: a.name,
                     out: a.out,

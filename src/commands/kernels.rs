@@ -128,6 +128,8 @@ pub struct SweepOptions {
     /// `Packages` indices, files or URLs.
     pub indices: Vec<String>,
     pub last: Option<usize>,
+    /// RPM: each release's modules package.
+    pub modules: Option<String>,
     /// The archive's root URL; by default the first URL index's up to `/dists/`.
     pub archive: Option<String>,
     pub name: Option<String>,
@@ -247,6 +249,7 @@ fn sweep(o: &SweepOptions) -> anyhow::Result<u8> {
         indices: o.indices.clone(),
         archive,
         last: o.last,
+        modules: o.modules.clone(),
     };
     let offers = spec.offers(&kernel::Limits::default())?;
     if offers.is_empty() {
@@ -265,7 +268,7 @@ fn sweep(o: &SweepOptions) -> anyhow::Result<u8> {
         .name
         .clone()
         .unwrap_or_else(|| format!("sweep-{}-{}", o.series, o.flavour));
-    let yaml = kernel::sweep::matrix_yaml(&name, &spec.archive, &offers);
+    let yaml = kernel::sweep::matrix_yaml(&name, &spec, &offers);
     match &o.out {
         Some(path) => {
             crate::report::write_atomically(path, yaml.as_bytes())
@@ -394,6 +397,27 @@ fn relock(cache: &KernelCache, matrix: Option<&Path>, locked: bool) -> anyhow::R
     Ok(if pinned.failed.is_empty() { 0 } else { 1 })
 }
 
+/// The matrix `arg` names with its `sweep:` entries as the lock file has
+/// them, or swept now (indices are read, no kernel is fetched, the lock
+/// file is left to the run that pins): the kernels a run will have.
+pub fn swept_matrix(arg: Option<&Path>) -> anyhow::Result<Matrix> {
+    let mut matrix = shipped::load(arg)?;
+    let old = lock::LockFile::load(&matrix.lock_path())?;
+    let mut unused = lock::LockFile::default();
+    lock::expand_sweeps(&mut matrix, &old, &mut unused, LockMode::Update)?;
+    Ok(matrix)
+}
+
+/// [`swept_matrix`] with the lock file's pins applied: what `verify
+/// --remote` asks the origins about.
+fn matrix_as_swept(arg: &Path, cache: &KernelCache) -> anyhow::Result<Matrix> {
+    let mut matrix = swept_matrix(Some(arg))?;
+    lock::pin_matrix(&mut matrix, LockMode::ReadOnly, cache, &|_| {
+        Options::default()
+    })?;
+    Ok(matrix)
+}
+
 /// The matrix with the lock file's pins applied; nothing is resolved.
 fn matrix_as_locked(arg: &Path, cache: &KernelCache) -> anyhow::Result<Matrix> {
     let mut matrix = shipped::load(Some(arg))?;
@@ -501,10 +525,10 @@ fn verify(cache: &KernelCache, matrix: Option<&Path>) -> anyhow::Result<u8> {
 /// an image tag that moved since its lock file's pin is said, not failed.
 fn verify_remote(cache: &KernelCache, matrix: Option<&Path>) -> anyhow::Result<u8> {
     let matrices: Vec<Matrix> = match matrix {
-        Some(arg) => vec![matrix_as_locked(arg, cache)?],
+        Some(arg) => vec![matrix_as_swept(arg, cache)?],
         None => shipped::names()
             .into_iter()
-            .map(|name| matrix_as_locked(Path::new(name), cache))
+            .map(|name| matrix_as_swept(Path::new(name), cache))
             .collect::<anyhow::Result<_>>()?,
     };
     let limits = kernel::Limits::default();

@@ -8,9 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
 
-use crate::matrix::lock::{self, LockMode};
 use crate::matrix::plan::{self, Plan};
-use crate::matrix::shipped;
 use crate::report::{self, Report};
 
 pub struct PlanOptions {
@@ -24,16 +22,8 @@ pub struct PlanOptions {
 }
 
 pub fn plan(options: PlanOptions) -> anyhow::Result<u8> {
-    let mut matrix = shipped::load(options.matrix.as_deref())?;
-    // Its `sweep:` entries as a run will have them: from the lock file, or
-    // swept now (the lock file is the run's to write).
-    let old = lock::LockFile::load(&matrix.lock_path())?;
-    lock::expand_sweeps(
-        &mut matrix,
-        &old,
-        &mut lock::LockFile::default(),
-        LockMode::Update,
-    )?;
+    // Its `sweep:` entries as a run will have them.
+    let matrix = super::kernels::swept_matrix(options.matrix.as_deref())?;
     let ids: Vec<String> = matrix.kernels.iter().map(|k| k.id.clone()).collect();
     if options.jobs > ids.len() {
         bail!(

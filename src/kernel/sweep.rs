@@ -1,11 +1,21 @@
 //! `kernels sweep`: every point release of one kernel series that Debian
-//! or Ubuntu archives offer, read from their `Packages` indices, as matrix
-//! entries pinned by the sha256 the index gives each package.
+//! or Ubuntu archives (their `Packages` indices) or RPM repositories (their
+//! `repodata/repomd.xml` and the primary metadata it names) offer, as
+//! matrix entries pinned by the sha256 the index gives each package.
 //!
-//! A point release is a package `linux-image-<SERIES>.<rest>-<FLAVOUR>`
-//! whose `<rest>` is version words only (`0-47`, `43+deb12`, `0-101`): so
-//! `amd64` does not take `…-cloud-amd64`, and `-dbg`, `-unsigned` packages
-//! never match. Newest first by `Version`, compared as dpkg compares them.
+//! Debian and Ubuntu: a point release is a package
+//! `linux-image-<SERIES>.<rest>-<FLAVOUR>` whose `<rest>` is version words
+//! only (`0-47`, `43+deb12`, `0-101`): so `amd64` does not take
+//! `…-cloud-amd64`, and `-dbg`, `-unsigned` packages never match.
+//!
+//! RPM (RHEL family, Amazon Linux, SUSE, Oracle UEK): the flavour is the
+//! package name (`kernel-core`, `kernel`, `kernel-uek-core`,
+//! `kernel-default`), the series its version's start (`5.14`), and each
+//! release may take its modules from the package of the same version
+//! named by `modules` (`kernel-modules-core`).
+//!
+//! Newest first by version, compared as dpkg compares them (rpm's order
+//! agrees on every kernel version scheme here).
 
 use std::cmp::Ordering;
 use std::io::Read;
@@ -23,6 +33,8 @@ pub struct Offer {
     /// Relative to the archive's root (`pool/main/l/…`).
     pub filename: String,
     pub sha256: String,
+    /// Its modules' package (`SweepSpec::modules`): file name and sha256.
+    pub modules: Option<(String, String)>,
 }
 
 /// A matrix's `sweep:`: a series and flavour, the indices to read them from
@@ -34,6 +46,8 @@ pub struct SweepSpec {
     pub indices: Vec<String>,
     pub archive: String,
     pub last: Option<usize>,
+    /// RPM: the package of each release's modules, of the same version.
+    pub modules: Option<String>,
 }
 
 impl SweepSpec {
@@ -52,18 +66,50 @@ impl SweepSpec {
 
     /// Its point releases as the indices offer them now, newest first.
     pub fn offers(&self, limits: &Limits) -> Result<Vec<Offer>, KernelError> {
-        let texts = self
-            .indices
-            .iter()
-            .map(|i| read_index(i, limits))
-            .collect::<Result<Vec<String>, _>>()?;
-        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-        Ok(sweep(&texts, &self.series, &self.flavour, self.last))
+        let mut offers = Vec::new();
+        for index in &self.indices {
+            match rpm_root(index, limits)? {
+                Some(root) => {
+                    let repomd = read_index(&format!("{root}repodata/repomd.xml"), limits)?;
+                    let primary = primary_href(&repomd).map_err(|why| bad_xml(index, why))?;
+                    let url = format!("{root}{primary}");
+                    let text = read_index(&url, limits)?;
+                    let found = rpm_offers(&text, self).map_err(|why| bad_xml(&url, why))?;
+                    let under = |file: String| self.relative(&root, file);
+                    offers.extend(found.into_iter().map(|o| Offer {
+                        filename: under(o.filename),
+                        modules: o.modules.map(|(file, sha256)| (under(file), sha256)),
+                        ..o
+                    }));
+                }
+                None => offers.extend(
+                    stanzas(&read_index(index, limits)?)
+                        .filter(|o| is_point_release(&o.package, &self.series, &self.flavour)),
+                ),
+            }
+        }
+        Ok(newest_first(offers, self.last))
     }
 
-    /// The URL of an offer's package.
-    pub fn url_of(&self, offer: &Offer) -> String {
-        format!("{}/{}", self.archive.trim_end_matches('/'), offer.filename)
+    /// The URL of a package's file, relative to the archive (or a whole
+    /// URL, for a repository outside it).
+    pub fn url_of(&self, file: &str) -> String {
+        if file.contains("://") {
+            return file.to_owned();
+        }
+        format!("{}/{}", self.archive.trim_end_matches('/'), file)
+    }
+
+    /// `file` of the RPM repository at `root`, relative to the archive when
+    /// the repository is under it, else as a whole URL (a mirror list's
+    /// repository), else as it is (a repository on disk).
+    fn relative(&self, root: &str, file: String) -> String {
+        let archive = self.archive.trim_end_matches('/');
+        match root.strip_prefix(archive) {
+            Some(rest) => format!("{}{file}", rest.trim_start_matches('/')),
+            None if root.contains("://") => format!("{root}{file}"),
+            None => file,
+        }
     }
 }
 
@@ -71,11 +117,16 @@ impl SweepSpec {
 /// the `Packages` indices, newest first, each once, the `last` newest only
 /// when given.
 pub fn sweep(indices: &[&str], series: &str, flavour: &str, last: Option<usize>) -> Vec<Offer> {
-    let mut offers: Vec<Offer> = indices
+    let offers: Vec<Offer> = indices
         .iter()
         .flat_map(|text| stanzas(text))
         .filter(|o| is_point_release(&o.package, series, flavour))
         .collect();
+    newest_first(offers, last)
+}
+
+/// Sorted newest first, each once, the `last` newest only when given.
+fn newest_first(mut offers: Vec<Offer>, last: Option<usize>) -> Vec<Offer> {
     offers.sort_by(|a, b| {
         compare_versions(&b.version, &a.version).then_with(|| a.package.cmp(&b.package))
     });
@@ -98,6 +149,7 @@ fn stanzas(text: &str) -> impl Iterator<Item = Offer> + '_ {
             version: field("Version")?,
             filename: field("Filename")?,
             sha256: field("SHA256")?,
+            modules: None,
         })
     })
 }
@@ -190,29 +242,38 @@ fn compare_digits(a: &[u8], b: &[u8]) -> Ordering {
     a.len().cmp(&b.len()).then_with(|| a.cmp(&b))
 }
 
-/// A matrix of the offers, each a `url:` source under `archive` (the
-/// archive's root URL) pinned by its sha256.
-pub fn matrix_yaml(name: &str, archive: &str, offers: &[Offer]) -> String {
+/// A matrix of the offers, each a `url:` source under the sweep's archive
+/// pinned by its sha256 (and its modules' package, when it has one).
+pub fn matrix_yaml(name: &str, spec: &SweepSpec, offers: &[Offer]) -> String {
     let mut out = format!("name: {name}\nkernels:\n");
     for o in offers {
         out += &format!(
-            "  - id: {}\n    # {} {}\n    source:\n      url: {}/{}\n      sha256: {}\n",
-            kernel_id(&o.package),
+            "  - id: {}\n    # {} {}\n    source:\n      url: {}\n      sha256: {}\n",
+            o.kernel_id(),
             o.package,
             o.version,
-            archive.trim_end_matches('/'),
-            o.filename,
+            spec.url_of(&o.filename),
             o.sha256
         );
+        if let Some((file, sha256)) = &o.modules {
+            out += &format!(
+                "    modules:\n      url: {}\n      sha256: {sha256}\n",
+                spec.url_of(file)
+            );
+        }
     }
     out
 }
 
 impl Offer {
-    /// The matrix id of its kernel: the package's name without
-    /// `linux-image-`, in the characters an id may have.
+    /// The matrix id of its kernel, in the characters an id may have: a
+    /// Debian package's name without `linux-image-` (its ABI and flavour),
+    /// an RPM's version.
     pub fn kernel_id(&self) -> String {
-        kernel_id(&self.package)
+        match self.package.strip_prefix("linux-image-") {
+            Some(_) => kernel_id(&self.package),
+            None => kernel_id(&self.version.replace(':', "_")),
+        }
     }
 }
 
@@ -254,9 +315,126 @@ pub fn read_index(location: &str, limits: &Limits) -> Result<String, KernelError
     Ok(text)
 }
 
+/// The root (ending in `/`) of the RPM repository an index names: its
+/// `repodata/repomd.xml`, or a `mirror.list` (Amazon Linux) whose first
+/// line is the repository; `None` for a Debian `Packages` index.
+fn rpm_root(index: &str, limits: &Limits) -> Result<Option<String>, KernelError> {
+    if let Some(root) = index.strip_suffix("repodata/repomd.xml") {
+        return Ok(Some(root.to_owned()));
+    }
+    if !index.ends_with("/mirror.list") {
+        return Ok(None);
+    }
+    let list = read_index(index, limits)?;
+    let first = list.lines().map(str::trim).find(|l| !l.is_empty());
+    let root = first.ok_or_else(|| bad_xml(index, "the mirror list is empty".to_owned()))?;
+    Ok(Some(format!("{}/", root.trim_end_matches('/'))))
+}
+
+fn bad_xml(index: &str, why: String) -> KernelError {
+    KernelError::IndexRead {
+        index: fetch::redact_url(index),
+        err: std::io::Error::other(why),
+    }
+}
+
+/// Where `repomd.xml` says the primary metadata is (relative to the
+/// repository's root).
+fn primary_href(repomd: &str) -> Result<String, String> {
+    let doc = roxmltree::Document::parse(repomd).map_err(|e| e.to_string())?;
+    doc.descendants()
+        .filter(|n| n.has_tag_name("data") && n.attribute("type") == Some("primary"))
+        .find_map(|n| n.children().find(|c| c.has_tag_name("location")))
+        .and_then(|l| l.attribute("href"))
+        .map(str::to_owned)
+        .ok_or_else(|| "it names no primary metadata (data type=\"primary\")".to_owned())
+}
+
+/// One `<package>` of primary metadata.
+struct Rpm<'a> {
+    name: &'a str,
+    arch: &'a str,
+    /// `epoch:ver-rel`, the epoch left out when 0.
+    evr: String,
+    ver: &'a str,
+    href: &'a str,
+    sha256: Option<&'a str>,
+}
+
+/// The point releases of `spec` in primary metadata (file names relative
+/// to the repository's root).
+fn rpm_offers(primary: &str, spec: &SweepSpec) -> Result<Vec<Offer>, String> {
+    let doc = roxmltree::Document::parse_with_options(
+        primary,
+        roxmltree::ParsingOptions {
+            allow_dtd: false,
+            nodes_limit: u32::MAX,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let rpms: Vec<Rpm> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("package") && n.attribute("type") == Some("rpm"))
+        .filter_map(|p| {
+            let child = |tag: &str| p.children().find(|c| c.has_tag_name(tag));
+            let text = |tag: &str| child(tag).and_then(|c| c.text());
+            let version = child("version")?;
+            let (epoch, ver, rel) = (
+                version.attribute("epoch").unwrap_or("0"),
+                version.attribute("ver")?,
+                version.attribute("rel")?,
+            );
+            let checksum = child("checksum").filter(|c| c.attribute("type") == Some("sha256"));
+            Some(Rpm {
+                name: text("name")?,
+                arch: text("arch")?,
+                evr: match epoch {
+                    "0" => format!("{ver}-{rel}"),
+                    e => format!("{e}:{ver}-{rel}"),
+                },
+                ver,
+                href: child("location")?.attribute("href")?,
+                sha256: checksum.and_then(|c| c.text()),
+            })
+        })
+        .collect();
+    let in_series =
+        |r: &Rpm| r.ver == spec.series || r.ver.starts_with(&format!("{}.", spec.series));
+    Ok(rpms
+        .iter()
+        .filter(|r| r.name == spec.flavour && !["src", "nosrc"].contains(&r.arch) && in_series(r))
+        .filter_map(|r| {
+            let modules = match &spec.modules {
+                None => None,
+                Some(name) => {
+                    let m = rpms
+                        .iter()
+                        .find(|m| m.name == name && m.evr == r.evr && m.arch == r.arch)?;
+                    Some((m.href.to_owned(), m.sha256?.to_owned()))
+                }
+            };
+            Some(Offer {
+                package: r.name.to_owned(),
+                version: r.evr.clone(),
+                filename: r.href.to_owned(),
+                sha256: r.sha256?.to_owned(),
+                modules,
+            })
+        })
+        .collect())
+}
+
 /// The archive's root of an index URL (`…/debian/dists/bookworm/main/…`
-/// → `…/debian`); `None` for a URL without `/dists/`.
+/// → `…/debian`; an RPM repository's `…/repodata/repomd.xml` → the
+/// repository, a `…/mirror.list` → its directory); `None` for any other.
 pub fn archive_of(index_url: &str) -> Option<&str> {
+    let rpm = index_url
+        .strip_suffix("/repodata/repomd.xml")
+        .or_else(|| index_url.strip_suffix("/mirror.list"));
+    if let Some(root) = rpm {
+        return index_url.contains("://").then_some(root);
+    }
     index_url.find("/dists/").map(|at| &index_url[..at])
 }
 
@@ -360,10 +538,83 @@ mod tests {
         ));
     }
 
+    fn rpm_spec(repo: &str, series: &str, flavour: &str, modules: Option<&str>) -> SweepSpec {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sweep/rpm");
+        SweepSpec {
+            series: series.into(),
+            flavour: flavour.into(),
+            indices: vec![format!("{fixtures}/{repo}/repodata/repomd.xml")],
+            archive: format!("https://mirror.invalid/{repo}"),
+            last: None,
+            modules: modules.map(str::to_owned),
+        }
+    }
+
+    fn versions(spec: &SweepSpec) -> Vec<(String, String, bool)> {
+        spec.offers(&Limits::default())
+            .unwrap()
+            .into_iter()
+            .map(|o| (o.kernel_id(), o.filename, o.modules.is_some()))
+            .collect()
+    }
+
+    #[test]
+    fn rpm_repositories_of_each_vendor_give_their_kernels_newest_first() {
+        let el9 = rpm_spec("el9", "5.14", "kernel-core", Some("kernel-modules-core"));
+        let got = versions(&el9);
+        let ids: Vec<&str> = got.iter().map(|(id, ..)| id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "5.14.0-503.11.1.el9_5",
+                "5.14.0-427.13.1.el9_4",
+                "5.14.0-70.13.1.el9_0"
+            ]
+        );
+        assert!(got
+            .iter()
+            .all(|(_, file, modules)| file.starts_with("Packages/kernel-core-") && *modules));
+        let offer = &el9.offers(&Limits::default()).unwrap()[0];
+        let (file, _) = offer.modules.as_ref().unwrap();
+        assert_eq!(
+            el9.url_of(file),
+            "https://mirror.invalid/el9/Packages/kernel-modules-core-5.14.0-503.11.1.el9_5.x86_64.rpm"
+        );
+        // Amazon Linux: `kernel` of 6.1 only, not kernel6.12 nor 6.12.
+        let al = versions(&rpm_spec("al2023", "6.1", "kernel", None));
+        let ids: Vec<&str> = al.iter().map(|(id, ..)| id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["6.1.119-129.201.amzn2023", "6.1.115-126.197.amzn2023"]
+        );
+        let uek = versions(&rpm_spec(
+            "uek7",
+            "5.15",
+            "kernel-uek-core",
+            Some("kernel-uek-modules"),
+        ));
+        assert_eq!(uek.len(), 2);
+        assert!(uek[0].0.starts_with("5.15.0-300.") && uek[0].2, "{uek:?}");
+        // SUSE: 23.25.1 is after 23.7.3; the nosrc package is no kernel.
+        let leap = versions(&rpm_spec("leap156", "6.4", "kernel-default", None));
+        let ids: Vec<&str> = leap.iter().map(|(id, ..)| id.as_str()).collect();
+        assert_eq!(ids, ["6.4.0-150600.23.25.1", "6.4.0-150600.23.7.3"]);
+        // A modules package the repository lacks leaves the release out.
+        assert!(versions(&rpm_spec("al2023", "6.1", "kernel", Some("kernel-modules"))).is_empty());
+    }
+
     #[test]
     fn the_matrix_pins_each_package_by_its_index_digest() {
         let offers = sweep(&[BOOKWORM], "6.1", "cloud-amd64", Some(1));
-        let yaml = matrix_yaml("sweep", "https://archive.example/debian/", &offers);
+        let spec = SweepSpec {
+            series: "6.1".into(),
+            flavour: "cloud-amd64".into(),
+            indices: vec![],
+            archive: "https://archive.example/debian/".into(),
+            last: None,
+            modules: None,
+        };
+        let yaml = matrix_yaml("sweep", &spec, &offers);
         let o = &offers[0];
         assert!(
             yaml.contains(&format!(

@@ -46,6 +46,16 @@ pub struct Swept {
     pub version: String,
     pub url: String,
     pub sha256: String,
+    /// Its modules' package, when the sweep names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modules: Option<SweptModules>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweptModules {
+    pub url: String,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -388,8 +398,12 @@ fn sweep_now(sweep: &crate::matrix::PendingSweep, desc: &str) -> Result<SweepPin
             id: format!("{id}-{}", o.kernel_id()),
             package: o.package.clone(),
             version: o.version.clone(),
-            url: sweep.spec.url_of(o),
+            url: sweep.spec.url_of(&o.filename),
             sha256: o.sha256.clone(),
+            modules: o.modules.as_ref().map(|(file, sha256)| SweptModules {
+                url: sweep.spec.url_of(file),
+                sha256: sha256.clone(),
+            }),
         })
         .collect();
     Ok(SweepPin {
@@ -401,13 +415,19 @@ fn sweep_now(sweep: &crate::matrix::PendingSweep, desc: &str) -> Result<SweepPin
 /// The kernel a swept point release stands for: the `sweep:` entry's
 /// settings with the release's id and its `url:` source, pinned.
 fn kernel_of(template: &KernelSpec, swept: &Swept) -> KernelSpec {
+    let pinned = |url: &str, sha256: &str| kernel::Source::Url {
+        url: url.to_owned(),
+        sha256: Some(sha256.to_owned()),
+        kernel_path: None,
+    };
+    let mut modules = template.modules.clone();
+    if let Some(m) = &swept.modules {
+        modules.source = Some(pinned(&m.url, &m.sha256));
+    }
     KernelSpec {
         id: swept.id.clone(),
-        source: kernel::Source::Url {
-            url: swept.url.clone(),
-            sha256: Some(swept.sha256.clone()),
-            kernel_path: None,
-        },
+        source: pinned(&swept.url, &swept.sha256),
+        modules,
         ..template.clone()
     }
 }

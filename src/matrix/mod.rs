@@ -168,6 +168,8 @@ struct RawSweep {
     index: Vec<String>,
     archive: Option<String>,
     last: Option<usize>,
+    /// RPM: the package each release's modules come from (same version).
+    modules: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -367,8 +369,9 @@ impl Entry<'_> {
                 .ok_or_else(|| {
                     self.err(
                         &["sweep", "archive"],
-                        "no index is a URL with /dists/ in it: give `archive:`, the root the \
-                         indices' Filename paths are under"
+                        "no index is a URL with /dists/ in it or an RPM repository's \
+                         repodata/repomd.xml: give `archive:`, the root the packages' paths are \
+                         under"
                             .into(),
                     )
                 })?,
@@ -379,6 +382,7 @@ impl Entry<'_> {
             indices,
             archive,
             last: raw.last,
+            modules: raw.modules.clone(),
         })
     }
 

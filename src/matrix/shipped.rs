@@ -7,13 +7,24 @@ use std::path::Path;
 use crate::matrix::{Matrix, MatrixError};
 
 /// Name and text of every shipped matrix; the first is the default.
-const SHIPPED: [(&str, &str); 3] = [
+const SHIPPED: [(&str, &str); 8] = [
     ("default", include_str!("../../matrices/default.yaml")),
     ("mvp", include_str!("../../matrices/mvp.yaml")),
     (
         "quirk-library",
         include_str!("../../matrices/quirk-library.yaml"),
     ),
+    ("ubuntu-lts", include_str!("../../matrices/ubuntu-lts.yaml")),
+    (
+        "rhel-family",
+        include_str!("../../matrices/rhel-family.yaml"),
+    ),
+    (
+        "amazon-linux",
+        include_str!("../../matrices/amazon-linux.yaml"),
+    ),
+    ("oracle-uek", include_str!("../../matrices/oracle-uek.yaml")),
+    ("suse", include_str!("../../matrices/suse.yaml")),
 ];
 
 /// The names, for help and errors.
@@ -82,7 +93,45 @@ mod tests {
             let m = Matrix::parse(text, Path::new("/x/m.yaml"), |_| None)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(m.name, name);
-            assert!(m.kernels.len() >= 3, "{name}");
+            assert!(m.kernels.len() + m.sweeps.len() >= 1, "{name}");
+        }
+    }
+
+    /// The vendor matrices sweep every entry, each in the index kind its
+    /// vendor publishes, with modules where the vendor splits them out.
+    #[test]
+    fn vendor_matrices_sweep_their_repositories() {
+        for (name, modules) in [
+            ("ubuntu-lts", &[][..]),
+            ("rhel-family", &["alma-9", "rocky-9"][..]),
+            ("amazon-linux", &[]),
+            ("oracle-uek", &["uek7", "uek8"]),
+            ("suse", &[]),
+        ] {
+            let text = SHIPPED.iter().find(|(n, _)| *n == name).unwrap().1;
+            let m = Matrix::parse(text, Path::new("/x/m.yaml"), |_| None).unwrap();
+            assert!(m.kernels.is_empty() && !m.sweeps.is_empty(), "{name}");
+            assert!(text.contains("verified weekly by"), "{name}");
+            for sweep in &m.sweeps {
+                let id = sweep.template.id.as_str();
+                assert!(
+                    !sweep.template.required,
+                    "{name}/{id}: vendor kernels are optional"
+                );
+                assert_eq!(sweep.spec.last, Some(3), "{name}/{id}");
+                assert_eq!(
+                    sweep.spec.modules.is_some(),
+                    modules.contains(&id),
+                    "{name}/{id}"
+                );
+                let rpm = sweep.spec.flavour.starts_with("kernel");
+                for index in &sweep.spec.indices {
+                    let kind =
+                        index.ends_with("/repodata/repomd.xml") || index.ends_with("/mirror.list");
+                    assert_eq!(kind, rpm, "{name}/{id}: {index}");
+                    assert!(index.starts_with("http"), "{name}/{id}: {index}");
+                }
+            }
         }
     }
 
