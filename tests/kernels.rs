@@ -871,3 +871,42 @@ fn a_sweep_entry_is_locked_and_outdated_says_when_a_newer_release_is_out() {
         text(&refused)
     );
 }
+
+/// The live Debian archive, when `BPFCOMPAT_DEBIAN_MIRROR` names one (the
+/// same variable scripts/install-deps.sh takes): bookworm's own 6.1 cloud
+/// ABIs, swept from its real index. Without it the test says it did not
+/// run, and why.
+#[test]
+fn a_live_sweep_of_the_debian_archive_when_it_is_reachable() {
+    let Some(mirror) = std::env::var("BPFCOMPAT_DEBIAN_MIRROR")
+        .ok()
+        .filter(|m| !m.is_empty())
+    else {
+        eprintln!(
+            "SKIPPED a_live_sweep_of_the_debian_archive_when_it_is_reachable: \
+             BPFCOMPAT_DEBIAN_MIRROR names no Debian mirror, so the live archive is not asked \
+             (the recorded indices are: a_swept_debian_abi_resolves_by_the_index_digest_and_boots)"
+        );
+        return;
+    };
+    let mirror = mirror.trim_end_matches('/');
+    let index = format!("{mirror}/dists/bookworm/main/binary-amd64/Packages.xz");
+    let out = bpfcompat(
+        &[
+            "kernels",
+            "sweep",
+            "6.1",
+            "--flavour",
+            "cloud-amd64",
+            "--index",
+            &index,
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let yaml = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        yaml.contains("  - id: 6.1.0-") && yaml.contains(&format!("url: {mirror}/pool/main/")),
+        "{yaml}"
+    );
+}

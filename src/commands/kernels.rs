@@ -77,9 +77,11 @@ fn pin(matrix: &mut Matrix, mode: LockMode, cache: &KernelCache) -> anyhow::Resu
     }
     if pinned.written {
         eprintln!(
-            "bpfcompat: wrote {} ({} new pin(s)); commit it so every run boots the same kernels",
+            "bpfcompat: wrote {} ({} new pin(s), {} sweep(s) swept); commit it so every run \
+             boots the same kernels",
             matrix.lock_path().display(),
-            pinned.resolved.len()
+            pinned.resolved.len(),
+            pinned.swept
         );
     }
     Ok(pinned)
@@ -168,6 +170,7 @@ fn outdated(arg: Option<&Path>) -> anyhow::Result<u8> {
     }
     let old = lock::LockFile::load(&matrix.lock_path())?;
     let mut rows: Vec<[String; 3]> = Vec::new();
+    let mut compared = 0;
     for sweep in &matrix.sweeps {
         let id = sweep.template.id.clone();
         let Some(pin) = old
@@ -175,14 +178,14 @@ fn outdated(arg: Option<&Path>) -> anyhow::Result<u8> {
             .get(&id)
             .filter(|p| p.sweep == sweep.spec.describe())
         else {
-            let lock = matrix.lock_path().display().to_string();
-            rows.push([
-                id,
-                "not swept".into(),
-                format!("{lock} has not swept it yet"),
-            ]);
+            // Nothing to compare with: a run sweeps it and pins the newest.
+            println!(
+                "{id}: not in {} yet, so nothing to compare; `bpfcompat kernels lock` sweeps it",
+                matrix.lock_path().display()
+            );
             continue;
         };
+        compared += 1;
         let offers = sweep
             .spec
             .offers(&kernel::Limits::default())
@@ -216,7 +219,9 @@ fn outdated(arg: Option<&Path>) -> anyhow::Result<u8> {
         }
     }
     if rows.is_empty() {
-        println!("every sweep of {} is current", matrix.path.display());
+        if compared > 0 {
+            println!("every sweep of {} that the lock file has is current", matrix.path.display());
+        }
         return Ok(0);
     }
     print!("{}", render(["SWEEP", "STATE", "POINT RELEASE"], &rows));

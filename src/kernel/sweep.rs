@@ -82,10 +82,21 @@ impl SweepSpec {
                         ..o
                     }));
                 }
-                None => offers.extend(
-                    stanzas(&read_index(index, limits)?)
-                        .filter(|o| is_point_release(&o.package, &self.series, &self.flavour)),
-                ),
+                None => {
+                    let text = read_index(index, limits)?;
+                    let found = stanzas(&text)
+                        .filter(|o| is_point_release(&o.package, &self.series, &self.flavour));
+                    // A Filename is under its own index's archive (the
+                    // security suite's is another one).
+                    let root = archive_of(index).map(|r| format!("{r}/"));
+                    offers.extend(found.map(|o| Offer {
+                        filename: match &root {
+                            Some(root) => self.relative(root, o.filename),
+                            None => o.filename,
+                        },
+                        ..o
+                    }));
+                }
             }
         }
         Ok(newest_first(offers, self.last))
@@ -100,12 +111,15 @@ impl SweepSpec {
         format!("{}/{}", self.archive.trim_end_matches('/'), file)
     }
 
-    /// `file` of the RPM repository at `root`, relative to the archive when
-    /// the repository is under it, else as a whole URL (a mirror list's
-    /// repository), else as it is (a repository on disk).
+    /// `file` of the repository or archive at `root`, relative to the
+    /// archive when it is under it, else as a whole URL (a mirror list's
+    /// repository, a security suite's archive), else as it is (on disk).
     fn relative(&self, root: &str, file: String) -> String {
         let archive = self.archive.trim_end_matches('/');
-        match root.strip_prefix(archive) {
+        let under = root
+            .strip_prefix(archive)
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'));
+        match under {
             Some(rest) => format!("{}{file}", rest.trim_start_matches('/')),
             None if root.contains("://") => format!("{root}{file}"),
             None => file,
@@ -601,6 +615,28 @@ mod tests {
         assert_eq!(ids, ["6.4.0-150600.23.25.1", "6.4.0-150600.23.7.3"]);
         // A modules package the repository lacks leaves the release out.
         assert!(versions(&rpm_spec("al2023", "6.1", "kernel", Some("kernel-modules"))).is_empty());
+    }
+
+    #[test]
+    fn a_package_is_under_its_own_index_archive() {
+        let spec = SweepSpec {
+            series: "6.1".into(),
+            flavour: "cloud-amd64".into(),
+            indices: vec![],
+            archive: "https://m.invalid/debian".into(),
+            last: None,
+            modules: None,
+        };
+        let file = || "pool/main/l/x.deb".to_owned();
+        assert_eq!(
+            spec.relative("https://m.invalid/debian/", file()),
+            "pool/main/l/x.deb"
+        );
+        assert_eq!(
+            spec.url_of(&spec.relative("https://m.invalid/debian-security/", file())),
+            "https://m.invalid/debian-security/pool/main/l/x.deb"
+        );
+        assert_eq!(spec.relative("/srv/repo/", file()), "pool/main/l/x.deb");
     }
 
     #[test]

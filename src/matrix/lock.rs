@@ -173,6 +173,8 @@ pub struct Pinned {
     /// Kernels whose source could not be resolved: left unpinned, so the run
     /// reports them like any unfetchable kernel.
     pub failed: Vec<(String, kernel::KernelError)>,
+    /// `sweep:` entries swept now (not taken from the lock file).
+    pub swept: usize,
     /// Whether the lock file was written.
     pub written: bool,
 }
@@ -282,8 +284,11 @@ pub fn pin_matrix(
         version: VERSION,
         ..LockFile::default()
     };
-    expand_sweeps(matrix, &old, &mut new, mode)?;
-    let mut pinned = Pinned::default();
+    let swept = expand_sweeps(matrix, &old, &mut new, mode)?;
+    let mut pinned = Pinned {
+        swept,
+        ..Pinned::default()
+    };
     for spec in &mut matrix.kernels {
         // A kernel's modules source is pinned under "<id>:modules" (ids
         // have no colon).
@@ -321,14 +326,15 @@ pub fn pin_matrix(
 /// Turns each `sweep:` of `matrix` into its kernels, in its place: the
 /// point releases the old lock file swept (unless refreshing), else those
 /// its indices offer now (not with `--locked`; left out read-only), all
-/// recorded in `new`.
+/// recorded in `new`. How many were swept now.
 pub fn expand_sweeps(
     matrix: &mut Matrix,
     old: &LockFile,
     new: &mut LockFile,
     mode: LockMode,
-) -> Result<(), LockError> {
+) -> Result<usize, LockError> {
     let sweeps = std::mem::take(&mut matrix.sweeps);
+    let mut swept = 0;
     // From the last, so each insertion leaves the earlier places alone.
     for sweep in sweeps.iter().rev() {
         let id = &sweep.template.id;
@@ -348,7 +354,10 @@ pub fn expand_sweeps(
                     matrix: matrix.path.display().to_string(),
                 })
             }
-            (None, LockMode::Update | LockMode::Refresh) => sweep_now(sweep, &desc)?,
+            (None, LockMode::Update | LockMode::Refresh) => {
+                swept += 1;
+                sweep_now(sweep, &desc)?
+            }
         };
         let kernels = pin.kernels.iter().map(|k| kernel_of(&sweep.template, k));
         let kernels: Vec<_> = kernels.collect();
@@ -363,7 +372,7 @@ pub fn expand_sweeps(
         matrix.kernels.splice(sweep.at..sweep.at, kernels);
         new.sweeps.insert(id.clone(), pin);
     }
-    Ok(())
+    Ok(swept)
 }
 
 /// The point releases a sweep's indices offer now.
