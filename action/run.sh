@@ -38,12 +38,15 @@ resolve_matrix() {
     return
   fi
   [[ "$matrix" =~ ^[A-Za-z0-9._-]+$ ]] || die "matrix '$matrix' is not a file"
-  if [ -f "$action_dir/matrices/$matrix.yaml" ]; then
+  # The matrices bpfcompat ships; test-kernels* are the project's own
+  # tests' (local files), not built in.
+  if [[ "$matrix" != test-kernels* ]] && [ -f "$action_dir/matrices/$matrix.yaml" ]; then
     echo "$matrix"
     return
   fi
   local names=() candidate
   for candidate in "$action_dir"/matrices/*.yaml; do
+    case "$(basename "$candidate")" in test-kernels*) continue ;; esac
     [ -e "$candidate" ] && names+=("$(basename "${candidate%.*}")")
   done
   die "matrix '$matrix' is neither a file nor one of the built-in matrices: ${names[*]:-none}"

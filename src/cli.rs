@@ -551,10 +551,10 @@ pub struct KernelsSweepArgs {
     /// The flavour ending the package names: cloud-amd64, amd64, arm64 (Debian), generic,
     /// aws (Ubuntu); for an RPM repository the package name: kernel-core (RHEL 9 and
     /// rebuilds), kernel (Amazon Linux), kernel-uek-core (Oracle UEK), kernel-default (SUSE).
-    #[arg(long, value_name = "FLAVOUR")]
+    #[arg(long, value_name = "FLAVOUR", default_value = "")]
     pub flavour: String,
-    /// A `Packages` index, or an RPM repository's repodata/repomd.xml (file or URL).
-    /// Repeatable.
+    /// A `Packages` index, or an RPM repository's repodata/repomd.xml (file or URL), or
+    /// oci:REPOSITORY (its tags SERIES.N are the releases; no --flavour). Repeatable.
     #[arg(long = "index", value_name = "FILE|URL", required = true)]
     pub indices: Vec<String>,
     /// Only the N newest point releases.

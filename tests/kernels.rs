@@ -723,17 +723,7 @@ fn a_swept_debian_abi_resolves_by_the_index_digest_and_boots() {
     let mirror = kernels_dir().join("packages");
     let cache = s.path("cache");
     let env = [("BPFCOMPAT_KERNEL_MIRROR", mirror.to_str().unwrap())];
-    let fetched = bpfcompat(
-        &[
-            "kernels",
-            "fetch",
-            "--matrix",
-            matrix.to_str().unwrap(),
-            "--cache-dir",
-            cache.to_str().unwrap(),
-        ],
-        &env,
-    );
+    let fetched = fetch_into(&matrix, &cache, &env);
     assert!(fetched.status.success(), "{}", text(&fetched));
     let run = s.run_with_env(
         &[
@@ -909,4 +899,50 @@ fn a_live_sweep_of_the_debian_archive_when_it_is_reachable() {
         yaml.contains("  - id: 6.1.0-") && yaml.contains(&format!("url: {mirror}/pool/main/")),
         "{yaml}"
     );
+}
+
+/// An OCI repository's tags as a sweep: the point releases of the series
+/// (not the series tag itself, not 6.10.x), newest first across the tags
+/// list's pages, each pinned by the digest its tag points at; a `sweep:`
+/// of it fetches them.
+#[test]
+fn the_point_release_tags_of_an_image_repository_are_swept_and_fetched() {
+    let s = Scratch::new();
+    let tags = ["6.1.100", "6.1", "6.10.1", "6.1.120", "latest", "6.12.3"];
+    let registry =
+        bpfcompat_testkit::oci::oci_registry_with_tags("kernels/ci", &tags, &tiny(), ".gz");
+    let repository = registry.reference.rsplit_once(':').unwrap().0.to_owned();
+    let index = format!("oci:{repository}");
+    let out = bpfcompat(&["kernels", "sweep", "6.1", "--index", &index], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let yaml = String::from_utf8_lossy(&out.stdout);
+    let pinned = |tag: &str| format!("oci: {repository}:{tag}@sha256:{}", registry.index_digest);
+    let (newer, older) = (yaml.find(&pinned("6.1.120")), yaml.find(&pinned("6.1.100")));
+    assert!(
+        newer.is_some() && older.is_some() && newer < older,
+        "{yaml}"
+    );
+    assert_eq!(yaml.matches("  - id: ").count(), 2, "{yaml}");
+
+    let matrix = s.write(
+        "tags.yaml",
+        &format!(
+            "name: tags\nkernels:\n  - id: ci\n    sweep:\n      series: \"6.1\"\n      \
+             index: [\"{index}\"]\n      last: 1\n"
+        ),
+    );
+    let cache = s.path("cache");
+    let fetched = fetch_into(&matrix, &cache, &[]);
+    assert!(fetched.status.success(), "{}", text(&fetched));
+    let lock = std::fs::read_to_string(s.path("tags.yaml.lock")).unwrap();
+    assert!(
+        lock.contains("\"id\": \"ci-6.1.120\"") && lock.contains(&registry.index_digest),
+        "{lock}"
+    );
+}
+
+/// `kernels fetch` of `matrix` into the cache at `cache`.
+fn fetch_into(matrix: &std::path::Path, cache: &std::path::Path, env: &[(&str, &str)]) -> Output {
+    let (m, c) = (matrix.to_str().unwrap(), cache.to_str().unwrap());
+    bpfcompat(&["kernels", "fetch", "--matrix", m, "--cache-dir", c], env)
 }

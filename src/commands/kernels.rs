@@ -220,7 +220,10 @@ fn outdated(arg: Option<&Path>) -> anyhow::Result<u8> {
     }
     if rows.is_empty() {
         if compared > 0 {
-            println!("every sweep of {} that the lock file has is current", matrix.path.display());
+            println!(
+                "every sweep of {} that the lock file has is current",
+                matrix.path.display()
+            );
         }
         return Ok(0);
     }
@@ -236,6 +239,7 @@ fn outdated(arg: Option<&Path>) -> anyhow::Result<u8> {
 fn sweep(o: &SweepOptions) -> anyhow::Result<u8> {
     let archive = match &o.archive {
         Some(archive) => archive.clone(),
+        None if o.indices.iter().all(|i| i.starts_with("oci:")) => String::new(),
         None => o
             .indices
             .iter()

@@ -244,6 +244,40 @@ pub(crate) fn remote_digest(
     }
 }
 
+/// Every tag of `repository` (a reference without tag: `host/path`), from
+/// the registry's tags list, page by page (`Link: <…>; rel="next"`).
+pub(crate) fn tags(
+    origin: &str,
+    repository: &str,
+    limits: &fetch::Limits,
+) -> Result<Vec<String>, KernelError> {
+    let oci_err = |detail: String| KernelError::Oci {
+        origin: origin.to_owned(),
+        detail,
+    };
+    if Reference::parse(repository).is_ok() {
+        return Err(oci_err(format!(
+            "{repository} names a tag or digest; a sweep takes the repository alone (its tags \
+             are the releases)"
+        )));
+    }
+    // Any tag: only the registry and repository are used.
+    let parsed = Reference::parse(&format!("{repository}:latest")).map_err(oci_err)?;
+    let mut client = Client::new(origin, &parsed, limits.clone());
+    let mut url = format!("{}/tags/list?n=1000", client.base);
+    let mut tags = Vec::new();
+    // A registry pages a long list; a hundred pages is not a kernel repository.
+    for _ in 0..100 {
+        let (page, next) = client.tags_page(&url)?;
+        tags.extend(page);
+        match next {
+            Some(next) => url = next,
+            None => return Ok(tags),
+        }
+    }
+    Err(client.err(format!("{repository} has more than 100 pages of tags")))
+}
+
 struct Image<'a> {
     cache: &'a KernelCache,
     opts: &'a Options,
@@ -525,6 +559,58 @@ impl Client {
         Err(self.err(format!(
             "{url} still answers 401 with a token; the image is not public (bpfcompat pulls anonymously)"
         )))
+    }
+
+    /// One page of the tags list, and the URL of the next one.
+    fn tags_page(&mut self, url: &str) -> Result<(Vec<String>, Option<String>), KernelError> {
+        for _ in 0..2 {
+            let mut headers = Vec::new();
+            if let Some(auth) = &self.authorization {
+                headers.push(("Authorization", auth.as_str()));
+            }
+            let response = self.call(url, &headers)?;
+            let status = response.status().as_u16();
+            if status == 401 && self.authorization.is_none() {
+                self.authenticate(&challenge(&response))?;
+                continue;
+            }
+            if !(200..300).contains(&status) {
+                return Err(KernelError::HttpStatus {
+                    origin: self.origin.clone(),
+                    url: url.to_owned(),
+                    status,
+                });
+            }
+            let next = response
+                .headers()
+                .get("link")
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| l.split_once('<'))
+                .and_then(|(_, rest)| rest.split_once('>'))
+                .map(|(path, _)| match path.starts_with('/') {
+                    true => format!("{}{path}", self.origin_root()),
+                    false => path.to_owned(),
+                });
+            #[derive(Deserialize)]
+            struct TagList {
+                #[serde(default)]
+                tags: Option<Vec<String>>,
+            }
+            let body = self.read_small(url, response)?;
+            let list: TagList = serde_json::from_slice(&body)
+                .map_err(|e| self.err(format!("the tags list {url} is not JSON: {e}")))?;
+            return Ok((list.tags.unwrap_or_default(), next));
+        }
+        Err(self.err(format!("{url} still answers 401 with a token")))
+    }
+
+    /// `scheme://host` of the registry, for the paths a Link header gives.
+    fn origin_root(&self) -> &str {
+        let after_scheme = self.base.find("://").map_or(0, |i| i + 3);
+        let end = self.base[after_scheme..]
+            .find('/')
+            .map_or(self.base.len(), |i| after_scheme + i);
+        &self.base[..end]
     }
 
     /// GET `url` with `headers`, retried like a download on transient

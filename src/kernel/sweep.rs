@@ -14,6 +14,9 @@
 //! release may take its modules from the package of the same version
 //! named by `modules` (`kernel-modules-core`).
 //!
+//! OCI (`oci:REPOSITORY`): the repository's tags that are point releases
+//! of the series (`6.1.120`), each pinned by the digest it points at.
+//!
 //! Newest first by version, compared as dpkg compares them (rpm's order
 //! agrees on every kernel version scheme here).
 
@@ -68,6 +71,18 @@ impl SweepSpec {
     pub fn offers(&self, limits: &Limits) -> Result<Vec<Offer>, KernelError> {
         let mut offers = Vec::new();
         for index in &self.indices {
+            if let Some(repository) = index.strip_prefix("oci:") {
+                offers.extend(self.oci_offers(repository, limits)?);
+                continue;
+            }
+            if self.flavour.is_empty() {
+                return Err(bad_xml(
+                    index,
+                    "a package index needs the flavour (the package names' end, or the RPM \
+                     package's name)"
+                        .to_owned(),
+                ));
+            }
             match rpm_root(index, limits)? {
                 Some(root) => {
                     let repomd = read_index(&format!("{root}repodata/repomd.xml"), limits)?;
@@ -102,10 +117,44 @@ impl SweepSpec {
         Ok(newest_first(offers, self.last))
     }
 
+    /// The tags of an OCI repository that are point releases of the series
+    /// (`6.1.120` of `6.1`, not `6.1` itself nor `6.10.1`), each with the
+    /// digest it points at now: the `last` newest only are asked for.
+    fn oci_offers(&self, repository: &str, limits: &Limits) -> Result<Vec<Offer>, KernelError> {
+        let origin = format!("oci:{repository}");
+        let tags = super::oci::tags(&origin, repository, limits)?;
+        let prefix = format!("{}.", self.series);
+        let releases = tags.into_iter().filter(|t| {
+            t.strip_prefix(&prefix)
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        });
+        let offers: Vec<Offer> = releases
+            .map(|tag| Offer {
+                package: repository.to_owned(),
+                version: tag,
+                filename: String::new(),
+                sha256: String::new(),
+                modules: None,
+            })
+            .collect();
+        newest_first(offers, self.last)
+            .into_iter()
+            .map(|o| {
+                let reference = format!("{repository}:{}", o.version);
+                let sha256 = super::oci::remote_digest(&origin, &reference, limits)?;
+                Ok(Offer {
+                    filename: format!("oci:{reference}"),
+                    sha256,
+                    ..o
+                })
+            })
+            .collect()
+    }
+
     /// The URL of a package's file, relative to the archive (or a whole
     /// URL, for a repository outside it).
     pub fn url_of(&self, file: &str) -> String {
-        if file.contains("://") {
+        if file.contains("://") || file.starts_with("oci:") {
             return file.to_owned();
         }
         format!("{}/{}", self.archive.trim_end_matches('/'), file)
@@ -261,6 +310,14 @@ fn compare_digits(a: &[u8], b: &[u8]) -> Ordering {
 pub fn matrix_yaml(name: &str, spec: &SweepSpec, offers: &[Offer]) -> String {
     let mut out = format!("name: {name}\nkernels:\n");
     for o in offers {
+        if let Some(reference) = o.filename.strip_prefix("oci:") {
+            out += &format!(
+                "  - id: {}\n    source:\n      oci: {reference}@sha256:{}\n",
+                o.kernel_id(),
+                o.sha256
+            );
+            continue;
+        }
         out += &format!(
             "  - id: {}\n    # {} {}\n    source:\n      url: {}\n      sha256: {}\n",
             o.kernel_id(),
@@ -286,6 +343,7 @@ impl Offer {
     pub fn kernel_id(&self) -> String {
         match self.package.strip_prefix("linux-image-") {
             Some(_) => kernel_id(&self.package),
+            // An RPM's epoch:version-release, an image's tag.
             None => kernel_id(&self.version.replace(':', "_")),
         }
     }

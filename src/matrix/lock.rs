@@ -44,6 +44,7 @@ pub struct Swept {
     pub id: String,
     pub package: String,
     pub version: String,
+    /// Its package's URL, or `oci:REFERENCE` for a registry's tag.
     pub url: String,
     pub sha256: String,
     /// Its modules' package, when the sweep names one.
@@ -433,9 +434,17 @@ fn kernel_of(template: &KernelSpec, swept: &Swept) -> KernelSpec {
     if let Some(m) = &swept.modules {
         modules.source = Some(pinned(&m.url, &m.sha256));
     }
+    let source = match swept.url.strip_prefix("oci:") {
+        Some(reference) => kernel::Source::Oci {
+            reference: reference.to_owned(),
+            digest: Some(swept.sha256.clone()),
+            kernel_path: None,
+        },
+        None => pinned(&swept.url, &swept.sha256),
+    };
     KernelSpec {
         id: swept.id.clone(),
-        source: pinned(&swept.url, &swept.sha256),
+        source,
         modules,
         ..template.clone()
     }

@@ -164,6 +164,8 @@ struct RawSource {
 #[serde(deny_unknown_fields)]
 struct RawSweep {
     series: String,
+    /// Not for `oci:` repositories, whose tags are the releases.
+    #[serde(default)]
     flavour: String,
     index: Vec<String>,
     archive: Option<String>,
@@ -354,7 +356,7 @@ impl Entry<'_> {
             .iter()
             .map(|i| {
                 let i = expand("index", i)?;
-                Ok(match i.contains("://") {
+                Ok(match i.contains("://") || i.starts_with("oci:") {
                     true => i,
                     false => base.join(&i).display().to_string(),
                 })
@@ -362,6 +364,8 @@ impl Entry<'_> {
             .collect::<Result<Vec<_>, _>>()?;
         let archive = match raw.archive.as_deref() {
             Some(a) => expand("archive", a)?,
+            // An image's tags need no archive.
+            None if indices.iter().all(|i| i.starts_with("oci:")) => String::new(),
             None => indices
                 .iter()
                 .find_map(|i| crate::kernel::sweep::archive_of(i))

@@ -23,6 +23,21 @@ pub struct Registry {
 /// `compression`, after a layer of modules. Everything but the token
 /// endpoint answers 401 with a Bearer challenge unless asked with the token.
 pub fn oci_registry(repo: &str, tag: &str, kernel: &[u8], compression: &str) -> Registry {
+    oci_registry_with_tags(repo, &[tag], kernel, compression)
+}
+
+/// [`oci_registry`] with every one of `tags` pointing at the image (the
+/// reference names the first), and the repository's tags list (a page of
+/// two tags at a time, linked by `Link: <…>; rel="next"`, as registries
+/// page long lists).
+pub fn oci_registry_with_tags(
+    repo: &str,
+    tags: &[&str],
+    kernel: &[u8],
+    compression: &str,
+) -> Registry {
+    let tag = tags[0];
+    let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
     let mut blobs: Vec<(String, Vec<u8>, &'static str)> = Vec::new();
     let mut add = |bytes: Vec<u8>, media: &'static str| {
         let digest = sha256_hex(&bytes);
@@ -83,8 +98,7 @@ pub fn oci_registry(repo: &str, tag: &str, kernel: &[u8], compression: &str) -> 
         index.into_bytes(),
         "application/vnd.oci.image.index.v1+json",
     );
-    let (repo_owned, tag_owned, index_for_tag) =
-        (repo.to_owned(), tag.to_owned(), index_digest.clone());
+    let (repo_owned, index_for_tag) = (repo.to_owned(), index_digest.clone());
     let server = TestServer::with_handler(Arc::new(move |req, _, stream| {
         if req.target.starts_with("/token?") {
             return respond(stream, 200, &[], br#"{"token":"letmein"}"#);
@@ -100,8 +114,29 @@ pub fn oci_registry(repo: &str, tag: &str, kernel: &[u8], compression: &str) -> 
         let Some(rest) = req.target.strip_prefix(&prefix) else {
             return respond(stream, 404, &[], b"");
         };
+        if let Some(query) = rest.strip_prefix("tags/list") {
+            let last = query
+                .split("last=")
+                .nth(1)
+                .map(|l| l.split('&').next().unwrap_or(l));
+            let from = last.map_or(0, |l| tags.iter().position(|t| t == l).map_or(0, |p| p + 1));
+            let page: Vec<&String> = tags.iter().skip(from).take(2).collect();
+            let body = format!(
+                r#"{{"name":"{repo_owned}","tags":{}}}"#,
+                serde_json::to_string(&page).unwrap()
+            );
+            let mut headers = Vec::new();
+            if from + 2 < tags.len() {
+                let next = format!(
+                    "</v2/{repo_owned}/tags/list?n=2&last={}>; rel=\"next\"",
+                    page[1]
+                );
+                headers.push(("Link", next));
+            }
+            return respond(stream, 200, &headers, body.as_bytes());
+        }
         let wanted = match rest.split_once('/') {
-            Some(("manifests", r)) if r == tag_owned => index_for_tag.clone(),
+            Some(("manifests", r)) if tags.iter().any(|t| t == r) => index_for_tag.clone(),
             Some(("manifests" | "blobs", r)) => r.trim_start_matches("sha256:").to_owned(),
             _ => return respond(stream, 404, &[], b""),
         };
