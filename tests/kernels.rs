@@ -13,7 +13,7 @@ use bpfcompat_testkit::http::{Plan, TestServer};
 use bpfcompat_testkit::oci::{oci_registry, Registry};
 use bpfcompat_testkit::packages::{build_deb, build_rpm, TarEntry};
 use bpfcompat_testkit::sha256_hex;
-use common::{kernels_dir, Run, Running, Scratch, K61_DEB, TINY};
+use common::{kernels_dir, Run, Running, Scratch, K61_DEB, K72, MODULES_72, TINY};
 
 /// The servers and files behind a matrix with one kernel of each source kind,
 /// all of them the tiny 6.1 kernel (the fastest to boot).
@@ -945,4 +945,65 @@ fn the_point_release_tags_of_an_image_repository_are_swept_and_fetched() {
 fn fetch_into(matrix: &std::path::Path, cache: &std::path::Path, env: &[(&str, &str)]) -> Output {
     let (m, c) = (matrix.to_str().unwrap(), cache.to_str().unwrap());
     bpfcompat(&["kernels", "fetch", "--matrix", m, "--cache-dir", c], env)
+}
+
+/// Debian 7.x splits a kernel (`linux-binary-*`) from its modules
+/// (`linux-modules-*`): a sweep with `modules: linux-modules` pairs each
+/// release with the modules package of its version (one without is left
+/// out), both fetched by the index's digests through a mirror, and the
+/// kernel boots with its modules loaded from that package.
+#[test]
+fn a_sweep_pairs_debian_7_kernels_with_their_modules_package() {
+    let _lock = common::boot_lock();
+    let s = Scratch::new();
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sweep");
+    let matrix = s.write(
+        "sid.yaml",
+        &format!(
+            "name: sid\nkernels:\n  - id: sid\n    sweep:\n      series: \"7.2\"\n      \
+             flavour: cloud-amd64\n      modules: linux-modules\n      index: [\"{}\"]\n      \
+             archive: https://archive.invalid/debian\n",
+            fixtures.join("sid-Packages").display()
+        ),
+    );
+    let mirror = kernels_dir().join("packages");
+    let env = [("BPFCOMPAT_KERNEL_MIRROR", mirror.to_str().unwrap())];
+    let fetched = fetch_into(&matrix, &s.path("cache"), &env);
+    assert!(fetched.status.success(), "{}", text(&fetched));
+    let lock: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("sid.yaml.lock")).unwrap()).unwrap();
+    let swept = lock["sweeps"]["sid"]["kernels"].as_array().unwrap();
+    assert_eq!(swept.len(), 1, "7.2.9 has no modules package: {lock}");
+    assert_eq!(swept[0]["id"], "sid-7.2.13_deb14-cloud-amd64");
+    assert_eq!(swept[0]["sha256"], K72.sha256);
+    assert_eq!(swept[0]["modules"]["sha256"], MODULES_72.sha256);
+    let run = s.run_with_env(
+        &[
+            "test-command",
+            "--cmd",
+            "uname -r; lsmod | wc -l",
+            "--matrix",
+            matrix.to_str().unwrap(),
+            "--modules",
+            "tls",
+            "--locked",
+        ],
+        &env,
+    );
+    assert_eq!(run.code, 0, "{}", run.context());
+    let out = run.command_test("sid-7.2.13_deb14-cloud-amd64")["stdout_tail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(out.starts_with(K72.release), "{out}");
+    // The modules came from the swept linux-modules package.
+    let modules = &run.target("sid-7.2.13_deb14-cloud-amd64")["kernel"]["modules"];
+    assert!(
+        modules["tree"]
+            .as_str()
+            .unwrap()
+            .starts_with("modules: url:https://archive.invalid/")
+            && modules["loaded"].to_string().contains("\"tls\""),
+        "{modules}"
+    );
 }

@@ -4,9 +4,11 @@
 //! matrix entries pinned by the sha256 the index gives each package.
 //!
 //! Debian and Ubuntu: a point release is a package
-//! `linux-image-<SERIES>.<rest>-<FLAVOUR>` whose `<rest>` is version words
-//! only (`0-47`, `43+deb12`, `0-101`): so `amd64` does not take
-//! `…-cloud-amd64`, and `-dbg`, `-unsigned` packages never match.
+//! `linux-image-<SERIES>.<rest>-<FLAVOUR>` (Debian 7.x: `linux-binary-…`)
+//! whose `<rest>` is version words only (`0-47`, `43+deb12`, `0-101`): so
+//! `amd64` does not take `…-cloud-amd64`, and `-dbg`, `-unsigned` packages
+//! never match. `modules: linux-modules` pairs each with the
+//! `linux-modules-<ABI>` package of its version (Debian 7.x, Ubuntu).
 //!
 //! RPM (RHEL family, Amazon Linux, SUSE, Oracle UEK): the flavour is the
 //! package name (`kernel-core`, `kernel`, `kernel-uek-core`,
@@ -99,22 +101,52 @@ impl SweepSpec {
                 }
                 None => {
                     let text = read_index(index, limits)?;
-                    let found = stanzas(&text)
-                        .filter(|o| is_point_release(&o.package, &self.series, &self.flavour));
                     // A Filename is under its own index's archive (the
                     // security suite's is another one).
                     let root = archive_of(index).map(|r| format!("{r}/"));
-                    offers.extend(found.map(|o| Offer {
-                        filename: match &root {
-                            Some(root) => self.relative(root, o.filename),
-                            None => o.filename,
-                        },
+                    let under = |file: String| match &root {
+                        Some(root) => self.relative(root, file),
+                        None => file,
+                    };
+                    offers.extend(self.deb_offers(&text).into_iter().map(|o| Offer {
+                        filename: under(o.filename),
+                        modules: o.modules.map(|(file, sha256)| (under(file), sha256)),
                         ..o
                     }));
                 }
             }
         }
         Ok(newest_first(offers, self.last))
+    }
+
+    /// The point releases in a `Packages` index, each with its modules'
+    /// package when the sweep names one (`linux-modules`: the package of
+    /// the same ABI and version, `linux-modules-7.2.13+deb14-cloud-amd64`
+    /// beside `linux-binary-7.2.13+deb14-cloud-amd64`).
+    fn deb_offers(&self, text: &str) -> Vec<Offer> {
+        let all: Vec<Offer> = stanzas(text).collect();
+        let modules_of = |o: &Offer| -> Option<Option<(String, String)>> {
+            let Some(prefix) = &self.modules else {
+                return Some(None);
+            };
+            let abi = KERNEL_PREFIXES
+                .iter()
+                .find_map(|p| o.package.strip_prefix(p))?;
+            let name = format!("{prefix}-{abi}");
+            let m = all
+                .iter()
+                .find(|m| m.package == name && m.version == o.version)?;
+            Some(Some((m.filename.clone(), m.sha256.clone())))
+        };
+        all.iter()
+            .filter(|o| is_point_release(&o.package, &self.series, &self.flavour))
+            .filter_map(|o| {
+                Some(Offer {
+                    modules: modules_of(o)?,
+                    ..o.clone()
+                })
+            })
+            .collect()
     }
 
     /// The tags of an OCI repository that are point releases of the series
@@ -217,9 +249,14 @@ fn stanzas(text: &str) -> impl Iterator<Item = Offer> + '_ {
     })
 }
 
+/// How Debian and Ubuntu name a kernel's package: `linux-image-*`, and
+/// from Debian 7.x on `linux-binary-*` (its modules in `linux-modules-*`).
+const KERNEL_PREFIXES: [&str; 2] = ["linux-image-", "linux-binary-"];
+
 fn is_point_release(package: &str, series: &str, flavour: &str) -> bool {
-    let Some(rest) = package
-        .strip_prefix("linux-image-")
+    let Some(rest) = KERNEL_PREFIXES
+        .iter()
+        .find_map(|p| package.strip_prefix(p))
         .and_then(|p| p.strip_prefix(series))
         .and_then(|p| p.strip_prefix('.'))
         .and_then(|p| p.strip_suffix(flavour))
@@ -338,21 +375,21 @@ pub fn matrix_yaml(name: &str, spec: &SweepSpec, offers: &[Offer]) -> String {
 
 impl Offer {
     /// The matrix id of its kernel, in the characters an id may have: a
-    /// Debian package's name without `linux-image-` (its ABI and flavour),
-    /// an RPM's version.
+    /// Debian package's name without `linux-image-`/`linux-binary-` (its
+    /// ABI and flavour), an RPM's version, an image's tag.
     pub fn kernel_id(&self) -> String {
-        match self.package.strip_prefix("linux-image-") {
-            Some(_) => kernel_id(&self.package),
-            // An RPM's epoch:version-release, an image's tag.
+        match KERNEL_PREFIXES
+            .iter()
+            .find_map(|p| self.package.strip_prefix(p))
+        {
+            Some(abi) => kernel_id(abi),
             None => kernel_id(&self.version.replace(':', "_")),
         }
     }
 }
 
-fn kernel_id(package: &str) -> String {
-    package
-        .trim_start_matches("linux-image-")
-        .chars()
+fn kernel_id(text: &str) -> String {
+    text.chars()
         .map(|c| match c {
             'A'..='Z' | 'a'..='z' | '0'..='9' | '.' | '_' | '-' => c,
             _ => '_',
@@ -718,9 +755,20 @@ mod tests {
             "{yaml}"
         );
         assert!(yaml.contains("  - id: 6.1.0-"), "{yaml}");
+        let offer = |package: &str| Offer {
+            package: package.into(),
+            version: "1".into(),
+            filename: String::new(),
+            sha256: String::new(),
+            modules: None,
+        };
         assert_eq!(
-            kernel_id("linux-image-6.12.43+deb12-cloud-amd64"),
+            offer("linux-image-6.12.43+deb12-cloud-amd64").kernel_id(),
             "6.12.43_deb12-cloud-amd64"
+        );
+        assert_eq!(
+            offer("linux-binary-7.2.13+deb14-cloud-amd64").kernel_id(),
+            "7.2.13_deb14-cloud-amd64"
         );
         assert_eq!(
             archive_of(

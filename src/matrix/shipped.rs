@@ -102,7 +102,15 @@ mod tests {
     #[test]
     fn vendor_matrices_sweep_their_repositories() {
         for (name, modules) in [
-            ("ubuntu-lts", &[][..]),
+            (
+                "ubuntu-lts",
+                &[
+                    "ubuntu-20.04",
+                    "ubuntu-22.04",
+                    "ubuntu-22.04-hwe",
+                    "ubuntu-24.04",
+                ][..],
+            ),
             ("rhel-family", &["alma-9", "rocky-9"][..]),
             ("amazon-linux", &[]),
             ("oracle-uek", &["uek7", "uek8"]),
