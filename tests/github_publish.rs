@@ -1284,6 +1284,30 @@ fn fanout_runs_its_own_action(root: &Path) {
     assert_eq!(jobs.keys().collect::<Vec<_>>(), ["plan", "report", "shard"]);
     assert_eq!(jobs["shard"]["needs"], "plan");
     assert_eq!(jobs["report"]["needs"], "shard");
+    // Inputs as the action's: all but those the workflow sets itself.
+    let action: Value =
+        serde_norway::from_str(&std::fs::read_to_string(root.join("action.yml")).unwrap()).unwrap();
+    let own = workflow["on"]["workflow_call"]["inputs"]
+        .as_object()
+        .unwrap();
+    let set_here = [
+        "mode",
+        "shard",
+        "shard-plan",
+        "jobs",
+        "timings",
+        "artifact-name",
+        "out",
+        "github-token",
+        "suite-out",
+        "suite-markdown",
+    ];
+    for input in action["inputs"].as_object().unwrap().keys() {
+        assert!(
+            own.contains_key(input) || set_here.contains(&input.as_str()),
+            "fanout.yml lacks the action's input {input}"
+        );
+    }
     for (name, mode) in [("plan", "plan"), ("shard", "test"), ("report", "merge")] {
         let steps = jobs[name]["steps"].as_array().unwrap();
         let at = steps
