@@ -218,14 +218,7 @@ fn each_kernel_checks_the_build_for_its_architecture() {
 fn behavior_mode_runs_on_both_arm64_kernels() {
     let _lock = boot_lock();
     let s = Scratch::new();
-    let corpus = build_corpus(s.dir.path());
-    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/contract");
-    for entry in std::fs::read_dir(&fixtures).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            std::fs::copy(&path, corpus.join(path.file_name().unwrap())).unwrap();
-        }
-    }
+    let corpus = common::truth::corpus_with_fixtures(s.dir.path());
     let matrix = s.matrix(&ARM64.map(|k| (k, ARCH)));
     let suite = corpus.join("behavior.suite.yaml");
     let run = arm64_run(

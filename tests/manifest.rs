@@ -7,34 +7,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::truth::{build_corpus, check_of, differences, remarks, table, Expected};
+use common::truth::{
+    build_corpus, check_of, corpus_with_fixtures, differences, remarks, table, Expected,
+};
 use common::*;
 use serde_json::Value;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/contract")
-        .join(name)
-}
-
-/// The corpus, with the fixtures copied beside its objects (suites name
-/// their artifacts relative to themselves; `ringbuf.manifest.yaml` is found
-/// beside `ringbuf.bpf.o`).
-fn corpus_with_fixtures(s: &Scratch) -> PathBuf {
-    let corpus = build_corpus(s.dir.path());
-    for entry in std::fs::read_dir(fixture("")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            std::fs::copy(&path, corpus.join(path.file_name().unwrap())).unwrap();
-        }
-    }
-    std::fs::create_dir_all(corpus.join("bad")).unwrap();
-    for entry in std::fs::read_dir(fixture("bad")).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, corpus.join("bad").join(path.file_name().unwrap())).unwrap();
-    }
-    corpus
-}
 
 /// Runs `args` and checks that it was refused with exit 1, an error line
 /// starting `FILE:LINE: ` and holding every part, and that nothing booted.
@@ -64,7 +41,7 @@ fn assert_refused(s: &Scratch, args: &[&str], file: &Path, line: usize, parts: &
 #[test]
 fn bad_manifests_and_suites_are_refused_before_booting() {
     let s = Scratch::new();
-    let corpus = corpus_with_fixtures(&s);
+    let corpus = corpus_with_fixtures(s.dir.path());
     let matrix = s.matrix(&[(&TINY, "")]);
     let matrix = matrix.to_str().unwrap();
     let ringbuf = corpus.join("ringbuf.bpf.o");
@@ -619,7 +596,7 @@ fn maps_the_loader_leaves_unset_load_with_their_fixups_named() {
 /// Runs the fixture suite `name` beside the compiled corpus on `kernels`;
 /// returns the corpus directory too.
 fn run_fixture_suite(s: &Scratch, name: &str, kernels: &[(&Kernel, &str)]) -> (PathBuf, Run) {
-    let corpus = corpus_with_fixtures(s);
+    let corpus = corpus_with_fixtures(s.dir.path());
     let matrix = s.matrix(kernels);
     let suite = corpus.join(name);
     let run = s.run(&[

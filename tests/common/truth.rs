@@ -179,3 +179,30 @@ pub fn differences(
     }
     wrong
 }
+
+/// The fixtures of loader contracts (manifests, suites, functional tests).
+fn contract_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/contract")
+        .join(name)
+}
+
+/// The corpus, with the contract fixtures copied beside its objects (suites
+/// name their artifacts relative to themselves; `ringbuf.manifest.yaml` is
+/// found beside `ringbuf.bpf.o`), the bad ones under `bad/`.
+pub fn corpus_with_fixtures(dir: &Path) -> PathBuf {
+    let corpus = build_corpus(dir);
+    for (from, to) in [
+        (contract_fixture(""), corpus.clone()),
+        (contract_fixture("bad"), corpus.join("bad")),
+    ] {
+        std::fs::create_dir_all(&to).unwrap();
+        for entry in std::fs::read_dir(&from).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    corpus
+}
