@@ -239,18 +239,12 @@ fn outdated(arg: Option<&Path>) -> anyhow::Result<u8> {
 fn sweep(o: &SweepOptions) -> anyhow::Result<u8> {
     let archive = match &o.archive {
         Some(archive) => archive.clone(),
-        None if o.indices.iter().all(|i| i.starts_with("oci:")) => String::new(),
-        None => o
-            .indices
-            .iter()
-            .find_map(|i| kernel::sweep::archive_of(i))
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "no --index is a URL with /dists/ in it to find the archive's root: give \
-                     --archive URL, the root the indices' Filename paths are under"
-                )
-            })?,
+        None => kernel::sweep::default_archive(&o.indices).ok_or_else(|| {
+            anyhow::anyhow!(
+                "no --index is a URL with /dists/ in it or an RPM repository's \
+                 repodata/repomd.xml: give --archive URL, the root the packages' paths are under"
+            )
+        })?,
     };
     let spec = kernel::sweep::SweepSpec {
         series: o.series.clone(),

@@ -531,77 +531,82 @@ impl Client {
     fn manifest(&mut self, reference: &str) -> Result<Vec<u8>, KernelError> {
         let url = format!("{}/manifests/{reference}", self.base);
         let accept = [INDEX_TYPES, MANIFEST_TYPES].concat().join(", ");
+        let response = self.get(&url, &[("Accept", accept.as_str())])?;
+        if response.status().as_u16() == 404 {
+            return Err(self.err(format!(
+                "{url}: no such image or tag (HTTP 404); check the reference"
+            )));
+        }
+        let response = self.success(&url, response)?;
+        self.read_small(&url, response)
+    }
+
+    /// One page of the tags list, and the URL of the next one.
+    fn tags_page(&mut self, url: &str) -> Result<(Vec<String>, Option<String>), KernelError> {
+        let response = self.get(url, &[])?;
+        let response = self.success(url, response)?;
+        let next = response
+            .headers()
+            .get("link")
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| l.split_once('<'))
+            .and_then(|(_, rest)| rest.split_once('>'))
+            .map(|(path, _)| match path.starts_with('/') {
+                true => format!("{}{path}", self.origin_root()),
+                false => path.to_owned(),
+            });
+        #[derive(Deserialize)]
+        struct TagList {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let body = self.read_small(url, response)?;
+        let list: TagList = serde_json::from_slice(&body)
+            .map_err(|e| self.err(format!("the tags list {url} is not JSON: {e}")))?;
+        Ok((list.tags.unwrap_or_default(), next))
+    }
+
+    /// GET `url` with `headers`, answering the registry's bearer challenge
+    /// once with a token: the first answer that is not that challenge (a
+    /// 401 with the token is an answer).
+    fn get(
+        &mut self,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<ureq::http::Response<ureq::Body>, KernelError> {
         for _ in 0..2 {
-            let mut headers = vec![("Accept", accept.as_str())];
-            if let Some(auth) = &self.authorization {
-                headers.push(("Authorization", auth));
+            let authorization = self.authorization.clone();
+            let mut all = headers.to_vec();
+            if let Some(auth) = &authorization {
+                all.push(("Authorization", auth));
             }
-            let response = self.call(&url, &headers)?;
-            let status = response.status().as_u16();
-            if status == 401 && self.authorization.is_none() {
+            let response = self.call(url, &all)?;
+            if response.status().as_u16() == 401 && authorization.is_none() {
                 self.authenticate(&challenge(&response))?;
                 continue;
             }
-            if status == 404 {
-                return Err(self.err(format!(
-                    "{url}: no such image or tag (HTTP 404); check the reference"
-                )));
-            }
-            if !(200..300).contains(&status) {
-                return Err(KernelError::HttpStatus {
-                    origin: self.origin.clone(),
-                    url,
-                    status,
-                });
-            }
-            return self.read_small(&url, response);
+            return Ok(response);
         }
         Err(self.err(format!(
             "{url} still answers 401 with a token; the image is not public (bpfcompat pulls anonymously)"
         )))
     }
 
-    /// One page of the tags list, and the URL of the next one.
-    fn tags_page(&mut self, url: &str) -> Result<(Vec<String>, Option<String>), KernelError> {
-        for _ in 0..2 {
-            let mut headers = Vec::new();
-            if let Some(auth) = &self.authorization {
-                headers.push(("Authorization", auth.as_str()));
-            }
-            let response = self.call(url, &headers)?;
-            let status = response.status().as_u16();
-            if status == 401 && self.authorization.is_none() {
-                self.authenticate(&challenge(&response))?;
-                continue;
-            }
-            if !(200..300).contains(&status) {
-                return Err(KernelError::HttpStatus {
-                    origin: self.origin.clone(),
-                    url: url.to_owned(),
-                    status,
-                });
-            }
-            let next = response
-                .headers()
-                .get("link")
-                .and_then(|l| l.to_str().ok())
-                .and_then(|l| l.split_once('<'))
-                .and_then(|(_, rest)| rest.split_once('>'))
-                .map(|(path, _)| match path.starts_with('/') {
-                    true => format!("{}{path}", self.origin_root()),
-                    false => path.to_owned(),
-                });
-            #[derive(Deserialize)]
-            struct TagList {
-                #[serde(default)]
-                tags: Option<Vec<String>>,
-            }
-            let body = self.read_small(url, response)?;
-            let list: TagList = serde_json::from_slice(&body)
-                .map_err(|e| self.err(format!("the tags list {url} is not JSON: {e}")))?;
-            return Ok((list.tags.unwrap_or_default(), next));
+    /// `response` when it is a success, else the status as the error.
+    fn success(
+        &self,
+        url: &str,
+        response: ureq::http::Response<ureq::Body>,
+    ) -> Result<ureq::http::Response<ureq::Body>, KernelError> {
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(KernelError::HttpStatus {
+                origin: self.origin.clone(),
+                url: url.to_owned(),
+                status,
+            });
         }
-        Err(self.err(format!("{url} still answers 401 with a token")))
+        Ok(response)
     }
 
     /// `scheme://host` of the registry, for the paths a Link header gives.

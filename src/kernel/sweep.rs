@@ -35,7 +35,9 @@ use super::sniff;
 pub struct Offer {
     pub package: String,
     pub version: String,
-    /// Relative to the archive's root (`pool/main/l/…`).
+    /// Its package's file: relative to the sweep's archive
+    /// (`pool/main/l/…`), a whole URL when under another one, or
+    /// `oci:REFERENCE` for an image's tag.
     pub filename: String,
     pub sha256: String,
     /// Its modules' package (`SweepSpec::modules`): file name and sha256.
@@ -51,7 +53,8 @@ pub struct SweepSpec {
     pub indices: Vec<String>,
     pub archive: String,
     pub last: Option<usize>,
-    /// RPM: the package of each release's modules, of the same version.
+    /// The package of each release's modules, of the same version
+    /// (`kernel-modules-core`; `linux-modules`, completed with the ABI).
     pub modules: Option<String>,
 }
 
@@ -78,7 +81,7 @@ impl SweepSpec {
                 continue;
             }
             if self.flavour.is_empty() {
-                return Err(bad_xml(
+                return Err(index_error(
                     index,
                     "a package index needs the flavour (the package names' end, or the RPM \
                      package's name)"
@@ -88,31 +91,22 @@ impl SweepSpec {
             match rpm_root(index, limits)? {
                 Some(root) => {
                     let repomd = read_index(&format!("{root}repodata/repomd.xml"), limits)?;
-                    let primary = primary_href(&repomd).map_err(|why| bad_xml(index, why))?;
+                    let primary = primary_href(&repomd).map_err(|why| index_error(index, why))?;
                     let url = format!("{root}{primary}");
                     let text = read_index(&url, limits)?;
-                    let found = rpm_offers(&text, self).map_err(|why| bad_xml(&url, why))?;
-                    let under = |file: String| self.relative(&root, file);
-                    offers.extend(found.into_iter().map(|o| Offer {
-                        filename: under(o.filename),
-                        modules: o.modules.map(|(file, sha256)| (under(file), sha256)),
-                        ..o
-                    }));
+                    let found = rpm_offers(&text, self).map_err(|why| index_error(&url, why))?;
+                    offers.extend(found.into_iter().map(|o| self.under(&root, o)));
                 }
                 None => {
                     let text = read_index(index, limits)?;
+                    let found = self.deb_offers(&text).into_iter();
                     // A Filename is under its own index's archive (the
-                    // security suite's is another one).
-                    let root = archive_of(index).map(|r| format!("{r}/"));
-                    let under = |file: String| match &root {
-                        Some(root) => self.relative(root, file),
-                        None => file,
-                    };
-                    offers.extend(self.deb_offers(&text).into_iter().map(|o| Offer {
-                        filename: under(o.filename),
-                        modules: o.modules.map(|(file, sha256)| (under(file), sha256)),
-                        ..o
-                    }));
+                    // security suite's is another one); an index on disk
+                    // says nothing of it.
+                    match archive_of(index).map(|r| format!("{r}/")) {
+                        Some(root) => offers.extend(found.map(|o| self.under(&root, o))),
+                        None => offers.extend(found),
+                    }
                 }
             }
         }
@@ -192,6 +186,18 @@ impl SweepSpec {
         format!("{}/{}", self.archive.trim_end_matches('/'), file)
     }
 
+    /// `offer` of the repository or archive at `root`, its package's and
+    /// modules' files as [`SweepSpec::relative`] gives them.
+    fn under(&self, root: &str, offer: Offer) -> Offer {
+        Offer {
+            filename: self.relative(root, offer.filename),
+            modules: offer
+                .modules
+                .map(|(file, sha256)| (self.relative(root, file), sha256)),
+            ..offer
+        }
+    }
+
     /// `file` of the repository or archive at `root`, relative to the
     /// archive when it is under it, else as a whole URL (a mirror list's
     /// repository, a security suite's archive), else as it is (on disk).
@@ -206,18 +212,6 @@ impl SweepSpec {
             None => file,
         }
     }
-}
-
-/// The point releases of `series` (`6.1`) in `flavour` (`cloud-amd64`) in
-/// the `Packages` indices, newest first, each once, the `last` newest only
-/// when given.
-pub fn sweep(indices: &[&str], series: &str, flavour: &str, last: Option<usize>) -> Vec<Offer> {
-    let offers: Vec<Offer> = indices
-        .iter()
-        .flat_map(|text| stanzas(text))
-        .filter(|o| is_point_release(&o.package, series, flavour))
-        .collect();
-    newest_first(offers, last)
 }
 
 /// Sorted newest first, each once, the `last` newest only when given.
@@ -436,11 +430,11 @@ fn rpm_root(index: &str, limits: &Limits) -> Result<Option<String>, KernelError>
     }
     let list = read_index(index, limits)?;
     let first = list.lines().map(str::trim).find(|l| !l.is_empty());
-    let root = first.ok_or_else(|| bad_xml(index, "the mirror list is empty".to_owned()))?;
+    let root = first.ok_or_else(|| index_error(index, "the mirror list is empty".to_owned()))?;
     Ok(Some(format!("{}/", root.trim_end_matches('/'))))
 }
 
-fn bad_xml(index: &str, why: String) -> KernelError {
+fn index_error(index: &str, why: String) -> KernelError {
     KernelError::IndexRead {
         index: fetch::redact_url(index),
         err: std::io::Error::other(why),
@@ -534,6 +528,19 @@ fn rpm_offers(primary: &str, spec: &SweepSpec) -> Result<Vec<Offer>, String> {
         .collect())
 }
 
+/// The archive a sweep of `indices` takes its packages' paths under when
+/// none is given: none needed for image tags alone (`Some("")`), else the
+/// first index URL's root; `None` when no index gives one.
+pub fn default_archive(indices: &[String]) -> Option<String> {
+    if indices.iter().all(|i| i.starts_with("oci:")) {
+        return Some(String::new());
+    }
+    indices
+        .iter()
+        .find_map(|i| archive_of(i))
+        .map(str::to_owned)
+}
+
 /// The archive's root of an index URL (`…/debian/dists/bookworm/main/…`
 /// → `…/debian`; an RPM repository's `…/repodata/repomd.xml` → the
 /// repository, a `…/mirror.list` → its directory); `None` for any other.
@@ -551,8 +558,24 @@ pub fn archive_of(index_url: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
-    const BOOKWORM: &str = include_str!("../../tests/fixtures/sweep/bookworm-Packages");
-    const SECURITY: &str = include_str!("../../tests/fixtures/sweep/bookworm-security-Packages");
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sweep");
+
+    /// A sweep of the recorded indices `names` (`bookworm`:
+    /// tests/fixtures/sweep/bookworm-Packages).
+    fn debian(names: &[&str], series: &str, flavour: &str, last: Option<usize>) -> Vec<Offer> {
+        let spec = SweepSpec {
+            series: series.into(),
+            flavour: flavour.into(),
+            indices: names
+                .iter()
+                .map(|n| format!("{FIXTURES}/{n}-Packages"))
+                .collect(),
+            archive: "https://archive.example/debian".into(),
+            last,
+            modules: None,
+        };
+        spec.offers(&Limits::default()).unwrap()
+    }
 
     #[test]
     fn versions_order_as_dpkg_orders_them() {
@@ -586,7 +609,12 @@ mod tests {
 
     #[test]
     fn the_debian_6_1_cloud_abis_of_main_and_security_newest_first() {
-        let offers = sweep(&[BOOKWORM, SECURITY], "6.1", "cloud-amd64", None);
+        let offers = debian(
+            &["bookworm", "bookworm-security"],
+            "6.1",
+            "cloud-amd64",
+            None,
+        );
         let got: Vec<(&str, &str)> = offers
             .iter()
             .map(|o| (o.package.as_str(), o.version.as_str()))
@@ -608,13 +636,18 @@ mod tests {
         assert!(offers
             .iter()
             .all(|o| o.sha256.len() == 64 && o.filename.starts_with("pool/")));
-        let last_two = sweep(&[BOOKWORM, SECURITY], "6.1", "cloud-amd64", Some(2));
+        let last_two = debian(
+            &["bookworm", "bookworm-security"],
+            "6.1",
+            "cloud-amd64",
+            Some(2),
+        );
         assert_eq!(last_two, offers[..2]);
     }
 
     #[test]
     fn a_flavour_takes_only_its_own_packages() {
-        let plain = sweep(&[BOOKWORM, SECURITY], "6.1", "amd64", None);
+        let plain = debian(&["bookworm", "bookworm-security"], "6.1", "amd64", None);
         assert!(!plain.is_empty());
         for o in &plain {
             let rest = o.package.trim_start_matches("linux-image-6.1.0-");
@@ -624,7 +657,7 @@ mod tests {
                 o.package
             );
         }
-        assert!(sweep(&[BOOKWORM], "6.12", "cloud-amd64", None).is_empty());
+        assert!(debian(&["bookworm"], "6.12", "cloud-amd64", None).is_empty());
         assert!(is_point_release(
             "linux-image-6.12.43+deb12-cloud-amd64",
             "6.12",
@@ -648,7 +681,7 @@ mod tests {
     }
 
     fn rpm_spec(repo: &str, series: &str, flavour: &str, modules: Option<&str>) -> SweepSpec {
-        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sweep/rpm");
+        let fixtures = format!("{FIXTURES}/rpm");
         SweepSpec {
             series: series.into(),
             flavour: flavour.into(),
@@ -736,7 +769,7 @@ mod tests {
 
     #[test]
     fn the_matrix_pins_each_package_by_its_index_digest() {
-        let offers = sweep(&[BOOKWORM], "6.1", "cloud-amd64", Some(1));
+        let offers = debian(&["bookworm"], "6.1", "cloud-amd64", Some(1));
         let spec = SweepSpec {
             series: "6.1".into(),
             flavour: "cloud-amd64".into(),

@@ -364,21 +364,14 @@ impl Entry<'_> {
             .collect::<Result<Vec<_>, _>>()?;
         let archive = match raw.archive.as_deref() {
             Some(a) => expand("archive", a)?,
-            // An image's tags need no archive.
-            None if indices.iter().all(|i| i.starts_with("oci:")) => String::new(),
-            None => indices
-                .iter()
-                .find_map(|i| crate::kernel::sweep::archive_of(i))
-                .map(str::to_owned)
-                .ok_or_else(|| {
-                    self.err(
-                        &["sweep", "archive"],
-                        "no index is a URL with /dists/ in it or an RPM repository's \
-                         repodata/repomd.xml: give `archive:`, the root the packages' paths are \
-                         under"
-                            .into(),
-                    )
-                })?,
+            None => crate::kernel::sweep::default_archive(&indices).ok_or_else(|| {
+                self.err(
+                    &["sweep", "archive"],
+                    "no index is a URL with /dists/ in it or an RPM repository's \
+                     repodata/repomd.xml: give `archive:`, the root the packages' paths are under"
+                        .into(),
+                )
+            })?,
         };
         Ok(crate::kernel::sweep::SweepSpec {
             series: raw.series.clone(),
