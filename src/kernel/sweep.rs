@@ -214,12 +214,15 @@ impl SweepSpec {
     }
 }
 
-/// Sorted newest first, each once, the `last` newest only when given.
+/// Sorted newest first, each kernel once (a package of one ABI in two
+/// suites, or rebuilt, is its newest version), the `last` newest only when
+/// given.
 fn newest_first(mut offers: Vec<Offer>, last: Option<usize>) -> Vec<Offer> {
     offers.sort_by(|a, b| {
         compare_versions(&b.version, &a.version).then_with(|| a.package.cmp(&b.package))
     });
-    offers.dedup_by(|a, b| a.package == b.package && a.version == b.version);
+    let mut ids = std::collections::HashSet::new();
+    offers.retain(|o| ids.insert(o.kernel_id()));
     offers.truncate(last.unwrap_or(usize::MAX));
     offers
 }
@@ -643,6 +646,32 @@ mod tests {
             Some(2),
         );
         assert_eq!(last_two, offers[..2]);
+    }
+
+    #[test]
+    fn a_package_in_two_suites_is_one_kernel_its_newest_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let stanza = |version: &str, sha: char| {
+            format!(
+                "Package: linux-image-6.1.0-47-cloud-amd64\nVersion: {version}\n\
+                 Filename: pool/x_{version}.deb\nSHA256: {}\n",
+                sha.to_string().repeat(64)
+            )
+        };
+        let index = dir.path().join("Packages");
+        let text = [stanza("6.1.170-3", 'a'), stanza("6.1.170-3+b1", 'b')].join("\n");
+        std::fs::write(&index, text).unwrap();
+        let spec = SweepSpec {
+            series: "6.1".into(),
+            flavour: "cloud-amd64".into(),
+            indices: vec![index.display().to_string()],
+            archive: "https://archive.example/debian".into(),
+            last: None,
+            modules: None,
+        };
+        let offers = spec.offers(&Limits::default()).unwrap();
+        assert_eq!(offers.len(), 1, "{offers:?}");
+        assert_eq!(offers[0].version, "6.1.170-3+b1");
     }
 
     #[test]

@@ -393,16 +393,7 @@ fn sweep_now(sweep: &crate::matrix::PendingSweep, desc: &str) -> Result<SweepPin
             sweep: desc.to_owned(),
         });
     }
-    if let Some(o) = offers
-        .iter()
-        .find(|o| !super::valid_id(&format!("{id}-{}", o.kernel_id())))
-    {
-        return Err(LockError::SweepId {
-            id: id.clone(),
-            kernel: format!("{id}-{}", o.kernel_id()),
-        });
-    }
-    let kernels = offers
+    let kernels: Vec<Swept> = offers
         .iter()
         .map(|o| Swept {
             id: format!("{id}-{}", o.kernel_id()),
@@ -416,6 +407,12 @@ fn sweep_now(sweep: &crate::matrix::PendingSweep, desc: &str) -> Result<SweepPin
             }),
         })
         .collect();
+    if let Some(k) = kernels.iter().find(|k| !super::valid_id(&k.id)) {
+        return Err(LockError::SweepId {
+            id: id.clone(),
+            kernel: k.id.clone(),
+        });
+    }
     Ok(SweepPin {
         sweep: desc.to_owned(),
         kernels,

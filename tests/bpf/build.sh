@@ -14,6 +14,8 @@ CLANG=${CLANG:-clang}
 MULTIARCH=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 ARM64_INCLUDE=/usr/aarch64-linux-gnu/include
 mkdir -p "$OUT/arm64"
+# clang leaves NAME-XXXX.o.tmp behind when it is killed mid-write.
+rm -f "$OUT"/*.tmp "$OUT"/arm64/*.tmp
 ln -sfn . "$OUT/x86"
 for src in "$HERE"/*.bpf.c; do
 	name=$(basename "$src" .c).o
