@@ -844,12 +844,21 @@ fn import_verify_and_prune_look_after_the_cache() {
     assert_eq!(list_blobs(&cache).unwrap().len(), 2);
     assert_eq!(verify(&cache).unwrap().removed.len(), 0);
 
-    // Keeping the .deb keeps its image; the tiny kernel goes.
+    // Each kernel's BTF, as the preflight caches it beside the image.
+    assert!(cache.kernel_btf(&deb.image, &deb.sha256).unwrap().is_some());
+    assert!(cache.kernel_btf(&k.image, TINY.sha256).unwrap().is_none());
+    assert_eq!(
+        listing(&cache, "btf"),
+        vec![deb.sha256.clone(), format!("{}.none", TINY.sha256)]
+    );
+
+    // Keeping the .deb keeps its image and its BTF; the tiny kernel goes.
     let keep = [K72.sha256.to_owned()].into_iter().collect();
     let report = prune(&cache, Some(&keep)).unwrap();
     assert_eq!(report.removed.len(), 1);
     assert_eq!(report.removed[0].0, TINY.sha256);
     assert_eq!(listing(&cache, "blobs/sha256"), vec![deb.sha256.clone()]);
+    assert_eq!(listing(&cache, "btf"), vec![deb.sha256.clone()]);
 
     fs::write(&deb.image, b"garbage").unwrap();
     assert_eq!(verify(&cache).unwrap().removed, vec![deb.sha256.clone()]);

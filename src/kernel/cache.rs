@@ -14,6 +14,8 @@
 //! parts/<source-hex>      the blobs an OCI image consists of, one digest a line
 //! names/<name-key>        "<source-hex>\n": what an unpinned source (a URL, an
 //!                         image tag, an apt version) resolved to last time
+//! btf/<image-hex>         a kernel's own BTF, read out of its image (vmlinux.rs);
+//!                         <image-hex>.none says the kernel has none
 //! locks/<key>.lock        one lock file per digest or name (flock via File::lock)
 //! tmp/                    work in progress; renamed atomically into place
 //! ```
@@ -94,6 +96,10 @@ impl KernelCache {
         self.root.join("names")
     }
 
+    pub(crate) fn btf_dir(&self) -> PathBuf {
+        self.root.join("btf")
+    }
+
     fn locks_dir(&self) -> PathBuf {
         self.root.join("locks")
     }
@@ -114,6 +120,7 @@ impl KernelCache {
             self.index_dir(),
             self.parts_dir(),
             self.names_dir(),
+            self.btf_dir(),
             self.locks_dir(),
             self.tmp_dir(),
         ] {

@@ -141,6 +141,12 @@ pub enum KernelError {
     #[error("kernel source {origin} is not in the kernel cache and this run may not fetch it; run `bpfcompat kernels fetch` with network access, or `bpfcompat kernels import` its file")]
     NotCached { origin: String },
 
+    #[error("kernel image {}: cannot read its BTF: {detail}; check that the file is a whole x86 bzImage, arm64 Image or EFI zboot image (re-fetch it if it is truncated or corrupt)", path.display())]
+    ImageBtf { path: PathBuf, detail: String },
+
+    #[error("kernel image {}: its kernel is compressed with {compression}, which bpfcompat cannot decompress, so its BTF cannot be read from the file; use a build compressed with gzip, xz, zstd or lz4 (CONFIG_KERNEL_GZIP, _XZ, _ZSTD or _LZ4)", path.display())]
+    ImageCompression { path: PathBuf, compression: String },
+
     #[error("kernel cache: cannot {action} {}: {err}; check permissions and free space under the cache directory, or delete it to start afresh", path.display())]
     Cache {
         action: &'static str,

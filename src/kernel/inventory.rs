@@ -200,6 +200,12 @@ pub fn prune(
         remove_file(&path)?;
         report.removed.push((digest, size));
     }
+    // A kernel's BTF (`btf/<image>`, or `<image>.none`) goes with its image.
+    for name in file_names(&cache.btf_dir())? {
+        if !kept_blobs.contains(name.trim_end_matches(".none")) {
+            remove_file(&cache.btf_dir().join(&name))?;
+        }
+    }
     Ok(report)
 }
 

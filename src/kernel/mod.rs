@@ -19,7 +19,8 @@
 //! - `error`, `hash`, `sniff`: what goes wrong, sha256 digests, and every
 //!   magic number; they use no sibling.
 //! - `compress` (decoders), `image` (a bzImage's release), `fetch`
-//!   (downloads), `cache` (blobs, locks and records), `mirror`, `options`.
+//!   (downloads), `cache` (blobs, locks and records), `vmlinux` (a kernel's
+//!   own BTF, read out of its image and cached), `mirror`, `options`.
 //! - `source`: what a matrix names, what it pointed at and what it gave.
 //! - `pick` (which entry of a container is the kernel), `modtree` (module
 //!   trees: collected, indexed, kept, and the closure a check needs),
@@ -53,6 +54,7 @@ mod sniff;
 mod source;
 pub mod sweep;
 mod tarball;
+mod vmlinux;
 
 pub use apt::{
     valid_package as valid_apt_package, valid_version as valid_apt_version, APT_GET_ENV,
@@ -74,3 +76,4 @@ pub use remote::check_remote;
 pub use resolve::{open_modules, resolve, resolve_modules};
 pub use sniff::is_bzimage;
 pub use source::{ResolvedKernel, Source, SourceFormat};
+pub use vmlinux::{btf_of_image, Features};

@@ -23,6 +23,16 @@ const GZIP_MAGIC: &[u8; 2] = &[0x1f, 0x8b];
 const XZ_MAGIC: &[u8; 6] = &[0xfd, b'7', b'z', b'X', b'Z', 0];
 const ZSTD_MAGIC: &[u8; 4] = &[0x28, 0xb5, 0x2f, 0xfd];
 const BZIP2_MAGIC: &[u8; 3] = b"BZh";
+/// The legacy LZ4 format (`lz4 -l`), which kernels built with
+/// CONFIG_KERNEL_LZ4 are compressed in: 0x184c2102 little-endian.
+const LZ4_LEGACY_MAGIC: &[u8; 4] = &[0x02, 0x21, 0x4c, 0x18];
+/// lzop's file magic (CONFIG_KERNEL_LZO).
+const LZO_MAGIC: &[u8; 9] = &[0x89, b'L', b'Z', b'O', 0, 0x0d, 0x0a, 0x1a, 0x0a];
+/// An EFI zboot image (drivers/firmware/efi/libstub/zboot-header.S): a PE
+/// file ("MZ") whose DOS header says "zimg" where an arm64 Image has code.
+const ZBOOT_MAGIC_OFFSET: usize = 4;
+const ZBOOT_MAGIC: &[u8; 4] = b"zimg";
+const PE_MAGIC: &[u8; 2] = b"MZ";
 /// A raw lzma stream with the usual properties byte (lc=3, lp=0, pb=2).
 const LZMA_MAGIC: &[u8; 3] = &[0x5d, 0, 0];
 const ZIP_MAGIC: &[u8; 4] = b"PK\x03\x04";
@@ -56,6 +66,12 @@ pub fn kernel_arch(head: &[u8]) -> Option<Arch> {
     }
 }
 
+/// An EFI zboot image: "MZ", then "zimg" at offset 4.
+pub(crate) fn is_zboot(head: &[u8]) -> bool {
+    head.starts_with(PE_MAGIC)
+        && head.get(ZBOOT_MAGIC_OFFSET..ZBOOT_MAGIC_OFFSET + ZBOOT_MAGIC.len()) == Some(ZBOOT_MAGIC)
+}
+
 /// As much of a gzip stream's start as `head` inflates to.
 fn inflated_head(head: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -86,6 +102,28 @@ pub(crate) fn is_zstd(head: &[u8]) -> bool {
     head.starts_with(ZSTD_MAGIC)
 }
 
+pub(crate) fn is_lz4_legacy(head: &[u8]) -> bool {
+    head.starts_with(LZ4_LEGACY_MAGIC)
+}
+
+pub(crate) fn is_elf(head: &[u8]) -> bool {
+    head.starts_with(ELF_MAGIC)
+}
+
+/// The name of a compression a kernel may be built with that is not read
+/// here (CONFIG_KERNEL_BZIP2, _LZMA, _LZO), from a stream's first bytes.
+pub(crate) fn unread_kernel_compression(head: &[u8]) -> Option<&'static str> {
+    if head.starts_with(BZIP2_MAGIC) {
+        Some("bzip2")
+    } else if head.starts_with(LZMA_MAGIC) {
+        Some("lzma")
+    } else if head.starts_with(LZO_MAGIC) {
+        Some("lzo")
+    } else {
+        None
+    }
+}
+
 /// bzip2 or lzma: compressions RPM payloads may use that are not read here.
 pub(crate) fn is_bzip2_or_lzma(head: &[u8]) -> bool {
     head.starts_with(BZIP2_MAGIC) || head.starts_with(LZMA_MAGIC)
@@ -107,7 +145,7 @@ pub(crate) fn is_json_object(head: &[u8]) -> bool {
 pub(crate) fn describe(head: &[u8]) -> String {
     let what = if head.is_empty() {
         "an empty file"
-    } else if head.starts_with(ELF_MAGIC) {
+    } else if is_elf(head) {
         "an ELF file (an uncompressed vmlinux? QEMU needs the bzImage, e.g. arch/x86/boot/bzImage, or arm64's arch/arm64/boot/Image)"
     } else if is_gzip(head) {
         "gzip-compressed data"
