@@ -85,7 +85,7 @@ step_resolve() {
   local mode=${BPFCOMPAT_MODE:-full}
   one_of mode "$mode" full test publish plan merge
   one_of comment "${BPFCOMPAT_COMMENT:-true}" true false on-failure
-  one_of fail-on "${BPFCOMPAT_FAIL_ON:-required}" required any regression any-change never
+  one_of fail-on "${BPFCOMPAT_FAIL_ON:-required}" required any regression any-change min-kernel-raised never
   one_of compare-base "${BPFCOMPAT_COMPARE_BASE:-true}" true false
   check_version "${BPFCOMPAT_VERSION:-}"
   local name=${BPFCOMPAT_ARTIFACT_NAME:-}

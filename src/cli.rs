@@ -155,6 +155,30 @@ pub enum Commands {
                       next run (or this command) finds it anew. --accel on a run always wins."
     )]
     Doctor(DoctorArgs),
+    /// What each .bpf.o asks of a kernel, read from the object alone, and its minimum kernel.
+    #[command(
+        long_about = "What each .bpf.o asks of a kernel, read from the object alone: per \
+                      program its type, attach type and attach target (fentry, kprobe, lsm, \
+                      tp_btf, iter), the helpers and kfuncs it calls; the maps and their types; \
+                      every CO-RE relocation (type, field or enumerator) and whether the object \
+                      guards it with bpf_core_*_exists; global data; the BTF kinds libbpf rewrites \
+                      for older kernels. Then the minimum upstream kernel, with every \
+                      requirement newer than 5.4 (data/kernel-features.json, from iovisor/bcc's \
+                      kernel-versions table and the UAPI history).\n\n\
+                      `bpfcompat test --predict-only` checks these against each kernel of a matrix.",
+        after_help = "Example:\n  bpfcompat inspect build/probe.bpf.o --json"
+    )]
+    Inspect(InspectArgs),
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// The objects.
+    #[arg(value_name = "OBJECT", required = true)]
+    pub objects: Vec<PathBuf>,
+    /// JSON instead of text: the inspection and the minimum kernel of each object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]
@@ -412,6 +436,12 @@ pub struct TestArgs {
         conflicts_with = "command"
     )]
     pub no_auto_fixups: bool,
+    /// Only the preflight, no QEMU: each object against each kernel's BTF (read from its image),
+    /// printed with every obstacle found; --out gets the predictions as JSON
+    /// (bpfcompat.preflight/v1). Exit 2 when an object is blocked on a required kernel.
+    /// Necessary conditions only: "no known obstacle" is not a pass.
+    #[arg(long, conflicts_with = "command")]
+    pub predict_only: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -534,6 +564,32 @@ pub enum KernelsCommand {
                       `kernels verify --remote` checks the other sources are still published."
     )]
     Outdated(KernelsOutdatedArgs),
+    /// What a kernel of the matrix offers BPF, read from its own BTF without booting it.
+    #[command(
+        long_about = "What a kernel of the matrix offers BPF, read from its own BTF (the .BTF \
+                      of the vmlinux inside its image, decompressed on the host, cached in \
+                      <cache>/btf/ by the image's digest) without booting it: the release, the \
+                      last helper of its bpf_func_id, its map, program and attach types, how \
+                      many functions and structs its BTF has. A kernel without BTF is judged by \
+                      its release. This is what `test --predict-only` and every run's preflight \
+                      compare objects with."
+    )]
+    Inspect(KernelsInspectArgs),
+}
+
+#[derive(Args)]
+pub struct KernelsInspectArgs {
+    /// The kernel's id in the matrix.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The kernel matrix: a file, or the name of a built-in one [default: default].
+    #[arg(long, value_name = "FILE|NAME")]
+    pub matrix: Option<PathBuf>,
+    /// JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 #[derive(Args)]
@@ -801,7 +857,9 @@ impl TestArgs {
                 }
             }
         };
-        Ok((spec, self.common.into_options()))
+        let mut options = self.common.into_options();
+        options.predict_only = self.predict_only;
+        Ok((spec, options))
     }
 }
 
@@ -824,6 +882,7 @@ impl CommonArgs {
             artifact_name: self.artifact_name,
             artifact_version: self.artifact_version,
             modules: self.modules,
+            predict_only: false,
         }
     }
 }
@@ -898,6 +957,14 @@ impl KernelsArgs {
             ),
             KernelsCommand::Prune(a) => (a.cache, KernelsAction::Prune { keep_for: a.matrix }),
             KernelsCommand::Import(a) => (a.cache, KernelsAction::Import { paths: a.paths }),
+            KernelsCommand::Inspect(a) => (
+                a.cache,
+                KernelsAction::Inspect {
+                    matrix: a.matrix,
+                    name: a.name,
+                    json: a.json,
+                },
+            ),
             KernelsCommand::Outdated(a) => (
                 CacheArgs { cache_dir: None },
                 KernelsAction::Outdated { matrix: a.matrix },
@@ -956,6 +1023,8 @@ pub enum FailOnArg {
     Any,
     Regression,
     AnyChange,
+    /// An object's minimum upstream kernel went up (see `inspect`).
+    MinKernelRaised,
     Never,
 }
 
@@ -966,6 +1035,7 @@ impl From<FailOnArg> for compare::FailOn {
             FailOnArg::Any => compare::FailOn::Any,
             FailOnArg::Regression => compare::FailOn::Regression,
             FailOnArg::AnyChange => compare::FailOn::AnyChange,
+            FailOnArg::MinKernelRaised => compare::FailOn::MinKernelRaised,
             FailOnArg::Never => compare::FailOn::Never,
         }
     }

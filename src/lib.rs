@@ -3,12 +3,16 @@
 //! The library follows the flow of a run, one module per stage (see
 //! docs/architecture.md):
 //!
-//! matrix → kernel → object → manifest → boot → run → report → results / github
+//! matrix → kernel → object → predict → manifest → boot → run → report → results / github
 //!
 //! - [`matrix`]: the kernel matrix file, its lock file, shards, the shipped
 //!   matrices.
 //! - [`kernel`]: fetching, recognising, extracting and caching kernels.
 //! - [`object`]: static inspection of a `.bpf.o` on the host.
+//! - [`predict`]: the preflight: what stands between each object and each
+//!   kernel, from the object and the kernel's BTF, before booting; each
+//!   object's minimum upstream kernel.
+//! - [`btf`]: the BPF Type Format, read for objects and kernels alike.
 //! - [`manifest`]: manifests (the loader contract of an object) and suites,
 //!   in the Go bpfcompat's format, checked against the objects.
 //! - [`boot`]: the initramfs we generate and one supervised QEMU boot.
@@ -25,6 +29,7 @@
 
 pub mod arch;
 pub mod boot;
+pub mod btf;
 pub mod cli;
 pub mod commands;
 pub mod escape;
@@ -33,6 +38,7 @@ pub mod kernel;
 pub mod manifest;
 pub mod matrix;
 pub mod object;
+pub mod predict;
 pub mod report;
 pub mod results;
 pub mod run;

@@ -96,5 +96,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             tokio::task::spawn_blocking(move || commands::kernels::run(options)).await?
         }
         Commands::Doctor(a) => commands::doctor::run(&a.into_options()),
+        Commands::Inspect(a) => commands::preflight::inspect(&a.objects, a.json),
     }
 }

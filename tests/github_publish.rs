@@ -75,7 +75,9 @@ fn target(id: &str, status: TargetStatus, required: bool) -> Target {
                 case: None,
                 manifest: None,
                 inspection: None,
+                min_kernel: None,
             },
+            prediction: None,
             validation: Validation {
                 load_status: LoadStatus::Skipped,
                 libbpf_log_file: None,
@@ -531,20 +533,16 @@ fn compare_and_publish_gate_alike_on_the_same_reports() {
         std::fs::write(dir.path().join("head.json"), head.to_json()).unwrap();
         let gh = FakeGithub::start();
         assert_eq!(publish(&gh, Event::Push(BASE), &base, &[]).code, 2);
-        for policy in ["required", "any", "regression", "any-change", "never"] {
+        for policy in [
+            "required",
+            "any",
+            "regression",
+            "any-change",
+            "min-kernel-raised",
+            "never",
+        ] {
             let published = publish(&gh, Event::PullRequest, &head, &["--fail-on", policy]);
-            let (compared, out, err) = bpfcompat(
-                dir.path(),
-                &[
-                    "compare",
-                    "--base",
-                    "base.json",
-                    "--head",
-                    "head.json",
-                    "--fail-on",
-                    policy,
-                ],
-            );
+            let (compared, out, err) = compare_files(dir.path(), policy);
             assert_eq!(
                 published.code,
                 compared,
@@ -821,6 +819,12 @@ fn a_hundred_objects_fit_every_github_surface() {
 
 // ------------------------------------------------------- hostile input
 
+/// `bpfcompat compare` of `base.json` and `head.json` in `dir`.
+fn compare_files(dir: &Path, fail_on: &str) -> (i32, String, String) {
+    let args = ["compare", "--base", "base.json", "--head", "head.json"];
+    bpfcompat(dir, &[&args[..], &["--fail-on", fail_on]].concat())
+}
+
 /// Runs the real binary in `dir`: its exit code, stdout and stderr.
 fn bpfcompat(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_bpfcompat"))
@@ -879,16 +883,18 @@ fn hostile_strings_are_inert_in_everything_published() {
         ("markdown output", &run.outputs["markdown"]),
     ] {
         assert_inert_markdown(what, text);
-        // A header, a separator and three kernels.
+        // A header, a separator and three kernels; beyond the check run,
+        // the preflight's header, separator and two minimum kernels.
         let rows = outside_code(text)
             .lines()
             .filter(|l| l.starts_with('|'))
             .count();
-        assert_eq!(
-            rows,
-            if what == "check run text" { 0 } else { 5 },
-            "{what}:\n{text}"
-        );
+        let expected = match what {
+            "check run text" => 0,
+            "check run summary" => 5,
+            _ => 9,
+        };
+        assert_eq!(rows, expected, "{what}:\n{text}");
     }
     assert_inert_plain("check run title", &output("title"));
     let annotations = check["annotations"].as_array().unwrap();
@@ -1950,4 +1956,89 @@ fn the_token_never_leaks_whichever_github_call_fails() {
             }
         }
     }
+}
+
+/// A pull request whose object needs a newer kernel than on the base
+/// branch: the comment says by how much and why, a warning by default, a
+/// failure with `--fail-on min-kernel-raised`; `compare` sees the same.
+#[test]
+fn a_pr_raising_an_objects_minimum_kernel_is_named_and_can_gate() {
+    use bpfcompat::report::prediction::{MinKernel, Requirement};
+    let with_min = |version: &str, because: &[(&str, &str, &str)]| {
+        let mut r = report(passing(&["a", "b"]));
+        for t in &mut r.targets {
+            t.checks[0].artifact.min_kernel = Some(MinKernel {
+                version: version.to_owned(),
+                because: because
+                    .iter()
+                    .map(|(what, since, program)| Requirement {
+                        what: what.to_string(),
+                        since: since.to_string(),
+                        programs: vec![program.to_string()],
+                    })
+                    .collect(),
+            });
+        }
+        r
+    };
+    let base = with_min("5.8", &[("map type ringbuf", "5.8", "handle_exec")]);
+    let head = with_min(
+        "5.17",
+        &[
+            ("bpf_loop", "5.17", "handle_exec"),
+            ("map type ringbuf", "5.8", "handle_exec"),
+        ],
+    );
+    let gh = FakeGithub::start();
+    assert_eq!(publish(&gh, Event::Push(BASE), &base, &[]).code, 0);
+    let run = publish(&gh, Event::PullRequest, &head, &[]);
+    assert_eq!(run.code, 0, "a raise warns by default: {}", run.context());
+    let body = sticky(&gh)[0]["body"].as_str().unwrap().to_owned();
+    assert!(
+        body.contains(
+            "This PR raises the minimum kernel of `loader` from 5.8 to 5.17 (`bpf_loop` in \
+             `handle_exec`): users on older kernels can no longer run it."
+        ),
+        "{body}"
+    );
+    assert!(
+        !body.contains("`map type ringbuf`"),
+        "only what makes the difference: {body}"
+    );
+    assert!(
+        run.summary.contains("raises the minimum kernel"),
+        "{}",
+        run.summary
+    );
+    let run = publish(
+        &gh,
+        Event::PullRequest,
+        &head,
+        &["--fail-on", "min-kernel-raised"],
+    );
+    assert_eq!(run.code, 2, "{}", run.context());
+
+    // The other way, it is said too, and gates nothing.
+    let gh = FakeGithub::start();
+    assert_eq!(publish(&gh, Event::Push(BASE), &head, &[]).code, 0);
+    let run = publish(
+        &gh,
+        Event::PullRequest,
+        &base,
+        &["--fail-on", "min-kernel-raised"],
+    );
+    assert_eq!(run.code, 0, "{}", run.context());
+    let body = sticky(&gh)[0]["body"].as_str().unwrap().to_owned();
+    assert!(
+        body.contains("This PR lowers the minimum kernel of `loader` from 5.17 to 5.8."),
+        "{body}"
+    );
+
+    // `compare` on the same two reports: the same rule and gate.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("base.json"), base.to_json()).unwrap();
+    std::fs::write(dir.path().join("head.json"), head.to_json()).unwrap();
+    let (code, out, err) = compare_files(dir.path(), "min-kernel-raised");
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("The head raises the minimum kernel of loader from 5.8 to 5.17 (bpf_loop in handle_exec)"), "{out}");
 }

@@ -130,7 +130,49 @@ fn the_corpus_on_every_test_kernel_matches_the_ground_truth() {
         md.contains("| ringbuf.bpf.o | ✅ | ✅ | ✅ | ✅ | ✅ |"),
         "{md}"
     );
-    assert!(md.contains("| arena.bpf.o | ❌ UNSUPPORTED_MAP_TYPE | ❌ UNSUPPORTED_MAP_TYPE | ✅ | ✅ | ❌ UNSUPPORTED_MAP_TYPE |"), "{md}");
+    assert!(md.contains("| arena.bpf.o | ❌ UNSUPPORTED_MAP_TYPE · predicted | ❌ UNSUPPORTED_MAP_TYPE · predicted | ✅ | ✅ | ❌ UNSUPPORTED_MAP_TYPE · predicted |"), "{md}");
+    assert!(
+        md.contains("| bpf\\_loop.bpf.o | ≥ 5.17 | bpf\\_loop (5.17, in loop\\_on\\_switch) |"),
+        "{md}"
+    );
+
+    // The preflight, beside every verdict: zero false blocks over the whole
+    // matrix, and a predicted failure's hint leads with the reason.
+    let mut false_blocks = Vec::new();
+    for k in kernels {
+        for c in run.target(k.id)["checks"].as_array().unwrap() {
+            assert!(
+                c["prediction"].is_object(),
+                "{} on {}: no prediction",
+                c["artifact"]["name"],
+                k.id
+            );
+            if c["prediction"]["verdict"] == "blocked" && c["status"] != "fail" {
+                false_blocks.push(format!(
+                    "{} on {}: {}",
+                    c["artifact"]["name"], k.id, c["prediction"]
+                ));
+            }
+        }
+    }
+    assert!(
+        false_blocks.is_empty(),
+        "predicted blocked, yet passed:\n{}",
+        false_blocks.join("\n")
+    );
+    let agreement = &report["summary"]["prediction"];
+    assert_eq!(agreement["blocked_but_passed"], 0, "{agreement}");
+    assert!(
+        agreement["blocked_and_failed"].as_u64().unwrap() >= 50,
+        "{agreement}"
+    );
+    let hint = check_of(t510, "bpf_loop")["classification"]["hint"]
+        .as_str()
+        .unwrap();
+    assert!(
+        hint.starts_with("Predicted before booting: helper bpf_loop (181) absent: this kernel's bpf_func_id ends at"),
+        "{hint}"
+    );
     assert!(
         md.contains("<details><summary>verifier log of null_deref"),
         "{md}"

@@ -1,91 +1,19 @@
-//! `bpfcompat kernels ...`: fetch, list, verify, prune and lock the kernels
-//! of a matrix, and import kernel files into the cache. Also the lock-file
-//! step every test run starts with ([`prepare_matrix`]).
+//! `bpfcompat kernels ...`: fetch, list, verify, prune, lock and inspect the
+//! kernels of a matrix, and import kernel files into the cache.
 
 use std::collections::BTreeSet;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::{bail, Context as _};
-use indicatif::{ProgressBar, ProgressStyle};
 
+use super::pinning::{options_for, pin, prepare_matrix};
 use crate::boot::snapshot::{SnapshotInfo, SnapshotKey, Snapshots};
-use crate::kernel::{self, KernelCache, KernelError, Mirror, Options, Transfer};
+use crate::kernel::{self, KernelCache, KernelError, Mirror, Options};
 use crate::matrix::lock::{self, LockMode};
 use crate::matrix::shipped;
 use crate::matrix::Matrix;
-use crate::term::progress::{human_bytes, transfer_line};
+use crate::term::progress::human_bytes;
 use crate::term::table::render;
-
-/// Options for resolving one kernel here: the mirror, and a progress bar on
-/// a terminal (bytes and rate).
-fn options_for(id: &str) -> Options {
-    Options {
-        mirror: Mirror::from_env(),
-        progress: download_bar(id),
-        ..Options::default()
-    }
-}
-
-fn download_bar(id: &str) -> Option<kernel::ProgressFn> {
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {prefix} {msg}").expect("template parses"),
-    );
-    bar.set_prefix(id.to_owned());
-    let started = Instant::now();
-    Some(Arc::new(move |t: Transfer| {
-        bar.set_message(transfer_line(t, started.elapsed()));
-        if t.total == Some(t.done) {
-            bar.finish_and_clear();
-        }
-    }))
-}
-
-/// Load the matrix a test command names and pin its unpinned sources from the
-/// lock file, resolving (and so fetching) those it lacks unless `locked`.
-pub fn prepare_matrix(
-    arg: Option<&Path>,
-    locked: bool,
-    cache: &KernelCache,
-) -> anyhow::Result<Matrix> {
-    let mut matrix = shipped::load(arg)?;
-    let mode = if locked {
-        LockMode::Locked
-    } else {
-        LockMode::Update
-    };
-    pin(&mut matrix, mode, cache)?;
-    Ok(matrix)
-}
-
-fn pin(matrix: &mut Matrix, mode: LockMode, cache: &KernelCache) -> anyhow::Result<lock::Pinned> {
-    let pinned = lock::pin_matrix(matrix, mode, cache, &|id| {
-        eprintln!("[{id}] resolving its source (not pinned by the lock file yet)");
-        options_for(id)
-    })?;
-    for (id, err) in &pinned.failed {
-        eprintln!(
-            "bpfcompat: warning: kernel {id}: {}",
-            crate::escape::plain(&err.to_string())
-        );
-    }
-    if pinned.written {
-        eprintln!(
-            "bpfcompat: wrote {} ({} new pin(s), {} sweep(s) swept); commit it so every run \
-             boots the same kernels",
-            matrix.lock_path().display(),
-            pinned.resolved.len(),
-            pinned.swept
-        );
-    }
-    Ok(pinned)
-}
 
 /// What `bpfcompat kernels ...` is asked to do, on the cache at `cache_dir`.
 pub struct KernelsOptions {
@@ -121,6 +49,11 @@ pub enum KernelsAction {
     Outdated {
         matrix: Option<PathBuf>,
     },
+    Inspect {
+        matrix: Option<PathBuf>,
+        name: String,
+        json: bool,
+    },
 }
 
 /// `kernels sweep`.
@@ -154,6 +87,9 @@ pub fn run(options: KernelsOptions) -> anyhow::Result<u8> {
         KernelsAction::Import { paths } => import(&cache, &paths),
         KernelsAction::Sweep(options) => sweep(&options),
         KernelsAction::Outdated { matrix } => outdated(matrix.as_deref()),
+        KernelsAction::Inspect { matrix, name, json } => {
+            super::preflight::inspect_kernel(&cache, matrix.as_deref(), &name, json)
+        }
     }
 }
 

@@ -6,6 +6,8 @@
 pub mod doctor;
 pub mod kernels;
 pub mod merge;
+mod pinning;
+pub mod preflight;
 pub mod shards;
 pub mod test;
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::boot::qemu::AccelChoice;
-use crate::commands::{kernels, write_report, DEFAULT_WORKDIR};
+use crate::commands::{pinning, write_report, DEFAULT_WORKDIR};
 use crate::escape;
 use crate::kernel::{KernelCache, Mirror};
 use crate::manifest::{self, suite::Suite};
@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub artifact_version: Option<String>,
     /// `--modules`: loaded in every guest first.
     pub modules: Vec<String>,
+    /// `--predict-only`: the preflight alone, no QEMU.
+    pub predict_only: bool,
 }
 
 impl RunOptions {
@@ -76,6 +78,18 @@ pub struct Interrupted {
 /// is done, the report is written whole.
 pub async fn run(spec: CheckSpec, options: RunOptions) -> anyhow::Result<u8> {
     let cache = KernelCache::new(options.cache_dir.clone());
+    if options.predict_only {
+        return tokio::task::spawn_blocking(move || {
+            crate::commands::preflight::predict_only(
+                &spec,
+                options.matrix.as_deref(),
+                options.locked,
+                &cache,
+                Some(&options.out),
+            )
+        })
+        .await?;
+    }
     tokio::select! {
         code = check_and_report(spec, options, &cache) => code,
         signal = interrupted() => {
@@ -114,7 +128,7 @@ async fn check_and_report(
     // Pinning may download (a source first seen): off the async workers.
     let (arg, locked, cache) = (options.matrix.clone(), options.locked, cache.clone());
     let mut matrix = tokio::task::spawn_blocking(move || {
-        kernels::prepare_matrix(arg.as_deref(), locked, &cache)
+        pinning::prepare_matrix(arg.as_deref(), locked, &cache)
     })
     .await??;
     for warning in manifest::require_profiles(&mut matrix, &check.required_profiles) {

@@ -8,9 +8,12 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::report::prediction::{MinKernel, MinKernelChange};
 use crate::report::Report;
 pub use crate::results::compare::Change;
-use crate::results::compare::{kernel_diffs, KernelDiff, KernelVerdict, State, Verdicts};
+use crate::results::compare::{
+    kernel_diffs, min_kernel_changes, min_kernels, KernelDiff, KernelVerdict, State, Verdicts,
+};
 
 const OPEN: &str = "<!-- bpfcompat:results ";
 const CLOSE: &str = " -->";
@@ -26,6 +29,9 @@ pub struct Results {
     /// The kernels that were not required.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     optional: Vec<String>,
+    /// Each object's minimum upstream kernel (`MAJOR.MINOR`), by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    min_kernels: BTreeMap<String, String>,
 }
 
 const VERSION: u32 = 2;
@@ -61,6 +67,10 @@ impl Results {
                 .iter()
                 .filter(|k| !k.required)
                 .map(|k| k.id.clone())
+                .collect(),
+            min_kernels: min_kernels(report)
+                .into_iter()
+                .map(|(object, m)| (object, m.version))
                 .collect(),
         }
     }
@@ -140,6 +150,23 @@ pub fn compare(report: &Report, base: &Results) -> Vec<KernelDiff> {
     kernel_diffs(&base, &Verdicts::of(report))
 }
 
+/// The objects of `report` whose minimum kernel moved from `base`'s (the
+/// base carries versions only, so a lowering names no reason).
+pub fn compare_min_kernels(report: &Report, base: &Results) -> Vec<MinKernelChange> {
+    let base = base
+        .min_kernels
+        .iter()
+        .map(|(object, version)| {
+            let m = MinKernel {
+                version: version.clone(),
+                because: Vec::new(),
+            };
+            (object.clone(), m)
+        })
+        .collect();
+    min_kernel_changes(&base, &min_kernels(report))
+}
+
 /// What the comparison with the base branch came to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Baseline {
@@ -153,6 +180,7 @@ pub enum Baseline {
     Compared {
         base_sha: String,
         changes: Vec<KernelDiff>,
+        min_kernel: Vec<MinKernelChange>,
     },
 }
 
@@ -185,6 +213,14 @@ impl Baseline {
         }
     }
 
+    /// The objects whose minimum kernel moved; none without a base.
+    pub fn min_kernel(&self) -> &[MinKernelChange] {
+        match self {
+            Baseline::Compared { min_kernel, .. } => min_kernel,
+            _ => &[],
+        }
+    }
+
     fn with(&self, change: Change) -> impl Iterator<Item = &str> {
         self.kernels()
             .iter()
@@ -205,6 +241,7 @@ mod tests {
                 .map(|(k, s)| (k.to_string(), s.to_string()))
                 .collect(),
             optional: optional.iter().map(|k| k.to_string()).collect(),
+            min_kernels: BTreeMap::new(),
         }
     }
 

@@ -112,7 +112,9 @@ pub fn publish(args: &PublishOptions) -> anyhow::Result<u8> {
         &report,
     );
     let regressions = baseline.count(Change::Regressed);
-    let exit_code = args.fail_on.exit_code(&report, baseline.kernels());
+    let exit_code = args
+        .fail_on
+        .exit_code(&report, baseline.kernels(), baseline.min_kernel());
     // Another run's console logs are on another machine; a path its report
     // names is nothing to read here.
     if !untrusted {
@@ -232,6 +234,7 @@ fn baseline(
             Some(base) => Baseline::Compared {
                 base_sha: pr.base_sha.clone(),
                 changes: compare::compare(report, &base),
+                min_kernel: compare::compare_min_kernels(report, &base),
             },
             None => missing(MissingBase::NoCheckRun),
         },

@@ -105,7 +105,17 @@ impl<'a> View<'a> {
             .collect();
         let mut blocks = self.table_blocks();
         blocks.extend(self.failure_blocks());
+        blocks.push(self.preflight_block());
         self.fit(&head, &blocks, &self.footer(), cap)
+    }
+
+    /// The preflight's agreement, wrong predictions and minimum kernels.
+    fn preflight_block(&self) -> String {
+        let p = Value::from_serialize(markdown::preflight(&self.report));
+        format!(
+            "\n{}\n",
+            self.call("report_parts", "preflight", &[p]).trim_end()
+        )
     }
 
     /// `head` (short, always kept), then as many `blocks` as fit in order,
@@ -158,6 +168,7 @@ impl<'a> View<'a> {
                 new => b.count(Change::Added),
                 removed => b.count(Change::Removed),
                 unchanged => b.count(Change::Unchanged),
+                min_kernel => Value::from_serialize(b.min_kernel()),
             },
         };
         self.call("github", "baseline", &[ctx, Value::from(self.check_name)])
@@ -291,6 +302,17 @@ mod tests {
                     head: None,
                 })
                 .collect(),
+            min_kernel: vec![crate::report::prediction::MinKernelChange {
+                object: reports::HOSTILE.to_owned(),
+                base: "5.8".to_owned(),
+                head: "5.17".to_owned(),
+                raised: true,
+                because: vec![crate::report::prediction::Requirement {
+                    what: reports::HOSTILE.to_owned(),
+                    since: "5.17".to_owned(),
+                    programs: vec![reports::HOSTILE.to_owned()],
+                }],
+            }],
         };
         let name = reports::HOSTILE;
         let view = View::new(

@@ -51,6 +51,8 @@ mod tests {
             insns: 2,
             helpers: vec![],
             kfuncs: vec![],
+            attach_type: None,
+            attach_target: None,
         }
     }
 
@@ -113,6 +115,8 @@ mod tests {
             extern_vars: vec![],
             btf: true,
             core_relocations: 0,
+            core: Vec::new(),
+            btf_kinds: Vec::new(),
             needs_kernel_btf: false,
             warnings: vec![],
         }

@@ -1,6 +1,35 @@
 //! Copies of libbpf's own tables (libbpf 1.7): map and program type names
-//! by id, and what program type each section name means. Kept in step with the
-//! vendored libbpf the agent links.
+//! by id, and what program type, attach type and attach target each section
+//! name means. Kept in step with the vendored libbpf the agent links.
+
+use crate::report::inspection::AttachTarget;
+
+/// The UAPI's map flags by bit (`BPF_F_NO_PREALLOC` is bit 0), as
+/// `include/uapi/linux/bpf.h` names them.
+pub const MAP_FLAGS: [&str; 19] = [
+    "BPF_F_NO_PREALLOC",
+    "BPF_F_NO_COMMON_LRU",
+    "BPF_F_NUMA_NODE",
+    "BPF_F_RDONLY",
+    "BPF_F_WRONLY",
+    "BPF_F_STACK_BUILD_ID",
+    "BPF_F_ZERO_SEED",
+    "BPF_F_RDONLY_PROG",
+    "BPF_F_WRONLY_PROG",
+    "BPF_F_CLONE",
+    "BPF_F_MMAPABLE",
+    "BPF_F_PRESERVE_ELEMS",
+    "BPF_F_INNER_MAP",
+    "BPF_F_LINK",
+    "BPF_F_PATH_FD",
+    "BPF_F_VTYPE_BTF_OBJ_FD",
+    "BPF_F_TOKEN_FD",
+    "BPF_F_SEGV_ON_FAULT",
+    "BPF_F_NO_USER_CONV",
+];
+
+/// A struct_ops map that registers through a link.
+pub const BPF_F_LINK: u32 = 1 << 13;
 
 /// libbpf's map type names, by id.
 const MAP_TYPES: [&str; 34] = [
@@ -200,16 +229,106 @@ const SECTIONS: &[(&str, &str, bool)] = &[
 pub fn section_prog_type(section: &str) -> Option<(&'static str, bool)> {
     SECTIONS
         .iter()
-        .filter(|(prefix, _, _)| {
-            if prefix.ends_with('/') {
-                section.starts_with(prefix) && section.len() > prefix.len()
-            } else {
-                section == *prefix
-                    || section
-                        .strip_prefix(prefix)
-                        .is_some_and(|rest| rest.starts_with('/'))
-            }
-        })
+        .filter(|(prefix, _, _)| prefix_matches(prefix, section))
         .max_by_key(|(prefix, _, _)| prefix.len())
         .map(|(_, t, btf)| (*t, *btf))
+}
+
+/// Whether a [`SECTIONS`]-style prefix matches a section name.
+fn prefix_matches(prefix: &str, section: &str) -> bool {
+    if prefix.ends_with('/') {
+        section.starts_with(prefix) && section.len() > prefix.len()
+    } else {
+        section == prefix
+            || section
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('/'))
+    }
+}
+
+/// Section prefix -> the attach type libbpf loads the program with, for
+/// sections whose attach type came later than their program type (the
+/// `BPF_*` name, lowercase, as `enum bpf_attach_type` has it).
+const ATTACH_TYPES: &[(&str, &str)] = &[
+    ("cgroup/connect_unix", "cgroup_unix_connect"),
+    ("cgroup/sendmsg_unix", "cgroup_unix_sendmsg"),
+    ("cgroup/recvmsg_unix", "cgroup_unix_recvmsg"),
+    ("cgroup/getpeername_unix", "cgroup_unix_getpeername"),
+    ("cgroup/getsockname_unix", "cgroup_unix_getsockname"),
+    ("cgroup/getpeername4", "cgroup_inet4_getpeername"),
+    ("cgroup/getpeername6", "cgroup_inet6_getpeername"),
+    ("cgroup/getsockname4", "cgroup_inet4_getsockname"),
+    ("cgroup/getsockname6", "cgroup_inet6_getsockname"),
+    ("cgroup/recvmsg4", "cgroup_udp4_recvmsg"),
+    ("cgroup/recvmsg6", "cgroup_udp6_recvmsg"),
+    ("cgroup/sock_release", "cgroup_inet_sock_release"),
+    ("cgroup/getsockopt", "cgroup_getsockopt"),
+    ("cgroup/setsockopt", "cgroup_setsockopt"),
+    ("cgroup/sysctl", "cgroup_sysctl"),
+    ("kprobe.multi/", "trace_kprobe_multi"),
+    ("kretprobe.multi/", "trace_kprobe_multi"),
+    ("kprobe.session/", "trace_kprobe_session"),
+    ("uprobe.multi", "trace_uprobe_multi"),
+    ("uretprobe.multi", "trace_uprobe_multi"),
+    ("uprobe.session", "trace_uprobe_session"),
+    ("tcx/ingress", "tcx_ingress"),
+    ("tcx/egress", "tcx_egress"),
+    ("netkit/primary", "netkit_primary"),
+    ("netkit/peer", "netkit_peer"),
+    ("netfilter", "netfilter"),
+    ("fmod_ret", "modify_return"),
+    ("fmod_ret.s", "modify_return"),
+    ("lsm", "lsm_mac"),
+    ("lsm.s", "lsm_mac"),
+    ("lsm_cgroup", "lsm_cgroup"),
+    ("iter/", "trace_iter"),
+    ("iter.s/", "trace_iter"),
+    ("sk_lookup", "sk_lookup"),
+    ("xdp.frags", "xdp"),
+];
+
+/// The attach type a section implies, from [`ATTACH_TYPES`].
+pub fn section_attach_type(section: &str) -> Option<&'static str> {
+    ATTACH_TYPES
+        .iter()
+        .filter(|(prefix, _)| prefix_matches(prefix, section))
+        .max_by_key(|(prefix, _)| prefix.len())
+        .map(|(_, t)| *t)
+}
+
+/// Section prefix -> the kind of target a kernel's BTF lists.
+const TARGET_KINDS: &[(&str, &str)] = &[
+    ("fentry/", "fentry"),
+    ("fexit/", "fentry"),
+    ("fmod_ret/", "fentry"),
+    ("fentry.s/", "fentry"),
+    ("fexit.s/", "fentry"),
+    ("fmod_ret.s/", "fentry"),
+    ("lsm/", "lsm"),
+    ("lsm.s/", "lsm"),
+    ("lsm_cgroup/", "lsm"),
+    ("tp_btf/", "tp_btf"),
+    ("iter/", "iter"),
+    ("iter.s/", "iter"),
+    ("kprobe/", "kprobe"),
+    ("kretprobe/", "kprobe"),
+];
+
+/// What the section names as its attach target, for the kinds a kernel's
+/// BTF can be asked about: `fentry/tcp_v4_connect` is the fentry target
+/// `tcp_v4_connect`; `kprobe/vfs_read+0x10` the kprobe target `vfs_read`.
+pub fn section_attach_target(section: &str) -> Option<AttachTarget> {
+    let (prefix, kind) = TARGET_KINDS
+        .iter()
+        .filter(|(prefix, _)| prefix_matches(prefix, section))
+        .max_by_key(|(prefix, _)| prefix.len())?;
+    let name = section[prefix.len()..].split('+').next()?;
+    let plain = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+    plain.then(|| AttachTarget {
+        kind: (*kind).to_owned(),
+        name: name.to_owned(),
+    })
 }

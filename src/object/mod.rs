@@ -9,6 +9,7 @@
 //! CO-RE relocations.
 
 mod btf;
+mod core;
 mod elf;
 
 pub use elf::machine_name;
@@ -25,7 +26,10 @@ use sha2::{Digest, Sha256};
 use crate::report::inspection::{HelperUse, ObjectSummary, ProgramSummary};
 pub use elf::without_dwarf;
 use elf::{Externs, Malformed, Sections};
-pub use libbpf::{map_type_id, map_type_name, prog_type_id, prog_type_names, section_prog_type};
+pub use libbpf::{
+    map_type_id, map_type_name, prog_type_id, prog_type_names, section_attach_target,
+    section_attach_type, section_prog_type, MAP_FLAGS,
+};
 
 /// Larger than any real BPF object by two orders of magnitude; rejected
 /// from the file size alone, without reading it.
@@ -117,23 +121,8 @@ pub fn inspect_bytes(path: &Path, data: &[u8]) -> Result<ObjectSummary, InvalidO
         externs.vars.remove(k);
     }
     let mut warnings = std::mem::take(&mut sections.warnings);
-    let (maps, mut globals) = match &sections.btf {
-        Some(b) => btf::Btf::parse(b, little)
-            .and_then(|btf| Ok((btf.maps()?, btf.globals()?)))
-            .unwrap_or_else(|why| {
-                warnings.push(format!(".BTF: {why}"));
-                (Vec::new(), Vec::new())
-            }),
-        None => (Vec::new(), Vec::new()),
-    };
-    elf::place_globals(&file, &mut globals);
-    let core_relocations = match &sections.btf_ext {
-        Some(e) => btf::core_relo_count(e, little).unwrap_or_else(|why| {
-            warnings.push(format!(".BTF.ext: {why}"));
-            0
-        }),
-        None => 0,
-    };
+    let facts = BtfFacts::read(&file, &sections, little, &mut warnings);
+    let (maps, core_relocations) = (facts.maps, facts.core_count);
     let needs_kernel_btf = programs.iter().any(|p| p.needs_kernel_btf)
         || core_relocations > 0
         || !users.kfuncs.is_empty()
@@ -147,15 +136,104 @@ pub fn inspect_bytes(path: &Path, data: &[u8]) -> Result<ObjectSummary, InvalidO
         license: sections.license,
         programs,
         maps,
-        globals,
+        globals: facts.globals,
         helpers: users.helper_uses(),
         kfuncs: users.kfuncs.into_iter().collect(),
         extern_vars: externs.vars.into_iter().collect(),
         btf: sections.btf.is_some(),
         core_relocations,
+        core: facts.core,
+        btf_kinds: facts.btf_kinds,
         needs_kernel_btf,
         warnings,
     })
+}
+
+/// What the object's `.BTF` and `.BTF.ext` say; what cannot be read is a
+/// warning, and empty.
+#[derive(Default)]
+struct BtfFacts {
+    maps: Vec<crate::report::inspection::MapSummary>,
+    globals: Vec<crate::report::inspection::GlobalVar>,
+    btf_kinds: Vec<String>,
+    core_count: u64,
+    core: Vec<crate::report::inspection::CoreRelocation>,
+}
+
+impl BtfFacts {
+    fn read(
+        file: &object::File<'_>,
+        sections: &Sections,
+        little: bool,
+        warnings: &mut Vec<String>,
+    ) -> BtfFacts {
+        let Some(bytes) = &sections.btf else {
+            return BtfFacts::default();
+        };
+        let btf = match crate::btf::Btf::parse(bytes, little) {
+            Ok(btf) => btf,
+            Err(why) => {
+                warnings.push(format!(".BTF: {why}"));
+                return BtfFacts::default();
+            }
+        };
+        let mut facts = match (btf.maps(), btf.globals()) {
+            (Ok(maps), Ok(mut globals)) => {
+                elf::place_globals(file, &mut globals);
+                BtfFacts {
+                    maps,
+                    globals,
+                    ..BtfFacts::default()
+                }
+            }
+            (Err(why), _) | (_, Err(why)) => {
+                warnings.push(format!(".BTF: {why}"));
+                BtfFacts::default()
+            }
+        };
+        facts.btf_kinds = btf.newer_kinds();
+        if let Some(ext) = &sections.btf_ext {
+            match core::records(ext, &btf, little) {
+                Ok(records) => {
+                    facts.core_count = records.len() as u64;
+                    facts.core = core_by_program(file, sections, records);
+                }
+                Err(why) => warnings.push(format!(".BTF.ext: {why}")),
+            }
+        }
+        facts
+    }
+}
+
+/// Each relocation once per program, the program found from where the
+/// instruction it patches is; guards marked.
+fn core_by_program(
+    file: &object::File<'_>,
+    sections: &Sections,
+    records: Vec<core::Record>,
+) -> Vec<crate::report::inspection::CoreRelocation> {
+    let functions = elf::global_functions(file);
+    let mut out: Vec<_> = records
+        .into_iter()
+        .map(|mut r| {
+            let idx = sections
+                .programs
+                .iter()
+                .find(|(_, n)| *n == r.section)
+                .map(|(i, _)| *i);
+            let off = u64::from(r.insn_off);
+            r.relocation.program = functions
+                .iter()
+                .filter(|f| Some(f.section) == idx)
+                .find(|f| f.address <= off && (off < f.address + f.size || f.size == 0))
+                .map_or_else(|| r.section.clone(), |f| f.name.clone());
+            r.relocation
+        })
+        .collect();
+    core::mark_guarded(&mut out);
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Who calls what, across the object.
@@ -230,6 +308,8 @@ fn programs(
             programs.push(ProgramSummary {
                 name: f.name.clone(),
                 section: section.clone(),
+                attach_type: section_attach_type(section).map(str::to_owned),
+                attach_target: section_attach_target(section),
                 prog_type: prog_type.clone(),
                 needs_kernel_btf: needs_btf,
                 insns: (end - f.address) / 8,
@@ -585,6 +665,81 @@ mod tests {
         let s = obj("arena").unwrap();
         assert!(s.maps[0].map_flags.is_some_and(|f| f & (1 << 10) != 0));
         assert!(s.maps[0].left_to_loader.is_empty());
+    }
+
+    #[test]
+    fn core_relocations_are_named_with_their_guards() {
+        let Some(s) = obj("core_state_guarded") else {
+            return;
+        };
+        let named: Vec<(&str, &str, Option<&str>, bool)> = s
+            .core
+            .iter()
+            .map(|r| {
+                (
+                    r.kind.as_str(),
+                    r.type_name.as_str(),
+                    r.member.as_deref(),
+                    r.guarded,
+                )
+            })
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("byte_off", "task_struct", Some("__state"), true),
+                ("byte_off", "task_struct", Some("state"), true),
+                ("field_exists", "task_struct", Some("__state"), true),
+            ]
+        );
+        assert!(s.core.iter().all(|r| r.program == "read_state_guarded"));
+        let Some(s) = obj("core_state_unguarded") else {
+            return;
+        };
+        assert_eq!(s.core.len(), 1);
+        assert_eq!(s.core[0].member.as_deref(), Some("__state"));
+        assert!(!s.core[0].guarded);
+        // The architecture's own registers: x86's pt_regs.di.
+        let s = obj("pt_regs_core").unwrap();
+        assert_eq!(s.core[0].type_name, "pt_regs");
+        assert_eq!(s.core[0].member.as_deref(), Some("di"));
+    }
+
+    #[test]
+    fn attach_types_and_targets_come_from_the_section() {
+        assert_eq!(
+            section_attach_type("cgroup/connect_unix"),
+            Some("cgroup_unix_connect")
+        );
+        assert_eq!(section_attach_type("cgroup/connect4"), None);
+        assert_eq!(section_attach_type("tcx/ingress"), Some("tcx_ingress"));
+        assert_eq!(
+            section_attach_type("kprobe.multi/vfs_*"),
+            Some("trace_kprobe_multi")
+        );
+        assert_eq!(section_attach_type("fmod_ret/x"), Some("modify_return"));
+        let target = |s: &str| section_attach_target(s).map(|t| (t.kind, t.name));
+        assert_eq!(
+            target("fentry/tcp_v4_connect"),
+            Some(("fentry".into(), "tcp_v4_connect".into()))
+        );
+        assert_eq!(target("fexit.s/x"), Some(("fentry".into(), "x".into())));
+        assert_eq!(
+            target("kprobe/vfs_read+0x10"),
+            Some(("kprobe".into(), "vfs_read".into()))
+        );
+        assert_eq!(
+            target("lsm/file_open"),
+            Some(("lsm".into(), "file_open".into()))
+        );
+        assert_eq!(
+            target("tp_btf/sched_switch"),
+            Some(("tp_btf".into(), "sched_switch".into()))
+        );
+        // Patterns, bare sections and a syscall's arch-specific name: none.
+        assert_eq!(target("kprobe.multi/vfs_*"), None);
+        assert_eq!(target("fentry"), None);
+        assert_eq!(target("ksyscall/openat"), None);
     }
 
     #[test]

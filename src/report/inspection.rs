@@ -31,6 +31,15 @@ pub struct ObjectSummary {
     pub btf: bool,
     /// Number of CO-RE relocations in `.BTF.ext`.
     pub core_relocations: u64,
+    /// What those relocations reach, each once per program. Absent in
+    /// reports written before bpfcompat read them.
+    #[serde(default)]
+    pub core: Vec<CoreRelocation>,
+    /// BTF kinds the object's BTF uses that older kernels do not know
+    /// (`float`, `decl_tag`, `type_tag`, `enum64`): libbpf rewrites them
+    /// for such kernels, so they never block a load.
+    #[serde(default)]
+    pub btf_kinds: Vec<String>,
     /// Some program, a CO-RE relocation, a kfunc or a struct_ops map needs
     /// the kernel's BTF.
     pub needs_kernel_btf: bool,
@@ -51,6 +60,43 @@ pub struct ProgramSummary {
     pub insns: u64,
     pub helpers: Vec<u32>,
     pub kfuncs: Vec<String>,
+    /// The attach type libbpf loads it with, when the section implies one
+    /// a kernel may lack (`cgroup_unix_connect`, `trace_kprobe_multi`,
+    /// `tcx_ingress`, ...): the `BPF_*` name, lowercase.
+    #[serde(default)]
+    pub attach_type: Option<String>,
+    /// The kernel function or event the section names, for the kinds whose
+    /// target a kernel's BTF lists.
+    #[serde(default)]
+    pub attach_target: Option<AttachTarget>,
+}
+
+/// What a program attaches to, looked up in the kernel's BTF.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AttachTarget {
+    /// `fentry` (also fexit, fmod_ret), `lsm`, `tp_btf`, `iter`, `kprobe`.
+    pub kind: String,
+    pub name: String,
+}
+
+/// One thing a CO-RE relocation needs from the kernel's BTF.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CoreRelocation {
+    /// The program (or `.text`) whose code holds it.
+    pub program: String,
+    /// libbpf's name of the relocation kind: `byte_off`, `field_exists`,
+    /// `enumval_value`, `type_size`, ...
+    pub kind: String,
+    /// The BTF kind of the root type: `struct`, `union`, `enum`, `typedef`, ...
+    pub type_kind: String,
+    /// Without a `___flavour` suffix, as CO-RE matches it.
+    pub type_name: String,
+    /// The field path (`se.vruntime`) or the enumerator (`BPF_FUNC_loop`).
+    pub member: Option<String>,
+    /// An existence check itself, or in a program that also asks whether
+    /// this type (or a member of it) exists: the loader's choice between
+    /// old and new layouts. A guarded relocation never blocks a load.
+    pub guarded: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

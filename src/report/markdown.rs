@@ -34,8 +34,17 @@ pub fn environment() -> Environment<'static> {
     env.add_filter("codeblock", |t: String| escape::code_block(&t));
     env.add_filter("secs", |ms: u64| format!("{:.1} s", ms as f64 / 1000.0));
     env.add_filter("verdict", |status: String| verdict(&status).to_owned());
+    env.add_function(
+        "min_kernel_sentence",
+        |m: ViaDeserialize<crate::report::prediction::MinKernelChange>| {
+            m.sentence(|t| escape::code_span(t, NAME_CHARS))
+        },
+    );
     env.add_function("object_matrix", |r: ViaDeserialize<Report>| {
         Value::from_serialize(object_matrix(&r))
+    });
+    env.add_function("preflight_of", |r: ViaDeserialize<Report>| {
+        Value::from_serialize(preflight(&r))
     });
     env.add_function("contract_matrix", |r: ViaDeserialize<Report>| {
         Value::from_serialize(contract_matrix(&r))
@@ -112,14 +121,99 @@ fn object_matrix(report: &Report) -> Vec<ObjectRow> {
                     Some(c) if c.status == CheckStatus::Pass => "✅ ⚠️ warning".to_owned(),
                     Some(c) if c.status == CheckStatus::Partial => "◐ partial".to_owned(),
                     Some(c) => format!(
-                        "❌ {}",
-                        c.classification.as_ref().map_or("", |cl| cl.code.as_str())
+                        "❌ {}{}",
+                        c.classification.as_ref().map_or("", |cl| cl.code.as_str()),
+                        if predicted_blocked(c) {
+                            " · predicted"
+                        } else {
+                            ""
+                        }
                     ),
                     None => "⚠️".to_owned(),
+                })
+                .zip(report.targets.iter().map(|t| t.checks.get(i)))
+                .map(|(cell, c)| match c {
+                    Some(c) if c.status != CheckStatus::Fail && predicted_blocked(c) => {
+                        format!("{cell} ‼️ predicted blocked")
+                    }
+                    _ => cell,
                 })
                 .collect(),
         })
         .collect()
+}
+
+fn predicted_blocked(c: &Check) -> bool {
+    c.prediction
+        .as_ref()
+        .is_some_and(|p| p.verdict == crate::report::prediction::Predicted::Blocked)
+}
+
+/// The preflight's part of a report: how its predictions agreed with the
+/// verdicts, the cells predicted blocked that did not fail (a prediction
+/// bug, listed), and each object's minimum kernel.
+#[derive(serde::Serialize, Default)]
+pub struct Preflight {
+    pub agreement: Option<crate::report::prediction::Agreement>,
+    /// Of the failing cells, the percentage that had a predicted reason.
+    pub explained_pct: Option<u64>,
+    pub false_blocks: Vec<FalseBlock>,
+    pub min_kernels: Vec<MinKernelRow>,
+}
+
+#[derive(serde::Serialize)]
+pub struct FalseBlock {
+    pub object: String,
+    pub kernel: String,
+    pub reasons: Vec<String>,
+}
+
+#[derive(serde::Serialize)]
+pub struct MinKernelRow {
+    pub object: String,
+    pub version: String,
+    pub because: String,
+}
+
+pub fn preflight(report: &Report) -> Preflight {
+    let agreement = report.summary.prediction.clone();
+    let explained_pct = agreement.as_ref().and_then(|a| {
+        let failing = a.blocked_and_failed + a.failed_unpredicted;
+        (failing > 0).then(|| (100 * a.blocked_and_failed / failing) as u64)
+    });
+    let false_blocks = report
+        .targets
+        .iter()
+        .flat_map(|t| t.checks.iter().map(move |c| (t, c)))
+        .filter(|(_, c)| c.status != CheckStatus::Fail && predicted_blocked(c))
+        .map(|(t, c)| FalseBlock {
+            object: row_name(c),
+            kernel: t.id.clone(),
+            reasons: c
+                .prediction
+                .iter()
+                .flat_map(|p| &p.obstacles)
+                .map(|o| o.reason.clone())
+                .collect(),
+        })
+        .collect();
+    let min_kernels = checks_of_run(report)
+        .iter()
+        .filter_map(|c| {
+            let m = c.artifact.min_kernel.as_ref()?;
+            Some(MinKernelRow {
+                object: row_name(c),
+                version: m.version.clone(),
+                because: m.reasons().unwrap_or_default(),
+            })
+        })
+        .collect();
+    Preflight {
+        agreement,
+        explained_pct,
+        false_blocks,
+        min_kernels,
+    }
 }
 
 /// What the loader contract set and chose, per kernel: a row per variant
@@ -250,9 +344,11 @@ mod tests {
         assert!(md.contains("@\u{200b}octocat"), "{md}");
         assert!(md.contains("\\|\\*\\_\\[l\\]"), "{md}");
         // Three kernels in the table, two objects in the objects table, a
-        // variant group and a fixup in the loader contract's.
+        // variant group and a fixup in the loader contract's, two minimum
+        // kernels in the preflight's.
         let rows = md.lines().filter(|l| l.starts_with("| \\|")).count();
-        assert_eq!(rows, 7, "{md}");
+        assert_eq!(rows, 9, "{md}");
+        assert!(md.contains("predicted blocked but did not fail"), "{md}");
         assert!(md.contains("#### Loader contract"), "{md}");
     }
 

@@ -7,6 +7,7 @@
 pub mod inspection;
 pub mod limits;
 pub mod markdown;
+pub mod prediction;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -135,6 +136,10 @@ pub struct Summary {
     pub infra_errors: usize,
     pub required_failed: usize,
     pub exit_code: i32,
+    /// How the preflight's predictions compared with the verdicts; absent
+    /// when nothing was predicted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<prediction::Agreement>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -316,6 +321,10 @@ pub struct Check {
     pub artifact: CheckArtifact,
     pub validation: Validation,
     pub functional: Functional,
+    /// What the preflight predicted for this object on this kernel before
+    /// booting; absent for commands and kernels whose BTF could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<prediction::Prediction>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -348,6 +357,10 @@ pub struct CheckArtifact {
     /// What the host read from the object before booting anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inspection: Option<ObjectSummary>,
+    /// The oldest upstream kernel with everything the object needs, from
+    /// its inspection and the upstream release table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_kernel: Option<prediction::MinKernel>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -424,8 +437,30 @@ impl Summary {
             infra_errors: count(TargetStatus::InfraError),
             required_failed: required(TargetStatus::Fail),
             exit_code,
+            prediction: agreement(targets),
         }
     }
+}
+
+/// The agreement over every object check of `targets` that has a
+/// prediction; `None` when none has.
+fn agreement(targets: &[Target]) -> Option<prediction::Agreement> {
+    use prediction::Predicted;
+    let mut a = prediction::Agreement::default();
+    let mut any = false;
+    for c in targets.iter().flat_map(|t| &t.checks) {
+        let Some(p) = &c.prediction else { continue };
+        any = true;
+        let failed = c.status == CheckStatus::Fail;
+        let slot = match (p.verdict, failed) {
+            (Predicted::Blocked, true) => &mut a.blocked_and_failed,
+            (Predicted::Blocked, false) => &mut a.blocked_but_passed,
+            (Predicted::NoKnownObstacle, true) => &mut a.failed_unpredicted,
+            (Predicted::NoKnownObstacle, false) => &mut a.clear_and_passed,
+        };
+        *slot += 1;
+    }
+    any.then_some(a)
 }
 
 /// Writes `contents` so that `path` is either its old self or complete: a

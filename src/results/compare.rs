@@ -2,7 +2,7 @@
 //! files, or two versions of an artifact looked up in the history — and
 //! whether that should fail CI.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use minijinja::context;
@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::escape;
+use crate::predict::Version;
+use crate::report::prediction::{MinKernel, MinKernelChange};
 use crate::report::{
     self, ArtifactIdentity, ClassCode, MatrixRef, ReadError, Report, Summary, Target, TargetStatus,
 };
@@ -34,6 +36,8 @@ pub enum FailOn {
     Regression,
     /// 2 when any kernel is not `unchanged`.
     AnyChange,
+    /// 2 when an object's minimum upstream kernel went up.
+    MinKernelRaised,
     /// 0 whatever happened: report only.
     Never,
 }
@@ -153,6 +157,46 @@ pub struct Diff {
     pub counts: Counts,
     /// The head's kernels in its order, then those only the base had.
     pub kernels: Vec<KernelDiff>,
+    /// The objects whose minimum upstream kernel moved.
+    pub min_kernel: Vec<MinKernelChange>,
+}
+
+/// Each object's minimum kernel in a run, by artifact name, with why.
+pub fn min_kernels(report: &Report) -> BTreeMap<String, MinKernel> {
+    report
+        .targets
+        .iter()
+        .flat_map(|t| &t.checks)
+        .filter_map(|c| Some((c.artifact.name.clone(), c.artifact.min_kernel.clone()?)))
+        .collect()
+}
+
+/// The one rule for a minimum kernel's move: by release order, the
+/// requirements that make the difference named.
+pub fn min_kernel_changes(
+    base: &BTreeMap<String, MinKernel>,
+    head: &BTreeMap<String, MinKernel>,
+) -> Vec<MinKernelChange> {
+    head.iter()
+        .filter_map(|(object, h)| {
+            let b = base.get(object)?;
+            let (bv, hv) = (Version::parse(&b.version)?, Version::parse(&h.version)?);
+            let raised = hv > bv;
+            let (newer, floor) = if raised { (h, bv) } else { (b, hv) };
+            (hv != bv).then(|| MinKernelChange {
+                object: object.clone(),
+                base: b.version.clone(),
+                head: h.version.clone(),
+                raised,
+                because: newer
+                    .because
+                    .iter()
+                    .filter(|r| Version::parse(&r.since).is_some_and(|v| v > floor))
+                    .cloned()
+                    .collect(),
+            })
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -282,7 +326,12 @@ pub fn kernel_diffs(base: &Verdicts, head: &Verdicts) -> Vec<KernelDiff> {
 impl FailOn {
     /// The gate's exit code for `head`, given its kernels' changes against a
     /// base (none when there is no base to compare with).
-    pub fn exit_code(self, head: &Report, kernels: &[KernelDiff]) -> u8 {
+    pub fn exit_code(
+        self,
+        head: &Report,
+        kernels: &[KernelDiff],
+        min_kernel: &[MinKernelChange],
+    ) -> u8 {
         let own = u8::try_from(head.summary.exit_code).unwrap_or(1);
         let any = |status| head.targets.iter().any(|t| t.status == status);
         let fail = match self {
@@ -295,6 +344,7 @@ impl FailOn {
                 .iter()
                 .any(|k| k.change == Change::Regressed && k.required),
             FailOn::AnyChange => kernels.iter().any(|k| k.change != Change::Unchanged),
+            FailOn::MinKernelRaised => min_kernel.iter().any(|m| m.raised),
             FailOn::Never => false,
         };
         if fail {
@@ -356,15 +406,17 @@ pub fn diff(
         });
     }
     let kernels = kernel_diffs(&Verdicts::of(b), &Verdicts::of(h));
+    let min_kernel = min_kernel_changes(&min_kernels(b), &min_kernels(h));
     Ok(Diff {
         schema: SCHEMA,
         base: Side::of(base),
         head: Side::of(head),
         matrix_changed,
         fail_on,
-        exit_code: fail_on.exit_code(h, &kernels),
+        exit_code: fail_on.exit_code(h, &kernels, &min_kernel),
         counts: Counts::of(&kernels),
         kernels,
+        min_kernel,
     })
 }
 
@@ -421,6 +473,11 @@ pub fn table(diff: &Diff) -> String {
             escape::plain_line(&diff.base.label),
             escape::plain_line(&diff.head.label)
         )
+        + &diff
+            .min_kernel
+            .iter()
+            .map(|m| format!("The head {}\n", m.sentence(escape::plain_line)))
+            .collect::<String>()
 }
 
 fn write(what: &'static str, path: &Path, contents: &str) -> Result<(), CompareError> {

@@ -17,6 +17,7 @@ use crate::kernel::ModuleWant;
 use crate::manifest::suite::Suite;
 use crate::manifest::{Manifest, ManifestError, RequiredProfile};
 use crate::object::{self, InvalidObject};
+use crate::predict::{Plan, Subject};
 use crate::report::{ArtifactIdentity, CheckArtifact, Mode};
 
 /// The user's loader command and what ships with it.
@@ -179,6 +180,7 @@ fn prepare_command(check: &CommandCheck) -> Result<Prepared, CheckError> {
             case: None,
             manifest: None,
             inspection: None,
+            min_kernel: None,
         });
     Ok(Prepared {
         mode: Mode::Command,
@@ -381,6 +383,7 @@ fn prepare_object(
         sha256: Some(summary.sha256.clone()),
         case: check.case.clone(),
         manifest: manifest.as_ref().map(|m| m.path().display().to_string()),
+        min_kernel: crate::predict::min_kernel(&summary, &Plan::of(&contract)),
         inspection: Some(summary),
     };
     let payload = ObjectPayload {
@@ -447,6 +450,7 @@ impl CheckArtifact {
             case: None,
             manifest: None,
             inspection: None,
+            min_kernel: None,
         })
     }
 }
@@ -490,6 +494,24 @@ fn command_identity(command: &str, bin: Option<&CheckArtifact>) -> ArtifactIdent
         id: format!("command://{name}@{}", &digest[..16]),
         name,
     }
+}
+
+/// What the preflight checks, artifact by artifact: each object with the
+/// alternatives its manifest gives.
+pub fn subjects(payload: &Payload, artifacts: &[CheckArtifact]) -> Vec<Option<Subject>> {
+    let Payload::Objects(objects) = payload else {
+        return artifacts.iter().map(|_| None).collect();
+    };
+    objects
+        .iter()
+        .zip(artifacts)
+        .map(|(o, a)| {
+            Some(Subject {
+                summary: a.inspection.clone()?,
+                plan: Plan::of(&o.contract),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -19,11 +19,13 @@ use crate::boot::qemu::{self, AccelChoice, BootRecord, BootSpec, Ending, Job, Qe
 use crate::boot::snapshot::{self, Lookup, SnapshotKey, Snapshots};
 use crate::kernel::{self, KernelCache, Mirror, ModuleWant, ResolvedKernel};
 use crate::matrix::{KernelSpec, Matrix};
+use crate::predict::{self, KernelSource, Subject};
 use crate::report::{
-    self, Accel, AccelUse, Check, CheckArtifact, ClassCode, Classification, JobChannel, KernelInfo,
-    MatrixRef, ModuleFacts, Report, Summary, Target, TargetStatus, Timing,
+    self, prediction::Prediction, Accel, AccelUse, Check, CheckArtifact, CheckStatus, ClassCode,
+    Classification, JobChannel, KernelInfo, MatrixRef, ModuleFacts, Report, Summary, Target,
+    TargetStatus, Timing,
 };
-use crate::run::check::Prepared;
+use crate::run::check::{self, Prepared};
 use crate::run::modules;
 use crate::run::verdict::{self, Expectation};
 use crate::term::progress::Progress;
@@ -117,7 +119,11 @@ pub async fn run(
         }
         let (payload, artifacts) = for_arch(check, arch)?;
         let guest = write_initramfs(&run_dir, &payload, arch)?;
-        platforms.insert(arch, Platform::new(qemu, guest, artifacts, check, settings));
+        let subjects = check::subjects(&payload, &artifacts);
+        platforms.insert(
+            arch,
+            Platform::new(qemu, guest, (artifacts, subjects), check, settings),
+        );
     }
     // sockaddr_un paths are limited to 108 bytes, so the result sockets live
     // in a short temporary directory rather than the run directory.
@@ -273,6 +279,9 @@ struct Platform {
     waiting: Option<Waiting>,
     /// What each check of these kernels' guests is, in request order.
     artifacts: Vec<CheckArtifact>,
+    /// What the preflight predicts for, artifact by artifact (`None` for
+    /// what is not an object).
+    subjects: Arc<Vec<Option<Subject>>>,
 }
 
 /// What restoring from snapshots needs: the wait-mode initramfs every
@@ -311,7 +320,7 @@ impl Platform {
     fn new(
         qemu: Qemu,
         guest: Guest,
-        artifacts: Vec<CheckArtifact>,
+        (artifacts, subjects): (Vec<CheckArtifact>, Vec<Option<Subject>>),
         check: &Prepared,
         settings: &Settings,
     ) -> Platform {
@@ -319,6 +328,7 @@ impl Platform {
             accel: std::sync::Mutex::new(qemu.accel.clone()),
             qemu,
             initrd: guest.initrd,
+            subjects: Arc::new(subjects),
             artifacts,
             waiting: settings.snapshots.then(|| Waiting {
                 kind: match check.payload {
@@ -503,6 +513,7 @@ impl Context {
     ) -> Result<(), Infra> {
         let kernel = self.fetch(index, spec).await?;
         target.kernel.sha256 = Some(kernel.sha256.clone());
+        let preflight = self.preflight(spec, &kernel);
         let kernel_dir = self.run_dir.join(&spec.id);
         std::fs::create_dir_all(&kernel_dir).map_err(|e| Infra {
             reason: format!("cannot create {}: {e}", kernel_dir.display()),
@@ -548,7 +559,34 @@ impl Context {
             record,
             &kernel_dir,
         );
+        if let Ok(predictions) = preflight.await {
+            lead_with_predictions(&mut target.checks, predictions);
+        }
         Ok(())
+    }
+
+    /// The preflight of this kernel's platform's objects, on a blocking
+    /// thread while the kernel boots. What keeps it from predicting is
+    /// said, and never fails the kernel.
+    fn preflight(
+        &self,
+        spec: &KernelSpec,
+        kernel: &ResolvedKernel,
+    ) -> tokio::task::JoinHandle<Vec<Option<Prediction>>> {
+        let subjects = self.platforms[&spec.arch].subjects.clone();
+        let (cache, kernel, id) = (self.cache.clone(), kernel.clone(), spec.id.clone());
+        let more_modules = spec.modules.source.is_some();
+        tokio::task::spawn_blocking(move || {
+            if subjects.iter().all(Option::is_none) {
+                return Vec::new();
+            }
+            let predicted = KernelSource::read(&cache, &kernel, more_modules)
+                .and_then(|k| Ok(predict::predict_all(&subjects, &k.facts()?)));
+            predicted.unwrap_or_else(|e| {
+                eprintln!("bpfcompat: {id}: no preflight: {e}");
+                Vec::new()
+            })
+        })
     }
 
     async fn fetch(&self, index: usize, spec: &KernelSpec) -> Result<ResolvedKernel, Infra> {
@@ -898,6 +936,20 @@ fn apply(target: &mut Target, mut v: verdict::Verdict, record: BootRecord, kerne
     target.classification = v.classification;
     target.checks = v.checks;
     target.timing_ms = v.timing;
+}
+
+/// Each check gets its prediction; a failure that was predicted leads its
+/// hint with the first obstacle found.
+fn lead_with_predictions(checks: &mut [Check], predictions: Vec<Option<Prediction>>) {
+    for (check, prediction) in checks.iter_mut().zip(predictions) {
+        let Some(p) = prediction else { continue };
+        if check.status == CheckStatus::Fail {
+            if let (Some(c), Some(first)) = (check.classification.as_mut(), p.obstacles.first()) {
+                c.hint = format!("Predicted before booting: {}. {}", first.reason, c.hint);
+            }
+        }
+        check.prediction = Some(p);
+    }
 }
 
 /// The objects' feature probes, once each, for the kernel's facts; each

@@ -196,6 +196,8 @@ mod tests {
             insns: 2,
             helpers: vec![],
             kfuncs: kfuncs.iter().map(|k| k.to_string()).collect(),
+            attach_type: None,
+            attach_target: None,
         }
     }
 
@@ -239,6 +241,8 @@ mod tests {
             extern_vars: vec![],
             btf: true,
             core_relocations: 0,
+            core: Vec::new(),
+            btf_kinds: Vec::new(),
             globals: Vec::new(),
             needs_kernel_btf: false,
             warnings: vec![],

@@ -327,6 +327,7 @@ fn command_check(cmd: CommandOutcome, expected_exit: i32, artifact: &CheckArtifa
         skipped: Vec::new(),
         warnings: Vec::new(),
         artifact: artifact.clone(),
+        prediction: None,
         validation: Validation {
             load_status: LoadStatus::Skipped,
             libbpf_log_file: None,
@@ -397,6 +398,7 @@ fn object_check(mut obj: ObjectOutcome, artifact: &CheckArtifact, facts: &BpfKer
         skipped,
         warnings,
         artifact: artifact.clone(),
+        prediction: None,
         validation: Validation {
             load_status,
             libbpf_log_file: None,
@@ -494,6 +496,7 @@ mod tests {
             case: None,
             manifest: None,
             inspection: None,
+            min_kernel: None,
         };
         judge(
             r,

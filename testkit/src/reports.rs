@@ -2,6 +2,9 @@
 //! Unit tests inside bpfcompat see another build of its types: they take
 //! the JSON forms (`*_json`) and deserialise them.
 
+use bpfcompat::report::prediction::{
+    MinKernel, Obstacle, ObstacleKind, Predicted, Prediction, Requirement,
+};
 use bpfcompat::report::*;
 use bpfcompat_proto::object::{
     AttachResult, Diagnosis, FailureClass, Fixup, MapOutcome, NotSelected, ObjectOutcome, Phase,
@@ -161,6 +164,27 @@ fn hostile_artifact(suffix: &str) -> CheckArtifact {
         case: Some(h(" case")),
         manifest: Some(h(" manifest")),
         inspection: None,
+        min_kernel: Some(MinKernel {
+            version: "5.17".to_owned(),
+            because: vec![Requirement {
+                what: h(" requirement"),
+                since: "5.17".to_owned(),
+                programs: vec![h(" program")],
+            }],
+        }),
+    }
+}
+
+/// A prediction whose reason carries the object's hostile names.
+fn hostile_prediction() -> Prediction {
+    Prediction {
+        verdict: Predicted::Blocked,
+        obstacles: vec![Obstacle {
+            kind: ObstacleKind::Helper,
+            program: Some(h(" program")),
+            reason: h(" obstacle"),
+        }],
+        basis: "btf".to_owned(),
     }
 }
 
@@ -185,6 +209,7 @@ fn hostile_object_check() -> Check {
         skipped: vec![h(" skipped")],
         warnings: vec![h(" warning")],
         artifact: hostile_artifact(".bpf.o"),
+        prediction: Some(hostile_prediction()),
         validation: Validation {
             load_status: LoadStatus::Fail,
             libbpf_log_file: Some(h(" libbpf log")),
@@ -282,6 +307,7 @@ fn hostile_command_check() -> Check {
         skipped: Vec::new(),
         warnings: Vec::new(),
         artifact: hostile_artifact(" loader"),
+        prediction: None,
         validation: Validation {
             load_status: LoadStatus::Skipped,
             libbpf_log_file: None,
