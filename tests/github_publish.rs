@@ -772,49 +772,136 @@ fn output_beyond_githubs_caps_is_cut_whole_with_a_pointer_to_the_artifact() {
 /// A hundred objects, each failing with a verifier log, on every kernel:
 /// every GitHub surface stays within its limit (the fake rejects what
 /// GitHub would), is cut whole, and points at the full report.
-#[test]
-fn a_hundred_objects_fit_every_github_surface() {
-    let gh = FakeGithub::start();
+/// `objects` copies of the hostile fixture's failing object on each of its
+/// kernels, `failing` of them with an 8 KiB verifier log tail, the rest
+/// passing.
+fn many_objects(objects: usize, failing: usize) -> Report {
     let mut report = fixture::hostile();
     let mut object = report.targets[0].checks[0].clone();
-    // Each with the 8 KiB verifier log tail a real rejection carries.
     for p in &mut object.validation.object.as_mut().unwrap().programs {
         p.load.verifier_log_tail = "R0 invalid mem access 'map_value_or_null'\n".repeat(200);
     }
     for t in &mut report.targets {
         t.status = TargetStatus::Fail;
-        t.checks = (0..100)
+        t.checks = (0..objects)
             .map(|i| {
                 let mut c = object.clone();
-                c.artifact.name = format!("object-{i:03}.bpf.o");
+                c.artifact.name = format!("object-{i:04}.bpf.o");
                 c.artifact.case = None;
+                if i >= failing {
+                    c.status = CheckStatus::Pass;
+                    c.classification = None;
+                    c.prediction = None;
+                    c.validation.object = None;
+                    c.artifact.inspection = None;
+                    c.artifact.min_kernel = None;
+                }
                 c
             })
             .collect();
     }
     report.mode = Mode::Artifact;
+    report
+}
+
+/// Publishes a failing report on a pull request: its four surfaces
+/// (check run summary and text, comment, job summary), each within its cap.
+fn publish_failing(report: &Report) -> [String; 4] {
+    let gh = FakeGithub::start();
     let artifact = "https://github.com/octo/widgets/actions/runs/42/artifacts/9";
     let run = publish(
         &gh,
         Event::PullRequest,
-        &report,
+        report,
         &["--artifact-url", artifact],
     );
-    assert_ne!(run.code, 0, "{}", run.context());
+    assert_eq!(run.code, 2, "{}", run.stderr);
     let check = published_within_caps(&gh, &run, artifact);
-    let [_, text, comment, job_summary] = surfaces(&check, &gh, &run);
-    for text in [text, comment, job_summary] {
+    surfaces(&check, &gh, &run)
+}
+
+/// A hundred objects on the fixture's kernels: every object has its row in
+/// the comment, the job summary and the check run's summary, and each
+/// distinct failure is written once, with the objects it hit, its verifier
+/// log only in its details.
+#[test]
+fn a_hundred_objects_each_get_a_row_and_each_failure_is_said_once() {
+    let report = many_objects(100, 10);
+    let [summary, text, comment, job_summary] = publish_failing(&report);
+    let kernels = report.targets.len();
+    for (what, text) in [
+        ("comment", &comment),
+        ("job summary", &job_summary),
+        ("check run summary", &summary),
+    ] {
+        for i in 0..100 {
+            let cells = if i < 10 { " ❌ |" } else { " ✅ |" }.repeat(kernels);
+            let row = format!("| object-{i:04}.bpf.o |{cells}");
+            assert!(
+                text.contains(&row),
+                "{what}: no row {row} ({} bytes):\n{}",
+                text.len(),
+                text.lines()
+                    .filter(|l| l.starts_with("| object-00"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
         assert!(
-            text.contains("Cut to fit GitHub's size limit"),
-            "{text:.300}"
+            text.find("object-0009").unwrap() < text.find("object-0010").unwrap(),
+            "{what}: failing first"
         );
     }
-    // The Markdown file keeps everything: the object x kernel grid first.
+    for (what, text) in [("comment", &comment), ("check run text", &text)] {
+        assert_eq!(
+            text.matches("#### ❌").count(),
+            1,
+            "{what}: one failure, once:\n{text:.3000}"
+        );
+        assert_eq!(
+            text.matches("<details><summary>verifier log").count(),
+            1,
+            "{what}"
+        );
+        assert!(text.contains("10 objects on"), "{what}: {text:.3000}");
+    }
+    assert!(
+        !comment.contains("Cut to fit"),
+        "it all fits: {} bytes",
+        comment.len()
+    );
+    // The Markdown file keeps everything too.
     let markdown = bpfcompat::report::render_markdown(&report);
     assert!(
-        markdown.contains("| object-099.bpf.o |"),
+        markdown.contains("| object-0099.bpf.o |"),
         "the grid has every object"
     );
+}
+
+/// So many objects that the rows do not all fit: the failing ones keep
+/// theirs, the passing ones are counted in one row, and the cut never falls
+/// inside a row or a code block.
+#[test]
+fn passing_objects_are_counted_when_the_rows_do_not_fit() {
+    let [summary, _, comment, _] = publish_failing(&many_objects(2000, 20));
+    for (what, text) in [("comment", &comment), ("check run summary", &summary)] {
+        for i in 0..20 {
+            assert!(
+                text.contains(&format!("| object-{i:04}.bpf.o |")),
+                "{what}: {i}"
+            );
+        }
+        assert!(!text.contains("| object-0020.bpf.o |"), "{what}");
+        assert!(
+            text.contains("| *1980 more objects pass on every kernel* |"),
+            "{what}: {text:.2000}"
+        );
+        assert_eq!(
+            text.matches("```").count() % 2,
+            0,
+            "{what}: no code block cut open"
+        );
+    }
 }
 
 // ------------------------------------------------------- hostile input
@@ -883,16 +970,18 @@ fn hostile_strings_are_inert_in_everything_published() {
         ("markdown output", &run.outputs["markdown"]),
     ] {
         assert_inert_markdown(what, text);
-        // A header, a separator and three kernels; beyond the check run,
-        // the preflight's header, separator and two minimum kernels.
+        // A header, a separator and three kernels, then the objects' grid;
+        // beyond the check run, the preflight's header, separator and two
+        // minimum kernels.
         let rows = outside_code(text)
             .lines()
             .filter(|l| l.starts_with('|'))
             .count();
+        // The objects' grid: a header, a separator and two objects.
         let expected = match what {
             "check run text" => 0,
-            "check run summary" => 5,
-            _ => 9,
+            "check run summary" => 9,
+            _ => 13,
         };
         assert_eq!(rows, expected, "{what}:\n{text}");
     }

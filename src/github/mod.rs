@@ -16,6 +16,7 @@ mod check_run;
 mod comment;
 mod compare;
 mod env;
+pub mod grid;
 mod render;
 mod runner;
 mod workflow_run;

@@ -6,8 +6,9 @@
 use minijinja::{context, Environment, Value};
 
 use super::compare::{label, Baseline, Change, Results};
+use super::grid;
 use crate::report::markdown;
-use crate::report::{Report, TargetStatus};
+use crate::report::{Mode, Report, TargetStatus};
 
 const GITHUB_TEMPLATE: &str = include_str!("../../templates/github.md.j2");
 
@@ -80,17 +81,28 @@ impl<'a> View<'a> {
         self.full(None, COMMENT_CAP)
     }
 
-    /// The check run's summary: the comparison and the matrix table.
+    /// The check run's summary: the comparison, the matrix table and, for
+    /// objects, their grid.
     pub fn check_summary(&self) -> String {
         let head = [self.heading(), self.baseline_text()];
-        self.fit(&head, &self.table_blocks(), &self.footer(), CHECK_RUN_CAP)
+        let mut blocks = self.table_blocks();
+        if self.report.mode == Mode::Artifact {
+            blocks = self.around_grid(&head, blocks, Vec::new(), CHECK_RUN_CAP);
+        }
+        self.fit(&head, &blocks, &self.footer(), CHECK_RUN_CAP)
     }
 
     /// The check run's text: the results for later comparison (first, so no
     /// cut can lose them), then what went wrong on each kernel.
     pub fn check_text(&self) -> String {
         let results = Results::of(&self.report).embed();
-        let failures = self.failure_blocks();
+        let failures = if self.report.mode == Mode::Artifact {
+            let mut blocks = self.group_blocks();
+            blocks.extend(self.unchecked_blocks());
+            blocks
+        } else {
+            self.failure_blocks()
+        };
         if failures.is_empty() {
             return format!("{results}\n\nEvery kernel passed.\n");
         }
@@ -104,9 +116,96 @@ impl<'a> View<'a> {
             .chain([self.heading(), self.baseline_text()])
             .collect();
         let mut blocks = self.table_blocks();
-        blocks.extend(self.failure_blocks());
-        blocks.push(self.preflight_block());
+        if self.report.mode != Mode::Artifact {
+            blocks.extend(self.failure_blocks());
+            blocks.push(self.preflight_block());
+            return self.fit(&head, &blocks, &self.footer(), cap);
+        }
+        let mut rest = self.group_blocks();
+        rest.extend(self.unchecked_blocks());
+        rest.push(self.preflight_block());
+        let blocks = self.around_grid(&head, blocks, rest, cap);
         self.fit(&head, &blocks, &self.footer(), cap)
+    }
+
+    /// `before`, the object grid, then `after`; the grid's passing rows
+    /// counted in one row when the grid would not fit in `cap` with `head`
+    /// and `before` (what comes after it is cut first).
+    fn around_grid(
+        &self,
+        head: &[String],
+        before: Vec<String>,
+        after: Vec<String>,
+        cap: usize,
+    ) -> Vec<String> {
+        let with = |collapse: bool| -> Vec<String> {
+            let mut blocks = before.clone();
+            blocks.extend(self.grid_blocks(collapse));
+            blocks.extend(after.iter().cloned());
+            blocks
+        };
+        let grid = self.grid_blocks(false);
+        let size: usize = head
+            .iter()
+            .chain(&before)
+            .chain(&grid)
+            .map(String::len)
+            .sum();
+        let reserve = self.footer().len() + self.truncated(grid.len() + after.len()).len();
+        with(size + reserve > cap)
+    }
+
+    /// The object x kernel grid: its header, then a row per object, failing
+    /// ones first; with `collapse`, the passing ones as one counted row.
+    fn grid_blocks(&self, collapse: bool) -> Vec<String> {
+        let rows = grid::rows(&self.report);
+        if rows.is_empty() {
+            return Vec::new();
+        }
+        let row = |r: &grid::Row| {
+            let line = self.call("github", "grid_row", &[Value::from_serialize(r)]);
+            format!("{}\n", line.trim_end())
+        };
+        let header = self.call(
+            "github",
+            "grid_header",
+            &[Value::from_serialize(&self.report)],
+        );
+        let mut blocks = vec![format!("\n{}\n", header.trim_end())];
+        let passing = rows.iter().filter(|r| r.passing).count();
+        let shown = rows.iter().filter(|r| !collapse || !r.passing);
+        blocks.extend(shown.map(row));
+        if collapse && passing > 0 {
+            let width = Value::from(self.report.targets.len());
+            let more = self.call("github", "grid_more", &[Value::from(passing), width]);
+            blocks.push(format!("{}\n", more.trim_end()));
+        }
+        blocks
+    }
+
+    /// Each distinct failure once (`grid::groups`), the first with the heading.
+    fn group_blocks(&self) -> Vec<String> {
+        grid::groups(&self.report)
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let args = [Value::from_serialize(g), Value::from(i == 0)];
+                format!("\n{}\n", self.call("github", "group", &args).trim_end())
+            })
+            .collect()
+    }
+
+    /// The kernels that could not be checked at all, each with why.
+    fn unchecked_blocks(&self) -> Vec<String> {
+        self.report
+            .targets
+            .iter()
+            .filter(|t| t.status == TargetStatus::InfraError)
+            .map(|t| {
+                let details = self.call("report_parts", "failure", &[Value::from_serialize(t)]);
+                format!("\n{}\n", details.trim_end())
+            })
+            .collect()
     }
 
     /// The preflight's agreement, wrong predictions and minimum kernels.

@@ -87,7 +87,7 @@ struct ObjectRow {
 
 /// The checks of the run, by index: a kernel that could not be checked has
 /// none, so they are taken from one that has them all.
-fn checks_of_run(report: &Report) -> &[Check] {
+pub(crate) fn checks_of_run(report: &Report) -> &[Check] {
     report
         .targets
         .iter()
@@ -98,7 +98,7 @@ fn checks_of_run(report: &Report) -> &[Check] {
 
 /// A check's row name: its object, after its case in a suite (which may
 /// check one object in several cases).
-fn row_name(c: &Check) -> String {
+pub(crate) fn row_name(c: &Check) -> String {
     match &c.artifact.case {
         Some(case) => format!("{case}: {}", c.artifact.name),
         None => c.artifact.name.clone(),
