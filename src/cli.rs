@@ -169,6 +169,34 @@ pub enum Commands {
         after_help = "Example:\n  bpfcompat inspect build/probe.bpf.o --json"
     )]
     Inspect(InspectArgs),
+    /// Render existing JSON reports (one, or a set of shards) as report.html and Markdown.
+    #[command(
+        long_about = "Render existing JSON reports as one self-contained HTML page (and, with \
+                      --markdown, Markdown): one report, or the reports of a sharded run, merged \
+                      first as `merge` does. The page's history chart reads the runs recorded \
+                      in --workdir's history of the same artifact on the same matrix.",
+        after_help = "Example:\n  bpfcompat report --html report.html shard-*/report.json"
+    )]
+    Report(ReportArgs),
+}
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// The JSON report, or the reports of every shard of one run.
+    #[arg(value_name = "REPORT", required = true)]
+    pub reports: Vec<PathBuf>,
+    /// Where to write the HTML page (written atomically).
+    #[arg(long, value_name = "FILE")]
+    pub html: PathBuf,
+    /// Where to write the Markdown report too.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Render even if some shards are missing (their kernels are left out, with a warning).
+    #[arg(long)]
+    pub allow_partial: bool,
+    /// Where the run history is, for the history chart [default: .bpfcompat].
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -725,6 +753,10 @@ pub struct CommonArgs {
     /// Where to write a Markdown rendering of the report.
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
+    /// Where to write report.html: one self-contained page with the object x kernel grid, each
+    /// cell's evidence, timing and history charts (written atomically; nothing in it is fetched).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Kernels booted at once [default: what the machine's cores and memory allow].
     #[arg(long, visible_alias = "jobs", short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: Option<u16>,
@@ -871,6 +903,7 @@ impl CommonArgs {
             locked: self.locked,
             out: self.out,
             markdown: self.markdown,
+            html: self.html,
             concurrency: self.concurrency.map(usize::from),
             memory_budget_mb: self.memory_budget,
             timeout: self.timeout,

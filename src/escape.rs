@@ -154,6 +154,26 @@ pub fn code_block(text: &str) -> String {
     format!("{fence}text\n{body}\n{fence}")
 }
 
+/// Text for an HTML page whose template escapes what it prints: at most
+/// `max_chars` of it, line breaks and tabs kept, every character that acts
+/// on the text around it (controls, bidirectional overrides) replaced.
+pub fn shown(text: &str, max_chars: usize) -> String {
+    let mut out: String = text
+        .replace("\r\n", "\n")
+        .chars()
+        .take(max_chars)
+        .map(|c| match c {
+            '\n' | '\t' => c,
+            c if is_active(c) => REPLACEMENT,
+            c => c,
+        })
+        .collect();
+    if text.chars().nth(max_chars).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// Text for code, which Markdown shows as it is: controls are replaced,
 /// and an HTML comment opener is broken so that nothing in it looks like
 /// our hidden markers to whoever searches the raw text.

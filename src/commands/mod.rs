@@ -48,3 +48,18 @@ fn write_report(report: &Report, out: &Path, markdown: Option<&Path>) -> anyhow:
     );
     Ok(json)
 }
+
+/// Writes report.html of `report` (whose JSON is `json`), its history chart
+/// from the runs recorded in `workdir`.
+fn write_html(report: &Report, json: &[u8], workdir: &Path, html: &Path) -> anyhow::Result<()> {
+    use sha2::Digest;
+    let digest = hex::encode(sha2::Sha256::digest(json));
+    let history = crate::results::history::points(workdir, report, &digest, HISTORY_RUNS);
+    report::write_atomically(html, report::render_html(report, &history).as_bytes())
+        .with_context(|| format!("cannot write HTML report {}", html.display()))?;
+    println!("HTML report: {}", html.display());
+    Ok(())
+}
+
+/// Runs the HTML report's history chart draws.
+const HISTORY_RUNS: usize = 20;

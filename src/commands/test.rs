@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub locked: bool,
     pub out: PathBuf,
     pub markdown: Option<PathBuf>,
+    /// `--html`: report.html.
+    pub html: Option<PathBuf>,
     /// Kernels booted at once; `None`: what the cores and memory allow.
     pub concurrency: Option<usize>,
     /// `None`: MemAvailable less a reserve.
@@ -180,6 +182,9 @@ async fn check_and_report(
             "bpfcompat: warning: this run is not in the history: {}",
             escape::plain(&e.to_string())
         );
+    }
+    if let Some(html) = &options.html {
+        crate::commands::write_html(&report, json.as_bytes(), &workdir, html)?;
     }
     Ok(report.summary.exit_code as u8)
 }

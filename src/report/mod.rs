@@ -4,6 +4,7 @@
 //! `docs/report.schema.json`; everything that publishes or compares results
 //! reads them, so field names change only with the schema version.
 
+pub mod html;
 pub mod inspection;
 pub mod limits;
 pub mod markdown;
@@ -20,6 +21,7 @@ use thiserror::Error;
 use crate::escape;
 use inspection::ObjectSummary;
 
+pub use html::render_html;
 pub use markdown::render_markdown;
 
 pub const SCHEMA: &str = "bpfcompat.report/v1";

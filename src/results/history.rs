@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::matrix::shard::ShardSpec;
+use crate::report::html::HistoryPoint;
 use crate::report::{ClassCode, MatrixRef, ReadError, Report, RunStatus, TargetStatus};
 
 pub const FILE_NAME: &str = "history.jsonl";
@@ -287,6 +288,48 @@ fn load(workdir: &Path) -> Result<Vec<Record>, HistoryError> {
         );
     }
     Ok(history.records)
+}
+
+/// Runs to draw in a report's history chart: the last `limit` whole-matrix
+/// runs recorded of the same artifact (`report.artifact.id`'s name as
+/// recorded) on the same matrix, oldest first, then `report` itself (whose
+/// own record, by its digest, is not counted twice).
+pub fn points(
+    workdir: &Path,
+    report: &Report,
+    report_sha256: &str,
+    limit: usize,
+) -> Vec<HistoryPoint> {
+    let records = load(workdir).unwrap_or_default();
+    let mut earlier: Vec<HistoryPoint> = records
+        .iter()
+        .rev()
+        .filter(|r| r.shard.is_none() && r.report.sha256 != report_sha256)
+        .filter(|r| r.matrix.digest == report.matrix.digest && r.artifact.id == report.artifact.id)
+        .take(limit.saturating_sub(1))
+        .map(|r| {
+            let count = |s: TargetStatus| r.kernels.iter().filter(|k| k.status == s).count();
+            HistoryPoint {
+                label: r
+                    .artifact
+                    .version
+                    .clone()
+                    .unwrap_or_else(|| r.recorded_at.clone()),
+                pass: count(TargetStatus::Pass),
+                partial: count(TargetStatus::Partial),
+                fail: count(TargetStatus::Fail),
+            }
+        })
+        .collect();
+    earlier.reverse();
+    let s = &report.summary;
+    earlier.push(HistoryPoint {
+        label: format!("this run ({})", report.started_at),
+        pass: s.passed,
+        partial: s.partial,
+        fail: s.failed,
+    });
+    earlier
 }
 
 /// The report of the latest whole-matrix run of `name` at `version`,
