@@ -43,8 +43,17 @@ packages=(
   autoconf automake autopoint flex bison gawk
   # tests and benchmarks: a C compiler with static libc, cpio, bc
   python3 cpio xz-utils zstd bc libc6-dev curl
+  # the HTML report's browser tests: Chromium driven over WebDriver
+  chromium chromium-driver fonts-noto-color-emoji
 )
 $SUDO apt-get install -y -qq --no-install-recommends "${packages[@]}"
+# npm fetches axe-core for the browser tests; a machine whose Node.js
+# already ships npm keeps it (Debian's npm would conflict with it).
+if ! command -v npm >/dev/null; then
+  $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+# axe-core, pinned by tests/browser/package-lock.json (its digest).
+npm ci --prefix "$(dirname "$0")/../tests/browser" --no-audit --no-fund --loglevel=error
 qemu=(qemu-system-x86 qemu-system-arm)
 if [ -n "$qemu_suite" ]; then
   $SUDO apt-get install -y -qq --no-install-recommends -t "$qemu_suite" "${qemu[@]}"
