@@ -377,7 +377,7 @@ step_test() {
   local report="$report_dir/report.json"
   mkdir -p "$report_dir"
   local args=(test --matrix "${BPFCOMPAT_MATRIX_FILE:?}" --out "$report"
-    --markdown "$report_dir/report.md"
+    --markdown "$report_dir/report.md" --html "$report_dir/report.html"
     --cache-dir "${BPFCOMPAT_CACHE_DIR:?}" --workdir "${RUNNER_TEMP:-/tmp}/bpfcompat/work")
   # Unset ones leave bpfcompat's defaults, or a suite's.
   [ -z "${BPFCOMPAT_TIMEOUT:-}" ] || args+=(--timeout "$BPFCOMPAT_TIMEOUT")
@@ -464,6 +464,28 @@ copy_to() {
   cp "$2" "$dest"
 }
 
+# report.html as an artifact of its own (uploaded unzipped, so the link
+# opens it), for the run that publishes: rendered here from report.json,
+# which in mode publish is another run's and read as a stranger's; the page
+# that run uploaded is never passed on. A shard (mode test) has its page in
+# its report artifact only.
+step_page() {
+  local mode=${BPFCOMPAT_MODE:-full} report=${BPFCOMPAT_REPORT:-}
+  [ "$mode" != test ] || return 0
+  local args=(report)
+  if [ "$mode" = publish ]; then
+    report="${BPFCOMPAT_REPORT_DIR:?}/report.json"
+    args+=(--untrusted)
+  fi
+  [ -f "${report:?}" ] || die "no report.json at $report to render report.html from"
+  # The artifact takes the file's name: the report artifact's, unique per job.
+  local page="${RUNNER_TEMP:-/tmp}/bpfcompat/page/${BPFCOMPAT_ARTIFACT_NAME:?}.html"
+  mkdir -p "$(dirname "$page")"
+  args+=(--html "$page" --workdir "${RUNNER_TEMP:-/tmp}/bpfcompat/work" "$report")
+  bpfcompat "${args[@]}"
+  output html "$page"
+}
+
 step_publish() {
   local report=${BPFCOMPAT_REPORT:-} comment=${BPFCOMPAT_COMMENT:-true}
   local mode_args=()
@@ -481,6 +503,7 @@ step_publish() {
     --fail-on "${BPFCOMPAT_FAIL_ON:-required}"
     --compare-base "${BPFCOMPAT_COMPARE_BASE:-true}")
   [ -z "${BPFCOMPAT_ARTIFACT_URL:-}" ] || args+=(--artifact-url "$BPFCOMPAT_ARTIFACT_URL")
+  [ -z "${BPFCOMPAT_PAGE_URL:-}" ] || args+=(--page-url "$BPFCOMPAT_PAGE_URL")
   [ -z "${BPFCOMPAT_COMMENT_AUTHOR:-}" ] || args+=(--comment-author "$BPFCOMPAT_COMMENT_AUTHOR")
   # The token stays in GITHUB_TOKEN: not on a command line.
   bpfcompat "${args[@]}"
@@ -494,6 +517,7 @@ case "${1:-}" in
   test) step_test ;;
   plan) step_plan ;;
   merge) step_merge ;;
+  page) step_page ;;
   publish) step_publish ;;
-  *) die "usage: run.sh check-runner|resolve|install-qemu|install|test|plan|merge|publish" ;;
+  *) die "usage: run.sh check-runner|resolve|install-qemu|install|test|plan|merge|page|publish" ;;
 esac

@@ -13,7 +13,7 @@ use crate::boot::qemu::AccelChoice;
 use crate::commands::doctor::DoctorOptions;
 use crate::commands::kernels::SweepOptions;
 use crate::commands::kernels::{KernelsAction, KernelsOptions};
-use crate::commands::merge::MergeOptions;
+use crate::commands::merge::{MergeOptions, RenderOptions};
 use crate::commands::shards::PlanOptions;
 use crate::commands::test::RunOptions;
 use crate::commands::DEFAULT_WORKDIR;
@@ -197,6 +197,23 @@ pub struct ReportArgs {
     /// Where the run history is, for the history chart [default: .bpfcompat].
     #[arg(long, value_name = "DIR")]
     pub workdir: Option<PathBuf>,
+    /// The reports are another run's artifact: check them against the report schema first,
+    /// as `publish --workflow-run` does.
+    #[arg(long)]
+    pub untrusted: bool,
+}
+
+impl ReportArgs {
+    pub fn into_options(self) -> RenderOptions {
+        RenderOptions {
+            reports: self.reports,
+            html: self.html,
+            markdown: self.markdown,
+            allow_partial: self.allow_partial,
+            untrusted: self.untrusted,
+            workdir: self.workdir.unwrap_or_else(|| DEFAULT_WORKDIR.into()),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -543,6 +560,10 @@ pub struct PublishArgs {
     /// Where the uploaded report.json is (upload-artifact's artifact-url) [default: the workflow run].
     #[arg(long, value_name = "URL")]
     pub artifact_url: Option<String>,
+    /// Where the uploaded report.html is (its artifact-url): linked from the comment, the
+    /// job summary and the check run.
+    #[arg(long, value_name = "URL")]
+    pub page_url: Option<String>,
 }
 
 #[derive(Args)]
@@ -936,6 +957,7 @@ impl PublishArgs {
             fail_on: self.fail_on.into(),
             compare_base: self.compare_base,
             artifact_url: self.artifact_url,
+            page_url: self.page_url,
         }
     }
 }

@@ -97,13 +97,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Commands::Doctor(a) => commands::doctor::run(&a.into_options()),
         Commands::Inspect(a) => commands::preflight::inspect(&a.objects, a.json),
-        Commands::Report(a) => commands::merge::render(
-            &a.reports,
-            &a.html,
-            a.markdown.as_deref(),
-            a.allow_partial,
-            &a.workdir
-                .unwrap_or_else(|| commands::DEFAULT_WORKDIR.into()),
-        ),
+        Commands::Report(a) => commands::merge::render(a.into_options()),
     }
 }

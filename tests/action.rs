@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use bpfcompat_testkit::sha256_hex;
+use bpfcompat_testkit::{reports, sha256_hex};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -624,8 +624,13 @@ fn modes_split_testing_from_publishing() {
     let args = publish(&[
         ("BPFCOMPAT_REPORT", report),
         ("BPFCOMPAT_COMMENT_AUTHOR", "my-app[bot]"),
+        ("BPFCOMPAT_PAGE_URL", "https://example.invalid/page"),
     ]);
     assert!(args.contains("--comment\ntrue\n"), "{args}");
+    assert!(
+        args.contains("--page-url\nhttps://example.invalid/page\n"),
+        "{args}"
+    );
     assert!(args.contains("--comment-author\nmy-app[bot]\n"), "{args}");
     assert!(!args.contains("--check-run"), "{args}");
 
@@ -760,7 +765,7 @@ fn a_fan_out_plans_names_its_shards_and_merges_them() {
         (1, &[("a", "pass", None), ("c", "pass", None)][..]),
         (2, &[("b", "pass", None)][..]),
     ] {
-        let mut report = bpfcompat_testkit::reports::report_json(verdicts);
+        let mut report = reports::report_json(verdicts);
         report["shard"] =
             serde_json::json!({"index": index, "count": 2, "matrix_kernels": ["a", "b", "c"]});
         let dir = shards_dir.join(format!("fleet-shard-{index}-of-2"));
@@ -780,7 +785,7 @@ fn a_fan_out_plans_names_its_shards_and_merges_them() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(runner.workspace("merged.json")).unwrap())
             .unwrap();
-    let ids = bpfcompat_testkit::reports::target_ids(&report);
+    let ids = reports::target_ids(&report);
     assert_eq!(ids, ["a", "b", "c"]);
     let empty = runner.run(
         "merge",
@@ -847,4 +852,64 @@ fn a_fan_out_plans_names_its_shards_and_merges_them() {
         assert_eq!(step.code, 1, "{change:?}: {}", step.context());
         assert!(step.stderr.contains(says), "{change:?}: {}", step.stderr);
     }
+}
+
+/// The page step, with the real bpfcompat: report.html rendered from the
+/// report for the run that publishes, named for its artifact; in mode
+/// publish the report is another run's, checked against the schema first
+/// (and the page that run uploaded is never used); a shard gets none.
+#[test]
+fn the_report_page_is_rendered_for_the_publishing_run_only() {
+    let runner = Runner::new();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_bpfcompat"),
+        runner.path("fakes/bpfcompat"),
+    )
+    .unwrap();
+    let dir = runner.path("temp/downloaded");
+    std::fs::create_dir_all(&dir).unwrap();
+    let report = dir.join("report.json");
+    let verdicts = [
+        ("k1", "pass", None),
+        ("k2", "fail", Some("VERIFIER_REJECTION")),
+    ];
+    std::fs::write(&report, reports::report_json(&verdicts).to_string()).unwrap();
+    std::fs::write(dir.join("report.html"), "<script>planted</script>").unwrap();
+    let page = |mode: &str| {
+        runner.run(
+            "page",
+            &[
+                ("BPFCOMPAT_MODE", mode),
+                ("BPFCOMPAT_REPORT", report.to_str().unwrap()),
+                ("BPFCOMPAT_REPORT_DIR", dir.to_str().unwrap()),
+                ("BPFCOMPAT_ARTIFACT_NAME", "bpfcompat-report-check"),
+            ],
+        )
+    };
+    for mode in ["full", "merge", "publish"] {
+        let step = page(mode);
+        assert_eq!(step.code, 0, "{mode}: {}", step.context());
+        let html = &step.outputs["html"];
+        assert!(html.ends_with("/bpfcompat-report-check.html"), "{html}");
+        let text = std::fs::read_to_string(html).unwrap();
+        assert!(text.starts_with("<!DOCTYPE html>"), "{mode}");
+        assert_eq!(
+            text.matches("<th scope=\"col\" data-kernel=").count(),
+            2,
+            "{mode}"
+        );
+        assert!(!text.contains("planted"), "{mode}");
+    }
+    let shard = page("test");
+    assert_eq!(shard.code, 0, "{}", shard.context());
+    assert!(!shard.outputs.contains_key("html"), "{:?}", shard.outputs);
+
+    // Another run's report that is not one of ours is refused, named.
+    let mut odd = reports::report_json(&verdicts);
+    odd["targets"][0]["status"] = "splendid".into();
+    std::fs::write(&report, odd.to_string()).unwrap();
+    let refused = page("publish");
+    assert_eq!(refused.code, 1, "{}", refused.context());
+    assert!(refused.stderr.contains("report.json"), "{}", refused.stderr);
+    assert!(!refused.outputs.contains_key("html"));
 }

@@ -583,6 +583,71 @@ fn without_a_base_result_the_comment_says_so() {
     assert!(!sticky(&gh)[0]["body"].as_str().unwrap().contains("base"));
 }
 
+/// The base branch's earlier runs of the check, read back from their check
+/// runs, draw a Mermaid chart of the pass rate in the comment and the job
+/// summary, this run last; report.html is linked when its URL is given.
+#[test]
+fn the_comment_charts_the_base_branchs_runs_and_links_the_page() {
+    let gh = FakeGithub::start();
+    let kernels = ["k1", "k2", "k3"];
+    let one_failing = || {
+        let mut targets = passing(&kernels);
+        targets[2] = target("k3", TargetStatus::Fail, true);
+        report(targets)
+    };
+    let page = "https://github.com/octo/widgets/actions/runs/42/artifacts/9";
+    let args = ["--fail-on", "never", "--page-url", page];
+    // Nothing earlier: no chart.
+    let run = publish(&gh, Event::PullRequest, &one_failing(), &args);
+    assert_eq!(run.code, 0, "{}", run.context());
+    assert!(!sticky(&gh)[0]["body"]
+        .as_str()
+        .unwrap()
+        .contains("```mermaid"));
+
+    const OLDER: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const OLD: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    for (sha, report) in [
+        (OLDER, one_failing()),
+        (OLD, report(passing(&kernels))),
+        (BASE, report(passing(&kernels))),
+    ] {
+        let run = publish(&gh, Event::Push(sha), &report, &["--fail-on", "never"]);
+        assert_eq!(run.code, 0, "{}", run.context());
+    }
+    let unchecked = "c".repeat(40);
+    gh.state().commits = vec![BASE.into(), OLD.into(), unchecked, OLDER.into()];
+    let before = gh.state().requests.len();
+    let run = publish(&gh, Event::PullRequest, &one_failing(), &args);
+    assert_eq!(run.code, 0, "{}", run.context());
+    let body = sticky(&gh)[0]["body"].as_str().unwrap().to_owned();
+    let chart = "```mermaid\nxychart-beta\n";
+    for text in [&body, &run.summary] {
+        let at = text
+            .find(chart)
+            .unwrap_or_else(|| panic!("no chart:\n{text}"));
+        let chart = &text[at..at + text[at..].find("\n```\n").unwrap()];
+        assert!(
+            chart.contains(r#"x-axis ["aaaaaaa", "bbbbbbb", "2222222", "this PR"]"#),
+            "{chart}"
+        );
+        assert!(chart.contains("line [66, 100, 100, 66]"), "{chart}");
+        assert!(
+            at < text.find("| Kernel |").unwrap(),
+            "the chart is near the top"
+        );
+        assert!(text.contains(&format!("[report.html]({page})")), "{text}");
+    }
+    // One request for the commits, one per commit's check runs, beside the
+    // usual ones: a bounded cost, whatever the branch's length.
+    let state = gh.state();
+    let listed = state.requests[before..]
+        .iter()
+        .filter(|r| r.target.contains("/commits"))
+        .count();
+    assert!(listed <= 2 + 10, "{listed} requests for the history");
+}
+
 #[test]
 fn a_read_only_token_degrades_to_the_job_summary() {
     let gh = FakeGithub::start();

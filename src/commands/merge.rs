@@ -14,18 +14,34 @@ pub struct MergeOptions {
     pub allow_partial: bool,
 }
 
+/// `bpfcompat report`: existing reports rendered as HTML (and Markdown).
+pub struct RenderOptions {
+    pub reports: Vec<PathBuf>,
+    pub html: PathBuf,
+    pub markdown: Option<PathBuf>,
+    pub allow_partial: bool,
+    /// The reports are a stranger's (another run's artifact): read as
+    /// `publish --workflow-run` reads them, checked against the schema.
+    pub untrusted: bool,
+    pub workdir: PathBuf,
+}
+
 pub fn run(options: MergeOptions) -> anyhow::Result<u8> {
-    let merged = read_merged(&options.reports, options.allow_partial)?;
+    let merged = read_merged(&options.reports, options.allow_partial, false)?;
     write_report(&merged, &options.out, options.markdown.as_deref())?;
     Ok(merged.summary.exit_code as u8)
 }
 
 /// One report, or the shard reports of one run merged (with the merge's
 /// warnings said).
-pub fn read_merged(paths: &[PathBuf], allow_partial: bool) -> anyhow::Result<Report> {
+fn read_merged(paths: &[PathBuf], allow_partial: bool, untrusted: bool) -> anyhow::Result<Report> {
+    let read = match untrusted {
+        true => Report::read_untrusted,
+        false => Report::read,
+    };
     let inputs = paths
         .iter()
-        .map(|path| Ok((path.clone(), Report::read(path)?)))
+        .map(|path| Ok((path.clone(), read(path)?)))
         .collect::<Result<Vec<(PathBuf, Report)>, ReadError>>()?;
     if let [(_, one)] = &inputs[..] {
         if one.shard.is_none() {
@@ -39,20 +55,13 @@ pub fn read_merged(paths: &[PathBuf], allow_partial: bool) -> anyhow::Result<Rep
     Ok(merged.report)
 }
 
-/// `bpfcompat report`: existing reports rendered as HTML (and Markdown).
-pub fn render(
-    reports: &[PathBuf],
-    html: &std::path::Path,
-    markdown: Option<&std::path::Path>,
-    allow_partial: bool,
-    workdir: &std::path::Path,
-) -> anyhow::Result<u8> {
-    let report = read_merged(reports, allow_partial)?;
+pub fn render(options: RenderOptions) -> anyhow::Result<u8> {
+    let report = read_merged(&options.reports, options.allow_partial, options.untrusted)?;
     let json = report.to_json();
-    if let Some(md) = markdown {
+    if let Some(md) = &options.markdown {
         crate::report::write_atomically(md, crate::report::render_markdown(&report).as_bytes())
             .map_err(|e| anyhow::anyhow!("cannot write Markdown report {}: {e}", md.display()))?;
     }
-    crate::commands::write_html(&report, json.as_bytes(), workdir, html)?;
+    crate::commands::write_html(&report, json.as_bytes(), &options.workdir, &options.html)?;
     Ok(0)
 }

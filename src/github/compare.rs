@@ -75,6 +75,13 @@ impl Results {
         }
     }
 
+    /// How many kernels passed, of how many.
+    pub fn passed(&self) -> (usize, usize) {
+        let pass = word(&crate::report::TargetStatus::Pass);
+        let passed = self.kernels.values().filter(|v| **v == pass).count();
+        (passed, self.kernels.len())
+    }
+
     /// The base's verdicts, for [`kernel_diffs`]; `None` if any is unreadable.
     fn verdicts(&self) -> Option<Verdicts> {
         let kernel = |(id, text): (&String, &String)| {

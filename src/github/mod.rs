@@ -19,6 +19,7 @@ mod env;
 pub mod grid;
 mod render;
 mod runner;
+mod trend;
 mod workflow_run;
 
 use std::path::{Path, PathBuf};
@@ -63,6 +64,8 @@ pub struct PublishOptions {
     pub compare_base: bool,
     /// Where the uploaded report.json is; the workflow run otherwise.
     pub artifact_url: Option<String>,
+    /// Where the uploaded report.html is, linked from what is published.
+    pub page_url: Option<String>,
 }
 
 pub fn publish(args: &PublishOptions) -> anyhow::Result<u8> {
@@ -127,7 +130,16 @@ pub fn publish(args: &PublishOptions) -> anyhow::Result<u8> {
         }
     }
     let link = args.artifact_url.as_deref().or(gh.run_url.as_deref());
-    let view = View::new(&report, &baseline, &args.check_name, link);
+    let trend = trend(
+        args,
+        &gh.repo,
+        pull_request.as_ref(),
+        client.as_ref(),
+        &report,
+    );
+    let view = View::new(&report, &baseline, &args.check_name, link)
+        .with_page(args.page_url.as_deref())
+        .with_trend(trend);
 
     if let Some(client) = &client {
         if args.check_run {
@@ -244,6 +256,33 @@ fn baseline(
                 "bpfcompat publish: cannot read the base commit's check runs, so no comparison: {e}"
             ));
             missing(MissingBase::Unreadable)
+        }
+    }
+}
+
+/// On a pull request, the pass rate of the base branch's last runs of this
+/// check and then this run's; empty when there is no earlier run to show.
+fn trend(
+    args: &PublishOptions,
+    repo: &env::Repo,
+    pull_request: Option<&PullRequest>,
+    client: Option<&Client>,
+    report: &Report,
+) -> Vec<trend::PassRate> {
+    let (Some(pr), Some(client)) = (pull_request.filter(|_| args.compare_base), client) else {
+        return Vec::new();
+    };
+    match trend::base_runs(client, repo, &pr.base_sha, &args.check_name) {
+        Ok(runs) if runs.is_empty() => runs,
+        Ok(mut runs) => {
+            runs.push(trend::PassRate::of("this PR", report));
+            runs
+        }
+        Err(e) => {
+            runner::warning(&format!(
+                "bpfcompat publish: cannot read the base branch's earlier runs, so no history chart: {e}"
+            ));
+            Vec::new()
         }
     }
 }

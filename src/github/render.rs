@@ -7,6 +7,7 @@ use minijinja::{context, Environment, Value};
 
 use super::compare::{label, Baseline, Change, Results};
 use super::grid;
+use super::trend::PassRate;
 use crate::report::markdown;
 use crate::report::{Mode, Report, TargetStatus};
 
@@ -29,6 +30,10 @@ pub struct View<'a> {
     baseline: &'a Baseline,
     check_name: &'a str,
     link: Option<String>,
+    /// Where report.html is (its own artifact).
+    page: Option<String>,
+    /// The pass rate over the base branch's runs and this one, oldest first.
+    trend: Vec<PassRate>,
 }
 
 impl<'a> View<'a> {
@@ -48,7 +53,22 @@ impl<'a> View<'a> {
             baseline,
             check_name,
             link: link.and_then(safe_link),
+            page: None,
+            trend: Vec::new(),
         }
+    }
+
+    /// Links report.html from the comment, summaries and footers.
+    pub fn with_page(mut self, page: Option<&str>) -> Self {
+        self.page = page.and_then(safe_link);
+        self
+    }
+
+    /// A chart of `trend` in the comment and job summary, when it has a
+    /// base-branch run besides this one.
+    pub fn with_trend(mut self, trend: Vec<PassRate>) -> Self {
+        self.trend = trend;
+        self
     }
 
     /// The check run's title: the counts, and regressions if any.
@@ -113,7 +133,7 @@ impl<'a> View<'a> {
         let head: Vec<String> = marker
             .map(str::to_owned)
             .into_iter()
-            .chain([self.heading(), self.baseline_text()])
+            .chain([self.heading(), self.baseline_text(), self.trend_chart()])
             .collect();
         let mut blocks = self.table_blocks();
         if self.report.mode != Mode::Artifact {
@@ -308,16 +328,29 @@ impl<'a> View<'a> {
             .collect()
     }
 
+    /// A Mermaid line chart of the pass rate (GitHub draws it), or nothing
+    /// without an earlier run to compare with.
+    fn trend_chart(&self) -> String {
+        if self.trend.len() < 2 {
+            return String::new();
+        }
+        self.call("github", "trend", &[Value::from_serialize(&self.trend)])
+    }
+
+    fn links(&self) -> [Value; 2] {
+        [
+            Value::from(self.link.clone()),
+            Value::from(self.page.clone()),
+        ]
+    }
+
     fn footer(&self) -> String {
-        self.call("github", "footer", &[Value::from(self.link.clone())])
+        self.call("github", "footer", &self.links())
     }
 
     fn truncated(&self, omitted: usize) -> String {
-        let note = self.call(
-            "github",
-            "truncated",
-            &[Value::from(omitted), Value::from(self.link.clone())],
-        );
+        let [link, page] = self.links();
+        let note = self.call("github", "truncated", &[Value::from(omitted), link, page]);
         format!("\n{}\n", note.trim_end())
     }
 

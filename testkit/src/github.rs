@@ -38,6 +38,10 @@ pub struct State {
     /// Open pull requests, as `GET /repos/{o}/{r}/pulls` lists them
     /// (`number`, `head.sha`, `head.label`, `base.sha`).
     pub pulls: Vec<Value>,
+    /// The base branch's history, newest first, as `GET
+    /// /repos/{o}/{r}/commits?sha=` walks it; a sha not in it is a root
+    /// commit, listed alone.
+    pub commits: Vec<String>,
     /// Who the token acts as: the author of the comments it creates, the
     /// only one whose comments it may edit, GraphQL's `viewer`.
     pub viewer: String,
@@ -62,6 +66,7 @@ impl Default for State {
             check_runs: Vec::new(),
             comments: Vec::new(),
             pulls: Vec::new(),
+            commits: Vec::new(),
             viewer: ACTIONS_BOT.to_owned(),
             requests: Vec::new(),
             forbid_checks: false,
@@ -189,6 +194,12 @@ fn route(req: &Request, state: &mut State, base: &str) -> Response {
         }
         ("POST", ["repos", _, _, "check-runs"]) => create_check_run(state, &body),
         ("PATCH", ["repos", _, _, "check-runs", id]) => update_check_run(state, id, &body),
+        ("GET", ["repos", _, _, "commits"]) => {
+            let per_page = param("per_page")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(PAGE);
+            list_commits(state, param("sha"), per_page)
+        }
         ("GET", ["repos", _, _, "pulls"]) => list_pulls(state, param("state"), param("head")),
         ("GET", ["repos", _, _, "issues", issue, "comments"]) => {
             let page: usize = param("page").and_then(|p| p.parse().ok()).unwrap_or(1);
@@ -349,6 +360,23 @@ fn list_pulls(state: &State, wanted: Option<String>, head: Option<String>) -> Re
         .cloned()
         .collect();
     reply(200, Value::Array(pulls))
+}
+
+/// From `sha` back, at most `per_page` (GitHub caps it at 100).
+fn list_commits(state: &State, sha: Option<String>, per_page: usize) -> Response {
+    let Some(sha) = sha else {
+        return reply(422, json!({ "message": "the fake wants ?sha=" }));
+    };
+    let from = state.commits.iter().position(|c| *c == sha);
+    let listed: Vec<Value> = match from {
+        Some(i) => state.commits[i..]
+            .iter()
+            .take(per_page.min(100))
+            .map(|c| json!({ "sha": c }))
+            .collect(),
+        None => vec![json!({ "sha": sha })],
+    };
+    reply(200, Value::Array(listed))
 }
 
 fn not_found() -> Response {
