@@ -1,6 +1,6 @@
 //! `merge`: shard reports back into the report of the whole matrix.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::commands::write_report;
 use crate::escape;
@@ -34,20 +34,18 @@ pub fn run(options: MergeOptions) -> anyhow::Result<u8> {
 
 /// One report, or the shard reports of one run merged (with the merge's
 /// warnings said).
+fn read(path: &Path, untrusted: bool) -> Result<Report, ReadError> {
+    match untrusted {
+        true => Report::read_untrusted(path),
+        false => Report::read(path),
+    }
+}
+
 fn read_merged(paths: &[PathBuf], allow_partial: bool, untrusted: bool) -> anyhow::Result<Report> {
-    let read = match untrusted {
-        true => Report::read_untrusted,
-        false => Report::read,
-    };
     let inputs = paths
         .iter()
-        .map(|path| Ok((path.clone(), read(path)?)))
+        .map(|path| Ok((path.clone(), read(path, untrusted)?)))
         .collect::<Result<Vec<(PathBuf, Report)>, ReadError>>()?;
-    if let [(_, one)] = &inputs[..] {
-        if one.shard.is_none() {
-            return Ok(one.clone());
-        }
-    }
     let merged = merge::merge(inputs, allow_partial)?;
     for w in &merged.warnings {
         eprintln!("bpfcompat: warning: {}", escape::plain(w));
@@ -56,7 +54,15 @@ fn read_merged(paths: &[PathBuf], allow_partial: bool, untrusted: bool) -> anyho
 }
 
 pub fn render(options: RenderOptions) -> anyhow::Result<u8> {
-    let report = read_merged(&options.reports, options.allow_partial, options.untrusted)?;
+    let report = match &options.reports[..] {
+        // One whole run's report is rendered as it is; shards are merged.
+        [path] => Some(read(path, options.untrusted)?).filter(|r| r.shard.is_none()),
+        _ => None,
+    };
+    let report = match report {
+        Some(report) => report,
+        None => read_merged(&options.reports, options.allow_partial, options.untrusted)?,
+    };
     let json = report.to_json();
     if let Some(md) = &options.markdown {
         crate::report::write_atomically(md, crate::report::render_markdown(&report).as_bytes())
