@@ -371,8 +371,8 @@ fn inputs_are_checked_before_anything_is_downloaded() {
         ),
         (
             vec![("BPFCOMPAT_MATRIX", "no-such")],
-            "nor one of the built-in matrices: amazon-linux default mvp oracle-uek quirk-library \
-             rhel-family suse ubuntu-lts\n",
+            "nor one of the built-in matrices: amazon-linux arm64 default mvp oracle-uek \
+             quirk-library rhel-family suse ubuntu-lts\n",
         ),
         (
             vec![("BPFCOMPAT_LOCKED", "yes")],

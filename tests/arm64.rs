@@ -101,7 +101,9 @@ fn a_mixed_matrix_runs_each_kernel_on_its_own_architecture_and_restores_both() {
     let s = Scratch::new();
     let matrix = s.matrix(&[(&TINY, ""), (&ARM64_61, ARCH)]);
     let cmd = "uname -m; echo $SHELL; test -d /sys/fs/bpf";
-    let args = command_args(cmd, &matrix, &["--snapshots", "auto"]);
+    let page = s.path("report.html");
+    let html = ["--snapshots", "auto", "--html", page.to_str().unwrap()];
+    let args = command_args(cmd, &matrix, &html);
     for (round, restored) in [(1, false), (2, true)] {
         let run = arm64_run(&s, &args);
         assert_eq!(run.code, 0, "round {round}: {}", run.context());
@@ -117,6 +119,15 @@ fn a_mixed_matrix_runs_each_kernel_on_its_own_architecture_and_restores_both() {
         assert_eq!(run.target(ARM64_61.id)["kernel"]["arch"], "arm64");
         assert_eq!(run.target(TINY.id)["kernel"]["arch"], "x86_64");
     }
+    // The page groups the kernels under their architectures.
+    let page = std::fs::read_to_string(&page).unwrap();
+    let x86 = page
+        .find("colspan=\"1\">x86_64</th>")
+        .expect("an x86_64 group");
+    let arm = page
+        .find("colspan=\"1\">arm64</th>")
+        .expect("an arm64 group");
+    assert!(x86 < arm, "in the matrix's order");
 }
 
 /// What an arm64 guest cannot run is refused before anything boots, naming

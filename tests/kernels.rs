@@ -501,7 +501,7 @@ fn shipped_matrices_are_found_by_name() {
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains(
-            "default, mvp, quirk-library, ubuntu-lts, rhel-family, amazon-linux, oracle-uek, suse"
+            "default, mvp, quirk-library, ubuntu-lts, rhel-family, amazon-linux, oracle-uek, suse, arm64"
         ),
         "{}",
         text(&out)

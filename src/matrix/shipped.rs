@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::matrix::{Matrix, MatrixError};
 
 /// Name and text of every shipped matrix; the first is the default.
-const SHIPPED: [(&str, &str); 8] = [
+const SHIPPED: [(&str, &str); 9] = [
     ("default", include_str!("../../matrices/default.yaml")),
     ("mvp", include_str!("../../matrices/mvp.yaml")),
     (
@@ -25,6 +25,7 @@ const SHIPPED: [(&str, &str); 8] = [
     ),
     ("oracle-uek", include_str!("../../matrices/oracle-uek.yaml")),
     ("suse", include_str!("../../matrices/suse.yaml")),
+    ("arm64", include_str!("../../matrices/arm64.yaml")),
 ];
 
 /// The names, for help and errors.
@@ -90,11 +91,42 @@ mod tests {
     #[test]
     fn every_shipped_matrix_parses() {
         for (name, text) in SHIPPED {
-            let m = Matrix::parse(text, Path::new("/x/m.yaml"), |_| None)
+            let m = Matrix::parse(text, Path::new("/x/m.yaml"), debian_mirror)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(m.name, name);
             assert!(m.kernels.len() + m.sweeps.len() >= 1, "{name}");
         }
+    }
+
+    /// The arm64 matrix: Debian's arm64 cloud kernels, each entry an arm64
+    /// sweep of arm64 indices (verified against Debian's archive).
+    #[test]
+    fn the_arm64_matrix_sweeps_debians_arm64_cloud_kernels() {
+        let text = SHIPPED.iter().find(|(n, _)| *n == "arm64").unwrap().1;
+        let m = Matrix::parse(text, Path::new("/x/m.yaml"), debian_mirror).unwrap();
+        assert_eq!(m.sweeps.len(), 3);
+        for sweep in &m.sweeps {
+            assert_eq!(sweep.template.arch, crate::matrix::Arch::Arm64);
+            let spec = sweep.spec.describe();
+            assert!(
+                spec.contains("cloud-arm64") && spec.contains("binary-arm64"),
+                "{spec}"
+            );
+            assert!(spec.contains("http://mirror.test/debian"), "{spec}");
+        }
+        // Without a mirror, the error names the variable.
+        let msg = Matrix::parse(text, Path::new("/x/m.yaml"), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("environment variable BPFCOMPAT_DEBIAN_MIRROR is not set"),
+            "{msg}"
+        );
+    }
+
+    /// The Debian mirror the arm64 matrix takes from the environment.
+    fn debian_mirror(name: &str) -> Option<String> {
+        (name == "BPFCOMPAT_DEBIAN_MIRROR").then(|| "http://mirror.test/debian".to_owned())
     }
 
     /// The vendor matrices sweep every entry, each in the index kind its

@@ -74,8 +74,9 @@ pub fn render_html(report: &Report, history: &[HistoryPoint]) -> String {
     env.add_filter("shown", |t: String| escape::shown(&t, NAME_CHARS));
     env.add_template("report.html", TEMPLATE)
         .expect("report.html template parses");
-    let kernels: Vec<Kernel> = report.targets.iter().map(kernel).collect();
-    let rows = rows(report);
+    let order = by_arch(report);
+    let kernels: Vec<Kernel> = order.iter().map(|&i| kernel(&report.targets[i])).collect();
+    let rows = rows(report, &order);
     let mut classes: Vec<String> = rows
         .iter()
         .flat_map(|r| r.cells.iter().filter_map(|c| c.class.clone()))
@@ -88,13 +89,45 @@ pub fn render_html(report: &Report, history: &[HistoryPoint]) -> String {
         kernels => kernels,
         rows => rows,
         classes => classes,
-        timing_svg => Value::from_safe_string(timing_svg(report)),
+        arches => arch_groups(&kernels),
+        timing_svg => Value::from_safe_string(timing_svg(report, &order)),
         history_svg => Value::from_safe_string(history_svg(history)),
         history_runs => history.len(),
     };
     env.get_template("report.html")
         .and_then(|t| t.render(page))
         .expect("report.html renders")
+}
+
+/// The kernels' columns: the matrix's order, grouped by architecture (the
+/// first kernel's first) when the matrix mixes them.
+fn by_arch(report: &Report) -> Vec<usize> {
+    let arch = |i: usize| report.targets[i].kernel.arch.as_deref();
+    let mut firsts: Vec<Option<&str>> = Vec::new();
+    for i in 0..report.targets.len() {
+        if !firsts.contains(&arch(i)) {
+            firsts.push(arch(i));
+        }
+    }
+    let mut order: Vec<usize> = (0..report.targets.len()).collect();
+    order.sort_by_key(|&i| firsts.iter().position(|a| *a == arch(i)));
+    order
+}
+
+/// One header per architecture over its kernels' columns, `(arch,
+/// columns)`; none when every kernel has the same.
+fn arch_groups(kernels: &[Kernel]) -> Vec<(String, usize)> {
+    let mut groups: Vec<(String, usize)> = Vec::new();
+    for k in kernels {
+        match groups.last_mut() {
+            Some((arch, n)) if *arch == k.arch => *n += 1,
+            _ => groups.push((k.arch.clone(), 1)),
+        }
+    }
+    if groups.len() < 2 {
+        groups.clear();
+    }
+    groups
 }
 
 fn status_word(s: TargetStatus) -> &'static str {
@@ -121,16 +154,15 @@ fn kernel(t: &super::Target) -> Kernel {
     }
 }
 
-fn rows(report: &Report) -> Vec<Row> {
+fn rows(report: &Report, order: &[usize]) -> Vec<Row> {
     checks_of_run(report)
         .iter()
         .enumerate()
         .map(|(i, c)| Row {
             object: escape::shown(&row_name(c), NAME_CHARS),
-            cells: report
-                .targets
+            cells: order
                 .iter()
-                .map(|t| cell(t.checks.get(i)))
+                .map(|&k| cell(report.targets[k].checks.get(i)))
                 .collect(),
         })
         .collect()
@@ -188,7 +220,7 @@ fn cell(check: Option<&Check>) -> Cell {
 }
 
 /// Per kernel, a bar of its boot and one of its check, in seconds.
-fn timing_svg(report: &Report) -> String {
+fn timing_svg(report: &Report, order: &[usize]) -> String {
     let bar_h = 14;
     let row_h = 2 * bar_h + 10;
     let label_w = 180;
@@ -207,7 +239,7 @@ fn timing_svg(report: &Report) -> String {
          width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">\
          <title id=\"timing-title\">Boot and check time per kernel</title>"
     );
-    for (i, t) in report.targets.iter().enumerate() {
+    for (i, t) in order.iter().map(|&k| &report.targets[k]).enumerate() {
         let y = 10 + i * row_h;
         let id = attr(&t.id);
         svg += &format!(
@@ -414,6 +446,42 @@ mod tests {
             page.matches("<rect class=\"bar ").count(),
             2 * report.targets.len()
         );
+    }
+
+    #[test]
+    fn a_mixed_matrix_groups_its_kernels_by_architecture() {
+        let mut report = hostile();
+        let mut arm = report.targets[0].clone();
+        arm.id = "arm-6.1".into();
+        arm.kernel.arch = Some("aarch64".into());
+        arm.checks[0].status = CheckStatus::Pass;
+        report.targets.insert(0, arm);
+        let x86 = report.targets.len() - 1;
+        for t in &mut report.targets[1..] {
+            t.kernel.arch = Some("x86_64".into());
+        }
+        report.targets.push(report.targets[0].clone());
+        report.targets.last_mut().unwrap().id = "arm-5.10".into();
+        let page = render_html(&report, &[]);
+        assert!(page.contains("<th scope=\"colgroup\" colspan=\"2\">aarch64</th>"));
+        assert!(page.contains(&format!(
+            "<th scope=\"colgroup\" colspan=\"{x86}\">x86_64</th>"
+        )));
+        // Both arm64 kernels come first, in the matrix's order.
+        let columns: Vec<&str> = page
+            .split("<th scope=\"col\" data-kernel=")
+            .skip(1)
+            .map(|h| h.split('>').nth(1).unwrap().split('<').next().unwrap())
+            .collect();
+        assert_eq!(columns[..2], ["arm-6.1", "arm-5.10"]);
+        let first_row = page.split("<tr data-object=").nth(1).unwrap();
+        assert!(first_row
+            .split("<td ")
+            .nth(2)
+            .unwrap()
+            .starts_with("class=\"pass\""));
+        // A matrix of one architecture has no group header.
+        assert!(!render_html(&hostile(), &[]).contains("colgroup"));
     }
 
     #[test]
