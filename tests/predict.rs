@@ -200,6 +200,16 @@ fn every_predicted_block_fails_and_each_requirement_kind_blocks_where_expected()
         ),
         ("struct_ops_link", &[K510.id, K61.id, TINY.id], ""),
         (
+            "verifier_null",
+            &ids,
+            "dereferences bpf_map_lookup_elem's result on map counters (a hash map",
+        ),
+        // Newer verifiers prove an array's constant-key lookup non-NULL
+        // (7.2 loads it): never predicted.
+        ("array_nonnull", &[], ""),
+        // The dereference is past a branch on a loader's knob: not judged.
+        ("rodata_flag", &[], ""),
+        (
             "gpl_helper",
             &[K510.id, K61.id, K612.id, K72.id, TINY.id],
             "GPL-only",

@@ -87,6 +87,13 @@ fn describe(o: &ObjectSummary, min: Option<&MinKernel>) -> String {
         if !p.kfuncs.is_empty() {
             s += &format!("    kfuncs: {}\n", plain(&p.kfuncs.join(", ")));
         }
+        if let Some(u) = &p.unchecked_lookup {
+            s += &format!(
+                "    instruction {} dereferences the lookup of map {} before any NULL check\n",
+                u.insn,
+                plain(&u.map)
+            );
+        }
     }
     for m in &o.maps {
         s += &format!(

@@ -53,6 +53,7 @@ mod tests {
             kfuncs: vec![],
             attach_type: None,
             attach_target: None,
+            unchecked_lookup: None,
         }
     }
 

@@ -172,6 +172,8 @@ pub(super) fn scan_sections(
 #[derive(Default)]
 pub(super) struct Externs {
     relocated: HashSet<(SectionIndex, u64)>,
+    /// The defined symbol each other relocation points at (maps, globals).
+    defined: HashMap<(SectionIndex, u64), String>,
     calls: HashMap<(SectionIndex, u64), String>,
     /// `__ksym` variables and `__kconfig` values (and, until the calls are
     /// known, kfuncs referenced other than by a call).
@@ -196,6 +198,9 @@ pub(super) fn scan_relocations(
                 continue;
             };
             if !sym.is_undefined() {
+                if let Ok(name) = sym.name() {
+                    externs.defined.insert((idx, offset), name.to_owned());
+                }
                 continue;
             }
             let name = sym.name().unwrap_or("?").to_owned();
@@ -207,6 +212,20 @@ pub(super) fn scan_relocations(
         }
     }
     Ok(externs)
+}
+
+impl Externs {
+    /// The defined symbol the instruction at `offset` of section `idx` is
+    /// relocated against.
+    pub fn defined_at(&self, idx: SectionIndex, offset: u64) -> Option<String> {
+        self.defined.get(&(idx, offset)).cloned()
+    }
+
+    /// Whether a `call` there is a helper's (no relocation: not a kfunc or
+    /// a subprogram).
+    pub fn helper_call(&self, idx: SectionIndex, offset: u64) -> bool {
+        !self.relocated.contains(&(idx, offset))
+    }
 }
 
 /// What some code calls.

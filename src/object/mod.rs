@@ -14,6 +14,7 @@ mod elf;
 
 pub use elf::machine_name;
 mod libbpf;
+mod nullcheck;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -305,6 +306,13 @@ fn programs(
             };
             let calls = elf::calls(code, *idx, (f.address, end), little, externs);
             users.add(&f.name, &calls);
+            let unchecked = nullcheck::first_unchecked(
+                code,
+                (f.address, end),
+                little,
+                |off| externs.defined_at(*idx, off),
+                |off| externs.helper_call(*idx, off),
+            );
             programs.push(ProgramSummary {
                 name: f.name.clone(),
                 section: section.clone(),
@@ -315,6 +323,7 @@ fn programs(
                 insns: (end - f.address) / 8,
                 helpers: calls.helpers.into_iter().collect(),
                 kfuncs: calls.kfuncs.into_iter().collect(),
+                unchecked_lookup: unchecked,
             });
         }
     }

@@ -98,6 +98,7 @@ pub fn predict(object: &ObjectSummary, plan: &Plan, kernel: &KernelFacts<'_>) ->
     untyped(&loaded, plan, &mut found);
     no_inner_map(object, plan, &mut found);
     packet_helpers(object, &loaded, &mut found);
+    unchecked_lookups(object, &loaded, &mut found);
     match &kernel.btf {
         Some(btf) => with_btf(object, &loaded, btf, kernel.modules, &mut found),
         None => {
@@ -237,6 +238,38 @@ fn packet_helpers(object: &ObjectSummary, loaded: &[&ProgramSummary], found: &mu
                 ),
             );
         }
+    }
+}
+
+/// Maps whose lookup returns NULL for a missing key on every kernel (an
+/// array's in-range constant key is proven non-NULL by newer verifiers, so
+/// arrays are not judged): hash, per-CPU hash, LRU hash, LRU per-CPU hash,
+/// LPM trie, hash of maps.
+const NULLABLE_LOOKUPS: [u32; 6] = [1, 5, 9, 10, 11, 13];
+
+fn unchecked_lookups(object: &ObjectSummary, loaded: &[&ProgramSummary], found: &mut Obstacles) {
+    for p in loaded {
+        let Some(u) = &p.unchecked_lookup else {
+            continue;
+        };
+        let Some(map) = object.maps.iter().find(|m| m.name == u.map) else {
+            continue;
+        };
+        if !map.map_type.is_some_and(|t| NULLABLE_LOOKUPS.contains(&t)) {
+            continue;
+        }
+        found.add(
+            ObstacleKind::Verifier,
+            Some(&p.name),
+            format!(
+                "instruction {} dereferences bpf_map_lookup_elem's result on map {} (a {} map: \
+                 NULL for a missing key) before any NULL check: every kernel's verifier refuses \
+                 it (invalid mem access 'map_value_or_null'); check the pointer first",
+                u.insn,
+                u.map,
+                map.map_type_name.as_deref().unwrap_or("hash")
+            ),
+        );
     }
 }
 
@@ -845,6 +878,7 @@ mod tests {
             kfuncs: Vec::new(),
             attach_type: crate::object::section_attach_type(section).map(str::to_owned),
             attach_target: crate::object::section_attach_target(section),
+            unchecked_lookup: None,
         }
     }
 

@@ -69,6 +69,18 @@ pub struct ProgramSummary {
     /// target a kernel's BTF lists.
     #[serde(default)]
     pub attach_target: Option<AttachTarget>,
+    /// A map lookup whose result it dereferences before any NULL check,
+    /// on the path every run takes (see `object::nullcheck`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unchecked_lookup: Option<UncheckedLookup>,
+}
+
+/// `bpf_map_lookup_elem` on `map`, its result dereferenced unchecked at
+/// instruction `insn` of the program.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UncheckedLookup {
+    pub map: String,
+    pub insn: u64,
 }
 
 /// What a program attaches to, looked up in the kernel's BTF.

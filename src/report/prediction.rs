@@ -57,6 +57,8 @@ pub enum ObstacleKind {
     Core,
     /// What the image of a kernel without BTF shows it was built without.
     KernelConfig,
+    /// Code every verifier refuses, seen in the instructions themselves.
+    Verifier,
 }
 
 /// The oldest upstream release that has everything an object needs.

@@ -198,6 +198,7 @@ mod tests {
             kfuncs: kfuncs.iter().map(|k| k.to_string()).collect(),
             attach_type: None,
             attach_target: None,
+            unchecked_lookup: None,
         }
     }
 
