@@ -26,10 +26,13 @@ now_ms() { date +%s%3N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { echo "$1 / $2" | bc -l; }
 
-matrix_for() { # ids...
+matrix_for() { # ids...; each bare image with its config (a package ships its own)
   echo "name: bench"; echo "kernels:"
   for id in "$@"; do
-    printf '  - id: %s\n    source:\n      file: %s\n' "$id" "${image[$id]}"
+    printf '  - id: %s\n' "$id"
+    local config="$kernels/configs/config-$(basename "${image[$id]}" | sed 's/^vmlinuz-//')"
+    [ ! -f "$config" ] || printf '    config: %s\n' "$config"
+    printf '    source:\n      file: %s\n' "${image[$id]}"
   done
 }
 

@@ -123,7 +123,7 @@ fn every_predicted_block_fails_and_each_requirement_kind_blocks_where_expected()
     let s = Scratch::new();
     let corpus = build_corpus(s.dir.path());
     let truth = table("| object | 5.10 | 6.1 | 6.12 | 7.2 | tiny |");
-    let matrix = s.matrix(&ALL.map(|k| (k, "")));
+    let matrix = s.matrix_with_configs(&ALL);
     let (code, stdout, predicted) = predict(&s, &matrix, &objects_of(&corpus, &truth));
     assert_eq!(code, 2, "a required kernel is predicted blocked:\n{stdout}");
     assert!(stdout.contains("necessary conditions only"), "{stdout}");
@@ -209,6 +209,15 @@ fn every_predicted_block_fails_and_each_requirement_kind_blocks_where_expected()
         ("array_nonnull", &[], ""),
         // The dereference is past a branch on a loader's knob: not judged.
         ("rodata_flag", &[], ""),
+        // From each kernel's config (7.2 has none): no error injection, no
+        // network namespaces on the tiny one.
+        (
+            "fmod_ret_syscall",
+            &[K510.id, K61.id, K612.id, TINY.id],
+            "its config has no CONFIG_FUNCTION_ERROR_INJECTION",
+        ),
+        ("fmod_ret", &[TINY.id], ""),
+        ("sk", &[TINY.id], ""),
         (
             "gpl_helper",
             &[K510.id, K61.id, K612.id, K72.id, TINY.id],
@@ -238,6 +247,7 @@ fn every_predicted_block_fails_and_each_requirement_kind_blocks_where_expected()
     // ... and what its image shows it was built without.
     assert!(tiny("kprobe").contains("this kernel has none (its image has no kprobe_events"));
     assert!(tiny("bpf_loop").contains("takes a callback, which only a JIT runs"));
+    assert!(tiny("sk").contains("config has no CONFIG_NET_NS"));
     // Loaded whole, variant_trio's fentry has no target on 5.10; with its
     // manifest, a variant group's alternatives are not obstacles: the
     // loader keeps the tracepoint there.

@@ -40,7 +40,8 @@ fn the_corpus_on_every_test_kernel_matches_the_ground_truth() {
         objects.len() >= 35,
         "the corpus covers every class and program type"
     );
-    let matrix = s.matrix(&ALL.map(|k| (k, "")));
+    // With each kernel's config, as its package would ship it.
+    let matrix = s.matrix_with_configs(&ALL);
     let mut args = vec![
         "test",
         "--timeout",
@@ -165,6 +166,13 @@ fn the_corpus_on_every_test_kernel_matches_the_ground_truth() {
     assert!(
         agreement["blocked_and_failed"].as_u64().unwrap() >= 50,
         "{agreement}"
+    );
+    let from_config = check_of(run.target(K61.id), "fmod_ret_syscall")["classification"]["hint"]
+        .as_str()
+        .unwrap();
+    assert!(
+        from_config.contains("its config has no CONFIG_FUNCTION_ERROR_INJECTION"),
+        "{from_config}"
     );
     let hint = check_of(t510, "bpf_loop")["classification"]["hint"]
         .as_str()

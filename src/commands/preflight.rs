@@ -156,6 +156,15 @@ pub struct KernelSummary {
     pub modules: bool,
     /// Without BTF: what its image shows (a JIT, kprobes).
     pub features: Option<crate::kernel::Features>,
+    /// Its `.config`: how many options it sets, and those the preflight
+    /// reads (`true`: built in or a module).
+    pub config: Option<ConfigSummary>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConfigSummary {
+    pub options: usize,
+    pub read: std::collections::BTreeMap<&'static str, Option<bool>>,
 }
 
 /// `bpfcompat kernels inspect NAME`.
@@ -193,8 +202,9 @@ fn read_kernel(cache: &KernelCache, spec: &KernelSpec) -> anyhow::Result<KernelS
     };
     let resolved = kernel::resolve(cache, &spec.source, &opts)
         .with_context(|| format!("kernel {}", spec.id))?;
-    KernelSource::read(cache, &resolved, spec.modules.source.is_some())
-        .with_context(|| format!("kernel {}: reading its BTF", spec.id))
+    let config = spec.config.as_deref();
+    KernelSource::read(cache, &resolved, spec.modules.source.is_some(), config)
+        .with_context(|| format!("kernel {}: reading its BTF and config", spec.id))
 }
 
 fn summarise(id: &str, source: &KernelSource, facts: &KernelFacts<'_>) -> KernelSummary {
@@ -234,6 +244,13 @@ fn summarise(id: &str, source: &KernelSource, facts: &KernelFacts<'_>) -> Kernel
         attach_types: names("bpf_attach_type", "BPF_"),
         modules: facts.modules,
         features: facts.features,
+        config: facts.config.map(|c| ConfigSummary {
+            options: c.len(),
+            read: crate::predict::CONFIG_READ
+                .iter()
+                .map(|o| (*o, c.enabled(o)))
+                .collect(),
+        }),
     }
 }
 
@@ -246,6 +263,24 @@ fn describe_kernel(k: &KernelSummary) -> String {
         k.image_sha256
     );
     s += &format!("  release: {}\n", k.version.as_deref().unwrap_or("unknown"));
+    match &k.config {
+        Some(c) => {
+            let read: Vec<String> = c
+                .read
+                .iter()
+                .map(|(o, on)| {
+                    let on = match on {
+                        Some(true) => "on",
+                        Some(false) => "off",
+                        None => "not said",
+                    };
+                    format!("{} {on}", o.trim_start_matches("CONFIG_"))
+                })
+                .collect();
+            s += &format!("  config: {} options; {}\n", c.options, read.join(", "));
+        }
+        None => s += "  config: none (its source ships none; give the matrix entry `config:`)\n",
+    }
     if !k.btf {
         s += "  BTF: none (built without CONFIG_DEBUG_INFO_BTF): predictions use the release\n";
         if let Some(f) = k.features {

@@ -119,6 +119,9 @@ pub enum KernelError {
     #[error("module source {origin}: it holds no kernel modules (no .ko, .ko.xz, .ko.zst or .ko.gz under lib/modules/ or usr/lib/modules/); point the kernel's `modules:` at the package that ships them (Debian and Ubuntu: linux-modules-RELEASE; Fedora: kernel-modules-core)")]
     NoModules { origin: String },
 
+    #[error("kernel config {path}: {why}")]
+    BadConfig { path: PathBuf, why: String },
+
     #[error("kernel source {origin}: package entry {entry} is larger than the {limit}-byte limit for a kernel module; the package is not a usable kernel package")]
     ModuleTooLarge {
         origin: String,

@@ -233,6 +233,9 @@ pub(crate) fn store_extracted(
             None => cache.store_blob(extracted.file, &image_sha)?,
         }
     };
+    if let Some(config) = &taken.config {
+        cache.store_config(&image_sha, config)?;
+    }
     let record = Record {
         image: Some(image_sha.clone()),
         format,

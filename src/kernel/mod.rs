@@ -20,7 +20,8 @@
 //!   magic number; they use no sibling.
 //! - `compress` (decoders), `image` (a bzImage's release), `fetch`
 //!   (downloads), `cache` (blobs, locks and records), `vmlinux` (a kernel's
-//!   own BTF, read out of its image and cached), `mirror`, `options`.
+//!   own BTF, read out of its image and cached), `kconfig` (its build
+//!   configuration, kept beside the BTF), `mirror`, `options`.
 //! - `source`: what a matrix names, what it pointed at and what it gave.
 //! - `pick` (which entry of a container is the kernel), `modtree` (module
 //!   trees: collected, indexed, kept, and the closure a check needs),
@@ -42,6 +43,7 @@ mod fetch;
 mod hash;
 mod image;
 mod inventory;
+mod kconfig;
 mod mirror;
 mod modtree;
 mod oci;
@@ -65,6 +67,7 @@ pub use error::KernelError;
 pub use fetch::{Limits, ProgressFn, Transfer};
 pub use image::release_of;
 pub use inventory::{import, list_blobs, prune, source_digest, verify};
+pub use kconfig::{read_config_file, KernelConfig};
 pub use mirror::Mirror;
 pub use modtree::{
     normalise_name as normalise_module_name, LoadPlan, ModuleEntry, ModuleTree, TreeIndex,

@@ -63,6 +63,9 @@ pub struct KernelSpec {
     /// `modules:`: where the kernel's modules come from when its own
     /// package has none, and modules to load whatever the check needs.
     pub modules: ModuleSpec,
+    /// `config:`: the kernel's `.config`, for the preflight, when its
+    /// source ships none (a bare image); a package's own comes with it.
+    pub config: Option<PathBuf>,
 }
 
 /// A kernel's `modules:` in the matrix: a list of module names to load, or
@@ -118,6 +121,8 @@ struct RawKernel {
     /// A list of names, or a mapping (see [`ModuleSpec`]); told apart by hand
     /// so that each shape gets its own error messages.
     modules: Option<serde_norway::Value>,
+    /// A file: the kernel's `.config`.
+    config: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -202,6 +207,22 @@ impl Matrix {
         let text = text.to_owned();
         let path = path.to_owned();
         let matrix = Self::parse(&text, &path, |name| std::env::var(name).ok())?;
+        let missing = |i: usize, k: &KernelSpec, keys: &[&str], file: &Path| {
+            let line = keys
+                .iter()
+                .fold(Field::root().key("kernels").index(i), |f, key| f.key(key))
+                .line(&text);
+            MatrixError::Invalid {
+                path: path.clone(),
+                line,
+                message: format!(
+                    "kernels[{i}] ({}).{}: {} does not exist",
+                    k.id,
+                    keys.join("."),
+                    file.display()
+                ),
+            }
+        };
         // A missing local kernel is a mistake in the matrix, not a flaky
         // download: say so before booting anything.
         for (i, k) in matrix.kernels.iter().enumerate() {
@@ -214,21 +235,11 @@ impl Matrix {
                     continue;
                 };
                 if !file.is_file() {
-                    return Err(MatrixError::Invalid {
-                        path: path.clone(),
-                        line: Field::root()
-                            .key("kernels")
-                            .index(i)
-                            .key(field)
-                            .key("file")
-                            .line(&text),
-                        message: format!(
-                            "kernels[{i}] ({}).{field}.file: {} does not exist",
-                            k.id,
-                            file.display()
-                        ),
-                    });
+                    return Err(missing(i, k, &[field, "file"], file));
                 }
+            }
+            if let Some(config) = k.config.as_ref().filter(|c| !c.is_file()) {
+                return Err(missing(i, k, &["config"], config));
             }
         }
         Ok(matrix)
@@ -431,6 +442,16 @@ impl Entry<'_> {
             arch,
             source: self.source(source, env, "source")?,
             modules: self.modules(k.modules.as_ref(), env)?,
+            config: k
+                .config
+                .as_deref()
+                .map(|c| {
+                    let base = self.path.parent().unwrap_or(Path::new("."));
+                    expand_vars(c, env)
+                        .map(|c| normalize(&base.join(c)))
+                        .map_err(|m| self.err(&["config"], m))
+                })
+                .transpose()?,
         })
     }
 
@@ -759,6 +780,32 @@ mod tests {
 
     fn err(text: &str) -> String {
         parse(text).unwrap_err().to_string()
+    }
+
+    /// `config:` resolves like a file source, and one that is not there is
+    /// an error naming its line and field.
+    #[test]
+    fn a_kernels_config_resolves_against_the_matrix_and_must_exist() {
+        let text =
+            "name: ci\nkernels:\n  - id: a\n    config: ${K}/config-a\n    source: {file: x}\n";
+        assert_eq!(
+            parse(text).unwrap().kernels[0].config.as_deref(),
+            Some(Path::new("/kernels/config-a"))
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("x");
+        std::fs::write(&image, b"k").unwrap();
+        let text =
+            "name: ci\nkernels:\n  - id: a\n    config: no-such-config\n    source: {file: x}\n";
+        let msg = Matrix::from_text(text, &dir.path().join("m.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("m.yaml:4: "), "{msg}");
+        assert!(
+            msg.contains("kernels[0] (a).config: ")
+                && msg.contains("no-such-config does not exist"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct KernelFacts<'a> {
     pub btf: Option<KernelBtf<'a>>,
     /// Without BTF: what its image shows it has.
     pub features: Option<crate::kernel::Features>,
+    /// Its `.config`, when one comes with it (see `kernel::kconfig`).
+    pub config: Option<&'a crate::kernel::KernelConfig>,
     /// A module tree comes with it: functions and types may be in modules,
     /// whose BTF is not read here.
     pub modules: bool,

@@ -99,6 +99,9 @@ pub fn predict(object: &ObjectSummary, plan: &Plan, kernel: &KernelFacts<'_>) ->
     no_inner_map(object, plan, &mut found);
     packet_helpers(object, &loaded, &mut found);
     unchecked_lookups(object, &loaded, &mut found);
+    if let Some(config) = kernel.config {
+        configured(&loaded, config, &mut found);
+    }
     match &kernel.btf {
         Some(btf) => with_btf(object, &loaded, btf, kernel.modules, &mut found),
         None => {
@@ -270,6 +273,48 @@ fn unchecked_lookups(object: &ObjectSummary, loaded: &[&ProgramSummary], found: 
                 map.map_type_name.as_deref().unwrap_or("hash")
             ),
         );
+    }
+}
+
+/// The options of a kernel's `.config` the preflight reads.
+pub const CONFIG_READ: [&str; 2] = ["CONFIG_FUNCTION_ERROR_INJECTION", "CONFIG_NET_NS"];
+
+/// What the kernel's `.config` says it was built without.
+fn configured(
+    loaded: &[&ProgramSummary],
+    config: &crate::kernel::KernelConfig,
+    found: &mut Obstacles,
+) {
+    let off = |option: &str| config.enabled(option) == Some(false);
+    for p in loaded {
+        // The verifier lets fmod_ret modify a security_* hook, or a function
+        // on the error-injection list, which is empty without this option.
+        let modified = p
+            .attach_target
+            .as_ref()
+            .filter(|_| p.section.starts_with("fmod_ret"))
+            .filter(|t| !t.name.starts_with("security_"));
+        if let Some(target) = modified.filter(|_| off(CONFIG_READ[0])) {
+            found.add(
+                ObstacleKind::KernelConfig,
+                Some(&p.name),
+                format!(
+                    "fmod_ret/{} modifies a function's return, which this kernel allows only for \
+                     security_* hooks: its config has no CONFIG_FUNCTION_ERROR_INJECTION, so no \
+                     function is on the error-injection list",
+                    target.name
+                ),
+            );
+        }
+        if p.prog_type.as_deref() == Some("sk_lookup") && off(CONFIG_READ[1]) {
+            found.add(
+                ObstacleKind::KernelConfig,
+                Some(&p.name),
+                "an sk_lookup program attaches to a network namespace, and this kernel's config \
+                 has no CONFIG_NET_NS (no /proc/self/ns/net to attach to)"
+                    .to_owned(),
+            );
+        }
     }
 }
 
@@ -802,27 +847,33 @@ pub struct KernelSource {
     pub features: Option<crate::kernel::Features>,
     pub version: Option<Version>,
     pub modules: bool,
+    /// Its `.config`: the matrix's `config:`, else its package's.
+    pub config: Option<crate::kernel::KernelConfig>,
     pub image_sha256: String,
     image: std::path::PathBuf,
 }
 
 impl KernelSource {
-    /// `more_modules`: the matrix gives the kernel a module tree of its own.
+    /// `more_modules`: the matrix gives the kernel a module tree of its own;
+    /// `config`: the matrix's `config:` file.
     pub fn read(
         cache: &crate::kernel::KernelCache,
         kernel: &crate::kernel::ResolvedKernel,
         more_modules: bool,
+        config: Option<&std::path::Path>,
     ) -> Result<KernelSource, PreflightError> {
         let btf = cache.kernel_btf(&kernel.image, &kernel.sha256)?;
         let features = cache.kernel_features(&kernel.image, &kernel.sha256)?;
-        let version = crate::kernel::release_of(&kernel.image)
-            .ok()
-            .flatten()
-            .and_then(|r| Version::parse(&r));
+        let release = crate::kernel::release_of(&kernel.image).ok().flatten();
+        let config = match config {
+            Some(file) => Some(crate::kernel::read_config_file(file, release.as_deref())?),
+            None => cache.kernel_config(&kernel.sha256)?,
+        };
         Ok(KernelSource {
             btf,
             features,
-            version,
+            version: release.as_deref().and_then(Version::parse),
+            config,
             modules: more_modules || kernel.modules.is_some(),
             image_sha256: kernel.sha256.clone(),
             image: kernel.image.clone(),
@@ -843,6 +894,7 @@ impl KernelSource {
         Ok(KernelFacts {
             version: self.version,
             features: self.features,
+            config: self.config.as_ref(),
             btf,
             modules: self.modules,
         })
@@ -921,6 +973,7 @@ mod tests {
             version: Version::parse(k.release),
             btf: Some(KernelBtf::parse(&bytes).unwrap()),
             features: None,
+            config: None,
             modules: false,
         };
         f(&facts)
@@ -988,6 +1041,31 @@ mod tests {
         };
         let on612 = with_kernel(&K612, |k| predict(&o, &plan, k));
         assert_eq!(on612.verdict, Predicted::NoKnownObstacle, "{on612:?}");
+    }
+
+    #[test]
+    fn a_kernels_config_blocks_what_it_was_built_without() {
+        let o = object(vec![
+            program("hook", "fmod_ret/security_file_open", &[]),
+            program("syscall", "fmod_ret/__x64_sys_getpgid", &[]),
+            program("lookup", "sk_lookup", &[]),
+        ]);
+        let judged = |config: &str| {
+            let config = crate::kernel::KernelConfig::parse(config);
+            let mut found = Obstacles::default();
+            configured(&o.programs.iter().collect::<Vec<_>>(), &config, &mut found);
+            found
+                .0
+                .into_iter()
+                .map(|x| x.program.unwrap())
+                .collect::<Vec<_>>()
+        };
+        let off = "# CONFIG_FUNCTION_ERROR_INJECTION is not set\n# CONFIG_NET_NS is not set\n";
+        assert_eq!(judged(off), ["syscall", "lookup"]);
+        let on = "CONFIG_FUNCTION_ERROR_INJECTION=y\nCONFIG_NET_NS=y\n";
+        assert!(judged(on).is_empty());
+        // A fragment that does not say is no obstacle.
+        assert!(judged("CONFIG_BPF=y\n").is_empty());
     }
 
     #[test]

@@ -576,11 +576,12 @@ impl Context {
         let subjects = self.platforms[&spec.arch].subjects.clone();
         let (cache, kernel, id) = (self.cache.clone(), kernel.clone(), spec.id.clone());
         let more_modules = spec.modules.source.is_some();
+        let config = spec.config.clone();
         tokio::task::spawn_blocking(move || {
             if subjects.iter().all(Option::is_none) {
                 return Vec::new();
             }
-            let predicted = KernelSource::read(&cache, &kernel, more_modules)
+            let predicted = KernelSource::read(&cache, &kernel, more_modules, config.as_deref())
                 .and_then(|k| Ok(predict::predict_all(&subjects, &k.facts()?)));
             predicted.unwrap_or_else(|e| {
                 eprintln!("bpfcompat: {id}: no preflight: {e}");

@@ -55,6 +55,19 @@ impl Scratch {
         self.write("matrix.yaml", &yaml)
     }
 
+    /// [`Scratch::matrix`] with each kernel's `.config` (`configs/` of the
+    /// test kernels) as its `config:`, for the preflight; 7.2's package
+    /// ships none, and none is known for it.
+    pub fn matrix_with_configs(&self, kernels: &[&Kernel]) -> PathBuf {
+        let configs: Vec<String> = kernels.iter().map(|k| config_line(k)).collect();
+        let entries: Vec<(&Kernel, &str)> = kernels
+            .iter()
+            .zip(&configs)
+            .map(|(k, c)| (*k, c.as_str()))
+            .collect();
+        self.matrix(&entries)
+    }
+
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.path(name);
         std::fs::write(&path, text).unwrap();
@@ -152,6 +165,18 @@ impl Scratch {
 }
 
 /// The arguments of `bpfcompat test-command --cmd CMD --matrix MATRIX [extra...]`.
+/// A test kernel's `config:` line (`configs/config-X` of `vmlinuz-X`), or
+/// nothing for the one without a config.
+fn config_line(k: &Kernel) -> String {
+    if k.file.starts_with("packages/linux-binary-") {
+        return String::new();
+    }
+    let name = k.file.trim_start_matches("vmlinuz-");
+    let config = kernels_dir().join("configs").join(format!("config-{name}"));
+    assert!(config.is_file(), "{} is missing", config.display());
+    format!("    config: {}\n", config.display())
+}
+
 pub fn command_args<'a>(cmd: &'a str, matrix: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "test-command",
