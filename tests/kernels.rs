@@ -862,24 +862,44 @@ fn a_sweep_entry_is_locked_and_outdated_says_when_a_newer_release_is_out() {
     );
 }
 
-/// The live Debian archive, when `BPFCOMPAT_DEBIAN_MIRROR` names one (the
-/// same variable scripts/install-deps.sh takes): bookworm's own 6.1 cloud
-/// ABIs, swept from its real index. Without it the test says it did not
-/// run, and why.
-#[test]
-fn a_live_sweep_of_the_debian_archive_when_it_is_reachable() {
+/// The live Debian mirror `BPFCOMPAT_DEBIAN_MIRROR` names (the variable
+/// scripts/install-deps.sh takes; .ci/run sets it from the machine's apt
+/// sources), when it answers. Without one, or when it cannot be reached,
+/// the test says it did not run, and why.
+fn live_debian_mirror(test: &str) -> Option<String> {
     let Some(mirror) = std::env::var("BPFCOMPAT_DEBIAN_MIRROR")
         .ok()
         .filter(|m| !m.is_empty())
     else {
         eprintln!(
-            "SKIPPED a_live_sweep_of_the_debian_archive_when_it_is_reachable: \
-             BPFCOMPAT_DEBIAN_MIRROR names no Debian mirror, so the live archive is not asked \
-             (the recorded indices are: a_swept_debian_abi_resolves_by_the_index_digest_and_boots)"
+            "SKIPPED {test}: BPFCOMPAT_DEBIAN_MIRROR names no Debian mirror, so the live archive \
+             is not asked (the recorded indices are: \
+             a_swept_debian_abi_resolves_by_the_index_digest_and_boots)"
         );
+        return None;
+    };
+    let url = url::Url::parse(&mirror).expect("BPFCOMPAT_DEBIAN_MIRROR is a URL");
+    let addr = url
+        .socket_addrs(|| None)
+        .ok()
+        .and_then(|a| a.first().copied());
+    let answers = addr
+        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(10)).is_ok());
+    if !answers {
+        eprintln!("SKIPPED {test}: the Debian mirror {mirror} cannot be reached from here");
+        return None;
+    }
+    Some(mirror.trim_end_matches('/').to_owned())
+}
+
+/// bookworm's own 6.1 cloud ABIs, swept from the live archive's real index.
+#[test]
+fn a_live_sweep_of_the_debian_archive_when_it_is_reachable() {
+    let Some(mirror) =
+        live_debian_mirror("a_live_sweep_of_the_debian_archive_when_it_is_reachable")
+    else {
         return;
     };
-    let mirror = mirror.trim_end_matches('/');
     let index = format!("{mirror}/dists/bookworm/main/binary-amd64/Packages.xz");
     let out = bpfcompat(
         &[
@@ -899,6 +919,45 @@ fn a_live_sweep_of_the_debian_archive_when_it_is_reachable() {
         yaml.contains("  - id: 6.1.0-") && yaml.contains(&format!("url: {mirror}/pool/main/")),
         "{yaml}"
     );
+}
+
+/// The built-in arm64 matrix against the live archive: each of its sweeps
+/// finds its newest arm64 cloud ABI, and the package is published.
+#[test]
+fn the_built_in_arm64_matrix_is_published_on_the_live_debian_archive() {
+    let test = "the_built_in_arm64_matrix_is_published_on_the_live_debian_archive";
+    let Some(mirror) = live_debian_mirror(test) else {
+        return;
+    };
+    let s = Scratch::new();
+    let out = Running::start(
+        Command::new(env!("CARGO_BIN_EXE_bpfcompat"))
+            .args(["kernels", "verify", "--remote", "--matrix", "arm64"])
+            .env("BPFCOMPAT_DEBIAN_MIRROR", &mirror)
+            .current_dir(s.dir.path()),
+    )
+    .finish_within(KERNELS_COMMAND_LIMIT);
+    assert!(out.status.success(), "{}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    for (id, series) in [
+        ("debian-11-arm64-", "5.10"),
+        ("debian-12-arm64-", "6.1"),
+        ("debian-13-arm64-", "6.12"),
+    ] {
+        let row = table
+            .lines()
+            .find(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|k| k.starts_with(id))
+            })
+            .unwrap_or_else(|| panic!("no {id} row:\n{table}"));
+        assert!(
+            row.contains(&format!("{id}{series}.")) && row.contains("-cloud-arm64"),
+            "{row}"
+        );
+        assert_eq!(row.split_whitespace().nth(2), Some("ok"), "{row}");
+    }
 }
 
 /// An OCI repository's tags as a sweep: the point releases of the series
