@@ -55,10 +55,13 @@ fn objects(report: &Report) -> Vec<String> {
     checks_of_run(report).iter().map(row_name).collect()
 }
 
-/// One distinct failure: the same class and message (the object's own name
-/// taken out), wherever it happened.
+/// One distinct failure, or one distinct reason a check was partial: the
+/// same class and message (the object's own name taken out), wherever it
+/// happened.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Group {
+    /// Partial (◐: some attaches skipped, with why), not failed.
+    pub partial: bool,
     pub class: String,
     /// The reason with the object's name as `‹object›`.
     pub message: String,
@@ -77,7 +80,8 @@ pub struct Log {
     pub tail: String,
 }
 
-/// Every failing check, grouped; the groups hitting most objects first.
+/// Every failing check, grouped, then every partial one by why its
+/// attaches were skipped; in each, the groups hitting most objects first.
 pub fn groups(report: &Report) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     for t in report
@@ -85,25 +89,19 @@ pub fn groups(report: &Report) -> Vec<Group> {
         .iter()
         .filter(|t| t.status != TargetStatus::InfraError)
     {
-        for c in t.checks.iter().filter(|c| c.status == CheckStatus::Fail) {
-            let Some(class) = &c.classification else {
+        for c in &t.checks {
+            let Some(found) = group_of(c) else {
                 continue;
             };
-            let message = without_name(&class.reason, &c.artifact.name);
-            let code = class.code.as_str().to_owned();
             let object = row_name(c);
-            match groups
-                .iter_mut()
-                .find(|g| g.class == code && g.message == message)
-            {
+            match groups.iter_mut().find(|g| {
+                g.partial == found.partial && g.class == found.class && g.message == found.message
+            }) {
                 Some(g) => {
                     add(&mut g.objects, &object);
                     add(&mut g.kernels, &t.id);
                 }
                 None => groups.push(Group {
-                    class: code,
-                    message,
-                    hint: class.hint.clone(),
                     objects: vec![object.clone()],
                     kernels: vec![t.id.clone()],
                     log: verifier_log(c).map(|(program, tail)| Log {
@@ -112,12 +110,42 @@ pub fn groups(report: &Report) -> Vec<Group> {
                         program,
                         tail,
                     }),
+                    ..found
                 }),
             }
         }
     }
-    groups.sort_by_key(|g| std::cmp::Reverse(g.objects.len()));
+    groups.sort_by_key(|g| (g.partial, std::cmp::Reverse(g.objects.len())));
     groups
+}
+
+/// The group a failed or partial check belongs to, without its objects and
+/// kernels yet; `None` for a pass.
+fn group_of(c: &Check) -> Option<Group> {
+    let (partial, class, message, hint) = match (c.status, &c.classification) {
+        (CheckStatus::Fail, Some(class)) => (
+            false,
+            class.code.as_str().to_owned(),
+            class.reason.clone(),
+            class.hint.clone(),
+        ),
+        (CheckStatus::Partial, _) if !c.skipped.is_empty() => (
+            true,
+            "partial".to_owned(),
+            c.skipped.join("; "),
+            String::new(),
+        ),
+        _ => return None,
+    };
+    Some(Group {
+        partial,
+        class,
+        message: without_name(&message, &c.artifact.name),
+        hint,
+        objects: Vec::new(),
+        kernels: Vec::new(),
+        log: None,
+    })
 }
 
 fn add(list: &mut Vec<String>, item: &str) {

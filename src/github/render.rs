@@ -203,13 +203,16 @@ impl<'a> View<'a> {
         blocks
     }
 
-    /// Each distinct failure once (`grid::groups`), the first with the heading.
+    /// Each distinct failure once (`grid::groups`), then each reason for a
+    /// partial check; the first of each with its heading.
     fn group_blocks(&self) -> Vec<String> {
-        grid::groups(&self.report)
+        let groups = grid::groups(&self.report);
+        groups
             .iter()
             .enumerate()
             .map(|(i, g)| {
-                let args = [Value::from_serialize(g), Value::from(i == 0)];
+                let first = i == 0 || groups[i - 1].partial != g.partial;
+                let args = [Value::from_serialize(g), Value::from(first)];
                 format!("\n{}\n", self.call("github", "group", &args).trim_end())
             })
             .collect()
@@ -476,6 +479,41 @@ mod tests {
         };
         let view = View::new(&report, &missing, name, None);
         inert::assert_inert_markdown("no base", &view.job_summary());
+    }
+
+    /// Why a check was partial is in the comment too, once per reason,
+    /// after the failures.
+    #[test]
+    fn partial_checks_are_grouped_by_why_their_attaches_were_skipped() {
+        let mut report =
+            serde_json::from_value::<crate::report::Report>(reports::hostile_json()).unwrap();
+        for t in &mut report.targets {
+            for c in &mut t.checks {
+                c.status = crate::report::CheckStatus::Partial;
+                c.classification = None;
+                c.skipped = vec!["program tc: attach skipped: no clsact qdisc".into()];
+            }
+        }
+        let groups = grid::groups(&report);
+        assert_eq!(groups.len(), 1, "{groups:?}");
+        assert!(groups[0].partial);
+        let checked = report
+            .targets
+            .iter()
+            .filter(|t| t.status != TargetStatus::InfraError && !t.checks.is_empty());
+        assert_eq!(groups[0].kernels.len(), checked.count());
+        let missing = Baseline::Missing {
+            base_sha: "2".repeat(40),
+            reason: super::super::compare::MissingBase::NoCheckRun,
+        };
+        let view = View::new(&report, &missing, "partial", None);
+        let comment = view.comment(&comment::marker("partial"));
+        assert!(comment.contains("### Partial checks"), "{comment}");
+        assert!(
+            comment.contains("#### ◐ skipped: program tc: attach skipped: no clsact qdisc"),
+            "{comment}"
+        );
+        assert!(!comment.contains("### Failures"), "{comment}");
     }
 
     #[test]
