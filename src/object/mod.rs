@@ -5,8 +5,9 @@
 //! the file, and otherwise summarises what the object asks of a kernel:
 //! programs (section, expected program type, whether kernel BTF is needed),
 //! maps (from the BTF `.maps` section), global variables (from the BTF of
-//! `.rodata`, `.data` and `.bss`), helper ids, kfuncs and other externs, and
-//! CO-RE relocations.
+//! `.rodata`, `.data` and `.bss`), helper ids, kfuncs and other externs,
+//! CO-RE relocations, and a map lookup dereferenced unchecked on the path
+//! every run takes (`nullcheck`).
 
 mod btf;
 mod core;

@@ -18,11 +18,13 @@ const CLASS_LD: u8 = 0x00;
 const CLASS_LDX: u8 = 0x01;
 const CLASS_ST: u8 = 0x02;
 const CLASS_STX: u8 = 0x03;
+const CLASS_ALU: u8 = 0x04;
 const CLASS_ALU64: u8 = 0x07;
 const MODE_MEM: u8 = 0x60;
 const MODE_MEMSX: u8 = 0x80;
 const MODE_ATOMIC: u8 = 0xc0;
-const MOV_X: u8 = 0xb8;
+/// `mov64 dst, src` (`off` 0: `movsx` has a size there).
+const MOV64_X: u8 = 0xbf;
 const LD_IMM64: u8 = 0x18;
 const CALL: u8 = 0x85;
 
@@ -70,7 +72,7 @@ impl Insn {
 /// program's start) on the straight path from
 /// `start` to `end` (byte offsets of `code`); `symbol_at(offset)` names
 /// the symbol an `ld_imm64` at that offset is relocated against, and
-/// `unrelocated_call(offset)` says a `call` there is a helper's.
+/// `helper_call(offset)` says whether a `call` there is a helper's.
 pub(super) fn first_unchecked(
     code: &[u8],
     (start, end): (u64, u64),
@@ -118,11 +120,11 @@ pub(super) fn first_unchecked(
                 off += 16;
                 continue;
             }
-            CLASS_ALU64 if i.code == MOV_X | CLASS_ALU64 && i.off == 0 => {
+            CLASS_ALU64 if i.code == MOV64_X && i.off == 0 => {
                 nullable[i.dst] = nullable[i.src].clone();
                 map_in[i.dst] = map_in[i.src].clone();
             }
-            0x04 | CLASS_ALU64 => clobber(&mut nullable, &mut map_in, i.dst),
+            CLASS_ALU | CLASS_ALU64 => clobber(&mut nullable, &mut map_in, i.dst),
             _ if i.code == CALL && i.src == 0 && helper_call(off) => {
                 let map = map_in[1].clone();
                 for r in 0..=5 {
@@ -162,7 +164,7 @@ mod tests {
     fn after_lookup(rest: &[Vec<u8>]) -> Vec<u8> {
         let mut code = insn(LD_IMM64, 1, 1, 0, 0);
         code.extend(insn(0, 0, 0, 0, 0));
-        code.extend(insn(0xbf, 2, 10, 0, 0));
+        code.extend(insn(MOV64_X, 2, 10, 0, 0));
         code.extend(insn(0x07, 2, 0, 0, -4));
         code.extend(insn(CALL, 0, 0, 0, 1));
         for i in rest {
@@ -182,7 +184,7 @@ mod tests {
         let found = judge(&direct).unwrap();
         assert_eq!((found.map.as_str(), found.insn), ("counters", 5));
         // Through a copy, and a store into the value.
-        let copied = after_lookup(&[insn(0xbf, 6, 0, 0, 0), insn(0x7a, 6, 0, 8, 1)]);
+        let copied = after_lookup(&[insn(MOV64_X, 6, 0, 0, 0), insn(0x7a, 6, 0, 8, 1)]);
         assert_eq!(judge(&copied).unwrap().insn, 6);
     }
 
