@@ -679,6 +679,32 @@ fn an_rpm_over_http_gives_its_image_and_kernel_path_picks() {
     assert_eq!(resolve(&cache, &picked).unwrap(), k);
 }
 
+/// An RPM's `lib/modules/<release>/config` is kept beside its image, for
+/// the preflight; the same image from a bare file has none.
+#[test]
+fn an_rpms_kernel_config_is_kept_beside_its_image() {
+    let (_dir, cache) = scratch_cache();
+    let config = fs::read(
+        bpfcompat_testkit::kernels::kernels_dir().join("configs/config-6.1.192-tiny-nobtf"),
+    )
+    .unwrap();
+    let tiny = TINY.bytes();
+    let rpm = build_rpm(
+        ".xz",
+        &[
+            ("./lib/modules/6.1.192/vmlinuz", &tiny[..]),
+            ("./lib/modules/6.1.192/config", &config[..]),
+        ],
+    );
+    let sha = sha256_hex(&rpm);
+    let server = TestServer::start(rpm, Plan::default());
+    let k = resolve(&cache, &url_source(server.url("kernel-core.rpm"), &sha)).unwrap();
+    let kept = cache.kernel_config(&k.sha256).unwrap().expect("its config");
+    assert_eq!(kept.version.as_deref(), Some("6.1.192"));
+    assert_eq!(kept.enabled("CONFIG_NET_NS"), Some(false));
+    assert_eq!(kept.enabled("CONFIG_BPF_SYSCALL"), Some(true));
+}
+
 #[test]
 fn an_unpinned_url_is_remembered_and_resolved_once() {
     let (_dir, cache) = scratch_cache();
