@@ -1,7 +1,7 @@
 //! What a pull request sees of many objects: one row per object, one column
 //! per kernel, and each distinct failure once, with the objects and kernels
-//! it hit. A hundred copies of one verifier rejection are one group with one
-//! log, not a hundred.
+//! it hit, then each distinct reason a check was partial. A hundred copies
+//! of one verifier rejection are one group with one log, not a hundred.
 
 use std::collections::BTreeSet;
 
