@@ -13,9 +13,47 @@ use crate::report::inspection::GlobalVar;
 pub(super) const EM_BPF: u16 = 247;
 const SHF_EXECINSTR: u64 = 0x4;
 /// `call`: a helper (src_reg 0), a bpf-to-bpf call or a kfunc.
-const BPF_CALL: u8 = 0x85;
+pub(super) const BPF_CALL: u8 = 0x85;
 /// `ld_imm64` takes two instruction slots.
-const BPF_LD_IMM64: u8 = 0x18;
+pub(super) const BPF_LD_IMM64: u8 = 0x18;
+
+/// One decoded instruction (the 8 bytes of a slot, in the object's byte
+/// order).
+pub(super) struct Insn {
+    pub code: u8,
+    pub dst: usize,
+    pub src: usize,
+    pub off: i16,
+    pub imm: i32,
+}
+
+impl Insn {
+    pub fn decode(b: &[u8], little: bool) -> Insn {
+        let (dst, src) = if little {
+            (b[1] & 0xf, b[1] >> 4)
+        } else {
+            (b[1] >> 4, b[1] & 0xf)
+        };
+        let (off, imm) = if little {
+            (
+                i16::from_le_bytes([b[2], b[3]]),
+                i32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+            )
+        } else {
+            (
+                i16::from_be_bytes([b[2], b[3]]),
+                i32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+            )
+        };
+        Insn {
+            code: b[0],
+            dst: usize::from(dst),
+            src: usize::from(src),
+            off,
+            imm,
+        }
+    }
+}
 
 /// Builds the error for a malformed object from the reason.
 pub(super) type Malformed<'a> = &'a dyn Fn(String) -> InvalidObject;
@@ -247,22 +285,15 @@ pub(super) fn calls(
     let mut calls = Calls::default();
     let mut off = start;
     while off + 8 <= end.min(code.len() as u64) {
-        let insn = &code[off as usize..off as usize + 8];
-        if insn[0] == BPF_CALL {
-            let src_reg = if little { insn[1] >> 4 } else { insn[1] & 0xf };
+        let insn = Insn::decode(&code[off as usize..off as usize + 8], little);
+        if insn.code == BPF_CALL {
             if let Some(k) = externs.calls.get(&(idx, off)) {
                 calls.kfuncs.insert(k.clone());
-            } else if src_reg == 0 && !externs.relocated.contains(&(idx, off)) {
-                let imm = [insn[4], insn[5], insn[6], insn[7]];
-                let imm = if little {
-                    i32::from_le_bytes(imm)
-                } else {
-                    i32::from_be_bytes(imm)
-                };
-                calls.helpers.insert(imm as u32);
+            } else if insn.src == 0 && externs.helper_call(idx, off) {
+                calls.helpers.insert(insn.imm as u32);
             }
         }
-        off += if insn[0] == BPF_LD_IMM64 { 16 } else { 8 };
+        off += if insn.code == BPF_LD_IMM64 { 16 } else { 8 };
     }
     calls
 }

@@ -25,46 +25,17 @@ const MODE_MEMSX: u8 = 0x80;
 const MODE_ATOMIC: u8 = 0xc0;
 /// `mov64 dst, src` (`off` 0: `movsx` has a size there).
 const MOV64_X: u8 = 0xbf;
-const LD_IMM64: u8 = 0x18;
-const CALL: u8 = 0x85;
 
+use super::elf::{Insn, BPF_CALL as CALL, BPF_LD_IMM64 as LD_IMM64};
 use crate::report::inspection::UncheckedLookup as Unchecked;
 
-/// One decoded instruction.
-struct Insn {
-    code: u8,
-    dst: usize,
-    src: usize,
-    off: i16,
-    imm: i32,
-}
-
-impl Insn {
-    fn decode(b: &[u8], little: bool) -> Insn {
-        let (dst, src) = if little {
-            (b[1] & 0xf, b[1] >> 4)
-        } else {
-            (b[1] >> 4, b[1] & 0xf)
-        };
-        let (off, imm) = if little {
-            (
-                i16::from_le_bytes([b[2], b[3]]),
-                i32::from_le_bytes([b[4], b[5], b[6], b[7]]),
-            )
-        } else {
-            (
-                i16::from_be_bytes([b[2], b[3]]),
-                i32::from_be_bytes([b[4], b[5], b[6], b[7]]),
-            )
-        };
-        Insn {
-            code: b[0],
-            dst: usize::from(dst),
-            src: usize::from(src),
-            off,
-            imm,
-        }
-    }
+/// What a register is known to hold, of the map named.
+#[derive(Clone)]
+enum Held {
+    /// The map itself, as an `ld_imm64` loads it for a helper.
+    Map(String),
+    /// A lookup's result in it: a value, or NULL.
+    Lookup(String),
 }
 
 /// The first unchecked dereference of a lookup (the map is the symbol its
@@ -80,10 +51,14 @@ pub(super) fn first_unchecked(
     symbol_at: impl Fn(u64) -> Option<String>,
     helper_call: impl Fn(u64) -> bool,
 ) -> Option<Unchecked> {
-    // Per register: the map whose lookup result it holds, or the map an
-    // `ld_imm64` put in it.
-    let mut nullable: [Option<String>; 11] = Default::default();
-    let mut map_in: [Option<String>; 11] = Default::default();
+    let mut regs: [Option<Held>; 11] = Default::default();
+    let dereferenced = |held: &Option<Held>, at: u64| match held {
+        Some(Held::Lookup(map)) => Some(Unchecked {
+            map: map.clone(),
+            insn: at,
+        }),
+        _ => None,
+    };
     let mut off = start;
     while off + 8 <= end.min(code.len() as u64) {
         let i = Insn::decode(&code[off as usize..off as usize + 8], little);
@@ -95,43 +70,34 @@ pub(super) fn first_unchecked(
         let mode = i.code & 0xe0;
         match class {
             CLASS_LDX if mode == MODE_MEM || mode == MODE_MEMSX => {
-                if let Some(map) = &nullable[i.src] {
-                    return Some(Unchecked {
-                        map: map.clone(),
-                        insn: at,
-                    });
+                if let Some(found) = dereferenced(&regs[i.src], at) {
+                    return Some(found);
                 }
-                clobber(&mut nullable, &mut map_in, i.dst);
+                regs[i.dst] = None;
             }
             CLASS_ST | CLASS_STX if mode == MODE_MEM || mode == MODE_ATOMIC => {
-                if let Some(map) = &nullable[i.dst] {
-                    return Some(Unchecked {
-                        map: map.clone(),
-                        insn: at,
-                    });
+                if let Some(found) = dereferenced(&regs[i.dst], at) {
+                    return Some(found);
                 }
                 if mode == MODE_ATOMIC {
                     return None; // may write its source or R0: not followed
                 }
             }
             CLASS_LD if i.code == LD_IMM64 => {
-                clobber(&mut nullable, &mut map_in, i.dst);
-                map_in[i.dst] = symbol_at(off);
+                regs[i.dst] = symbol_at(off).map(Held::Map);
                 off += 16;
                 continue;
             }
-            CLASS_ALU64 if i.code == MOV64_X && i.off == 0 => {
-                nullable[i.dst] = nullable[i.src].clone();
-                map_in[i.dst] = map_in[i.src].clone();
-            }
-            CLASS_ALU | CLASS_ALU64 => clobber(&mut nullable, &mut map_in, i.dst),
+            CLASS_ALU64 if i.code == MOV64_X && i.off == 0 => regs[i.dst] = regs[i.src].clone(),
+            CLASS_ALU | CLASS_ALU64 => regs[i.dst] = None,
             _ if i.code == CALL && i.src == 0 && helper_call(off) => {
-                let map = map_in[1].clone();
-                for r in 0..=5 {
-                    clobber(&mut nullable, &mut map_in, r);
-                }
+                let map = match &regs[1] {
+                    Some(Held::Map(map)) => Some(map.clone()),
+                    _ => None,
+                };
+                regs[..=5].fill(None);
                 if i.imm == MAP_LOOKUP_ELEM {
-                    nullable[0] = map;
+                    regs[0] = map.map(Held::Lookup);
                 }
             }
             // A branch, an exit, a call of a subprogram or a kfunc, a
@@ -141,11 +107,6 @@ pub(super) fn first_unchecked(
         off += 8;
     }
     None
-}
-
-fn clobber(nullable: &mut [Option<String>; 11], map_in: &mut [Option<String>; 11], r: usize) {
-    nullable[r] = None;
-    map_in[r] = None;
 }
 
 #[cfg(test)]
