@@ -276,9 +276,20 @@ impl KernelCache {
 
     /// Write a small record atomically (temp file, then rename).
     fn write_record(&self, path: &std::path::Path, text: &str) -> Result<(), KernelError> {
+        self.write_atomically(path, text.as_bytes(), "write the record")
+    }
+
+    /// Write `bytes` to `path` in `tmp/` and rename it into place, so no
+    /// reader sees part of it; `what` names the write in an error.
+    pub(crate) fn write_atomically(
+        &self,
+        path: &std::path::Path,
+        bytes: &[u8],
+        what: &'static str,
+    ) -> Result<(), KernelError> {
         let mut tmp = self.temp_file()?;
-        let err = |err| KernelError::cache("write the record", path.to_owned(), err);
-        io::Write::write_all(tmp.as_file_mut(), text.as_bytes()).map_err(err)?;
+        let err = |err| KernelError::cache(what, path.to_owned(), err);
+        io::Write::write_all(tmp.as_file_mut(), bytes).map_err(err)?;
         tmp.persist(path).map_err(|e| err(e.error))?;
         Ok(())
     }

@@ -6,7 +6,6 @@
 //! (error injection, network namespaces).
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::cache::KernelCache;
@@ -30,9 +29,11 @@ pub struct KernelConfig {
 impl KernelConfig {
     pub fn parse(text: &str) -> KernelConfig {
         let mut options = HashMap::new();
-        let mut version = None;
+        let (mut version, mut whole) = (None, false);
         for line in text.lines().map(str::trim) {
-            if let Some(rest) = line
+            if line == GENERATED {
+                whole = true;
+            } else if let Some(rest) = line
                 .strip_prefix("# CONFIG_")
                 .and_then(|r| r.strip_suffix(" is not set"))
             {
@@ -51,7 +52,7 @@ impl KernelConfig {
         }
         KernelConfig {
             options,
-            whole: text.lines().any(|l| l.trim() == GENERATED),
+            whole,
             version,
         }
     }
@@ -60,8 +61,8 @@ impl KernelConfig {
     /// when this config does not say (a fragment without it).
     pub fn enabled(&self, name: &str) -> Option<bool> {
         match self.options.get(name).map(String::as_str) {
-            Some("y" | "m") => Some(true),
             Some("n") => Some(false),
+            // y, m, or a value (a number, a string).
             Some(_) => Some(true),
             None => (self.whole).then_some(false),
         }
@@ -133,12 +134,7 @@ impl KernelCache {
     /// (written in `tmp/` and renamed into place).
     pub(crate) fn store_config(&self, image_sha256: &str, text: &[u8]) -> Result<(), KernelError> {
         let path = self.config_path(image_sha256);
-        let err = |err| KernelError::cache("write the kernel's config to", path.clone(), err);
-        std::fs::create_dir_all(self.btf_dir()).map_err(err)?;
-        let mut tmp = self.temp_file()?;
-        tmp.as_file_mut().write_all(text).map_err(err)?;
-        tmp.persist(&path).map_err(|e| err(e.error))?;
-        Ok(())
+        self.write_atomically(&path, text, "write the kernel's config to")
     }
 
     /// The config its package shipped with the image, if it did.

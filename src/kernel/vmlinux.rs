@@ -12,7 +12,7 @@
 //! A decompressed payload that is not ELF is searched like an `Image`.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::Path;
 
 use object::{Object, ObjectSection};
@@ -412,11 +412,7 @@ impl KernelCache {
                     .into_bytes(),
             ),
         };
-        let err = |err| KernelError::cache("write the kernel's BTF to", path.clone(), err);
-        let mut tmp = self.temp_file()?;
-        tmp.as_file_mut().write_all(&bytes).map_err(err)?;
-        tmp.persist(&path).map_err(|e| err(e.error))?;
-        Ok(())
+        self.write_atomically(&path, &bytes, "write the kernel's BTF to")
     }
 }
 
@@ -433,6 +429,7 @@ mod tests {
     use bpfcompat_testkit::kernels::{
         fake_bzimage, Kernel, ARM64_510, ARM64_61, K510, K61, K612, K72, TINY,
     };
+    use std::io::Write;
     use std::path::PathBuf;
     use std::time::Instant;
 
