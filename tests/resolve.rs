@@ -680,7 +680,7 @@ fn an_rpm_over_http_gives_its_image_and_kernel_path_picks() {
 }
 
 /// An RPM's `lib/modules/<release>/config` is kept beside its image, for
-/// the preflight; the same image from a bare file has none.
+/// the preflight.
 #[test]
 fn an_rpms_kernel_config_is_kept_beside_its_image() {
     let (_dir, cache) = scratch_cache();

@@ -276,8 +276,13 @@ fn unchecked_lookups(object: &ObjectSummary, loaded: &[&ProgramSummary], found: 
     }
 }
 
+/// Without it the error-injection list, which `fmod_ret` needs for
+/// anything but a `security_*` hook, is empty.
+const ERROR_INJECTION: &str = "CONFIG_FUNCTION_ERROR_INJECTION";
+/// Without it there is no network namespace for `sk_lookup` to attach to.
+const NET_NS: &str = "CONFIG_NET_NS";
 /// The options of a kernel's `.config` the preflight reads.
-pub const CONFIG_READ: [&str; 2] = ["CONFIG_FUNCTION_ERROR_INJECTION", "CONFIG_NET_NS"];
+pub const CONFIG_READ: [&str; 2] = [ERROR_INJECTION, NET_NS];
 
 /// What the kernel's `.config` says it was built without.
 fn configured(
@@ -294,7 +299,7 @@ fn configured(
             .as_ref()
             .filter(|_| p.section.starts_with("fmod_ret"))
             .filter(|t| !t.name.starts_with("security_"));
-        if let Some(target) = modified.filter(|_| off(CONFIG_READ[0])) {
+        if let Some(target) = modified.filter(|_| off(ERROR_INJECTION)) {
             found.add(
                 ObstacleKind::KernelConfig,
                 Some(&p.name),
@@ -306,7 +311,7 @@ fn configured(
                 ),
             );
         }
-        if p.prog_type.as_deref() == Some("sk_lookup") && off(CONFIG_READ[1]) {
+        if p.prog_type.as_deref() == Some("sk_lookup") && off(NET_NS) {
             found.add(
                 ObstacleKind::KernelConfig,
                 Some(&p.name),

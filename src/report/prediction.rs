@@ -55,7 +55,8 @@ pub enum ObstacleKind {
     /// A section libbpf cannot type.
     Section,
     Core,
-    /// What the image of a kernel without BTF shows it was built without.
+    /// What the kernel was built without: as its `.config` says, or as the
+    /// image of a kernel without BTF shows.
     KernelConfig,
     /// Code every verifier refuses, seen in the instructions themselves.
     Verifier,
